@@ -1,0 +1,257 @@
+//! The Definition: a whole build graph with its requested output, metadata and image spec, and
+//! the checks that make it safe to run.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::OpDigest;
+use crate::image::ImageSpec;
+use crate::op::{Input, OpNode};
+
+/// The schema identifier every Definition carries; bump it on any incompatible change.
+pub const SCHEMA_VERSION: &str = "graphbuild.definition.v1";
+
+/// A build graph as front ends emit it and `graphbuild solve` reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Definition {
+    /// Always [`SCHEMA_VERSION`].
+    pub schema: String,
+    /// The ops, each after all of its inputs.
+    pub ops: Vec<OpEntry>,
+    /// The result the build asks for; absent for an empty build (`FROM scratch` with nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Output>,
+    /// Descriptions and source positions, outside every digest.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<OpDigest, OpMetadata>,
+    /// The image config and history for the exporters, when the front end makes an image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageSpec>,
+}
+
+/// An op with its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpEntry {
+    /// sha256 of the node's canonical JSON; checked on load.
+    pub digest: OpDigest,
+    /// The op.
+    #[serde(flatten)]
+    pub node: OpNode,
+}
+
+/// The requested result: one output of one op.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Output {
+    /// The op.
+    pub op: OpDigest,
+    /// Which of its outputs.
+    #[serde(default)]
+    pub output: u32,
+}
+
+/// What a person or a progress display needs to know about an op; never hashed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpMetadata {
+    /// A one-line description, such as `[build 3/5] RUN make`.
+    pub description: String,
+    /// The instruction keyword when the op comes from a Dockerfile instruction (`RUN`, `COPY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instruction: Option<String>,
+    /// Where in the front end's source the op comes from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locations: Vec<Location>,
+    /// Caching is off for this op (`--no-cache-filter`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_cache: bool,
+}
+
+/// A line range in a source file, 1-based and inclusive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    /// The source file's name as the user gave it.
+    pub file: String,
+    /// First line.
+    pub start_line: usize,
+    /// Last line.
+    pub end_line: usize,
+}
+
+/// Why a Definition cannot be run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DefinitionError {
+    /// The JSON does not parse or does not match the schema.
+    #[error("invalid definition JSON: {0}")]
+    Json(String),
+    /// The schema identifier is not one this engine reads.
+    #[error("unsupported definition schema `{found}` (this engine reads `{SCHEMA_VERSION}`)")]
+    Schema {
+        /// The schema found.
+        found: String,
+    },
+    /// An op's digest is not the digest of its content.
+    #[error("op {claimed} has the wrong digest: its content hashes to {actual}")]
+    DigestMismatch {
+        /// The digest written.
+        claimed: OpDigest,
+        /// The digest of the content.
+        actual: OpDigest,
+    },
+    /// The same op appears twice.
+    #[error("op {0} appears twice")]
+    DuplicateOp(OpDigest),
+    /// An op reads an op that is not in the graph.
+    #[error("op {op} reads {input}, which is not in the definition")]
+    MissingInput {
+        /// The reading op.
+        op: OpDigest,
+        /// The missing op.
+        input: OpDigest,
+    },
+    /// An op reads an output its input does not have.
+    #[error("op {op} reads output {output} of {input}, which has {count} output(s)")]
+    MissingInputOutput {
+        /// The reading op.
+        op: OpDigest,
+        /// The op read.
+        input: OpDigest,
+        /// The output asked for.
+        output: u32,
+        /// How many outputs it has.
+        count: u32,
+    },
+    /// A field of an op refers to an input index it does not have.
+    #[error("op {op} refers to input #{index}, but has {count} input(s)")]
+    BadInputIndex {
+        /// The op.
+        op: OpDigest,
+        /// The index.
+        index: u32,
+        /// How many inputs it has.
+        count: usize,
+    },
+    /// The graph has a cycle (possible only in hand-written JSON that also lies about digests).
+    #[error("the graph has a cycle through {0}")]
+    Cycle(OpDigest),
+    /// The requested output is not in the graph.
+    #[error("the requested output {0} is not in the definition")]
+    MissingOutput(OpDigest),
+    /// Metadata names an op that is not in the graph.
+    #[error("metadata for {0}, which is not in the definition")]
+    OrphanMetadata(OpDigest),
+}
+
+impl Definition {
+    /// An empty definition of the current schema.
+    pub fn new() -> Self {
+        Self { schema: SCHEMA_VERSION.to_owned(), ops: Vec::new(), output: None, metadata: BTreeMap::new(), image: None }
+    }
+
+    /// Adds an op unless an identical one is already there, and returns its digest.
+    ///
+    /// Ops must be added after their inputs, which keeps `ops` in topological order.
+    pub fn add(&mut self, node: OpNode) -> OpDigest {
+        let digest = node.digest();
+        if !self.ops.iter().any(|entry| entry.digest == digest) {
+            self.ops.push(OpEntry { digest, node });
+        }
+        digest
+    }
+
+    /// The op with this digest.
+    pub fn get(&self, digest: &OpDigest) -> Option<&OpNode> {
+        self.ops.iter().find(|entry| &entry.digest == digest).map(|entry| &entry.node)
+    }
+
+    /// Parses and validates a Definition from JSON.
+    pub fn from_json(text: &str) -> Result<Self, DefinitionError> {
+        let definition: Self = serde_json::from_str(text).map_err(|err| DefinitionError::Json(err.to_string()))?;
+        definition.validate()?;
+        Ok(definition)
+    }
+
+    /// The Definition as pretty JSON; parsing it back gives the same value and the same bytes.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// Checks that the graph can run: known schema, true digests, inputs present with the
+    /// outputs read, input indexes in range, no cycle, and the output and metadata present.
+    pub fn validate(&self) -> Result<(), DefinitionError> {
+        if self.schema != SCHEMA_VERSION {
+            return Err(DefinitionError::Schema { found: self.schema.clone() });
+        }
+        let mut by_digest: HashMap<OpDigest, &OpNode> = HashMap::with_capacity(self.ops.len());
+        for entry in &self.ops {
+            let actual = entry.node.digest();
+            if actual != entry.digest {
+                return Err(DefinitionError::DigestMismatch { claimed: entry.digest, actual });
+            }
+            if by_digest.insert(entry.digest, &entry.node).is_some() {
+                return Err(DefinitionError::DuplicateOp(entry.digest));
+            }
+        }
+        for entry in &self.ops {
+            for Input { op: input, output } in &entry.node.inputs {
+                let Some(node) = by_digest.get(input) else {
+                    return Err(DefinitionError::MissingInput { op: entry.digest, input: *input });
+                };
+                let count = node.output_count();
+                if *output >= count {
+                    return Err(DefinitionError::MissingInputOutput { op: entry.digest, input: *input, output: *output, count });
+                }
+            }
+            for index in entry.node.referenced_input_indexes() {
+                if index as usize >= entry.node.inputs.len() {
+                    return Err(DefinitionError::BadInputIndex { op: entry.digest, index, count: entry.node.inputs.len() });
+                }
+            }
+        }
+        self.check_acyclic()?;
+        if let Some(output) = &self.output {
+            let node = by_digest.get(&output.op).ok_or(DefinitionError::MissingOutput(output.op))?;
+            if output.output >= node.output_count() {
+                return Err(DefinitionError::MissingOutput(output.op));
+            }
+        }
+        if let Some(orphan) = self.metadata.keys().find(|digest| !by_digest.contains_key(digest)) {
+            return Err(DefinitionError::OrphanMetadata(*orphan));
+        }
+        Ok(())
+    }
+
+    fn check_acyclic(&self) -> Result<(), DefinitionError> {
+        let mut graph = petgraph::graphmap::DiGraphMap::<OpDigest, ()>::new();
+        for entry in &self.ops {
+            graph.add_node(entry.digest);
+            for input in &entry.node.inputs {
+                graph.add_edge(input.op, entry.digest, ());
+            }
+        }
+        petgraph::algo::toposort(&graph, None).map(|_| ()).map_err(|cycle| DefinitionError::Cycle(cycle.node_id()))
+    }
+
+    /// The ops the output depends on (itself included), in topological order.
+    pub fn reachable_from_output(&self) -> Vec<OpDigest> {
+        let Some(output) = &self.output else { return Vec::new() };
+        let index: HashMap<OpDigest, &OpNode> = self.ops.iter().map(|e| (e.digest, &e.node)).collect();
+        let mut needed = std::collections::HashSet::new();
+        let mut stack = vec![output.op];
+        while let Some(digest) = stack.pop() {
+            if needed.insert(digest) {
+                if let Some(node) = index.get(&digest) {
+                    stack.extend(node.inputs.iter().map(|input| input.op));
+                }
+            }
+        }
+        self.ops.iter().map(|e| e.digest).filter(|d| needed.contains(d)).collect()
+    }
+}
+
+impl Default for Definition {
+    fn default() -> Self {
+        Self::new()
+    }
+}

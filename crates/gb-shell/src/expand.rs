@@ -1,0 +1,384 @@
+//! The expander: one left-to-right pass over a word that removes quotes, applies escapes and substitutes variables.
+//!
+//! The structure follows BuildKit's `shellWord`: a word is read until the end
+//! of input or a stop character (`}` closing a substitution, `/` ending a
+//! replacement pattern), and quotes and substitutions recurse. Positions are
+//! byte offsets that only ever move by whole characters, so slicing never
+//! splits a character.
+
+use std::collections::BTreeSet;
+
+use crate::env::Env;
+use crate::error::ExpandError;
+use crate::pattern::{self, Pattern};
+use crate::split::Splitter;
+
+/// How deeply `${…}` may nest inside one another before expansion gives up
+/// with [`ExpandError::NestedTooDeep`].
+pub const MAX_NESTING: usize = 64;
+
+/// The state of one expansion.
+pub(crate) struct Expander<'a> {
+    src: &'a str,
+    pos: usize,
+    escape: char,
+    env: &'a dyn Env,
+    /// How many `${` are open around the current position.
+    depth: usize,
+    /// Names looked up and found set.
+    pub(crate) matched: BTreeSet<String>,
+    /// Names looked up and found unset.
+    pub(crate) unmatched: BTreeSet<String>,
+}
+
+/// How a word treats the escape character.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Escapes {
+    /// The escape character is removed and quotes the next one.
+    Apply,
+    /// The escape character is kept along with the next one, so that a
+    /// pattern (`${V#p}`, `${V/p/r}`) can still tell `\*` from `*` after
+    /// expansion. BuildKit keeps them in the replacement `r` too.
+    Keep,
+}
+
+impl<'a> Expander<'a> {
+    pub(crate) fn new(src: &'a str, escape: char, env: &'a dyn Env) -> Self {
+        Self {
+            src,
+            pos: 0,
+            escape,
+            env,
+            depth: 0,
+            matched: BTreeSet::new(),
+            unmatched: BTreeSet::new(),
+        }
+    }
+
+    /// Expands the whole word; feeds `splitter` when one is given.
+    pub(crate) fn run(&mut self, splitter: Option<&mut Splitter>) -> Result<String, ExpandError> {
+        let (word, _) = self.word(None, Escapes::Apply, splitter)?;
+        Ok(word)
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.src[self.pos..].chars().next()
+    }
+
+    fn bump(&mut self) -> Option<char> {
+        let ch = self.peek()?;
+        self.pos += ch.len_utf8();
+        Some(ch)
+    }
+
+    /// Consumes `ch` if it comes next.
+    fn eat(&mut self, ch: char) -> bool {
+        let found = self.peek() == Some(ch);
+        if found {
+            self.pos += ch.len_utf8();
+        }
+        found
+    }
+
+    /// Reads a word that must end with `stop`; `missing` is the error when
+    /// the input ends first.
+    fn word_until(
+        &mut self,
+        stop: char,
+        escapes: Escapes,
+        missing: ExpandError,
+    ) -> Result<String, ExpandError> {
+        match self.word(Some(stop), escapes, None)? {
+            (word, true) => Ok(word),
+            (_, false) => Err(missing),
+        }
+    }
+
+    /// Reads up to `stop` (consumed) or the end of input, and says which one
+    /// ended the word.
+    fn word(
+        &mut self,
+        stop: Option<char>,
+        escapes: Escapes,
+        mut splitter: Option<&mut Splitter>,
+    ) -> Result<(String, bool), ExpandError> {
+        let mut out = String::new();
+        while let Some(ch) = self.peek() {
+            if Some(ch) == stop {
+                self.bump();
+                return Ok((out, true));
+            }
+            match ch {
+                '$' => {
+                    let value = self.dollar()?;
+                    if let Some(split) = splitter.as_deref_mut() {
+                        split.splittable_str(&value);
+                    }
+                    out.push_str(&value);
+                }
+                '\'' | '"' => {
+                    let quoted = if ch == '\'' {
+                        self.single_quoted()?
+                    } else {
+                        self.double_quoted(escapes)?
+                    };
+                    if let Some(split) = splitter.as_deref_mut() {
+                        split.raw_str(&quoted);
+                    }
+                    out.push_str(&quoted);
+                }
+                _ if ch == self.escape => {
+                    self.bump();
+                    if escapes == Escapes::Keep {
+                        out.push(ch);
+                    }
+                    // An escape at the very end escapes nothing and vanishes.
+                    let Some(next) = self.bump() else { break };
+                    if let Some(split) = splitter.as_deref_mut() {
+                        split.raw_char(next);
+                    }
+                    out.push(next);
+                }
+                _ => {
+                    self.bump();
+                    if let Some(split) = splitter.as_deref_mut() {
+                        split.splittable_char(ch);
+                    }
+                    out.push(ch);
+                }
+            }
+        }
+        Ok((out, false))
+    }
+
+    /// `'…'`: everything up to the next `'` is literal; nothing escapes `'`.
+    fn single_quoted(&mut self) -> Result<String, ExpandError> {
+        let start = self.pos;
+        self.bump();
+        let rest = &self.src[self.pos..];
+        let len = rest
+            .find('\'')
+            .ok_or(ExpandError::UnterminatedSingleQuote { offset: start })?;
+        let text = rest[..len].to_owned();
+        self.pos += len + 1;
+        Ok(text)
+    }
+
+    /// `"…"`: substitutions happen; the escape character quotes only `"`,
+    /// `$` and itself, and is literal before anything else.
+    fn double_quoted(&mut self, escapes: Escapes) -> Result<String, ExpandError> {
+        let start = self.pos;
+        self.bump();
+        let mut out = String::new();
+        loop {
+            match self.peek() {
+                None => return Err(ExpandError::UnterminatedDoubleQuote { offset: start }),
+                Some('"') => {
+                    self.bump();
+                    return Ok(out);
+                }
+                Some('$') => out.push_str(&self.dollar()?),
+                Some(ch) => {
+                    self.bump();
+                    if ch != self.escape {
+                        out.push(ch);
+                        continue;
+                    }
+                    if escapes == Escapes::Keep {
+                        out.push(ch);
+                    }
+                    match self.peek() {
+                        // Input ends inside the quotes: the next turn reports it.
+                        None => {}
+                        Some(next) if next == '"' || next == '$' || next == self.escape => {
+                            self.bump();
+                            out.push(next);
+                        }
+                        // A literal escape character. When escapes are kept it
+                        // is doubled, so that a pattern sees a literal one.
+                        Some(_) => out.push(ch),
+                    }
+                }
+            }
+        }
+    }
+
+    /// A `$` and what follows it.
+    fn dollar(&mut self) -> Result<String, ExpandError> {
+        let start = self.pos;
+        self.bump();
+        if !self.eat('{') {
+            let name = self.name();
+            if name.is_empty() {
+                return Ok("$".to_owned());
+            }
+            return Ok(self.lookup(&name).unwrap_or_default());
+        }
+        if self.depth == MAX_NESTING {
+            return Err(ExpandError::NestedTooDeep { offset: start });
+        }
+        self.depth += 1;
+        let value = self.braced(start);
+        self.depth -= 1;
+        value
+    }
+
+    /// `${…}` after the `{`; `start` is the offset of the `$`.
+    fn braced(&mut self, start: usize) -> Result<String, ExpandError> {
+        let missing = ExpandError::MissingClosingBrace { offset: start };
+        match self.peek() {
+            None => return Err(missing),
+            Some('{' | '}' | ':') => return Err(ExpandError::BadSubstitution { offset: start }),
+            Some(_) => {}
+        }
+        let name = self.name();
+        let unsupported = |modifier: String| ExpandError::UnsupportedModifier {
+            modifier,
+            offset: start,
+        };
+        match self.bump() {
+            None => Err(missing),
+            Some('}') => Ok(self.lookup(&name).unwrap_or_default()),
+            Some(':') => match self.bump() {
+                None => Err(missing),
+                // BuildKit accepts `:#` and `:%` as plain `#` and `%`.
+                Some(op @ ('-' | '+' | '?' | '#' | '%')) => self.modifier(&name, op, true, start),
+                Some('}') => Err(unsupported(":".to_owned())),
+                Some(other) => Err(unsupported(format!(":{other}"))),
+            },
+            Some(op @ ('-' | '+' | '?' | '#' | '%')) => self.modifier(&name, op, false, start),
+            Some('/') => self.replace(&name, start),
+            Some(other) => Err(unsupported(other.to_string())),
+        }
+    }
+
+    /// `${name<op>word}` after the operator; `colon` when it was written
+    /// `:<op>`, which makes an empty value count as unset.
+    fn modifier(
+        &mut self,
+        name: &str,
+        op: char,
+        colon: bool,
+        start: usize,
+    ) -> Result<String, ExpandError> {
+        let is_trim = op == '#' || op == '%';
+        // `##` and `%%` are recognised where they are written. BuildKit
+        // instead checks the first character of the expanded pattern, so
+        // there `${V#'#'}` and `${V#$X}` with X=`#…` are read as `##`.
+        let longest = is_trim && self.eat(op);
+        let escapes = if is_trim {
+            Escapes::Keep
+        } else {
+            Escapes::Apply
+        };
+        // The word is expanded even when its value is not used, so that the
+        // variables it names are reported, as BuildKit does.
+        let word = self.word_until(
+            '}',
+            escapes,
+            ExpandError::MissingClosingBrace { offset: start },
+        )?;
+        let value = self.lookup(name);
+        let missing = match &value {
+            None => true,
+            Some(value) => colon && value.is_empty(),
+        };
+        match op {
+            '-' if missing => Ok(word),
+            '+' if missing => Ok(String::new()),
+            '+' => Ok(word),
+            '?' if missing => {
+                let message = if !word.is_empty() {
+                    word
+                } else if value.is_none() {
+                    "is not allowed to be unset".to_owned()
+                } else {
+                    "is not allowed to be empty".to_owned()
+                };
+                Err(ExpandError::RequiredVariable {
+                    name: name.to_owned(),
+                    message,
+                    offset: start,
+                })
+            }
+            '#' => {
+                let pattern = Pattern::parse(&word, self.escape);
+                Ok(pattern::trim_prefix(
+                    &value.unwrap_or_default(),
+                    &pattern,
+                    longest,
+                ))
+            }
+            '%' => {
+                let pattern = Pattern::parse(&word, self.escape);
+                Ok(pattern::trim_suffix(
+                    &value.unwrap_or_default(),
+                    &pattern,
+                    longest,
+                ))
+            }
+            _ => Ok(value.unwrap_or_default()),
+        }
+    }
+
+    /// `${name/pattern/replacement}` or `${name//pattern/replacement}` after
+    /// the first `/`.
+    fn replace(&mut self, name: &str, start: usize) -> Result<String, ExpandError> {
+        let all = self.eat('/');
+        let pattern = self.word_until(
+            '/',
+            Escapes::Keep,
+            ExpandError::MissingPatternSlash { offset: start },
+        )?;
+        let replacement = self.word_until(
+            '}',
+            Escapes::Keep,
+            ExpandError::MissingClosingBrace { offset: start },
+        )?;
+        let value = self.lookup(name).unwrap_or_default();
+        let pattern = Pattern::parse(&pattern, self.escape);
+        Ok(pattern::replace(&value, &pattern, &replacement, all))
+    }
+
+    /// A parameter name: a run of digits (positional), one special
+    /// character (`@ * # ? - $ !`), or letters, digits and `_`. Empty when
+    /// none of these comes next.
+    fn name(&mut self) -> String {
+        let start = self.pos;
+        match self.peek() {
+            Some(ch) if ch.is_numeric() => {
+                while self.peek().is_some_and(char::is_numeric) {
+                    self.bump();
+                }
+            }
+            Some('@' | '*' | '#' | '?' | '-' | '$' | '!') => {
+                self.bump();
+            }
+            _ => {
+                while self
+                    .peek()
+                    .is_some_and(|ch| ch.is_alphanumeric() || ch == '_')
+                {
+                    self.bump();
+                }
+            }
+        }
+        self.src[start..self.pos].to_owned()
+    }
+
+    /// Looks `name` up and records whether it was set. An empty name (as in
+    /// `${+w}`, which BuildKit accepts) is always unset and not recorded.
+    fn lookup(&mut self, name: &str) -> Option<String> {
+        if name.is_empty() {
+            return None;
+        }
+        let value = self.env.lookup(name);
+        let seen = if value.is_some() {
+            &mut self.matched
+        } else {
+            &mut self.unmatched
+        };
+        seen.insert(name.to_owned());
+        value
+    }
+}

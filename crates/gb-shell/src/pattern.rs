@@ -1,0 +1,227 @@
+//! The shell patterns of `${V#p}`, `${V%p}` and `${V/p/r}`: `*` and `?` wildcards, with prefix/suffix trimming and replacement.
+//!
+//! BuildKit turns these patterns into Go regular expressions in which every
+//! other character, `[` and `]` included, is literal; so bracket expressions
+//! are not supported here either. Matching works on `char`s, so results
+//! always fall on character boundaries.
+
+/// One element of a pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token {
+    /// Exactly this character.
+    Literal(char),
+    /// `?`: any one character.
+    AnyChar,
+    /// `*`: any run of characters, possibly empty.
+    AnyRun,
+}
+
+/// A parsed pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pattern {
+    tokens: Vec<Token>,
+}
+
+impl Pattern {
+    /// Parses a pattern word whose escapes were kept (the lexer expands
+    /// pattern words with raw escapes): `escape` followed by any character
+    /// makes that character literal; a lone `escape` at the end is literal.
+    ///
+    /// BuildKit differs in two ways that look accidental: it always treats
+    /// `\` as the pattern escape, even when the word's escape is `` ` ``
+    /// (so `` `* `` there is a literal backquote and a wildcard), and it
+    /// rejects `\x` unless `x` is one of `* ? \ } /` (so `${V#\$}` fails).
+    /// Here `` ` `` words escape with `` ` `` and `\` is plain, which makes
+    /// Windows paths such as `${P#C:\}` work, and any escaped character is
+    /// simply literal.
+    pub(crate) fn parse(raw: &str, escape: char) -> Self {
+        let mut tokens = Vec::with_capacity(raw.len());
+        let mut chars = raw.chars();
+        while let Some(ch) = chars.next() {
+            tokens.push(match ch {
+                '*' => Token::AnyRun,
+                '?' => Token::AnyChar,
+                c if c == escape => Token::Literal(chars.next().unwrap_or(escape)),
+                c => Token::Literal(c),
+            });
+        }
+        Self { tokens }
+    }
+
+    fn reversed(&self) -> Self {
+        Self {
+            tokens: self.tokens.iter().rev().copied().collect(),
+        }
+    }
+
+    /// The end (exclusive index into `text`) of the shortest or longest match
+    /// of the whole pattern starting at `start`, if any.
+    ///
+    /// Runs the pattern as an NFA whose states are token indices, so it costs
+    /// O(text × pattern) whatever the pattern, with no backtracking.
+    fn match_end(&self, text: &[char], start: usize, longest: bool) -> Option<usize> {
+        let m = self.tokens.len();
+        let mut active = vec![false; m + 1];
+        let mut next = vec![false; m + 1];
+        active[0] = true;
+        self.close(&mut active);
+        let mut best = None;
+        let mut pos = start;
+        loop {
+            if active[m] {
+                best = Some(pos);
+                if !longest {
+                    return best;
+                }
+            }
+            let Some(&ch) = text.get(pos) else {
+                return best;
+            };
+            next.fill(false);
+            let mut alive = false;
+            for (i, token) in self.tokens.iter().enumerate() {
+                if !active[i] {
+                    continue;
+                }
+                let target = match token {
+                    Token::AnyRun => i,
+                    Token::AnyChar => i + 1,
+                    Token::Literal(lit) if *lit == ch => i + 1,
+                    Token::Literal(_) => continue,
+                };
+                next[target] = true;
+                alive = true;
+            }
+            if !alive {
+                return best;
+            }
+            self.close(&mut next);
+            std::mem::swap(&mut active, &mut next);
+            pos += 1;
+        }
+    }
+
+    /// Adds the states reachable without reading: past any `*`.
+    fn close(&self, active: &mut [bool]) {
+        for (i, token) in self.tokens.iter().enumerate() {
+            if active[i] && *token == Token::AnyRun {
+                active[i + 1] = true;
+            }
+        }
+    }
+}
+
+/// `${V#p}` (shortest) and `${V##p}` (longest): removes the matching prefix.
+pub(crate) fn trim_prefix(value: &str, pattern: &Pattern, longest: bool) -> String {
+    let text: Vec<char> = value.chars().collect();
+    match pattern.match_end(&text, 0, longest) {
+        Some(end) => text[end..].iter().collect(),
+        None => value.to_owned(),
+    }
+}
+
+/// `${V%p}` (shortest) and `${V%%p}` (longest): removes the matching suffix.
+pub(crate) fn trim_suffix(value: &str, pattern: &Pattern, longest: bool) -> String {
+    // A suffix match is a prefix match of the reversed pattern on the
+    // reversed text, which is how BuildKit does it too.
+    let reversed: Vec<char> = value.chars().rev().collect();
+    match pattern.reversed().match_end(&reversed, 0, longest) {
+        Some(len) => reversed[len..].iter().rev().collect(),
+        None => value.to_owned(),
+    }
+}
+
+/// `${V/p/r}` (first match) and `${V//p/r}` (every match).
+///
+/// Matches are leftmost-longest. As in Go's `ReplaceAllString`, which
+/// BuildKit uses, an empty match right after the previous match is skipped,
+/// and an empty pattern matches between every pair of characters. The
+/// replacement is inserted literally: BuildKit's replace-all would expand
+/// Go template references such as `$1` in it, which can only arise from an
+/// escaped or quoted `$` and is not worth imitating.
+pub(crate) fn replace(value: &str, pattern: &Pattern, replacement: &str, all: bool) -> String {
+    let text: Vec<char> = value.chars().collect();
+    let mut out = String::with_capacity(value.len());
+    let mut copied = 0;
+    let mut search = 0;
+    let mut previous_end = None;
+    while search <= text.len() {
+        let found = (search..=text.len()).find_map(|start| {
+            let end = pattern.match_end(&text, start, true)?;
+            let abuts_previous = end == start && previous_end == Some(start);
+            (!abuts_previous).then_some((start, end))
+        });
+        let Some((start, end)) = found else {
+            break;
+        };
+        out.extend(&text[copied..start]);
+        out.push_str(replacement);
+        copied = end;
+        previous_end = Some(end);
+        search = if end == start { end + 1 } else { end };
+        if !all {
+            break;
+        }
+    }
+    out.extend(&text[copied.min(text.len())..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Pattern, replace, trim_prefix, trim_suffix};
+
+    fn pat(raw: &str) -> Pattern {
+        Pattern::parse(raw, '\\')
+    }
+
+    #[test]
+    fn prefix_shortest_and_longest() {
+        assert_eq!(trim_prefix("xxyy", &pat("*x*y"), false), "y");
+        assert_eq!(trim_prefix("xxyy", &pat("*"), false), "xxyy");
+        assert_eq!(trim_prefix("xxyy", &pat("*x"), true), "yy");
+        assert_eq!(trim_prefix("???y", &pat("?\\?"), false), "?y");
+        assert_eq!(trim_prefix("abc", &pat("z"), true), "abc");
+    }
+
+    #[test]
+    fn suffix_shortest_and_longest() {
+        assert_eq!(trim_suffix("xx**", &pat("\\**"), true), "xx");
+        assert_eq!(trim_suffix("a***yy*", &pat("\\**\\*"), true), "a");
+        assert_eq!(trim_suffix("a.b.c", &pat(".*"), false), "a.b");
+        assert_eq!(trim_suffix("a.b.c", &pat(".*"), true), "a");
+    }
+
+    #[test]
+    fn wildcards_cross_newlines() {
+        // Go's `.` stops at `\n`, so BuildKit would leave this unchanged.
+        assert_eq!(trim_prefix("a\nb\nc", &pat("*?b"), false), "\nc");
+    }
+
+    #[test]
+    fn brackets_are_literal() {
+        assert_eq!(trim_prefix("[ab]c", &pat("[ab]"), false), "c");
+        assert_eq!(trim_prefix("ac", &pat("[ab]"), false), "ac");
+    }
+
+    #[test]
+    fn replace_first_and_all() {
+        assert_eq!(
+            replace("/foo*/*/*.txt", &pat("\\*/"), ".", false),
+            "/foo.*/*.txt"
+        );
+        assert_eq!(
+            replace("/foo*/*/*.txt", &pat("\\*/"), ".", true),
+            "/foo..*.txt"
+        );
+        assert_eq!(
+            replace("/a/foo/b/c.txt", &pat("/?/"), "/", true),
+            "/foo/c.txt"
+        );
+        assert_eq!(replace("abc", &pat("*"), "R", true), "R");
+        assert_eq!(replace("ab", &pat(""), "-", true), "-a-b-");
+        assert_eq!(replace("xxyy", &pat(""), "ww", false), "wwxxyy");
+        assert_eq!(replace("", &pat(""), "w", true), "w");
+        assert_eq!(replace("aXbXc", &pat("X*"), "", false), "a");
+    }
+}

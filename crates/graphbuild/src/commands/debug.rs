@@ -1,0 +1,19 @@
+//! `graphbuild debug parse`: the parser's view of a Dockerfile.
+
+use crate::cli::{DumpFormat, ParseArgs};
+use crate::exit::Failure;
+
+/// Parses the file and prints the dump.
+pub fn parse(args: ParseArgs) -> Result<(), Failure> {
+    let text = super::read_dockerfile(&args.file)?;
+    let file = args.file.display().to_string();
+    let ast = gb_dockerfile::parser::parse(&text).map_err(|err| Failure::Dockerfile {
+        error: gb_dockerfile::DockerfileError::at(gb_dockerfile::ErrorKind::Syntax, &text, err.offset, err.len, err.message.clone()),
+        file: file.clone(),
+        source_text: text.clone(),
+    })?;
+    match args.dump {
+        DumpFormat::Buildkit => print!("{}", ast.dump()),
+    }
+    Ok(())
+}

@@ -1,0 +1,24 @@
+//! One module per subcommand.
+
+pub mod debug;
+pub mod lower;
+
+use std::io::Read as _;
+use std::path::Path;
+
+use crate::exit::Failure;
+
+/// Reads a Dockerfile (or standard input for `-`) as text; invalid UTF-8 is replaced, so the
+/// parser reports a position rather than the reader failing.
+pub fn read_dockerfile(path: &Path) -> Result<String, Failure> {
+    let mut bytes = Vec::new();
+    if path == Path::new("-") {
+        std::io::stdin().read_to_end(&mut bytes).map_err(|err| Failure::Io(format!("reading standard input: {err}")))?;
+    } else {
+        bytes = std::fs::read(path).map_err(|err| {
+            let message = format!("reading {}: {err}", path.display());
+            if err.kind() == std::io::ErrorKind::NotFound { Failure::Input(message) } else { Failure::Io(message) }
+        })?;
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}

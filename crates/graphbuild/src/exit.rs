@@ -1,0 +1,49 @@
+//! Exit codes, in one place: each kind of failure maps to one code.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | the user's input is wrong (Dockerfile, build args, definition) |
+//! | 2 | the command line is wrong (clap's usage errors) |
+//! | 3 | the environment failed (a file could not be read or written) |
+
+use gb_dockerfile::{DockerfileError, ErrorKind};
+
+/// Success.
+pub const SUCCESS: i32 = 0;
+/// The user's input is wrong.
+pub const USER_INPUT: i32 = 1;
+/// The environment failed.
+pub const ENVIRONMENT: i32 = 3;
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// A Dockerfile error, rendered against its source.
+    #[error("{error}")]
+    Dockerfile {
+        /// The error.
+        error: DockerfileError,
+        /// The file's name as the user gave it.
+        file: String,
+        /// The file's text.
+        source_text: String,
+    },
+    /// Some other input is wrong.
+    #[error("{0}")]
+    Input(String),
+    /// Reading or writing failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+impl Failure {
+    /// The process exit code for this failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Failure::Dockerfile { error, .. } if error.kind == ErrorKind::Io => ENVIRONMENT,
+            Failure::Dockerfile { .. } | Failure::Input(_) => USER_INPUT,
+            Failure::Io(_) => ENVIRONMENT,
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! Rendering failures and warnings for people: `file:line:col`, the message, the source line
+//! with a caret under the place, and a hint.
+
+use miette::{GraphicalReportHandler, GraphicalTheme, NamedSource};
+
+use crate::exit::Failure;
+
+/// Prints a failure to standard error.
+pub fn print_failure(failure: &Failure) {
+    eprint!("{}", render_failure(failure));
+}
+
+/// The text [`print_failure`] prints.
+pub fn render_failure(failure: &Failure) -> String {
+    match failure {
+        Failure::Dockerfile { error, file, source_text } => {
+            let mut out = if error.line > 0 {
+                format!("error: {file}:{}:{}: {}\n", error.line, error.column, error.message)
+            } else {
+                format!("error: {file}: {}\n", error.message)
+            };
+            if error.span.is_some() {
+                let report = miette::Report::new(error.clone()).with_source_code(NamedSource::new(file, source_text.clone()));
+                let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_context_lines(1);
+                let mut rendered = String::new();
+                if handler.render_report(&mut rendered, report.as_ref()).is_ok() {
+                    out.push_str(&rendered);
+                    if !rendered.ends_with('\n') {
+                        out.push('\n');
+                    }
+                }
+            } else if let Some(help) = &error.help {
+                out.push_str(&format!("  help: {help}\n"));
+            }
+            out
+        }
+        Failure::Input(message) | Failure::Io(message) => format!("error: {message}\n"),
+    }
+}
+
+/// Prints a front-end warning to standard error.
+pub fn print_warning(file: &str, warning: &gb_dockerfile::Warning) {
+    match warning.line {
+        Some(line) => eprintln!("warning: {file}:{line}: {}", warning.message),
+        None => eprintln!("warning: {}", warning.message),
+    }
+}

@@ -1,0 +1,19 @@
+//! The Dockerfile front end: turns a Dockerfile and its context into a build graph Definition.
+//!
+//! The pipeline is parse ([`parser`]) → type and check instructions ([`instructions`]) →
+//! lower stages to ops ([`lower`]). This crate knows the IR (`gb-ir`) and nothing of how the
+//! graph is solved.
+
+pub mod dockerignore;
+pub mod error;
+pub mod instructions;
+pub mod lower;
+pub mod parser;
+
+pub use error::{DockerfileError, ErrorKind};
+pub use lower::{ImageResolver, LowerOptions, Lowered, NoImages, ResolvedImage, Warning, lower};
+
+/// Turns a parser error into a front-end error pointing at its place.
+pub(crate) fn parse_error(source: &str, err: &parser::ParseError) -> DockerfileError {
+    DockerfileError::at(ErrorKind::Syntax, source, err.offset, err.len, err.message.clone())
+}

@@ -1,0 +1,276 @@
+//! `COPY` and `ADD`: sources from the context, stages, images, URLs, git and heredocs, lowered
+//! to file ops (and a merge for `--link`).
+
+use gb_ir::{
+    Chown, CopyAction, FileAction, FileOp, GitSource, HttpSource, IdOrName, Input, LocalSource, MergeOp, MkfileAction, Op, OpNode,
+    Sha256Digest, SourceOp,
+};
+
+use super::paths::{context_relative, resolve_dest};
+use super::run::Inputs;
+use super::{Lowerer, StageState, history_entry};
+use crate::error::DockerfileError;
+use crate::instructions::{CopyCommand, Instruction, error_at_node, error_at_text};
+
+/// Parses `user[:group]` into ids or names.
+pub(crate) fn parse_chown(text: &str) -> Option<Chown> {
+    if text.is_empty() {
+        return None;
+    }
+    let id_or_name = |part: &str| part.parse::<u32>().map(IdOrName::Id).unwrap_or_else(|_| IdOrName::Name(part.to_owned()));
+    let (user, group) = match text.split_once(':') {
+        Some((user, group)) => (user, Some(group).filter(|g| !g.is_empty())),
+        None => (text, None),
+    };
+    Some(Chown { user: id_or_name(user), group: group.map(id_or_name) })
+}
+
+/// Whether an ADD source is a git repository rather than a plain URL, with BuildKit's rules.
+fn is_git_url(src: &str) -> bool {
+    src.starts_with("git://")
+        || src.starts_with("git@")
+        || src.starts_with("ssh://")
+        || src.starts_with("github.com/")
+        || ((src.starts_with("https://") || src.starts_with("http://"))
+            && src.split('#').next().is_some_and(|url| url.ends_with(".git")))
+}
+
+fn is_url(src: &str) -> bool {
+    src.starts_with("http://") || src.starts_with("https://")
+}
+
+fn has_wildcard(path: &str) -> bool {
+    path.contains(['*', '?', '['])
+}
+
+impl Lowerer<'_> {
+    pub(crate) fn lower_copy(&mut self, stage: &mut StageState, instruction: &Instruction, copy: &CopyCommand, description: String) -> Result<(), DockerfileError> {
+        let node = &instruction.node;
+        let what = if copy.is_add { "ADD" } else { "COPY" };
+        let dest_word = self.expand(stage, &copy.dest, node, what)?;
+        let dest = resolve_dest(stage.config.working_dir.as_deref(), &dest_word);
+        let owner = match &copy.chown {
+            Some(chown) => parse_chown(&self.expand(stage, chown, node, "--chown")?),
+            None => None,
+        };
+        let chmod = match &copy.chmod {
+            Some(chmod) => {
+                let chmod = self.expand(stage, chmod, node, "--chmod")?;
+                let octal = !chmod.is_empty() && chmod.len() <= 4 && chmod.chars().all(|c| ('0'..='7').contains(&c));
+                let symbolic = !chmod.is_empty() && chmod.chars().all(|c| "ugoa+-=rwxXst,".contains(c));
+                if !octal && !symbolic {
+                    return Err(error_at_text(self.source, node, &chmod, format!("invalid --chmod value {chmod:?}: expected octal digits or a symbolic mode")));
+                }
+                Some(chmod)
+            }
+            None => None,
+        };
+        let mut excludes = Vec::new();
+        for pattern in &copy.exclude {
+            excludes.push(self.expand(stage, pattern, node, "--exclude")?);
+        }
+        if copy.checksum.is_some() && !copy.is_add {
+            return Err(error_at_node(self.source, node, "--checksum is only supported by ADD"));
+        }
+        let checksum = match &copy.checksum {
+            Some(text) => {
+                let text = self.expand(stage, text, node, "--checksum")?;
+                Some(text.parse::<Sha256Digest>().map_err(|err| error_at_text(self.source, node, &text, err.to_string()))?)
+            }
+            None => None,
+        };
+
+        let mut sources = Vec::new();
+        for src in &copy.sources {
+            if let Some(heredoc) = src.strip_prefix("<<").map(|name| name.trim_start_matches('-').trim_matches(['"', '\''])) {
+                if let Some(body) = copy.heredocs.iter().find(|h| h.name == heredoc) {
+                    sources.push(Source::Heredoc { name: body.name.clone(), content: body.body().into_owned(), expand: body.expand });
+                    continue;
+                }
+            }
+            let src = self.expand(stage, src, node, what)?;
+            sources.push(Source::Path(src));
+        }
+        if sources.len() > 1 && !dest.ends_with('/') {
+            return Err(error_at_text(self.source, node, &copy.dest, format!("when using {what} with more than one source file, the destination must be a directory and end with a /")));
+        }
+
+        let from = match &copy.from {
+            Some(from) => Some(self.expand(stage, from, node, "--from")?),
+            None => None,
+        };
+        if copy.is_add && from.is_some() {
+            return Err(error_at_node(self.source, node, "ADD does not support --from; use COPY --from"));
+        }
+        let mut inputs = Inputs::default();
+        let base = if copy.link { None } else { stage.fs.clone().map(|fs| inputs.index(fs)) };
+        let mut actions = Vec::new();
+        let mut context_paths = Vec::new();
+        let from_input = match &from {
+            Some(from) => Some(self.from_reference(stage, node, from)?),
+            None => None,
+        };
+        let mut pending: Vec<(Option<Input>, CopyAction)> = Vec::new();
+        for source in &sources {
+            let action_for = |src: String| {
+                let mut action = CopyAction::docker(0, src, dest.clone());
+                action.owner = owner.clone();
+                action.chmod = chmod.clone();
+                action.exclude = excludes.clone();
+                action.parents = copy.parents;
+                action
+            };
+            match source {
+                Source::Heredoc { name, content, expand } => {
+                    // An unquoted delimiter expands variables in the body, keeping quotes and
+                    // backslashes as written (BuildKit's raw-quotes mode).
+                    let data = if *expand {
+                        let escape = self.lexer.escape();
+                        let mut word = String::with_capacity(content.len());
+                        for ch in content.chars() {
+                            if matches!(ch, '"' | '\'') || ch == escape {
+                                word.push(escape);
+                            }
+                            word.push(ch);
+                        }
+                        self.expand(stage, &word, node, what)?
+                    } else {
+                        content.clone()
+                    };
+                    let file = OpNode {
+                        inputs: Vec::new(),
+                        op: Op::File(FileOp {
+                            base: None,
+                            actions: vec![FileAction::Mkfile(MkfileAction { path: format!("/{name}"), mode: 0o644, data, owner: None })],
+                        }),
+                        platform: None,
+                    };
+                    let digest = self.add_op(file, format!("{description} <<{name}"), Some(node));
+                    pending.push((Some(Input::of(digest)), action_for(format!("/{name}"))));
+                }
+                Source::Path(src) if copy.is_add && is_git_url(src) => {
+                    let (remote, fragment) = src.split_once('#').map_or((src.as_str(), None), |(r, f)| (r, Some(f)));
+                    let (reference, subdir) = match fragment {
+                        Some(fragment) => match fragment.split_once(':') {
+                            Some((r, s)) => (Some(r.to_owned()).filter(|r| !r.is_empty()), Some(s.to_owned()).filter(|s| !s.is_empty())),
+                            None => (Some(fragment.to_owned()).filter(|r| !r.is_empty()), None),
+                        },
+                        None => (None, None),
+                    };
+                    let git = OpNode {
+                        inputs: Vec::new(),
+                        op: Op::Source(SourceOp::Git(GitSource {
+                            remote: remote.to_owned(),
+                            reference,
+                            subdir,
+                            keep_git_dir: copy.keep_git_dir,
+                            checksum: copy.checksum.clone().map(|c| c.trim_start_matches("sha256:").to_owned()),
+                        })),
+                        platform: None,
+                    };
+                    let digest = self.add_op(git, format!("{description} (git {remote})"), Some(node));
+                    pending.push((Some(Input::of(digest)), action_for("/".to_owned())));
+                }
+                Source::Path(src) if copy.is_add && is_url(src) => {
+                    let filename = src.split(['?', '#']).next().and_then(|u| u.rsplit('/').next()).filter(|f| !f.is_empty()).unwrap_or("__unnamed__").to_owned();
+                    let http = OpNode {
+                        inputs: Vec::new(),
+                        op: Op::Source(SourceOp::Http(HttpSource { url: src.clone(), checksum, filename: Some(filename.clone()) })),
+                        platform: None,
+                    };
+                    let digest = self.add_op(http, format!("{description} (fetch {src})"), Some(node));
+                    let mut action = action_for(format!("/{filename}"));
+                    action.allow_wildcard = false;
+                    pending.push((Some(Input::of(digest)), action));
+                }
+                Source::Path(src) => {
+                    if copy.checksum.is_some() {
+                        return Err(error_at_text(self.source, node, src, "checksum can't be specified for a local source"));
+                    }
+                    let mut action = match &from_input {
+                        Some(_) => action_for(if copy.parents { src.clone() } else { super::paths::clean_absolute(src) }),
+                        None => {
+                            let relative = if copy.parents { src.trim_start_matches('/').to_owned() } else { context_relative(src) };
+                            if !relative.is_empty() && relative != "." {
+                                context_paths.push(if copy.parents { context_relative(&relative.replace("/./", "/")) } else { relative.clone() });
+                            } else {
+                                context_paths.push(String::new());
+                            }
+                            action_for(format!("/{relative}"))
+                        }
+                    };
+                    action.attempt_unpack = copy.is_add;
+                    action.allow_empty_wildcard = false;
+                    action.allow_wildcard = has_wildcard(src) || action.allow_wildcard;
+                    pending.push((from_input.clone(), action));
+                }
+            }
+        }
+
+        // Sources from the context read only the paths named, so the context's content key
+        // covers exactly those files.
+        let context_input = if pending.iter().any(|(input, _)| input.is_none()) {
+            let include = if context_paths.iter().any(String::is_empty) { Vec::new() } else { dedup(context_paths) };
+            let local = OpNode {
+                inputs: Vec::new(),
+                op: Op::Source(SourceOp::Local(LocalSource { name: "context".to_owned(), include, exclude: self.options.context_excludes.clone() })),
+                platform: None,
+            };
+            Some(Input::of(self.add_op(local, "load build context".to_owned(), Some(node))))
+        } else {
+            None
+        };
+        for (input, mut action) in pending {
+            let input = input.or_else(|| context_input.clone());
+            let Some(input) = input else { continue };
+            action.source = inputs.index(input);
+            actions.push(FileAction::Copy(action));
+        }
+
+        let file = OpNode { inputs: inputs.0, op: Op::File(FileOp { base, actions }), platform: None };
+        let mut digest = self.add_op(file, description.clone(), Some(node));
+        if copy.link {
+            // `--link` copies onto scratch and merges, so the layer does not depend on what is
+            // below it and survives a change of base.
+            if let Some(below) = stage.fs.clone() {
+                let merge = OpNode { inputs: vec![below, Input::of(digest)], op: Op::Merge(MergeOp {}), platform: None };
+                digest = self.add_op(merge, description, Some(node));
+            }
+        }
+        stage.fs = Some(Input::of(digest));
+
+        let mut created_by = vec![what.to_owned()];
+        if let Some(from) = &from {
+            created_by.push(format!("--from={from}"));
+        }
+        if let Some(chown) = &copy.chown {
+            created_by.push(format!("--chown={chown}"));
+        }
+        if let Some(chmod) = &chmod {
+            created_by.push(format!("--chmod={chmod}"));
+        }
+        if copy.link {
+            created_by.push("--link".to_owned());
+        }
+        for source in &sources {
+            created_by.push(match source {
+                Source::Path(path) => path.clone(),
+                Source::Heredoc { name, .. } => format!("<<{name}"),
+            });
+        }
+        created_by.push(dest_word);
+        stage.history.push(history_entry(created_by.join(" "), true));
+        Ok(())
+    }
+}
+
+enum Source {
+    Path(String),
+    Heredoc { name: String, content: String, expand: bool },
+}
+
+fn dedup(mut paths: Vec<String>) -> Vec<String> {
+    paths.sort();
+    paths.dedup();
+    paths
+}

@@ -1,0 +1,385 @@
+//! Lowering: a parsed Dockerfile, build args and a target become a [`Definition`] and the image
+//! spec of the target stage.
+//!
+//! Stages are lowered on demand, starting from the target, so stages the target does not need
+//! produce no op at all, and an op's digest depends only on what it really reads.
+
+mod copy;
+mod history;
+mod paths;
+mod run;
+mod stage;
+mod vars;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use gb_ir::{
+    Definition, HistoryEntry, ImageConfig, ImageReference, ImageSource, ImageSpec, Input, Location, Op, OpDigest, OpMetadata,
+    OpNode, Output, Platform, Sha256Digest, SourceOp,
+};
+
+use crate::error::{DockerfileError, ErrorKind};
+use crate::instructions::{Command, Instruction, error_at_node, error_at_text};
+use crate::parser::{self, Node};
+
+pub(crate) use stage::StageState;
+
+/// What to lower and how.
+#[derive(Debug, Clone, Default)]
+pub struct LowerOptions {
+    /// The Dockerfile's name as the user gave it, for locations and messages.
+    pub dockerfile_name: String,
+    /// The stage to build; the last one when absent.
+    pub target: Option<String>,
+    /// `--build-arg` values.
+    pub build_args: BTreeMap<String, String>,
+    /// The platform built for; the host's when absent.
+    pub target_platform: Option<Platform>,
+    /// The platform the build runs on; the host's when absent.
+    pub build_platform: Option<Platform>,
+    /// Patterns from `.dockerignore`, excluded from every read of the context.
+    pub context_excludes: Vec<String>,
+}
+
+/// A base image whose config the caller could look up (in the local store, say).
+#[derive(Debug, Clone)]
+pub struct ResolvedImage {
+    /// The manifest digest, pinned into the image source op.
+    pub manifest: Option<Sha256Digest>,
+    /// The image's config (env values are all known).
+    pub config: ImageConfig,
+}
+
+/// Looks up base images while lowering. An image it does not know lowers to a source whose
+/// config the solver resolves.
+pub trait ImageResolver {
+    /// The image for `reference` on `platform`, when known.
+    fn resolve(&self, reference: &ImageReference, platform: &Platform) -> Option<ResolvedImage>;
+}
+
+/// A resolver that knows no image: every base image's config is resolved when solving.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoImages;
+
+impl ImageResolver for NoImages {
+    fn resolve(&self, _: &ImageReference, _: &Platform) -> Option<ResolvedImage> {
+        None
+    }
+}
+
+/// A non-fatal finding, reported to the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// What was noticed.
+    pub message: String,
+    /// The Dockerfile line it is about, when it is about one.
+    pub line: Option<usize>,
+}
+
+/// The result of lowering.
+#[derive(Debug, Clone)]
+pub struct Lowered {
+    /// The graph, its output and the image spec.
+    pub definition: Definition,
+    /// Findings worth telling the user.
+    pub warnings: Vec<Warning>,
+    /// Names of the stages that were lowered (the target and what it needs), in lowering order.
+    pub stages: Vec<String>,
+}
+
+/// Platform variables Docker defines automatically.
+const PLATFORM_ARGS: &[&str] =
+    &["BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT", "TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT"];
+
+/// Proxy variables usable as build args without an ARG, kept out of cache keys.
+const PROXY_ARGS: &[&str] = &[
+    "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY",
+    "all_proxy",
+];
+
+struct StageDecl {
+    name: Option<String>,
+    from: Instruction,
+    instructions: Vec<Instruction>,
+}
+
+/// Lowers a Dockerfile.
+pub fn lower(source: &str, options: &LowerOptions, images: &dyn ImageResolver) -> Result<Lowered, DockerfileError> {
+    let ast = parser::parse(source).map_err(|err| crate::parse_error(source, &err))?;
+    let mut lowerer = Lowerer::new(source, options, images, ast.directives.escape);
+    for warning in &ast.warnings {
+        lowerer.warn(warning.message.clone(), Some(warning.location.start_line));
+    }
+    let (meta_instructions, stages) = split_stages(source, &ast.children)?;
+    lowerer.stages = stages;
+    lowerer.declare_global_args(&meta_instructions)?;
+    lowerer.check_stage_names()?;
+    let target = lowerer.target_index()?;
+    let state = lowerer.lower_stage(target)?;
+    lowerer.finish(state)
+}
+
+fn split_stages(source: &str, nodes: &[Node]) -> Result<(Vec<Instruction>, Vec<StageDecl>), DockerfileError> {
+    let mut meta = Vec::new();
+    let mut stages: Vec<StageDecl> = Vec::new();
+    for node in nodes {
+        let instruction = Instruction::from_node(node, source)?;
+        match (&instruction.command, stages.last_mut()) {
+            (Command::From { name, .. }, _) => {
+                let name = name.as_ref().map(|n| n.to_lowercase());
+                stages.push(StageDecl { name, from: instruction, instructions: Vec::new() });
+            }
+            (_, Some(stage)) => stage.instructions.push(instruction),
+            (Command::Arg(_), None) => meta.push(instruction),
+            (_, None) => {
+                return Err(error_at_node(source, node, format!("{} instruction before the first FROM: no build stage in current context", node.keyword.to_uppercase()))
+                    .with_help("only ARG may come before the first FROM"));
+            }
+        }
+    }
+    if stages.is_empty() {
+        return Err(DockerfileError::whole_file(ErrorKind::Instruction, "the Dockerfile has no FROM instruction, so there is no stage to build"));
+    }
+    Ok((meta, stages))
+}
+
+pub(crate) struct Lowerer<'a> {
+    source: &'a str,
+    options: &'a LowerOptions,
+    images: &'a dyn ImageResolver,
+    lexer: gb_shell::Lexer,
+    definition: Definition,
+    warnings: Vec<Warning>,
+    stages: Vec<StageDecl>,
+    results: Vec<Option<StageState>>,
+    in_progress: BTreeSet<usize>,
+    lowered_names: Vec<String>,
+    meta_args: Vec<(String, Option<String>)>,
+    used_build_args: BTreeSet<String>,
+    target_platform: Platform,
+    build_platform: Platform,
+}
+
+impl<'a> Lowerer<'a> {
+    fn new(source: &'a str, options: &'a LowerOptions, images: &'a dyn ImageResolver, escape: char) -> Self {
+        Self {
+            source,
+            options,
+            images,
+            lexer: gb_shell::Lexer::new(escape),
+            definition: Definition::new(),
+            warnings: Vec::new(),
+            stages: Vec::new(),
+            results: Vec::new(),
+            in_progress: BTreeSet::new(),
+            lowered_names: Vec::new(),
+            meta_args: Vec::new(),
+            used_build_args: BTreeSet::new(),
+            target_platform: options.target_platform.clone().unwrap_or_else(Platform::host),
+            build_platform: options.build_platform.clone().unwrap_or_else(Platform::host),
+        }
+    }
+
+    fn warn(&mut self, message: String, line: Option<usize>) {
+        self.warnings.push(Warning { message, line });
+    }
+
+    /// The automatic platform variables for a target platform.
+    fn platform_args(&self, target: &Platform) -> Vec<(String, Option<String>)> {
+        let b = &self.build_platform;
+        let values = [
+            b.to_string(),
+            b.os.clone(),
+            b.architecture.clone(),
+            b.variant.clone().unwrap_or_default(),
+            target.to_string(),
+            target.os.clone(),
+            target.architecture.clone(),
+            target.variant.clone().unwrap_or_default(),
+        ];
+        PLATFORM_ARGS.iter().zip(values).map(|(name, value)| ((*name).to_owned(), Some(value))).collect()
+    }
+
+    fn declare_global_args(&mut self, instructions: &[Instruction]) -> Result<(), DockerfileError> {
+        let mut scope_args = self.platform_args(&self.target_platform.clone());
+        for instruction in instructions {
+            let Command::Arg(args) = &instruction.command else { continue };
+            for (name, default) in args {
+                let value = match (self.options.build_args.get(name), default) {
+                    (Some(value), _) => Some(value.clone()),
+                    (None, Some(default)) => {
+                        let scope = vars::Scope { env: &[], args: &scope_args, deferred_base: false };
+                        Some(self.expand_with(&scope, default, &instruction.node)?)
+                    }
+                    // A bare global `ARG TARGETARCH` keeps the automatic value.
+                    (None, None) => scope_args.iter().find(|(arg, _)| arg == name && PLATFORM_ARGS.contains(&arg.as_str())).and_then(|(_, v)| v.clone()),
+                };
+                self.used_build_args.insert(name.clone());
+                scope_args.push((name.clone(), value.clone()));
+                self.meta_args.push((name.clone(), value));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_stage_names(&self) -> Result<(), DockerfileError> {
+        let mut seen = BTreeSet::new();
+        for stage in &self.stages {
+            let Some(name) = &stage.name else { continue };
+            let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+            if !valid {
+                return Err(error_at_text(self.source, &stage.from.node, name, format!("invalid name for build stage: {name:?}, name can't start with a number or contain symbols")));
+            }
+            if !seen.insert(name.clone()) {
+                return Err(error_at_text(self.source, &stage.from.node, name, format!("duplicate stage name {name:?}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn target_index(&self) -> Result<usize, DockerfileError> {
+        match &self.options.target {
+            None => Ok(self.stages.len() - 1),
+            Some(target) => self
+                .stages
+                .iter()
+                .position(|stage| stage.name.as_deref() == Some(target.to_lowercase().as_str()))
+                .ok_or_else(|| {
+                    DockerfileError::whole_file(ErrorKind::Instruction, format!("target stage {target:?} could not be found"))
+                }),
+        }
+    }
+
+    /// Finds a stage by name (case-insensitive) or index, as `FROM` and `--from` refer to them.
+    fn find_stage(&self, reference: &str, allow_index: bool) -> Option<usize> {
+        let lower = reference.to_lowercase();
+        if let Some(index) = self.stages.iter().position(|stage| stage.name.as_deref() == Some(lower.as_str())) {
+            return Some(index);
+        }
+        if allow_index {
+            if let Ok(index) = reference.parse::<usize>() {
+                return (index < self.stages.len()).then_some(index);
+            }
+        }
+        None
+    }
+
+    /// Lowers a stage (and the stages it needs) once, and returns its final state.
+    fn lower_stage(&mut self, index: usize) -> Result<StageState, DockerfileError> {
+        if self.results.len() < self.stages.len() {
+            self.results.resize_with(self.stages.len(), || None);
+        }
+        if let Some(done) = &self.results[index] {
+            return Ok(done.clone());
+        }
+        if !self.in_progress.insert(index) {
+            let node = &self.stages[index].from.node;
+            return Err(error_at_node(self.source, node, format!("circular dependency detected on stage: {}", self.stage_display_name(index))));
+        }
+        let state = self.lower_stage_body(index)?;
+        self.in_progress.remove(&index);
+        self.lowered_names.push(self.stage_display_name(index));
+        self.results[index] = Some(state.clone());
+        Ok(state)
+    }
+
+    fn stage_display_name(&self, index: usize) -> String {
+        self.stages[index].name.clone().unwrap_or_else(|| format!("stage-{index}"))
+    }
+
+    /// Adds an op with its metadata and returns its digest.
+    fn add_op(&mut self, node: OpNode, description: String, instruction: Option<&Node>) -> OpDigest {
+        let digest = self.definition.add(node);
+        self.definition.metadata.entry(digest).or_insert_with(|| OpMetadata {
+            description,
+            instruction: instruction.map(|n| n.keyword.to_uppercase()),
+            locations: instruction
+                .map(|n| Location {
+                    file: self.options.dockerfile_name.clone(),
+                    start_line: n.location.start_line,
+                    end_line: n.location.end_line,
+                })
+                .into_iter()
+                .collect(),
+            ignore_cache: false,
+        });
+        digest
+    }
+
+    /// The source op of an image (pinned when the resolver knows it) and its config when known.
+    fn image_source(&mut self, reference: &ImageReference, platform: &Platform, node: &Node, description: String) -> (OpDigest, Option<ImageConfig>) {
+        let resolved = self.images.resolve(reference, platform);
+        let op = OpNode {
+            inputs: Vec::new(),
+            op: Op::Source(SourceOp::Image(ImageSource {
+                reference: reference.to_string(),
+                manifest: resolved.as_ref().and_then(|r| r.manifest).or(reference.digest),
+            })),
+            platform: Some(platform.clone()),
+        };
+        (self.add_op(op, description, Some(node)), resolved.map(|r| r.config))
+    }
+
+    /// Expands a word against a scope, mapping expansion errors to the word's position.
+    fn expand_with(&self, scope: &dyn gb_shell::Env, word: &str, node: &Node) -> Result<String, DockerfileError> {
+        self.lexer.expand_word(word, scope).map(|e| e.value).map_err(|err| {
+            // Point at the failing `$` or quote inside the word, not at the whole word.
+            let whole = error_at_text(self.source, node, word, "");
+            let offset = whole.span.map_or(0, |span| span.offset()) + err.offset();
+            let mut error = DockerfileError::at(ErrorKind::Expansion, self.source, offset, 1, without_byte_offset(&err.to_string()));
+            error.label = "this substitution".to_owned();
+            error
+        })
+    }
+
+    fn finish(mut self, state: StageState) -> Result<Lowered, DockerfileError> {
+        let output = match &state.fs {
+            Some(input) => input.clone(),
+            None => {
+                let scratch = OpNode { inputs: Vec::new(), op: Op::Source(SourceOp::Scratch), platform: None };
+                Input::of(self.add_op(scratch, "scratch".to_owned(), None))
+            }
+        };
+        self.definition.output = Some(Output { op: output.op, output: output.output });
+        let config = state.config.clone();
+        self.definition.image = Some(ImageSpec {
+            base: state.base_reference.clone(),
+            base_config_applied: !state.deferred,
+            platform: state.platform.clone(),
+            config,
+            history: state.history.clone(),
+        });
+        let unused: Vec<&String> = self
+            .options
+            .build_args
+            .keys()
+            .filter(|name| !self.used_build_args.contains(*name) && !PROXY_ARGS.contains(&name.as_str()))
+            .collect();
+        if !unused.is_empty() {
+            let names = unused.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
+            self.warn(format!("one or more build-args [{names}] were not consumed"), None);
+        }
+        debug_assert!(self.definition.validate().is_ok());
+        Ok(Lowered { definition: self.definition, warnings: self.warnings, stages: self.lowered_names })
+    }
+}
+
+/// An expansion message without the word-relative byte offset, which the caret replaces.
+fn without_byte_offset(message: &str) -> String {
+    for marker in [" (substitution starting at byte", " starting at byte", " at byte"] {
+        if let Some(at) = message.find(marker) {
+            return message[..at].to_owned();
+        }
+    }
+    message.to_owned()
+}
+
+/// A history entry for an instruction.
+pub(crate) fn history_entry(created_by: String, layer: bool) -> HistoryEntry {
+    HistoryEntry {
+        created_by: if layer { format!("{created_by} # buildkit") } else { created_by },
+        empty_layer: !layer,
+        comment: Some("buildkit.dockerfile.v0".to_owned()),
+    }
+}

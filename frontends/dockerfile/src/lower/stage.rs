@@ -1,0 +1,392 @@
+//! One stage's state while it is lowered, and the instructions that only change metadata.
+
+use gb_ir::{EnvValue, EnvVar, FileAction, FileOp, HistoryEntry, ImageConfig, ImageReference, Input, MkdirAction, Op, OpDigest, OpNode, Platform};
+
+use super::history::{go_quote_list, parse_duration, parse_ports};
+use super::paths::{clean_absolute, join_workdir};
+use super::vars::{self, Scope};
+use super::{Lowerer, history_entry};
+use crate::error::DockerfileError;
+use crate::instructions::{Command, CommandLine, Instruction, error_at_node, error_at_text};
+use crate::parser::Node;
+
+/// Everything a stage has built so far.
+#[derive(Debug, Clone)]
+pub(crate) struct StageState {
+    /// Display name: the stage's name or `stage-N`.
+    pub name: String,
+    /// The current file system; `None` is scratch.
+    pub fs: Option<Input>,
+    /// The image config so far.
+    pub config: ImageConfig,
+    /// The base image's config is not known; the solver resolves it from `config_source`.
+    pub deferred: bool,
+    /// The image source whose config underlies this stage, when `deferred`.
+    pub config_source: Option<OpDigest>,
+    /// The reference of the image at the bottom of the stage chain.
+    pub base_reference: Option<String>,
+    /// History entries of this stage and the stages it is built on.
+    pub history: Vec<HistoryEntry>,
+    /// ARGs declared in this stage, with their values.
+    pub args: Vec<(String, Option<String>)>,
+    /// The platform the stage builds for.
+    pub platform: Platform,
+    /// A CMD was given in this stage (so ENTRYPOINT does not reset it).
+    pub cmd_set: bool,
+}
+
+impl StageState {
+    /// The variables visible to the next instruction.
+    pub fn scope(&self) -> Scope<'_> {
+        Scope { env: &self.config.env, args: &self.args, deferred_base: self.deferred }
+    }
+
+    /// Sets an environment variable, replacing an earlier one of the same name.
+    pub fn set_env(&mut self, name: String, value: EnvValue) {
+        // Docker replaces a variable where it stands, keeping the order of the others.
+        match self.config.env.iter_mut().find(|var| var.name == name) {
+            Some(var) => var.value = value,
+            None => self.config.env.push(EnvVar { name, value }),
+        }
+    }
+
+    /// The shell for shell-form commands.
+    pub fn shell(&self) -> Vec<String> {
+        self.config.shell.clone().unwrap_or_else(|| vec!["/bin/sh".to_owned(), "-c".to_owned()])
+    }
+
+    /// A command line as argv, shell form wrapped in the stage's shell.
+    pub fn argv(&self, command: &CommandLine) -> Vec<String> {
+        match command {
+            CommandLine::Exec(args) => args.clone(),
+            CommandLine::Shell(text) => {
+                let mut argv = self.shell();
+                argv.push(text.clone());
+                argv
+            }
+        }
+    }
+}
+
+impl Lowerer<'_> {
+    /// Expands a word in a stage; variables of an unknown base image become empty, with a
+    /// warning, since only ENV values can be deferred.
+    pub(crate) fn expand(&mut self, stage: &StageState, word: &str, node: &Node, what: &str) -> Result<String, DockerfileError> {
+        let value = self.expand_with(&stage.scope(), word, node)?;
+        if vars::has_holes(&value) {
+            let names = vars::hole_names(&value).join(", ");
+            self.warn(
+                format!("{what} uses ${names}, which may come from the base image whose config is not available while lowering; it was taken as empty"),
+                Some(node.location.start_line),
+            );
+            return Ok(vars::fill_holes_empty(&value));
+        }
+        Ok(value)
+    }
+
+    /// Expands an ENV value, deferring it when it reads the unknown base image's env.
+    fn expand_env_value(&self, stage: &StageState, word: &str, node: &Node) -> Result<EnvValue, DockerfileError> {
+        Ok(vars::env_value(self.expand_with(&stage.scope(), word, node)?))
+    }
+
+    pub(crate) fn lower_stage_body(&mut self, index: usize) -> Result<StageState, DockerfileError> {
+        let from = self.stages[index].from.clone();
+        let Command::From { image, platform, .. } = &from.command else {
+            return Err(error_at_node(self.source, &from.node, "a stage must start with FROM"));
+        };
+        let total = self.stages[index].instructions.len() + 1;
+        let name = self.stage_display_name(index);
+
+        // FROM sees only global ARGs and the automatic platform variables.
+        let mut meta_scope = self.platform_args(&self.target_platform.clone());
+        meta_scope.extend(self.meta_args.iter().cloned());
+        let scope = Scope { env: &[], args: &meta_scope, deferred_base: false };
+        let platform = match platform {
+            Some(text) => {
+                let expanded = self.expand_with(&scope, text, &from.node)?;
+                Platform::parse(&expanded).ok_or_else(|| {
+                    error_at_text(self.source, &from.node, text, format!("invalid platform {expanded:?}: expected os/arch[/variant]"))
+                })?
+            }
+            None => self.target_platform.clone(),
+        };
+        let image_name = self.expand_with(&scope, image, &from.node)?;
+        if image_name.is_empty() {
+            return Err(error_at_text(self.source, &from.node, image, format!("base name ({image}) should not be blank")));
+        }
+
+        let mut stage;
+        let mut triggers = Vec::new();
+        if let Some(base_index) = self.find_stage(&image_name, false).filter(|i| *i != index) {
+            let base = self.lower_stage(base_index)?;
+            triggers = base.config.on_build.clone();
+            stage = StageState { name: name.clone(), args: Vec::new(), cmd_set: false, ..base };
+            stage.config.on_build.clear();
+        } else if image_name.eq_ignore_ascii_case("scratch") {
+            stage = StageState {
+                name: name.clone(),
+                fs: None,
+                config: ImageConfig::default(),
+                deferred: false,
+                config_source: None,
+                base_reference: None,
+                history: Vec::new(),
+                args: Vec::new(),
+                platform: platform.clone(),
+                cmd_set: false,
+            };
+        } else {
+            let reference = ImageReference::parse(&image_name)
+                .map_err(|err| error_at_text(self.source, &from.node, image, err.to_string()))?;
+            let description = format!("[{name} 1/{total}] FROM {reference}");
+            let (op, config) = self.image_source(&reference, &platform, &from.node, description);
+            let deferred = config.is_none();
+            if let Some(config) = &config {
+                triggers = config.on_build.clone();
+            } else {
+                let message = format!("the config of base image {reference} is not in the local store; its Env, WorkingDir and User are applied when the graph is solved, and its ONBUILD triggers (if any) are not");
+                if !self.warnings.iter().any(|w| w.message == message) {
+                    self.warn(message, Some(from.node.location.start_line));
+                }
+            }
+            let mut config = config.unwrap_or_default();
+            config.on_build.clear();
+            stage = StageState {
+                name: name.clone(),
+                fs: Some(Input::of(op)),
+                config,
+                deferred,
+                config_source: deferred.then_some(op),
+                base_reference: Some(reference.to_string()),
+                history: Vec::new(),
+                args: Vec::new(),
+                platform: platform.clone(),
+                cmd_set: false,
+            };
+        }
+
+        for trigger in triggers {
+            let instructions = self.parse_trigger(&trigger, &from.node)?;
+            for instruction in instructions {
+                self.dispatch(&mut stage, &instruction, format!("[{name} 1/{total}] ONBUILD"))?;
+            }
+        }
+        let instructions = self.stages[index].instructions.clone();
+        for (i, instruction) in instructions.iter().enumerate() {
+            self.dispatch(&mut stage, instruction, format!("[{name} {}/{total}]", i + 2))?;
+        }
+        Ok(stage)
+    }
+
+    /// Parses an ONBUILD trigger; its errors and ops point at the FROM that fired it.
+    fn parse_trigger(&self, trigger: &str, from: &Node) -> Result<Vec<Instruction>, DockerfileError> {
+        let ast = crate::parser::parse(trigger)
+            .map_err(|err| error_at_node(self.source, from, format!("invalid ONBUILD trigger {trigger:?} of the base image: {}", err.message)))?;
+        ast.children
+            .iter()
+            .map(|node| {
+                let mut node = node.clone();
+                node.location = from.location.clone();
+                Instruction::from_node(&node, trigger).map_err(|err| error_at_node(self.source, from, format!("in ONBUILD trigger {trigger:?}: {}", err.message)))
+            })
+            .collect()
+    }
+
+    /// Applies one instruction to a stage.
+    pub(crate) fn dispatch(&mut self, stage: &mut StageState, instruction: &Instruction, step: String) -> Result<(), DockerfileError> {
+        let node = &instruction.node;
+        let description = format!("{step} {}", node.original.trim());
+        match &instruction.command {
+            Command::From { .. } => return Err(error_at_node(self.source, node, "FROM is not allowed here")),
+            Command::Run { .. } => return self.lower_run(stage, instruction, description),
+            Command::Copy(copy) => return self.lower_copy(stage, instruction, copy, description),
+            Command::Env(pairs) => {
+                let mut parts = Vec::new();
+                for (key, value) in pairs {
+                    let name = self.expand(stage, key, node, "ENV")?;
+                    if name.is_empty() {
+                        return Err(error_at_node(self.source, node, "ENV names can not be blank"));
+                    }
+                    let value = self.expand_env_value(stage, value, node)?;
+                    let shown = match &value {
+                        EnvValue::Value(v) | EnvValue::Deferred(v) => v.clone(),
+                    };
+                    parts.push(format!("{name}={shown}"));
+                    stage.set_env(name, value);
+                }
+                stage.history.push(history_entry(format!("ENV {}", parts.join(" ")), false));
+            }
+            Command::Arg(args) => {
+                let mut parts = Vec::new();
+                for (name, default) in args {
+                    let value = match (self.options.build_args.get(name), default) {
+                        (Some(value), _) => Some(value.clone()),
+                        (None, Some(default)) => Some(self.expand(stage, default, node, "ARG")?),
+                        (None, None) => self
+                            .meta_args
+                            .iter()
+                            .rev()
+                            .find(|(meta, _)| meta == name)
+                            .and_then(|(_, value)| value.clone())
+                            .or_else(|| {
+                                self.platform_args(&self.target_platform.clone()).into_iter().find(|(arg, _)| arg == name).and_then(|(_, v)| v)
+                            }),
+                    };
+                    self.used_build_args.insert(name.clone());
+                    parts.push(match &value {
+                        Some(value) => format!("{name}={value}"),
+                        None => name.clone(),
+                    });
+                    stage.args.retain(|(arg, _)| arg != name);
+                    stage.args.push((name.clone(), value));
+                }
+                stage.history.push(history_entry(format!("ARG {}", parts.join(" ")), false));
+            }
+            Command::Label(pairs) => {
+                let mut parts = Vec::new();
+                for (key, value) in pairs {
+                    let key = self.expand(stage, key, node, "LABEL")?;
+                    if key.is_empty() {
+                        return Err(error_at_node(self.source, node, "LABEL names can not be blank"));
+                    }
+                    let value = self.expand(stage, value, node, "LABEL")?;
+                    parts.push(format!("{key}={value}"));
+                    stage.config.labels.insert(key, value);
+                }
+                stage.history.push(history_entry(format!("LABEL {}", parts.join(" ")), false));
+            }
+            Command::Maintainer(name) => {
+                let name = self.expand(stage, name, node, "MAINTAINER")?;
+                stage.config.labels.insert("maintainer".to_owned(), name.clone());
+                stage.history.push(history_entry(format!("MAINTAINER {name}"), false));
+            }
+            Command::Expose(ports) => {
+                let mut expanded = Vec::new();
+                for port in ports {
+                    let words = self.lexer.expand_words(port, &stage.scope()).map_err(|err| error_at_text(self.source, node, port, err.to_string()))?;
+                    expanded.extend(words.words.into_iter().map(|w| vars::fill_holes_empty(&w)));
+                }
+                let specs = parse_ports(&expanded).map_err(|message| error_at_node(self.source, node, message))?;
+                stage.history.push(history_entry(format!("EXPOSE map[{}]", specs.iter().map(|p| format!("{p}:{{}}")).collect::<Vec<_>>().join(" ")), false));
+                stage.config.exposed_ports.extend(specs);
+            }
+            Command::Volume(paths) => {
+                let mut added = Vec::new();
+                for path in paths {
+                    let path = self.expand(stage, path, node, "VOLUME")?;
+                    if path.trim().is_empty() {
+                        return Err(error_at_node(self.source, node, "VOLUME specified can not be an empty string"));
+                    }
+                    added.push(path.clone());
+                    stage.config.volumes.insert(path);
+                }
+                stage.history.push(history_entry(format!("VOLUME {}", go_list(&added)), false));
+            }
+            Command::User(user) => {
+                let user = self.expand(stage, user, node, "USER")?;
+                stage.history.push(history_entry(format!("USER {user}"), false));
+                stage.config.user = Some(user);
+            }
+            Command::Workdir(path) => self.lower_workdir(stage, instruction, path, description)?,
+            Command::StopSignal(signal) => {
+                let signal = self.expand(stage, signal, node, "STOPSIGNAL")?;
+                let valid = signal.parse::<u32>().is_ok()
+                    || (signal.starts_with("SIG") && signal.len() > 3 && signal[3..].chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-'));
+                if !valid {
+                    return Err(error_at_node(self.source, node, format!("invalid signal: {signal}")));
+                }
+                stage.history.push(history_entry(format!("STOPSIGNAL {signal}"), false));
+                stage.config.stop_signal = Some(signal);
+            }
+            Command::Cmd(command) => {
+                let argv = stage.argv(command);
+                stage.history.push(history_entry(format!("CMD {}", go_quote_list(&argv)), false));
+                stage.config.cmd = Some(argv);
+                stage.config.cmd_reset = false;
+                stage.cmd_set = true;
+            }
+            Command::Entrypoint(command) => {
+                let argv = match command {
+                    CommandLine::Shell(text) if text.is_empty() => Vec::new(),
+                    _ => stage.argv(command),
+                };
+                stage.history.push(history_entry(format!("ENTRYPOINT {}", go_quote_list(&argv)), false));
+                stage.config.entrypoint = Some(argv);
+                if !stage.cmd_set {
+                    stage.config.cmd = None;
+                    stage.config.cmd_reset = true;
+                }
+            }
+            Command::Shell(shell) => {
+                stage.history.push(history_entry(format!("SHELL {}", go_quote_list(shell)), false));
+                stage.config.shell = Some(shell.clone());
+            }
+            Command::Onbuild { trigger } => {
+                stage.history.push(history_entry(format!("ONBUILD {trigger}"), false));
+                stage.config.on_build.push(trigger.clone());
+            }
+            Command::Healthcheck(check) => {
+                let duration = |text: &Option<String>, what: &str| -> Result<Option<u64>, DockerfileError> {
+                    text.as_ref()
+                        .map(|t| parse_duration(t).ok_or_else(|| error_at_text(self.source, node, t, format!("invalid duration for --{what}: {t:?}"))))
+                        .transpose()
+                };
+                let retries = match &check.retries {
+                    Some(text) => Some(text.parse::<u32>().map_err(|_| error_at_text(self.source, node, text, format!("--retries must be a non-negative integer, not {text:?}")))?),
+                    None => None,
+                };
+                let healthcheck = gb_ir::Healthcheck {
+                    test: check.test.clone(),
+                    interval: duration(&check.interval, "interval")?,
+                    timeout: duration(&check.timeout, "timeout")?,
+                    start_period: duration(&check.start_period, "start-period")?,
+                    start_interval: duration(&check.start_interval, "start-interval")?,
+                    retries,
+                };
+                stage.history.push(history_entry(format!("HEALTHCHECK {}", go_quote_list(&healthcheck.test)), false));
+                stage.config.healthcheck = Some(healthcheck);
+            }
+        }
+        Ok(())
+    }
+
+    fn lower_workdir(&mut self, stage: &mut StageState, instruction: &Instruction, path: &str, description: String) -> Result<(), DockerfileError> {
+        let node = &instruction.node;
+        let path = self.expand(stage, path, node, "WORKDIR")?;
+        if path.is_empty() {
+            return Err(error_at_node(self.source, node, "WORKDIR requires a non-empty path"));
+        }
+        if stage.deferred && stage.config.working_dir.is_none() && !path.starts_with('/') {
+            self.warn(
+                format!("WORKDIR {path} is relative to the base image's WorkingDir, which is not known while lowering; taken relative to /"),
+                Some(node.location.start_line),
+            );
+        }
+        let dir = join_workdir(stage.config.working_dir.as_deref(), &path);
+        stage.config.working_dir = Some(dir.clone());
+        // BuildKit creates the directory, owned by the current USER, so later steps can use it.
+        let owner = stage.config.user.as_deref().and_then(super::copy::parse_chown);
+        let mut inputs = Vec::new();
+        let base = stage.fs.clone().map(|input| {
+            inputs.push(input);
+            0
+        });
+        let op = OpNode {
+            inputs,
+            op: Op::File(FileOp {
+                base,
+                actions: vec![FileAction::Mkdir(MkdirAction { path: clean_absolute(&dir), mode: 0o755, make_parents: true, owner })],
+            }),
+            platform: None,
+        };
+        let digest = self.add_op(op, description, Some(node));
+        stage.fs = Some(Input::of(digest));
+        stage.history.push(history_entry(format!("WORKDIR {dir}"), true));
+        Ok(())
+    }
+}
+
+fn go_list(items: &[String]) -> String {
+    format!("[{}]", items.join(" "))
+}
+

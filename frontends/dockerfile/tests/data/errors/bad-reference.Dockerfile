@@ -1,0 +1,1 @@
+FROM Busybox:Latest

@@ -1,0 +1,2 @@
+# target: nope
+FROM busybox AS real

@@ -1,0 +1,2 @@
+FROM scratch
+ENV X="${MISSING:?must be set}"
