@@ -52,7 +52,11 @@ mod tests {
 
     #[test]
     fn keys_are_sorted_and_compact() {
-        let node = OpNode { inputs: vec![], op: Op::Source(SourceOp::Scratch), platform: crate::Platform::parse("linux/amd64") };
+        let node = OpNode {
+            inputs: vec![],
+            op: Op::Source(SourceOp::Scratch),
+            platform: crate::Platform::parse("linux/amd64"),
+        };
         let text = String::from_utf8(canonical_json(&node)).unwrap_or_default();
         assert_eq!(text, r#"{"op":{"source":"scratch"},"platform":{"architecture":"amd64","os":"linux"}}"#);
     }
@@ -61,9 +65,6 @@ mod tests {
     fn scratch_digest_is_stable() {
         // This digest is part of the format: a change here breaks every front end's digests.
         let node = OpNode { inputs: vec![], op: Op::Source(SourceOp::Scratch), platform: None };
-        assert_eq!(
-            node.digest().to_string(),
-            format!("{}", Sha256Digest::of(br#"{"op":{"source":"scratch"}}"#))
-        );
+        assert_eq!(node.digest().to_string(), format!("{}", Sha256Digest::of(br#"{"op":{"source":"scratch"}}"#)));
     }
 }

@@ -144,7 +144,13 @@ pub enum DefinitionError {
 impl Definition {
     /// An empty definition of the current schema.
     pub fn new() -> Self {
-        Self { schema: SCHEMA_VERSION.to_owned(), ops: Vec::new(), output: None, metadata: BTreeMap::new(), image: None }
+        Self {
+            schema: SCHEMA_VERSION.to_owned(),
+            ops: Vec::new(),
+            output: None,
+            metadata: BTreeMap::new(),
+            image: None,
+        }
     }
 
     /// Adds an op unless an identical one is already there, and returns its digest.
@@ -200,12 +206,21 @@ impl Definition {
                 };
                 let count = node.output_count();
                 if *output >= count {
-                    return Err(DefinitionError::MissingInputOutput { op: entry.digest, input: *input, output: *output, count });
+                    return Err(DefinitionError::MissingInputOutput {
+                        op: entry.digest,
+                        input: *input,
+                        output: *output,
+                        count,
+                    });
                 }
             }
             for index in entry.node.referenced_input_indexes() {
                 if index as usize >= entry.node.inputs.len() {
-                    return Err(DefinitionError::BadInputIndex { op: entry.digest, index, count: entry.node.inputs.len() });
+                    return Err(DefinitionError::BadInputIndex {
+                        op: entry.digest,
+                        index,
+                        count: entry.node.inputs.len(),
+                    });
                 }
             }
         }
@@ -240,10 +255,10 @@ impl Definition {
         let mut needed = std::collections::HashSet::new();
         let mut stack = vec![output.op];
         while let Some(digest) = stack.pop() {
-            if needed.insert(digest) {
-                if let Some(node) = index.get(&digest) {
-                    stack.extend(node.inputs.iter().map(|input| input.op));
-                }
+            if needed.insert(digest)
+                && let Some(node) = index.get(&digest)
+            {
+                stack.extend(node.inputs.iter().map(|input| input.op));
             }
         }
         self.ops.iter().map(|e| e.digest).filter(|d| needed.contains(d)).collect()

@@ -59,9 +59,7 @@ impl FromStr for Sha256Digest {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let err = |reason| DigestParseError { text: text.to_owned(), reason };
-        let hex_part = text
-            .strip_prefix("sha256:")
-            .ok_or_else(|| err("expected the `sha256:` prefix"))?;
+        let hex_part = text.strip_prefix("sha256:").ok_or_else(|| err("expected the `sha256:` prefix"))?;
         if hex_part.len() != 64 || !hex_part.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Err(err("expected 64 lowercase hex digits"));
         }

@@ -7,7 +7,8 @@ use crate::definition::Definition;
 /// Renders the graph as DOT: one node per op labelled with its kind, short digest and
 /// description, one edge per input (labelled with the output index when it is not 0).
 pub fn to_dot(definition: &Definition) -> String {
-    let mut out = String::from("digraph definition {\n  rankdir=\"TB\";\n  node [shape=box, fontname=\"monospace\"];\n");
+    let mut out =
+        String::from("digraph definition {\n  rankdir=\"TB\";\n  node [shape=box, fontname=\"monospace\"];\n");
     for entry in &definition.ops {
         let description = definition.metadata.get(&entry.digest).map(|m| m.description.as_str()).unwrap_or("");
         let label = format!("{} {}\\n{}", entry.node.kind(), entry.digest.short(), escape(description));

@@ -132,12 +132,7 @@ impl OpNode {
     pub fn referenced_input_indexes(&self) -> Vec<u32> {
         match &self.op {
             Op::Source(_) => Vec::new(),
-            Op::Exec(exec) => exec
-                .mounts
-                .iter()
-                .filter_map(|m| m.input)
-                .chain(exec.meta.config_from)
-                .collect(),
+            Op::Exec(exec) => exec.mounts.iter().filter_map(|m| m.input).chain(exec.meta.config_from).collect(),
             Op::File(file) => file.referenced_input_indexes(),
             Op::Merge(_) => (0..self.inputs.len() as u32).collect(),
             Op::Diff(diff) => diff.lower.into_iter().chain([diff.upper]).collect(),

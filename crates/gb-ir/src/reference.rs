@@ -61,7 +61,9 @@ impl ImageReference {
             }
         }
         let (registry, repository) = match name.split_once('/') {
-            Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => (first.to_owned(), rest.to_owned()),
+            Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
+                (first.to_owned(), rest.to_owned())
+            }
             _ => (DEFAULT_REGISTRY.to_owned(), name.to_owned()),
         };
         let registry = if registry == "index.docker.io" { DEFAULT_REGISTRY.to_owned() } else { registry };
@@ -73,12 +75,16 @@ impl ImageReference {
         let path_ok = !repository.is_empty()
             && repository.split('/').all(|component| {
                 !component.is_empty()
-                    && component.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+                    && component
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
                     && component.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
                     && component.chars().last().is_some_and(|c| c.is_ascii_alphanumeric())
             });
         if !path_ok {
-            return Err(err("the repository name must be lowercase letters, digits and separators (`.`, `_`, `-`, `/`)"));
+            return Err(err(
+                "the repository name must be lowercase letters, digits and separators (`.`, `_`, `-`, `/`)",
+            ));
         }
         let tag = if tag.is_none() && digest.is_none() { Some("latest".to_owned()) } else { tag };
         Ok(Self { registry, repository, tag, digest })

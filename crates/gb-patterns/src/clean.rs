@@ -40,11 +40,7 @@ pub(crate) struct NormalizedPattern {
 impl NormalizedPattern {
     /// The pattern as it would be written: `!` followed by the text for an exception.
     pub(crate) fn source(&self) -> String {
-        if self.exception {
-            format!("!{}", self.text)
-        } else {
-            self.text.clone()
-        }
+        if self.exception { format!("!{}", self.text) } else { self.text.clone() }
     }
 }
 
@@ -134,13 +130,7 @@ mod tests {
 
     #[test]
     fn paths_become_relative() {
-        for (input, want) in [
-            ("", ""),
-            (".", ""),
-            ("/", ""),
-            ("./a/", "a"),
-            ("/a//b", "a/b"),
-        ] {
+        for (input, want) in [("", ""), (".", ""), ("/", ""), ("./a/", "a"), ("/a//b", "a/b")] {
             assert_eq!(normalize_path(input), want, "normalize_path({input:?})");
         }
     }

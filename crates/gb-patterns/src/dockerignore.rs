@@ -29,11 +29,7 @@ pub fn parse_dockerignore(text: &str) -> Result<Vec<String>, PatternError> {
             return Err(PatternError::EmptyException { line: Some(number) });
         }
         if let Err(problem) = compile(&pattern.text) {
-            return Err(PatternError::Syntax {
-                pattern: line.trim().to_owned(),
-                problem,
-                line: Some(number),
-            });
+            return Err(PatternError::Syntax { pattern: line.trim().to_owned(), problem, line: Some(number) });
         }
         patterns.push(pattern.source());
     }

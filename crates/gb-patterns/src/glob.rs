@@ -189,8 +189,7 @@ impl Glob {
             Self::Exact(text) => path == text,
             Self::Prefix(text) => path.starts_with(text.as_str()),
             Self::Suffix(text) => {
-                path.ends_with(text.as_str())
-                    || text.strip_prefix('/').is_some_and(|rest| path == rest)
+                path.ends_with(text.as_str()) || text.strip_prefix('/').is_some_and(|rest| path == rest)
             }
             Self::Tokens(tokens) => run_nfa(tokens, path),
         }
@@ -264,15 +263,14 @@ mod tests {
             Token::AnyChar => path.first().is_some_and(|&c| one(c != '/')),
             Token::Class(class) => path.first().is_some_and(|&c| one(class.contains(c))),
             // `[^/]*`: any run without `/`.
-            Token::AnyRun => (0..=path.len())
-                .take_while(|&n| !path[..n].contains(&'/'))
-                .any(|n| reference(rest, &path[n..])),
+            Token::AnyRun => {
+                (0..=path.len()).take_while(|&n| !path[..n].contains(&'/')).any(|n| reference(rest, &path[n..]))
+            }
             // `.*`
             Token::AnyTail => (0..=path.len()).any(|n| reference(rest, &path[n..])),
             // `(.*/)?`: nothing, or any run ending in `/`.
             Token::AnyDirs => {
-                reference(rest, path)
-                    || (1..=path.len()).any(|n| path[n - 1] == '/' && reference(rest, &path[n..]))
+                reference(rest, path) || (1..=path.len()).any(|n| path[n - 1] == '/' && reference(rest, &path[n..]))
             }
         }
     }

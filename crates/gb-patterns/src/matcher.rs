@@ -58,26 +58,14 @@ impl PatternMatcher {
                 problem,
                 line: None,
             })?;
-            rules.push(Rule {
-                source: pattern.source(),
-                exception: pattern.exception,
-                glob,
-            });
+            rules.push(Rule { source: pattern.source(), exception: pattern.exception, glob });
         }
-        let exceptions: Vec<&str> = rules
-            .iter()
-            .filter(|r| r.exception)
-            .map(|r| &r.source[1..])
-            .collect();
+        let exceptions: Vec<&str> = rules.iter().filter(|r| r.exception).map(|r| &r.source[1..]).collect();
         let trimmed: Vec<&str> = exceptions
             .iter()
             // fsutil strips `/**` and then `/*`, so it reads `!a/*/**` as a plain `a` and skips
             // an excluded `a/b` whose `a/b/c` the exception re-includes; strip only one.
-            .map(|text| {
-                text.strip_suffix("/**")
-                    .or_else(|| text.strip_suffix("/*"))
-                    .unwrap_or(text)
-            })
+            .map(|text| text.strip_suffix("/**").or_else(|| text.strip_suffix("/*")).unwrap_or(text))
             .collect();
         Ok(Self {
             has_exclusions: !exceptions.is_empty(),
@@ -120,9 +108,7 @@ impl PatternMatcher {
     /// for the parent because it could not change the parent's answer is not recorded for it).
     pub fn matches_with_parent(&self, path: &str, parent: &MatchInfo) -> (bool, MatchInfo) {
         let path = normalize_path(path);
-        let mut info = MatchInfo {
-            matched: vec![false; self.rules.len()],
-        };
+        let mut info = MatchInfo { matched: vec![false; self.rules.len()] };
         if path.is_empty() {
             return (false, info);
         }
@@ -135,8 +121,8 @@ impl PatternMatcher {
                 if rule.exception != matched {
                     continue;
                 }
-                hit = rule.glob.is_match(&path)
-                    || (known.is_none() && parents(&path).any(|dir| rule.glob.is_match(dir)));
+                hit =
+                    rule.glob.is_match(&path) || (known.is_none() && parents(&path).any(|dir| rule.glob.is_match(dir)));
             }
             info.matched[i] = hit;
             if hit {
@@ -174,9 +160,7 @@ impl PatternMatcher {
             return true;
         }
         let dir_slash = format!("{dir}/");
-        self.exception_prefixes
-            .iter()
-            .any(|prefix| prefix.starts_with(&dir_slash))
+        self.exception_prefixes.iter().any(|prefix| prefix.starts_with(&dir_slash))
     }
 
     /// The normalised patterns in order, exceptions with their leading `!`. Passing them to

@@ -34,10 +34,7 @@ impl<S: BuildHasher> Env for HashMap<String, String, S> {
 /// when a name appears more than once the last pair wins.
 impl Env for &[(String, String)] {
     fn lookup(&self, name: &str) -> Option<String> {
-        self.iter()
-            .rev()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
+        self.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value.clone())
     }
 }
 
@@ -54,10 +51,7 @@ mod tests {
     use std::collections::{BTreeMap, HashMap};
 
     fn pairs() -> Vec<(String, String)> {
-        [("A", "1"), ("B", ""), ("A", "2")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        [("A", "1"), ("B", ""), ("A", "2")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]

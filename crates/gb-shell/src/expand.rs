@@ -44,15 +44,7 @@ enum Escapes {
 
 impl<'a> Expander<'a> {
     pub(crate) fn new(src: &'a str, escape: char, env: &'a dyn Env) -> Self {
-        Self {
-            src,
-            pos: 0,
-            escape,
-            env,
-            depth: 0,
-            matched: BTreeSet::new(),
-            unmatched: BTreeSet::new(),
-        }
+        Self { src, pos: 0, escape, env, depth: 0, matched: BTreeSet::new(), unmatched: BTreeSet::new() }
     }
 
     /// Expands the whole word; feeds `splitter` when one is given.
@@ -82,12 +74,7 @@ impl<'a> Expander<'a> {
 
     /// Reads a word that must end with `stop`; `missing` is the error when
     /// the input ends first.
-    fn word_until(
-        &mut self,
-        stop: char,
-        escapes: Escapes,
-        missing: ExpandError,
-    ) -> Result<String, ExpandError> {
+    fn word_until(&mut self, stop: char, escapes: Escapes, missing: ExpandError) -> Result<String, ExpandError> {
         match self.word(Some(stop), escapes, None)? {
             (word, true) => Ok(word),
             (_, false) => Err(missing),
@@ -117,11 +104,7 @@ impl<'a> Expander<'a> {
                     out.push_str(&value);
                 }
                 '\'' | '"' => {
-                    let quoted = if ch == '\'' {
-                        self.single_quoted()?
-                    } else {
-                        self.double_quoted(escapes)?
-                    };
+                    let quoted = if ch == '\'' { self.single_quoted()? } else { self.double_quoted(escapes)? };
                     if let Some(split) = splitter.as_deref_mut() {
                         split.raw_str(&quoted);
                     }
@@ -156,9 +139,7 @@ impl<'a> Expander<'a> {
         let start = self.pos;
         self.bump();
         let rest = &self.src[self.pos..];
-        let len = rest
-            .find('\'')
-            .ok_or(ExpandError::UnterminatedSingleQuote { offset: start })?;
+        let len = rest.find('\'').ok_or(ExpandError::UnterminatedSingleQuote { offset: start })?;
         let text = rest[..len].to_owned();
         self.pos += len + 1;
         Ok(text)
@@ -232,10 +213,7 @@ impl<'a> Expander<'a> {
             Some(_) => {}
         }
         let name = self.name();
-        let unsupported = |modifier: String| ExpandError::UnsupportedModifier {
-            modifier,
-            offset: start,
-        };
+        let unsupported = |modifier: String| ExpandError::UnsupportedModifier { modifier, offset: start };
         match self.bump() {
             None => Err(missing),
             Some('}') => Ok(self.lookup(&name).unwrap_or_default()),
@@ -254,30 +232,16 @@ impl<'a> Expander<'a> {
 
     /// `${name<op>word}` after the operator; `colon` when it was written
     /// `:<op>`, which makes an empty value count as unset.
-    fn modifier(
-        &mut self,
-        name: &str,
-        op: char,
-        colon: bool,
-        start: usize,
-    ) -> Result<String, ExpandError> {
+    fn modifier(&mut self, name: &str, op: char, colon: bool, start: usize) -> Result<String, ExpandError> {
         let is_trim = op == '#' || op == '%';
         // `##` and `%%` are recognised where they are written. BuildKit
         // instead checks the first character of the expanded pattern, so
         // there `${V#'#'}` and `${V#$X}` with X=`#…` are read as `##`.
         let longest = is_trim && self.eat(op);
-        let escapes = if is_trim {
-            Escapes::Keep
-        } else {
-            Escapes::Apply
-        };
+        let escapes = if is_trim { Escapes::Keep } else { Escapes::Apply };
         // The word is expanded even when its value is not used, so that the
         // variables it names are reported, as BuildKit does.
-        let word = self.word_until(
-            '}',
-            escapes,
-            ExpandError::MissingClosingBrace { offset: start },
-        )?;
+        let word = self.word_until('}', escapes, ExpandError::MissingClosingBrace { offset: start })?;
         let value = self.lookup(name);
         let missing = match &value {
             None => true,
@@ -295,27 +259,15 @@ impl<'a> Expander<'a> {
                 } else {
                     "is not allowed to be empty".to_owned()
                 };
-                Err(ExpandError::RequiredVariable {
-                    name: name.to_owned(),
-                    message,
-                    offset: start,
-                })
+                Err(ExpandError::RequiredVariable { name: name.to_owned(), message, offset: start })
             }
             '#' => {
                 let pattern = Pattern::parse(&word, self.escape);
-                Ok(pattern::trim_prefix(
-                    &value.unwrap_or_default(),
-                    &pattern,
-                    longest,
-                ))
+                Ok(pattern::trim_prefix(&value.unwrap_or_default(), &pattern, longest))
             }
             '%' => {
                 let pattern = Pattern::parse(&word, self.escape);
-                Ok(pattern::trim_suffix(
-                    &value.unwrap_or_default(),
-                    &pattern,
-                    longest,
-                ))
+                Ok(pattern::trim_suffix(&value.unwrap_or_default(), &pattern, longest))
             }
             _ => Ok(value.unwrap_or_default()),
         }
@@ -325,16 +277,8 @@ impl<'a> Expander<'a> {
     /// the first `/`.
     fn replace(&mut self, name: &str, start: usize) -> Result<String, ExpandError> {
         let all = self.eat('/');
-        let pattern = self.word_until(
-            '/',
-            Escapes::Keep,
-            ExpandError::MissingPatternSlash { offset: start },
-        )?;
-        let replacement = self.word_until(
-            '}',
-            Escapes::Keep,
-            ExpandError::MissingClosingBrace { offset: start },
-        )?;
+        let pattern = self.word_until('/', Escapes::Keep, ExpandError::MissingPatternSlash { offset: start })?;
+        let replacement = self.word_until('}', Escapes::Keep, ExpandError::MissingClosingBrace { offset: start })?;
         let value = self.lookup(name).unwrap_or_default();
         let pattern = Pattern::parse(&pattern, self.escape);
         Ok(pattern::replace(&value, &pattern, &replacement, all))
@@ -355,10 +299,7 @@ impl<'a> Expander<'a> {
                 self.bump();
             }
             _ => {
-                while self
-                    .peek()
-                    .is_some_and(|ch| ch.is_alphanumeric() || ch == '_')
-                {
+                while self.peek().is_some_and(|ch| ch.is_alphanumeric() || ch == '_') {
                     self.bump();
                 }
             }
@@ -373,11 +314,7 @@ impl<'a> Expander<'a> {
             return None;
         }
         let value = self.env.lookup(name);
-        let seen = if value.is_some() {
-            &mut self.matched
-        } else {
-            &mut self.unmatched
-        };
+        let seen = if value.is_some() { &mut self.matched } else { &mut self.unmatched };
         seen.insert(name.to_owned());
         value
     }

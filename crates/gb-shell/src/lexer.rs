@@ -68,11 +68,7 @@ impl Lexer {
     pub fn expand_word(&self, word: &str, env: &dyn Env) -> Result<Expansion, ExpandError> {
         let mut expander = Expander::new(word, self.escape, env);
         let value = expander.run(None)?;
-        Ok(Expansion {
-            value,
-            matched: expander.matched,
-            unmatched: expander.unmatched,
-        })
+        Ok(Expansion { value, matched: expander.matched, unmatched: expander.unmatched })
     }
 
     /// Expands and splits into words as BuildKit's `ProcessWords` (used for
@@ -86,11 +82,7 @@ impl Lexer {
         let mut expander = Expander::new(word, self.escape, env);
         let mut splitter = Splitter::default();
         expander.run(Some(&mut splitter))?;
-        Ok(WordsExpansion {
-            words: splitter.finish(),
-            matched: expander.matched,
-            unmatched: expander.unmatched,
-        })
+        Ok(WordsExpansion { words: splitter.finish(), matched: expander.matched, unmatched: expander.unmatched })
     }
 }
 

@@ -49,9 +49,7 @@ impl Pattern {
     }
 
     fn reversed(&self) -> Self {
-        Self {
-            tokens: self.tokens.iter().rev().copied().collect(),
-        }
+        Self { tokens: self.tokens.iter().rev().copied().collect() }
     }
 
     /// The end (exclusive index into `text`) of the shortest or longest match
@@ -206,18 +204,9 @@ mod tests {
 
     #[test]
     fn replace_first_and_all() {
-        assert_eq!(
-            replace("/foo*/*/*.txt", &pat("\\*/"), ".", false),
-            "/foo.*/*.txt"
-        );
-        assert_eq!(
-            replace("/foo*/*/*.txt", &pat("\\*/"), ".", true),
-            "/foo..*.txt"
-        );
-        assert_eq!(
-            replace("/a/foo/b/c.txt", &pat("/?/"), "/", true),
-            "/foo/c.txt"
-        );
+        assert_eq!(replace("/foo*/*/*.txt", &pat("\\*/"), ".", false), "/foo.*/*.txt");
+        assert_eq!(replace("/foo*/*/*.txt", &pat("\\*/"), ".", true), "/foo..*.txt");
+        assert_eq!(replace("/a/foo/b/c.txt", &pat("/?/"), "/", true), "/foo/c.txt");
         assert_eq!(replace("abc", &pat("*"), "R", true), "R");
         assert_eq!(replace("ab", &pat(""), "-", true), "-a-b-");
         assert_eq!(replace("xxyy", &pat(""), "ww", false), "wwxxyy");

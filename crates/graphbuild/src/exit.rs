@@ -22,8 +22,8 @@ pub enum Failure {
     /// A Dockerfile error, rendered against its source.
     #[error("{error}")]
     Dockerfile {
-        /// The error.
-        error: DockerfileError,
+        /// The error (boxed: it is large and failures are rare).
+        error: Box<DockerfileError>,
         /// The file's name as the user gave it.
         file: String,
         /// The file's text.
@@ -38,6 +38,11 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// A Dockerfile error with the text it points into.
+    pub fn dockerfile(error: DockerfileError, file: &str, source_text: &str) -> Self {
+        Failure::Dockerfile { error: Box::new(error), file: file.to_owned(), source_text: source_text.to_owned() }
+    }
+
     /// The process exit code for this failure.
     pub fn exit_code(&self) -> i32 {
         match self {

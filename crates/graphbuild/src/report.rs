@@ -20,8 +20,10 @@ pub fn render_failure(failure: &Failure) -> String {
                 format!("error: {file}: {}\n", error.message)
             };
             if error.span.is_some() {
-                let report = miette::Report::new(error.clone()).with_source_code(NamedSource::new(file, source_text.clone()));
-                let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_context_lines(1);
+                let report = miette::Report::new((**error).clone())
+                    .with_source_code(NamedSource::new(file, source_text.clone()));
+                let handler =
+                    GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_context_lines(1);
                 let mut rendered = String::new();
                 if handler.render_report(&mut rendered, report.as_ref()).is_ok() {
                     out.push_str(&rendered);

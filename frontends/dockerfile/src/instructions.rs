@@ -109,8 +109,24 @@ pub struct Instruction {
 
 /// Every instruction keyword, for "did you mean" hints.
 pub const KEYWORDS: &[&str] = &[
-    "add", "arg", "cmd", "copy", "entrypoint", "env", "expose", "from", "healthcheck", "label", "maintainer", "onbuild",
-    "run", "shell", "stopsignal", "user", "volume", "workdir",
+    "add",
+    "arg",
+    "cmd",
+    "copy",
+    "entrypoint",
+    "env",
+    "expose",
+    "from",
+    "healthcheck",
+    "label",
+    "maintainer",
+    "onbuild",
+    "run",
+    "shell",
+    "stopsignal",
+    "user",
+    "volume",
+    "workdir",
 ];
 
 /// The kinds of flag value.
@@ -135,11 +151,21 @@ impl<'a> Flags<'a> {
                 None => (body, None),
             };
             let Some((_, kind)) = allowed.iter().find(|(allowed_name, _)| *allowed_name == name) else {
-                return Err(error_at_text(source, node, flag, format!("unknown flag: {}", flag.split('=').next().unwrap_or(flag))));
+                return Err(error_at_text(
+                    source,
+                    node,
+                    flag,
+                    format!("unknown flag: {}", flag.split('=').next().unwrap_or(flag)),
+                ));
             };
             match (kind, value) {
                 (FlagKind::Bool, Some(v)) if !matches!(v, "true" | "false") => {
-                    return Err(error_at_text(source, node, flag, format!("expecting boolean value for flag {name}, not: {v}")));
+                    return Err(error_at_text(
+                        source,
+                        node,
+                        flag,
+                        format!("expecting boolean value for flag {name}, not: {v}"),
+                    ));
                 }
                 (FlagKind::Value | FlagKind::Repeated, None) => {
                     return Err(error_at_text(source, node, flag, format!("missing a value on flag: {name}")));
@@ -236,7 +262,8 @@ impl Instruction {
                 Command::From { image, name, platform: flags.value("platform") }
             }
             "run" => {
-                let flags = Flags::parse(node, source, &[("mount", Repeated), ("network", Value), ("security", Value)])?;
+                let flags =
+                    Flags::parse(node, source, &[("mount", Repeated), ("network", Value), ("security", Value)])?;
                 if node.args.is_empty() && node.heredocs.is_empty() {
                     return Err(error_at_node(source, node, "RUN requires at least one argument"));
                 }
@@ -278,18 +305,36 @@ impl Instruction {
                     Flags::parse(
                         node,
                         source,
-                        &[("chown", Value), ("chmod", Value), ("link", Bool), ("checksum", Value), ("keep-git-dir", Bool), ("exclude", Repeated)],
+                        &[
+                            ("chown", Value),
+                            ("chmod", Value),
+                            ("link", Bool),
+                            ("checksum", Value),
+                            ("keep-git-dir", Bool),
+                            ("exclude", Repeated),
+                        ],
                     )?
                 } else {
                     Flags::parse(
                         node,
                         source,
-                        &[("from", Value), ("chown", Value), ("chmod", Value), ("link", Bool), ("parents", Bool), ("exclude", Repeated)],
+                        &[
+                            ("from", Value),
+                            ("chown", Value),
+                            ("chmod", Value),
+                            ("link", Bool),
+                            ("parents", Bool),
+                            ("exclude", Repeated),
+                        ],
                     )?
                 };
                 let what = if is_add { "ADD" } else { "COPY" };
-                if node.args.len() < 2 && !(node.args.len() == 1 && !node.heredocs.is_empty()) {
-                    return Err(error_at_node(source, node, format!("{what} requires at least two arguments, but only {} provided", node.args.len())));
+                if node.args.len() < 2 && (node.args.len() != 1 || node.heredocs.is_empty()) {
+                    return Err(error_at_node(
+                        source,
+                        node,
+                        format!("{what} requires at least two arguments, but only {} provided", node.args.len()),
+                    ));
                 }
                 let (dest, sources) = node.args.split_last().map(|(d, s)| (d.clone(), s.to_vec())).unwrap_or_default();
                 Command::Copy(CopyCommand {
@@ -342,9 +387,19 @@ impl Instruction {
                     return Err(error_at_node(source, node, "ONBUILD requires at least one argument"));
                 };
                 match child.keyword.as_str() {
-                    "onbuild" => return Err(error_at_node(source, node, "chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")),
+                    "onbuild" => {
+                        return Err(error_at_node(
+                            source,
+                            node,
+                            "chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed",
+                        ));
+                    }
                     "from" | "maintainer" => {
-                        return Err(error_at_node(source, node, format!("{} isn't allowed as an ONBUILD trigger", child.keyword.to_uppercase())));
+                        return Err(error_at_node(
+                            source,
+                            node,
+                            format!("{} isn't allowed as an ONBUILD trigger", child.keyword.to_uppercase()),
+                        ));
                     }
                     _ => {}
                 }
@@ -366,7 +421,13 @@ impl Instruction {
                 let flags = Flags::parse(
                     node,
                     source,
-                    &[("interval", Value), ("timeout", Value), ("start-period", Value), ("start-interval", Value), ("retries", Value)],
+                    &[
+                        ("interval", Value),
+                        ("timeout", Value),
+                        ("start-period", Value),
+                        ("start-interval", Value),
+                        ("retries", Value),
+                    ],
                 )?;
                 let Some((kind, rest)) = node.args.split_first() else {
                     return Err(error_at_node(source, node, "HEALTHCHECK requires an argument"));
@@ -391,7 +452,14 @@ impl Instruction {
                             vec!["CMD-SHELL".to_owned(), rest.join(" ")]
                         }
                     }
-                    other => return Err(error_at_text(source, node, kind, format!("unknown type {other:?} in HEALTHCHECK (try CMD)"))),
+                    other => {
+                        return Err(error_at_text(
+                            source,
+                            node,
+                            kind,
+                            format!("unknown type {other:?} in HEALTHCHECK (try CMD)"),
+                        ));
+                    }
                 };
                 Command::Healthcheck(HealthcheckCommand {
                     test,

@@ -6,25 +6,14 @@ use gb_patterns::{PatternError, PatternMatcher, SyntaxProblem, parse_dockerignor
 /// without its two lone `!` lines, which `ReadAll` passes on and `New` then rejects.
 #[test]
 fn read_all_like_docker() {
-    let content =
-        "test1\n/test2\n/a/file/here\n\nlastfile\n# this is a comment\n! /inverted/abs/path\n";
+    let content = "test1\n/test2\n/a/file/here\n\nlastfile\n# this is a comment\n! /inverted/abs/path\n";
     let patterns = parse_dockerignore(content).expect("valid");
-    assert_eq!(
-        patterns,
-        [
-            "test1",
-            "test2",
-            "a/file/here",
-            "lastfile",
-            "!inverted/abs/path"
-        ]
-    );
+    assert_eq!(patterns, ["test1", "test2", "a/file/here", "lastfile", "!inverted/abs/path"]);
 }
 
 #[test]
 fn lone_exception_is_an_error_naming_the_line() {
-    let content =
-        "test1\n/test2\n/a/file/here\n\nlastfile\n# this is a comment\n! /inverted/abs/path\n!\n! ";
+    let content = "test1\n/test2\n/a/file/here\n\nlastfile\n# this is a comment\n! /inverted/abs/path\n!\n! ";
     let err = parse_dockerignore(content).expect_err("a lone `!` is rejected");
     assert_eq!(err, PatternError::EmptyException { line: Some(8) });
     insta::assert_snapshot!(err, @r#"line 8: illegal exception pattern "!": a `!` must be followed by a pattern"#);
@@ -41,10 +30,7 @@ fn comments_blanks_and_whitespace() {
 fn patterns_are_cleaned() {
     let text = "a/./b/../c/\n./x\n/\n//y//\n!/z/\n!./w\n..\nq/../..\n!!bang\n";
     let patterns = parse_dockerignore(text).expect("valid");
-    assert_eq!(
-        patterns,
-        ["a/c", "x", "/", "y", "!z", "!w", "..", "..", "!!bang"]
-    );
+    assert_eq!(patterns, ["a/c", "x", "/", "y", "!z", "!w", "..", "..", "!!bang"]);
     // The matcher keeps them as they are.
     let matcher = PatternMatcher::new(&patterns).expect("valid");
     assert!(matcher.patterns().eq(patterns.iter().map(String::as_str)));
@@ -55,10 +41,7 @@ fn patterns_are_cleaned() {
 #[test]
 fn empty_file() {
     assert_eq!(parse_dockerignore("").expect("valid"), Vec::<String>::new());
-    assert_eq!(
-        parse_dockerignore("\n\n# only comments\n").expect("valid"),
-        Vec::<String>::new()
-    );
+    assert_eq!(parse_dockerignore("\n\n# only comments\n").expect("valid"), Vec::<String>::new());
 }
 
 #[test]
@@ -66,11 +49,7 @@ fn syntax_errors_name_the_pattern_and_line() {
     let err = parse_dockerignore("ok\n  src/[a-\n").expect_err("unclosed class");
     assert_eq!(
         err,
-        PatternError::Syntax {
-            pattern: "src/[a-".to_owned(),
-            problem: SyntaxProblem::UnclosedClass,
-            line: Some(2),
-        }
+        PatternError::Syntax { pattern: "src/[a-".to_owned(), problem: SyntaxProblem::UnclosedClass, line: Some(2) }
     );
     insta::assert_snapshot!(err, @r#"line 2: invalid pattern "src/[a-": a `[` character class is not closed"#);
 

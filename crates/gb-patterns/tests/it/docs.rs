@@ -52,26 +52,10 @@ fn double_star_and_exceptions() {
         (&["*.md", "!README.md"], "CHANGES.md", true),
         (&["*.md", "!README.md"], "README.md", false),
         // The placement of exceptions: the last matching line decides.
-        (
-            &["*.md", "!README*.md", "README-secret.md"],
-            "README-secret.md",
-            true,
-        ),
-        (
-            &["*.md", "!README*.md", "README-secret.md"],
-            "README-public.md",
-            false,
-        ),
-        (
-            &["*.md", "!README*.md", "README-secret.md"],
-            "notes.md",
-            true,
-        ),
-        (
-            &["*.md", "README-secret.md", "!README*.md"],
-            "README-secret.md",
-            false,
-        ),
+        (&["*.md", "!README*.md", "README-secret.md"], "README-secret.md", true),
+        (&["*.md", "!README*.md", "README-secret.md"], "README-public.md", false),
+        (&["*.md", "!README*.md", "README-secret.md"], "notes.md", true),
+        (&["*.md", "README-secret.md", "!README*.md"], "README-secret.md", false),
         // `*` then exceptions: only what is listed goes in.
         (&["*", "!src", "!go.mod"], "src/main.go", false),
         (&["*", "!src", "!go.mod"], "go.mod", false),

@@ -77,19 +77,13 @@ fn test_matches_table() {
             "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
             true,
         ),
-        (
-            "dist/*.whl",
-            "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
-            true,
-        ),
+        ("dist/*.whl", "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", true),
         // The non-Windows extras.
         ("a\\\\", "a\\", true),
         ("a\\*b", "a*b", true),
     ];
-    let cases: Vec<Case<'_>> = rows
-        .iter()
-        .map(|(pattern, path, want)| (std::slice::from_ref(pattern), *path, *want))
-        .collect();
+    let cases: Vec<Case<'_>> =
+        rows.iter().map(|(pattern, path, want)| (std::slice::from_ref(pattern), *path, *want)).collect();
     check_cases(&cases);
 }
 
@@ -98,24 +92,13 @@ fn test_matches_table() {
 fn test_matches_multi_pattern() {
     check_cases(&[
         (&["**", "!util/docker/web"], "util/docker/web/foo", false),
+        (&["**", "!util/docker/web", "util/docker/web/foo"], "util/docker/web/foo", true),
         (
-            &["**", "!util/docker/web", "util/docker/web/foo"],
-            "util/docker/web/foo",
-            true,
-        ),
-        (
-            &[
-                "**",
-                "!dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
-            ],
+            &["**", "!dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl"],
             "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
             false,
         ),
-        (
-            &["**", "!dist/*.whl"],
-            "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
-            false,
-        ),
+        (&["**", "!dist/*.whl"], "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", false),
     ]);
 }
 
@@ -147,17 +130,10 @@ fn clean_patterns() {
     let m = PatternMatcher::new(&["docs", "config", ""]).expect("valid");
     assert_eq!(m.patterns().collect::<Vec<_>>(), ["docs", "config"]);
     assert!(!m.has_exclusions());
-    for patterns in [
-        ["docs", "!docs/README.md"],
-        ["docs", "  !docs/README.md"],
-        ["docs", "!docs/README.md  "],
-    ] {
+    for patterns in [["docs", "!docs/README.md"], ["docs", "  !docs/README.md"], ["docs", "!docs/README.md  "]] {
         let m = PatternMatcher::new(&patterns).expect("valid");
         assert!(m.has_exclusions(), "{patterns:?}");
-        assert_eq!(
-            m.patterns().collect::<Vec<_>>(),
-            ["docs", "!docs/README.md"]
-        );
+        assert_eq!(m.patterns().collect::<Vec<_>>(), ["docs", "!docs/README.md"]);
     }
 }
 
@@ -167,25 +143,9 @@ fn clean_patterns() {
 /// fails when it first matches, we fail when compiling).
 #[test]
 fn malformed_patterns_are_rejected() {
-    let bad = [
-        "!",
-        "[",
-        "[]a]",
-        "[-]",
-        "[x-]",
-        "[-x]",
-        "\\",
-        "[a-b-c]",
-        "[^",
-        "[^bc",
-        "a[",
-        "[Local-Only]/",
-    ];
+    let bad = ["!", "[", "[]a]", "[-]", "[x-]", "[-x]", "\\", "[a-b-c]", "[^", "[^bc", "a[", "[Local-Only]/"];
     for pattern in bad {
-        assert!(
-            PatternMatcher::new(&[pattern]).is_err(),
-            "{pattern:?} should be rejected"
-        );
+        assert!(PatternMatcher::new(&[pattern]).is_err(), "{pattern:?} should be rejected");
     }
 }
 
@@ -235,9 +195,7 @@ fn filepath_match_tests() {
         ("[\\-x]", "a", false),
         ("*x", "xxx", true),
     ];
-    let cases: Vec<Case<'_>> = rows
-        .iter()
-        .map(|(pattern, path, want)| (std::slice::from_ref(pattern), *path, *want))
-        .collect();
+    let cases: Vec<Case<'_>> =
+        rows.iter().map(|(pattern, path, want)| (std::slice::from_ref(pattern), *path, *want)).collect();
     check_cases(&cases);
 }

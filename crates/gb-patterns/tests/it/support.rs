@@ -10,27 +10,18 @@ pub type Case<'a> = (&'a [&'a str], &'a str, bool);
 pub fn check_cases(cases: &[Case<'_>]) {
     let mut failures = Vec::new();
     for &(patterns, path, want) in cases {
-        let matcher = PatternMatcher::new(patterns)
-            .unwrap_or_else(|err| panic!("patterns {patterns:?} should compile: {err}"));
+        let matcher =
+            PatternMatcher::new(patterns).unwrap_or_else(|err| panic!("patterns {patterns:?} should compile: {err}"));
         let got = matcher.matches(path);
         if got != want {
-            failures.push(format!(
-                "{patterns:?} on {path:?}: matches = {got}, want {want}"
-            ));
+            failures.push(format!("{patterns:?} on {path:?}: matches = {got}, want {want}"));
         }
         let walked = walk_with_parents(&matcher, path);
         if walked != want {
-            failures.push(format!(
-                "{patterns:?} on {path:?}: matches_with_parent = {walked}, want {want}"
-            ));
+            failures.push(format!("{patterns:?} on {path:?}: matches_with_parent = {walked}, want {want}"));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} failing cases:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n"));
 }
 
 /// Matches `path` as a walker would: each parent directory first, passing its `MatchInfo` down.

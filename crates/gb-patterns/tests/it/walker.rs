@@ -71,9 +71,7 @@ fn walker_form_can_differ_from_matches() {
 
 /// The names a random tree is made of, and pieces random patterns are made of.
 const NAMES: &[&str] = &["a", "b", "c.go", "d.md"];
-const PIECES: &[&str] = &[
-    "a", "b", "c.go", "d.md", "*", "**", "?", "*.go", "[ab]", "x",
-];
+const PIECES: &[&str] = &["a", "b", "c.go", "d.md", "*", "**", "?", "*.go", "[ab]", "x"];
 
 fn tree() -> Vec<String> {
     let mut paths: Vec<String> = NAMES.iter().map(|n| (*n).to_owned()).collect();
@@ -89,33 +87,17 @@ fn tree() -> Vec<String> {
 }
 
 fn pattern() -> impl Strategy<Value = String> {
-    (
-        any::<bool>(),
-        prop::collection::vec(prop::sample::select(PIECES), 1..4),
-    )
-        .prop_map(|(exception, pieces)| {
-            format!("{}{}", if exception { "!" } else { "" }, pieces.join("/"))
-        })
+    (any::<bool>(), prop::collection::vec(prop::sample::select(PIECES), 1..4))
+        .prop_map(|(exception, pieces)| format!("{}{}", if exception { "!" } else { "" }, pieces.join("/")))
 }
 
 /// Walks the tree depth first, skipping excluded directories that cannot contain included
 /// paths, and collects the paths that are not excluded.
 fn pruned_walk(m: &PatternMatcher, all: &[String]) -> Vec<String> {
     fn visit(m: &PatternMatcher, all: &[String], dir: &str, out: &mut Vec<String>) {
-        let depth = if dir.is_empty() {
-            0
-        } else {
-            dir.matches('/').count() + 1
-        };
-        let prefix = if dir.is_empty() {
-            String::new()
-        } else {
-            format!("{dir}/")
-        };
-        for child in all
-            .iter()
-            .filter(|p| p.starts_with(&prefix) && p.matches('/').count() == depth)
-        {
+        let depth = if dir.is_empty() { 0 } else { dir.matches('/').count() + 1 };
+        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+        for child in all.iter().filter(|p| p.starts_with(&prefix) && p.matches('/').count() == depth) {
             if !m.matches(child) {
                 out.push(child.clone());
             }

@@ -20,13 +20,7 @@ fn run(text: &str, mode: Mode) {
     let cases = parse(text, mode);
     assert!(cases.len() > 20, "too few cases parsed: {}", cases.len());
     let failures: Vec<String> = cases.iter().filter_map(|case| check(case, mode)).collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
 
 /// Runs one case; describes the failure if there is one.
@@ -38,9 +32,7 @@ fn check(case: &Case, mode: Mode) -> Option<String> {
     let got_map = outcome(&lexer, &case.input, &map, mode);
     let where_ = format!("line {}: {:?}", case.line, case.input);
     if got_pairs != got_map {
-        return Some(format!(
-            "{where_}: pairs gave {got_pairs:?}, map gave {got_map:?}"
-        ));
+        return Some(format!("{where_}: pairs gave {got_pairs:?}, map gave {got_map:?}"));
     }
     let ok = match (&case.expected, &got_pairs) {
         (Expected::Error(text), Err(message)) => message.contains(text.as_str()),
@@ -52,12 +44,8 @@ fn check(case: &Case, mode: Mode) -> Option<String> {
 
 fn outcome(lexer: &Lexer, input: &str, env: &dyn Env, mode: Mode) -> Result<Expected, String> {
     match mode {
-        Mode::Word => lexer
-            .expand_word(input, env)
-            .map(|out| Expected::Value(out.value)),
-        Mode::Words => lexer
-            .expand_words(input, env)
-            .map(|out| Expected::Words(out.words)),
+        Mode::Word => lexer.expand_word(input, env).map(|out| Expected::Value(out.value)),
+        Mode::Words => lexer.expand_words(input, env).map(|out| Expected::Words(out.words)),
     }
     .map_err(|err| err.to_string())
 }

@@ -41,11 +41,7 @@ pub fn parse(text: &str, mode: Mode) -> Vec<Case> {
             continue;
         }
         if let Some(rest) = line.strip_prefix("escape ") {
-            escape = rest
-                .trim()
-                .chars()
-                .next()
-                .expect("escape needs a character");
+            escape = rest.trim().chars().next().expect("escape needs a character");
             continue;
         }
         if line.trim_end() == "env" {
@@ -53,17 +49,12 @@ pub fn parse(text: &str, mode: Mode) -> Vec<Case> {
             continue;
         }
         if let Some(rest) = line.strip_prefix("env ") {
-            let (name, value) = rest
-                .split_once('=')
-                .unwrap_or_else(|| panic!("line {line_no}: env needs NAME=value"));
+            let (name, value) = rest.split_once('=').unwrap_or_else(|| panic!("line {line_no}: env needs NAME=value"));
             env.push((name.trim().to_owned(), verbatim(value.trim())));
             continue;
         }
         let fields = split_fields(line);
-        assert!(
-            (2..=3).contains(&fields.len()),
-            "line {line_no}: expected `input | expected [| env]`, got {fields:?}"
-        );
+        assert!((2..=3).contains(&fields.len()), "line {line_no}: expected `input | expected [| env]`, got {fields:?}");
         let mut case_env = env.clone();
         if let Some(extra) = fields.get(2) {
             for assignment in extra.split_whitespace() {
@@ -107,11 +98,7 @@ fn split_fields(line: &str) -> Vec<&str> {
 
 /// Removes the «…» that keeps a field's edge whitespace.
 fn verbatim(field: &str) -> String {
-    field
-        .strip_prefix('«')
-        .and_then(|inner| inner.strip_suffix('»'))
-        .unwrap_or(field)
-        .to_owned()
+    field.strip_prefix('«').and_then(|inner| inner.strip_suffix('»')).unwrap_or(field).to_owned()
 }
 
 fn expected(field: &str, mode: Mode) -> Expected {

@@ -27,9 +27,7 @@ fn error_messages() {
     let lexer = Lexer::default();
     let mut report = String::new();
     for input in INPUTS {
-        let err = lexer
-            .expand_word(input, &env)
-            .expect_err("every input here is an error");
+        let err = lexer.expand_word(input, &env).expect_err("every input here is an error");
         report.push_str(&format!("{input:<20} => {err}\n"));
     }
     insta::assert_snapshot!(report);
@@ -45,14 +43,7 @@ fn offsets_point_at_the_failing_construct() {
         assert_eq!(err.offset(), offset, "{input:?}: {err}");
     }
     let err = lexer.expand_word("${V:?msg}", &env).expect_err("unset");
-    assert_eq!(
-        err,
-        ExpandError::RequiredVariable {
-            name: "V".to_owned(),
-            message: "msg".to_owned(),
-            offset: 0
-        }
-    );
+    assert_eq!(err, ExpandError::RequiredVariable { name: "V".to_owned(), message: "msg".to_owned(), offset: 0 });
 }
 
 #[test]
@@ -60,17 +51,11 @@ fn nesting_is_bounded() {
     let lexer = Lexer::default();
     let env = BTreeMap::new();
     let nested = |levels: usize| format!("{}x{}", "${A:-".repeat(levels), "}".repeat(levels));
-    let ok = lexer
-        .expand_word(&nested(MAX_NESTING), &env)
-        .expect("deepest allowed");
+    let ok = lexer.expand_word(&nested(MAX_NESTING), &env).expect("deepest allowed");
     assert_eq!(ok.value, "x");
-    let err = lexer
-        .expand_word(&nested(MAX_NESTING + 1), &env)
-        .expect_err("one too deep");
+    let err = lexer.expand_word(&nested(MAX_NESTING + 1), &env).expect_err("one too deep");
     assert_eq!(err.offset(), MAX_NESTING * "${A:-".len());
     // Far deeper input must fail cleanly rather than overflow the stack.
-    let err = lexer
-        .expand_words(&nested(1_000_000), &env)
-        .expect_err("far too deep");
+    let err = lexer.expand_words(&nested(1_000_000), &env).expect_err("far too deep");
     assert!(matches!(err, ExpandError::NestedTooDeep { .. }), "{err}");
 }

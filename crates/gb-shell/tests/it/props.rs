@@ -6,18 +6,15 @@ use gb_shell::{Lexer, escape_literal};
 use proptest::prelude::*;
 
 fn env() -> BTreeMap<String, String> {
-    [("A", "a b"), ("B", ""), ("1", "x*y"), ("한", "\\*/")]
-        .iter()
-        .map(|&(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+    [("A", "a b"), ("B", ""), ("1", "x*y"), ("한", "\\*/")].iter().map(|&(k, v)| (k.to_owned(), v.to_owned())).collect()
 }
 
 /// Strings made of the characters the lexer cares about, so that random
 /// input reaches deep into substitutions.
 fn shellish() -> impl Strategy<Value = String> {
     let pieces = prop::sample::select(vec![
-        "$", "{", "}", ":", "-", "+", "?", "#", "%", "/", "//", "*", "'", "\"", "\\", "`", "A",
-        "B", "1", "@", "é", "한", " ", "\t", "x", "${A", "${B:-", "${A#", "${A/",
+        "$", "{", "}", ":", "-", "+", "?", "#", "%", "/", "//", "*", "'", "\"", "\\", "`", "A", "B", "1", "@", "é",
+        "한", " ", "\t", "x", "${A", "${B:-", "${A#", "${A/",
     ]);
     prop::collection::vec(pieces, 0..40).prop_map(|pieces| pieces.concat())
 }
@@ -39,20 +36,9 @@ fn check_any(word: &str, escape: char) -> Result<(), TestCaseError> {
         (Err(a), Err(b)) => {
             prop_assert_eq!(a, b);
             let offset = a.offset();
-            prop_assert!(
-                word.is_char_boundary(offset),
-                "offset {} in {:?}",
-                offset,
-                word
-            );
+            prop_assert!(word.is_char_boundary(offset), "offset {} in {:?}", offset, word);
             let at = word[offset..].chars().next();
-            prop_assert!(
-                matches!(at, Some('$' | '\'' | '"')),
-                "{:?} points at {:?} in {:?}",
-                a,
-                at,
-                word
-            );
+            prop_assert!(matches!(at, Some('$' | '\'' | '"')), "{:?} points at {:?} in {:?}", a, at, word);
         }
         _ => prop_assert!(false, "word and words disagree on {:?}", word),
     }

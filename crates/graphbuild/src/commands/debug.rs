@@ -7,10 +7,15 @@ use crate::exit::Failure;
 pub fn parse(args: ParseArgs) -> Result<(), Failure> {
     let text = super::read_dockerfile(&args.file)?;
     let file = args.file.display().to_string();
-    let ast = gb_dockerfile::parser::parse(&text).map_err(|err| Failure::Dockerfile {
-        error: gb_dockerfile::DockerfileError::at(gb_dockerfile::ErrorKind::Syntax, &text, err.offset, err.len, err.message.clone()),
-        file: file.clone(),
-        source_text: text.clone(),
+    let ast = gb_dockerfile::parser::parse(&text).map_err(|err| {
+        let error = gb_dockerfile::DockerfileError::at(
+            gb_dockerfile::ErrorKind::Syntax,
+            &text,
+            err.offset,
+            err.len,
+            err.message.clone(),
+        );
+        Failure::dockerfile(error, &file, &text)
     })?;
     match args.dump {
         DumpFormat::Buildkit => print!("{}", ast.dump()),

@@ -17,7 +17,7 @@ pub fn run(args: LowerArgs) -> Result<(), Failure> {
     }
     let text = super::read_dockerfile(&dockerfile)?;
     let file = dockerfile.display().to_string();
-    let as_failure = |error| Failure::Dockerfile { error, file: file.clone(), source_text: text.clone() };
+    let as_failure = |error| Failure::dockerfile(error, &file, &text);
     let context_excludes = gb_dockerfile::dockerignore::load(&args.context, &dockerfile).map_err(as_failure)?;
     let options = LowerOptions {
         dockerfile_name: dockerfile.file_name().map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned()),
@@ -26,7 +26,10 @@ pub fn run(args: LowerArgs) -> Result<(), Failure> {
         target_platform: args
             .platform
             .as_deref()
-            .map(|p| Platform::parse(p).ok_or_else(|| Failure::Input(format!("invalid --platform {p:?}: expected os/arch[/variant]"))))
+            .map(|p| {
+                Platform::parse(p)
+                    .ok_or_else(|| Failure::Input(format!("invalid --platform {p:?}: expected os/arch[/variant]")))
+            })
             .transpose()?,
         build_platform: None,
         context_excludes,
@@ -47,7 +50,7 @@ pub fn parse_build_args(args: &[String]) -> Result<BTreeMap<String, String>, Fai
     let mut map = BTreeMap::new();
     for arg in args {
         match arg.split_once('=') {
-            Some((key, _)) if key.is_empty() => return Err(Failure::Input(format!("invalid --build-arg {arg:?}: the name is empty"))),
+            Some(("", _)) => return Err(Failure::Input(format!("invalid --build-arg {arg:?}: the name is empty"))),
             Some((key, value)) => {
                 map.insert(key.to_owned(), value.to_owned());
             }

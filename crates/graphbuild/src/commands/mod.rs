@@ -13,7 +13,9 @@ use crate::exit::Failure;
 pub fn read_dockerfile(path: &Path) -> Result<String, Failure> {
     let mut bytes = Vec::new();
     if path == Path::new("-") {
-        std::io::stdin().read_to_end(&mut bytes).map_err(|err| Failure::Io(format!("reading standard input: {err}")))?;
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|err| Failure::Io(format!("reading standard input: {err}")))?;
     } else {
         bytes = std::fs::read(path).map_err(|err| {
             let message = format!("reading {}: {err}", path.display());

@@ -2,8 +2,8 @@
 //! to file ops (and a merge for `--link`).
 
 use gb_ir::{
-    Chown, CopyAction, FileAction, FileOp, GitSource, HttpSource, IdOrName, Input, LocalSource, MergeOp, MkfileAction, Op, OpNode,
-    Sha256Digest, SourceOp,
+    Chown, CopyAction, FileAction, FileOp, GitSource, HttpSource, IdOrName, Input, LocalSource, MergeOp, MkfileAction,
+    Op, OpNode, Sha256Digest, SourceOp,
 };
 
 use super::paths::{context_relative, resolve_dest};
@@ -17,7 +17,8 @@ pub(crate) fn parse_chown(text: &str) -> Option<Chown> {
     if text.is_empty() {
         return None;
     }
-    let id_or_name = |part: &str| part.parse::<u32>().map(IdOrName::Id).unwrap_or_else(|_| IdOrName::Name(part.to_owned()));
+    let id_or_name =
+        |part: &str| part.parse::<u32>().map(IdOrName::Id).unwrap_or_else(|_| IdOrName::Name(part.to_owned()));
     let (user, group) = match text.split_once(':') {
         Some((user, group)) => (user, Some(group).filter(|g| !g.is_empty())),
         None => (text, None),
@@ -44,7 +45,13 @@ fn has_wildcard(path: &str) -> bool {
 }
 
 impl Lowerer<'_> {
-    pub(crate) fn lower_copy(&mut self, stage: &mut StageState, instruction: &Instruction, copy: &CopyCommand, description: String) -> Result<(), DockerfileError> {
+    pub(crate) fn lower_copy(
+        &mut self,
+        stage: &mut StageState,
+        instruction: &Instruction,
+        copy: &CopyCommand,
+        description: String,
+    ) -> Result<(), DockerfileError> {
         let node = &instruction.node;
         let what = if copy.is_add { "ADD" } else { "COPY" };
         let dest_word = self.expand(stage, &copy.dest, node, what)?;
@@ -59,7 +66,12 @@ impl Lowerer<'_> {
                 let octal = !chmod.is_empty() && chmod.len() <= 4 && chmod.chars().all(|c| ('0'..='7').contains(&c));
                 let symbolic = !chmod.is_empty() && chmod.chars().all(|c| "ugoa+-=rwxXst,".contains(c));
                 if !octal && !symbolic {
-                    return Err(error_at_text(self.source, node, &chmod, format!("invalid --chmod value {chmod:?}: expected octal digits or a symbolic mode")));
+                    return Err(error_at_text(
+                        self.source,
+                        node,
+                        &chmod,
+                        format!("invalid --chmod value {chmod:?}: expected octal digits or a symbolic mode"),
+                    ));
                 }
                 Some(chmod)
             }
@@ -75,24 +87,39 @@ impl Lowerer<'_> {
         let checksum = match &copy.checksum {
             Some(text) => {
                 let text = self.expand(stage, text, node, "--checksum")?;
-                Some(text.parse::<Sha256Digest>().map_err(|err| error_at_text(self.source, node, &text, err.to_string()))?)
+                Some(
+                    text.parse::<Sha256Digest>()
+                        .map_err(|err| error_at_text(self.source, node, &text, err.to_string()))?,
+                )
             }
             None => None,
         };
 
         let mut sources = Vec::new();
         for src in &copy.sources {
-            if let Some(heredoc) = src.strip_prefix("<<").map(|name| name.trim_start_matches('-').trim_matches(['"', '\''])) {
-                if let Some(body) = copy.heredocs.iter().find(|h| h.name == heredoc) {
-                    sources.push(Source::Heredoc { name: body.name.clone(), content: body.body().into_owned(), expand: body.expand });
-                    continue;
-                }
+            if let Some(heredoc) =
+                src.strip_prefix("<<").map(|name| name.trim_start_matches('-').trim_matches(['"', '\'']))
+                && let Some(body) = copy.heredocs.iter().find(|h| h.name == heredoc)
+            {
+                sources.push(Source::Heredoc {
+                    name: body.name.clone(),
+                    content: body.body().into_owned(),
+                    expand: body.expand,
+                });
+                continue;
             }
             let src = self.expand(stage, src, node, what)?;
             sources.push(Source::Path(src));
         }
         if sources.len() > 1 && !dest.ends_with('/') {
-            return Err(error_at_text(self.source, node, &copy.dest, format!("when using {what} with more than one source file, the destination must be a directory and end with a /")));
+            return Err(error_at_text(
+                self.source,
+                node,
+                &copy.dest,
+                format!(
+                    "when using {what} with more than one source file, the destination must be a directory and end with a /"
+                ),
+            ));
         }
 
         let from = match &copy.from {
@@ -107,7 +134,7 @@ impl Lowerer<'_> {
         let mut actions = Vec::new();
         let mut context_paths = Vec::new();
         let from_input = match &from {
-            Some(from) => Some(self.from_reference(stage, node, from)?),
+            Some(from) => Some(self.resolve_from(stage, node, from)?),
             None => None,
         };
         let mut pending: Vec<(Option<Input>, CopyAction)> = Vec::new();
@@ -141,7 +168,12 @@ impl Lowerer<'_> {
                         inputs: Vec::new(),
                         op: Op::File(FileOp {
                             base: None,
-                            actions: vec![FileAction::Mkfile(MkfileAction { path: format!("/{name}"), mode: 0o644, data, owner: None })],
+                            actions: vec![FileAction::Mkfile(MkfileAction {
+                                path: format!("/{name}"),
+                                mode: 0o644,
+                                data,
+                                owner: None,
+                            })],
                         }),
                         platform: None,
                     };
@@ -152,7 +184,10 @@ impl Lowerer<'_> {
                     let (remote, fragment) = src.split_once('#').map_or((src.as_str(), None), |(r, f)| (r, Some(f)));
                     let (reference, subdir) = match fragment {
                         Some(fragment) => match fragment.split_once(':') {
-                            Some((r, s)) => (Some(r.to_owned()).filter(|r| !r.is_empty()), Some(s.to_owned()).filter(|s| !s.is_empty())),
+                            Some((r, s)) => (
+                                Some(r.to_owned()).filter(|r| !r.is_empty()),
+                                Some(s.to_owned()).filter(|s| !s.is_empty()),
+                            ),
                             None => (Some(fragment.to_owned()).filter(|r| !r.is_empty()), None),
                         },
                         None => (None, None),
@@ -172,10 +207,20 @@ impl Lowerer<'_> {
                     pending.push((Some(Input::of(digest)), action_for("/".to_owned())));
                 }
                 Source::Path(src) if copy.is_add && is_url(src) => {
-                    let filename = src.split(['?', '#']).next().and_then(|u| u.rsplit('/').next()).filter(|f| !f.is_empty()).unwrap_or("__unnamed__").to_owned();
+                    let filename = src
+                        .split(['?', '#'])
+                        .next()
+                        .and_then(|u| u.rsplit('/').next())
+                        .filter(|f| !f.is_empty())
+                        .unwrap_or("__unnamed__")
+                        .to_owned();
                     let http = OpNode {
                         inputs: Vec::new(),
-                        op: Op::Source(SourceOp::Http(HttpSource { url: src.clone(), checksum, filename: Some(filename.clone()) })),
+                        op: Op::Source(SourceOp::Http(HttpSource {
+                            url: src.clone(),
+                            checksum,
+                            filename: Some(filename.clone()),
+                        })),
                         platform: None,
                     };
                     let digest = self.add_op(http, format!("{description} (fetch {src})"), Some(node));
@@ -185,14 +230,29 @@ impl Lowerer<'_> {
                 }
                 Source::Path(src) => {
                     if copy.checksum.is_some() {
-                        return Err(error_at_text(self.source, node, src, "checksum can't be specified for a local source"));
+                        return Err(error_at_text(
+                            self.source,
+                            node,
+                            src,
+                            "checksum can't be specified for a local source",
+                        ));
                     }
                     let mut action = match &from_input {
-                        Some(_) => action_for(if copy.parents { src.clone() } else { super::paths::clean_absolute(src) }),
+                        Some(_) => {
+                            action_for(if copy.parents { src.clone() } else { super::paths::clean_absolute(src) })
+                        }
                         None => {
-                            let relative = if copy.parents { src.trim_start_matches('/').to_owned() } else { context_relative(src) };
+                            let relative = if copy.parents {
+                                src.trim_start_matches('/').to_owned()
+                            } else {
+                                context_relative(src)
+                            };
                             if !relative.is_empty() && relative != "." {
-                                context_paths.push(if copy.parents { context_relative(&relative.replace("/./", "/")) } else { relative.clone() });
+                                context_paths.push(if copy.parents {
+                                    context_relative(&relative.replace("/./", "/"))
+                                } else {
+                                    relative.clone()
+                                });
                             } else {
                                 context_paths.push(String::new());
                             }
@@ -213,7 +273,11 @@ impl Lowerer<'_> {
             let include = if context_paths.iter().any(String::is_empty) { Vec::new() } else { dedup(context_paths) };
             let local = OpNode {
                 inputs: Vec::new(),
-                op: Op::Source(SourceOp::Local(LocalSource { name: "context".to_owned(), include, exclude: self.options.context_excludes.clone() })),
+                op: Op::Source(SourceOp::Local(LocalSource {
+                    name: "context".to_owned(),
+                    include,
+                    exclude: self.options.context_excludes.clone(),
+                })),
                 platform: None,
             };
             Some(Input::of(self.add_op(local, "load build context".to_owned(), Some(node))))
@@ -233,7 +297,8 @@ impl Lowerer<'_> {
             // `--link` copies onto scratch and merges, so the layer does not depend on what is
             // below it and survives a change of base.
             if let Some(below) = stage.fs.clone() {
-                let merge = OpNode { inputs: vec![below, Input::of(digest)], op: Op::Merge(MergeOp {}), platform: None };
+                let merge =
+                    OpNode { inputs: vec![below, Input::of(digest)], op: Op::Merge(MergeOp {}), platform: None };
                 digest = self.add_op(merge, description, Some(node));
             }
         }

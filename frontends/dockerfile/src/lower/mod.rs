@@ -14,8 +14,8 @@ mod vars;
 use std::collections::{BTreeMap, BTreeSet};
 
 use gb_ir::{
-    Definition, HistoryEntry, ImageConfig, ImageReference, ImageSource, ImageSpec, Input, Location, Op, OpDigest, OpMetadata,
-    OpNode, Output, Platform, Sha256Digest, SourceOp,
+    Definition, HistoryEntry, ImageConfig, ImageReference, ImageSource, ImageSpec, Input, Location, Op, OpDigest,
+    OpMetadata, OpNode, Output, Platform, Sha256Digest, SourceOp,
 };
 
 use crate::error::{DockerfileError, ErrorKind};
@@ -88,12 +88,28 @@ pub struct Lowered {
 }
 
 /// Platform variables Docker defines automatically.
-const PLATFORM_ARGS: &[&str] =
-    &["BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT", "TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT"];
+const PLATFORM_ARGS: &[&str] = &[
+    "BUILDPLATFORM",
+    "BUILDOS",
+    "BUILDARCH",
+    "BUILDVARIANT",
+    "TARGETPLATFORM",
+    "TARGETOS",
+    "TARGETARCH",
+    "TARGETVARIANT",
+];
 
 /// Proxy variables usable as build args without an ARG, kept out of cache keys.
 const PROXY_ARGS: &[&str] = &[
-    "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY",
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
     "all_proxy",
 ];
 
@@ -132,13 +148,23 @@ fn split_stages(source: &str, nodes: &[Node]) -> Result<(Vec<Instruction>, Vec<S
             (_, Some(stage)) => stage.instructions.push(instruction),
             (Command::Arg(_), None) => meta.push(instruction),
             (_, None) => {
-                return Err(error_at_node(source, node, format!("{} instruction before the first FROM: no build stage in current context", node.keyword.to_uppercase()))
-                    .with_help("only ARG may come before the first FROM"));
+                return Err(error_at_node(
+                    source,
+                    node,
+                    format!(
+                        "{} instruction before the first FROM: no build stage in current context",
+                        node.keyword.to_uppercase()
+                    ),
+                )
+                .with_help("only ARG may come before the first FROM"));
             }
         }
     }
     if stages.is_empty() {
-        return Err(DockerfileError::whole_file(ErrorKind::Instruction, "the Dockerfile has no FROM instruction, so there is no stage to build"));
+        return Err(DockerfileError::whole_file(
+            ErrorKind::Instruction,
+            "the Dockerfile has no FROM instruction, so there is no stage to build",
+        ));
     }
     Ok((meta, stages))
 }
@@ -212,7 +238,10 @@ impl<'a> Lowerer<'a> {
                         Some(self.expand_with(&scope, default, &instruction.node)?)
                     }
                     // A bare global `ARG TARGETARCH` keeps the automatic value.
-                    (None, None) => scope_args.iter().find(|(arg, _)| arg == name && PLATFORM_ARGS.contains(&arg.as_str())).and_then(|(_, v)| v.clone()),
+                    (None, None) => scope_args
+                        .iter()
+                        .find(|(arg, _)| arg == name && PLATFORM_ARGS.contains(&arg.as_str()))
+                        .and_then(|(_, v)| v.clone()),
                 };
                 self.used_build_args.insert(name.clone());
                 scope_args.push((name.clone(), value.clone()));
@@ -229,10 +258,22 @@ impl<'a> Lowerer<'a> {
             let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
                 && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
             if !valid {
-                return Err(error_at_text(self.source, &stage.from.node, name, format!("invalid name for build stage: {name:?}, name can't start with a number or contain symbols")));
+                return Err(error_at_text(
+                    self.source,
+                    &stage.from.node,
+                    name,
+                    format!(
+                        "invalid name for build stage: {name:?}, name can't start with a number or contain symbols"
+                    ),
+                ));
             }
             if !seen.insert(name.clone()) {
-                return Err(error_at_text(self.source, &stage.from.node, name, format!("duplicate stage name {name:?}")));
+                return Err(error_at_text(
+                    self.source,
+                    &stage.from.node,
+                    name,
+                    format!("duplicate stage name {name:?}"),
+                ));
             }
         }
         Ok(())
@@ -246,7 +287,10 @@ impl<'a> Lowerer<'a> {
                 .iter()
                 .position(|stage| stage.name.as_deref() == Some(target.to_lowercase().as_str()))
                 .ok_or_else(|| {
-                    DockerfileError::whole_file(ErrorKind::Instruction, format!("target stage {target:?} could not be found"))
+                    DockerfileError::whole_file(
+                        ErrorKind::Instruction,
+                        format!("target stage {target:?} could not be found"),
+                    )
                 }),
         }
     }
@@ -257,10 +301,8 @@ impl<'a> Lowerer<'a> {
         if let Some(index) = self.stages.iter().position(|stage| stage.name.as_deref() == Some(lower.as_str())) {
             return Some(index);
         }
-        if allow_index {
-            if let Ok(index) = reference.parse::<usize>() {
-                return (index < self.stages.len()).then_some(index);
-            }
+        if allow_index && let Ok(index) = reference.parse::<usize>() {
+            return (index < self.stages.len()).then_some(index);
         }
         None
     }
@@ -275,7 +317,11 @@ impl<'a> Lowerer<'a> {
         }
         if !self.in_progress.insert(index) {
             let node = &self.stages[index].from.node;
-            return Err(error_at_node(self.source, node, format!("circular dependency detected on stage: {}", self.stage_display_name(index))));
+            return Err(error_at_node(
+                self.source,
+                node,
+                format!("circular dependency detected on stage: {}", self.stage_display_name(index)),
+            ));
         }
         let state = self.lower_stage_body(index)?;
         self.in_progress.remove(&index);
@@ -308,7 +354,13 @@ impl<'a> Lowerer<'a> {
     }
 
     /// The source op of an image (pinned when the resolver knows it) and its config when known.
-    fn image_source(&mut self, reference: &ImageReference, platform: &Platform, node: &Node, description: String) -> (OpDigest, Option<ImageConfig>) {
+    fn image_source(
+        &mut self,
+        reference: &ImageReference,
+        platform: &Platform,
+        node: &Node,
+        description: String,
+    ) -> (OpDigest, Option<ImageConfig>) {
         let resolved = self.images.resolve(reference, platform);
         let op = OpNode {
             inputs: Vec::new(),
@@ -327,7 +379,13 @@ impl<'a> Lowerer<'a> {
             // Point at the failing `$` or quote inside the word, not at the whole word.
             let whole = error_at_text(self.source, node, word, "");
             let offset = whole.span.map_or(0, |span| span.offset()) + err.offset();
-            let mut error = DockerfileError::at(ErrorKind::Expansion, self.source, offset, 1, without_byte_offset(&err.to_string()));
+            let mut error = DockerfileError::at(
+                ErrorKind::Expansion,
+                self.source,
+                offset,
+                1,
+                without_byte_offset(&err.to_string()),
+            );
             error.label = "this substitution".to_owned();
             error
         })

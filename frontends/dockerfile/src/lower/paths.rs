@@ -59,14 +59,9 @@ mod tests {
 
     #[test]
     fn cleans_like_go() {
-        for (input, expected) in [
-            ("/a/b/../c", "/a/c"),
-            ("a//b/./c/", "a/b/c"),
-            ("/../x", "/x"),
-            ("../x", "../x"),
-            ("", "."),
-            ("/", "/"),
-        ] {
+        for (input, expected) in
+            [("/a/b/../c", "/a/c"), ("a//b/./c/", "a/b/c"), ("/../x", "/x"), ("../x", "../x"), ("", "."), ("/", "/")]
+        {
             assert_eq!(clean(input), expected, "{input}");
         }
     }

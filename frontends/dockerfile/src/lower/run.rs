@@ -1,8 +1,8 @@
 //! `RUN`: the command, its `--mount`s, network and security mode, lowered to an exec op.
 
 use gb_ir::{
-    CacheSharing, EnvValue, EnvVar, ExecMeta, ExecOp, FileAction, FileOp, ImageReference, Input, LocalSource, MkfileAction,
-    Mount, MountKind, NetworkMode, Op, OpNode, SecurityMode, SourceOp,
+    CacheSharing, EnvValue, EnvVar, ExecMeta, ExecOp, FileAction, FileOp, ImageReference, Input, LocalSource,
+    MkfileAction, Mount, MountKind, NetworkMode, Op, OpNode, SecurityMode, SourceOp,
 };
 
 use super::paths::{clean_absolute, context_relative, join_workdir};
@@ -25,6 +25,9 @@ impl Inputs {
     }
 }
 
+/// A heredoc script written to a file and run directly: its path in the script mount and text.
+type Script = (String, String);
+
 /// The fields of one `--mount` value.
 struct MountSpec {
     kind: String,
@@ -43,22 +46,41 @@ struct MountSpec {
 }
 
 impl Lowerer<'_> {
-    pub(crate) fn lower_run(&mut self, stage: &mut StageState, instruction: &Instruction, description: String) -> Result<(), DockerfileError> {
+    pub(crate) fn lower_run(
+        &mut self,
+        stage: &mut StageState,
+        instruction: &Instruction,
+        description: String,
+    ) -> Result<(), DockerfileError> {
         let node = &instruction.node;
         let Command::Run { command, mounts, network, security } = &instruction.command else {
             return Err(error_at_node(self.source, node, "not a RUN instruction"));
         };
         let mut inputs = Inputs::default();
         let root_input = stage.fs.clone().map(|fs| inputs.index(fs));
-        let mut exec_mounts =
-            vec![Mount { target: "/".to_owned(), input: root_input, selector: None, readonly: false, output: Some(0), kind: MountKind::Bind }];
+        let mut exec_mounts = vec![Mount {
+            target: "/".to_owned(),
+            input: root_input,
+            selector: None,
+            readonly: false,
+            output: Some(0),
+            kind: MountKind::Bind,
+        }];
 
         let (args, script) = self.run_args(stage, node, command)?;
         if let Some((path, data)) = script {
             // A heredoc script with a shebang runs as a file, as BuildKit does.
             let file = OpNode {
                 inputs: Vec::new(),
-                op: Op::File(FileOp { base: None, actions: vec![FileAction::Mkfile(MkfileAction { path: path.clone(), mode: 0o755, data, owner: None })] }),
+                op: Op::File(FileOp {
+                    base: None,
+                    actions: vec![FileAction::Mkfile(MkfileAction {
+                        path: path.clone(),
+                        mode: 0o755,
+                        data,
+                        owner: None,
+                    })],
+                }),
                 platform: None,
             };
             let digest = self.add_op(file, format!("{description} (script)"), Some(node));
@@ -80,16 +102,31 @@ impl Lowerer<'_> {
             exec_mounts.push(mount);
         }
 
-        let network = match network.as_deref().map(|n| self.expand(stage, n, node, "RUN --network")).transpose()?.as_deref() {
-            None | Some("default") => NetworkMode::Default,
-            Some("none") => NetworkMode::None,
-            Some("host") => NetworkMode::Host,
-            Some(other) => return Err(error_at_text(self.source, node, other, format!("unsupported network mode {other:?} (default, none or host)"))),
-        };
+        let network =
+            match network.as_deref().map(|n| self.expand(stage, n, node, "RUN --network")).transpose()?.as_deref() {
+                None | Some("default") => NetworkMode::Default,
+                Some("none") => NetworkMode::None,
+                Some("host") => NetworkMode::Host,
+                Some(other) => {
+                    return Err(error_at_text(
+                        self.source,
+                        node,
+                        other,
+                        format!("unsupported network mode {other:?} (default, none or host)"),
+                    ));
+                }
+            };
         let security = match security.as_deref() {
             None | Some("sandbox") => SecurityMode::Sandbox,
             Some("insecure") => SecurityMode::Insecure,
-            Some(other) => return Err(error_at_text(self.source, node, other, format!("unsupported security mode {other:?} (sandbox or insecure)"))),
+            Some(other) => {
+                return Err(error_at_text(
+                    self.source,
+                    node,
+                    other,
+                    format!("unsupported security mode {other:?} (sandbox or insecure)"),
+                ));
+            }
         };
 
         // The process sees ENV values and the stage's ARGs that ENV does not shadow.
@@ -141,7 +178,12 @@ impl Lowerer<'_> {
     }
 
     /// The argv of a RUN, and a script file to mount when a lone heredoc has a shebang.
-    fn run_args(&mut self, stage: &StageState, node: &Node, command: &CommandLine) -> Result<(Vec<String>, Option<(String, String)>), DockerfileError> {
+    fn run_args(
+        &mut self,
+        stage: &StageState,
+        node: &Node,
+        command: &CommandLine,
+    ) -> Result<(Vec<String>, Option<Script>), DockerfileError> {
         if node.heredocs.is_empty() {
             return Ok((stage.argv(command), None));
         }
@@ -150,7 +192,8 @@ impl Lowerer<'_> {
         };
         let trimmed = text.trim();
         if let [heredoc] = node.heredocs.as_slice() {
-            let is_lone = trimmed.starts_with("<<") && trimmed.trim_start_matches("<<").trim_start_matches('-').trim_matches(['"', '\'']) == heredoc.name;
+            let is_lone = trimmed.starts_with("<<")
+                && trimmed.trim_start_matches("<<").trim_start_matches('-').trim_matches(['"', '\'']) == heredoc.name;
             if is_lone {
                 if heredoc.body().starts_with("#!") {
                     let path = format!("/dev/pipes/{}", heredoc.name);
@@ -203,10 +246,21 @@ impl Lowerer<'_> {
                 match value.as_deref() {
                     None | Some("true") | Some("1") => Ok(true),
                     Some("false") | Some("0") => Ok(false),
-                    Some(other) => Err(error_at_text(self.source, node, other, format!("invalid value for {key}: {other:?}"))),
+                    Some(other) => {
+                        Err(error_at_text(self.source, node, other, format!("invalid value for {key}: {other:?}")))
+                    }
                 }
             };
-            let need = |value: Option<String>| value.ok_or_else(|| error_at_text(self.source, node, &field, format!("invalid field '{field}' must be a key=value pair")));
+            let need = |value: Option<String>| {
+                value.ok_or_else(|| {
+                    error_at_text(
+                        self.source,
+                        node,
+                        &field,
+                        format!("invalid field '{field}' must be a key=value pair"),
+                    )
+                })
+            };
             match key.as_str() {
                 "type" => spec.kind = need(value)?,
                 "target" | "dst" | "destination" => spec.target = Some(need(value)?),
@@ -222,7 +276,14 @@ impl Lowerer<'_> {
                 "required" => spec.required = Some(boolean(&value)?),
                 "size" => spec.size = Some(need(value)?),
                 "env" => spec.env = Some(need(value)?),
-                _ => return Err(error_at_text(self.source, node, &field, format!("unexpected key '{key}' in '{field}'"))),
+                _ => {
+                    return Err(error_at_text(
+                        self.source,
+                        node,
+                        &field,
+                        format!("unexpected key '{key}' in '{field}'"),
+                    ));
+                }
             }
         }
         Ok(spec)
@@ -264,12 +325,15 @@ impl Lowerer<'_> {
                 }
             }
             "cache" => {
-                let target = target.ok_or_else(|| err("mount type cache requires a target (target=PATH)".to_owned()))?;
+                let target =
+                    target.ok_or_else(|| err("mount type cache requires a target (target=PATH)".to_owned()))?;
                 let sharing = match spec.sharing.as_deref() {
                     None | Some("shared") => CacheSharing::Shared,
                     Some("private") => CacheSharing::Private,
                     Some("locked") => CacheSharing::Locked,
-                    Some(other) => return Err(err(format!("unsupported sharing value {other:?} (shared, private or locked)"))),
+                    Some(other) => {
+                        return Err(err(format!("unsupported sharing value {other:?} (shared, private or locked)")));
+                    }
                 };
                 let (input, selector) = match &spec.from {
                     Some(from) => {
@@ -295,9 +359,21 @@ impl Lowerer<'_> {
                 }
             }
             "tmpfs" => {
-                let target = target.ok_or_else(|| err("mount type tmpfs requires a target (target=PATH)".to_owned()))?;
-                let size = spec.size.as_deref().map(|s| parse_size(s).ok_or_else(|| err(format!("invalid size {s:?} for tmpfs")))).transpose()?;
-                Mount { target, input: None, selector: None, readonly: false, output: None, kind: MountKind::Tmpfs { size } }
+                let target =
+                    target.ok_or_else(|| err("mount type tmpfs requires a target (target=PATH)".to_owned()))?;
+                let size = spec
+                    .size
+                    .as_deref()
+                    .map(|s| parse_size(s).ok_or_else(|| err(format!("invalid size {s:?} for tmpfs"))))
+                    .transpose()?;
+                Mount {
+                    target,
+                    input: None,
+                    selector: None,
+                    readonly: false,
+                    output: None,
+                    kind: MountKind::Tmpfs { size },
+                }
             }
             "secret" => {
                 let id = spec
@@ -348,15 +424,25 @@ impl Lowerer<'_> {
     }
 
     /// The file system a bind or cache mount reads: a stage, an image, or the context.
-    fn mount_source(&mut self, stage: &StageState, node: &Node, from: Option<&str>, source: &str) -> Result<Input, DockerfileError> {
+    fn mount_source(
+        &mut self,
+        stage: &StageState,
+        node: &Node,
+        from: Option<&str>,
+        source: &str,
+    ) -> Result<Input, DockerfileError> {
         match from {
-            Some(from) => self.from_reference(stage, node, from),
+            Some(from) => self.resolve_from(stage, node, from),
             None => {
                 let path = context_relative(source);
                 let include = if path.is_empty() { Vec::new() } else { vec![path] };
                 let op = OpNode {
                     inputs: Vec::new(),
-                    op: Op::Source(SourceOp::Local(LocalSource { name: "context".to_owned(), include, exclude: self.options.context_excludes.clone() })),
+                    op: Op::Source(SourceOp::Local(LocalSource {
+                        name: "context".to_owned(),
+                        include,
+                        exclude: self.options.context_excludes.clone(),
+                    })),
                     platform: None,
                 };
                 Ok(Input::of(self.add_op(op, "load build context".to_owned(), Some(node))))
@@ -365,7 +451,12 @@ impl Lowerer<'_> {
     }
 
     /// What `--from` names: a stage (by name or index) or an image.
-    pub(crate) fn from_reference(&mut self, stage: &StageState, node: &Node, from: &str) -> Result<Input, DockerfileError> {
+    pub(crate) fn resolve_from(
+        &mut self,
+        stage: &StageState,
+        node: &Node,
+        from: &str,
+    ) -> Result<Input, DockerfileError> {
         if let Some(index) = self.find_stage(from, true) {
             let other = self.lower_stage(index)?;
             return Ok(match other.fs {
@@ -380,7 +471,8 @@ impl Lowerer<'_> {
             let scratch = OpNode { inputs: Vec::new(), op: Op::Source(SourceOp::Scratch), platform: None };
             return Ok(Input::of(self.add_op(scratch, "scratch".to_owned(), None)));
         }
-        let reference = ImageReference::parse(from).map_err(|err| error_at_text(self.source, node, from, format!("--from names no stage, and {err}")))?;
+        let reference = ImageReference::parse(from)
+            .map_err(|err| error_at_text(self.source, node, from, format!("--from names no stage, and {err}")))?;
         let platform = stage.platform.clone();
         let (op, _) = self.image_source(&reference, &platform, node, format!("[{}] FROM {reference}", stage.name));
         Ok(Input::of(op))
@@ -426,7 +518,7 @@ fn parse_size(text: &str) -> Option<u64> {
         _ => (lower, 1),
     };
     let value: f64 = number.trim().parse().ok()?;
-    (value >= 0.0).then(|| (value * scale as f64) as u64)
+    (value >= 0.0).then_some((value * scale as f64) as u64)
 }
 
 #[cfg(test)]

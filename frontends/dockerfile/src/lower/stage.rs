@@ -1,6 +1,9 @@
 //! One stage's state while it is lowered, and the instructions that only change metadata.
 
-use gb_ir::{EnvValue, EnvVar, FileAction, FileOp, HistoryEntry, ImageConfig, ImageReference, Input, MkdirAction, Op, OpDigest, OpNode, Platform};
+use gb_ir::{
+    EnvValue, EnvVar, FileAction, FileOp, HistoryEntry, ImageConfig, ImageReference, Input, MkdirAction, Op, OpDigest,
+    OpNode, Platform,
+};
 
 use super::history::{go_quote_list, parse_duration, parse_ports};
 use super::paths::{clean_absolute, join_workdir};
@@ -71,7 +74,13 @@ impl StageState {
 impl Lowerer<'_> {
     /// Expands a word in a stage; variables of an unknown base image become empty, with a
     /// warning, since only ENV values can be deferred.
-    pub(crate) fn expand(&mut self, stage: &StageState, word: &str, node: &Node, what: &str) -> Result<String, DockerfileError> {
+    pub(crate) fn expand(
+        &mut self,
+        stage: &StageState,
+        word: &str,
+        node: &Node,
+        what: &str,
+    ) -> Result<String, DockerfileError> {
         let value = self.expand_with(&stage.scope(), word, node)?;
         if vars::has_holes(&value) {
             let names = vars::hole_names(&value).join(", ");
@@ -105,14 +114,24 @@ impl Lowerer<'_> {
             Some(text) => {
                 let expanded = self.expand_with(&scope, text, &from.node)?;
                 Platform::parse(&expanded).ok_or_else(|| {
-                    error_at_text(self.source, &from.node, text, format!("invalid platform {expanded:?}: expected os/arch[/variant]"))
+                    error_at_text(
+                        self.source,
+                        &from.node,
+                        text,
+                        format!("invalid platform {expanded:?}: expected os/arch[/variant]"),
+                    )
                 })?
             }
             None => self.target_platform.clone(),
         };
         let image_name = self.expand_with(&scope, image, &from.node)?;
         if image_name.is_empty() {
-            return Err(error_at_text(self.source, &from.node, image, format!("base name ({image}) should not be blank")));
+            return Err(error_at_text(
+                self.source,
+                &from.node,
+                image,
+                format!("base name ({image}) should not be blank"),
+            ));
         }
 
         let mut stage;
@@ -144,7 +163,9 @@ impl Lowerer<'_> {
             if let Some(config) = &config {
                 triggers = config.on_build.clone();
             } else {
-                let message = format!("the config of base image {reference} is not in the local store; its Env, WorkingDir and User are applied when the graph is solved, and its ONBUILD triggers (if any) are not");
+                let message = format!(
+                    "the config of base image {reference} is not in the local store; its Env, WorkingDir and User are applied when the graph is solved, and its ONBUILD triggers (if any) are not"
+                );
                 if !self.warnings.iter().any(|w| w.message == message) {
                     self.warn(message, Some(from.node.location.start_line));
                 }
@@ -180,20 +201,32 @@ impl Lowerer<'_> {
 
     /// Parses an ONBUILD trigger; its errors and ops point at the FROM that fired it.
     fn parse_trigger(&self, trigger: &str, from: &Node) -> Result<Vec<Instruction>, DockerfileError> {
-        let ast = crate::parser::parse(trigger)
-            .map_err(|err| error_at_node(self.source, from, format!("invalid ONBUILD trigger {trigger:?} of the base image: {}", err.message)))?;
+        let ast = crate::parser::parse(trigger).map_err(|err| {
+            error_at_node(
+                self.source,
+                from,
+                format!("invalid ONBUILD trigger {trigger:?} of the base image: {}", err.message),
+            )
+        })?;
         ast.children
             .iter()
             .map(|node| {
                 let mut node = node.clone();
-                node.location = from.location.clone();
-                Instruction::from_node(&node, trigger).map_err(|err| error_at_node(self.source, from, format!("in ONBUILD trigger {trigger:?}: {}", err.message)))
+                node.location = from.location;
+                Instruction::from_node(&node, trigger).map_err(|err| {
+                    error_at_node(self.source, from, format!("in ONBUILD trigger {trigger:?}: {}", err.message))
+                })
             })
             .collect()
     }
 
     /// Applies one instruction to a stage.
-    pub(crate) fn dispatch(&mut self, stage: &mut StageState, instruction: &Instruction, step: String) -> Result<(), DockerfileError> {
+    pub(crate) fn dispatch(
+        &mut self,
+        stage: &mut StageState,
+        instruction: &Instruction,
+        step: String,
+    ) -> Result<(), DockerfileError> {
         let node = &instruction.node;
         let description = format!("{step} {}", node.original.trim());
         match &instruction.command {
@@ -229,7 +262,10 @@ impl Lowerer<'_> {
                             .find(|(meta, _)| meta == name)
                             .and_then(|(_, value)| value.clone())
                             .or_else(|| {
-                                self.platform_args(&self.target_platform.clone()).into_iter().find(|(arg, _)| arg == name).and_then(|(_, v)| v)
+                                self.platform_args(&self.target_platform.clone())
+                                    .into_iter()
+                                    .find(|(arg, _)| arg == name)
+                                    .and_then(|(_, v)| v)
                             }),
                     };
                     self.used_build_args.insert(name.clone());
@@ -263,11 +299,17 @@ impl Lowerer<'_> {
             Command::Expose(ports) => {
                 let mut expanded = Vec::new();
                 for port in ports {
-                    let words = self.lexer.expand_words(port, &stage.scope()).map_err(|err| error_at_text(self.source, node, port, err.to_string()))?;
+                    let words = self
+                        .lexer
+                        .expand_words(port, &stage.scope())
+                        .map_err(|err| error_at_text(self.source, node, port, err.to_string()))?;
                     expanded.extend(words.words.into_iter().map(|w| vars::fill_holes_empty(&w)));
                 }
                 let specs = parse_ports(&expanded).map_err(|message| error_at_node(self.source, node, message))?;
-                stage.history.push(history_entry(format!("EXPOSE map[{}]", specs.iter().map(|p| format!("{p}:{{}}")).collect::<Vec<_>>().join(" ")), false));
+                stage.history.push(history_entry(
+                    format!("EXPOSE map[{}]", specs.iter().map(|p| format!("{p}:{{}}")).collect::<Vec<_>>().join(" ")),
+                    false,
+                ));
                 stage.config.exposed_ports.extend(specs);
             }
             Command::Volume(paths) => {
@@ -291,7 +333,9 @@ impl Lowerer<'_> {
             Command::StopSignal(signal) => {
                 let signal = self.expand(stage, signal, node, "STOPSIGNAL")?;
                 let valid = signal.parse::<u32>().is_ok()
-                    || (signal.starts_with("SIG") && signal.len() > 3 && signal[3..].chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-'));
+                    || (signal.starts_with("SIG")
+                        && signal.len() > 3
+                        && signal[3..].chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-'));
                 if !valid {
                     return Err(error_at_node(self.source, node, format!("invalid signal: {signal}")));
                 }
@@ -328,11 +372,22 @@ impl Lowerer<'_> {
             Command::Healthcheck(check) => {
                 let duration = |text: &Option<String>, what: &str| -> Result<Option<u64>, DockerfileError> {
                     text.as_ref()
-                        .map(|t| parse_duration(t).ok_or_else(|| error_at_text(self.source, node, t, format!("invalid duration for --{what}: {t:?}"))))
+                        .map(|t| {
+                            parse_duration(t).ok_or_else(|| {
+                                error_at_text(self.source, node, t, format!("invalid duration for --{what}: {t:?}"))
+                            })
+                        })
                         .transpose()
                 };
                 let retries = match &check.retries {
-                    Some(text) => Some(text.parse::<u32>().map_err(|_| error_at_text(self.source, node, text, format!("--retries must be a non-negative integer, not {text:?}")))?),
+                    Some(text) => Some(text.parse::<u32>().map_err(|_| {
+                        error_at_text(
+                            self.source,
+                            node,
+                            text,
+                            format!("--retries must be a non-negative integer, not {text:?}"),
+                        )
+                    })?),
                     None => None,
                 };
                 let healthcheck = gb_ir::Healthcheck {
@@ -350,7 +405,13 @@ impl Lowerer<'_> {
         Ok(())
     }
 
-    fn lower_workdir(&mut self, stage: &mut StageState, instruction: &Instruction, path: &str, description: String) -> Result<(), DockerfileError> {
+    fn lower_workdir(
+        &mut self,
+        stage: &mut StageState,
+        instruction: &Instruction,
+        path: &str,
+        description: String,
+    ) -> Result<(), DockerfileError> {
         let node = &instruction.node;
         let path = self.expand(stage, path, node, "WORKDIR")?;
         if path.is_empty() {
@@ -375,7 +436,12 @@ impl Lowerer<'_> {
             inputs,
             op: Op::File(FileOp {
                 base,
-                actions: vec![FileAction::Mkdir(MkdirAction { path: clean_absolute(&dir), mode: 0o755, make_parents: true, owner })],
+                actions: vec![FileAction::Mkdir(MkdirAction {
+                    path: clean_absolute(&dir),
+                    mode: 0o755,
+                    make_parents: true,
+                    owner,
+                })],
             }),
             platform: None,
         };
@@ -389,4 +455,3 @@ impl Lowerer<'_> {
 fn go_list(items: &[String]) -> String {
     format!("[{}]", items.join(" "))
 }
-

@@ -113,7 +113,8 @@ mod tests {
         let env = vec![EnvVar::new("GOPATH", "/go")];
         let args = vec![("V".to_owned(), Some("1.2".to_owned()))];
         let scope = Scope { env: &env, args: &args, deferred_base: true };
-        let expanded = Lexer::new('\\').expand_word("$GOPATH/bin:/v$V:$PATH", &scope).map(|e| e.value).unwrap_or_default();
+        let expanded =
+            Lexer::new('\\').expand_word("$GOPATH/bin:/v$V:$PATH", &scope).map(|e| e.value).unwrap_or_default();
         assert_eq!(env_value(expanded), EnvValue::Deferred("/go/bin:/v1.2:${PATH}".to_owned()));
     }
 

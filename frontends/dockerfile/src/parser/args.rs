@@ -19,10 +19,7 @@ pub(crate) struct Args {
 
 impl Args {
     fn shell(values: Vec<String>) -> Self {
-        Args {
-            values,
-            json: false,
-        }
+        Args { values, json: false }
     }
 }
 
@@ -30,12 +27,7 @@ const NOT_STRINGS: &str = "when using JSON array syntax, arrays must be comprise
 
 /// Splits on runs of `[\t\v\f\r ]` like Go's `regexp.Split(s, -1)` on trimmed input.
 pub(crate) fn whitespace_delimited(rest: &str) -> Args {
-    Args::shell(
-        rest.split(is_token_space)
-            .filter(|w| !w.is_empty())
-            .map(str::to_string)
-            .collect(),
-    )
+    Args::shell(rest.split(is_token_space).filter(|w| !w.is_empty()).map(str::to_string).collect())
 }
 
 /// MAINTAINER, USER, WORKDIR, STOPSIGNAL: the whole rest as one value.
@@ -81,10 +73,7 @@ pub(crate) fn health_config(rest: &str) -> Result<Args, SpanError> {
     let cmd = maybe_json(cmd_text).map_err(|e| e.shift(cmd_at))?;
     let mut values = vec![rest[..sep].to_string()];
     values.extend(cmd.values);
-    Ok(Args {
-        values,
-        json: cmd.json,
-    })
+    Ok(Args { values, json: cmd.json })
 }
 
 /// A word from [`words`] with where it starts in the input.
@@ -113,10 +102,7 @@ pub(crate) fn words(rest: &str, escape: char) -> Vec<Word> {
     loop {
         let Some((pos, ch)) = chars.next() else {
             if phase != Phase::Spaces && (blank_ok || !word.is_empty()) {
-                out.push(Word {
-                    text: word,
-                    span: start..rest.len(),
-                });
+                out.push(Word { text: word, span: start..rest.len() });
             }
             break;
         };
@@ -132,10 +118,7 @@ pub(crate) fn words(rest: &str, escape: char) -> Vec<Word> {
             if is_space(ch) {
                 phase = Phase::Spaces;
                 if blank_ok || !word.is_empty() {
-                    out.push(Word {
-                        text: std::mem::take(&mut word),
-                        span: start..pos,
-                    });
+                    out.push(Word { text: std::mem::take(&mut word), span: start..pos });
                 }
                 blank_ok = false;
                 continue;
@@ -194,26 +177,16 @@ pub(crate) fn name_val(rest: &str, instruction: &str, escape: char) -> Result<Ar
     if !first.text.contains('=') {
         // The legacy form splits the raw text once; quotes in the value stay verbatim.
         let Some(sep) = rest.find(is_token_space) else {
-            return Err(SpanError::new(
-                format!("{instruction} must have two arguments"),
-                0..rest.len(),
-            ));
+            return Err(SpanError::new(format!("{instruction} must have two arguments"), 0..rest.len()));
         };
         let value = rest[sep..].trim_start_matches(is_token_space);
-        return Ok(Args::shell(vec![
-            rest[..sep].to_string(),
-            value.to_string(),
-            String::new(),
-        ]));
+        return Ok(Args::shell(vec![rest[..sep].to_string(), value.to_string(), String::new()]));
     }
     let mut values = Vec::with_capacity(words.len() * 3);
     for word in words {
         let Some((key, value)) = word.text.split_once('=') else {
             return Err(SpanError::new(
-                format!(
-                    "Syntax error - can't find = in {}. Must be of the form: name=value",
-                    go_quote(&word.text)
-                ),
+                format!("Syntax error - can't find = in {}. Must be of the form: name=value", go_quote(&word.text)),
                 word.span,
             ));
         };
@@ -254,10 +227,7 @@ mod tests {
     #[test]
     fn env_shapes() {
         let a = name_val("name value more", "ENV", '\\');
-        assert_eq!(
-            a.map(|a| a.values),
-            Ok(vec!["name".into(), "value more".into(), "".into()])
-        );
+        assert_eq!(a.map(|a| a.values), Ok(vec!["name".into(), "value more".into(), "".into()]));
         let e = name_val("PATH", "ENV", '\\');
         assert_eq!(e.map_err(|e| e.message), Err("ENV must have two arguments".into()));
         let e = name_val("a=b c", "LABEL", '\\');
@@ -267,13 +237,7 @@ mod tests {
     #[test]
     fn health_shapes() {
         let a = health_config("CMD [\"a\"]");
-        assert_eq!(
-            a,
-            Ok(Args {
-                values: vec!["CMD".into(), "a".into()],
-                json: true
-            })
-        );
+        assert_eq!(a, Ok(Args { values: vec!["CMD".into(), "a".into()], json: true }));
         let a = health_config("NONE");
         assert_eq!(a.map(|a| a.values), Ok(vec!["NONE".into()]));
     }

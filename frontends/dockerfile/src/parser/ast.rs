@@ -16,11 +16,7 @@ pub struct Directives {
 
 impl Default for Directives {
     fn default() -> Self {
-        Directives {
-            escape: '\\',
-            syntax: None,
-            check: None,
-        }
+        Directives { escape: '\\', syntax: None, check: None }
     }
 }
 
@@ -47,12 +43,7 @@ impl Heredoc {
         if !self.chomp {
             return Cow::Borrowed(&self.content);
         }
-        Cow::Owned(
-            self.content
-                .split_inclusive('\n')
-                .map(|line| line.trim_start_matches('\t'))
-                .collect(),
-        )
+        Cow::Owned(self.content.split_inclusive('\n').map(|line| line.trim_start_matches('\t')).collect())
     }
 }
 

@@ -19,12 +19,7 @@ pub(crate) fn split_command(line: &str) -> Split<'_> {
     let trimmed = line.trim();
     let lead = line.len() - line.trim_start().len();
     let Some(cmd_end) = trimmed.find(is_token_space) else {
-        return Split {
-            keyword: to_lower(trimmed),
-            flags: Vec::new(),
-            args: "",
-            args_offset: lead + trimmed.len(),
-        };
+        return Split { keyword: to_lower(trimmed), flags: Vec::new(), args: "", args_offset: lead + trimmed.len() };
     };
     let after_cmd = &trimmed[cmd_end..];
     let rest = after_cmd.trim_start_matches(is_token_space);
@@ -33,12 +28,7 @@ pub(crate) fn split_command(line: &str) -> Split<'_> {
     let tail = rest.get(args_at..).unwrap_or("");
     let args = tail.trim();
     let args_offset = rest_offset + args_at + (tail.len() - tail.trim_start().len());
-    Split {
-        keyword: to_lower(&trimmed[..cmd_end]),
-        flags,
-        args,
-        args_offset,
-    }
+    Split { keyword: to_lower(&trimmed[..cmd_end]), flags, args, args_offset }
 }
 
 /// Takes the leading words that start with `--` as flags, returning them and the byte

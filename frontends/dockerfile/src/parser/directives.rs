@@ -29,13 +29,7 @@ fn parse_line(token: &str) -> Option<Directive<'_>> {
     let base = token.len() - body.len();
     let name_len = body
         .char_indices()
-        .take_while(|&(i, c)| {
-            if i == 0 {
-                c.is_ascii_alphabetic()
-            } else {
-                c.is_ascii_alphanumeric()
-            }
-        })
+        .take_while(|&(i, c)| if i == 0 { c.is_ascii_alphabetic() } else { c.is_ascii_alphanumeric() })
         .count();
     if name_len == 0 {
         return None;
@@ -50,10 +44,7 @@ fn parse_line(token: &str) -> Option<Directive<'_>> {
         let at = after_eq.len() - last.len_utf8();
         (&after_eq[at..], at)
     } else {
-        (
-            trimmed.trim_end_matches(is_re_space),
-            after_eq.len() - trimmed.len(),
-        )
+        (trimmed.trim_end_matches(is_re_space), after_eq.len() - trimmed.len())
     };
     let value_start = token.len() - after_eq.len() + offset_in_after_eq;
     Some(Directive {
@@ -90,10 +81,7 @@ impl DirectiveScanner {
             return Ok(false);
         }
         if self.seen.iter().any(|s| s == name) {
-            return Err(SpanError::new(
-                format!("only one {name} parser directive can be used"),
-                directive.name_span,
-            ));
+            return Err(SpanError::new(format!("only one {name} parser directive can be used"), directive.name_span));
         }
         self.seen.push(name.to_string());
         match name {
@@ -128,10 +116,7 @@ mod tests {
     fn grammar_matches_buildkit() {
         assert_eq!(value("#escape=`"), Some(("escape".into(), "`".into())));
         assert_eq!(value("# ESCAPE = \\  "), Some(("escape".into(), "\\".into())));
-        assert_eq!(
-            value("# syntax = docker/dockerfile:1 "),
-            Some(("syntax".into(), "docker/dockerfile:1".into()))
-        );
+        assert_eq!(value("# syntax = docker/dockerfile:1 "), Some(("syntax".into(), "docker/dockerfile:1".into())));
         assert_eq!(value("# escape= "), Some(("escape".into(), " ".into())));
         assert_eq!(value("# escape="), None);
         assert_eq!(value("# 1x=y"), None);

@@ -34,9 +34,8 @@ pub fn parse(source: &str) -> Result<Ast, ParseError> {
         }
         let token = text.trim_start();
         let token_at = first.start + (text.len() - token.len());
-        let is_directive = directives
-            .scan(token)
-            .map_err(|e| ParseError::at(source, shift(e.span, token_at), e.message))?;
+        let is_directive =
+            directives.scan(token).map_err(|e| ParseError::at(source, shift(e.span, token_at), e.message))?;
         if is_directive {
             comments.pop();
         }
@@ -49,12 +48,8 @@ pub fn parse(source: &str) -> Result<Ast, ParseError> {
 
         let mut joined = Joined::new(token_at);
         joined.push(piece, token_at);
-        let mut location = Location {
-            start_line: first.number,
-            end_line: first.number,
-            start: token_at,
-            end: first.end(),
-        };
+        let mut location =
+            Location { start_line: first.number, end_line: first.number, start: token_at, end: first.end() };
         let mut has_empty_continuation = false;
         while !ended {
             let Some(next) = lines.next_line()? else {
@@ -76,15 +71,10 @@ pub fn parse(source: &str) -> Result<Ast, ParseError> {
         }
         let line = joined.text.as_str();
         if has_empty_continuation {
-            warnings.push(Warning {
-                message: format!("Empty continuation line found in: {line}"),
-                location,
-            });
+            warnings.push(Warning { message: format!("Empty continuation line found in: {line}"), location });
         }
 
-        let span_error = |e: super::error::SpanError| {
-            ParseError::at(source, joined.span_to_source(e.span), e.message)
-        };
+        let span_error = |e: super::error::SpanError| ParseError::at(source, joined.span_to_source(e.span), e.message);
         let mut node = node_from_line(line, escape, 0).map_err(span_error)?;
         if node.can_contain_heredoc() && line.contains("<<") {
             for marker in heredoc::markers(line).map_err(span_error)? {
@@ -110,12 +100,7 @@ pub fn parse(source: &str) -> Result<Ast, ParseError> {
                         format!("unterminated heredoc {}", marker.name),
                     ));
                 }
-                node.heredocs.push(Heredoc {
-                    name: marker.name,
-                    content,
-                    expand: marker.expand,
-                    chomp: marker.chomp,
-                });
+                node.heredocs.push(Heredoc { name: marker.name, content, expand: marker.expand, chomp: marker.chomp });
             }
         }
         set_location(&mut node, location);
@@ -125,17 +110,9 @@ pub fn parse(source: &str) -> Result<Ast, ParseError> {
 
     if children.is_empty() {
         let first_line = source.split('\n').next().unwrap_or("");
-        return Err(ParseError::at(
-            source,
-            0..first_line.len(),
-            "file with no instructions",
-        ));
+        return Err(ParseError::at(source, 0..first_line.len(), "file with no instructions"));
     }
-    Ok(Ast {
-        directives: directives.directives,
-        children,
-        warnings,
-    })
+    Ok(Ast { directives: directives.directives, children, warnings })
 }
 
 fn shift(span: std::ops::Range<usize>, by: usize) -> std::ops::Range<usize> {

@@ -68,17 +68,11 @@ pub(crate) struct SpanError {
 
 impl SpanError {
     pub(crate) fn new(message: impl Into<String>, span: Range<usize>) -> Self {
-        SpanError {
-            message: message.into(),
-            span,
-        }
+        SpanError { message: message.into(), span }
     }
 
     /// Moves the span right by `by` bytes, for when the inner string starts at `by`.
     pub(crate) fn shift(self, by: usize) -> Self {
-        SpanError {
-            message: self.message,
-            span: self.span.start + by..self.span.end + by,
-        }
+        SpanError { message: self.message, span: self.span.start + by..self.span.end + by }
     }
 }

@@ -30,12 +30,7 @@ pub(crate) fn markers(line: &str) -> Result<Vec<Marker>, SpanError> {
         };
         let delimiter = delimiter(rest).map_err(|m| SpanError::new(m, span.clone()))?;
         if let Some((name, expand)) = delimiter {
-            out.push(Marker {
-                name,
-                expand,
-                chomp,
-                span,
-            });
+            out.push(Marker { name, expand, chomp, span });
         }
     }
     Ok(out)
@@ -70,15 +65,10 @@ fn delimiter(rest: &str) -> Result<Option<(String, bool)>, String> {
     };
     let raw = split_words(rest, true, false)?;
     let [raw_word] = raw.as_slice() else {
-        return Err(format!(
-            "internal lexing of heredoc produced inconsistent results: {rest}"
-        ));
+        return Err(format!("internal lexing of heredoc produced inconsistent results: {rest}"));
     };
     let quotes = |s: &str| s.chars().filter(|&c| c == '\'' || c == '"').count();
-    Ok(Some((
-        word.text.clone(),
-        quotes(&word.text) == quotes(&raw_word.text),
-    )))
+    Ok(Some((word.text.clone(), quotes(&word.text) == quotes(&raw_word.text))))
 }
 
 #[cfg(test)]
@@ -86,11 +76,7 @@ mod tests {
     use super::*;
 
     fn names(line: &str) -> Vec<(String, bool, bool)> {
-        markers(line)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|m| (m.name, m.expand, m.chomp))
-            .collect()
+        markers(line).unwrap_or_default().into_iter().map(|m| (m.name, m.expand, m.chomp)).collect()
     }
 
     fn one(name: &str, expand: bool, chomp: bool) -> Vec<(String, bool, bool)> {

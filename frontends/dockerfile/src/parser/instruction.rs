@@ -32,18 +32,14 @@ pub(crate) fn node_from_line(line: &str, escape: char, depth: usize) -> Result<N
                         split.args_offset..split.args_offset + rest.len(),
                     ));
                 }
-                let inner = node_from_line(rest, escape, depth + 1)
-                    .map_err(|e| e.shift(split.args_offset))?;
+                let inner = node_from_line(rest, escape, depth + 1).map_err(|e| e.shift(split.args_offset))?;
                 child = Some(Box::new(inner));
             }
             Ok(Args::default())
         }
         // BuildKit's parser keeps unknown instructions but ignores their arguments,
         // leaving a single empty value; the dispatcher reports them.
-        _ => Ok(Args {
-            values: vec![String::new()],
-            json: false,
-        }),
+        _ => Ok(Args { values: vec![String::new()], json: false }),
     }
     .map_err(|e| e.shift(split.args_offset))?;
     Ok(Node {

@@ -26,11 +26,7 @@ pub(crate) fn parse_string_array(s: &str) -> JsonArray {
     if !s.starts_with('[') {
         return JsonArray::Invalid;
     }
-    let mut p = Parser {
-        s,
-        i: 0,
-        stack: Vec::new(),
-    };
+    let mut p = Parser { s, i: 0, stack: Vec::new() };
     match p.run() {
         Some(outcome) => outcome,
         None => JsonArray::Invalid,
@@ -87,11 +83,7 @@ impl Parser<'_> {
                         all_strings = false;
                     }
                     self.i += 1;
-                    let (kind, close) = if open == b'[' {
-                        (Container::Array, b']')
-                    } else {
-                        (Container::Object, b'}')
-                    };
+                    let (kind, close) = if open == b'[' { (Container::Array, b']') } else { (Container::Object, b'}') };
                     self.stack.push(kind);
                     self.skip_ws();
                     if self.peek() == Some(close) {
@@ -129,11 +121,7 @@ impl Parser<'_> {
                         if self.i != self.s.len() {
                             return None;
                         }
-                        return Some(if all_strings {
-                            JsonArray::Strings(strings)
-                        } else {
-                            JsonArray::NotStrings
-                        });
+                        return Some(if all_strings { JsonArray::Strings(strings) } else { JsonArray::NotStrings });
                     }
                     Some(&kind) => {
                         let close = if kind == Container::Array { b']' } else { b'}' };
@@ -306,18 +294,12 @@ mod tests {
         );
         assert_eq!(parse_string_array(r#"["\ud83d\ude00"]"#), strings(&["😀"]));
         assert_eq!(parse_string_array(r#"["\ud800x"]"#), strings(&["\u{fffd}x"]));
-        assert_eq!(
-            parse_string_array(r#"["\ud800\u0041"]"#),
-            strings(&["\u{fffd}A"])
-        );
+        assert_eq!(parse_string_array(r#"["\ud800\u0041"]"#), strings(&["\u{fffd}A"]));
     }
 
     #[test]
     fn classifies_non_string_arrays() {
-        assert_eq!(
-            parse_string_array(r#"[ "echo", [ "nested json" ] ]"#),
-            JsonArray::NotStrings
-        );
+        assert_eq!(parse_string_array(r#"[ "echo", [ "nested json" ] ]"#), JsonArray::NotStrings);
         assert_eq!(parse_string_array(r#"["a", 1, {"k": [null]}]"#), JsonArray::NotStrings);
         assert_eq!(parse_string_array("[true]"), JsonArray::NotStrings);
     }

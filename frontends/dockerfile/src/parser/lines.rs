@@ -46,16 +46,8 @@ impl<'a> Lines<'a> {
     pub(crate) fn new(source: &'a str) -> Self {
         // BuildKit strips the byte-order mark from the first line only; skipping it here
         // keeps every offset pointing into the caller's original string.
-        let pos = if source.starts_with(BOM) {
-            BOM.len_utf8()
-        } else {
-            0
-        };
-        Lines {
-            source,
-            pos,
-            number: 0,
-        }
+        let pos = if source.starts_with(BOM) { BOM.len_utf8() } else { 0 };
+        Lines { source, pos, number: 0 }
     }
 
     pub(crate) fn next_line(&mut self) -> Result<Option<PhysLine<'a>>, ParseError> {
@@ -76,11 +68,7 @@ impl<'a> Lines<'a> {
                 format!("dockerfile line greater than max allowed size of {MAX_LINE_LEN}"),
             ));
         }
-        let line = PhysLine {
-            number: self.number,
-            start: self.pos,
-            raw,
-        };
+        let line = PhysLine { number: self.number, start: self.pos, raw };
         self.pos += len;
         Ok(Some(line))
     }
@@ -99,11 +87,7 @@ pub(crate) struct Joined {
 
 impl Joined {
     pub(crate) fn new(origin: usize) -> Self {
-        Joined {
-            text: String::new(),
-            pieces: Vec::new(),
-            origin,
-        }
+        Joined { text: String::new(), pieces: Vec::new(), origin }
     }
 
     pub(crate) fn push(&mut self, piece: &str, source_offset: usize) {
@@ -150,14 +134,7 @@ mod tests {
         while let Ok(Some(l)) = lines.next_line() {
             got.push((l.number, l.start, l.raw, l.text()));
         }
-        assert_eq!(
-            got,
-            vec![
-                (1, 3, "FROM a\r\n", "FROM a"),
-                (2, 11, "RUN b\n", "RUN b"),
-                (3, 17, "X", "X")
-            ]
-        );
+        assert_eq!(got, vec![(1, 3, "FROM a\r\n", "FROM a"), (2, 11, "RUN b\n", "RUN b"), (3, 17, "X", "X")]);
     }
 
     #[test]

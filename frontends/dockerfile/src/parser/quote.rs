@@ -20,9 +20,7 @@ pub(crate) fn is_token_space(c: char) -> bool {
 /// Rust's `to_lowercase` may expand a character (U+0130 becomes two) and treats a final
 /// sigma specially; Go maps each rune on its own, so only the first produced char is kept.
 pub(crate) fn to_lower(s: &str) -> String {
-    s.chars()
-        .map(|c| c.to_lowercase().next().unwrap_or(c))
-        .collect()
+    s.chars().map(|c| c.to_lowercase().next().unwrap_or(c)).collect()
 }
 
 /// Quotes `s` like Go's `strconv.Quote`, which BuildKit's `Node.Dump` uses for every value.

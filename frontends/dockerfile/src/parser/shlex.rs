@@ -23,19 +23,9 @@ pub(crate) struct LexWord {
 
 /// Splits `input` into shell words. `raw_quotes` keeps quote characters in the words,
 /// `raw_escapes` keeps escape characters.
-pub(crate) fn split_words(
-    input: &str,
-    raw_quotes: bool,
-    raw_escapes: bool,
-) -> Result<Vec<LexWord>, String> {
-    let mut lexer = Lexer {
-        chars: input.char_indices().collect(),
-        end: input.len(),
-        i: 0,
-        raw_quotes,
-        raw_escapes,
-        depth: 0,
-    };
+pub(crate) fn split_words(input: &str, raw_quotes: bool, raw_escapes: bool) -> Result<Vec<LexWord>, String> {
+    let mut lexer =
+        Lexer { chars: input.char_indices().collect(), end: input.len(), i: 0, raw_quotes, raw_escapes, depth: 0 };
     lexer.stop_on(None, raw_escapes).map(|(_, words)| words)
 }
 
@@ -53,10 +43,7 @@ impl Words {
     fn add_char(&mut self, ch: char, pos: usize) {
         if is_space(ch) {
             if self.in_word && !self.word.is_empty() {
-                self.words.push(LexWord {
-                    text: std::mem::take(&mut self.word),
-                    start: self.start,
-                });
+                self.words.push(LexWord { text: std::mem::take(&mut self.word), start: self.start });
                 self.in_word = false;
             }
         } else {
@@ -88,10 +75,7 @@ impl Words {
 
     fn finish(mut self) -> Vec<LexWord> {
         if !self.word.is_empty() {
-            self.words.push(LexWord {
-                text: self.word,
-                start: self.start,
-            });
+            self.words.push(LexWord { text: self.word, start: self.start });
         }
         self.words
     }
@@ -125,11 +109,7 @@ impl Lexer {
 
     /// BuildKit's `processStopOn`: reads up to `stop` (or the end when `None`), returning
     /// the processed text and the words found in it.
-    fn stop_on(
-        &mut self,
-        stop: Option<char>,
-        raw_escapes: bool,
-    ) -> Result<(String, Vec<LexWord>), String> {
+    fn stop_on(&mut self, stop: Option<char>, raw_escapes: bool) -> Result<(String, Vec<LexWord>), String> {
         let saved = self.raw_escapes;
         self.raw_escapes = raw_escapes;
         let result = self.stop_on_inner(stop);
@@ -186,9 +166,7 @@ impl Lexer {
             }
         }
         if let Some(stop) = stop {
-            return Err(format!(
-                "unexpected end of statement while looking for matching {stop}"
-            ));
+            return Err(format!("unexpected end of statement while looking for matching {stop}"));
         }
         Ok((result, words.finish()))
     }
@@ -201,10 +179,7 @@ impl Lexer {
         loop {
             match self.bump() {
                 None => {
-                    return Err(
-                        "unexpected end of statement while looking for matching single-quote"
-                            .to_string(),
-                    );
+                    return Err("unexpected end of statement while looking for matching single-quote".to_string());
                 }
                 Some('\'') => {
                     if self.raw_quotes {
@@ -225,10 +200,7 @@ impl Lexer {
         loop {
             match self.peek() {
                 None => {
-                    return Err(
-                        "unexpected end of statement while looking for matching double-quote"
-                            .to_string(),
-                    );
+                    return Err("unexpected end of statement while looking for matching double-quote".to_string());
                 }
                 Some('"') => {
                     self.bump();
@@ -341,14 +313,10 @@ impl Lexer {
                 match self.stop_on(Some('/'), true) {
                     Ok((pattern, _)) => match self.stop_on(Some('}'), true) {
                         Ok((replacement, _)) => Ok(format!("${{{name}/{pattern}/{replacement}}}")),
-                        Err(_) if self.peek().is_none() => {
-                            Err("syntax error: missing '}'".to_string())
-                        }
+                        Err(_) if self.peek().is_none() => Err("syntax error: missing '}'".to_string()),
                         Err(e) => Err(e),
                     },
-                    Err(_) if self.peek().is_none() => {
-                        Err("syntax error: missing '/' in ${}".to_string())
-                    }
+                    Err(_) if self.peek().is_none() => Err("syntax error: missing '/' in ${}".to_string()),
                     Err(e) => Err(e),
                 }
             }
@@ -364,19 +332,11 @@ mod tests {
     use super::*;
 
     fn raw(s: &str) -> Vec<String> {
-        split_words(s, true, true)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|w| w.text)
-            .collect()
+        split_words(s, true, true).unwrap_or_default().into_iter().map(|w| w.text).collect()
     }
 
     fn cooked(s: &str) -> Vec<String> {
-        split_words(s, false, false)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|w| w.text)
-            .collect()
+        split_words(s, false, false).unwrap_or_default().into_iter().map(|w| w.text).collect()
     }
 
     #[test]

@@ -36,7 +36,8 @@ pub fn options_from_header(text: &str) -> (LowerOptions, bool) {
             "platform" => options.target_platform = Platform::parse(value),
             "dockerignore" => {
                 options.context_excludes =
-                    gb_patterns::parse_dockerignore(&value.split_whitespace().collect::<Vec<_>>().join("\n")).expect("valid patterns")
+                    gb_patterns::parse_dockerignore(&value.split_whitespace().collect::<Vec<_>>().join("\n"))
+                        .expect("valid patterns")
             }
             "images" => local_images = value == "local",
             _ => {}
@@ -76,12 +77,19 @@ pub fn summary(definition: &Definition) -> String {
     let number = |digest: &OpDigest| numbers.get(digest).map_or_else(|| "?".to_owned(), |n| format!("#{n}"));
     let mut out = String::new();
     for (i, entry) in definition.ops.iter().enumerate() {
-        let inputs: Vec<String> = entry
-            .node
-            .inputs
-            .iter()
-            .map(|input| if input.output == 0 { number(&input.op) } else { format!("{}.{}", number(&input.op), input.output) })
-            .collect();
+        let inputs: Vec<String> =
+            entry
+                .node
+                .inputs
+                .iter()
+                .map(|input| {
+                    if input.output == 0 {
+                        number(&input.op)
+                    } else {
+                        format!("{}.{}", number(&input.op), input.output)
+                    }
+                })
+                .collect();
         let description = definition.metadata.get(&entry.digest).map(|m| m.description.as_str()).unwrap_or("");
         out.push_str(&format!("#{i} {} <- [{}]  // {description}\n", entry.node.kind(), inputs.join(", ")));
         let op = serde_json::to_string(&entry.node.op).unwrap_or_default();

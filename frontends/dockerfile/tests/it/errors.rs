@@ -12,7 +12,8 @@ fn errors_match_snapshots() {
             Ok(_) => "unexpectedly lowered without error".to_owned(),
             Err(err) => {
                 let help = err.help.as_ref().map(|h| format!("\nhelp: {h}")).unwrap_or_default();
-                let span = err.span.map(|s| format!(" [bytes {}..{}]", s.offset(), s.offset() + s.len())).unwrap_or_default();
+                let span =
+                    err.span.map(|s| format!(" [bytes {}..{}]", s.offset(), s.offset() + s.len())).unwrap_or_default();
                 format!("{:?} error at line {}, column {}{span}: {}{help}", err.kind, err.line, err.column, err.message)
             }
         };

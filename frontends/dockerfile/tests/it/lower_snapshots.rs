@@ -16,8 +16,14 @@ fn lowering_matches_snapshots() {
         let rendered = match result {
             Ok(lowered) => {
                 lowered.definition.validate().expect("a lowered definition is valid");
-                let warnings: Vec<String> = lowered.warnings.iter().map(|w| format!("warning (line {:?}): {}", w.line, w.message)).collect();
-                format!("stages: {}\n{}{}", lowered.stages.join(", "), summary(&lowered.definition), warnings.join("\n"))
+                let warnings: Vec<String> =
+                    lowered.warnings.iter().map(|w| format!("warning (line {:?}): {}", w.line, w.message)).collect();
+                format!(
+                    "stages: {}\n{}{}",
+                    lowered.stages.join(", "),
+                    summary(&lowered.definition),
+                    warnings.join("\n")
+                )
             }
             Err(err) => format!("error at {}:{}: {}", err.line, err.column, err.message),
         };

@@ -9,20 +9,14 @@ fn dump(source: &str) -> String {
 
 #[test]
 fn directives_are_read_only_at_the_top() {
-    let ast = parse(
-        "# syntax=docker/dockerfile:1.7\n#CHECK = skip=all\n# escape=`\nFROM a `\n  b\n",
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let ast = parse("# syntax=docker/dockerfile:1.7\n#CHECK = skip=all\n# escape=`\nFROM a `\n  b\n")
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(ast.directives.syntax.as_deref(), Some("docker/dockerfile:1.7"));
     assert_eq!(ast.directives.check.as_deref(), Some("skip=all"));
     assert_eq!(ast.directives.escape, '`');
     assert_eq!(ast.dump(), "(from \"a\" \"b\")\n");
     // After a blank line, an instruction or another comment, they are plain comments.
-    for source in [
-        "\n# escape=`\nFROM a `\n",
-        "# hello\n# escape=`\nFROM a `\n",
-        "FROM a\n# escape=`\nRUN b `\n",
-    ] {
+    for source in ["\n# escape=`\nFROM a `\n", "# hello\n# escape=`\nFROM a `\n", "FROM a\n# escape=`\nRUN b `\n"] {
         let ast = parse(source).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(ast.directives.escape, '\\', "{source:?}");
     }
@@ -35,25 +29,15 @@ fn bom_and_crlf() {
     assert_eq!(ast.directives.escape, '`');
     assert_eq!(ast.dump(), "(from \"a\")\n(run \"b   c\")\n");
     let run = &ast.children[1];
-    assert_eq!(
-        run.location,
-        Location {
-            start_line: 3,
-            end_line: 4,
-            start: 23,
-            end: 35
-        }
-    );
+    assert_eq!(run.location, Location { start_line: 3, end_line: 4, start: 23, end: 35 });
     assert_eq!(&source[run.location.start..run.location.end], "RUN b `\r\n  c");
     assert_eq!(run.original, "RUN b   c");
 }
 
 #[test]
 fn comments_attach_to_the_next_instruction() {
-    let ast = parse(
-        "# syntax=x\n# first\n#\n# second\n  # third\nFROM a\nRUN b \\\n# inside\n c\n",
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let ast = parse("# syntax=x\n# first\n#\n# second\n  # third\nFROM a\nRUN b \\\n# inside\n c\n")
+        .unwrap_or_else(|e| panic!("{e}"));
     // The directive is not a comment, an empty `#` starts a new block, and BuildKit keeps
     // the `#` of an indented comment (it drops the first byte, not the indentation).
     assert_eq!(ast.children[0].prev_comment, ["second", "# third"]);
@@ -97,11 +81,8 @@ RUN indented \\
             "Empty continuation line found in: RUN another     thing",
         ]
     );
-    let lines: Vec<(usize, usize)> = ast
-        .warnings
-        .iter()
-        .map(|w| (w.location.start_line, w.location.end_line))
-        .collect();
+    let lines: Vec<(usize, usize)> =
+        ast.warnings.iter().map(|w| (w.location.start_line, w.location.end_line)).collect();
     assert_eq!(lines, [(7, 11), (13, 15)]);
 }
 
@@ -109,10 +90,7 @@ RUN indented \\
 fn continuation_at_eof_and_escaped_backslash() {
     assert_eq!(dump("FROM a\nRUN x \\"), "(from \"a\")\n(run \"x\")\n");
     assert_eq!(dump("FROM a\nRUN x \\\n\n# c\n"), "(from \"a\")\n(run \"x\")\n");
-    assert_eq!(
-        dump("ENV A b\\\\\nENV C d"),
-        "(env \"A\" \"b\\\\\\\\\" \"\")\n(env \"C\" \"d\" \"\")\n"
-    );
+    assert_eq!(dump("ENV A b\\\\\nENV C d"), "(env \"A\" \"b\\\\\\\\\" \"\")\n(env \"C\" \"d\" \"\")\n");
 }
 
 #[test]
@@ -126,17 +104,11 @@ fn unknown_and_odd_instructions() {
     assert_eq!(dump("FROM a\n\\"), "(from \"a\")\n(\"\")\n");
     assert_eq!(dump("ENV"), "(env)\n");
     assert_eq!(dump("ARG"), "(arg)\n");
-    assert_eq!(
-        dump("ONBUILD ONBUILD RUN x"),
-        "(onbuild (onbuild (run \"x\")))\n"
-    );
+    assert_eq!(dump("ONBUILD ONBUILD RUN x"), "(onbuild (onbuild (run \"x\")))\n");
     assert_eq!(dump("HEALTHCHECK NONE"), "(healthcheck \"NONE\")\n");
     assert_eq!(dump("SHELL [\"pwsh\", \"-c\"]"), "(shell \"pwsh\" \"-c\")\n");
     // Go fails to decode an out-of-range number, so this is shell form, not an error.
-    assert_eq!(
-        dump("CMD [\"a\", 1e400]"),
-        "(cmd \"[\\\"a\\\", 1e400]\")\n"
-    );
+    assert_eq!(dump("CMD [\"a\", 1e400]"), "(cmd \"[\\\"a\\\", 1e400]\")\n");
 }
 
 #[test]

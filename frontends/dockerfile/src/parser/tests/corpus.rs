@@ -12,12 +12,8 @@ fn corpus_dir() -> PathBuf {
 
 fn case_dirs(sub: &str) -> Vec<PathBuf> {
     let dir = corpus_dir().join(sub);
-    let entries = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
-    let mut dirs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
+    let entries = fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+    let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
     dirs.sort();
     dirs
 }
@@ -33,11 +29,7 @@ fn first_difference(expected: &str, actual: &str) -> String {
             return format!("line {}:\n  expected: {e}\n  actual:   {a}", i + 1);
         }
     }
-    format!(
-        "line counts differ: expected {}, actual {}",
-        expected.lines().count(),
-        actual.lines().count()
-    )
+    format!("line counts differ: expected {}, actual {}", expected.lines().count(), actual.lines().count())
 }
 
 #[test]
@@ -76,11 +68,8 @@ fn negative_cases_fail() {
 fn line_numbers_match_buildkit() {
     let source = read(&corpus_dir().join("testfile-line/Dockerfile"));
     let ast = parse(&source).unwrap_or_else(|e| panic!("{e}"));
-    let lines: Vec<(usize, usize)> = ast
-        .children
-        .iter()
-        .map(|n| (n.location.start_line, n.location.end_line))
-        .collect();
+    let lines: Vec<(usize, usize)> =
+        ast.children.iter().map(|n| (n.location.start_line, n.location.end_line)).collect();
     // BuildKit's TestParseIncludesLineNumbers: three instructions, the RUN spanning its
     // continuation and blank lines.
     assert_eq!(lines, vec![(5, 5), (11, 12), (17, 31)]);

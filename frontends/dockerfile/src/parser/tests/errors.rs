@@ -11,13 +11,7 @@ fn error(source: &str) -> ParseError {
 
 /// (line, column, underlined text)
 fn place<'a>(source: &'a str, e: &ParseError) -> (usize, usize, &'a str) {
-    (
-        e.line,
-        e.column,
-        source
-            .get(e.offset..e.offset + e.len)
-            .unwrap_or("<out of range>"),
-    )
+    (e.line, e.column, source.get(e.offset..e.offset + e.len).unwrap_or("<out of range>"))
 }
 
 #[test]
@@ -26,20 +20,14 @@ fn env_without_value() {
     let e = error(source);
     assert_eq!(e.message, "ENV must have two arguments");
     assert_eq!(place(source, &e), (3, 5, "PATH"));
-    assert_eq!(
-        e.to_string(),
-        "dockerfile parse error on line 3: ENV must have two arguments"
-    );
+    assert_eq!(e.to_string(), "dockerfile parse error on line 3: ENV must have two arguments");
 }
 
 #[test]
 fn name_value_word_without_equals_after_continuation() {
     let source = "FROM a\nLABEL a=b \\\n  c=d é\n";
     let e = error(source);
-    assert_eq!(
-        e.message,
-        "Syntax error - can't find = in \"é\". Must be of the form: name=value"
-    );
+    assert_eq!(e.message, "Syntax error - can't find = in \"é\". Must be of the form: name=value");
     assert_eq!(place(source, &e), (3, 7, "é"));
 }
 
@@ -47,10 +35,7 @@ fn name_value_word_without_equals_after_continuation() {
 fn nested_json() {
     let source = "CMD [ \"echo\", [ \"nested json\" ] ]";
     let e = error(source);
-    assert_eq!(
-        e.message,
-        "when using JSON array syntax, arrays must be comprised of strings only"
-    );
+    assert_eq!(e.message, "when using JSON array syntax, arrays must be comprised of strings only");
     assert_eq!(place(source, &e), (1, 5, "[ \"echo\", [ \"nested json\" ] ]"));
 }
 
@@ -94,10 +79,7 @@ fn no_instructions() {
 fn overlong_line() {
     let source = format!("FROM image\nLABEL test={}\n", "a".repeat(65536));
     let e = error(&source);
-    assert_eq!(
-        e.message,
-        "dockerfile line greater than max allowed size of 65535"
-    );
+    assert_eq!(e.message, "dockerfile line greater than max allowed size of 65535");
     assert_eq!((e.line, e.column, e.len), (2, 1, 1));
     // The longest line BuildKit accepts.
     let ok = format!("FROM image\n{}\n", "a".repeat(65535));

@@ -3,12 +3,7 @@
 use crate::parser::{Heredoc, Node, parse};
 
 fn doc(name: &str, content: &str, expand: bool, chomp: bool) -> Heredoc {
-    Heredoc {
-        name: name.to_string(),
-        content: content.to_string(),
-        expand,
-        chomp,
-    }
+    Heredoc { name: name.to_string(), content: content.to_string(), expand, chomp }
 }
 
 fn nodes(source: &str) -> Vec<Node> {
@@ -140,17 +135,9 @@ fn extracts_heredocs_like_buildkit() {
         vec![doc("EXPAND", "\texpand $NAME\n", true, true)],
         vec![doc("NOEXPAND", "\tdon't expand $NAME\n", false, true)],
         vec![doc("COPY", "echo hello world\necho foo bar\n", true, false)],
-        vec![doc(
-            "COMMENT",
-            "# internal comment\necho hello world\necho foo bar # trailing comment\n",
-            true,
-            false,
-        )],
+        vec![doc("COMMENT", "# internal comment\necho hello world\necho foo bar # trailing comment\n", true, false)],
         vec![doc("MOUNT", "echo hello\n", true, false)],
-        vec![
-            doc("FILE1", "content 1\n", true, false),
-            doc("FILE2", "content 2\n", true, false),
-        ],
+        vec![doc("FILE1", "content 1\n", true, false), doc("FILE2", "content 2\n", true, false)],
         vec![doc("EOF", "\"foo\"\n'bar'\n", true, false)],
         vec![doc("X", "Y\n", true, false), doc("Y", "X\n", true, false)],
         vec![doc("COMPLEX", "print('hello world')\n", true, false)],
@@ -181,10 +168,7 @@ fn single_heredoc_keeps_marker_in_args() {
     assert_eq!(run.dump(), r#"(run "<<EOF")"#);
     assert_eq!(run.heredocs, [doc("EOF", "echo hi\necho there\n", true, false)]);
     assert_eq!((run.location.start_line, run.location.end_line), (2, 5));
-    assert_eq!(
-        &source[run.location.start..run.location.end],
-        "RUN <<EOF\necho hi\necho there\nEOF"
-    );
+    assert_eq!(&source[run.location.start..run.location.end], "RUN <<EOF\necho hi\necho there\nEOF");
     assert_eq!(children[2].location.start_line, 6);
 }
 
@@ -218,29 +202,21 @@ fn two_heredocs_on_one_line_read_in_order() {
     let children = nodes("FROM a\nRUN <<A cat - <<B\na1\nA\nb1\nb2\nB\nRUN next\n");
     let run = &children[1];
     assert_eq!(run.args, ["<<A cat - <<B"]);
-    assert_eq!(
-        run.heredocs,
-        [doc("A", "a1\n", true, false), doc("B", "b1\nb2\n", true, false)]
-    );
+    assert_eq!(run.heredocs, [doc("A", "a1\n", true, false), doc("B", "b1\nb2\n", true, false)]);
     assert_eq!(children[2].dump(), r#"(run "next")"#);
 }
 
 #[test]
 fn copy_heredoc() {
-    let children =
-        nodes("FROM a\nCOPY --chmod=755 <<EOF /usr/local/bin/hello\n#!/bin/sh\necho hello\nEOF\n");
+    let children = nodes("FROM a\nCOPY --chmod=755 <<EOF /usr/local/bin/hello\n#!/bin/sh\necho hello\nEOF\n");
     let copy = &children[1];
-    assert_eq!(
-        copy.dump(),
-        r#"(copy ["--chmod=755"] "<<EOF" "/usr/local/bin/hello")"#
-    );
+    assert_eq!(copy.dump(), r#"(copy ["--chmod=755"] "<<EOF" "/usr/local/bin/hello")"#);
     assert_eq!(copy.heredocs, [doc("EOF", "#!/bin/sh\necho hello\n", true, false)]);
 }
 
 #[test]
 fn heredoc_with_arguments_around_it() {
-    let children =
-        nodes("FROM a\nRUN <<EOF bash\nset -e\nEOF\nRUN python3 <<EOF\nprint(1)\nEOF\n");
+    let children = nodes("FROM a\nRUN <<EOF bash\nset -e\nEOF\nRUN python3 <<EOF\nprint(1)\nEOF\n");
     assert_eq!(children[1].args, ["<<EOF bash"]);
     assert_eq!(children[1].heredocs, [doc("EOF", "set -e\n", true, false)]);
     assert_eq!(children[2].args, ["python3 <<EOF"]);
@@ -273,8 +249,5 @@ fn onbuild_heredoc_attaches_to_the_onbuild_node() {
 fn heredoc_after_continuation() {
     let children = nodes("FROM a\nRUN --mount=type=cache,target=/c \\\n  <<EOF\nls\nEOF\n");
     assert_eq!(children[1].heredocs, [doc("EOF", "ls\n", true, false)]);
-    assert_eq!(
-        (children[1].location.start_line, children[1].location.end_line),
-        (2, 5)
-    );
+    assert_eq!((children[1].location.start_line, children[1].location.end_line), (2, 5));
 }

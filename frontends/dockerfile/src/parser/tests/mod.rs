@@ -6,4 +6,3 @@ mod corpus;
 mod errors;
 mod heredocs;
 mod no_panic;
-mod scratch;

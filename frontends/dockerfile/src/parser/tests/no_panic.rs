@@ -10,8 +10,8 @@ use crate::parser::parse;
 fn corpus() -> &'static [String] {
     static FILES: OnceLock<Vec<String>> = OnceLock::new();
     FILES.get_or_init(|| {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/corpus/buildkit-parser/testfiles");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/buildkit-parser/testfiles");
         let mut files: Vec<String> = std::fs::read_dir(dir)
             .map(|entries| {
                 entries
@@ -147,10 +147,6 @@ proptest! {
 #[test]
 fn pathological_nesting_never_panics() {
     check(&("ONBUILD ".repeat(8000) + "RUN x"));
-    check(&format!(
-        "RUN <<EOF {}{}\nEOF\n",
-        "${a:-".repeat(10_000),
-        "}".repeat(10_000)
-    ));
+    check(&format!("RUN <<EOF {}{}\nEOF\n", "${a:-".repeat(10_000), "}".repeat(10_000)));
     check(&format!("CMD {}", "[".repeat(60_000)));
 }

@@ -1,0 +1,17 @@
+//! End-to-end tests of the `graphbuild` binary, plus the workspace's structural rules.
+
+mod debug_parse;
+mod lower;
+mod workspace_rules;
+
+use std::path::{Path, PathBuf};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The graphbuild binary under test.
+pub fn graphbuild() -> assert_cmd::Command {
+    assert_cmd::Command::new(env!("CARGO_BIN_EXE_graphbuild"))
+}
