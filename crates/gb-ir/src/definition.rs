@@ -270,3 +270,148 @@ impl Default for Definition {
         Self::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::{ExecMeta, ExecOp, Mount, MountKind, NetworkMode, SecurityMode};
+    use crate::op::Op;
+    use crate::source::{ImageSource, SourceOp};
+
+    fn image() -> OpNode {
+        OpNode {
+            inputs: Vec::new(),
+            op: Op::Source(SourceOp::Image(ImageSource { reference: "docker.io/library/busybox:latest".into(), manifest: None })),
+            platform: crate::Platform::parse("linux/amd64"),
+        }
+    }
+
+    fn run_on(input: OpDigest, command: &str) -> OpNode {
+        OpNode {
+            inputs: vec![Input::of(input)],
+            op: Op::Exec(ExecOp {
+                meta: ExecMeta {
+                    args: vec!["/bin/sh".into(), "-c".into(), command.into()],
+                    env: Vec::new(),
+                    cwd: None,
+                    user: None,
+                    config_from: None,
+                    proxy_env: Vec::new(),
+                    extra_hosts: Vec::new(),
+                },
+                mounts: vec![Mount {
+                    target: "/".into(),
+                    input: Some(0),
+                    selector: None,
+                    readonly: false,
+                    output: Some(0),
+                    kind: MountKind::Bind,
+                }],
+                network: NetworkMode::Default,
+                security: SecurityMode::Sandbox,
+            }),
+            platform: None,
+        }
+    }
+
+    fn sample() -> Definition {
+        let mut definition = Definition::new();
+        let base = definition.add(image());
+        let run = definition.add(run_on(base, "echo hi"));
+        definition.output = Some(Output { op: run, output: 0 });
+        definition.metadata.insert(run, OpMetadata { description: "RUN echo hi".into(), ..OpMetadata::default() });
+        definition
+    }
+
+    #[test]
+    fn a_built_definition_is_valid_and_round_trips_bit_exactly() {
+        let definition = sample();
+        definition.validate().expect("valid");
+        let json = definition.to_json();
+        let parsed = Definition::from_json(&json).expect("parses");
+        assert_eq!(parsed, definition);
+        assert_eq!(parsed.to_json(), json);
+    }
+
+    #[test]
+    fn adding_an_identical_op_twice_keeps_one() {
+        let mut definition = sample();
+        let before = definition.ops.len();
+        definition.add(image());
+        assert_eq!(definition.ops.len(), before);
+    }
+
+    #[test]
+    fn proxy_env_does_not_change_the_digest() {
+        let base = image().digest();
+        let plain = run_on(base, "x");
+        let mut proxied = plain.clone();
+        if let Op::Exec(exec) = &mut proxied.op {
+            exec.meta.proxy_env.push(crate::EnvVar::new("HTTP_PROXY", "http://proxy:3128"));
+        }
+        assert_eq!(plain.digest(), proxied.digest());
+    }
+
+    fn expect_error(mutate: impl FnOnce(&mut Definition)) -> DefinitionError {
+        let mut definition = sample();
+        mutate(&mut definition);
+        let json = serde_json::to_string(&definition).expect("serializes");
+        Definition::from_json(&json).expect_err("must be rejected")
+    }
+
+    #[test]
+    fn rejects_what_cannot_run() {
+        assert!(matches!(expect_error(|d| d.schema = "other".into()), DefinitionError::Schema { .. }));
+        assert!(matches!(
+            expect_error(|d| d.ops[0].node.platform = None),
+            DefinitionError::DigestMismatch { .. }
+        ));
+        assert!(matches!(expect_error(|d| {
+            d.ops.remove(0);
+        }), DefinitionError::MissingInput { .. }));
+        assert!(matches!(
+            expect_error(|d| {
+                let extra = d.ops[1].clone();
+                d.ops.push(extra);
+            }),
+            DefinitionError::DuplicateOp(_)
+        ));
+        assert!(matches!(
+            expect_error(|d| d.output = Some(Output { op: OpDigest(crate::Sha256Digest::of(b"x")), output: 0 })),
+            DefinitionError::MissingOutput(_)
+        ));
+        assert!(matches!(
+            expect_error(|d| {
+                d.metadata.insert(OpDigest(crate::Sha256Digest::of(b"y")), OpMetadata::default());
+            }),
+            DefinitionError::OrphanMetadata(_)
+        ));
+        assert!(matches!(
+            expect_error(|d| {
+                let base = d.ops[0].digest;
+                let mut node = run_on(base, "bad index");
+                if let Op::Exec(exec) = &mut node.op {
+                    exec.mounts[0].input = Some(5);
+                }
+                d.add(node);
+            }),
+            DefinitionError::BadInputIndex { .. }
+        ));
+        assert!(matches!(
+            expect_error(|d| {
+                let base = d.ops[0].digest;
+                let mut node = run_on(base, "bad output");
+                node.inputs[0].output = 3;
+                d.add(node);
+            }),
+            DefinitionError::MissingInputOutput { .. }
+        ));
+        assert!(matches!(expect_error(|d| d.ops.clear()), DefinitionError::MissingOutput(_)));
+    }
+
+    #[test]
+    fn rejects_malformed_json_with_a_message() {
+        let err = Definition::from_json("{\"schema\": 3}").expect_err("malformed");
+        assert!(err.to_string().starts_with("invalid definition JSON"), "{err}");
+    }
+}
