@@ -134,7 +134,7 @@ mod tests {
         let b = LayerId::random();
         assert!(a.is_well_formed(), "{a}");
         assert_ne!(a, b);
-        assert_eq!(a.as_str().parse::<LayerId>().unwrap(), a);
+        assert_eq!(a.as_str().parse::<LayerId>().expect("parses"), a);
     }
 
     #[test]
@@ -147,16 +147,16 @@ mod tests {
     #[test]
     fn cache_keys_serialize_as_digest_strings() {
         let key = CacheKey(Sha256Digest::of(b"op"));
-        let json = serde_json::to_string(&key).unwrap();
+        let json = serde_json::to_string(&key).expect("serializes");
         assert_eq!(json, format!("\"{}\"", key.0));
-        assert_eq!(serde_json::from_str::<CacheKey>(&json).unwrap(), key);
-        assert_eq!(key.to_string().parse::<CacheKey>().unwrap(), key);
+        assert_eq!(serde_json::from_str::<CacheKey>(&json).expect("deserializes"), key);
+        assert_eq!(key.to_string().parse::<CacheKey>().expect("parses"), key);
     }
 
     #[test]
     fn layer_ids_serialize_transparently() {
         let snapshot = Snapshot { layers: vec![LayerId("0".repeat(32))] };
-        let json = serde_json::to_string(&snapshot).unwrap();
+        let json = serde_json::to_string(&snapshot).expect("serializes");
         assert_eq!(json, format!("{{\"layers\":[\"{}\"]}}", "0".repeat(32)));
         assert!(Snapshot::default().is_scratch());
     }

@@ -1,1 +1,21 @@
-//! Running a process in an isolated container: OCI runtime bundle (runc), namespaces, mounts, output capture, cancellation.
+//! Running a process in an isolated container: OCI runtime bundle (runc), namespaces, mounts,
+//! output capture, cancellation.
+//!
+//! [`Runtime::run`] writes a bundle whose `config.json` ([`Runtime::oci_config`]) gives the
+//! process Docker's defaults (namespaces, capabilities, `/proc`, `/dev`, `/sys`, masked paths)
+//! on the caller's already mounted rootfs, runs it with `runc run`, streams its output and
+//! deletes the container. [`mount_points`] names what runc creates in the rootfs, so the layer
+//! diff can drop it.
+
+mod caps;
+mod config;
+mod error;
+mod runc;
+mod runtime;
+mod spec;
+
+pub use caps::{DOCKER_DEFAULT as DOCKER_DEFAULT_CAPABILITIES, mask as capability_mask};
+pub use config::mount_points;
+pub use error::{ErrorKind, ExecError};
+pub use runtime::{RUNC_ENV, Runtime};
+pub use spec::{ContainerMount, ContainerSpec, MountSource, Network, OutputStream};

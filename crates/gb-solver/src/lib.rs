@@ -1,1 +1,20 @@
-//! The solver: schedules a Definition's ops in parallel, computes cache keys, dedups, cancels, and reports progress events.
+//! The solver: runs a Definition's ops against the persistent cache, in parallel, with real
+//! containers, and reports progress events.
+//!
+//! A solve has three phases: compute every op's cache key (hashing only the context files
+//! whose stat changed), decide which ops must run (walking down from the output and stopping
+//! at cache hits, so a cached result needs nothing below it), then run the misses as soon as
+//! their inputs are ready, bounded by the parallelism limit.
+
+mod env;
+mod error;
+pub mod image;
+mod keys;
+mod root;
+mod solve;
+mod worker;
+
+pub use error::{ErrorKind, SolveError};
+pub use keys::cache_key;
+pub use root::StateRoot;
+pub use solve::{SolveOptions, SolveResult, Solver};

@@ -8,6 +8,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "graphbuild", version, about)]
 pub struct Cli {
+    /// The state directory (cache, images, layers); /var/lib/graphbuild as root, else
+    /// $XDG_DATA_HOME/graphbuild.
+    #[arg(long, global = true, env = "GRAPHBUILD_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -16,6 +20,12 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build a Dockerfile: run its steps with the cache and export the result.
+    Build(BuildArgs),
+    /// Run a Definition (the JSON IR) that any front end printed.
+    Solve(SolveArgs),
+    /// Make a one-layer image in the local store from a root file system tarball.
+    Import(ImportArgs),
     /// Print the build graph (the IR Definition) a Dockerfile lowers to.
     Lower(LowerArgs),
     /// Tools for looking inside graphbuild.
@@ -76,4 +86,88 @@ pub struct ParseArgs {
 pub enum DumpFormat {
     /// BuildKit's AST dump (`Node.Dump()`), as in its parser golden tests.
     Buildkit,
+}
+
+/// Progress display modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// `tty` on a terminal, `plain` otherwise.
+    Auto,
+    /// A live view of running steps.
+    Tty,
+    /// One line per event, like `buildctl --progress=plain`.
+    Plain,
+    /// One JSON event per line (see the gb-events crate).
+    Json,
+}
+
+/// Options shared by `build` and `solve`.
+#[derive(Debug, Args)]
+pub struct RunOptions {
+    /// Ignore the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Progress output (on standard error).
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+    /// A secret for `RUN --mount=type=secret`: `id=ID,src=PATH`.
+    #[arg(long = "secret", value_name = "id=ID,src=PATH")]
+    pub secrets: Vec<String>,
+    /// Where the result goes: `type=local,dest=DIR` or `type=tar,dest=FILE`.
+    #[arg(short = 'o', long = "output", value_name = "type=TYPE,dest=PATH")]
+    pub outputs: Vec<String>,
+    /// How many steps may run at once (default: the number of cores).
+    #[arg(long)]
+    pub max_parallelism: Option<usize>,
+}
+
+/// `graphbuild build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The Dockerfile; `CONTEXT/Dockerfile` by default.
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<PathBuf>,
+    /// Name the result `NAME[:TAG]` in the local image store (repeatable).
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    pub tags: Vec<String>,
+    /// The stage to build; the last stage by default.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// A build argument, `KEY=VALUE`.
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// The platform to build for, `os/arch[/variant]`.
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Shared options.
+    #[command(flatten)]
+    pub run: RunOptions,
+    /// The build context directory.
+    pub context: PathBuf,
+}
+
+/// `graphbuild solve`.
+#[derive(Debug, Args)]
+pub struct SolveArgs {
+    /// The Definition JSON file, `-` (the default) for standard input.
+    #[arg(default_value = "-")]
+    pub file: PathBuf,
+    /// A local directory the definition reads, `NAME=DIR` (`context=.` for the build context).
+    #[arg(long = "local", value_name = "NAME=DIR")]
+    pub locals: Vec<String>,
+    /// Shared options.
+    #[command(flatten)]
+    pub run: RunOptions,
+}
+
+/// `graphbuild import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A root file system tarball (plain or gzip).
+    pub tarball: PathBuf,
+    /// The image name, `NAME[:TAG]`.
+    pub name: String,
+    /// The image's platform (the host's by default).
+    #[arg(long)]
+    pub platform: Option<String>,
 }

@@ -5,7 +5,8 @@
 //! | 0 | success |
 //! | 1 | the user's input is wrong (Dockerfile, build args, definition) |
 //! | 2 | the command line is wrong (clap's usage errors) |
-//! | 3 | the environment failed (a file could not be read or written) |
+//! | 3 | the environment failed (no container runtime, a mount or write failed) |
+//! | 130 | the build was cancelled (Ctrl-C) |
 
 use gb_dockerfile::{DockerfileError, ErrorKind};
 
@@ -15,6 +16,8 @@ pub const SUCCESS: i32 = 0;
 pub const USER_INPUT: i32 = 1;
 /// The environment failed.
 pub const ENVIRONMENT: i32 = 3;
+/// The build was cancelled.
+pub const CANCELLED: i32 = 130;
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +38,14 @@ pub enum Failure {
     /// Reading or writing failed.
     #[error("{0}")]
     Io(String),
+    /// A solve failed; the Dockerfile (name, text) is kept to show the failing line.
+    #[error("{error}")]
+    Solve {
+        /// The error.
+        error: Box<gb_solver::SolveError>,
+        /// The Dockerfile's name and text, when building one.
+        dockerfile: Option<(String, String)>,
+    },
 }
 
 impl Failure {
@@ -49,6 +60,11 @@ impl Failure {
             Failure::Dockerfile { error, .. } if error.kind == ErrorKind::Io => ENVIRONMENT,
             Failure::Dockerfile { .. } | Failure::Input(_) => USER_INPUT,
             Failure::Io(_) => ENVIRONMENT,
+            Failure::Solve { error, .. } => match error.kind() {
+                gb_solver::ErrorKind::Build => USER_INPUT,
+                gb_solver::ErrorKind::Environment => ENVIRONMENT,
+                gb_solver::ErrorKind::Cancelled => CANCELLED,
+            },
         }
     }
 }

@@ -37,6 +37,7 @@ pub fn render_failure(failure: &Failure) -> String {
             out
         }
         Failure::Input(message) | Failure::Io(message) => format!("error: {message}\n"),
+        Failure::Solve { error, dockerfile } => render_solve_failure(error, dockerfile.as_ref()),
     }
 }
 
@@ -46,4 +47,28 @@ pub fn print_warning(file: &str, warning: &gb_dockerfile::Warning) {
         Some(line) => eprintln!("warning: {file}:{line}: {}", warning.message),
         None => eprintln!("warning: {}", warning.message),
     }
+}
+
+fn render_solve_failure(error: &gb_solver::SolveError, dockerfile: Option<&(String, String)>) -> String {
+    let mut out = String::new();
+    let place = match (error.location(), dockerfile) {
+        (Some(location), Some((file, _))) => format!("{file}:{}: ", location.start_line),
+        (Some(location), None) => format!("{}:{}: ", location.file, location.start_line),
+        _ => String::new(),
+    };
+    out.push_str(&format!("error: {place}{error}\n"));
+    if let (Some(location), Some((_, text))) = (error.location(), dockerfile) {
+        for (number, line) in text.lines().enumerate().skip(location.start_line.saturating_sub(1)).take(location.end_line + 1 - location.start_line) {
+            out.push_str(&format!("  {:>4} | {line}\n", number + 1));
+        }
+    }
+    if let gb_solver::SolveError::RunFailed { last_lines, .. } = error
+        && !last_lines.is_empty()
+    {
+        out.push_str("  last output:\n");
+        for line in last_lines {
+            out.push_str(&format!("    {line}\n"));
+        }
+    }
+    out
 }

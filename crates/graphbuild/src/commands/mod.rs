@@ -1,7 +1,11 @@
 //! One module per subcommand.
 
+pub mod build;
 pub mod debug;
+pub mod engine;
+pub mod import;
 pub mod lower;
+pub mod solve;
 
 use std::io::Read as _;
 use std::path::Path;

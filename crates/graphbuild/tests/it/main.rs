@@ -1,6 +1,7 @@
 //! End-to-end tests of the `graphbuild` binary, plus the workspace's structural rules.
 
 mod debug_parse;
+mod engine;
 mod lower;
 mod workspace_rules;
 

@@ -1,0 +1,166 @@
+//! The RocksDB [`KvStore`]: one column family per [`Table`].
+
+use std::path::{Path, PathBuf};
+
+use rocksdb::{ColumnFamily, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
+
+use crate::error::CacheError;
+use crate::kv::{KvStore, KvWrite, Table};
+
+/// A [`KvStore`] in a RocksDB database directory.
+///
+/// Opening takes RocksDB's `LOCK` file, so a second open of the same directory (from this process
+/// or another) fails with [`CacheError::Locked`] until the first store is dropped.
+pub struct RocksStore {
+    db: DB,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for RocksStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl RocksStore {
+    /// Opens (creating if needed) the database in `dir`, with a column family per table.
+    pub fn open(dir: &Path) -> Result<Self, CacheError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        // RocksDB keeps up to 1000 info LOG files by default; a build cache needs a few to debug.
+        options.set_keep_log_file_num(4);
+        options.set_max_log_file_size(4 << 20);
+
+        // Column families a newer graphbuild added must be opened too, or RocksDB refuses to open
+        // the database at all; they are left alone.
+        let mut names: Vec<String> = Table::ALL.iter().map(|table| table.name().to_owned()).collect();
+        if dir.join("CURRENT").exists() {
+            let existing = DB::list_cf(&options, dir).map_err(|error| db_error(dir, error))?;
+            for name in existing {
+                if name != rocksdb::DEFAULT_COLUMN_FAMILY_NAME && !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        let db = DB::open_cf(&options, dir, &names).map_err(|error| db_error(dir, error))?;
+        Ok(Self { db, path: dir.to_owned() })
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn cf(&self, table: Table) -> Result<&ColumnFamily, CacheError> {
+        self.db.cf_handle(table.name()).ok_or_else(|| CacheError::Db {
+            path: self.path.clone(),
+            message: format!("column family `{table}` is missing"),
+        })
+    }
+
+    fn error(&self, error: rocksdb::Error) -> CacheError {
+        db_error(&self.path, error)
+    }
+}
+
+impl KvStore for RocksStore {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, CacheError> {
+        self.db.get_cf(self.cf(table)?, key).map_err(|error| self.error(error))
+    }
+
+    fn get_many(&self, table: Table, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
+        // The batched MultiGet looks keys up block by block instead of one seek per key.
+        self.db
+            .batched_multi_get_cf(self.cf(table)?, keys, false)
+            .into_iter()
+            .map(|value| value.map(|value| value.map(|slice| slice.to_vec())).map_err(|error| self.error(error)))
+            .collect()
+    }
+
+    fn write(&self, writes: Vec<KvWrite>) -> Result<(), CacheError> {
+        let mut batch = WriteBatch::default();
+        let mut durable = false;
+        for (table, key, value) in writes {
+            let cf = self.cf(table)?;
+            durable |= table.is_durable();
+            match value {
+                Some(value) => batch.put_cf(cf, key, value),
+                None => batch.delete_cf(cf, key),
+            }
+        }
+        let mut options = WriteOptions::default();
+        // A synced write also syncs every earlier write in the log, so unsynced file-index batches
+        // never leave a durable record behind them unsynced.
+        options.set_sync(durable);
+        self.db.write_opt(batch, &options).map_err(|error| self.error(error))
+    }
+
+    fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, CacheError> {
+        // No prefix extractor is configured, so the iterator runs past the prefix and is cut here.
+        let mut pairs = Vec::new();
+        for item in self.db.iterator_cf(self.cf(table)?, IteratorMode::From(prefix, Direction::Forward)) {
+            let (key, value) = item.map_err(|error| self.error(error))?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            pairs.push((key.into_vec(), value.into_vec()));
+        }
+        Ok(pairs)
+    }
+}
+
+/// Converts a RocksDB error, recognizing a held `LOCK` file.
+///
+/// RocksDB reports that as an IO error naming `.../LOCK`: "While lock file: DIR/LOCK: Resource
+/// temporarily unavailable" from another process, "lock hold by current process ... DIR/LOCK: No
+/// locks available" from this one.
+fn db_error(path: &Path, error: rocksdb::Error) -> CacheError {
+    let message = error.into_string();
+    if message.contains("/LOCK:") && (message.contains("lock file") || message.contains("lock hold")) {
+        return CacheError::Locked { path: path.to_owned(), detail: message };
+    }
+    CacheError::Db { path: path.to_owned(), message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_open_fails_because_of_the_lock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = RocksStore::open(dir.path()).expect("first open");
+        let error = RocksStore::open(dir.path()).expect_err("second open must fail");
+        assert!(matches!(error, CacheError::Locked { .. }), "{error:?}");
+        assert!(error.to_string().contains("is in use by another graphbuild process"), "{error}");
+        drop(first);
+        RocksStore::open(dir.path()).expect("open after the first store is dropped");
+    }
+
+    #[test]
+    fn scans_stop_at_the_end_of_the_prefix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = RocksStore::open(dir.path()).expect("open");
+        let put = |key: &str| (Table::Images, key.as_bytes().to_vec(), Some(b"v".to_vec()));
+        store.write(vec![put("a/1"), put("a/2"), put("b/1"), put("a")]).expect("write");
+        let keys: Vec<_> =
+            store.scan_prefix(Table::Images, b"a/").expect("scan").into_iter().map(|(key, _)| key).collect();
+        assert_eq!(keys, [b"a/1".to_vec(), b"a/2".to_vec()]);
+        assert_eq!(store.scan_prefix(Table::Images, b"").expect("scan").len(), 4);
+        assert!(store.scan_prefix(Table::Layers, b"").expect("scan").is_empty());
+    }
+
+    #[test]
+    fn unknown_column_families_do_not_stop_an_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let mut options = Options::default();
+            options.create_if_missing(true);
+            options.create_missing_column_families(true);
+            DB::open_cf(&options, dir.path(), ["from_the_future"]).expect("create");
+        }
+        let store = RocksStore::open(dir.path()).expect("open");
+        store.write(vec![(Table::Meta, b"k".to_vec(), Some(b"v".to_vec()))]).expect("write");
+    }
+}

@@ -1,0 +1,304 @@
+//! [`Runtime`]: runs a [`ContainerSpec`] with `runc run`, streaming its output, and always deletes
+//! the container and its bundle afterwards.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, HostLimits};
+use crate::error::ExecError;
+use crate::runc::{Cleanup, Runc};
+use crate::spec::{ContainerSpec, OutputStream};
+
+/// The environment variable that names the runc binary, overriding the `PATH` search.
+pub const RUNC_ENV: &str = "GRAPHBUILD_RUNC";
+
+/// Directories where runc usually lives, searched after `PATH` (a non-root `PATH` often lacks sbin).
+const FALLBACK_DIRS: [&str; 4] = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin"];
+
+/// How long `runc kill` is retried on cancellation: the container may not be created yet.
+const KILL_RETRY_FOR: Duration = Duration::from_secs(2);
+/// How long `runc run` gets to reap a killed container before it is killed itself.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
+/// Read size for the output pipes; a chunk goes to the callback as soon as it is read.
+const CHUNK: usize = 64 * 1024;
+
+/// A runc binary plus the directory holding bundles and runc's state.
+///
+/// Cgroups: no `cgroupsPath` is set, so runc (cgroupfs driver) makes a cgroup named after the
+/// container id *inside the caller's own cgroup* in every hierarchy (on this VM's hybrid v1+v2
+/// layout: `memory:/<caller's>/<id>`, `pids:/<id>`, `0::/<id>`), and removes it on delete.
+/// Containers thus stay under whatever limits the caller runs with.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    runc: Runc,
+    version: String,
+    bundles: PathBuf,
+    host: HostLimits,
+}
+
+impl Runtime {
+    /// Finds runc on PATH (or `$GRAPHBUILD_RUNC`) and checks that it runs; `work_dir` holds
+    /// bundles and runc's `--root` state (e.g. `ROOT/tmp/exec`) and is created if missing.
+    pub fn detect(work_dir: &Path) -> Result<Self, ExecError> {
+        let path = find_runc()?;
+        let output = std::process::Command::new(&path)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| ExecError::RuntimeUnusable { path: path.clone(), message: e.to_string() })?;
+        if !output.status.success() {
+            let message = format!("--version failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+            return Err(ExecError::RuntimeUnusable { path, message });
+        }
+        let version = String::from_utf8_lossy(&output.stdout).lines().next().unwrap_or_default().trim().to_owned();
+        let work_dir = std::path::absolute(work_dir).map_err(ExecError::io("resolve", work_dir))?;
+        let root = work_dir.join("state");
+        let bundles = work_dir.join("bundles");
+        for dir in [&root, &bundles] {
+            std::fs::create_dir_all(dir).map_err(ExecError::io("create", dir))?;
+        }
+        Ok(Self { runc: Runc { path, root }, version, bundles, host: HostLimits::read() })
+    }
+
+    /// The runc binary in use.
+    pub fn runc_path(&self) -> &Path {
+        &self.runc.path
+    }
+
+    /// The first line of `runc --version` (e.g. `runc version 1.1.5+ds1`).
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// runc's `--root`: one directory per live container (`runc --root DIR list` shows them).
+    pub fn state_root(&self) -> &Path {
+        &self.runc.root
+    }
+
+    /// The OCI config.json this spec becomes (for tests and `--debug` output).
+    pub fn oci_config(&self, spec: &ContainerSpec) -> Result<oci_spec::runtime::Spec, ExecError> {
+        config::build(spec, &self.host)
+    }
+
+    /// Runs the container to completion; streams output chunks to `on_output` as they arrive;
+    /// returns the exit code (128+signal when killed).
+    ///
+    /// Cancellation (`cancel` fired) kills the container (`runc kill KILL`, then
+    /// `runc delete --force`) and returns [`ExecError::Cancelled`]. The container and bundle are
+    /// deleted afterwards in every case, also when this future is dropped. When runc itself fails
+    /// (bad mount source, missing executable), the error is [`ExecError::Runtime`] with runc's
+    /// message, which runc also prints on the container's stderr.
+    pub async fn run(
+        &self,
+        id: &str,
+        spec: &ContainerSpec,
+        on_output: &(dyn Fn(OutputStream, &[u8]) + Send + Sync),
+        cancel: CancellationToken,
+    ) -> Result<i32, ExecError> {
+        check_id(id)?;
+        let config = self.oci_config(spec)?;
+        if cancel.is_cancelled() {
+            return Err(ExecError::Cancelled);
+        }
+        if self.runc.has_state(id) {
+            return Err(ExecError::IdInUse { id: id.to_owned() });
+        }
+        let bundle = self.bundles.join(id);
+        match tokio::fs::create_dir(&bundle).await {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(ExecError::IdInUse { id: id.to_owned() }),
+            other => other.map_err(ExecError::io("create", &bundle))?,
+        }
+        let mut cleanup = Cleanup::new(&self.runc, id, &bundle);
+        let result = self.run_in_bundle(id, &bundle, &config, on_output, cancel).await;
+        cleanup.disarm();
+        let deleted = if self.runc.has_state(id) { self.runc.delete(id).await } else { Ok(()) };
+        // A bundle left behind is garbage in the caller's tmp dir, not worth failing a build for.
+        let _ = tokio::fs::remove_dir_all(&bundle).await;
+        match (result, deleted) {
+            (Ok(_), Err(message)) => Err(ExecError::Runtime { id: id.to_owned(), message: format!("delete: {message}") }),
+            (result, _) => result,
+        }
+    }
+
+    /// Force-deletes every container under the state root, e.g. ones a crashed graphbuild left
+    /// running; returns their ids. Call it before wiping the work dir, or they stay unreachable.
+    pub async fn delete_all(&self) -> Result<Vec<String>, ExecError> {
+        let mut entries = match tokio::fs::read_dir(&self.runc.root).await {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            other => other.map_err(ExecError::io("list", &self.runc.root))?,
+        };
+        let mut ids = Vec::new();
+        while let Some(entry) = entries.next_entry().await.map_err(ExecError::io("list", &self.runc.root))? {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            self.runc.delete(&id).await.map_err(|message| ExecError::Runtime { id: id.clone(), message })?;
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    async fn run_in_bundle(
+        &self,
+        id: &str,
+        bundle: &Path,
+        config: &oci_spec::runtime::Spec,
+        on_output: &(dyn Fn(OutputStream, &[u8]) + Send + Sync),
+        cancel: CancellationToken,
+    ) -> Result<i32, ExecError> {
+        let config_path = bundle.join("config.json");
+        let json = serde_json::to_vec(config).map_err(|e| ExecError::Config(e.into()))?;
+        tokio::fs::write(&config_path, json).await.map_err(ExecError::io("write", &config_path))?;
+        let log = bundle.join("runc.log");
+
+        // Without a terminal, `runc run` hands its own stdio to the container, so these pipes
+        // are the container's stdout and stderr; runc's logs go to the log file instead.
+        let mut child = self
+            .runc
+            .command()
+            .arg("--log")
+            .arg(&log)
+            .args(["--log-format", "json", "run", "--bundle"])
+            .arg(bundle)
+            .arg(id)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| ExecError::Spawn { path: self.runc.path.clone(), source })?;
+        let stdout = pump(child.stdout.take(), OutputStream::Stdout, on_output);
+        let stderr = pump(child.stderr.take(), OutputStream::Stderr, on_output);
+        let waiter = async {
+            tokio::select! {
+                status = child.wait() => Some(status),
+                () = cancel.cancelled() => {
+                    self.stop(id, &mut child).await;
+                    None
+                }
+            }
+        };
+        // The pipes reach EOF when the container's last process exits: the pid namespace dies
+        // with its init, so nothing inside can hold them open longer.
+        let (stdout, stderr, status) = tokio::join!(stdout, stderr, waiter);
+        let Some(status) = status else { return Err(ExecError::Cancelled) };
+        let status = status.map_err(ExecError::io("wait for", &self.runc.path))?;
+        stdout.map_err(ExecError::io("read the stdout of", &self.runc.path))?;
+        stderr.map_err(ExecError::io("read the stderr of", &self.runc.path))?;
+        exit_code(id, status, &log).await
+    }
+
+    /// Kills the container and waits for `runc run` to exit. `runc kill` fails until runc has
+    /// written the container's state, so it is retried for a while; if runc never gets there
+    /// (or hangs), runc itself is killed and [`Runtime::run`]'s `delete --force` cleans up.
+    async fn stop(&self, id: &str, child: &mut tokio::process::Child) {
+        let started = Instant::now();
+        loop {
+            if self.runc.kill(id).await || started.elapsed() > KILL_RETRY_FOR {
+                break;
+            }
+            tokio::select! {
+                _ = child.wait() => return,
+                () = tokio::time::sleep(Duration::from_millis(10)) => {}
+            }
+        }
+        if tokio::time::timeout(EXIT_GRACE, child.wait()).await.is_err() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+    }
+}
+
+/// The container's exit code from `runc run`'s status, unless runc reported its own failure.
+async fn exit_code(id: &str, status: ExitStatus, log: &Path) -> Result<i32, ExecError> {
+    match status.code() {
+        Some(0) => Ok(0),
+        // runc exits with the container's code (128+signal when it was killed), and also
+        // with 1 when it fails itself: only its log tells the two apart.
+        Some(code) => match runc_errors(log).await {
+            Some(message) => Err(ExecError::Runtime { id: id.to_owned(), message }),
+            None => Ok(code),
+        },
+        None => {
+            use std::os::unix::process::ExitStatusExt;
+            let signal = status.signal().unwrap_or_default();
+            Err(ExecError::Runtime { id: id.to_owned(), message: format!("runc was killed by signal {signal}") })
+        }
+    }
+}
+
+/// The error-level messages in runc's JSON log, joined, if there are any.
+async fn runc_errors(log: &Path) -> Option<String> {
+    let bytes = tokio::fs::read(log).await.ok()?;
+    // runc writes one JSON object per entry, not always newline-terminated.
+    let messages: Vec<String> = serde_json::Deserializer::from_slice(&bytes)
+        .into_iter::<serde_json::Value>()
+        .map_while(Result::ok)
+        .filter(|entry| matches!(entry["level"].as_str(), Some("error" | "fatal" | "panic")))
+        .filter_map(|entry| entry["msg"].as_str().map(str::to_owned))
+        .collect();
+    (!messages.is_empty()).then(|| messages.join("; "))
+}
+
+/// Copies a pipe to `on_output` chunk by chunk until EOF.
+async fn pump(
+    pipe: Option<impl AsyncRead + Unpin>,
+    stream: OutputStream,
+    on_output: &(dyn Fn(OutputStream, &[u8]) + Send + Sync),
+) -> io::Result<()> {
+    let Some(mut pipe) = pipe else { return Ok(()) };
+    let mut buf = vec![0; CHUNK];
+    loop {
+        match pipe.read(&mut buf).await? {
+            0 => return Ok(()),
+            n => on_output(stream, &buf[..n]),
+        }
+    }
+}
+
+/// runc's rule for ids (`^[\w+-\.]+$`), checked here so a bad id fails before any file is made;
+/// it also keeps ids from naming paths outside the bundle and state dirs.
+fn check_id(id: &str) -> Result<(), ExecError> {
+    let valid = !id.is_empty()
+        && id.len() <= 1024
+        && id != "."
+        && id != ".."
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'));
+    if valid { Ok(()) } else { Err(ExecError::InvalidId { id: id.to_owned() }) }
+}
+
+fn find_runc() -> Result<PathBuf, ExecError> {
+    if let Some(path) = std::env::var_os(RUNC_ENV).filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        return if is_executable(&path) {
+            Ok(path)
+        } else {
+            Err(ExecError::RuntimeNotFound { searched: format!("{RUNC_ENV}={} is not an executable", path.display()) })
+        };
+    }
+    let path_var = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = std::env::split_paths(&path_var).chain(FALLBACK_DIRS.iter().map(PathBuf::from));
+    dirs.map(|dir| dir.join("runc")).find(|p| is_executable(p)).ok_or_else(|| ExecError::RuntimeNotFound {
+        searched: format!("runc is not on PATH nor in {}", FALLBACK_DIRS.join(", ")),
+    })
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_runc_rules() {
+        assert!(check_id("gb-exec_1.2+x").is_ok());
+        for bad in ["", "..", "a/b", "a b", "ü"] {
+            assert!(check_id(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Images in the local store: importing a root file system tarball as a one-layer image
+//! (`graphbuild import`), and reading a stored image's config for the front end.
+
+use std::io::{Read, Seek as _};
+use std::path::Path;
+
+use gb_cache::ImageRecord;
+use gb_ir::{EnvVar, Healthcheck, ImageConfig, ImageReference, Platform, Sha256Digest};
+use serde_json::json;
+
+use crate::error::SolveError;
+use crate::root::StateRoot;
+
+const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const MEDIA_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+const MEDIA_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// Imports a root file system tarball (plain or gzip) as a one-layer image named `name`, as
+/// `docker import` does. Returns the stored record.
+pub fn import_rootfs(root: &StateRoot, tarball: &Path, name: &str, platform: &Platform) -> Result<ImageRecord, SolveError> {
+    let reference = ImageReference::parse(name).map_err(|e| SolveError::OpFailed { description: "import".into(), location: None, message: e.to_string() })?;
+    let mut file = std::fs::File::open(tarball).map_err(|e| SolveError::OpFailed {
+        description: "import".into(),
+        location: None,
+        message: format!("opening {}: {e}", tarball.display()),
+    })?;
+    let mut magic = [0u8; 2];
+    let gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+    file.rewind().map_err(|e| SolveError::env("reading the tarball", e))?;
+
+    // Keep the layer blob as given (compressed or not) and extract the uncompressed stream.
+    let mut writer = root.content.writer().map_err(|e| SolveError::env("writing a blob", e))?;
+    std::io::copy(&mut file, &mut writer).map_err(|e| SolveError::env("writing a blob", e))?;
+    let (blob_digest, blob_size) = writer.commit(None).map_err(|e| SolveError::env("writing a blob", e))?;
+    let blob = std::fs::File::open(root.content.path(&blob_digest)).map_err(|e| SolveError::env("reading a blob", e))?;
+    let imported = if gzip {
+        root.snapshots.import_tar(flate2::read::GzDecoder::new(blob))
+    } else {
+        root.snapshots.import_tar(blob)
+    }
+    .map_err(|e| SolveError::OpFailed { description: "import".into(), location: None, message: e.to_string() })?;
+    let created_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    root.db
+        .put_layer(&imported.layer, &gb_cache::LayerRecord { size: imported.size, created_unix })
+        .map_err(|e| SolveError::env("recording a layer", e))?;
+
+    let config = json!({
+        "architecture": platform.architecture,
+        "os": platform.os,
+        "config": { "Env": [format!("PATH={}", crate::env::DEFAULT_PATH)] },
+        "rootfs": { "type": "layers", "diff_ids": [imported.diff_id.to_string()] },
+        "history": [{ "created_by": format!("graphbuild import {}", tarball.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()), "comment": "imported" }],
+    });
+    let config_bytes = gb_ir::canonical_json(&config);
+    let config_digest = root.content.put_bytes(&config_bytes).map_err(|e| SolveError::env("writing the config", e))?;
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": MEDIA_MANIFEST,
+        "config": { "mediaType": MEDIA_CONFIG, "digest": config_digest.to_string(), "size": config_bytes.len() },
+        "layers": [{ "mediaType": if gzip { MEDIA_LAYER_GZIP } else { MEDIA_LAYER }, "digest": blob_digest.to_string(), "size": blob_size }],
+    });
+    let manifest_bytes = gb_ir::canonical_json(&manifest);
+    let manifest_digest = root.content.put_bytes(&manifest_bytes).map_err(|e| SolveError::env("writing the manifest", e))?;
+    let record = ImageRecord {
+        reference: reference.to_string(),
+        manifest_digest,
+        config_digest,
+        config,
+        layers: vec![imported.layer],
+        diff_ids: vec![imported.diff_id],
+        created_unix,
+    };
+    root.db.put_image(&reference.to_string(), &record).map_err(|e| SolveError::env("recording the image", e))?;
+    Ok(record)
+}
+
+/// The front end's view of a stored image's config.
+pub fn ir_config(config: &serde_json::Value) -> ImageConfig {
+    let inner = &config["config"];
+    let strings = |value: &serde_json::Value| -> Option<Vec<String>> {
+        value.as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+    };
+    let text = |key: &str| inner[key].as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    let keys = |key: &str| inner[key].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+    ImageConfig {
+        user: text("User"),
+        exposed_ports: keys("ExposedPorts"),
+        env: strings(&inner["Env"])
+            .unwrap_or_default()
+            .iter()
+            .map(|kv| kv.split_once('=').map_or_else(|| EnvVar::new(kv.clone(), ""), |(k, v)| EnvVar::new(k, v)))
+            .collect(),
+        entrypoint: strings(&inner["Entrypoint"]),
+        cmd: strings(&inner["Cmd"]),
+        cmd_reset: false,
+        volumes: keys("Volumes"),
+        working_dir: text("WorkingDir"),
+        labels: inner["Labels"]
+            .as_object()
+            .map(|o| o.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned()))).collect())
+            .unwrap_or_default(),
+        stop_signal: text("StopSignal"),
+        healthcheck: inner["Healthcheck"].as_object().map(|h| Healthcheck {
+            test: strings(&h["Test"]).unwrap_or_default(),
+            interval: h.get("Interval").and_then(|v| v.as_u64()),
+            timeout: h.get("Timeout").and_then(|v| v.as_u64()),
+            start_period: h.get("StartPeriod").and_then(|v| v.as_u64()),
+            start_interval: h.get("StartInterval").and_then(|v| v.as_u64()),
+            retries: h.get("Retries").and_then(|v| v.as_u64()).map(|r| r as u32),
+        }),
+        shell: strings(&inner["Shell"]),
+        on_build: strings(&inner["OnBuild"]).unwrap_or_default(),
+    }
+}
+
+/// The manifest digest of a stored image, for pinning the front end's image sources.
+pub fn manifest_of(record: &ImageRecord) -> Sha256Digest {
+    record.manifest_digest
+}

@@ -1,0 +1,310 @@
+//! The solve: keys, the plan of what must run, and the parallel scheduler.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use gb_cache::{CacheKey, ResultRecord, Snapshot};
+use gb_events::{Event, EventSink};
+use gb_ir::{Definition, Op, OpDigest, OpNode, SourceOp};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::SolveError;
+use crate::keys::cache_key;
+use crate::root::StateRoot;
+use crate::worker::{self, Value};
+
+/// How to solve.
+#[derive(Debug, Clone)]
+pub struct SolveOptions {
+    /// How many ops may run at once.
+    pub max_parallelism: usize,
+    /// Ignore cached results (results are still stored).
+    pub no_cache: bool,
+    /// Local directories by name (`context` is the build context).
+    pub local_dirs: BTreeMap<String, PathBuf>,
+    /// Secret files by id (`--secret id=ID,src=PATH`).
+    pub secrets: BTreeMap<String, PathBuf>,
+    /// Fired to cancel the solve (Ctrl-C).
+    pub cancel: CancellationToken,
+}
+
+impl Default for SolveOptions {
+    fn default() -> Self {
+        Self {
+            max_parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            no_cache: false,
+            local_dirs: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            cancel: CancellationToken::new(),
+        }
+    }
+}
+
+/// What a solve produced.
+#[derive(Debug, Clone)]
+pub struct SolveResult {
+    /// The requested output as a snapshot.
+    pub output: Snapshot,
+    /// The output's cache key.
+    pub output_key: Option<CacheKey>,
+    /// Ops that ran.
+    pub ran: usize,
+    /// Ops whose results came from the cache.
+    pub cached: usize,
+}
+
+/// Runs Definitions against one state root.
+pub struct Solver {
+    root: Arc<StateRoot>,
+    runtime: std::sync::OnceLock<Arc<gb_exec::Runtime>>,
+}
+
+/// What every op task shares.
+pub(crate) struct Context {
+    pub root: Arc<StateRoot>,
+    pub runtime: Option<Arc<gb_exec::Runtime>>,
+    pub options: SolveOptions,
+    pub events: Arc<dyn EventSink>,
+    pub started: Instant,
+    pub definition: Arc<Definition>,
+}
+
+impl Context {
+    /// Milliseconds since the solve started.
+    pub fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// The op's description for progress and errors.
+    pub fn description(&self, digest: &OpDigest) -> String {
+        self.definition.metadata.get(digest).map_or_else(|| format!("op {}", digest.short()), |m| m.description.clone())
+    }
+
+    /// The op's first source location.
+    pub fn location(&self, digest: &OpDigest) -> Option<gb_ir::Location> {
+        self.definition.metadata.get(digest).and_then(|m| m.locations.first().cloned())
+    }
+}
+
+impl Solver {
+    /// A solver over a state root.
+    pub fn new(root: Arc<StateRoot>) -> Self {
+        Self { root, runtime: std::sync::OnceLock::new() }
+    }
+
+    /// The state root.
+    pub fn root(&self) -> &Arc<StateRoot> {
+        &self.root
+    }
+
+    fn runtime(&self) -> Result<Arc<gb_exec::Runtime>, SolveError> {
+        if let Some(runtime) = self.runtime.get() {
+            return Ok(runtime.clone());
+        }
+        let runtime = gb_exec::Runtime::detect(&self.root.tmp_dir().join("exec"))
+            .map_err(|e| SolveError::env("finding a container runtime (install runc)", e))?;
+        Ok(self.runtime.get_or_init(|| Arc::new(runtime)).clone())
+    }
+
+    /// Solves the definition's output.
+    pub async fn solve(&self, definition: &Definition, options: &SolveOptions, events: Arc<dyn EventSink>) -> Result<SolveResult, SolveError> {
+        definition.validate()?;
+        let started = Instant::now();
+        let Some(output) = definition.output.clone() else {
+            return Ok(SolveResult { output: Snapshot::default(), output_key: None, ran: 0, cached: 0 });
+        };
+        let reachable = definition.reachable_from_output();
+        events.emit(Event::BuildStarted { ops: reachable.len() });
+        let nodes: HashMap<OpDigest, OpNode> = definition.ops.iter().map(|e| (e.digest, e.node.clone())).collect();
+
+        // Phase 1: cache keys, and the values of sources (known without running anything).
+        let mut keys: HashMap<OpDigest, CacheKey> = HashMap::new();
+        let mut values: HashMap<OpDigest, Vec<Value>> = HashMap::new();
+        let mut hits: HashSet<OpDigest> = HashSet::new();
+        let mut cached = 0usize;
+        for digest in &reachable {
+            let node = &nodes[digest];
+            let input_keys: Vec<(CacheKey, u32)> = node.inputs.iter().map(|i| (keys[&i.op], i.output)).collect();
+            let content = match &node.op {
+                Op::Source(source) => {
+                    let (content, value) = self.resolve_source(definition, digest, source, options)?;
+                    values.insert(*digest, vec![value]);
+                    content
+                }
+                _ => None,
+            };
+            let key = cache_key(digest, &input_keys, content.as_deref());
+            keys.insert(*digest, key);
+            let cacheable = !matches!(node.op, Op::Source(_) | Op::Merge(_) | Op::Diff(_));
+            if cacheable && !options.no_cache {
+                if let Some(record) = self.root.db.result(&key).map_err(|e| SolveError::env("reading the cache", e))? {
+                    if record.outputs.iter().all(|s| s.layers.iter().all(|l| self.root.snapshots.layer_path(l).is_dir())) {
+                        values.insert(*digest, record.outputs.into_iter().map(Value::Snapshot).collect());
+                        hits.insert(*digest);
+                    }
+                }
+            }
+        }
+
+        // Phase 2: what must run: walk down from the output, stopping at known values.
+        let mut needed: HashSet<OpDigest> = HashSet::new();
+        let mut stack = vec![output.op];
+        while let Some(digest) = stack.pop() {
+            if values.contains_key(&digest) || !needed.insert(digest) {
+                continue;
+            }
+            stack.extend(nodes[&digest].inputs.iter().map(|i| i.op));
+        }
+        for digest in &reachable {
+            if hits.contains(digest) {
+                cached += 1;
+                events.emit(Event::OpCached { op: digest.to_string(), description: self.description(definition, digest), at_ms: started.elapsed().as_millis() as u64 });
+            }
+        }
+
+        // Phase 3: run what is needed, each op as soon as its inputs are ready.
+        let needs_runtime = needed.iter().any(|d| matches!(nodes[d].op, Op::Exec(_)));
+        let context = Arc::new(Context {
+            root: self.root.clone(),
+            runtime: if needs_runtime { Some(self.runtime()?) } else { None },
+            options: options.clone(),
+            events: events.clone(),
+            started,
+            definition: Arc::new(definition.clone()),
+        });
+        let semaphore = Arc::new(tokio::sync::Semaphore::new(options.max_parallelism.max(1)));
+        let mut waiting: HashMap<OpDigest, usize> = HashMap::new();
+        let mut dependents: HashMap<OpDigest, Vec<OpDigest>> = HashMap::new();
+        for digest in &needed {
+            let pending: HashSet<OpDigest> = nodes[digest].inputs.iter().map(|i| i.op).filter(|op| needed.contains(op)).collect();
+            for input in &pending {
+                dependents.entry(*input).or_default().push(*digest);
+            }
+            waiting.insert(*digest, pending.len());
+        }
+        let mut ready: Vec<OpDigest> = reachable.iter().filter(|d| waiting.get(d) == Some(&0)).copied().collect();
+        let mut tasks: JoinSet<(OpDigest, Result<Vec<Value>, SolveError>)> = JoinSet::new();
+        let mut ran = 0usize;
+        let mut failure: Option<SolveError> = None;
+        loop {
+            if failure.is_none() {
+                for digest in ready.drain(..) {
+                    let node = nodes[&digest].clone();
+                    let inputs: Vec<Value> = node
+                        .inputs
+                        .iter()
+                        .map(|i| values.get(&i.op).and_then(|v| v.get(i.output as usize).cloned()).unwrap_or(Value::Snapshot(Snapshot::default())))
+                        .collect();
+                    let context = context.clone();
+                    let semaphore = semaphore.clone();
+                    let key = keys[&digest];
+                    tasks.spawn(async move {
+                        let _permit = semaphore.acquire_owned().await;
+                        let result = worker::run_op(&context, digest, &node, inputs, key).await;
+                        (digest, result)
+                    });
+                }
+            }
+            let Some(joined) = tasks.join_next().await else { break };
+            let (digest, result) = match joined {
+                Ok(done) => done,
+                Err(err) => {
+                    failure.get_or_insert(SolveError::env("an op task", err));
+                    options.cancel.cancel();
+                    continue;
+                }
+            };
+            match result {
+                Ok(outputs) => {
+                    if !matches!(nodes[&digest].op, Op::Merge(_) | Op::Diff(_)) {
+                        ran += 1;
+                    }
+                    values.insert(digest, outputs);
+                    for dependent in dependents.get(&digest).cloned().unwrap_or_default() {
+                        if let Some(count) = waiting.get_mut(&dependent) {
+                            *count -= 1;
+                            if *count == 0 {
+                                ready.push(dependent);
+                            }
+                        }
+                    }
+                }
+                Err(err) => {
+                    if failure.is_none() {
+                        // One failure stops the build: cancel the siblings and wait for them.
+                        options.cancel.cancel();
+                        failure = Some(err);
+                    }
+                }
+            }
+        }
+        if let Some(err) = failure {
+            let error = if options.cancel.is_cancelled() && matches!(err, SolveError::Cancelled) { SolveError::Cancelled } else { err };
+            events.emit(Event::BuildFailed { error: error.to_string(), duration_ms: started.elapsed().as_millis() as u64 });
+            return Err(error);
+        }
+        if options.cancel.is_cancelled() {
+            return Err(SolveError::Cancelled);
+        }
+        let output_value = values
+            .get(&output.op)
+            .and_then(|v| v.get(output.output as usize).cloned())
+            .ok_or_else(|| SolveError::env("the solve", "the output has no result"))?;
+        let output_snapshot = worker::to_snapshot(&context, output_value).await?;
+        events.emit(Event::BuildCompleted { ran, cached, duration_ms: started.elapsed().as_millis() as u64 });
+        Ok(SolveResult { output: output_snapshot, output_key: keys.get(&output.op).copied(), ran, cached })
+    }
+
+    fn description(&self, definition: &Definition, digest: &OpDigest) -> String {
+        definition.metadata.get(digest).map_or_else(|| format!("op {}", digest.short()), |m| m.description.clone())
+    }
+
+    /// A source's content key and value.
+    fn resolve_source(&self, definition: &Definition, digest: &OpDigest, source: &SourceOp, options: &SolveOptions) -> Result<(Option<String>, Value), SolveError> {
+        let fail = |message: String| SolveError::OpFailed {
+            description: self.description(definition, digest),
+            location: definition.metadata.get(digest).and_then(|m| m.locations.first().cloned()),
+            message,
+        };
+        match source {
+            SourceOp::Scratch => Ok((None, Value::Snapshot(Snapshot::default()))),
+            SourceOp::Image(image) => {
+                let record = self
+                    .root
+                    .db
+                    .image(&image.reference)
+                    .map_err(|e| SolveError::env("reading the image store", e))?
+                    .ok_or_else(|| fail(format!("image {} is not in the local store (make one with `graphbuild import ROOTFS.tar NAME`)", image.reference)))?;
+                if let Some(pinned) = &image.manifest {
+                    if *pinned != record.manifest_digest {
+                        return Err(fail(format!("image {} is {} in the local store, but the build asks for {pinned}", image.reference, record.manifest_digest)));
+                    }
+                }
+                Ok((Some(record.manifest_digest.to_string()), Value::Snapshot(Snapshot { layers: record.layers })))
+            }
+            SourceOp::Local(local) => {
+                let dir = options.local_dirs.get(&local.name).ok_or_else(|| fail(format!("no local directory named {:?} was given", local.name)))?;
+                let canonical = dir.canonicalize().map_err(|e| fail(format!("the build context {}: {e}", dir.display())))?;
+                let prefix = format!("{}:{}/", local.name, canonical.display());
+                let checksum = gb_snapshot::checksum_tree(&canonical, &local.include, &local.exclude, &self.root.db, &prefix)
+                    .map_err(|e| fail(e.to_string()))?;
+                Ok((Some(checksum.digest.to_string()), Value::Local { root: canonical, include: local.include.clone(), exclude: local.exclude.clone() }))
+            }
+            SourceOp::Http(http) => Err(fail(format!("fetching {} over http is not supported by this engine yet", http.url))),
+            SourceOp::Git(git) => Err(fail(format!("checking out git repository {} is not supported by this engine yet", git.remote))),
+        }
+    }
+}
+
+/// Stores a ran op's result under its key.
+pub(crate) fn store_result(context: &Context, key: &CacheKey, digest: &OpDigest, outputs: &[Snapshot]) -> Result<(), SolveError> {
+    let record = ResultRecord {
+        outputs: outputs.to_vec(),
+        created_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        description: context.description(digest),
+    };
+    context.root.db.put_result(key, &record).map_err(|e| SolveError::env("writing the cache", e))
+}

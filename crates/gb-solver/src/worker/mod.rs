@@ -1,0 +1,121 @@
+//! Running one op: exec in a container, file actions on an overlay, merge by layer
+//! concatenation. Each returns the op's outputs as snapshots and stores them in the cache.
+
+mod exec;
+mod file;
+
+use std::path::PathBuf;
+
+use gb_cache::{CacheKey, LayerRecord, Snapshot};
+use gb_events::Event;
+use gb_ir::{Op, OpDigest, OpNode};
+
+use crate::error::SolveError;
+use crate::solve::{Context, store_result};
+
+/// An op output as the worker sees it.
+#[derive(Debug, Clone)]
+pub(crate) enum Value {
+    /// A snapshot (layer stack).
+    Snapshot(Snapshot),
+    /// A local directory, read in place with its filters (the build context).
+    Local { root: PathBuf, include: Vec<String>, exclude: Vec<String> },
+}
+
+/// Runs one op and reports it.
+pub(crate) async fn run_op(context: &Context, digest: OpDigest, node: &OpNode, inputs: Vec<Value>, key: CacheKey) -> Result<Vec<Value>, SolveError> {
+    if context.options.cancel.is_cancelled() {
+        return Err(SolveError::Cancelled);
+    }
+    let description = context.description(&digest);
+    let shows_progress = matches!(node.op, Op::Exec(_) | Op::File(_));
+    let started_ms = context.now_ms();
+    if shows_progress {
+        context.events.emit(Event::OpStarted { op: digest.to_string(), description: description.clone(), at_ms: started_ms });
+    }
+    let result = match &node.op {
+        Op::Exec(exec) => exec::run(context, &digest, node, exec, inputs).await,
+        Op::File(file) => file::run(context, &digest, file, inputs).await,
+        Op::Merge(_) => {
+            let mut layers = Vec::new();
+            for input in inputs {
+                layers.extend(to_snapshot(context, input).await?.layers);
+            }
+            Ok(vec![Snapshot { layers }])
+        }
+        Op::Diff(diff) => {
+            let lower = match diff.lower {
+                Some(i) => to_snapshot(context, inputs[i as usize].clone()).await?,
+                None => Snapshot::default(),
+            };
+            let upper = to_snapshot(context, inputs[diff.upper as usize].clone()).await?;
+            match upper.layers.strip_prefix(lower.layers.as_slice()) {
+                Some(rest) => Ok(vec![Snapshot { layers: rest.to_vec() }]),
+                None => Err(SolveError::OpFailed {
+                    description: description.clone(),
+                    location: context.location(&digest),
+                    message: "diff of snapshots that do not share a base is not supported yet".to_owned(),
+                }),
+            }
+        }
+        Op::Source(_) => Err(SolveError::env("the solver", "sources are resolved before running")),
+    };
+    match result {
+        Ok(outputs) => {
+            if matches!(node.op, Op::Exec(_) | Op::File(_)) {
+                store_result(context, &key, &digest, &outputs)?;
+            }
+            if shows_progress {
+                let now = context.now_ms();
+                context.events.emit(Event::OpCompleted { op: digest.to_string(), description, started_ms, duration_ms: now - started_ms });
+            }
+            Ok(outputs.into_iter().map(Value::Snapshot).collect())
+        }
+        Err(SolveError::Cancelled) => {
+            context.events.emit(Event::OpCancelled { op: digest.to_string(), description, at_ms: context.now_ms() });
+            Err(SolveError::Cancelled)
+        }
+        Err(err) => {
+            context.events.emit(Event::OpFailed { op: digest.to_string(), description, error: err.to_string(), at_ms: context.now_ms() });
+            Err(err)
+        }
+    }
+}
+
+/// A value as a snapshot: a local directory is copied (with its filters) into a new layer.
+pub(crate) async fn to_snapshot(context: &Context, value: Value) -> Result<Snapshot, SolveError> {
+    match value {
+        Value::Snapshot(snapshot) => Ok(snapshot),
+        Value::Local { root, include, exclude } => {
+            let state = context.root.clone();
+            tokio::task::spawn_blocking(move || {
+                let work = state.snapshots.work_dir().map_err(|e| SolveError::env("making a work directory", e))?;
+                let matcher = gb_patterns::PatternMatcher::new(&exclude).map_err(|e| SolveError::env("the context's exclude patterns", e))?;
+                let sources = [Some(gb_ops::CopySource { root: &root, exclude: Some(&matcher) })];
+                let paths = if include.is_empty() { vec![String::new()] } else { include };
+                let actions = paths
+                    .iter()
+                    .map(|path| {
+                        let mut copy = gb_ir::CopyAction::docker(0, format!("/{path}"), format!("/{path}"));
+                        copy.allow_empty_wildcard = true;
+                        gb_ir::FileAction::Copy(copy)
+                    })
+                    .collect();
+                let op = gb_ir::FileOp { base: None, actions };
+                gb_ops::apply_file_op(work.upper(), &op, &sources).map_err(|e| SolveError::env(format!("copying the context {}", root.display()), e))?;
+                commit(&state, work)
+            })
+            .await
+            .map_err(|e| SolveError::env("copying the context", e))?
+            .map(|layer| Snapshot { layers: vec![layer] })
+        }
+    }
+}
+
+/// Commits a work directory as a layer and records it.
+pub(crate) fn commit(state: &crate::StateRoot, work: gb_snapshot::WorkDir) -> Result<gb_cache::LayerId, SolveError> {
+    let (layer, size) = state.snapshots.commit(work).map_err(|e| SolveError::env("committing a layer", e))?;
+    let created_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    state.db.put_layer(&layer, &LayerRecord { size, created_unix }).map_err(|e| SolveError::env("recording a layer", e))?;
+    Ok(layer)
+}

@@ -1,0 +1,133 @@
+//! Progress renderers for `--progress`: a live TTY view (indicatif), plain lines like
+//! `buildctl --progress=plain`, and JSON lines. All write to standard error.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use gb_events::{Event, EventSink};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::ProgressMode;
+
+/// Makes the sink for a progress mode.
+pub fn sink(mode: ProgressMode) -> Box<dyn EventSink> {
+    let mode = match mode {
+        ProgressMode::Auto if std::io::IsTerminal::is_terminal(&std::io::stderr()) => ProgressMode::Tty,
+        ProgressMode::Auto => ProgressMode::Plain,
+        other => other,
+    };
+    match mode {
+        ProgressMode::Json => Box::new(JsonLines),
+        ProgressMode::Tty => Box::new(Tty::new()),
+        _ => Box::new(Plain::default()),
+    }
+}
+
+struct JsonLines;
+
+impl EventSink for JsonLines {
+    fn emit(&self, event: Event) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{}", event.to_json_line());
+    }
+}
+
+/// Numbers steps in the order they first appear, as buildctl's `#N`.
+#[derive(Default)]
+struct Plain {
+    numbers: Mutex<HashMap<String, usize>>,
+}
+
+impl Plain {
+    fn number(&self, op: &str) -> usize {
+        let Ok(mut numbers) = self.numbers.lock() else { return 0 };
+        let next = numbers.len() + 1;
+        *numbers.entry(op.to_owned()).or_insert(next)
+    }
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
+}
+
+impl EventSink for Plain {
+    fn emit(&self, event: Event) {
+        let line = match &event {
+            Event::BuildStarted { .. } => return,
+            Event::OpCached { op, description, .. } => {
+                let n = self.number(op);
+                format!("#{n} {description}\n#{n} CACHED")
+            }
+            Event::OpStarted { op, description, .. } => format!("#{} {description}", self.number(op)),
+            Event::OpLog { op, data, at_ms, .. } => {
+                let n = self.number(op);
+                data.lines().map(|l| format!("#{n} {:.3} {l}", *at_ms as f64 / 1000.0)).collect::<Vec<_>>().join("\n")
+            }
+            Event::OpCompleted { op, duration_ms, .. } => format!("#{} DONE {}", self.number(op), seconds(*duration_ms)),
+            Event::OpFailed { op, error, .. } => format!("#{} ERROR: {error}", self.number(op)),
+            Event::OpCancelled { op, .. } => format!("#{} CANCELED", self.number(op)),
+            Event::BuildCompleted { ran, cached, duration_ms } => {
+                format!("built in {} ({ran} steps ran, {cached} cached)", seconds(*duration_ms))
+            }
+            Event::BuildFailed { .. } => return,
+        };
+        if !line.is_empty() {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "{line}");
+        }
+    }
+}
+
+/// A spinner per running step; finished steps print a line with their time or CACHED.
+struct Tty {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl Tty {
+    fn new() -> Self {
+        Self { multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()), bars: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl EventSink for Tty {
+    fn emit(&self, event: Event) {
+        let Ok(mut bars) = self.bars.lock() else { return };
+        match event {
+            Event::OpStarted { op, description, .. } => {
+                let bar = self.multi.add(ProgressBar::new_spinner());
+                bar.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                bar.set_message(description);
+                bar.enable_steady_tick(Duration::from_millis(100));
+                bars.insert(op, bar);
+            }
+            Event::OpLog { op, data, .. } => {
+                if let (Some(bar), Some(last)) = (bars.get(&op), data.lines().filter(|l| !l.trim().is_empty()).last()) {
+                    let description = bar.message().split(" │ ").next().unwrap_or_default().to_owned();
+                    bar.set_message(format!("{description} │ {}", last.chars().take(60).collect::<String>()));
+                }
+            }
+            Event::OpCached { description, .. } => {
+                let _ = self.multi.println(format!("  CACHED {description}"));
+            }
+            Event::OpCompleted { op, description, duration_ms, .. } => {
+                if let Some(bar) = bars.remove(&op) {
+                    bar.finish_and_clear();
+                }
+                let _ = self.multi.println(format!("  {:>6} {description}", seconds(duration_ms)));
+            }
+            Event::OpFailed { op, description, .. } | Event::OpCancelled { op, description, .. } => {
+                if let Some(bar) = bars.remove(&op) {
+                    bar.finish_and_clear();
+                }
+                let _ = self.multi.println(format!("  FAILED {description}"));
+            }
+            Event::BuildCompleted { ran, cached, duration_ms } => {
+                let _ = self.multi.println(format!("built in {} ({ran} steps ran, {cached} cached)", seconds(duration_ms)));
+            }
+            Event::BuildStarted { .. } | Event::BuildFailed { .. } => {}
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! End-to-end builds with real RUN steps on a busybox base (Debian's busybox-static): the
+//! cache rules, parallel stages, failures, secrets, crash safety, and `solve`.
+//!
+//! These tests need root (mounts, runc), as graphbuild itself does; CI runs as root.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::{graphbuild, repo_root};
+
+/// A busybox rootfs tarball, made once per test run with the project's make-base script.
+fn busybox_tar() -> PathBuf {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        let dir = std::env::temp_dir().join("graphbuild-test-base");
+        let tar = dir.join("busybox.tar");
+        if !tar.is_file() {
+            let status = std::process::Command::new("bash")
+                .arg(repo_root().join("scripts/make-base.sh"))
+                .arg(&dir)
+                .arg("busybox")
+                .env("BASE_WORK", dir.join("work"))
+                .status()
+                .expect("make-base.sh runs");
+            assert!(status.success(), "make-base.sh failed");
+        }
+        tar
+    })
+    .clone()
+}
+
+/// A fresh state root with busybox imported.
+struct Env {
+    root: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        let root = tempfile::tempdir().expect("temp root");
+        let env = Self { root };
+        let output = env.cmd(&["import"]).arg(busybox_tar()).arg("busybox:latest").output().expect("runs");
+        assert!(output.status.success(), "import failed: {}", String::from_utf8_lossy(&output.stderr));
+        env
+    }
+
+    fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut cmd = graphbuild();
+        cmd.arg("--root").arg(self.root.path()).args(args);
+        cmd
+    }
+
+    /// Builds with JSON progress; returns the output and the parsed events.
+    fn build(&self, context: &Path, extra: &[&str]) -> (Output, Vec<Value>) {
+        let output = self.cmd(&["build", "--progress", "json"]).args(extra).arg(context).output().expect("runs");
+        let events = String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        (output, events)
+    }
+}
+
+fn started(events: &[Value]) -> Vec<String> {
+    events.iter().filter(|e| e["event"] == "op_started").map(|e| e["description"].as_str().unwrap_or_default().to_owned()).collect()
+}
+
+fn assert_ok(output: &Output) {
+    assert!(output.status.success(), "build failed:\n{}", String::from_utf8_lossy(&output.stderr));
+}
+
+fn write(dir: &Path, path: &str, content: &str) {
+    let path = dir.join(path);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, content).expect("write");
+}
+
+fn multistage_context() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("context");
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(repo_root().join("examples/multistage/."))
+        .arg(dir.path())
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    dir
+}
+
+#[test]
+fn multistage_builds_exports_and_rebuilds_from_cache() {
+    let env = Env::new();
+    let context = multistage_context();
+    let out = tempfile::tempdir().expect("out");
+    let dest = format!("type=local,dest={}", out.path().display());
+    let (output, events) = env.build(context.path(), &["-o", &dest]);
+    assert_ok(&output);
+    let runs = started(&events).iter().filter(|d| d.contains("RUN")).count();
+    assert_eq!(runs, 5, "all five RUN steps ran: {:?}", started(&events));
+    for file in ["opt/liba.tar", "opt/libb.tar", "opt/tool.out", "opt/test.log", "bin/busybox"] {
+        assert!(out.path().join(file).exists(), "{file} is in the exported root file system");
+    }
+    let tool = std::fs::read_to_string(out.path().join("opt/tool.out")).expect("tool output");
+    assert!(tool.contains("line 2000"), "the tool stage's RUN really ran");
+
+    // A no-op rebuild runs nothing.
+    let (output, events) = env.build(context.path(), &[]);
+    assert_ok(&output);
+    assert!(started(&events).is_empty(), "no-op rebuild ran {:?}", started(&events));
+    assert!(events.iter().any(|e| e["event"] == "op_cached"));
+}
+
+#[test]
+fn cache_follows_exactly_the_files_each_copy_reads() {
+    let env = Env::new();
+    let context = multistage_context();
+    assert_ok(&env.build(context.path(), &[]).0);
+
+    // A file no instruction reads: nothing runs.
+    write(context.path(), "unread/notes.txt", "nobody copies this");
+    let (output, events) = env.build(context.path(), &[]);
+    assert_ok(&output);
+    assert!(started(&events).is_empty(), "an unread file re-ran {:?}", started(&events));
+
+    // Only an mtime change: nothing runs.
+    let final_file = std::fs::read_dir(context.path().join("final")).expect("final dir").next().expect("a file").expect("entry").path();
+    let content = std::fs::read(&final_file).expect("read");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&final_file, &content).expect("rewrite same content");
+    let (output, events) = env.build(context.path(), &[]);
+    assert_ok(&output);
+    assert!(started(&events).is_empty(), "an mtime-only change re-ran {:?}", started(&events));
+
+    // A file only the last stage's COPY reads: that COPY alone re-runs.
+    std::fs::write(&final_file, [content.as_slice(), b"one more line\n"].concat()).expect("change");
+    let (output, events) = env.build(context.path(), &[]);
+    assert_ok(&output);
+    let ran = started(&events);
+    assert_eq!(ran.len(), 1, "only the COPY of final/ re-runs: {ran:?}");
+    assert!(ran[0].contains("COPY final/"), "{ran:?}");
+}
+
+#[test]
+fn every_instruction_takes_effect() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "app/hello.txt", "hello\n");
+    write(context.path(), "app/skip.log", "ignored\n");
+    write(context.path(), ".dockerignore", "app/*.log\n");
+    let status = std::process::Command::new("tar")
+        .args(["-czf", "bundle.tar.gz", "app/hello.txt"])
+        .current_dir(context.path())
+        .status()
+        .expect("tar");
+    assert!(status.success());
+    write(
+        context.path(),
+        "Dockerfile",
+        r#"FROM busybox AS base
+ARG GREETING=hi
+ENV APP_HOME=/srv/app PATH=/srv/app/bin:$PATH
+WORKDIR $APP_HOME
+COPY --chown=app:app app/ ./
+ADD bundle.tar.gz /unpacked/
+RUN echo "$GREETING from $(pwd) as $(id -u)" > greeting.txt && echo $PATH > path.txt
+USER app
+RUN id -u > /tmp/uid.txt && touch /srv/app/owned-by-app 2>/dev/null || echo "not writable" > /tmp/write.txt
+USER root
+RUN --mount=type=cache,target=/cache echo cached >> /cache/count && cat /cache/count | wc -l > /cache-runs.txt
+RUN --mount=type=tmpfs,target=/scratch touch /scratch/gone && ls /scratch > /tmpfs.txt
+RUN --network=none cat /proc/net/dev | grep -c : > /netdevs.txt
+RUN <<EOF
+echo heredoc script > /heredoc.txt
+EOF
+COPY <<EOF /etc/motd
+motd for $GREETING
+EOF
+FROM busybox
+COPY --from=base / /
+CMD ["cat", "/srv/app/greeting.txt"]
+"#,
+    );
+    let out = tempfile::tempdir().expect("out");
+    let dest = format!("type=local,dest={}", out.path().display());
+    let (output, _) = env.build(context.path(), &["-o", &dest, "--build-arg", "GREETING=hey"]);
+    assert_ok(&output);
+    let read = |p: &str| std::fs::read_to_string(out.path().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert_eq!(read("srv/app/greeting.txt"), "hey from /srv/app as 0\n");
+    assert!(read("srv/app/path.txt").starts_with("/srv/app/bin:/usr/local/sbin"), "{}", read("srv/app/path.txt"));
+    assert_eq!(read("srv/app/hello.txt"), "hello\n");
+    assert!(!out.path().join("srv/app/skip.log").exists(), ".dockerignore'd file was copied");
+    assert_eq!(read("unpacked/app/hello.txt"), "hello\n", "ADD extracts a local tar.gz");
+    assert_eq!(read("tmp/uid.txt"), "1000\n");
+    assert_eq!(read("cache-runs.txt").trim(), "1");
+    assert_eq!(read("tmpfs.txt"), "gone\n");
+    assert_eq!(read("netdevs.txt").trim(), "1", "only lo in a --network=none namespace");
+    assert_eq!(read("heredoc.txt"), "heredoc script\n");
+    assert_eq!(read("etc/motd"), "motd for hey\n");
+    use std::os::unix::fs::MetadataExt as _;
+    let owner = std::fs::metadata(out.path().join("srv/app/hello.txt")).expect("meta");
+    assert_eq!((owner.uid(), owner.gid()), (1000, 1000), "COPY --chown=app:app");
+    assert!(!out.path().join("scratch").exists(), "the tmpfs mount point leaked into the layer");
+    assert!(!out.path().join("cache").exists(), "the cache mount point leaked into the layer");
+}
+
+#[test]
+fn a_failing_run_stops_the_build_with_its_line_exit_code_and_output() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", "FROM busybox\nRUN echo step one\nRUN echo about to fail && echo detail >&2 && exit 7\nRUN echo never\n");
+    let (output, events) = env.build(context.path(), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let error = stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
+    assert!(error.contains("Dockerfile:3") && error.contains("exited with code 7"), "{stderr}");
+    assert!(stderr.contains("detail"), "the last output lines are shown: {stderr}");
+    assert!(!started(&events).iter().any(|d| d.contains("never")), "steps after the failure do not run");
+}
+
+#[test]
+fn independent_stages_run_at_the_same_time() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox AS a\nRUN sleep 1 && echo a > /a\nFROM busybox AS b\nRUN sleep 1 && echo b > /b\nFROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+    );
+    let (output, events) = env.build(context.path(), &["--max-parallelism", "2"]);
+    assert_ok(&output);
+    let spans: Vec<(u64, u64)> = events
+        .iter()
+        .filter(|e| e["event"] == "op_completed" && e["description"].as_str().is_some_and(|d| d.contains("sleep 1")))
+        .map(|e| {
+            let start = e["started_ms"].as_u64().unwrap_or_default();
+            (start, start + e["duration_ms"].as_u64().unwrap_or_default())
+        })
+        .collect();
+    assert_eq!(spans.len(), 2, "{events:?}");
+    let (a, b) = (spans[0], spans[1]);
+    assert!(a.0 < b.1 && b.0 < a.1, "the two RUN steps overlap in time: {spans:?}");
+}
+
+#[test]
+fn a_secret_is_usable_but_never_stored() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    let secret = context.path().join("token.txt");
+    std::fs::write(&secret, "s3cr3t-v4lue-graphbuild").expect("secret");
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox\nRUN --mount=type=secret,id=token cat /run/secrets/token | wc -c > /length\nRUN --mount=type=secret,id=token,env=TOKEN test \"$TOKEN\" = s3cr3t-v4lue-graphbuild\n",
+    );
+    std::fs::write(context.path().join(".dockerignore"), "token.txt\n").expect("ignore");
+    let out = tempfile::tempdir().expect("out");
+    let dest = format!("type=local,dest={}", out.path().display());
+    let arg = format!("id=token,src={}", secret.display());
+    let (output, _) = env.build(context.path(), &["--secret", &arg, "-o", &dest]);
+    assert_ok(&output);
+    assert_eq!(std::fs::read_to_string(out.path().join("length")).expect("length").trim(), "23");
+    assert!(!out.path().join("run/secrets/token").exists(), "the secret mount point leaked");
+    let grep = std::process::Command::new("grep").args(["-r", "-l", "s3cr3t-v4lue"]).arg(env.root.path()).output().expect("grep");
+    assert!(grep.stdout.is_empty(), "the secret is in the store: {}", String::from_utf8_lossy(&grep.stdout));
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("s3cr3t-v4lue"), "the secret is in the log");
+}
+
+#[test]
+fn killed_mid_build_then_rebuild_succeeds_with_the_same_result() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", "FROM busybox\nRUN echo first > /first\nRUN sleep 3 && echo second > /second\n");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_graphbuild"))
+        .arg("--root")
+        .arg(env.root.path())
+        .args(["build", "--progress", "plain"])
+        .arg(context.path())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = std::process::Command::new("kill").args(["-9", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let _ = child.wait();
+    // Whatever the killed build left (mounts, a running container, a half-written layer), the
+    // next build must succeed and give the right result.
+    let out = tempfile::tempdir().expect("out");
+    let dest = format!("type=local,dest={}", out.path().display());
+    let (output, _) = env.build(context.path(), &["-o", &dest]);
+    assert_ok(&output);
+    assert_eq!(std::fs::read_to_string(out.path().join("second")).expect("second"), "second\n");
+    assert_eq!(std::fs::read_to_string(out.path().join("first")).expect("first"), "first\n");
+}
+
+#[test]
+fn solve_runs_a_definition_from_another_front_end() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", "FROM busybox\nCOPY data.txt /data.txt\nRUN wc -c < /data.txt > /size\n");
+    write(context.path(), "data.txt", "twelve bytes");
+    let lowered = env.cmd(&["lower"]).arg(context.path()).output().expect("lower");
+    assert_ok(&lowered);
+    let definition = context.path().join("definition.json");
+    std::fs::write(&definition, &lowered.stdout).expect("write definition");
+    let out = tempfile::tempdir().expect("out");
+    let output = env
+        .cmd(&["solve", "--progress", "plain", "--local"])
+        .arg(format!("context={}", context.path().display()))
+        .arg("-o")
+        .arg(format!("type=local,dest={}", out.path().display()))
+        .arg(&definition)
+        .output()
+        .expect("solve");
+    assert_ok(&output);
+    assert_eq!(std::fs::read_to_string(out.path().join("size")).expect("size").trim(), "12");
+}
+
+#[test]
+fn tar_output_holds_the_root_file_system() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", "FROM busybox\nRUN echo in-tar > /marker\n");
+    let tar = context.path().join("out.tar");
+    let dest = format!("type=tar,dest={}", tar.display());
+    assert_ok(&env.build(context.path(), &["-o", &dest]).0);
+    let listing = std::process::Command::new("tar").arg("-tf").arg(&tar).output().expect("tar");
+    let names = String::from_utf8_lossy(&listing.stdout);
+    assert!(names.lines().any(|l| l.trim_start_matches("./") == "marker"), "{names}");
+    assert!(names.lines().any(|l| l.trim_start_matches("./") == "bin/busybox"), "{names}");
+}
+
+#[test]
+fn a_missing_base_image_is_a_clear_error() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", "FROM nosuchimage:1\nRUN true\n");
+    let (output, _) = env.build(context.path(), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nosuchimage") && stderr.contains("graphbuild import"), "{stderr}");
+}
