@@ -255,6 +255,7 @@ mod tests {
 
     use super::*;
     use crate::ids::Snapshot;
+    use crate::kv::KvPair;
     use crate::memory::MemoryStore;
 
     fn key(seed: &str) -> CacheKey {
@@ -397,7 +398,7 @@ mod tests {
             self.inner.write(writes)
         }
 
-        fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, CacheError> {
+        fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<KvPair>, CacheError> {
             self.inner.scan_prefix(table, prefix)
         }
     }

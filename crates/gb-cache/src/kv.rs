@@ -54,6 +54,9 @@ impl fmt::Display for Table {
 /// One write of a batch: the table, the key, and the new value (`None` deletes).
 pub type KvWrite = (Table, Vec<u8>, Option<Vec<u8>>);
 
+/// A key and its value, as a scan returns them.
+pub type KvPair = (Vec<u8>, Vec<u8>);
+
 /// The key-value store behind the cache, a trait so the backend can change.
 ///
 /// Invariants every implementation keeps:
@@ -79,7 +82,7 @@ pub trait KvStore: Send + Sync {
     fn write(&self, writes: Vec<KvWrite>) -> Result<(), CacheError>;
 
     /// Every pair of `table` whose key starts with `prefix`, in ascending key order.
-    fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, CacheError>;
+    fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<KvPair>, CacheError>;
 }
 
 /// A shared store is a store, so one backend can sit behind several handles (and tests can keep a
@@ -97,7 +100,7 @@ impl<T: KvStore + ?Sized> KvStore for Arc<T> {
         (**self).write(writes)
     }
 
-    fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, CacheError> {
+    fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<KvPair>, CacheError> {
         (**self).scan_prefix(table, prefix)
     }
 }

@@ -21,7 +21,7 @@ pub use content::{BlobWriter, ContentStore};
 pub use db::{CacheDb, SCHEMA_VERSION};
 pub use error::CacheError;
 pub use ids::{CacheKey, LayerId, Snapshot};
-pub use kv::{KvStore, KvWrite, Table};
+pub use kv::{KvPair, KvStore, KvWrite, Table};
 pub use memory::MemoryStore;
 pub use records::{FileRecord, ImageRecord, LayerRecord, ResultRecord};
 pub use rocks::RocksStore;

@@ -4,13 +4,16 @@ use std::collections::BTreeMap;
 use std::sync::{PoisonError, RwLock};
 
 use crate::error::CacheError;
-use crate::kv::{KvStore, KvWrite, Table};
+use crate::kv::{KvPair, KvStore, KvWrite, Table};
+
+/// One table's entries, in key order.
+type Entries = BTreeMap<Vec<u8>, Vec<u8>>;
 
 /// A [`KvStore`] in ordered maps, one per table. Nothing is persisted, so "durable" holds
 /// trivially for as long as the value lives.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    tables: RwLock<BTreeMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>>,
+    tables: RwLock<BTreeMap<Table, Entries>>,
 }
 
 impl MemoryStore {
@@ -46,7 +49,7 @@ impl KvStore for MemoryStore {
         Ok(())
     }
 
-    fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, CacheError> {
+    fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<KvPair>, CacheError> {
         let tables = self.tables.read().unwrap_or_else(PoisonError::into_inner);
         let Some(entries) = tables.get(&table) else { return Ok(Vec::new()) };
         Ok(entries

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use rocksdb::{ColumnFamily, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
 
 use crate::error::CacheError;
-use crate::kv::{KvStore, KvWrite, Table};
+use crate::kv::{KvPair, KvStore, KvWrite, Table};
 
 /// A [`KvStore`] in a RocksDB database directory.
 ///
@@ -96,7 +96,7 @@ impl KvStore for RocksStore {
         self.db.write_opt(batch, &options).map_err(|error| self.error(error))
     }
 
-    fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, CacheError> {
+    fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<KvPair>, CacheError> {
         // No prefix extractor is configured, so the iterator runs past the prefix and is cut here.
         let mut pairs = Vec::new();
         for item in self.db.iterator_cf(self.cf(table)?, IteratorMode::From(prefix, Direction::Forward)) {

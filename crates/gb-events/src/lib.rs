@@ -127,7 +127,8 @@ mod tests {
 
     #[test]
     fn events_are_tagged_json_lines() {
-        let event = Event::OpCompleted { op: "sha256:ab".into(), description: "RUN x".into(), started_ms: 1, duration_ms: 2 };
+        let event =
+            Event::OpCompleted { op: "sha256:ab".into(), description: "RUN x".into(), started_ms: 1, duration_ms: 2 };
         let line = event.to_json_line();
         assert_eq!(
             line,

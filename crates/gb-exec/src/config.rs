@@ -87,11 +87,8 @@ pub(crate) fn build(spec: &ContainerSpec, host: &HostLimits) -> Result<Spec, Exe
         .inheritable(Capabilities::new())
         .ambient(Capabilities::new())
         .build()?;
-    let user = UserBuilder::default()
-        .uid(spec.uid)
-        .gid(spec.gid)
-        .additional_gids(spec.additional_gids.clone())
-        .build()?;
+    let user =
+        UserBuilder::default().uid(spec.uid).gid(spec.gid).additional_gids(spec.additional_gids.clone()).build()?;
     let nofile =
         PosixRlimitBuilder::default().typ(PosixRlimitType::RlimitNofile).hard(host.nofile).soft(host.nofile).build()?;
     // Every field is set: the builders fill unset ones from oci-spec's `Default`, which is not
@@ -189,7 +186,12 @@ fn runtime_mounts(privileged: bool) -> Result<Vec<Mount>, ExecError> {
     Ok(vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
         mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
-        mount("/dev/pts", "devpts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"])?,
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        )?,
         mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"])?,
         mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
         mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", sys_mode])?,
@@ -312,7 +314,8 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(namespaces, ["mount", "pid", "ipc", "uts"]);
         assert_eq!(json["linux"]["maskedPaths"].as_array().map(Vec::len), Some(MASKED_PATHS.len()));
-        let effective = config.process().as_ref().and_then(|p| p.capabilities().clone()).and_then(|c| c.effective().clone());
+        let effective =
+            config.process().as_ref().and_then(|p| p.capabilities().clone()).and_then(|c| c.effective().clone());
         assert_eq!(effective.map(caps::mask), Some(0xa804_25fb));
         Ok(())
     }
@@ -326,7 +329,8 @@ mod tests {
         let linux = config.linux().clone().unwrap_or_default();
         assert_eq!(linux.masked_paths().as_deref(), Some(&[][..]));
         assert_eq!(linux.namespaces().as_ref().map(Vec::len), Some(5));
-        let bounding = config.process().as_ref().and_then(|p| p.capabilities().clone()).and_then(|c| c.bounding().clone());
+        let bounding =
+            config.process().as_ref().and_then(|p| p.capabilities().clone()).and_then(|c| c.bounding().clone());
         assert_eq!(bounding.map(caps::mask), Some(0x1ff_feff_ffff));
         Ok(())
     }

@@ -120,7 +120,9 @@ impl Runtime {
         // A bundle left behind is garbage in the caller's tmp dir, not worth failing a build for.
         let _ = tokio::fs::remove_dir_all(&bundle).await;
         match (result, deleted) {
-            (Ok(_), Err(message)) => Err(ExecError::Runtime { id: id.to_owned(), message: format!("delete: {message}") }),
+            (Ok(_), Err(message)) => {
+                Err(ExecError::Runtime { id: id.to_owned(), message: format!("delete: {message}") })
+            }
             (result, _) => result,
         }
     }

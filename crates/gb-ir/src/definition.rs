@@ -281,7 +281,10 @@ mod tests {
     fn image() -> OpNode {
         OpNode {
             inputs: Vec::new(),
-            op: Op::Source(SourceOp::Image(ImageSource { reference: "docker.io/library/busybox:latest".into(), manifest: None })),
+            op: Op::Source(SourceOp::Image(ImageSource {
+                reference: "docker.io/library/busybox:latest".into(),
+                manifest: None,
+            })),
             platform: crate::Platform::parse("linux/amd64"),
         }
     }
@@ -362,13 +365,13 @@ mod tests {
     #[test]
     fn rejects_what_cannot_run() {
         assert!(matches!(expect_error(|d| d.schema = "other".into()), DefinitionError::Schema { .. }));
+        assert!(matches!(expect_error(|d| d.ops[0].node.platform = None), DefinitionError::DigestMismatch { .. }));
         assert!(matches!(
-            expect_error(|d| d.ops[0].node.platform = None),
-            DefinitionError::DigestMismatch { .. }
+            expect_error(|d| {
+                d.ops.remove(0);
+            }),
+            DefinitionError::MissingInput { .. }
         ));
-        assert!(matches!(expect_error(|d| {
-            d.ops.remove(0);
-        }), DefinitionError::MissingInput { .. }));
         assert!(matches!(
             expect_error(|d| {
                 let extra = d.ops[1].clone();

@@ -56,9 +56,7 @@ impl Chmod {
     pub(crate) fn apply(&self, mode: u32, is_dir: bool) -> u32 {
         match self {
             Self::Octal(bits) => (mode & !ALL_BITS) | bits,
-            Self::Symbolic(clauses) => {
-                clauses.iter().fold(mode, |mode, clause| clause.apply(mode, is_dir))
-            }
+            Self::Symbolic(clauses) => clauses.iter().fold(mode, |mode, clause| clause.apply(mode, is_dir)),
         }
     }
 }

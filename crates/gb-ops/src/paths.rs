@@ -47,7 +47,9 @@ pub(crate) fn clean_absolute(path: &str) -> String {
 /// root. With `follow_last` false a symlink in the last component is kept, so the result names
 /// the link itself. Components that do not exist are joined as they are.
 pub fn resolve_in_root(root: &Path, path: &str, follow_last: bool) -> Result<PathBuf, FileOpError> {
-    let parts = resolve_parts(root, Path::new(path), follow_last, Escape::Clamp)
+    // The path itself is cleaned lexically first (BuildKit joins it onto `/`), so `/link/..` is
+    // `/`; `..` in link targets counts from where the link is.
+    let parts = resolve_parts(root, Path::new(&clean_relative(path)), follow_last, Escape::Clamp)
         .map_err(|err| err.into_error(path))?
         .unwrap_or_default();
     Ok(join(root, &parts))

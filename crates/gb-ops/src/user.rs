@@ -83,11 +83,8 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> Result<ResolvedUser, FileOpErr
     } else if let Some(entry) = matched {
         // Supplementary groups only make sense when the group is implicit (runc's rule).
         let groups = read_group(rootfs)?;
-        resolved.additional_gids = groups
-            .iter()
-            .filter(|group| group.members.iter().any(|member| *member == entry.name))
-            .map(|group| group.gid)
-            .collect();
+        resolved.additional_gids =
+            groups.iter().filter(|group| group.members.contains(&entry.name)).map(|group| group.gid).collect();
     }
     Ok(resolved)
 }

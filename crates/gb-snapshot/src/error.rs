@@ -59,7 +59,7 @@ pub enum SnapshotError {
         path: PathBuf,
     },
     /// A layer id that cannot name a directory of its own.
-    #[error("invalid layer id `{id}`: it must be a non-empty file name of letters, digits, `-`, `_` and `.`")]
+    #[error("invalid layer id `{id}`: it must be 32 lowercase hex digits")]
     InvalidLayerId {
         /// The id.
         id: String,
@@ -73,7 +73,9 @@ pub enum SnapshotError {
         ch: char,
     },
     /// The overlay options for this many layers do not fit in the kernel's one-page limit.
-    #[error("cannot mount a snapshot of {layers} layers: its overlay options take {len} bytes, over the limit of {max}")]
+    #[error(
+        "cannot mount a snapshot of {layers} layers: its overlay options take {len} bytes, over the limit of {max}"
+    )]
     TooManyLayers {
         /// How many layers the snapshot has.
         layers: usize,

@@ -30,6 +30,13 @@ pub(crate) fn is_whiteout(meta: &Metadata) -> bool {
     meta.file_type().is_char_device() && meta.rdev() == 0
 }
 
+/// The major and minor numbers of a device node.
+pub(crate) fn device_numbers(meta: &Metadata) -> (u32, u32) {
+    let (major, minor) = (nix::sys::stat::major(meta.rdev()), nix::sys::stat::minor(meta.rdev()));
+    // Linux device numbers have 12-bit majors and 20-bit minors.
+    (u32::try_from(major).unwrap_or(u32::MAX), u32::try_from(minor).unwrap_or(u32::MAX))
+}
+
 /// Whether an extended attribute is part of a file's content as images carry it. Overlay's own
 /// attributes describe the layer, and SELinux labels are assigned by the host that mounts it.
 pub(crate) fn xattr_travels(name: &OsStr) -> bool {
@@ -93,7 +100,8 @@ impl EntryMeta {
 /// The owner goes first because `chown` clears set-user-ID bits; the mtime is set separately,
 /// since creating children changes a directory's mtime.
 pub(crate) fn apply_meta(path: &Path, is_symlink: bool, meta: &EntryMeta) -> Result<(), SnapshotError> {
-    std::os::unix::fs::lchown(path, Some(meta.uid), Some(meta.gid)).map_err(SnapshotError::io("change owner of", path))?;
+    std::os::unix::fs::lchown(path, Some(meta.uid), Some(meta.gid))
+        .map_err(SnapshotError::io("change owner of", path))?;
     if !is_symlink {
         fs::set_permissions(path, fs::Permissions::from_mode(meta.mode & 0o7777))
             .map_err(SnapshotError::io("change mode of", path))?;

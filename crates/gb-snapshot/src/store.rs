@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::cache_types::LayerId;
 use crate::error::SnapshotError;
 use crate::mount::unmount_all_under;
+use gb_cache::LayerId;
 
 /// The snapshot half of the state root: `ROOT/layers/ID/` (committed layers, overlayfs upper-dir
 /// format, immutable) and `ROOT/tmp/` (work dirs and mount points, garbage after a crash).
@@ -99,11 +99,7 @@ impl SnapshotStore {
 
     /// The directory of an existing layer, checking that the id is a plain name.
     pub(crate) fn existing_layer(&self, id: &LayerId) -> Result<PathBuf, SnapshotError> {
-        let valid = !id.0.is_empty()
-            && id.0 != "."
-            && id.0 != ".."
-            && id.0.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if !valid {
+        if !id.is_well_formed() {
             return Err(SnapshotError::InvalidLayerId { id: id.0.clone() });
         }
         let path = self.layer_path(id);
@@ -128,12 +124,8 @@ impl SnapshotStore {
     /// A new work dir: `tmp/<random>/{upper,work}`.
     pub fn work_dir(&self) -> Result<WorkDir, SnapshotError> {
         let dir = self.private_dir("w-")?;
-        let work = WorkDir {
-            upper: dir.join("upper"),
-            work: dir.join("work"),
-            dir,
-            mounts: Arc::new(AtomicUsize::new(0)),
-        };
+        let work =
+            WorkDir { upper: dir.join("upper"), work: dir.join("work"), dir, mounts: Arc::new(AtomicUsize::new(0)) };
         for path in [&work.upper, &work.work] {
             // The upper dir becomes the layer's root directory, so it gets a root's usual mode.
             DirBuilder::new().mode(0o755).create(path).map_err(SnapshotError::io("create", path))?;
@@ -157,9 +149,7 @@ impl SnapshotStore {
         let id = LayerId::random();
         let dest = self.layer_path(&id);
         fs::rename(&work.upper, &dest).map_err(SnapshotError::io("rename the upper dir to", &dest))?;
-        File::open(&self.layers)
-            .and_then(|dir| dir.sync_all())
-            .map_err(SnapshotError::io("sync", &self.layers))?;
+        File::open(&self.layers).and_then(|dir| dir.sync_all()).map_err(SnapshotError::io("sync", &self.layers))?;
         Ok((id, size))
     }
 }

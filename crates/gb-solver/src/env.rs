@@ -23,7 +23,10 @@ impl BaseConfig {
         let inner = &config["config"];
         let text = |key: &str| inner[key].as_str().filter(|s| !s.is_empty()).map(str::to_owned);
         Self {
-            env: inner["Env"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default(),
+            env: inner["Env"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default(),
             working_dir: text("WorkingDir"),
             user: text("User"),
         }
@@ -44,7 +47,12 @@ pub struct ProcessSettings {
 /// Layers an exec op's settings over its base config, expanding deferred words in order.
 pub fn process_settings(meta: &ExecMeta, base: Option<&BaseConfig>) -> Result<ProcessSettings, String> {
     let mut env: Vec<(String, String)> = base
-        .map(|b| b.env.iter().map(|kv| kv.split_once('=').map_or((kv.clone(), String::new()), |(k, v)| (k.to_owned(), v.to_owned()))).collect())
+        .map(|b| {
+            b.env
+                .iter()
+                .map(|kv| kv.split_once('=').map_or((kv.clone(), String::new()), |(k, v)| (k.to_owned(), v.to_owned())))
+                .collect()
+        })
         .unwrap_or_default();
     let lexer = gb_shell::Lexer::new('\\');
     for var in meta.env.iter().chain(&meta.proxy_env) {
@@ -52,7 +60,10 @@ pub fn process_settings(meta: &ExecMeta, base: Option<&BaseConfig>) -> Result<Pr
             EnvValue::Value(value) => value.clone(),
             EnvValue::Deferred(word) => {
                 let scope: &[(String, String)] = &env;
-                lexer.expand_word(word, &scope).map_err(|e| format!("expanding ${{{}}} = {word:?}: {e}", var.name))?.value
+                lexer
+                    .expand_word(word, &scope)
+                    .map_err(|e| format!("expanding ${{{}}} = {word:?}: {e}", var.name))?
+                    .value
             }
         };
         match env.iter_mut().find(|(name, _)| *name == var.name) {
@@ -79,12 +90,24 @@ mod tests {
     use gb_ir::EnvVar;
 
     fn meta(env: Vec<EnvVar>) -> ExecMeta {
-        ExecMeta { args: vec![], env, cwd: Some("src".into()), user: None, config_from: Some(1), proxy_env: vec![], extra_hosts: vec![] }
+        ExecMeta {
+            args: vec![],
+            env,
+            cwd: Some("src".into()),
+            user: None,
+            config_from: Some(1),
+            proxy_env: vec![],
+            extra_hosts: vec![],
+        }
     }
 
     #[test]
     fn deferred_words_expand_against_the_image_env_in_order() {
-        let base = BaseConfig { env: vec!["PATH=/usr/bin".into(), "HOME=/root".into()], working_dir: Some("/go".into()), user: Some("app".into()) };
+        let base = BaseConfig {
+            env: vec!["PATH=/usr/bin".into(), "HOME=/root".into()],
+            working_dir: Some("/go".into()),
+            user: Some("app".into()),
+        };
         let env = vec![
             EnvVar::new("GOPATH", "/go"),
             EnvVar { name: "PATH".into(), value: EnvValue::Deferred("${GOPATH}/bin:${PATH}".into()) },

@@ -18,8 +18,17 @@ const MEDIA_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// Imports a root file system tarball (plain or gzip) as a one-layer image named `name`, as
 /// `docker import` does. Returns the stored record.
-pub fn import_rootfs(root: &StateRoot, tarball: &Path, name: &str, platform: &Platform) -> Result<ImageRecord, SolveError> {
-    let reference = ImageReference::parse(name).map_err(|e| SolveError::OpFailed { description: "import".into(), location: None, message: e.to_string() })?;
+pub fn import_rootfs(
+    root: &StateRoot,
+    tarball: &Path,
+    name: &str,
+    platform: &Platform,
+) -> Result<ImageRecord, SolveError> {
+    let reference = ImageReference::parse(name).map_err(|e| SolveError::OpFailed {
+        description: "import".into(),
+        location: None,
+        message: e.to_string(),
+    })?;
     let mut file = std::fs::File::open(tarball).map_err(|e| SolveError::OpFailed {
         description: "import".into(),
         location: None,
@@ -33,7 +42,8 @@ pub fn import_rootfs(root: &StateRoot, tarball: &Path, name: &str, platform: &Pl
     let mut writer = root.content.writer().map_err(|e| SolveError::env("writing a blob", e))?;
     std::io::copy(&mut file, &mut writer).map_err(|e| SolveError::env("writing a blob", e))?;
     let (blob_digest, blob_size) = writer.commit(None).map_err(|e| SolveError::env("writing a blob", e))?;
-    let blob = std::fs::File::open(root.content.path(&blob_digest)).map_err(|e| SolveError::env("reading a blob", e))?;
+    let blob =
+        std::fs::File::open(root.content.path(&blob_digest)).map_err(|e| SolveError::env("reading a blob", e))?;
     let imported = if gzip {
         root.snapshots.import_tar(flate2::read::GzDecoder::new(blob))
     } else {
@@ -61,7 +71,8 @@ pub fn import_rootfs(root: &StateRoot, tarball: &Path, name: &str, platform: &Pl
         "layers": [{ "mediaType": if gzip { MEDIA_LAYER_GZIP } else { MEDIA_LAYER }, "digest": blob_digest.to_string(), "size": blob_size }],
     });
     let manifest_bytes = gb_ir::canonical_json(&manifest);
-    let manifest_digest = root.content.put_bytes(&manifest_bytes).map_err(|e| SolveError::env("writing the manifest", e))?;
+    let manifest_digest =
+        root.content.put_bytes(&manifest_bytes).map_err(|e| SolveError::env("writing the manifest", e))?;
     let record = ImageRecord {
         reference: reference.to_string(),
         manifest_digest,

@@ -28,14 +28,18 @@ impl StateRoot {
         }
         match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
             Some(data) => PathBuf::from(data).join("graphbuild"),
-            None => std::env::var_os("HOME").map_or_else(|| PathBuf::from(".graphbuild"), |home| PathBuf::from(home).join(".local/share/graphbuild")),
+            None => std::env::var_os("HOME").map_or_else(
+                || PathBuf::from(".graphbuild"),
+                |home| PathBuf::from(home).join(".local/share/graphbuild"),
+            ),
         }
     }
 
     /// Opens (creating) the root. A second process using the same root waits for the lock,
     /// since both would mount and write the same layers.
     pub fn open(path: &Path) -> Result<Self, SolveError> {
-        std::fs::create_dir_all(path).map_err(|e| SolveError::env(format!("creating the state root {}", path.display()), e))?;
+        std::fs::create_dir_all(path)
+            .map_err(|e| SolveError::env(format!("creating the state root {}", path.display()), e))?;
         let lock_path = path.join("lock");
         let file = std::fs::OpenOptions::new()
             .create(true)

@@ -110,7 +110,12 @@ impl Solver {
     }
 
     /// Solves the definition's output.
-    pub async fn solve(&self, definition: &Definition, options: &SolveOptions, events: Arc<dyn EventSink>) -> Result<SolveResult, SolveError> {
+    pub async fn solve(
+        &self,
+        definition: &Definition,
+        options: &SolveOptions,
+        events: Arc<dyn EventSink>,
+    ) -> Result<SolveResult, SolveError> {
         definition.validate()?;
         let started = Instant::now();
         let Some(output) = definition.output.clone() else {
@@ -139,13 +144,17 @@ impl Solver {
             let key = cache_key(digest, &input_keys, content.as_deref());
             keys.insert(*digest, key);
             let cacheable = !matches!(node.op, Op::Source(_) | Op::Merge(_) | Op::Diff(_));
-            if cacheable && !options.no_cache {
-                if let Some(record) = self.root.db.result(&key).map_err(|e| SolveError::env("reading the cache", e))? {
-                    if record.outputs.iter().all(|s| s.layers.iter().all(|l| self.root.snapshots.layer_path(l).is_dir())) {
-                        values.insert(*digest, record.outputs.into_iter().map(Value::Snapshot).collect());
-                        hits.insert(*digest);
-                    }
-                }
+            let record = if cacheable && !options.no_cache {
+                self.root.db.result(&key).map_err(|e| SolveError::env("reading the cache", e))?
+            } else {
+                None
+            };
+            // A result counts only while every layer it names is on disk.
+            if let Some(record) = record
+                && record.outputs.iter().all(|s| s.layers.iter().all(|l| self.root.snapshots.layer_path(l).is_dir()))
+            {
+                values.insert(*digest, record.outputs.into_iter().map(Value::Snapshot).collect());
+                hits.insert(*digest);
             }
         }
 
@@ -161,7 +170,11 @@ impl Solver {
         for digest in &reachable {
             if hits.contains(digest) {
                 cached += 1;
-                events.emit(Event::OpCached { op: digest.to_string(), description: self.description(definition, digest), at_ms: started.elapsed().as_millis() as u64 });
+                events.emit(Event::OpCached {
+                    op: digest.to_string(),
+                    description: self.description(definition, digest),
+                    at_ms: started.elapsed().as_millis() as u64,
+                });
             }
         }
 
@@ -179,7 +192,8 @@ impl Solver {
         let mut waiting: HashMap<OpDigest, usize> = HashMap::new();
         let mut dependents: HashMap<OpDigest, Vec<OpDigest>> = HashMap::new();
         for digest in &needed {
-            let pending: HashSet<OpDigest> = nodes[digest].inputs.iter().map(|i| i.op).filter(|op| needed.contains(op)).collect();
+            let pending: HashSet<OpDigest> =
+                nodes[digest].inputs.iter().map(|i| i.op).filter(|op| needed.contains(op)).collect();
             for input in &pending {
                 dependents.entry(*input).or_default().push(*digest);
             }
@@ -196,7 +210,12 @@ impl Solver {
                     let inputs: Vec<Value> = node
                         .inputs
                         .iter()
-                        .map(|i| values.get(&i.op).and_then(|v| v.get(i.output as usize).cloned()).unwrap_or(Value::Snapshot(Snapshot::default())))
+                        .map(|i| {
+                            values
+                                .get(&i.op)
+                                .and_then(|v| v.get(i.output as usize).cloned())
+                                .unwrap_or(Value::Snapshot(Snapshot::default()))
+                        })
                         .collect();
                     let context = context.clone();
                     let semaphore = semaphore.clone();
@@ -242,8 +261,15 @@ impl Solver {
             }
         }
         if let Some(err) = failure {
-            let error = if options.cancel.is_cancelled() && matches!(err, SolveError::Cancelled) { SolveError::Cancelled } else { err };
-            events.emit(Event::BuildFailed { error: error.to_string(), duration_ms: started.elapsed().as_millis() as u64 });
+            let error = if options.cancel.is_cancelled() && matches!(err, SolveError::Cancelled) {
+                SolveError::Cancelled
+            } else {
+                err
+            };
+            events.emit(Event::BuildFailed {
+                error: error.to_string(),
+                duration_ms: started.elapsed().as_millis() as u64,
+            });
             return Err(error);
         }
         if options.cancel.is_cancelled() {
@@ -263,7 +289,13 @@ impl Solver {
     }
 
     /// A source's content key and value.
-    fn resolve_source(&self, definition: &Definition, digest: &OpDigest, source: &SourceOp, options: &SolveOptions) -> Result<(Option<String>, Value), SolveError> {
+    fn resolve_source(
+        &self,
+        definition: &Definition,
+        digest: &OpDigest,
+        source: &SourceOp,
+        options: &SolveOptions,
+    ) -> Result<(Option<String>, Value), SolveError> {
         let fail = |message: String| SolveError::OpFailed {
             description: self.description(definition, digest),
             location: definition.metadata.get(digest).and_then(|m| m.locations.first().cloned()),
@@ -277,30 +309,55 @@ impl Solver {
                     .db
                     .image(&image.reference)
                     .map_err(|e| SolveError::env("reading the image store", e))?
-                    .ok_or_else(|| fail(format!("image {} is not in the local store (make one with `graphbuild import ROOTFS.tar NAME`)", image.reference)))?;
-                if let Some(pinned) = &image.manifest {
-                    if *pinned != record.manifest_digest {
-                        return Err(fail(format!("image {} is {} in the local store, but the build asks for {pinned}", image.reference, record.manifest_digest)));
-                    }
+                    .ok_or_else(|| {
+                        fail(format!(
+                            "image {} is not in the local store (make one with `graphbuild import ROOTFS.tar NAME`)",
+                            image.reference
+                        ))
+                    })?;
+                if let Some(pinned) = &image.manifest
+                    && *pinned != record.manifest_digest
+                {
+                    return Err(fail(format!(
+                        "image {} is {} in the local store, but the build asks for {pinned}",
+                        image.reference, record.manifest_digest
+                    )));
                 }
                 Ok((Some(record.manifest_digest.to_string()), Value::Snapshot(Snapshot { layers: record.layers })))
             }
             SourceOp::Local(local) => {
-                let dir = options.local_dirs.get(&local.name).ok_or_else(|| fail(format!("no local directory named {:?} was given", local.name)))?;
-                let canonical = dir.canonicalize().map_err(|e| fail(format!("the build context {}: {e}", dir.display())))?;
+                let dir = options
+                    .local_dirs
+                    .get(&local.name)
+                    .ok_or_else(|| fail(format!("no local directory named {:?} was given", local.name)))?;
+                let canonical =
+                    dir.canonicalize().map_err(|e| fail(format!("the build context {}: {e}", dir.display())))?;
                 let prefix = format!("{}:{}/", local.name, canonical.display());
-                let checksum = gb_snapshot::checksum_tree(&canonical, &local.include, &local.exclude, &self.root.db, &prefix)
-                    .map_err(|e| fail(e.to_string()))?;
-                Ok((Some(checksum.digest.to_string()), Value::Local { root: canonical, include: local.include.clone(), exclude: local.exclude.clone() }))
+                let checksum =
+                    gb_snapshot::checksum_tree(&canonical, &local.include, &local.exclude, &self.root.db, &prefix)
+                        .map_err(|e| fail(e.to_string()))?;
+                Ok((
+                    Some(checksum.digest.to_string()),
+                    Value::Local { root: canonical, include: local.include.clone(), exclude: local.exclude.clone() },
+                ))
             }
-            SourceOp::Http(http) => Err(fail(format!("fetching {} over http is not supported by this engine yet", http.url))),
-            SourceOp::Git(git) => Err(fail(format!("checking out git repository {} is not supported by this engine yet", git.remote))),
+            SourceOp::Http(http) => {
+                Err(fail(format!("fetching {} over http is not supported by this engine yet", http.url)))
+            }
+            SourceOp::Git(git) => {
+                Err(fail(format!("checking out git repository {} is not supported by this engine yet", git.remote)))
+            }
         }
     }
 }
 
 /// Stores a ran op's result under its key.
-pub(crate) fn store_result(context: &Context, key: &CacheKey, digest: &OpDigest, outputs: &[Snapshot]) -> Result<(), SolveError> {
+pub(crate) fn store_result(
+    context: &Context,
+    key: &CacheKey,
+    digest: &OpDigest,
+    outputs: &[Snapshot],
+) -> Result<(), SolveError> {
     let record = ResultRecord {
         outputs: outputs.to_vec(),
         created_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),

@@ -65,7 +65,9 @@ impl EventSink for Plain {
                 let n = self.number(op);
                 data.lines().map(|l| format!("#{n} {:.3} {l}", *at_ms as f64 / 1000.0)).collect::<Vec<_>>().join("\n")
             }
-            Event::OpCompleted { op, duration_ms, .. } => format!("#{} DONE {}", self.number(op), seconds(*duration_ms)),
+            Event::OpCompleted { op, duration_ms, .. } => {
+                format!("#{} DONE {}", self.number(op), seconds(*duration_ms))
+            }
             Event::OpFailed { op, error, .. } => format!("#{} ERROR: {error}", self.number(op)),
             Event::OpCancelled { op, .. } => format!("#{} CANCELED", self.number(op)),
             Event::BuildCompleted { ran, cached, duration_ms } => {
@@ -98,13 +100,16 @@ impl EventSink for Tty {
         match event {
             Event::OpStarted { op, description, .. } => {
                 let bar = self.multi.add(ProgressBar::new_spinner());
-                bar.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
                 bar.set_message(description);
                 bar.enable_steady_tick(Duration::from_millis(100));
                 bars.insert(op, bar);
             }
             Event::OpLog { op, data, .. } => {
-                if let (Some(bar), Some(last)) = (bars.get(&op), data.lines().filter(|l| !l.trim().is_empty()).last()) {
+                if let (Some(bar), Some(last)) = (bars.get(&op), data.lines().rfind(|l| !l.trim().is_empty())) {
                     let description = bar.message().split(" │ ").next().unwrap_or_default().to_owned();
                     bar.set_message(format!("{description} │ {}", last.chars().take(60).collect::<String>()));
                 }
@@ -125,7 +130,8 @@ impl EventSink for Tty {
                 let _ = self.multi.println(format!("  FAILED {description}"));
             }
             Event::BuildCompleted { ran, cached, duration_ms } => {
-                let _ = self.multi.println(format!("built in {} ({ran} steps ran, {cached} cached)", seconds(duration_ms)));
+                let _ =
+                    self.multi.println(format!("built in {} ({ran} steps ran, {cached} cached)", seconds(duration_ms)));
             }
             Event::BuildStarted { .. } | Event::BuildFailed { .. } => {}
         }

@@ -58,7 +58,12 @@ fn render_solve_failure(error: &gb_solver::SolveError, dockerfile: Option<&(Stri
     };
     out.push_str(&format!("error: {place}{error}\n"));
     if let (Some(location), Some((_, text))) = (error.location(), dockerfile) {
-        for (number, line) in text.lines().enumerate().skip(location.start_line.saturating_sub(1)).take(location.end_line + 1 - location.start_line) {
+        for (number, line) in text
+            .lines()
+            .enumerate()
+            .skip(location.start_line.saturating_sub(1))
+            .take(location.end_line + 1 - location.start_line)
+        {
             out.push_str(&format!("  {:>4} | {line}\n", number + 1));
         }
     }

@@ -19,14 +19,25 @@ use crate::solve::Context;
 /// How many output lines a failure report shows.
 const LAST_LINES: usize = 20;
 
-pub(super) async fn run(context: &Context, digest: &OpDigest, node: &OpNode, exec: &ExecOp, inputs: Vec<Value>) -> Result<Vec<Snapshot>, SolveError> {
+pub(super) async fn run(
+    context: &Context,
+    digest: &OpDigest,
+    node: &OpNode,
+    exec: &ExecOp,
+    inputs: Vec<Value>,
+) -> Result<Vec<Snapshot>, SolveError> {
     let description = context.description(digest);
     let location = context.location(digest);
     let fail = {
         let (description, location) = (description.clone(), location.clone());
-        move |message: String| SolveError::OpFailed { description: description.clone(), location: location.clone(), message }
+        move |message: String| SolveError::OpFailed {
+            description: description.clone(),
+            location: location.clone(),
+            message,
+        }
     };
-    let runtime = context.runtime.clone().ok_or_else(|| SolveError::env("running a container", "no runtime was set up"))?;
+    let runtime =
+        context.runtime.clone().ok_or_else(|| SolveError::env("running a container", "no runtime was set up"))?;
 
     // The base image's config, when the front end left it to us.
     let base_config = match exec.meta.config_from {
@@ -53,11 +64,17 @@ pub(super) async fn run(context: &Context, digest: &OpDigest, node: &OpNode, exe
     let mut snapshots = Vec::with_capacity(exec.mounts.len());
     for mount in &exec.mounts {
         snapshots.push(match (mount.input, &mount.kind) {
-            (Some(index), MountKind::Bind | MountKind::Cache { .. }) => Some(to_snapshot(context, inputs[index as usize].clone()).await?),
+            (Some(index), MountKind::Bind | MountKind::Cache { .. }) => {
+                Some(to_snapshot(context, inputs[index as usize].clone()).await?)
+            }
             _ => None,
         });
     }
-    let root_mount = exec.mounts.first().filter(|m| m.target == "/").ok_or_else(|| fail("the first mount must be the root file system".to_owned()))?;
+    let root_mount = exec
+        .mounts
+        .first()
+        .filter(|m| m.target == "/")
+        .ok_or_else(|| fail("the first mount must be the root file system".to_owned()))?;
     if exec.mounts.iter().skip(1).any(|m| m.output.is_some()) {
         return Err(fail("outputs of mounts other than the root are not supported yet".to_owned()));
     }
@@ -96,7 +113,12 @@ pub(super) async fn run(context: &Context, digest: &OpDigest, node: &OpNode, exe
                 OutputStream::Stdout => Stream::Stdout,
                 OutputStream::Stderr => Stream::Stderr,
             };
-            events.emit(Event::OpLog { op: op.clone(), stream, data: text, at_ms: started.elapsed().as_millis() as u64 });
+            events.emit(Event::OpLog {
+                op: op.clone(),
+                stream,
+                data: text,
+                at_ms: started.elapsed().as_millis() as u64,
+            });
         }
     };
     let container_id = format!("gb-{}-{}", digest.short(), &gb_cache::LayerId::random().0[..8]);
@@ -114,7 +136,9 @@ pub(super) async fn run(context: &Context, digest: &OpDigest, node: &OpNode, exe
         Err(gb_exec::ExecError::Cancelled) => return Err(SolveError::Cancelled),
         Err(err) => return Err(SolveError::env("running a container", err)),
     }
-    let layer = tokio::task::spawn_blocking(move || commit(&state, work)).await.map_err(|e| SolveError::env("committing", e))??;
+    let layer = tokio::task::spawn_blocking(move || commit(&state, work))
+        .await
+        .map_err(|e| SolveError::env("committing", e))??;
     let mut layers = root_layers;
     layers.push(layer);
     Ok(vec![Snapshot { layers }])
@@ -158,12 +182,16 @@ fn prepare(
     fail: &(dyn Fn(String) -> SolveError + Send + Sync),
 ) -> Result<Prepared, SolveError> {
     let work = state.snapshots.work_dir().map_err(|e| SolveError::env("making a work directory", e))?;
-    let root = state.snapshots.mount_writable(root_snapshot, &work).map_err(|e| SolveError::env("mounting the root file system", e))?;
+    let root = state
+        .snapshots
+        .mount_writable(root_snapshot, &work)
+        .map_err(|e| SolveError::env("mounting the root file system", e))?;
     let rootfs = root.path().to_path_buf();
     let user = gb_ops::resolve_user(&rootfs, &settings.user).map_err(|e| fail(e.to_string()))?;
     let cwd = gb_ops::resolve_in_root(&rootfs, &settings.cwd, true).map_err(|e| fail(e.to_string()))?;
     if !cwd.exists() {
-        std::fs::create_dir_all(&cwd).map_err(|e| SolveError::env(format!("creating the working directory {}", settings.cwd), e))?;
+        std::fs::create_dir_all(&cwd)
+            .map_err(|e| SolveError::env(format!("creating the working directory {}", settings.cwd), e))?;
     }
 
     let mut mounts = Vec::new();
@@ -176,11 +204,18 @@ fn prepare(
             MountKind::Bind => {
                 let snapshot = snapshot.clone().unwrap_or_default();
                 let mounted = if mount.readonly {
-                    state.snapshots.mount_readonly(&snapshot).map_err(|e| SolveError::env("mounting a bind source", e))?
+                    state
+                        .snapshots
+                        .mount_readonly(&snapshot)
+                        .map_err(|e| SolveError::env("mounting a bind source", e))?
                 } else {
                     // A writable bind mount's changes are thrown away, so it gets its own upper dir.
-                    let throwaway = state.snapshots.work_dir().map_err(|e| SolveError::env("making a work directory", e))?;
-                    let mounted = state.snapshots.mount_writable(&snapshot, &throwaway).map_err(|e| SolveError::env("mounting a bind source", e))?;
+                    let throwaway =
+                        state.snapshots.work_dir().map_err(|e| SolveError::env("making a work directory", e))?;
+                    let mounted = state
+                        .snapshots
+                        .mount_writable(&snapshot, &throwaway)
+                        .map_err(|e| SolveError::env("mounting a bind source", e))?;
                     scratch_work.push(throwaway);
                     mounted
                 };
@@ -188,39 +223,58 @@ fn prepare(
                 if !path.exists() {
                     return Err(fail(format!("the bind mount source /{selector} does not exist")));
                 }
-                mounts.push(ContainerMount { target: mount.target.clone(), source: MountSource::Bind { path, readonly: mount.readonly } });
+                mounts.push(ContainerMount {
+                    target: mount.target.clone(),
+                    source: MountSource::Bind { path, readonly: mount.readonly },
+                });
                 extra.push(mounted);
             }
             MountKind::Cache { id, uid, gid, mode, .. } => {
                 let dir = state.cache_mounts_dir().join(gb_ir::Sha256Digest::of(id.as_bytes()).hex());
                 if !dir.exists() {
-                    std::fs::create_dir_all(&dir).map_err(|e| SolveError::env(format!("creating cache mount {id}"), e))?;
-                    nix::unistd::chown(&dir, Some(nix::unistd::Uid::from_raw(*uid)), Some(nix::unistd::Gid::from_raw(*gid)))
-                        .map_err(|e| SolveError::env(format!("chown of cache mount {id}"), e))?;
+                    std::fs::create_dir_all(&dir)
+                        .map_err(|e| SolveError::env(format!("creating cache mount {id}"), e))?;
+                    nix::unistd::chown(
+                        &dir,
+                        Some(nix::unistd::Uid::from_raw(*uid)),
+                        Some(nix::unistd::Gid::from_raw(*gid)),
+                    )
+                    .map_err(|e| SolveError::env(format!("chown of cache mount {id}"), e))?;
                     use std::os::unix::fs::PermissionsExt as _;
                     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(*mode))
                         .map_err(|e| SolveError::env(format!("chmod of cache mount {id}"), e))?;
                 }
-                mounts.push(ContainerMount { target: mount.target.clone(), source: MountSource::Bind { path: dir, readonly: mount.readonly } });
+                mounts.push(ContainerMount {
+                    target: mount.target.clone(),
+                    source: MountSource::Bind { path: dir, readonly: mount.readonly },
+                });
             }
             MountKind::Tmpfs { size } => {
-                mounts.push(ContainerMount { target: mount.target.clone(), source: MountSource::Tmpfs { size: *size } });
+                mounts
+                    .push(ContainerMount { target: mount.target.clone(), source: MountSource::Tmpfs { size: *size } });
             }
             MountKind::Secret { id, required, uid, gid, mode, env } => {
                 let Some(source) = secrets.get(id) else {
                     if *required {
-                        return Err(fail(format!("secret {id} is required but was not given (--secret id={id},src=PATH)")));
+                        return Err(fail(format!(
+                            "secret {id} is required but was not given (--secret id={id},src=PATH)"
+                        )));
                     }
                     continue;
                 };
-                let content = std::fs::read(source).map_err(|e| fail(format!("reading secret {id} from {}: {e}", source.display())))?;
+                let content = std::fs::read(source)
+                    .map_err(|e| fail(format!("reading secret {id} from {}: {e}", source.display())))?;
                 if let Some(name) = env {
                     settings.env.push(format!("{name}={}", String::from_utf8_lossy(&content)));
                 }
                 if !mount.target.is_empty() {
                     let copy = state.tmp_dir().join(format!("secret-{}", gb_cache::LayerId::random()));
-                    write_secret(&copy, &content, *uid, *gid, *mode).map_err(|e| SolveError::env(format!("staging secret {id}"), e))?;
-                    mounts.push(ContainerMount { target: mount.target.clone(), source: MountSource::Bind { path: copy.clone(), readonly: true } });
+                    write_secret(&copy, &content, *uid, *gid, *mode)
+                        .map_err(|e| SolveError::env(format!("staging secret {id}"), e))?;
+                    mounts.push(ContainerMount {
+                        target: mount.target.clone(),
+                        source: MountSource::Bind { path: copy.clone(), readonly: true },
+                    });
                     secret_files.push(copy);
                 }
             }
@@ -239,7 +293,10 @@ fn prepare(
         // The host's resolver and hosts file, as BuildKit provides them, so names resolve.
         for file in ["/etc/resolv.conf", "/etc/hosts"] {
             if Path::new(file).is_file() {
-                mounts.push(ContainerMount { target: file.to_owned(), source: MountSource::Bind { path: PathBuf::from(file), readonly: true } });
+                mounts.push(ContainerMount {
+                    target: file.to_owned(),
+                    source: MountSource::Bind { path: PathBuf::from(file), readonly: true },
+                });
             }
         }
     }
@@ -264,7 +321,8 @@ fn prepare(
         for part in point.split('/').filter(|p| !p.is_empty()) {
             path.push('/');
             path.push_str(part);
-            if std::fs::symlink_metadata(rootfs.join(path.trim_start_matches('/'))).is_err() && !created.contains(&path) {
+            if std::fs::symlink_metadata(rootfs.join(path.trim_start_matches('/'))).is_err() && !created.contains(&path)
+            {
                 created.push(path.clone());
             }
         }
@@ -277,7 +335,8 @@ fn write_secret(path: &Path, content: &[u8], uid: u32, gid: u32, mode: u32) -> s
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::write(path, content)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
-    nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(uid)), Some(nix::unistd::Gid::from_raw(gid))).map_err(std::io::Error::from)
+    nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(uid)), Some(nix::unistd::Gid::from_raw(gid)))
+        .map_err(std::io::Error::from)
 }
 
 /// Removes empty mount points (deepest first) that the runtime created in the upper dir.

@@ -10,7 +10,12 @@ use super::{Value, commit, to_snapshot};
 use crate::error::SolveError;
 use crate::solve::Context;
 
-pub(super) async fn run(context: &Context, digest: &OpDigest, op: &FileOp, inputs: Vec<Value>) -> Result<Vec<Snapshot>, SolveError> {
+pub(super) async fn run(
+    context: &Context,
+    digest: &OpDigest,
+    op: &FileOp,
+    inputs: Vec<Value>,
+) -> Result<Vec<Snapshot>, SolveError> {
     let base = match op.base {
         Some(index) => to_snapshot(context, inputs[index as usize].clone()).await?,
         None => Snapshot::default(),
@@ -38,24 +43,35 @@ pub(super) async fn run(context: &Context, digest: &OpDigest, op: &FileOp, input
         for index in &source_indexes {
             match &inputs[*index as usize] {
                 Value::Snapshot(snapshot) => {
-                    let mounted = state.snapshots.mount_readonly(snapshot).map_err(|e| SolveError::env("mounting a copy source", e))?;
+                    let mounted = state
+                        .snapshots
+                        .mount_readonly(snapshot)
+                        .map_err(|e| SolveError::env("mounting a copy source", e))?;
                     mounts.insert(*index, mounted);
                 }
                 Value::Local { exclude, .. } => {
-                    let matcher = gb_patterns::PatternMatcher::new(exclude).map_err(|e| SolveError::env("the context's exclude patterns", e))?;
+                    let matcher = gb_patterns::PatternMatcher::new(exclude)
+                        .map_err(|e| SolveError::env("the context's exclude patterns", e))?;
                     matchers.insert(*index, matcher);
                 }
             }
         }
         let sources: Vec<Option<gb_ops::CopySource<'_>>> = (0..inputs.len() as u32)
             .map(|index| match (&inputs[index as usize], mounts.get(&index), matchers.get(&index)) {
-                (Value::Snapshot(_), Some(mounted), _) => Some(gb_ops::CopySource { root: mounted.path(), exclude: None }),
-                (Value::Local { root, .. }, _, Some(matcher)) => Some(gb_ops::CopySource { root, exclude: Some(matcher) }),
+                (Value::Snapshot(_), Some(mounted), _) => {
+                    Some(gb_ops::CopySource { root: mounted.path(), exclude: None })
+                }
+                (Value::Local { root, .. }, _, Some(matcher)) => {
+                    Some(gb_ops::CopySource { root, exclude: Some(matcher) })
+                }
                 _ => None,
             })
             .collect();
-        gb_ops::apply_file_op(&dest_root, &op, &sources)
-            .map_err(|e| SolveError::OpFailed { description: description.clone(), location: location.clone(), message: e.to_string() })?;
+        gb_ops::apply_file_op(&dest_root, &op, &sources).map_err(|e| SolveError::OpFailed {
+            description: description.clone(),
+            location: location.clone(),
+            message: e.to_string(),
+        })?;
         drop(sources);
         drop(mounts);
         drop(mounted);

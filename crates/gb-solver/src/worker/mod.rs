@@ -23,7 +23,13 @@ pub(crate) enum Value {
 }
 
 /// Runs one op and reports it.
-pub(crate) async fn run_op(context: &Context, digest: OpDigest, node: &OpNode, inputs: Vec<Value>, key: CacheKey) -> Result<Vec<Value>, SolveError> {
+pub(crate) async fn run_op(
+    context: &Context,
+    digest: OpDigest,
+    node: &OpNode,
+    inputs: Vec<Value>,
+    key: CacheKey,
+) -> Result<Vec<Value>, SolveError> {
     if context.options.cancel.is_cancelled() {
         return Err(SolveError::Cancelled);
     }
@@ -31,7 +37,11 @@ pub(crate) async fn run_op(context: &Context, digest: OpDigest, node: &OpNode, i
     let shows_progress = matches!(node.op, Op::Exec(_) | Op::File(_));
     let started_ms = context.now_ms();
     if shows_progress {
-        context.events.emit(Event::OpStarted { op: digest.to_string(), description: description.clone(), at_ms: started_ms });
+        context.events.emit(Event::OpStarted {
+            op: digest.to_string(),
+            description: description.clone(),
+            at_ms: started_ms,
+        });
     }
     let result = match &node.op {
         Op::Exec(exec) => exec::run(context, &digest, node, exec, inputs).await,
@@ -67,7 +77,12 @@ pub(crate) async fn run_op(context: &Context, digest: OpDigest, node: &OpNode, i
             }
             if shows_progress {
                 let now = context.now_ms();
-                context.events.emit(Event::OpCompleted { op: digest.to_string(), description, started_ms, duration_ms: now - started_ms });
+                context.events.emit(Event::OpCompleted {
+                    op: digest.to_string(),
+                    description,
+                    started_ms,
+                    duration_ms: now - started_ms,
+                });
             }
             Ok(outputs.into_iter().map(Value::Snapshot).collect())
         }
@@ -76,7 +91,12 @@ pub(crate) async fn run_op(context: &Context, digest: OpDigest, node: &OpNode, i
             Err(SolveError::Cancelled)
         }
         Err(err) => {
-            context.events.emit(Event::OpFailed { op: digest.to_string(), description, error: err.to_string(), at_ms: context.now_ms() });
+            context.events.emit(Event::OpFailed {
+                op: digest.to_string(),
+                description,
+                error: err.to_string(),
+                at_ms: context.now_ms(),
+            });
             Err(err)
         }
     }
@@ -90,7 +110,8 @@ pub(crate) async fn to_snapshot(context: &Context, value: Value) -> Result<Snaps
             let state = context.root.clone();
             tokio::task::spawn_blocking(move || {
                 let work = state.snapshots.work_dir().map_err(|e| SolveError::env("making a work directory", e))?;
-                let matcher = gb_patterns::PatternMatcher::new(&exclude).map_err(|e| SolveError::env("the context's exclude patterns", e))?;
+                let matcher = gb_patterns::PatternMatcher::new(&exclude)
+                    .map_err(|e| SolveError::env("the context's exclude patterns", e))?;
                 let sources = [Some(gb_ops::CopySource { root: &root, exclude: Some(&matcher) })];
                 let paths = if include.is_empty() { vec![String::new()] } else { include };
                 let actions = paths
@@ -102,7 +123,8 @@ pub(crate) async fn to_snapshot(context: &Context, value: Value) -> Result<Snaps
                     })
                     .collect();
                 let op = gb_ir::FileOp { base: None, actions };
-                gb_ops::apply_file_op(work.upper(), &op, &sources).map_err(|e| SolveError::env(format!("copying the context {}", root.display()), e))?;
+                gb_ops::apply_file_op(work.upper(), &op, &sources)
+                    .map_err(|e| SolveError::env(format!("copying the context {}", root.display()), e))?;
                 commit(&state, work)
             })
             .await
@@ -116,6 +138,9 @@ pub(crate) async fn to_snapshot(context: &Context, value: Value) -> Result<Snaps
 pub(crate) fn commit(state: &crate::StateRoot, work: gb_snapshot::WorkDir) -> Result<gb_cache::LayerId, SolveError> {
     let (layer, size) = state.snapshots.commit(work).map_err(|e| SolveError::env("committing a layer", e))?;
     let created_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    state.db.put_layer(&layer, &LayerRecord { size, created_unix }).map_err(|e| SolveError::env("recording a layer", e))?;
+    state
+        .db
+        .put_layer(&layer, &LayerRecord { size, created_unix })
+        .map_err(|e| SolveError::env("recording a layer", e))?;
     Ok(layer)
 }

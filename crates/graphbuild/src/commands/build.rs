@@ -17,7 +17,10 @@ struct StoreImages<'a>(&'a StateRoot);
 impl ImageResolver for StoreImages<'_> {
     fn resolve(&self, reference: &ImageReference, _: &Platform) -> Option<ResolvedImage> {
         let record = self.0.db.image(&reference.to_string()).ok().flatten()?;
-        Some(ResolvedImage { manifest: Some(record.manifest_digest), config: gb_solver::image::ir_config(&record.config) })
+        Some(ResolvedImage {
+            manifest: Some(record.manifest_digest),
+            config: gb_solver::image::ir_config(&record.config),
+        })
     }
 }
 
@@ -38,7 +41,10 @@ pub fn run(args: BuildArgs, root: Option<&std::path::Path>) -> Result<(), Failur
         target_platform: args
             .platform
             .as_deref()
-            .map(|p| Platform::parse(p).ok_or_else(|| Failure::Input(format!("invalid --platform {p:?}: expected os/arch[/variant]"))))
+            .map(|p| {
+                Platform::parse(p)
+                    .ok_or_else(|| Failure::Input(format!("invalid --platform {p:?}: expected os/arch[/variant]")))
+            })
             .transpose()?,
         build_platform: None,
         context_excludes,

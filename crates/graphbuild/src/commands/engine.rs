@@ -29,11 +29,16 @@ pub fn parse_outputs(outputs: &[String]) -> Result<Vec<Export>, Failure> {
             if fields.is_empty() {
                 return Ok(Export::Local(PathBuf::from(spec)));
             }
-            let dest = fields.get("dest").map(PathBuf::from).ok_or_else(|| Failure::Input(format!("-o {spec}: dest=PATH is missing")))?;
+            let dest = fields
+                .get("dest")
+                .map(PathBuf::from)
+                .ok_or_else(|| Failure::Input(format!("-o {spec}: dest=PATH is missing")))?;
             match fields.get("type").copied() {
                 Some("local") => Ok(Export::Local(dest)),
                 Some("tar") => Ok(Export::Tar(dest)),
-                Some(other) => Err(Failure::Input(format!("-o {spec}: output type {other:?} is not supported (local or tar)"))),
+                Some(other) => {
+                    Err(Failure::Input(format!("-o {spec}: output type {other:?} is not supported (local or tar)")))
+                }
                 None => Err(Failure::Input(format!("-o {spec}: type=local or type=tar is missing"))),
             }
         })
@@ -61,9 +66,7 @@ pub fn parse_secrets(secrets: &[String]) -> Result<BTreeMap<String, PathBuf>, Fa
 /// Opens the state root named by `--root` (or the default).
 pub fn open_root(root: Option<&Path>) -> Result<Arc<StateRoot>, Failure> {
     let path = root.map_or_else(StateRoot::default_path, Path::to_path_buf);
-    StateRoot::open(&path)
-        .map(Arc::new)
-        .map_err(|error| Failure::Solve { error: Box::new(error), dockerfile: None })
+    StateRoot::open(&path).map(Arc::new).map_err(|error| Failure::Solve { error: Box::new(error), dockerfile: None })
 }
 
 /// Solves a definition and exports its output.
@@ -81,7 +84,8 @@ pub fn solve_and_export(
         .build()
         .map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))?;
     let cancel = tokio_util::sync::CancellationToken::new();
-    let mut options = SolveOptions { no_cache: run.no_cache, local_dirs, secrets, cancel: cancel.clone(), ..SolveOptions::default() };
+    let mut options =
+        SolveOptions { no_cache: run.no_cache, local_dirs, secrets, cancel: cancel.clone(), ..SolveOptions::default() };
     if let Some(max) = run.max_parallelism {
         options.max_parallelism = max.max(1);
     }
@@ -114,7 +118,8 @@ pub fn solve_and_export(
                 let outcome = if file == Path::new("-") {
                     export(&mut std::io::stdout().lock())
                 } else {
-                    let mut out = std::fs::File::create(&file).map_err(|e| Failure::Io(format!("creating {}: {e}", file.display())))?;
+                    let mut out = std::fs::File::create(&file)
+                        .map_err(|e| Failure::Io(format!("creating {}: {e}", file.display())))?;
                     export(&mut out)
                 };
                 outcome.map_err(|e| Failure::Io(format!("exporting to {}: {e}", file.display())))?;

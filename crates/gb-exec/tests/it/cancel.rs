@@ -1,0 +1,88 @@
+//! Cancellation and cleanup: nothing outlives a run, however it ends.
+
+use std::time::{Duration, Instant};
+
+use gb_exec::ExecError;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::Fixture;
+
+#[tokio::test]
+async fn cancellation_kills_the_container_within_a_second() {
+    let Some(fx) = Fixture::new() else { return };
+    let spec = gb_exec::ContainerSpec::new(&fx.rootfs, vec!["sleep".to_owned(), "60".to_owned()]);
+    let cancel = CancellationToken::new();
+    let fired = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cancel.cancel();
+        Instant::now()
+    };
+    let (result, fired_at) = tokio::join!(fx.runtime.run("cancelled", &spec, &|_, _| {}, cancel.clone()), fired);
+    let took = fired_at.elapsed();
+    assert!(matches!(result, Err(ExecError::Cancelled)), "{result:?}");
+    assert!(took < Duration::from_secs(1), "cancellation took {took:?}");
+    assert!(fx.listed_containers().is_empty());
+    assert!(fx.leftover_bundles().is_empty());
+}
+
+#[tokio::test]
+async fn cancellation_right_after_start_leaves_nothing() {
+    let Some(fx) = Fixture::new() else { return };
+    let spec = gb_exec::ContainerSpec::new(&fx.rootfs, vec!["sleep".to_owned(), "60".to_owned()]);
+    // Fired while runc is still creating the container: `runc kill` must be retried.
+    for delay in [0, 5, 15, 30] {
+        let cancel = CancellationToken::new();
+        let id = format!("early-{delay}");
+        let fire = async {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            cancel.cancel();
+        };
+        let started = Instant::now();
+        let (result, ()) = tokio::join!(fx.runtime.run(&id, &spec, &|_, _| {}, cancel.clone()), fire);
+        assert!(matches!(result, Err(ExecError::Cancelled)), "{delay} ms: {result:?}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{delay} ms: took {:?}", started.elapsed());
+    }
+    assert!(fx.listed_containers().is_empty());
+    assert!(fx.leftover_bundles().is_empty());
+}
+
+#[tokio::test]
+async fn a_dropped_run_is_still_cleaned_up() {
+    let Some(fx) = Fixture::new() else { return };
+    let spec = gb_exec::ContainerSpec::new(&fx.rootfs, vec!["sleep".to_owned(), "60".to_owned()]);
+    let run = fx.runtime.run("dropped", &spec, &|_, _| {}, CancellationToken::new());
+    assert!(tokio::time::timeout(Duration::from_millis(500), run).await.is_err());
+    let started = Instant::now();
+    while (!fx.listed_containers().is_empty() || !fx.leftover_bundles().is_empty())
+        && started.elapsed() < Duration::from_secs(5)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(fx.listed_containers().is_empty());
+    assert!(fx.leftover_bundles().is_empty());
+}
+
+#[tokio::test]
+async fn delete_all_removes_containers_left_running() {
+    let Some(fx) = Fixture::new() else { return };
+    // A container created but never started, as a crashed graphbuild could leave one.
+    let bundle = fx.dir.path().join("stray");
+    std::fs::create_dir(&bundle).expect("mkdir");
+    let config =
+        fx.runtime.oci_config(&gb_exec::ContainerSpec::new(&fx.rootfs, vec!["true".to_owned()])).expect("config");
+    std::fs::write(bundle.join("config.json"), serde_json::to_vec(&config).expect("json")).expect("write");
+    let status = std::process::Command::new(fx.runtime.runc_path())
+        .arg("--root")
+        .arg(fx.runtime.state_root())
+        .args(["create", "--bundle"])
+        .arg(&bundle)
+        .arg("stray")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("runc create");
+    assert!(status.success());
+    assert_eq!(fx.listed_containers(), ["stray"]);
+    assert_eq!(fx.runtime.delete_all().await.expect("delete_all"), ["stray"]);
+    assert!(fx.listed_containers().is_empty());
+}

@@ -1,0 +1,392 @@
+//! Content keys of file trees: [`checksum_tree`] hashes exactly the selected entries of a
+//! directory (never their mtimes), and a [`FileIndex`] of per-file records lets it skip reading
+//! files whose metadata has not changed since they were last hashed, as git's index does.
+
+use std::collections::BTreeMap;
+use std::fs::{File, Metadata};
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gb_ir::Sha256Digest;
+use gb_patterns::PatternMatcher;
+use sha2::{Digest as _, Sha256};
+
+use crate::error::SnapshotError;
+use crate::fsutil::read_xattrs;
+use crate::store::walk_error;
+use gb_cache::{CacheDb, FileRecord};
+
+/// Versions the digest's encoding, so a change to it can never collide with old keys.
+const DIGEST_DOMAIN: &[u8] = b"graphbuild checksum_tree v1\0";
+/// How much of a file is read at once.
+const CHUNK: usize = 1 << 20;
+/// A record is stored only for a file whose ctime is at least this much older than the start of
+/// the checksum. The kernel stamps files from a clock that ticks every few milliseconds, so a
+/// write right after hashing, within the tick of the previous change, would leave size, mtime
+/// and ctime as recorded and the stale hash would be trusted ("racy git"). Such recent files are
+/// hashed again next time instead.
+const RACY_MARGIN: Duration = Duration::from_millis(50);
+/// Filesystems that store whole seconds (their timestamps have no nanoseconds) need a margin of
+/// more than one second.
+const RACY_MARGIN_COARSE: Duration = Duration::from_millis(2100);
+
+/// Where [`checksum_tree`] keeps per-file records, keyed by `index_prefix` + relative path.
+///
+/// **Invariant:** a record returned for a key is one that was stored under that key (or none);
+/// records are only ever trusted when every metadata field still matches the file.
+pub trait FileIndex: Sync {
+    /// The records for `keys`, in order, `None` where there is none.
+    fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<FileRecord>>, SnapshotError>;
+    /// Stores `records`, replacing older ones under the same keys.
+    fn put_many(&self, records: &[(String, FileRecord)]) -> Result<(), SnapshotError>;
+}
+
+impl FileIndex for CacheDb {
+    fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<FileRecord>>, SnapshotError> {
+        self.file_records(keys).map_err(|err| SnapshotError::Index { op: "read records", source: Box::new(err) })
+    }
+
+    fn put_many(&self, records: &[(String, FileRecord)]) -> Result<(), SnapshotError> {
+        self.put_file_records(records)
+            .map_err(|err| SnapshotError::Index { op: "write records", source: Box::new(err) })
+    }
+}
+
+/// What [`checksum_tree`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChecksumResult {
+    /// The content key of the selection.
+    pub digest: Sha256Digest,
+    /// How many selected regular files there are.
+    pub files: u64,
+    /// How many of them had to be read (no matching record in the index).
+    pub hashed: u64,
+    /// How many bytes were read to hash them.
+    pub bytes_hashed: u64,
+}
+
+/// The content key of the selected entries of the tree at `root`.
+///
+/// The digest covers, for each selected entry and each directory above one (the root
+/// included, since copying recreates them), in the order of their relative paths' bytes: the
+/// path, the type, the permission bits, uid, gid, and per type the size and content sha256
+/// (regular files), the target (symlinks, never followed) or the device number (devices),
+/// plus the extended attributes that travel with files. Never times; never a directory's size.
+///
+/// `include` selects entries and everything below them: relative paths or Docker wildcard
+/// patterns (`*.txt`, `src/*/x`); empty selects everything. `exclude` holds Docker exclude
+/// patterns, `!` exceptions included; excluded directories with nothing re-included below
+/// them are not walked.
+///
+/// Regular files whose size, mtime, ctime, inode, device, mode, uid and gid equal their record
+/// in `index` are not read; the others are hashed (on a few threads) and their records stored
+/// in one batch at the end.
+pub fn checksum_tree(
+    root: &Path,
+    include: &[String],
+    exclude: &[String],
+    index: &dyn FileIndex,
+    index_prefix: &str,
+) -> Result<ChecksumResult, SnapshotError> {
+    let started = SystemTime::now();
+    let selection = select(root, include, exclude)?;
+    let mut files: Vec<FileWork> = selection
+        .iter()
+        .filter(|(_, entry)| entry.meta.is_file())
+        .map(|(rel, entry)| FileWork {
+            rel: rel.clone(),
+            key: rel.to_str().map(|rel| format!("{index_prefix}{rel}")),
+            meta: entry.meta.clone(),
+            digest: None,
+            record: None,
+        })
+        .collect();
+    let keyed: Vec<usize> = (0..files.len()).filter(|&i| files[i].key.is_some()).collect();
+    let keys: Vec<&str> = keyed.iter().filter_map(|&i| files[i].key.as_deref()).collect();
+    let records = index.get_many(&keys)?;
+    for (&i, record) in keyed.iter().zip(records) {
+        if let Some(record) = record.filter(|record| record_matches(record, &files[i].meta)) {
+            files[i].digest = Some(record.sha256);
+        }
+    }
+    let (hashed, bytes_hashed) = hash_missing(root, &mut files, started)?;
+    let new_records: Vec<(String, FileRecord)> =
+        files.iter_mut().filter_map(|file| Some((file.key.clone()?, file.record.take()?))).collect();
+    if !new_records.is_empty() {
+        index.put_many(&new_records)?;
+    }
+    let digests: BTreeMap<&Path, Sha256Digest> =
+        files.iter().filter_map(|file| Some((file.rel.as_path(), file.digest?))).collect();
+    let mut hasher = Sha256::new();
+    hasher.update(DIGEST_DOMAIN);
+    for (rel, entry) in &selection {
+        let abs = root.join(rel);
+        hash_entry(&mut hasher, rel, &abs, &entry.meta, digests.get(rel.as_path()))?;
+    }
+    Ok(ChecksumResult {
+        digest: Sha256Digest::from_bytes(hasher.finalize().into()),
+        files: files.len() as u64,
+        hashed,
+        bytes_hashed,
+    })
+}
+
+/// The relative paths of the entries `include` and `exclude` select below `root` (as
+/// [`checksum_tree`] selects them, without the directories above them), sorted by their bytes;
+/// for a copy step to use exactly the selection that was checksummed.
+pub fn select_paths(root: &Path, include: &[String], exclude: &[String]) -> Result<Vec<PathBuf>, SnapshotError> {
+    Ok(select(root, include, exclude)?.into_iter().filter(|(_, entry)| entry.selected).map(|(rel, _)| rel).collect())
+}
+
+struct Entry {
+    meta: Metadata,
+    /// False for a directory that is only there because something below it is selected.
+    selected: bool,
+}
+
+struct FileWork {
+    rel: PathBuf,
+    /// `None` for a path that is not UTF-8, which the index cannot key; such files are always read.
+    key: Option<String>,
+    meta: Metadata,
+    digest: Option<Sha256Digest>,
+    /// A record to store, for a file hashed in this run.
+    record: Option<FileRecord>,
+}
+
+/// Include patterns, with what is known about where their matches can be.
+struct Includes {
+    matcher: PatternMatcher,
+    /// Each pattern's leading components before the first one with a wildcard (`src` for
+    /// `src/*/x`, empty for `*.txt`): matches can only lie at or below it.
+    literal_prefixes: Vec<String>,
+}
+
+impl Includes {
+    fn new(include: &[String]) -> Result<Option<Self>, SnapshotError> {
+        if include.is_empty() {
+            return Ok(None);
+        }
+        let matcher = PatternMatcher::new(include)?;
+        let literal_prefixes = matcher
+            .patterns()
+            .map(|pattern| {
+                let pattern = pattern.trim_start_matches('!');
+                let literal: Vec<&str> =
+                    pattern.split('/').take_while(|part| !part.contains(['*', '?', '[', '\\'])).collect();
+                literal.join("/")
+            })
+            .collect();
+        Ok(Some(Includes { matcher, literal_prefixes }))
+    }
+
+    /// Whether the walk must enter directory `dir`: it is selected, or a match may lie below it.
+    fn may_select_below(&self, dir: &str) -> bool {
+        self.matcher.matches(dir)
+            || self.literal_prefixes.iter().any(|prefix| {
+                prefix.is_empty()
+                    || prefix == dir
+                    || prefix.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
+                    || dir.strip_prefix(prefix.as_str()).is_some_and(|rest| rest.starts_with('/'))
+            })
+    }
+}
+
+/// The selected entries and the directories above them (the root as the empty path), sorted.
+fn select(root: &Path, include: &[String], exclude: &[String]) -> Result<Vec<(PathBuf, Entry)>, SnapshotError> {
+    let includes = Includes::new(include)?;
+    let excludes = PatternMatcher::new(exclude)?;
+    let walk = walkdir::WalkDir::new(root).min_depth(1).into_iter().filter_entry(|entry| {
+        if !entry.file_type().is_dir() {
+            return true;
+        }
+        let rel = pattern_path(root, entry.path());
+        excludes.may_contain_included(&rel) && includes.as_ref().is_none_or(|includes| includes.may_select_below(&rel))
+    });
+    let mut selected = BTreeMap::new();
+    for entry in walk {
+        let entry = entry.map_err(|err| walk_error(root, err))?;
+        let rel = pattern_path(root, entry.path());
+        if includes.as_ref().is_some_and(|includes| !includes.matcher.matches(&rel)) || excludes.matches(&rel) {
+            continue;
+        }
+        let meta = entry.metadata().map_err(|err| walk_error(root, err))?;
+        let path = entry.path().strip_prefix(root).unwrap_or(entry.path()).to_path_buf();
+        selected.insert(path.as_os_str().as_bytes().to_vec(), (path, Entry { meta, selected: true }));
+    }
+    let parents: Vec<PathBuf> = selected
+        .values()
+        .flat_map(|(path, _)| path.ancestors().skip(1).map(Path::to_path_buf).collect::<Vec<_>>())
+        .collect();
+    for parent in parents {
+        let key = parent.as_os_str().as_bytes().to_vec();
+        if let std::collections::btree_map::Entry::Vacant(slot) = selected.entry(key) {
+            let meta = crate::fsutil::lstat(&root.join(&parent))?;
+            slot.insert((parent, Entry { meta, selected: false }));
+        }
+    }
+    Ok(selected.into_values().collect())
+}
+
+/// `abs` relative to `root`, as the `/`-separated string the pattern matcher takes (lossy for
+/// names that are not UTF-8, which only affects whether a pattern matches them).
+fn pattern_path(root: &Path, abs: &Path) -> String {
+    abs.strip_prefix(root).unwrap_or(abs).to_string_lossy().into_owned()
+}
+
+fn record_matches(record: &FileRecord, meta: &Metadata) -> bool {
+    record.size == meta.len()
+        && record.mtime_ns == time_ns(meta.mtime(), meta.mtime_nsec())
+        && record.ctime_ns == time_ns(meta.ctime(), meta.ctime_nsec())
+        && record.inode == meta.ino()
+        && record.device == meta.dev()
+        && record.mode == meta.mode()
+        && record.uid == meta.uid()
+        && record.gid == meta.gid()
+}
+
+fn time_ns(sec: i64, nsec: i64) -> i64 {
+    sec.saturating_mul(1_000_000_000).saturating_add(nsec)
+}
+
+/// Hashes the files without a digest on a few threads; returns (files read, bytes read).
+fn hash_missing(root: &Path, files: &mut [FileWork], started: SystemTime) -> Result<(u64, u64), SnapshotError> {
+    let mut todo: Vec<&mut FileWork> = files.iter_mut().filter(|file| file.digest.is_none()).collect();
+    if todo.is_empty() {
+        return Ok((0, 0));
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8).min(todo.len());
+    let chunk = todo.len().div_ceil(threads);
+    let started_ns = started.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    let results: Vec<Result<u64, SnapshotError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = todo
+            .chunks_mut(chunk)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    let mut buf = vec![0; CHUNK];
+                    let mut bytes = 0;
+                    for file in chunk {
+                        bytes += hash_file(root, file, &mut buf, started_ns)?;
+                    }
+                    Ok(bytes)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    });
+    let mut bytes = 0;
+    for result in results {
+        bytes += result?;
+    }
+    Ok((todo.len() as u64, bytes))
+}
+
+/// Reads one file, sets its digest and, unless it changed while being read or too recently to
+/// trust its timestamps, the record to store. Returns the bytes read.
+fn hash_file(root: &Path, file: &mut FileWork, buf: &mut [u8], started_ns: i64) -> Result<u64, SnapshotError> {
+    let abs = root.join(&file.rel);
+    let mut handle = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&abs)
+        .map_err(SnapshotError::io("open", &abs))?;
+    let mut hasher = Sha256::new();
+    let mut bytes = 0u64;
+    loop {
+        let n = read_some(&mut handle, buf).map_err(SnapshotError::io("read", &abs))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        bytes += n as u64;
+    }
+    let digest = Sha256Digest::from_bytes(hasher.finalize().into());
+    file.digest = Some(digest);
+    let after = handle.metadata().map_err(SnapshotError::io("inspect", &abs))?;
+    let meta = &file.meta;
+    let unchanged = bytes == meta.len()
+        && (after.len(), after.mtime(), after.mtime_nsec(), after.ctime(), after.ctime_nsec(), after.ino())
+            == (meta.len(), meta.mtime(), meta.mtime_nsec(), meta.ctime(), meta.ctime_nsec(), meta.ino());
+    let coarse = meta.ctime_nsec() == 0 && meta.mtime_nsec() == 0;
+    let margin = if coarse { RACY_MARGIN_COARSE } else { RACY_MARGIN };
+    let settled = time_ns(meta.ctime(), meta.ctime_nsec()) < started_ns - margin.as_nanos() as i64;
+    if unchanged && settled {
+        file.record = Some(FileRecord {
+            size: meta.len(),
+            mtime_ns: time_ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: time_ns(meta.ctime(), meta.ctime_nsec()),
+            inode: meta.ino(),
+            device: meta.dev(),
+            mode: meta.mode(),
+            uid: meta.uid(),
+            gid: meta.gid(),
+            sha256: digest,
+        });
+    }
+    Ok(bytes)
+}
+
+fn read_some(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match file.read(buf) {
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Feeds one entry into the tree digest; every field is length-prefixed or fixed-size, so no
+/// two different trees encode the same.
+fn hash_entry(
+    hasher: &mut Sha256,
+    rel: &Path,
+    abs: &Path,
+    meta: &Metadata,
+    content: Option<&Sha256Digest>,
+) -> Result<(), SnapshotError> {
+    let file_type = meta.file_type();
+    let put_bytes = |hasher: &mut Sha256, bytes: &[u8]| {
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    put_bytes(hasher, rel.as_os_str().as_bytes());
+    let kind: u8 = match () {
+        _ if file_type.is_dir() => b'd',
+        _ if file_type.is_file() => b'f',
+        _ if file_type.is_symlink() => b'l',
+        _ if file_type.is_char_device() => b'c',
+        _ if file_type.is_block_device() => b'b',
+        _ if file_type.is_fifo() => b'p',
+        _ => b's',
+    };
+    hasher.update([kind]);
+    hasher.update((meta.mode() & 0o7777).to_le_bytes());
+    hasher.update(meta.uid().to_le_bytes());
+    hasher.update(meta.gid().to_le_bytes());
+    match kind {
+        b'f' => {
+            hasher.update(meta.len().to_le_bytes());
+            // Every selected regular file got a digest from the index or from hashing.
+            hasher.update(content.map_or([0; 32], |digest| *digest.as_bytes()));
+        }
+        b'l' => {
+            let target = std::fs::read_link(abs).map_err(SnapshotError::io("read symlink", abs))?;
+            put_bytes(hasher, target.as_os_str().as_bytes());
+        }
+        b'c' | b'b' => hasher.update(meta.rdev().to_le_bytes()),
+        _ => {}
+    }
+    let xattrs = read_xattrs(abs)?;
+    hasher.update((xattrs.len() as u64).to_le_bytes());
+    for (name, value) in &xattrs {
+        put_bytes(hasher, name.as_bytes());
+        put_bytes(hasher, value);
+    }
+    Ok(())
+}
