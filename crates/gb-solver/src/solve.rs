@@ -100,12 +100,15 @@ impl Solver {
         &self.root
     }
 
-    fn runtime(&self) -> Result<Arc<gb_exec::Runtime>, SolveError> {
+    async fn runtime(&self) -> Result<Arc<gb_exec::Runtime>, SolveError> {
         if let Some(runtime) = self.runtime.get() {
             return Ok(runtime.clone());
         }
-        let runtime = gb_exec::Runtime::detect(&self.root.tmp_dir().join("exec"))
+        let runtime = gb_exec::Runtime::detect(&self.root.path().join("exec"))
             .map_err(|e| SolveError::env("finding a container runtime (install runc)", e))?;
+        // Containers a killed graphbuild left behind still hold the runtime's state; remove
+        // them before starting new ones (the state root's lock says none of ours is running).
+        runtime.delete_all().await.map_err(|e| SolveError::env("removing containers left by an earlier run", e))?;
         Ok(self.runtime.get_or_init(|| Arc::new(runtime)).clone())
     }
 
@@ -182,7 +185,7 @@ impl Solver {
         let needs_runtime = needed.iter().any(|d| matches!(nodes[d].op, Op::Exec(_)));
         let context = Arc::new(Context {
             root: self.root.clone(),
-            runtime: if needs_runtime { Some(self.runtime()?) } else { None },
+            runtime: if needs_runtime { Some(self.runtime().await?) } else { None },
             options: options.clone(),
             events: events.clone(),
             started,
@@ -342,12 +345,85 @@ impl Solver {
                 ))
             }
             SourceOp::Http(http) => {
-                Err(fail(format!("fetching {} over http is not supported by this engine yet", http.url)))
+                // With a checksum the content is known before downloading: a cached copy is used.
+                let pinned_key = http.checksum.map(|c| cache_key(digest, &[], Some(&c.to_string())));
+                if let Some(key) = pinned_key
+                    && let Some(snapshot) = self.cached_source(&key)?
+                {
+                    return Ok((http.checksum.map(|c| c.to_string()), Value::Snapshot(snapshot)));
+                }
+                let (snapshot, sha256) = tokio::task::block_in_place(|| {
+                    let work =
+                        self.root.snapshots.work_dir().map_err(|e| SolveError::env("making a work directory", e))?;
+                    let fetched =
+                        gb_fetch::fetch_http(&http.url, http.checksum.as_ref(), http.filename.as_deref(), work.upper())
+                            .map_err(|e| fail(e.to_string()))?;
+                    let layer = worker::commit(&self.root, work)?;
+                    Ok::<_, SolveError>((Snapshot { layers: vec![layer] }, fetched.sha256))
+                })?;
+                let key = cache_key(digest, &[], Some(&sha256.to_string()));
+                self.store_source(&key, &snapshot, definition, digest)?;
+                Ok((Some(sha256.to_string()), Value::Snapshot(snapshot)))
             }
             SourceOp::Git(git) => {
-                Err(fail(format!("checking out git repository {} is not supported by this engine yet", git.remote)))
+                let commit =
+                    tokio::task::block_in_place(|| gb_fetch::resolve_git_ref(&git.remote, git.reference.as_deref()))
+                        .map_err(|e| fail(e.to_string()))?;
+                let content = format!("{commit}:{}:{}", git.subdir.as_deref().unwrap_or(""), git.keep_git_dir);
+                let key = cache_key(digest, &[], Some(&content));
+                if let Some(snapshot) = self.cached_source(&key)? {
+                    return Ok((Some(content), Value::Snapshot(snapshot)));
+                }
+                let snapshot = tokio::task::block_in_place(|| {
+                    let work =
+                        self.root.snapshots.work_dir().map_err(|e| SolveError::env("making a work directory", e))?;
+                    let checkout = work.upper().join("checkout");
+                    gb_fetch::fetch_git(
+                        &git.remote,
+                        Some(&commit),
+                        git.subdir.as_deref(),
+                        git.keep_git_dir,
+                        git.checksum.as_deref(),
+                        &checkout,
+                    )
+                    .map_err(|e| fail(e.to_string()))?;
+                    // The checkout is the layer's root.
+                    for entry in std::fs::read_dir(&checkout).map_err(|e| SolveError::env("reading the checkout", e))? {
+                        let entry = entry.map_err(|e| SolveError::env("reading the checkout", e))?;
+                        std::fs::rename(entry.path(), work.upper().join(entry.file_name()))
+                            .map_err(|e| SolveError::env("moving the checkout", e))?;
+                    }
+                    std::fs::remove_dir(&checkout).map_err(|e| SolveError::env("moving the checkout", e))?;
+                    let layer = worker::commit(&self.root, work)?;
+                    Ok::<_, SolveError>(Snapshot { layers: vec![layer] })
+                })?;
+                self.store_source(&key, &snapshot, definition, digest)?;
+                Ok((Some(content), Value::Snapshot(snapshot)))
             }
         }
+    }
+
+    /// A fetched source's snapshot from the cache, while its layers exist.
+    fn cached_source(&self, key: &CacheKey) -> Result<Option<Snapshot>, SolveError> {
+        let record = self.root.db.result(key).map_err(|e| SolveError::env("reading the cache", e))?;
+        Ok(record
+            .and_then(|r| r.outputs.into_iter().next())
+            .filter(|s| s.layers.iter().all(|l| self.root.snapshots.layer_path(l).is_dir())))
+    }
+
+    fn store_source(
+        &self,
+        key: &CacheKey,
+        snapshot: &Snapshot,
+        definition: &Definition,
+        digest: &OpDigest,
+    ) -> Result<(), SolveError> {
+        let record = ResultRecord {
+            outputs: vec![snapshot.clone()],
+            created_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            description: self.description(definition, digest),
+        };
+        self.root.db.put_result(key, &record).map_err(|e| SolveError::env("writing the cache", e))
     }
 }
 

@@ -367,3 +367,97 @@ fn a_missing_base_image_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("nosuchimage") && stderr.contains("graphbuild import"), "{stderr}");
 }
+
+/// A one-file HTTP server on 127.0.0.1 that serves `body` for every request, stopped on drop.
+struct TinyServer {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl TinyServer {
+    fn serve(body: &'static [u8]) -> Self {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut stream, _)) => {
+                        let _ = stream.set_nonblocking(false);
+                        let mut request = [0u8; 4096];
+                        let _ = stream.read(&mut request);
+                        let header =
+                            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                        let _ = stream.write_all(header.as_bytes());
+                        let _ = stream.write_all(body);
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            }
+        });
+        Self { port, stop }
+    }
+}
+
+impl Drop for TinyServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn add_fetches_urls_with_checksums_and_git_repositories() {
+    let env = Env::new();
+    let server = TinyServer::serve(b"downloaded content\n");
+    let repo_parent = tempfile::tempdir().expect("repo");
+    let repo = RepoDir(repo_parent.path().join("project.git"));
+    std::fs::create_dir_all(repo.path()).expect("repo dir");
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(repo.path())
+            .status()
+            .expect("git");
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    write(repo.path(), "docs/readme.md", "from git\n");
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "one"]);
+    git(&["tag", "v1"]);
+
+    let context = tempfile::tempdir().expect("context");
+    let url = format!("http://127.0.0.1:{}/files/data.txt", server.port);
+    write(
+        context.path(),
+        "Dockerfile",
+        &format!(
+            "FROM busybox\nADD {url} /downloads/\nADD file://{}#v1:docs /from-git/\nRUN cat /downloads/data.txt /from-git/readme.md > /both\n",
+            repo.path().display()
+        ),
+    );
+    let out = tempfile::tempdir().expect("out");
+    let dest = format!("type=local,dest={}", out.path().display());
+    let (output, _) = env.build(context.path(), &["-o", &dest]);
+    assert_ok(&output);
+    assert_eq!(std::fs::read_to_string(out.path().join("both")).expect("both"), "downloaded content\nfrom git\n");
+
+    // A wrong --checksum fails the build and names both digests.
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    write(context.path(), "Dockerfile", &format!("FROM busybox\nADD --checksum={wrong} {url} /x\n"));
+    let (output, _) = env.build(context.path(), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains(&wrong), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+struct RepoDir(PathBuf);
+
+impl RepoDir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}

@@ -32,7 +32,7 @@ fn is_git_url(src: &str) -> bool {
         || src.starts_with("git@")
         || src.starts_with("ssh://")
         || src.starts_with("github.com/")
-        || ((src.starts_with("https://") || src.starts_with("http://"))
+        || ((src.starts_with("https://") || src.starts_with("http://") || src.starts_with("file://"))
             && src.split('#').next().is_some_and(|url| url.ends_with(".git")))
 }
 
