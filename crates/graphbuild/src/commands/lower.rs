@@ -1,6 +1,7 @@
 //! `graphbuild lower`: print the Definition a Dockerfile lowers to.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use gb_dockerfile::{LowerOptions, NoImages};
 use gb_ir::Platform;
@@ -9,23 +10,44 @@ use crate::cli::{GraphFormat, LowerArgs};
 use crate::exit::Failure;
 use crate::report;
 
-/// Lowers and prints.
-pub fn run(args: LowerArgs) -> Result<(), Failure> {
-    let dockerfile = args.file.clone().unwrap_or_else(|| args.context.join("Dockerfile"));
-    if !args.context.is_dir() {
-        return Err(Failure::Input(format!("the build context {} is not a directory", args.context.display())));
+/// A Dockerfile read and ready to lower: its name, text and the options from the command line.
+pub struct Prepared {
+    /// The Dockerfile's path as given.
+    pub file: String,
+    /// Its text.
+    pub text: String,
+    /// Lowering options.
+    pub options: LowerOptions,
+}
+
+impl Prepared {
+    /// A front-end error as a failure that shows the Dockerfile line.
+    pub fn failure(&self, error: gb_dockerfile::DockerfileError) -> Failure {
+        Failure::dockerfile(error, &self.file, &self.text)
+    }
+}
+
+/// Reads the Dockerfile and `.dockerignore` and parses the shared flags of `lower` and `build`.
+pub fn prepare(
+    context: &Path,
+    file: Option<&Path>,
+    target: Option<&str>,
+    build_args: &[String],
+    platform: Option<&str>,
+) -> Result<Prepared, Failure> {
+    let dockerfile = file.map_or_else(|| context.join("Dockerfile"), Path::to_path_buf);
+    if !context.is_dir() {
+        return Err(Failure::Input(format!("the build context {} is not a directory", context.display())));
     }
     let text = super::read_dockerfile(&dockerfile)?;
     let file = dockerfile.display().to_string();
-    let as_failure = |error| Failure::dockerfile(error, &file, &text);
-    let context_excludes = gb_dockerfile::dockerignore::load(&args.context, &dockerfile).map_err(as_failure)?;
+    let context_excludes =
+        gb_dockerfile::dockerignore::load(context, &dockerfile).map_err(|e| Failure::dockerfile(e, &file, &text))?;
     let options = LowerOptions {
         dockerfile_name: dockerfile.file_name().map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned()),
-        target: args.target.clone(),
-        build_args: parse_build_args(&args.build_args)?,
-        target_platform: args
-            .platform
-            .as_deref()
+        target: target.map(str::to_owned),
+        build_args: parse_build_args(build_args)?,
+        target_platform: platform
             .map(|p| {
                 Platform::parse(p)
                     .ok_or_else(|| Failure::Input(format!("invalid --platform {p:?}: expected os/arch[/variant]")))
@@ -34,9 +56,23 @@ pub fn run(args: LowerArgs) -> Result<(), Failure> {
         build_platform: None,
         context_excludes,
     };
-    let lowered = gb_dockerfile::lower(&text, &options, &NoImages).map_err(as_failure)?;
+    Ok(Prepared { file, text, options })
+}
+
+/// Lowers and prints.
+pub fn run(args: LowerArgs) -> Result<(), Failure> {
+    let prepared = prepare(
+        &args.context,
+        args.file.as_deref(),
+        args.target.as_deref(),
+        &args.build_args,
+        args.platform.as_deref(),
+    )?;
+    let (file, text, options) = (&prepared.file, &prepared.text, &prepared.options);
+    let as_failure = |error| Failure::dockerfile(error, file, text);
+    let lowered = gb_dockerfile::lower(text, options, &NoImages).map_err(as_failure)?;
     for warning in &lowered.warnings {
-        report::print_warning(&file, warning);
+        report::print_warning(file, warning);
     }
     match args.format {
         GraphFormat::Json => print!("{}", lowered.definition.to_json()),

@@ -2,8 +2,8 @@
 //! to file ops (and a merge for `--link`).
 
 use gb_ir::{
-    Chown, CopyAction, FileAction, FileOp, GitSource, HttpSource, IdOrName, Input, LocalSource, MergeOp, MkfileAction,
-    Op, OpNode, Sha256Digest, SourceOp,
+    Chown, CopyAction, FileAction, FileOp, GitSource, HttpSource, IdOrName, Input, MergeOp, MkfileAction, Op, OpNode,
+    Sha256Digest, SourceOp,
 };
 
 use super::paths::{context_relative, resolve_dest};
@@ -271,16 +271,7 @@ impl Lowerer<'_> {
         // covers exactly those files.
         let context_input = if pending.iter().any(|(input, _)| input.is_none()) {
             let include = if context_paths.iter().any(String::is_empty) { Vec::new() } else { dedup(context_paths) };
-            let local = OpNode {
-                inputs: Vec::new(),
-                op: Op::Source(SourceOp::Local(LocalSource {
-                    name: "context".to_owned(),
-                    include,
-                    exclude: self.options.context_excludes.clone(),
-                })),
-                platform: None,
-            };
-            Some(Input::of(self.add_op(local, "load build context".to_owned(), Some(node))))
+            Some(self.context_source(include, node))
         } else {
             None
         };

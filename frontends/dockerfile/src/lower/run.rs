@@ -436,18 +436,23 @@ impl Lowerer<'_> {
             None => {
                 let path = context_relative(source);
                 let include = if path.is_empty() { Vec::new() } else { vec![path] };
-                let op = OpNode {
-                    inputs: Vec::new(),
-                    op: Op::Source(SourceOp::Local(LocalSource {
-                        name: "context".to_owned(),
-                        include,
-                        exclude: self.options.context_excludes.clone(),
-                    })),
-                    platform: None,
-                };
-                Ok(Input::of(self.add_op(op, "load build context".to_owned(), Some(node))))
+                Ok(self.context_source(include, node))
             }
         }
+    }
+
+    /// The build context, reading only `include` (everything when empty) minus `.dockerignore`.
+    pub(crate) fn context_source(&mut self, include: Vec<String>, node: &Node) -> Input {
+        let op = OpNode {
+            inputs: Vec::new(),
+            op: Op::Source(SourceOp::Local(LocalSource {
+                name: "context".to_owned(),
+                include,
+                exclude: self.options.context_excludes.clone(),
+            })),
+            platform: None,
+        };
+        Input::of(self.add_op(op, "load build context".to_owned(), Some(node)))
     }
 
     /// What `--from` names: a stage (by name or index) or an image.
