@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use gb_cache::Snapshot;
 use gb_events::{Event, Stream};
 use gb_exec::{ContainerMount, ContainerSpec, MountSource, Network, OutputStream};
-use gb_ir::{ExecOp, MountKind, NetworkMode, OpDigest, OpNode, SecurityMode};
+use gb_ir::{CacheSharing, ExecOp, MountKind, NetworkMode, OpDigest, OpNode, SecurityMode};
 
 use super::{Value, commit, to_snapshot};
 use crate::env::{BaseConfig, process_settings};
@@ -154,13 +154,31 @@ struct Prepared {
     root: gb_snapshot::Mounted,
     created_mount_points: Vec<String>,
     secret_files: Vec<PathBuf>,
+    // Cache mount locks held while the process runs (`sharing=locked|private`).
+    locks: Vec<nix::fcntl::Flock<std::fs::File>>,
+    // Cache directories made for one run because the shared one was busy (`sharing=private`).
+    private_dirs: Vec<PathBuf>,
 }
 
 impl Prepared {
     /// Unmounts everything, deletes secret copies and removes the mount points the runtime
     /// made, leaving the upper dir holding exactly the process's changes.
     fn tear_down(self) -> gb_snapshot::WorkDir {
-        let Prepared { spec: _, work, extra, scratch_work, root, created_mount_points, secret_files } = self;
+        let Prepared {
+            spec: _,
+            work,
+            extra,
+            scratch_work,
+            root,
+            created_mount_points,
+            secret_files,
+            locks,
+            private_dirs,
+        } = self;
+        drop(locks);
+        for dir in private_dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         drop(extra);
         drop(scratch_work);
         drop(root);
@@ -198,6 +216,8 @@ fn prepare(
     let mut extra = Vec::new();
     let mut scratch_work = Vec::new();
     let mut secret_files = Vec::new();
+    let mut locks = Vec::new();
+    let mut private_dirs = Vec::new();
     for (mount, snapshot) in exec.mounts.iter().zip(snapshots).skip(1) {
         let selector = mount.selector.as_deref().unwrap_or("/").trim_start_matches('/').to_owned();
         match &mount.kind {
@@ -229,8 +249,42 @@ fn prepare(
                 });
                 extra.push(mounted);
             }
-            MountKind::Cache { id, uid, gid, mode, .. } => {
-                let dir = state.cache_mounts_dir().join(gb_ir::Sha256Digest::of(id.as_bytes()).hex());
+            MountKind::Cache { id, uid, gid, mode, sharing } => {
+                let shared_dir = state.cache_mounts_dir().join(gb_ir::Sha256Digest::of(id.as_bytes()).hex());
+                std::fs::create_dir_all(state.cache_mounts_dir())
+                    .map_err(|e| SolveError::env("creating the cache mount directory", e))?;
+                let lock_path = shared_dir.with_extension("lock");
+                let lock_file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&lock_path)
+                    .map_err(|e| SolveError::env(format!("opening {}", lock_path.display()), e))?;
+                let dir = match sharing {
+                    CacheSharing::Shared => shared_dir,
+                    // One user at a time: wait for the lock and hold it while the process runs.
+                    CacheSharing::Locked => {
+                        let lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
+                            .map_err(|(_, e)| SolveError::env(format!("locking cache mount {id}"), e))?;
+                        locks.push(lock);
+                        shared_dir
+                    }
+                    // The shared directory when nobody holds it, else a fresh one for this run.
+                    CacheSharing::Private => {
+                        match nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                            Ok(lock) => {
+                                locks.push(lock);
+                                shared_dir
+                            }
+                            Err(_) => {
+                                let private =
+                                    state.tmp_dir().join(format!("cache-private-{}", gb_cache::LayerId::random()));
+                                private_dirs.push(private.clone());
+                                private
+                            }
+                        }
+                    }
+                };
                 if !dir.exists() {
                     std::fs::create_dir_all(&dir)
                         .map_err(|e| SolveError::env(format!("creating cache mount {id}"), e))?;
@@ -328,7 +382,17 @@ fn prepare(
         }
     }
     created.sort_by(|a: &String, b: &String| b.matches('/').count().cmp(&a.matches('/').count()).then(b.cmp(a)));
-    Ok(Prepared { spec, work, extra, scratch_work, root, created_mount_points: created, secret_files })
+    Ok(Prepared {
+        spec,
+        work,
+        extra,
+        scratch_work,
+        root,
+        created_mount_points: created,
+        secret_files,
+        locks,
+        private_dirs,
+    })
 }
 
 fn write_secret(path: &Path, content: &[u8], uid: u32, gid: u32, mode: u32) -> std::io::Result<()> {

@@ -115,16 +115,52 @@ pub fn solve_and_export(
             }
             Export::Tar(file) => {
                 let export = |writer: &mut dyn std::io::Write| root.snapshots.export_tar(&result.output, writer);
-                let outcome = if file == Path::new("-") {
+                if file == Path::new("-") {
                     export(&mut std::io::stdout().lock())
-                } else {
-                    let mut out = std::fs::File::create(&file)
-                        .map_err(|e| Failure::Io(format!("creating {}: {e}", file.display())))?;
-                    export(&mut out)
-                };
-                outcome.map_err(|e| Failure::Io(format!("exporting to {}: {e}", file.display())))?;
+                        .map_err(|e| Failure::Io(format!("exporting to standard output: {e}")))?;
+                } else if !tar_is_current(&file, &result.output) {
+                    // Written beside the destination and renamed, so a reader never sees half a tar.
+                    let partial = file.with_extension("partial");
+                    let mut out = std::fs::File::create(&partial)
+                        .map_err(|e| Failure::Io(format!("creating {}: {e}", partial.display())))?;
+                    export(&mut out).map_err(|e| Failure::Io(format!("exporting to {}: {e}", file.display())))?;
+                    drop(out);
+                    std::fs::rename(&partial, &file).map_err(|e| {
+                        Failure::Io(format!("renaming {} to {}: {e}", partial.display(), file.display()))
+                    })?;
+                    mark_tar(&file, &result.output);
+                }
             }
         }
     }
     Ok(result)
+}
+
+/// The extended attribute that records which snapshot a tar output holds.
+const OUTPUT_XATTR: &str = "user.graphbuild.snapshot";
+
+/// What identifies a tar output: the snapshot's layers plus the file's size and mtime, so a
+/// file changed by anyone else is rewritten.
+fn tar_identity(file: &Path, snapshot: &gb_cache::Snapshot) -> Option<String> {
+    use sha2::Digest as _;
+    let meta = std::fs::metadata(file).ok()?;
+    let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+    let layers: Vec<&str> = snapshot.layers.iter().map(|l| l.as_str()).collect();
+    let digest = sha2::Sha256::digest(layers.join(",").as_bytes());
+    Some(format!("{}:{}:{modified}", hex::encode(digest), meta.len()))
+}
+
+/// True when `file` already holds exactly this snapshot: the unchanged result of a no-op
+/// rebuild is not written again (BuildKit rewrites it every time).
+fn tar_is_current(file: &Path, snapshot: &gb_cache::Snapshot) -> bool {
+    let Some(expected) = tar_identity(file, snapshot) else { return false };
+    matches!(xattr::get(file, OUTPUT_XATTR), Ok(Some(value)) if value == expected.as_bytes())
+}
+
+/// Records which snapshot a freshly written tar holds; file systems without user xattrs just
+/// get the tar rewritten every time.
+fn mark_tar(file: &Path, snapshot: &gb_cache::Snapshot) {
+    if let Some(identity) = tar_identity(file, snapshot) {
+        let _ = xattr::set(file, OUTPUT_XATTR, identity.as_bytes());
+    }
 }

@@ -355,6 +355,16 @@ fn tar_output_holds_the_root_file_system() {
     let names = String::from_utf8_lossy(&listing.stdout);
     assert!(names.lines().any(|l| l.trim_start_matches("./") == "marker"), "{names}");
     assert!(names.lines().any(|l| l.trim_start_matches("./") == "bin/busybox"), "{names}");
+
+    // A no-op rebuild leaves the unchanged tar alone; a tar someone changed is written again.
+    let modified = || std::fs::metadata(&tar).and_then(|m| m.modified()).expect("mtime");
+    let before = modified();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert_ok(&env.build(context.path(), &["-o", &dest]).0);
+    assert_eq!(modified(), before, "an unchanged output was rewritten");
+    std::fs::write(&tar, b"clobbered").expect("clobber");
+    assert_ok(&env.build(context.path(), &["-o", &dest]).0);
+    assert!(std::fs::metadata(&tar).expect("tar").len() > 1024, "a changed output file was not rewritten");
 }
 
 #[test]
@@ -460,4 +470,24 @@ impl RepoDir {
     fn path(&self) -> &Path {
         &self.0
     }
+}
+
+#[test]
+fn a_locked_cache_mount_has_one_user_at_a_time() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    // Each step fails if it finds the other inside the cache directory.
+    let step = |name: &str| {
+        format!(
+            "FROM busybox AS {name}\nRUN --mount=type=cache,id=shared-tool,target=/c,sharing=locked \
+             mkdir /c/busy && sleep 0.5 && rmdir /c/busy && echo {name} > /{name}\n"
+        )
+    };
+    write(
+        context.path(),
+        "Dockerfile",
+        &format!("{}{}FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n", step("a"), step("b")),
+    );
+    let (output, _) = env.build(context.path(), &["--max-parallelism", "2"]);
+    assert_ok(&output);
 }
