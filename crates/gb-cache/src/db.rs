@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use crate::error::CacheError;
 use crate::ids::{CacheKey, LayerId};
 use crate::kv::{KvStore, KvWrite, Table};
-use crate::records::{FileRecord, ImageRecord, LayerRecord, ResultRecord};
+use crate::records::{LayerBlobRecord, FileRecord, ImageRecord, LayerRecord, ResultRecord};
 use crate::rocks::RocksStore;
 
 /// The record layout this build reads and writes, kept in [`Table::Meta`]. Bump it when a record
@@ -159,6 +159,19 @@ impl CacheDb {
     /// Records a committed layer (durably); call it after the directory was renamed into place.
     pub fn put_layer(&self, id: &LayerId, record: &LayerRecord) -> Result<(), CacheError> {
         self.store.write(vec![put(Table::Layers, id.as_str().as_bytes().to_vec(), record, || id.to_string())?])
+    }
+
+    /// The blob a layer was exported as with a compression (`gzip`, `zstd`, `none`), plus the
+    /// SOURCE_DATE_EPOCH it was clamped to (`-` for none), when it was exported before.
+    pub fn layer_blob(&self, id: &LayerId, variant: &str) -> Result<Option<LayerBlobRecord>, CacheError> {
+        let key = format!("layerblob:{id}:{variant}");
+        self.get(Table::Meta, key.as_bytes(), || key.clone())
+    }
+
+    /// Records the blob a layer was exported as.
+    pub fn put_layer_blob(&self, id: &LayerId, variant: &str, record: &LayerBlobRecord) -> Result<(), CacheError> {
+        let key = format!("layerblob:{id}:{variant}");
+        self.store.write(vec![put(Table::Meta, key.clone().into_bytes(), record, || key.clone())?])
     }
 
     /// Every layer record, by id (for prune and df).

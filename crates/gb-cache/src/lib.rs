@@ -23,5 +23,5 @@ pub use error::CacheError;
 pub use ids::{CacheKey, LayerId, Snapshot};
 pub use kv::{KvPair, KvStore, KvWrite, Table};
 pub use memory::MemoryStore;
-pub use records::{FileRecord, ImageRecord, LayerRecord, ResultRecord};
+pub use records::{FileRecord, ImageRecord, LayerBlobRecord, LayerRecord, ResultRecord};
 pub use rocks::RocksStore;

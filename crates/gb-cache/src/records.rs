@@ -67,3 +67,17 @@ pub struct ImageRecord {
     /// When it was stored (seconds since the Unix epoch).
     pub created_unix: u64,
 }
+
+/// A committed layer exported as an image layer blob with one compression, so that a layer is
+/// never compressed twice; stored in the Meta table under `layerblob:<layer>:<compression>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerBlobRecord {
+    /// Digest of the (compressed) blob in the content store.
+    pub digest: Sha256Digest,
+    /// Digest of the uncompressed layer tar (the config's `rootfs.diff_ids` entry).
+    pub diff_id: Sha256Digest,
+    /// Size of the blob in bytes.
+    pub size: u64,
+    /// The OCI media type (`application/vnd.oci.image.layer.v1.tar+gzip`, ...).
+    pub media_type: String,
+}

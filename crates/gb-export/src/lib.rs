@@ -1,0 +1,1 @@
+//! Images from build results: layer blobs, config, manifest, OCI layout and docker-archive.
