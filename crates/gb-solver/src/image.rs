@@ -129,3 +129,23 @@ pub fn ir_config(config: &serde_json::Value) -> ImageConfig {
 pub fn manifest_of(record: &ImageRecord) -> Sha256Digest {
     record.manifest_digest
 }
+
+/// Finds an image by name (`busybox`, `app:1`, normalized as Docker does) or by id (the config
+/// digest, full or a prefix of at least 4 hex digits, with or without `sha256:`).
+pub fn find(root: &StateRoot, name_or_id: &str) -> Result<Option<(String, ImageRecord)>, SolveError> {
+    if let Ok(reference) = ImageReference::parse(name_or_id) {
+        let name = reference.to_string();
+        if let Some(record) = root.db.image(&name).map_err(|e| SolveError::env("reading the image store", e))? {
+            return Ok(Some((name, record)));
+        }
+    }
+    let prefix = name_or_id.strip_prefix("sha256:").unwrap_or(name_or_id);
+    if prefix.len() < 4 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let images = root.db.images().map_err(|e| SolveError::env("reading the image store", e))?;
+    let mut matches: Vec<(String, ImageRecord)> =
+        images.into_iter().filter(|(_, record)| record.config_digest.hex().starts_with(prefix)).collect();
+    matches.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(matches.into_iter().next())
+}

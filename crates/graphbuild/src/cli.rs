@@ -26,6 +26,27 @@ pub enum Command {
     Solve(SolveArgs),
     /// Make a one-layer image in the local store from a root file system tarball.
     Import(ImportArgs),
+    /// List images in the local store.
+    Images(ImagesArgs),
+    /// Image commands.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Show an image's history: one row per instruction.
+    History(HistoryArgs),
+    /// Give an image another name.
+    Tag(TagArgs),
+    /// Remove images.
+    Rmi(RmiArgs),
+    /// Show disk usage: images and build cache, shared layers counted once.
+    Df(DfArgs),
+    /// Free build cache and dangling images.
+    Prune(PruneArgs),
+    /// Write images to a docker-archive (or OCI) tar file.
+    Save(SaveArgs),
+    /// Read images from a docker-archive or OCI archive.
+    Load(LoadArgs),
+    /// Run a command in a new container from an image.
+    Run(RunArgs),
     /// Print the build graph (the IR Definition) a Dockerfile lowers to.
     Lower(LowerArgs),
     /// Tools for looking inside graphbuild.
@@ -170,4 +191,132 @@ pub struct ImportArgs {
     /// The image's platform (the host's by default).
     #[arg(long)]
     pub platform: Option<String>,
+}
+
+/// `graphbuild images`.
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Only images whose repository matches this pattern (`*` wildcards, as `docker images`).
+    pub pattern: Option<String>,
+    /// Only print image ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `graphbuild image ...`.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Print images' details as JSON.
+    Inspect(InspectArgs),
+    /// List images (same as `graphbuild images`).
+    Ls(ImagesArgs),
+    /// Remove images (same as `graphbuild rmi`).
+    Rm(RmiArgs),
+}
+
+/// `graphbuild image inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Image names or ids.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+/// `graphbuild history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Don't truncate CREATED BY.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Print sizes in bytes and times as dates.
+    #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub human: bool,
+    /// Image name or id.
+    pub name: String,
+}
+
+/// `graphbuild tag`.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// The existing image.
+    pub source: String,
+    /// The new name, `NAME[:TAG]`.
+    pub target: String,
+}
+
+/// `graphbuild rmi`.
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    /// Remove even when other tags or a running container use the image.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Image names or ids.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+/// `graphbuild df`.
+#[derive(Debug, Args)]
+pub struct DfArgs {
+    /// One row per image and cache entry.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// `graphbuild prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Also remove images no name points at and all unused build cache.
+    #[arg(short, long)]
+    pub all: bool,
+}
+
+/// `graphbuild save`.
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// The output file.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// `docker` (docker-archive, the default) or `oci` (OCI layout tar).
+    #[arg(long, default_value = "docker")]
+    pub format: String,
+    /// Images to save.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+/// `graphbuild load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// The archive (docker-archive or OCI archive).
+    #[arg(short, long)]
+    pub input: PathBuf,
+}
+
+/// `graphbuild run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Remove the container when it exits (containers are always removed; accepted for Docker compatibility).
+    #[arg(long)]
+    pub rm: bool,
+    /// Set an environment variable, `K=V` (or `K` to take it from this environment).
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// A name for the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replace the image's ENTRYPOINT.
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// The working directory.
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// The user, `name|uid[:group|gid]`.
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    /// The image.
+    pub image: String,
+    /// The command and its arguments (replace the image's CMD).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
