@@ -11,7 +11,8 @@ mod run;
 mod stage;
 mod vars;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::rc::Rc;
 
 use gb_ir::{
     Definition, HistoryEntry, ImageConfig, ImageReference, ImageSource, ImageSpec, Input, Location, Op, OpDigest,
@@ -177,7 +178,8 @@ pub(crate) struct Lowerer<'a> {
     definition: Definition,
     warnings: Vec<Warning>,
     stages: Vec<StageDecl>,
-    results: Vec<Option<StageState>>,
+    results: Vec<Option<Rc<StageState>>>,
+    known_ops: HashSet<OpDigest>,
     in_progress: BTreeSet<usize>,
     lowered_names: Vec<String>,
     meta_args: Vec<(String, Option<String>)>,
@@ -197,6 +199,7 @@ impl<'a> Lowerer<'a> {
             warnings: Vec::new(),
             stages: Vec::new(),
             results: Vec::new(),
+            known_ops: HashSet::new(),
             in_progress: BTreeSet::new(),
             lowered_names: Vec::new(),
             meta_args: Vec::new(),
@@ -308,7 +311,7 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Lowers a stage (and the stages it needs) once, and returns its final state.
-    fn lower_stage(&mut self, index: usize) -> Result<StageState, DockerfileError> {
+    fn lower_stage(&mut self, index: usize) -> Result<Rc<StageState>, DockerfileError> {
         if self.results.len() < self.stages.len() {
             self.results.resize_with(self.stages.len(), || None);
         }
@@ -323,7 +326,8 @@ impl<'a> Lowerer<'a> {
                 format!("circular dependency detected on stage: {}", self.stage_display_name(index)),
             ));
         }
-        let state = self.lower_stage_body(index)?;
+        // Shared, not cloned: a stage many others build on or copy from is kept once.
+        let state = Rc::new(self.lower_stage_body(index)?);
         self.in_progress.remove(&index);
         self.lowered_names.push(self.stage_display_name(index));
         self.results[index] = Some(state.clone());
@@ -336,7 +340,11 @@ impl<'a> Lowerer<'a> {
 
     /// Adds an op with its metadata and returns its digest.
     fn add_op(&mut self, node: OpNode, description: String, instruction: Option<&Node>) -> OpDigest {
-        let digest = self.definition.add(node);
+        // The digest set makes adding an op constant time; `Definition::add` searches linearly.
+        let digest = node.digest();
+        if self.known_ops.insert(digest) {
+            self.definition.ops.push(gb_ir::OpEntry { digest, node });
+        }
         self.definition.metadata.entry(digest).or_insert_with(|| OpMetadata {
             description,
             instruction: instruction.map(|n| n.keyword.to_uppercase()),
@@ -391,7 +399,7 @@ impl<'a> Lowerer<'a> {
         })
     }
 
-    fn finish(mut self, state: StageState) -> Result<Lowered, DockerfileError> {
+    fn finish(mut self, state: Rc<StageState>) -> Result<Lowered, DockerfileError> {
         let output = match &state.fs {
             Some(input) => input.clone(),
             None => {

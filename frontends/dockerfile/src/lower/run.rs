@@ -464,7 +464,7 @@ impl Lowerer<'_> {
     ) -> Result<Input, DockerfileError> {
         if let Some(index) = self.find_stage(from, true) {
             let other = self.lower_stage(index)?;
-            return Ok(match other.fs {
+            return Ok(match other.fs.clone() {
                 Some(fs) => fs,
                 None => {
                     let scratch = OpNode { inputs: Vec::new(), op: Op::Source(SourceOp::Scratch), platform: None };

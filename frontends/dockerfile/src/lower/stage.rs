@@ -139,7 +139,7 @@ impl Lowerer<'_> {
         if let Some(base_index) = self.find_stage(&image_name, false).filter(|i| *i != index) {
             let base = self.lower_stage(base_index)?;
             triggers = base.config.on_build.clone();
-            stage = StageState { name: name.clone(), args: Vec::new(), cmd_set: false, ..base };
+            stage = StageState { name: name.clone(), args: Vec::new(), cmd_set: false, ..(*base).clone() };
             stage.config.on_build.clear();
         } else if image_name.eq_ignore_ascii_case("scratch") {
             stage = StageState {
