@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use crate::error::CacheError;
 use crate::ids::{CacheKey, LayerId};
 use crate::kv::{KvStore, KvWrite, Table};
-use crate::records::{LayerBlobRecord, FileRecord, ImageRecord, LayerRecord, ResultRecord};
+use crate::records::{FileRecord, ImageRecord, LayerBlobRecord, LayerRecord, ResultRecord};
 use crate::rocks::RocksStore;
 
 /// The record layout this build reads and writes, kept in [`Table::Meta`]. Bump it when a record

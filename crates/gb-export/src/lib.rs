@@ -1,1 +1,36 @@
 //! Images from build results: layer blobs, config, manifest, OCI layout and docker-archive.
+//!
+//! - [`layer_blobs`] compresses layers' diff tars into the content store, once per layer,
+//!   compression and SOURCE_DATE_EPOCH (recorded in `CacheDb::layer_blob`), in parallel.
+//! - [`assemble_image`] turns a build result and the front end's [`gb_ir::ImageSpec`] into a
+//!   config and a manifest in the content store, reusing the base image's layer blobs.
+//! - [`write_oci_layout`] and [`write_docker_archive`] write stored images out;
+//!   [`load_archive`] reads either format back in.
+//!
+//! Every document (config, manifest, index, `manifest.json`) is canonical JSON and every
+//! archive has sorted entries with fixed times, so the same images give the same bytes.
+
+mod assemble;
+mod blobs;
+mod compression;
+mod config;
+mod context;
+mod docker;
+mod error;
+mod files;
+mod hashing;
+mod layout;
+mod load;
+mod oci;
+mod tarball;
+mod time;
+
+pub use assemble::{BuiltImage, assemble_image};
+pub use blobs::layer_blobs;
+pub use compression::{Compression, GZIP_LEVEL, ZSTD_LEVEL};
+pub use context::ExportContext;
+pub use docker::write_docker_archive;
+pub use error::{ErrorKind, ExportError};
+pub use gb_ir::Sha256Digest;
+pub use layout::{ImageRef, write_oci_layout};
+pub use load::load_archive;

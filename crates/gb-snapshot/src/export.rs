@@ -93,6 +93,17 @@ impl SnapshotStore {
     /// `dir/.wh.name`, an opaque `dir` gets an empty `dir/.wh..wh..opq`, overlay's own
     /// attributes are dropped, and entries are sorted by their names in the tar.
     pub fn layer_diff_tar<W: Write>(&self, id: &LayerId, writer: W) -> Result<(), SnapshotError> {
+        self.layer_diff_tar_with(id, writer, &DiffTarOptions::default())
+    }
+
+    /// [`SnapshotStore::layer_diff_tar`] with options, such as mtimes clamped to
+    /// SOURCE_DATE_EPOCH for reproducible image layers.
+    pub fn layer_diff_tar_with<W: Write>(
+        &self,
+        id: &LayerId,
+        writer: W,
+        options: &DiffTarOptions,
+    ) -> Result<(), SnapshotError> {
         let dir = self.existing_layer(id)?;
         let mut items = Vec::new();
         // The walk below does not list the root, which an imported `./.wh..wh..opq` marks.
@@ -117,7 +128,7 @@ impl SnapshotStore {
         }
         // Markers take other names than the entries they stand for, so sort again.
         items.sort_by(|(a, _), (b, _)| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
-        let mut tar = TarWriter::new(writer);
+        let mut tar = TarWriter::new(writer).clamp_mtime(options.clamp_mtime);
         for (rel, item) in items {
             match item {
                 Item::File(abs, meta) => tar.append_path(&abs, &rel, &meta)?,
@@ -127,6 +138,15 @@ impl SnapshotStore {
         tar.finish()?;
         Ok(())
     }
+}
+
+/// How [`SnapshotStore::layer_diff_tar_with`] writes a layer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiffTarOptions {
+    /// Entries modified after this time (seconds since the epoch) get this time instead, as
+    /// BuildKit's `rewrite-timestamp` does with SOURCE_DATE_EPOCH: the layer's bytes then no
+    /// longer depend on when its files were written, while older files keep their times.
+    pub clamp_mtime: Option<i64>,
 }
 
 enum Item {

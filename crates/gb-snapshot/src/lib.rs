@@ -25,6 +25,7 @@ mod tree_writer;
 
 pub use checksum::{ChecksumResult, FileIndex, checksum_tree, select_paths};
 pub use error::{ErrorKind, SnapshotError};
+pub use export::DiffTarOptions;
 pub use gb_cache::{FileRecord, LayerId, Snapshot};
 pub use import::Imported;
 pub use mount::Mounted;

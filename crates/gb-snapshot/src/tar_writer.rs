@@ -28,6 +28,8 @@ pub(crate) struct TarWriter<W: Write> {
     builder: tar::Builder<W>,
     /// (device, inode) of multiply linked regular files already written, to their entry names.
     links: HashMap<(u64, u64), Vec<u8>>,
+    /// The latest mtime an entry may carry (later ones are lowered to it).
+    clamp_mtime: Option<i64>,
 }
 
 /// One entry's header fields.
@@ -46,7 +48,13 @@ struct Fields {
 
 impl<W: Write> TarWriter<W> {
     pub(crate) fn new(writer: W) -> Self {
-        TarWriter { builder: tar::Builder::new(writer), links: HashMap::new() }
+        TarWriter { builder: tar::Builder::new(writer), links: HashMap::new(), clamp_mtime: None }
+    }
+
+    /// Lowers every entry's mtime that is later than `clamp` to `clamp` (`None`: times as they are).
+    pub(crate) fn clamp_mtime(mut self, clamp: Option<i64>) -> Self {
+        self.clamp_mtime = clamp;
+        self
     }
 
     /// Appends the file at `abs`, with metadata `meta`, as the entry `rel`. Sockets are skipped
@@ -128,8 +136,11 @@ impl<W: Write> TarWriter<W> {
         self.builder.into_inner().map_err(|source| SnapshotError::TarWrite { path: "end of archive".into(), source })
     }
 
-    fn write(&mut self, fields: Fields, body: Option<File>, rel: &Path) -> Result<(), SnapshotError> {
+    fn write(&mut self, mut fields: Fields, body: Option<File>, rel: &Path) -> Result<(), SnapshotError> {
         let err = |source| SnapshotError::TarWrite { path: rel.to_path_buf(), source };
+        if let Some(clamp) = self.clamp_mtime {
+            fields.mtime = fields.mtime.min(clamp);
+        }
         let mut pax = Vec::new();
         let mut header = Header::new_ustar();
         let ustar = header.as_ustar_mut().ok_or_else(|| err(io::Error::other("not a ustar header")))?;

@@ -8,6 +8,15 @@ mod report;
 
 use clap::Parser;
 
+/// Opens the state root and runs a store command with it.
+fn with_root(
+    root: Option<&std::path::Path>,
+    command: impl FnOnce(&gb_solver::StateRoot) -> Result<(), exit::Failure>,
+) -> Result<(), exit::Failure> {
+    let state = commands::engine::open_root(root)?;
+    command(&state)
+}
+
 fn main() {
     let cli = cli::Cli::parse();
     let root = cli.root.clone();
@@ -16,8 +25,25 @@ fn main() {
         cli::Command::Build(args) => commands::build::run(args, root),
         cli::Command::Solve(args) => commands::solve::run(args, root),
         cli::Command::Import(args) => commands::import::run(args, root),
+        cli::Command::Run(args) => commands::run::run(args, root),
         cli::Command::Lower(args) => commands::lower::run(args),
         cli::Command::Debug(cli::DebugCommand::Parse(args)) => commands::debug::parse(args),
+        other => with_root(root, |state| match other {
+            cli::Command::Images(args) | cli::Command::Image(cli::ImageCommand::Ls(args)) => {
+                commands::images::images(args, state)
+            }
+            cli::Command::Image(cli::ImageCommand::Inspect(args)) => commands::images::inspect(args, state),
+            cli::Command::History(args) => commands::images::history(args, state),
+            cli::Command::Tag(args) => commands::images::tag(args, state),
+            cli::Command::Rmi(args) | cli::Command::Image(cli::ImageCommand::Rm(args)) => {
+                commands::images::rmi(args, state)
+            }
+            cli::Command::Df(args) => commands::images::df(args, state),
+            cli::Command::Prune(args) => commands::images::prune(args, state),
+            cli::Command::Save(args) => commands::archive::save(args, state),
+            cli::Command::Load(args) => commands::archive::load(args, state),
+            _ => Err(exit::Failure::Input("unexpected command".to_owned())),
+        }),
     };
     let code = match result {
         Ok(()) => exit::SUCCESS,

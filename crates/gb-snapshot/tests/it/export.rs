@@ -185,3 +185,27 @@ fn an_opaque_layer_root_round_trips() {
     let names = entry_names(&diff_tar(&t, &imported.layer));
     assert_eq!(names, [(".wh..wh..opq".to_owned(), EntryType::Regular), ("a".to_owned(), EntryType::Regular)]);
 }
+
+#[test]
+fn layer_diff_tars_can_clamp_mtimes() {
+    let t = TestStore::new();
+    let (_, change) = two_layers(&t);
+    let clamped = |clamp_mtime| {
+        let mut out = Vec::new();
+        let options = gb_snapshot::DiffTarOptions { clamp_mtime };
+        t.store.layer_diff_tar_with(&change, &mut out, &options).expect("layer diff tar");
+        out
+    };
+    // Every file here is newer than 2001, so every entry (markers and pax headers included)
+    // carries the clamp.
+    let old = clamped(Some(1_000_000_000));
+    let mut archive = tar::Archive::new(old.as_slice());
+    for entry in archive.entries().expect("entries") {
+        let entry = entry.expect("tar entry");
+        assert_eq!(entry.header().mtime().expect("mtime"), 1_000_000_000);
+    }
+    assert_eq!(entry_names(&old), entry_names(&diff_tar(&t, &change)));
+    // A clamp after every file changes nothing; no clamp is the default.
+    assert_eq!(clamped(Some(i64::MAX)), diff_tar(&t, &change));
+    assert_eq!(clamped(None), diff_tar(&t, &change));
+}

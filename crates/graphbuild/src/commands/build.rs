@@ -33,9 +33,6 @@ pub fn run(args: BuildArgs, root: Option<&std::path::Path>) -> Result<(), Failur
         &args.build_args,
         args.platform.as_deref(),
     )?;
-    if !args.tags.is_empty() {
-        return Err(Failure::Input("naming images with -t needs the image store, which is not built yet; use -o to export the root file system".to_owned()));
-    }
     let state = super::engine::open_root(root)?;
     let lowered = gb_dockerfile::lower(&prepared.text, &prepared.options, &StoreImages(&state))
         .map_err(|e| prepared.failure(e))?;
@@ -50,6 +47,7 @@ pub fn run(args: BuildArgs, root: Option<&std::path::Path>) -> Result<(), Failur
         &args.run,
         locals,
         Some((prepared.file, prepared.text)),
+        &args.tags,
     )?;
     Ok(())
 }

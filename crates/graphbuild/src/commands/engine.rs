@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use gb_ir::Definition;
+use gb_export::Compression;
+use gb_ir::{Definition, ImageReference};
 use gb_solver::{SolveOptions, Solver, StateRoot};
 
 use crate::cli::RunOptions;
@@ -18,9 +19,17 @@ pub enum Export {
     Local(PathBuf),
     /// The root file system as a tar file (`-` for standard output).
     Tar(PathBuf),
+    /// An OCI image layout, as a tar (default) or a directory (`tar=false`).
+    Oci { dest: PathBuf, tar: bool, compression: Compression, names: Vec<String> },
+    /// A docker-archive (what `docker load` reads).
+    Docker { dest: PathBuf, compression: Compression, names: Vec<String> },
+    /// The local image store, under these names.
+    Image { names: Vec<String>, compression: Compression },
 }
 
-/// Parses `-o type=local,dest=DIR` and `-o type=tar,dest=FILE` (a bare path means local).
+/// Parses `-o type=local,dest=DIR`, `type=tar,dest=FILE`, `type=oci,dest=FILE[,tar=false]`,
+/// `type=docker,dest=FILE`, `type=image,name=NAME` (with `compression=gzip|zstd|uncompressed`
+/// for images); a bare path means `type=local`.
 pub fn parse_outputs(outputs: &[String]) -> Result<Vec<Export>, Failure> {
     outputs
         .iter()
@@ -29,17 +38,38 @@ pub fn parse_outputs(outputs: &[String]) -> Result<Vec<Export>, Failure> {
             if fields.is_empty() {
                 return Ok(Export::Local(PathBuf::from(spec)));
             }
-            let dest = fields
-                .get("dest")
-                .map(PathBuf::from)
-                .ok_or_else(|| Failure::Input(format!("-o {spec}: dest=PATH is missing")))?;
+            let dest = || {
+                fields
+                    .get("dest")
+                    .map(PathBuf::from)
+                    .ok_or_else(|| Failure::Input(format!("-o {spec}: dest=PATH is missing")))
+            };
+            let compression = match fields.get("compression") {
+                Some(text) => text.parse::<Compression>().map_err(|_| {
+                    Failure::Input(format!("-o {spec}: compression must be gzip, zstd or uncompressed"))
+                })?,
+                None => Compression::Gzip,
+            };
+            let names: Vec<String> = fields
+                .get("name")
+                .map(|n| n.split(';').filter(|n| !n.is_empty()).map(str::to_owned).collect())
+                .unwrap_or_default();
+            if fields.get("push").is_some_and(|p| *p == "true") {
+                return Err(Failure::Input(format!("-o {spec}: pushing to a registry is not supported yet")));
+            }
             match fields.get("type").copied() {
-                Some("local") => Ok(Export::Local(dest)),
-                Some("tar") => Ok(Export::Tar(dest)),
-                Some(other) => {
-                    Err(Failure::Input(format!("-o {spec}: output type {other:?} is not supported (local or tar)")))
+                Some("local") => Ok(Export::Local(dest()?)),
+                Some("tar") => Ok(Export::Tar(dest()?)),
+                Some("oci") => {
+                    Ok(Export::Oci { dest: dest()?, tar: fields.get("tar") != Some(&"false"), compression, names })
                 }
-                None => Err(Failure::Input(format!("-o {spec}: type=local or type=tar is missing"))),
+                Some("docker") => Ok(Export::Docker { dest: dest()?, compression, names }),
+                Some("image") if names.is_empty() => Err(Failure::Input(format!("-o {spec}: name=NAME is missing"))),
+                Some("image") => Ok(Export::Image { names, compression }),
+                Some(other) => Err(Failure::Input(format!(
+                    "-o {spec}: output type {other:?} is not supported (local, tar, oci, docker or image)"
+                ))),
+                None => Err(Failure::Input(format!("-o {spec}: type=TYPE is missing"))),
             }
         })
         .collect()
@@ -76,8 +106,16 @@ pub fn solve_and_export(
     run: &RunOptions,
     local_dirs: BTreeMap<String, PathBuf>,
     dockerfile: Option<(String, String)>,
+    tags: &[String],
 ) -> Result<gb_solver::SolveResult, Failure> {
-    let exports = parse_outputs(&run.outputs)?;
+    let mut exports = parse_outputs(&run.outputs)?;
+    let mut names = Vec::new();
+    for tag in tags {
+        names.push(ImageReference::parse(tag).map_err(|e| Failure::Input(format!("-t {tag}: {e}")))?.to_string());
+    }
+    if !names.is_empty() {
+        exports.push(Export::Image { names: names.clone(), compression: Compression::Gzip });
+    }
     let secrets = parse_secrets(&run.secrets)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -113,12 +151,44 @@ pub fn solve_and_export(
                     .export_dir(&result.output, &dir)
                     .map_err(|e| Failure::Io(format!("exporting to {}: {e}", dir.display())))?;
             }
+            Export::Oci { dest, tar, compression, names: own } => {
+                let image = image_for(&root, definition, &result, compression)?;
+                let refs = normalized(if own.is_empty() { &names } else { &own })?;
+                let images = [gb_export::ImageRef { manifest_digest: image.manifest_digest, names: &refs }];
+                if !(tar && output_is_current(&dest, &image.manifest_digest.to_string())) {
+                    gb_export::write_oci_layout(&super::archive::export_context(&root), &images, &dest, tar)
+                        .map_err(|e| Failure::Io(format!("writing {}: {e}", dest.display())))?;
+                    if tar {
+                        mark_output(&dest, &image.manifest_digest.to_string());
+                    }
+                }
+            }
+            Export::Docker { dest, compression, names: own } => {
+                let image = image_for(&root, definition, &result, compression)?;
+                let refs = normalized(if own.is_empty() { &names } else { &own })?;
+                let images = [gb_export::ImageRef { manifest_digest: image.manifest_digest, names: &refs }];
+                if !output_is_current(&dest, &image.manifest_digest.to_string()) {
+                    gb_export::write_docker_archive(&super::archive::export_context(&root), &images, &dest)
+                        .map_err(|e| Failure::Io(format!("writing {}: {e}", dest.display())))?;
+                    mark_output(&dest, &image.manifest_digest.to_string());
+                }
+            }
+            Export::Image { names: own, compression } => {
+                let image = image_for(&root, definition, &result, compression)?;
+                let created =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                for name in normalized(&own)? {
+                    root.db
+                        .put_image(&name, &image.record(&name, created))
+                        .map_err(|e| Failure::Io(format!("writing the image store: {e}")))?;
+                }
+            }
             Export::Tar(file) => {
                 let export = |writer: &mut dyn std::io::Write| root.snapshots.export_tar(&result.output, writer);
                 if file == Path::new("-") {
                     export(&mut std::io::stdout().lock())
                         .map_err(|e| Failure::Io(format!("exporting to standard output: {e}")))?;
-                } else if !tar_is_current(&file, &result.output) {
+                } else if !output_is_current(&file, &layers_identity(&result.output)) {
                     // Written beside the destination and renamed, so a reader never sees half a tar.
                     let partial = file.with_extension("partial");
                     let mut out = std::fs::File::create(&partial)
@@ -128,7 +198,7 @@ pub fn solve_and_export(
                     std::fs::rename(&partial, &file).map_err(|e| {
                         Failure::Io(format!("renaming {} to {}: {e}", partial.display(), file.display()))
                     })?;
-                    mark_tar(&file, &result.output);
+                    mark_output(&file, &layers_identity(&result.output));
                 }
             }
         }
@@ -136,31 +206,94 @@ pub fn solve_and_export(
     Ok(result)
 }
 
-/// The extended attribute that records which snapshot a tar output holds.
-const OUTPUT_XATTR: &str = "user.graphbuild.snapshot";
+/// The extended attribute that records what an output file holds.
+const OUTPUT_XATTR: &str = "user.graphbuild.output";
 
-/// What identifies a tar output: the snapshot's layers plus the file's size and mtime, so a
-/// file changed by anyone else is rewritten.
-fn tar_identity(file: &Path, snapshot: &gb_cache::Snapshot) -> Option<String> {
+/// What a root file system tar holds: its snapshot's layers.
+fn layers_identity(snapshot: &gb_cache::Snapshot) -> String {
     use sha2::Digest as _;
-    let meta = std::fs::metadata(file).ok()?;
-    let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
     let layers: Vec<&str> = snapshot.layers.iter().map(|l| l.as_str()).collect();
-    let digest = sha2::Sha256::digest(layers.join(",").as_bytes());
-    Some(format!("{}:{}:{modified}", hex::encode(digest), meta.len()))
+    hex::encode(sha2::Sha256::digest(layers.join(",").as_bytes()))
 }
 
-/// True when `file` already holds exactly this snapshot: the unchanged result of a no-op
-/// rebuild is not written again (BuildKit rewrites it every time).
-fn tar_is_current(file: &Path, snapshot: &gb_cache::Snapshot) -> bool {
-    let Some(expected) = tar_identity(file, snapshot) else { return false };
+/// What identifies an output file: what it holds plus the file's size and mtime, so a file
+/// changed by anyone else is rewritten.
+fn file_identity(file: &Path, content: &str) -> Option<String> {
+    let meta = std::fs::metadata(file).ok()?;
+    let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+    Some(format!("{content}:{}:{modified}", meta.len()))
+}
+
+/// True when `file` already holds `content`: the unchanged result of a no-op rebuild is not
+/// written again (BuildKit rewrites it every time).
+fn output_is_current(file: &Path, content: &str) -> bool {
+    let Some(expected) = file_identity(file, content) else { return false };
     matches!(xattr::get(file, OUTPUT_XATTR), Ok(Some(value)) if value == expected.as_bytes())
 }
 
-/// Records which snapshot a freshly written tar holds; file systems without user xattrs just
-/// get the tar rewritten every time.
-fn mark_tar(file: &Path, snapshot: &gb_cache::Snapshot) {
-    if let Some(identity) = tar_identity(file, snapshot) {
+/// Records what a freshly written output file holds; file systems without user xattrs just get
+/// the output rewritten every time.
+fn mark_output(file: &Path, content: &str) {
+    if let Some(identity) = file_identity(file, content) {
         let _ = xattr::set(file, OUTPUT_XATTR, identity.as_bytes());
     }
+}
+
+/// Normalizes image names (`app:1` → `docker.io/library/app:1`).
+fn normalized(names: &[String]) -> Result<Vec<String>, Failure> {
+    names
+        .iter()
+        .map(|n| {
+            ImageReference::parse(n).map(|r| r.to_string()).map_err(|e| Failure::Input(format!("image name {n}: {e}")))
+        })
+        .collect()
+}
+
+/// The SOURCE_DATE_EPOCH the user set, for reproducible images.
+fn source_date_epoch() -> Result<Option<i64>, Failure> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) if !text.is_empty() => text
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| Failure::Input(format!("SOURCE_DATE_EPOCH={text:?} is not a number of seconds"))),
+        _ => Ok(None),
+    }
+}
+
+/// Assembles the image of a solve result (config, manifest, layer blobs) in the content store.
+fn image_for(
+    root: &StateRoot,
+    definition: &Definition,
+    result: &gb_solver::SolveResult,
+    compression: Compression,
+) -> Result<gb_export::BuiltImage, Failure> {
+    let spec = match &definition.image {
+        Some(spec) => spec.clone(),
+        None => gb_ir::ImageSpec {
+            base: None,
+            base_config_applied: true,
+            platform: gb_ir::Platform::host(),
+            config: gb_ir::ImageConfig::default(),
+            history: Vec::new(),
+        },
+    };
+    let base = match &spec.base {
+        Some(reference) => {
+            root.db.image(reference).map_err(|e| Failure::Io(format!("reading the image store: {e}")))?
+        }
+        None => None,
+    };
+    let (image, warnings) = gb_export::assemble_image(
+        &super::archive::export_context(root),
+        &spec,
+        &result.output,
+        base.as_ref(),
+        compression,
+        source_date_epoch()?,
+    )
+    .map_err(|e| Failure::Io(format!("assembling the image: {e}")))?;
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(image)
 }

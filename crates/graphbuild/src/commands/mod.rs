@@ -1,10 +1,13 @@
 //! One module per subcommand.
 
+pub mod archive;
 pub mod build;
 pub mod debug;
 pub mod engine;
+pub mod images;
 pub mod import;
 pub mod lower;
+pub mod run;
 pub mod solve;
 
 use std::io::Read as _;

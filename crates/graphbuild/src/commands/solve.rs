@@ -18,6 +18,6 @@ pub fn run(args: SolveArgs, root: Option<&std::path::Path>) -> Result<(), Failur
         locals.insert(name.to_owned(), PathBuf::from(dir));
     }
     let state = super::engine::open_root(root)?;
-    super::engine::solve_and_export(state, &definition, &args.run, locals, None)?;
+    super::engine::solve_and_export(state, &definition, &args.run, locals, None, &[])?;
     Ok(())
 }

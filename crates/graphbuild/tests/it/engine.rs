@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::{graphbuild, repo_root};
 
 /// A busybox rootfs tarball, made once per test run with the project's make-base script.
-fn busybox_tar() -> PathBuf {
+pub fn busybox_tar() -> PathBuf {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
         let dir = std::env::temp_dir().join("graphbuild-test-base");
@@ -37,12 +37,12 @@ fn busybox_tar() -> PathBuf {
 }
 
 /// A fresh state root with busybox imported.
-struct Env {
-    root: tempfile::TempDir,
+pub struct Env {
+    pub root: tempfile::TempDir,
 }
 
 impl Env {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let root = tempfile::tempdir().expect("temp root");
         let env = Self { root };
         let output = env.cmd(&["import"]).arg(busybox_tar()).arg("busybox:latest").output().expect("runs");
@@ -50,14 +50,14 @@ impl Env {
         env
     }
 
-    fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
+    pub fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
         let mut cmd = graphbuild();
         cmd.arg("--root").arg(self.root.path()).args(args);
         cmd
     }
 
     /// Builds with JSON progress; returns the output and the parsed events.
-    fn build(&self, context: &Path, extra: &[&str]) -> (Output, Vec<Value>) {
+    pub fn build(&self, context: &Path, extra: &[&str]) -> (Output, Vec<Value>) {
         let output = self.cmd(&["build", "--progress", "json"]).args(extra).arg(context).output().expect("runs");
         let events = String::from_utf8_lossy(&output.stderr)
             .lines()
@@ -68,7 +68,7 @@ impl Env {
     }
 }
 
-fn started(events: &[Value]) -> Vec<String> {
+pub fn started(events: &[Value]) -> Vec<String> {
     events
         .iter()
         .filter(|e| e["event"] == "op_started")
@@ -76,11 +76,11 @@ fn started(events: &[Value]) -> Vec<String> {
         .collect()
 }
 
-fn assert_ok(output: &Output) {
+pub fn assert_ok(output: &Output) {
     assert!(output.status.success(), "build failed:\n{}", String::from_utf8_lossy(&output.stderr));
 }
 
-fn write(dir: &Path, path: &str, content: &str) {
+pub fn write(dir: &Path, path: &str, content: &str) {
     let path = dir.join(path);
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     std::fs::write(path, content).expect("write");

@@ -2,7 +2,9 @@
 
 mod debug_parse;
 mod engine;
+mod images;
 mod lower;
+mod run;
 mod workspace_rules;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,122 @@
+//! The OCI image layout writer: `oci-layout`, `index.json` with one manifest descriptor per
+//! name, and `blobs/sha256/…`, as a directory or a deterministic tar.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fs;
+use std::path::Path;
+
+use gb_ir::{ImageReference, Sha256Digest};
+use oci_spec::image::{Arch, Descriptor, ImageIndexBuilder, MediaType, Os, PlatformBuilder};
+use serde_json::json;
+
+use crate::context::ExportContext;
+use crate::error::ExportError;
+use crate::oci::{StoredImage, canonical_bytes, oci_digest};
+use crate::tarball::{Body, write_tar};
+
+/// The annotation OCI tools (skopeo `oci:DIR:REF`, umoci) select a manifest by: the tag.
+pub(crate) const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// The annotation containerd (and BuildKit) put the full image name in.
+pub(crate) const ANNOTATION_IMAGE_NAME: &str = "io.containerd.image.name";
+
+/// An image in the store as the writers need it.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageRef<'a> {
+    /// The image's manifest (its config and layer blobs must be in the store too).
+    pub manifest_digest: Sha256Digest,
+    /// Normalized references, e.g. `docker.io/library/app:1`; may be empty.
+    pub names: &'a [String],
+}
+
+/// Writes `images` as an OCI image layout at `dest`: a directory (created if needed; an
+/// existing `index.json` is replaced, blobs already there are kept), or with `as_tar` an
+/// uncompressed tar whose entries are sorted and carry mtime 0, so the bytes depend only on the
+/// images and their names.
+///
+/// `index.json` has one manifest descriptor per name, annotated with the tag
+/// (`org.opencontainers.image.ref.name`) and the full name (`io.containerd.image.name`), and
+/// the platform of the image's config; an image without names gets one plain descriptor.
+pub fn write_oci_layout(
+    ctx: &ExportContext,
+    images: &[ImageRef],
+    dest: &Path,
+    as_tar: bool,
+) -> Result<(), ExportError> {
+    let mut blobs = BTreeSet::new();
+    let mut manifests = Vec::new();
+    for image in images {
+        let stored = StoredImage::read(ctx, &image.manifest_digest)?;
+        blobs.insert(stored.manifest_digest);
+        blobs.insert(stored.config_digest);
+        for digest in stored.layer_digests()? {
+            blobs.insert(digest);
+        }
+        let media_type = stored.manifest.media_type().clone().unwrap_or(MediaType::ImageManifest);
+        let mut descriptor = Descriptor::new(media_type, stored.manifest_size, oci_digest(&stored.manifest_digest)?);
+        descriptor.set_platform(Some(platform_of(&stored.config)?));
+        let mut seen = HashSet::new();
+        let names: Vec<&String> = image.names.iter().filter(|name| seen.insert(*name)).collect();
+        if names.is_empty() {
+            manifests.push(descriptor.clone());
+        }
+        for name in names {
+            let reference = ImageReference::parse(name)?;
+            let mut annotations = HashMap::from([(ANNOTATION_IMAGE_NAME.to_owned(), reference.to_string())]);
+            if let Some(tag) = &reference.tag {
+                annotations.insert(ANNOTATION_REF_NAME.to_owned(), tag.clone());
+            }
+            let mut named = descriptor.clone();
+            named.set_annotations(Some(annotations));
+            manifests.push(named);
+        }
+    }
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(manifests)
+        .build()
+        .map_err(|source| ExportError::Oci { what: "index", source })?;
+    let index = canonical_bytes(&index);
+    let layout = canonical_bytes(&json!({ "imageLayoutVersion": "1.0.0" }));
+
+    if as_tar {
+        let mut entries = BTreeMap::new();
+        entries.insert("blobs/".to_owned(), Body::Dir);
+        entries.insert("blobs/sha256/".to_owned(), Body::Dir);
+        for digest in &blobs {
+            entries.insert(format!("blobs/sha256/{}", digest.hex()), Body::Blob(*digest));
+        }
+        entries.insert("index.json".to_owned(), Body::Bytes(index));
+        entries.insert("oci-layout".to_owned(), Body::Bytes(layout));
+        return write_tar(ctx, dest, &entries);
+    }
+    let blob_dir = dest.join("blobs").join("sha256");
+    fs::create_dir_all(&blob_dir).map_err(ExportError::io("create", &blob_dir))?;
+    for digest in &blobs {
+        let target = blob_dir.join(digest.hex());
+        let size = ctx.content.size(digest).map_err(ExportError::store(format!("read blob {digest}")))?;
+        // A blob already there under its name is kept if it has the right size; names are
+        // digests, and rewriting large layers for nothing is slow.
+        if fs::metadata(&target).is_ok_and(|meta| meta.is_file() && meta.len() == size) {
+            continue;
+        }
+        fs::copy(ctx.content.path(digest), &target).map_err(ExportError::io("copy a blob to", &target))?;
+    }
+    // The index goes last: until it is written, the layout names no blob that is not there.
+    let layout_path = dest.join("oci-layout");
+    fs::write(&layout_path, layout).map_err(ExportError::io("write", &layout_path))?;
+    let index_path = dest.join("index.json");
+    fs::write(&index_path, index).map_err(ExportError::io("write", &index_path))?;
+    Ok(())
+}
+
+/// The platform of an image config, for the index descriptor.
+fn platform_of(config: &serde_json::Value) -> Result<oci_spec::image::Platform, ExportError> {
+    let text = |key: &str| config[key].as_str().unwrap_or_default();
+    let mut builder =
+        PlatformBuilder::default().architecture(Arch::from(text("architecture"))).os(Os::from(text("os")));
+    if let Some(variant) = config["variant"].as_str() {
+        builder = builder.variant(variant.to_owned());
+    }
+    builder.build().map_err(|source| ExportError::Oci { what: "index", source })
+}

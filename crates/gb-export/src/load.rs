@@ -1,0 +1,340 @@
+//! Loading an OCI layout (directory or tar) or a docker-archive into the store: blobs verified
+//! and stored, layers imported into the snapshot store (or reused), one image record per image.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use gb_cache::{ImageRecord, LayerBlobRecord, LayerId, LayerRecord};
+use gb_ir::{ImageReference, Platform, Sha256Digest};
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, ImageManifestBuilder, MediaType};
+use serde::Deserialize;
+
+use crate::compression::Compression;
+use crate::context::ExportContext;
+use crate::error::ExportError;
+use crate::files::{ArchiveFiles, blob_path};
+use crate::layout::{ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME};
+use crate::oci::{MEDIA_CONFIG, StoredImage, canonical_bytes, descriptor, descriptor_digest, diff_ids_of};
+use crate::tarball::{decompressed, sniff_blob};
+use crate::time::now_unix;
+
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// Reads the OCI image layout (directory or tar, recognized by its `oci-layout` file) or the
+/// docker-archive (recognized by `manifest.json`) at `path`, stores every blob it uses
+/// (verifying their digests), imports each layer into the snapshot store (decompressing gzip and
+/// zstd) and returns, per image, the names found and its record. Nothing is named in the
+/// database: the caller stores the records under the names it wants.
+///
+/// Names are normalized references, from `io.containerd.image.name` annotations or RepoTags;
+/// a layout whose descriptor has only `org.opencontainers.image.ref.name` gives that value as
+/// written (often a bare tag). A multi-platform index yields the manifest for this host's
+/// platform (or its first one). A docker-archive's image gets an OCI manifest made from its
+/// config and its layer files as they are (nothing is compressed).
+///
+/// A layer whose diff id is already in the store (an image record pairs them, and the layer's
+/// recorded blob has that diff id) is reused instead of imported again.
+pub fn load_archive(ctx: &ExportContext, path: &Path) -> Result<Vec<(Vec<String>, ImageRecord)>, ExportError> {
+    let files = ArchiveFiles::open(ctx, path)?;
+    let mut loader = Loader { ctx, files, reuse: LayerReuse::new(ctx)? };
+    if loader.files.exists("oci-layout") {
+        loader.load_oci()
+    } else if loader.files.exists("manifest.json") {
+        loader.load_docker()
+    } else {
+        Err(ExportError::InvalidArchive {
+            path: path.to_path_buf(),
+            reason: "neither an OCI layout (no oci-layout) nor a docker-archive (no manifest.json)".to_owned(),
+        })
+    }
+}
+
+struct Loader<'a, 'c> {
+    ctx: &'a ExportContext<'c>,
+    files: ArchiveFiles,
+    reuse: LayerReuse,
+}
+
+/// One image of a docker-archive's `manifest.json`.
+#[derive(Deserialize)]
+struct DockerImage {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "RepoTags", default)]
+    repo_tags: Option<Vec<String>>,
+    #[serde(rename = "Layers")]
+    layers: Vec<String>,
+}
+
+impl Loader<'_, '_> {
+    fn invalid(&self, reason: impl Into<String>) -> ExportError {
+        ExportError::InvalidArchive { path: self.files.path().to_path_buf(), reason: reason.into() }
+    }
+
+    fn load_oci(&mut self) -> Result<Vec<(Vec<String>, ImageRecord)>, ExportError> {
+        let layout: serde_json::Value = serde_json::from_slice(&self.files.read(self.ctx, "oci-layout")?)
+            .map_err(|e| self.invalid(format!("oci-layout: {e}")))?;
+        let version = layout["imageLayoutVersion"].as_str().unwrap_or_default();
+        if !version.starts_with("1.") {
+            return Err(self.invalid(format!("unsupported image layout version `{version}`")));
+        }
+        let index: ImageIndex = serde_json::from_slice(&self.files.read(self.ctx, "index.json")?)
+            .map_err(|e| self.invalid(format!("index.json: {e}")))?;
+        // One entry per manifest, in index order, with the names of every descriptor of it.
+        let mut images: Vec<(Sha256Digest, Vec<String>)> = Vec::new();
+        for entry in index.manifests() {
+            let digest = descriptor_digest(entry).map_err(|reason| self.invalid(format!("index.json: {reason}")))?;
+            let manifest = match entry.media_type().as_ref() {
+                "application/vnd.oci.image.manifest.v1+json" | DOCKER_MANIFEST => digest,
+                "application/vnd.oci.image.index.v1+json" | DOCKER_MANIFEST_LIST => self.pick_platform(&digest)?,
+                other => return Err(self.invalid(format!("index.json: unsupported manifest media type {other}"))),
+            };
+            let names = names_of(entry)?;
+            match images.iter_mut().find(|(existing, _)| *existing == manifest) {
+                Some((_, known)) => {
+                    for name in names {
+                        if !known.contains(&name) {
+                            known.push(name);
+                        }
+                    }
+                }
+                None => images.push((manifest, names)),
+            }
+        }
+        images
+            .into_iter()
+            .map(|(manifest, names)| Ok((names.clone(), self.load_oci_image(&manifest, names.first())?)))
+            .collect()
+    }
+
+    /// The manifest of a (nested) index for this host's platform, or its first image manifest.
+    fn pick_platform(&mut self, index_digest: &Sha256Digest) -> Result<Sha256Digest, ExportError> {
+        self.files.store(self.ctx, &blob_path(index_digest), Some(index_digest))?;
+        let bytes =
+            self.ctx.content.read(index_digest).map_err(ExportError::store(format!("read index {index_digest}")))?;
+        let invalid = |reason: String| ExportError::InvalidBlob { what: "index", digest: *index_digest, reason };
+        let index: ImageIndex = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+        let host = Platform::host();
+        let is_manifest = |entry: &&Descriptor| {
+            matches!(entry.media_type(), MediaType::ImageManifest) || entry.media_type().as_ref() == DOCKER_MANIFEST
+        };
+        let matches_host = |entry: &&Descriptor| {
+            entry.platform().as_ref().is_some_and(|platform| {
+                platform.os().to_string() == host.os
+                    && platform.architecture().to_string() == host.architecture
+                    && (host.variant.is_none() || platform.variant().as_deref() == host.variant.as_deref())
+            })
+        };
+        let manifests: Vec<&Descriptor> = index.manifests().iter().filter(is_manifest).collect();
+        let chosen = manifests
+            .iter()
+            .find(|entry| matches_host(entry))
+            .or_else(|| manifests.first())
+            .ok_or_else(|| invalid("it names no image manifest".to_owned()))?;
+        descriptor_digest(chosen).map_err(invalid)
+    }
+
+    fn load_oci_image(&mut self, digest: &Sha256Digest, name: Option<&String>) -> Result<ImageRecord, ExportError> {
+        self.files.store(self.ctx, &blob_path(digest), Some(digest))?;
+        let bytes = self.ctx.content.read(digest).map_err(ExportError::store(format!("read manifest {digest}")))?;
+        let manifest: ImageManifest = serde_json::from_slice(&bytes).map_err(|e| ExportError::InvalidBlob {
+            what: "manifest",
+            digest: *digest,
+            reason: e.to_string(),
+        })?;
+        let config = descriptor_digest(manifest.config()).map_err(|reason| ExportError::InvalidBlob {
+            what: "manifest",
+            digest: *digest,
+            reason,
+        })?;
+        self.files.store(self.ctx, &blob_path(&config), Some(&config))?;
+        let stored = StoredImage::read(self.ctx, digest)?;
+        let mut layers = Vec::new();
+        for ((descriptor, blob), diff_id) in
+            stored.manifest.layers().iter().zip(stored.layer_digests()?).zip(&stored.diff_ids)
+        {
+            let (_, size) = self.files.store(self.ctx, &blob_path(&blob), Some(&blob))?;
+            let compression = match Compression::from_media_type(descriptor.media_type().as_ref()) {
+                Some(compression) => compression,
+                None => sniff_blob(self.ctx, &blob)?,
+            };
+            layers.push(self.layer(&blob, size, compression, diff_id)?);
+        }
+        Ok(ImageRecord {
+            reference: name.cloned().unwrap_or_default(),
+            manifest_digest: *digest,
+            config_digest: stored.config_digest,
+            config: stored.config,
+            layers,
+            diff_ids: stored.diff_ids,
+            created_unix: u64::try_from(now_unix()).unwrap_or(0),
+        })
+    }
+
+    fn load_docker(&mut self) -> Result<Vec<(Vec<String>, ImageRecord)>, ExportError> {
+        let images: Vec<DockerImage> = serde_json::from_slice(&self.files.read(self.ctx, "manifest.json")?)
+            .map_err(|e| self.invalid(format!("manifest.json: {e}")))?;
+        let mut out = Vec::new();
+        for image in images {
+            let (config_digest, config_size) = self.files.store(self.ctx, &image.config, None)?;
+            let config_bytes =
+                self.ctx.content.read(&config_digest).map_err(ExportError::store(format!("read {}", image.config)))?;
+            let invalid_config =
+                |reason: String| ExportError::InvalidBlob { what: "config", digest: config_digest, reason };
+            let config: serde_json::Value =
+                serde_json::from_slice(&config_bytes).map_err(|e| invalid_config(e.to_string()))?;
+            let diff_ids = diff_ids_of(&config).map_err(invalid_config)?;
+            if diff_ids.len() != image.layers.len() {
+                return Err(self.invalid(format!(
+                    "{} lists {} layers but its config has {} diff ids",
+                    image.config,
+                    image.layers.len(),
+                    diff_ids.len()
+                )));
+            }
+            let mut descriptors = Vec::new();
+            let mut layers = Vec::new();
+            for (file, diff_id) in image.layers.iter().zip(&diff_ids) {
+                let (blob, size) = self.files.store(self.ctx, file, None)?;
+                let compression = sniff_blob(self.ctx, &blob)?;
+                layers.push(self.layer(&blob, size, compression, diff_id)?);
+                descriptors.push(descriptor(compression.media_type(), size, &blob)?);
+            }
+            let manifest = ImageManifestBuilder::default()
+                .schema_version(2u32)
+                .media_type(MediaType::ImageManifest)
+                .config(descriptor(MEDIA_CONFIG, config_size, &config_digest)?)
+                .layers(descriptors)
+                .build()
+                .map_err(|source| ExportError::Oci { what: "manifest", source })?;
+            let manifest_digest = self
+                .ctx
+                .content
+                .put_bytes(&canonical_bytes(&manifest))
+                .map_err(ExportError::store("store the image manifest"))?;
+            let names = image
+                .repo_tags
+                .unwrap_or_default()
+                .iter()
+                .map(|tag| ImageReference::parse(tag).map(|reference| reference.to_string()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let record = ImageRecord {
+                reference: names.first().cloned().unwrap_or_default(),
+                manifest_digest,
+                config_digest,
+                config,
+                layers,
+                diff_ids,
+                created_unix: u64::try_from(now_unix()).unwrap_or(0),
+            };
+            out.push((names, record));
+        }
+        Ok(out)
+    }
+
+    /// The layer of blob `blob` (already in the content store): reused, or imported and
+    /// recorded, with the blob recorded as its export so it is never compressed again.
+    fn layer(
+        &mut self,
+        blob: &Sha256Digest,
+        blob_size: u64,
+        compression: Compression,
+        diff_id: &Sha256Digest,
+    ) -> Result<LayerId, ExportError> {
+        if let Some(layer) = self.reuse.find(self.ctx, diff_id)? {
+            return Ok(layer);
+        }
+        let imported = self
+            .ctx
+            .snapshots
+            .import_tar(decompressed(self.ctx, blob, compression)?)
+            .map_err(|source| ExportError::Import { blob: *blob, source })?;
+        if imported.diff_id != *diff_id {
+            // Nothing records the layer yet, so nothing else can be using it.
+            let _ = std::fs::remove_dir_all(self.ctx.snapshots.layer_path(&imported.layer));
+            return Err(ExportError::DigestMismatch {
+                what: format!("the uncompressed layer blob {blob} of {}", self.files.path().display()),
+                expected: *diff_id,
+                actual: imported.diff_id,
+            });
+        }
+        let layer = imported.layer;
+        let created_unix = u64::try_from(now_unix()).unwrap_or(0);
+        self.ctx
+            .db
+            .put_layer(&layer, &LayerRecord { size: imported.size, created_unix })
+            .map_err(ExportError::store(format!("record layer {layer}")))?;
+        let record = LayerBlobRecord {
+            digest: *blob,
+            diff_id: *diff_id,
+            size: blob_size,
+            media_type: compression.media_type().to_owned(),
+        };
+        self.ctx
+            .db
+            .put_layer_blob(&layer, &compression.cache_variant(None), &record)
+            .map_err(ExportError::store(format!("record the blob of layer {layer}")))?;
+        self.reuse.found.insert(*diff_id, layer.clone());
+        Ok(layer)
+    }
+}
+
+/// Layers already in the store, by diff id.
+struct LayerReuse {
+    /// Every (diff id, layer) pair the image records make.
+    candidates: HashMap<Sha256Digest, Vec<LayerId>>,
+    /// Layers confirmed (or imported) for a diff id.
+    found: HashMap<Sha256Digest, LayerId>,
+}
+
+impl LayerReuse {
+    fn new(ctx: &ExportContext) -> Result<Self, ExportError> {
+        let mut candidates: HashMap<Sha256Digest, Vec<LayerId>> = HashMap::new();
+        for (_, image) in ctx.db.images().map_err(ExportError::store("list the stored images"))? {
+            for (layer, diff_id) in image.layers.into_iter().zip(image.diff_ids) {
+                candidates.entry(diff_id).or_default().push(layer);
+            }
+        }
+        Ok(LayerReuse { candidates, found: HashMap::new() })
+    }
+
+    /// A layer whose content is `diff_id`: one an image record pairs with it, still on disk,
+    /// whose recorded unclamped export has that diff id (a record alone could pair a layer with
+    /// the diff id of a clamped export, whose file times differ).
+    fn find(&mut self, ctx: &ExportContext, diff_id: &Sha256Digest) -> Result<Option<LayerId>, ExportError> {
+        if let Some(layer) = self.found.get(diff_id) {
+            return Ok(Some(layer.clone()));
+        }
+        for layer in self.candidates.get(diff_id).into_iter().flatten() {
+            if !layer.is_well_formed() || !ctx.snapshots.layer_path(layer).is_dir() {
+                continue;
+            }
+            for compression in [Compression::Gzip, Compression::Zstd, Compression::Uncompressed] {
+                let record = ctx
+                    .db
+                    .layer_blob(layer, &compression.cache_variant(None))
+                    .map_err(ExportError::store(format!("read the blob record of layer {layer}")))?;
+                if record.is_some_and(|record| record.diff_id == *diff_id) {
+                    self.found.insert(*diff_id, layer.clone());
+                    return Ok(Some(layer.clone()));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The names an index descriptor gives its manifest.
+fn names_of(entry: &Descriptor) -> Result<Vec<String>, ExportError> {
+    let Some(annotations) = entry.annotations() else { return Ok(Vec::new()) };
+    if let Some(name) = annotations.get(ANNOTATION_IMAGE_NAME) {
+        return Ok(vec![ImageReference::parse(name)?.to_string()]);
+    }
+    match annotations.get(ANNOTATION_REF_NAME) {
+        // The spec allows a full reference here; many tools write only the tag.
+        Some(name) if name.contains(['/', ':']) => Ok(vec![ImageReference::parse(name)?.to_string()]),
+        Some(tag) => Ok(vec![tag.clone()]),
+        None => Ok(Vec::new()),
+    }
+}

@@ -1,0 +1,224 @@
+//! Images end to end: `build -t` into the store, the image commands on real builds, OCI and
+//! docker-archive exports checked with Debian's skopeo and umoci, reproducibility.
+
+use std::path::Path;
+
+use crate::engine::{Env, assert_ok, write};
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn run_ok(env: &Env, args: &[&str]) -> String {
+    let output = env.cmd(args).output().expect("runs");
+    assert_ok(&output);
+    stdout(&output)
+}
+
+fn tool(name: &str) -> bool {
+    std::process::Command::new("which").arg(name).output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+const APP: &str = "FROM busybox\nLABEL purpose=test\nENV GREETING=hello\nWORKDIR /app\nCOPY hello.txt ./\nRUN echo built > built.txt && rm -rf /tmp\nCMD [\"cat\", \"/app/hello.txt\"]\n";
+
+fn app_context() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("context");
+    write(dir.path(), "Dockerfile", APP);
+    write(dir.path(), "hello.txt", "hello from the image\n");
+    dir
+}
+
+#[test]
+fn build_tags_an_image_that_the_image_commands_show() {
+    let env = Env::new();
+    let context = app_context();
+    assert_ok(&env.build(context.path(), &["-t", "app:1", "-t", "web:latest"]).0);
+
+    let images = run_ok(&env, &["images"]);
+    let header = images.lines().next().unwrap_or_default();
+    for column in ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"] {
+        assert!(header.contains(column), "{images}");
+    }
+    assert!(images.lines().any(|l| l.starts_with("app ") && l.contains(" 1 ")), "{images}");
+    assert!(images.lines().any(|l| l.starts_with("busybox ")), "{images}");
+    let filtered = run_ok(&env, &["images", "w*"]);
+    assert!(filtered.contains("web") && !filtered.contains("app ") && !filtered.contains("busybox"), "{filtered}");
+
+    let inspect: serde_json::Value = serde_json::from_str(&run_ok(&env, &["image", "inspect", "app:1"])).expect("json");
+    let image = &inspect[0];
+    assert_eq!(image["Config"]["Cmd"], serde_json::json!(["cat", "/app/hello.txt"]));
+    assert_eq!(image["Config"]["WorkingDir"], "/app");
+    assert_eq!(image["Config"]["Labels"]["purpose"], "test");
+    assert!(image["Config"]["Env"].as_array().is_some_and(|e| e.iter().any(|v| v == "GREETING=hello")), "{image}");
+    assert!(
+        image["Config"]["Env"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|v| v.as_str().is_some_and(|s| s.starts_with("PATH="))))
+    );
+    let layers = image["RootFS"]["Layers"].as_array().map_or(0, Vec::len);
+    assert_eq!(layers, 4, "busybox + WORKDIR + COPY + RUN: {image}");
+
+    let history = run_ok(&env, &["history", "--no-trunc", "app:1"]);
+    let lines: Vec<&str> = history.lines().collect();
+    assert!(lines[0].contains("CREATED BY") && lines[0].contains("SIZE"), "{history}");
+    assert!(lines[1].contains("CMD [\"cat\" \"/app/hello.txt\"]") && !lines[1].starts_with("<missing>"), "{history}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("<missing>") && l.contains("COPY hello.txt ./ # buildkit")),
+        "{history}"
+    );
+    assert!(lines.iter().any(|l| l.contains("graphbuild import")), "the base image's history is kept: {history}");
+
+    // Removing one name keeps the other working; removing by id needs -f while two names remain.
+    let id = image["Id"].as_str().unwrap_or_default().trim_start_matches("sha256:")[..12].to_owned();
+    let refused = env.cmd(&["rmi", &id]).output().expect("runs");
+    assert_eq!(refused.status.code(), Some(1), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(stdout(&env.cmd(&["rmi", "web"]).output().expect("runs")).contains("Untagged: web:latest"));
+    run_ok(&env, &["image", "inspect", "app:1"]);
+    run_ok(&env, &["tag", "app:1", "again:2"]);
+    assert!(run_ok(&env, &["images"]).contains("again"));
+}
+
+#[test]
+fn shared_layers_are_counted_once_and_survive_rmi_and_prune() {
+    let env = Env::new();
+    let one = app_context();
+    let two = tempfile::tempdir().expect("second context");
+    write(two.path(), "Dockerfile", "FROM busybox\nRUN echo two > /two.txt\n");
+    assert_ok(&env.build(one.path(), &["-t", "one"]).0);
+    assert_ok(&env.build(two.path(), &["-t", "two"]).0);
+
+    let df = run_ok(&env, &["df"]);
+    let images_row: Vec<&str> =
+        df.lines().find(|l| l.starts_with("Images")).unwrap_or_default().split_whitespace().collect();
+    assert!(images_row.len() >= 5, "{df}");
+    let parse = |text: &str| -> f64 {
+        let digits: String = text.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+        let scale = if text.ends_with("GB") {
+            1e9
+        } else if text.ends_with("MB") {
+            1e6
+        } else if text.ends_with("kB") {
+            1e3
+        } else {
+            1.0
+        };
+        digits.parse::<f64>().unwrap_or_default() * scale
+    };
+    let (logical, on_disk) = (parse(images_row[3]), parse(images_row[4]));
+    assert!(on_disk < logical, "busybox is shared by three images, so on disk < logical: {df}");
+
+    // Removing busybox and `one` leaves `two` (which shares busybox's layer) buildable and exportable.
+    run_ok(&env, &["rmi", "busybox", "one"]);
+    let prune = run_ok(&env, &["prune"]);
+    assert!(prune.contains("Total reclaimed space"), "{prune}");
+    let out = tempfile::tempdir().expect("out");
+    let dest = format!("type=docker,dest={}", out.path().join("two.tar").display());
+    let third = tempfile::tempdir().expect("third");
+    write(third.path(), "Dockerfile", "FROM two\nRUN cat /two.txt /bin/busybox > /dev/null\n");
+    assert_ok(&env.build(third.path(), &["-o", &dest]).0);
+}
+
+#[test]
+fn oci_and_docker_exports_pass_skopeo_and_umoci_unpacks_the_same_tree() {
+    if !tool("skopeo") || !tool("umoci") {
+        panic!("skopeo and umoci are needed (CI installs them: apt-get install skopeo umoci)");
+    }
+    let env = Env::new();
+    let context = app_context();
+    let out = tempfile::tempdir().expect("out");
+    let oci_tar = out.path().join("app.oci.tar");
+    let oci_dir = out.path().join("app-oci");
+    let docker_tar = out.path().join("app.docker.tar");
+    let rootfs = out.path().join("rootfs");
+    let (output, _) = env.build(
+        context.path(),
+        &[
+            "-t",
+            "app:1",
+            "-o",
+            &format!("type=oci,dest={},compression=zstd", oci_tar.display()),
+            "-o",
+            &format!("type=oci,dest={},tar=false", oci_dir.display()),
+            "-o",
+            &format!("type=docker,dest={}", docker_tar.display()),
+            "-o",
+            &format!("type=local,dest={}", rootfs.display()),
+        ],
+    );
+    assert_ok(&output);
+    for target in [
+        format!("oci-archive:{}", oci_tar.display()),
+        format!("oci:{}:1", oci_dir.display()),
+        format!("docker-archive:{}", docker_tar.display()),
+    ] {
+        let inspect =
+            std::process::Command::new("skopeo").args(["inspect", "--raw"]).arg(&target).output().expect("skopeo");
+        assert!(inspect.status.success(), "skopeo inspect {target}: {}", String::from_utf8_lossy(&inspect.stderr));
+        let copy_dir = out.path().join(format!("copy-{}", target.len()));
+        let copy = std::process::Command::new("skopeo")
+            .arg("copy")
+            .arg(&target)
+            .arg(format!("oci:{}:copied", copy_dir.display()))
+            .output()
+            .expect("skopeo copy");
+        assert!(copy.status.success(), "skopeo copy {target}: {}", String::from_utf8_lossy(&copy.stderr));
+    }
+    let bundle = out.path().join("bundle");
+    let unpack = std::process::Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:1", oci_dir.display()))
+        .arg(&bundle)
+        .output()
+        .expect("umoci");
+    assert!(unpack.status.success(), "{}", String::from_utf8_lossy(&unpack.stderr));
+    let diff = std::process::Command::new("diff")
+        .arg("-r")
+        .arg("--no-dereference")
+        .arg(bundle.join("rootfs"))
+        .arg(&rootfs)
+        .output()
+        .expect("diff");
+    assert!(diff.status.success(), "umoci's rootfs differs from -o type=local:\n{}", stdout(&diff));
+    assert!(!bundle.join("rootfs/tmp").exists(), "the RUN deleted /tmp, a whiteout must hide it");
+
+    // save / load round trip into another root keeps the manifest.
+    let saved = out.path().join("saved.tar");
+    run_ok(&env, &["save", "-o", saved.to_str().unwrap_or_default(), "app:1"]);
+    let other = Env::new();
+    let loaded = run_ok(&other, &["load", "-i", saved.to_str().unwrap_or_default()]);
+    assert!(loaded.contains("Loaded image: app:1"), "{loaded}");
+    let config = |env: &Env| -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&run_ok(env, &["image", "inspect", "app:1"])).expect("json")[0]["Id"]
+            .clone()
+    };
+    assert_eq!(config(&env), config(&other), "the image id survives save and load");
+}
+
+fn manifest_digest(env: &Env, name: &str) -> String {
+    let inspect: serde_json::Value = serde_json::from_str(&run_ok(env, &["image", "inspect", name])).expect("json");
+    inspect[0]["ManifestDigest"].as_str().unwrap_or_default().to_owned()
+}
+
+fn build_in(env: &Env, checkout: &Path) {
+    let context = checkout.join("project");
+    std::fs::create_dir_all(&context).expect("mkdir");
+    write(&context, "Dockerfile", APP);
+    write(&context, "hello.txt", "hello from the image\n");
+    let output = env
+        .cmd(&["build", "--progress", "plain", "-t", "repro:1"])
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .arg(&context)
+        .output()
+        .expect("build");
+    assert_ok(&output);
+}
+
+#[test]
+fn two_roots_and_two_checkouts_give_the_same_manifest_digest() {
+    let (first, second) = (Env::new(), Env::new());
+    let (a, b) = (tempfile::tempdir().expect("a"), tempfile::tempdir().expect("b"));
+    build_in(&first, a.path());
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    build_in(&second, b.path());
+    assert_eq!(manifest_digest(&first, "repro:1"), manifest_digest(&second, "repro:1"));
+}

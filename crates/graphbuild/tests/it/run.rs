@@ -1,0 +1,251 @@
+//! `graphbuild run` end to end with runc on a busybox base: Docker's ENTRYPOINT/CMD rules,
+//! environment, user, working directory, exit status, output streams, and the container record
+//! that keeps `rmi` from removing an image a container uses.
+//!
+//! These tests need root (mounts, runc), as graphbuild itself does; CI runs as root.
+
+use std::io::BufRead as _;
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::engine::{Env, write};
+
+/// Builds `dockerfile` on busybox and names the result `name`.
+fn build_image(env: &Env, name: &str, dockerfile: &str) {
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", dockerfile);
+    let output = env.cmd(&["build", "--progress", "plain", "-t", name]).arg(context.path()).output().expect("runs");
+    assert!(output.status.success(), "build -t {name} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+}
+
+fn run(env: &Env, args: &[&str]) -> Output {
+    env.cmd(&["run"]).args(args).output().expect("runs")
+}
+
+/// Runs and returns stdout, asserting success.
+fn run_ok(env: &Env, args: &[&str]) -> String {
+    let output = run(env, args);
+    assert!(
+        output.status.success(),
+        "run {args:?} failed ({:?}):\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Starts `graphbuild run ARGS` in the background and waits for its first line of output, so
+/// the container is known to be running.
+fn start(env: &Env, args: &[&str]) -> Child {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_graphbuild"))
+        .arg("--root")
+        .arg(env.root.path())
+        .arg("run")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawns");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).expect("reads");
+    assert_eq!(line, "started\n", "the container started");
+    child
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = std::process::Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status();
+    assert!(status.expect("kill runs").success());
+}
+
+fn wait(child: &mut Child) -> Option<i32> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            return status.code();
+        }
+        assert!(Instant::now() < deadline, "graphbuild run did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Entries of a directory under the root (none when it does not exist).
+fn entries(root: &Path, dir: &str) -> Vec<String> {
+    std::fs::read_dir(root.join(dir))
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// Mount points under the root, as this process sees them.
+fn mounts_under(root: &Path) -> Vec<String> {
+    let root = std::fs::canonicalize(root).expect("root");
+    let text = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    text.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| Path::new(p).starts_with(&root))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Nothing left of a container: no record, no directory, no mount.
+fn assert_clean(env: &Env) {
+    let root = env.root.path();
+    assert!(entries(root, "containers").is_empty(), "records left: {:?}", entries(root, "containers"));
+    assert!(entries(root, "run").is_empty(), "container dirs left: {:?}", entries(root, "run"));
+    assert!(mounts_under(root).is_empty(), "mounts left: {:?}", mounts_under(root));
+}
+
+#[test]
+fn cmd_runs_by_default_and_arguments_replace_it() {
+    let env = Env::new();
+    build_image(&env, "cmd", "FROM busybox\nCMD [\"echo\", \"from cmd\"]\n");
+    assert_eq!(run_ok(&env, &["cmd"]), "from cmd\n");
+    assert_eq!(run_ok(&env, &["cmd", "echo", "-n", "replaced"]), "replaced");
+    assert_clean(&env);
+}
+
+#[test]
+fn entrypoint_takes_cmd_or_the_arguments_and_can_be_replaced() {
+    let env = Env::new();
+    build_image(&env, "ep", "FROM busybox\nENTRYPOINT [\"echo\", \"ep\"]\nCMD [\"default\"]\n");
+    assert_eq!(run_ok(&env, &["ep"]), "ep default\n");
+    assert_eq!(run_ok(&env, &["ep", "a", "-b"]), "ep a -b\n");
+    // --entrypoint drops the image's CMD; arguments still follow it.
+    assert_eq!(run_ok(&env, &["--entrypoint", "echo", "ep"]), "\n");
+    assert_eq!(run_ok(&env, &["--entrypoint", "echo", "ep", "x"]), "x\n");
+    // --entrypoint "" clears ENTRYPOINT and keeps CMD.
+    let output = run(&env, &["--entrypoint", "", "ep"]);
+    assert!(!output.status.success(), "runs the CMD `default`, which does not exist");
+    assert!(stderr(&output).contains("default"), "{}", stderr(&output));
+}
+
+#[test]
+fn shell_form_entrypoint_gets_cmd_and_arguments_as_dollar_zero_on() {
+    let env = Env::new();
+    // Docker runs ["/bin/sh", "-c", "echo hi $0 $1", CMD or ARGS...]: sh takes them as $0 $1.
+    build_image(&env, "shell", "FROM busybox\nENTRYPOINT echo hi $0 $1\nCMD [\"c\"]\n");
+    assert_eq!(run_ok(&env, &["shell"]), "hi c\n");
+    assert_eq!(run_ok(&env, &["shell", "a", "b", "ignored"]), "hi a b\n");
+    build_image(&env, "plain", "FROM busybox\nENTRYPOINT echo hi\n");
+    assert_eq!(run_ok(&env, &["plain", "ignored"]), "hi\n");
+}
+
+#[test]
+fn no_command_is_an_error() {
+    let env = Env::new();
+    let output = run(&env, &["busybox"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("no command specified"), "{}", stderr(&output));
+    assert_clean(&env);
+}
+
+#[test]
+fn env_overrides_the_images_and_adds_new_names() {
+    let env = Env::new();
+    build_image(&env, "envs", "FROM busybox\nENV A=image B=kept GONE=image\n");
+    let mut cmd = env.cmd(&["run", "-e", "A=override", "-e", "NEW=1", "-e", "FROM_HOST", "-e", "GONE"]);
+    let output = cmd
+        .args(["-e", "UNSET_ON_HOST", "envs", "env"])
+        .env("FROM_HOST", "host value")
+        .env_remove("GONE")
+        .env_remove("UNSET_ON_HOST")
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    lines.sort_unstable();
+    let hostname = lines.iter().find_map(|l| l.strip_prefix("HOSTNAME=")).expect("HOSTNAME is set");
+    assert!(hostname.len() == 12 && hostname.chars().all(|c| c.is_ascii_hexdigit()), "{hostname}");
+    let expected = [
+        "A=override",
+        "B=kept",
+        "FROM_HOST=host value",
+        "HOME=/root",
+        "NEW=1",
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    ];
+    lines.retain(|l| !l.starts_with("HOSTNAME=") && !l.starts_with("PWD=") && !l.starts_with("SHLVL="));
+    assert_eq!(lines, expected);
+    assert_eq!(run_ok(&env, &["busybox", "hostname"]).trim().len(), 12);
+}
+
+#[test]
+fn workdir_and_user_come_from_the_image_or_the_flags() {
+    let env = Env::new();
+    build_image(&env, "app", "FROM busybox\nUSER app\nWORKDIR /srv\n");
+    assert_eq!(run_ok(&env, &["app", "sh", "-c", "id -u; pwd; echo $HOME"]), "1000\n/srv\n/home/app\n");
+    assert_eq!(run_ok(&env, &["-u", "0", "-w", "/made/here", "app", "sh", "-c", "id -u; pwd"]), "0\n/made/here\n");
+    assert_eq!(run_ok(&env, &["-u", "1234:55", "busybox", "sh", "-c", "id -u; id -g"]), "1234\n55\n");
+    assert_eq!(run_ok(&env, &["-u", "nobody", "busybox", "id", "-u"]), "65534\n");
+    let output = run(&env, &["-u", "nosuchuser", "busybox", "true"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("nosuchuser"), "{}", stderr(&output));
+    let output = run(&env, &["-w", "relative", "busybox", "true"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("absolute"), "{}", stderr(&output));
+    assert_clean(&env);
+}
+
+#[test]
+fn exit_status_and_output_streams_are_the_containers() {
+    let env = Env::new();
+    let output = run(&env, &["busybox", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "out\n");
+    assert_eq!(stderr(&output), "err\n");
+    // Changes are thrown away with the container.
+    assert_eq!(run_ok(&env, &["busybox", "touch", "/created"]), "");
+    assert_eq!(run(&env, &["busybox", "ls", "/created"]).status.code(), Some(1));
+    // A command that does not exist is the user's error.
+    let output = run(&env, &["busybox", "no-such-command"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_clean(&env);
+}
+
+#[test]
+fn a_missing_image_is_an_error() {
+    let env = Env::new();
+    let output = run(&env, &["no-such-image", "true"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("no such image: no-such-image"), "{}", stderr(&output));
+}
+
+#[test]
+fn a_running_container_keeps_its_image_and_name() {
+    let env = Env::new();
+    build_image(&env, "sleeper", "FROM busybox\nCMD [\"sh\", \"-c\", \"echo started; exec sleep 60\"]\n");
+    let mut child = start(&env, &["--name", "one", "sleeper"]);
+
+    // The state root is not locked while the container runs.
+    let output = env.cmd(&["rmi", "sleeper"]).output().expect("runs");
+    assert!(!output.status.success(), "rmi of an image in use is refused");
+    assert!(stderr(&output).contains("running container"), "{}", stderr(&output));
+    let output = run(&env, &["--name", "one", "busybox", "true"]);
+    assert!(!output.status.success(), "the name is taken");
+    assert!(stderr(&output).contains("already in use"), "{}", stderr(&output));
+    assert_eq!(run_ok(&env, &["--name", "two", "busybox", "echo", "ok"]), "ok\n");
+    let output = env.cmd(&["rmi", "-f", "sleeper"]).output().expect("runs");
+    assert!(output.status.success(), "rmi -f works: {}", stderr(&output));
+
+    // SIGTERM kills the container and cleans up; the exit status says which signal.
+    signal(&child, "TERM");
+    assert_eq!(wait(&mut child), Some(143));
+    assert_clean(&env);
+}
+
+#[test]
+fn what_a_killed_run_left_is_removed_by_the_next() {
+    let env = Env::new();
+    let mut child = start(&env, &["busybox", "sh", "-c", "echo started; exec sleep 60"]);
+    signal(&child, "KILL");
+    wait(&mut child);
+    assert_eq!(entries(env.root.path(), "run").len(), 1, "the killed run's directory is left");
+    assert_eq!(run_ok(&env, &["busybox", "echo", "next"]), "next\n");
+    assert_clean(&env);
+}
