@@ -15,9 +15,9 @@ fn uncompressed(root: &Root, record: &LayerBlobRecord) -> Vec<u8> {
     let blob = root.content.read(&record.digest).expect("read blob");
     let mut out = Vec::new();
     match Compression::from_media_type(&record.media_type).expect("a layer media type") {
-        Compression::Gzip => flate2::read::GzDecoder::new(blob.as_slice()).read_to_end(&mut out).map(drop),
-        Compression::Zstd => zstd::Decoder::new(blob.as_slice()).and_then(|mut d| d.read_to_end(&mut out)).map(drop),
-        Compression::Uncompressed => Ok(out = blob.clone()),
+        Compression::Gzip => flate2::read::GzDecoder::new(blob.as_slice()).read_to_end(&mut out),
+        Compression::Zstd => zstd::Decoder::new(blob.as_slice()).and_then(|mut d| d.read_to_end(&mut out)),
+        Compression::Uncompressed => return blob,
     }
     .expect("decompress");
     out

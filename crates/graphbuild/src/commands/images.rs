@@ -250,7 +250,7 @@ pub fn history(args: HistoryArgs, root: &StateRoot) -> Result<(), Failure> {
         } else {
             format!("{}…", created_by.chars().take(44).collect::<String>())
         };
-        let created = entry["created"].as_str().and_then(parse_created).map_or_else(String::new, ago);
+        let created = entry["created"].as_str().and_then(parse_created).map_or_else(|| "N/A".to_owned(), ago);
         let size = if args.human { human_size(size) } else { size.to_string() };
         rows.push([
             "<missing>".to_owned(),

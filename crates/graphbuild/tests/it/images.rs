@@ -222,3 +222,54 @@ fn two_roots_and_two_checkouts_give_the_same_manifest_digest() {
     build_in(&second, b.path());
     assert_eq!(manifest_digest(&first, "repro:1"), manifest_digest(&second, "repro:1"));
 }
+
+/// Splits Docker-style table output into columns (separated by three or more spaces).
+fn columns(line: &str) -> Vec<String> {
+    line.split("   ").map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned).collect()
+}
+
+#[test]
+fn history_and_images_output_snapshots() {
+    let env = Env::new();
+    let context = app_context();
+    let output = env
+        .cmd(&["build", "--progress", "plain", "-t", "app:1"])
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .arg(context.path())
+        .output()
+        .expect("build");
+    assert_ok(&output);
+    // The image id depends on the busybox-static version and times on today's date: redact them.
+    let history: Vec<String> = run_ok(&env, &["history", "--no-trunc", "app:1"])
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let mut cells = columns(line);
+            if i > 0 {
+                if cells[0] != "<missing>" {
+                    cells[0] = "<image id>".to_owned();
+                }
+                cells[1] = "<created>".to_owned();
+                if cells.len() > 3 && cells[3] != "0B" {
+                    cells[3] = "<size>".to_owned();
+                }
+            }
+            cells.join(" | ")
+        })
+        .collect();
+    insta::assert_snapshot!("history", history.join("\n"));
+    let images: Vec<String> = run_ok(&env, &["images"])
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let mut cells = columns(line);
+            if i > 0 {
+                cells[2] = "<image id>".to_owned();
+                cells[3] = "<created>".to_owned();
+                cells[4] = "<size>".to_owned();
+            }
+            cells.join(" | ")
+        })
+        .collect();
+    insta::assert_snapshot!("images", images.join("\n"));
+}
