@@ -182,9 +182,11 @@ pub(crate) fn history_of(config: &Value) -> Vec<History> {
     entries
         .iter()
         .filter_map(|entry| {
+            let entry = entry.as_object()?;
             let text = |key: &str| entry.get(key).and_then(Value::as_str).map(str::to_owned);
+            // Field by field rather than through serde, so one odd field keeps the entry (and
+            // the count of layers the history describes).
             let mut history = HistoryBuilder::default().build().ok()?;
-            entry.as_object()?;
             history.set_created(text("created"));
             history.set_author(text("author"));
             history.set_created_by(text("created_by"));

@@ -104,7 +104,12 @@ impl Loader<'_, '_> {
         }
         images
             .into_iter()
-            .map(|(manifest, names)| Ok((names.clone(), self.load_oci_image(&manifest, names.first())?)))
+            .map(|(manifest, names)| {
+                // A bare tag (`ref.name` alone) is no reference to file the image under.
+                let reference = names.iter().find(|name| name.contains('/'));
+                let record = self.load_oci_image(&manifest, reference)?;
+                Ok((names.clone(), record))
+            })
             .collect()
     }
 

@@ -120,22 +120,23 @@ fn source_date_epoch_makes_layers_identical_across_roots() {
     }
 }
 
-/// Level 1 against level 6 on a real tree (`/usr/lib` as one layer), for the gzip level
-/// decision: `cargo test -p gb-export --release -- --ignored --nocapture gzip_levels`.
+/// gzip levels 1 to 6 (and zstd 3) on a real tree as one layer, for the choice of
+/// `GZIP_LEVEL`: `GZIP_BENCH_DIR=/usr/bin cargo test -p gb-export --release --test it --
+/// --ignored --nocapture gzip_levels`.
 #[test]
 #[ignore = "a measurement, not a check"]
 fn gzip_levels() {
     use std::io::Write;
     use std::time::Instant;
     let root = Root::new();
-    let source = std::env::var("GZIP_BENCH_DIR").unwrap_or_else(|_| "/usr/lib".into());
+    let source = std::env::var("GZIP_BENCH_DIR").unwrap_or_else(|_| "/usr/lib/x86_64-linux-gnu".into());
     let layer = root.layer(|dir| {
         let status = std::process::Command::new("cp").arg("-a").arg(format!("{source}/.")).arg(dir).status();
         assert!(status.expect("cp").success());
     });
     let mut tar = Vec::new();
     root.snapshots.layer_diff_tar(&layer, &mut tar).expect("tar");
-    for level in [1, 6] {
+    for level in [1, 2, 3, 4, 6] {
         let start = Instant::now();
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
         encoder.write_all(&tar).expect("write");
