@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::parser::parse;
 
 fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/buildkit-parser")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/buildkit-parser")
 }
 
 fn case_dirs(sub: &str) -> Vec<PathBuf> {
@@ -77,7 +77,7 @@ fn line_numbers_match_buildkit() {
 
 #[test]
 fn real_world_dockerfiles_parse() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/real-world");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/real-world");
     let mut count = 0;
     let mut heredocs = 0;
     for repo in case_dirs_under(&root) {
