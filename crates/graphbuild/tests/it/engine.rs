@@ -491,3 +491,34 @@ fn a_locked_cache_mount_has_one_user_at_a_time() {
     let (output, _) = env.build(context.path(), &["--max-parallelism", "2"]);
     assert_ok(&output);
 }
+
+#[test]
+fn ctrl_c_cancels_the_build_and_leaves_the_cache_usable() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", "FROM busybox\nRUN echo quick > /quick\nRUN sleep 30\n");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_graphbuild"))
+        .arg("--root")
+        .arg(env.root.path())
+        .args(["build", "--progress", "plain"])
+        .arg(context.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let started = std::time::Instant::now();
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let exit = child.wait().expect("wait");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "cancellation took {:?}", started.elapsed());
+    assert_eq!(exit.code(), Some(130), "a cancelled build exits 130");
+    // The step that finished before Ctrl-C is cached; nothing half-written is.
+    write(context.path(), "Dockerfile", "FROM busybox\nRUN echo quick > /quick\n");
+    let (output, events) = env.build(context.path(), &[]);
+    assert_ok(&output);
+    assert!(
+        crate::engine::started(&events).is_empty(),
+        "the finished step was cached: {:?}",
+        crate::engine::started(&events)
+    );
+}

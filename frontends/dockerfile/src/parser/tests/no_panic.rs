@@ -10,8 +10,7 @@ use crate::parser::parse;
 fn corpus() -> &'static [String] {
     static FILES: OnceLock<Vec<String>> = OnceLock::new();
     FILES.get_or_init(|| {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/buildkit-parser/testfiles");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/buildkit-parser/testfiles");
         let mut files: Vec<String> = std::fs::read_dir(dir)
             .map(|entries| {
                 entries
