@@ -4,7 +4,8 @@
 #   benches/workloads.sh [WORKLOAD...]      (default: hello multistage wide metadata bigctx)
 # Needs root (mounts, runc). Uses target/release/graphbuild (built if missing), a busybox base
 # made by scripts/make-base.sh, and BENCH_WORK (default /var/tmp/graphbuild-bench).
-# The export is `-o type=tar` of the final root file system until OCI export lands.
+# The export is an OCI image tarball (`-o type=oci`, gzip layers), as in BuildKit's figures; EXPORT=tar
+# exports the root file system as a tar instead.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 shared=$repo/../shared/bench
@@ -37,7 +38,7 @@ for w in "${workloads[@]}"; do
     state=$work/state/$w; rm -rf "$state"; mkdir -p "$state"
     "$bin" --root "$state" import "$work/base/busybox.tar" busybox:latest >/dev/null
     [ "$w" = compile ] && "$bin" --root "$state" import "$work/base/debian-gcc.tar" debian-gcc:bookworm >/dev/null
-    build=("$bin" --root "$state" build --progress plain -o "type=tar,dest=$work/out.tar" "$ctx")
+    build=("$bin" --root "$state" build --progress plain -o "type=${EXPORT:-oci},dest=$work/out.tar" "$ctx")
     read -r t m < <(timed "${build[@]}"); cold+=("$t"); rss+=("$m")
     read -r t m < <(timed "${build[@]}"); noop+=("$t")
     echo "touch $i" >> "$ctx/$(touch_file "$w" "$ctx")"

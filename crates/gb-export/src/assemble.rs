@@ -77,8 +77,24 @@ pub fn assemble_image(
     compression: Compression,
     source_date_epoch: Option<i64>,
 ) -> Result<(BuiltImage, Vec<String>), ExportError> {
+    assemble_image_at(ctx, spec, output, base, compression, source_date_epoch, None)
+}
+
+/// [`assemble_image`] with the time the image's content was built: `created` (and the new
+/// history entries' times) are `source_date_epoch`, else `built_at`, else now. Passing the time
+/// the output was first built makes a no-op rebuild give the same image, so nothing downstream
+/// (an unchanged export file, a registry) has to change.
+pub fn assemble_image_at(
+    ctx: &ExportContext,
+    spec: &ImageSpec,
+    output: &Snapshot,
+    base: Option<&ImageRecord>,
+    compression: Compression,
+    source_date_epoch: Option<i64>,
+    built_at: Option<i64>,
+) -> Result<(BuiltImage, Vec<String>), ExportError> {
     let mut warnings = Vec::new();
-    let created = rfc3339(source_date_epoch.unwrap_or_else(now_unix));
+    let created = rfc3339(source_date_epoch.or(built_at).unwrap_or_else(now_unix));
     // The base's history describes the bottom of this image only when the image is built on it.
     let built_on_base = base.filter(|base| output.layers.starts_with(&base.layers));
     if let Some(base) = base.filter(|_| built_on_base.is_none()) {

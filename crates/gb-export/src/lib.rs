@@ -25,7 +25,7 @@ mod oci;
 mod tarball;
 mod time;
 
-pub use assemble::{BuiltImage, assemble_image};
+pub use assemble::{BuiltImage, assemble_image, assemble_image_at};
 pub use blobs::layer_blobs;
 pub use compression::{Compression, GZIP_LEVEL, ZSTD_LEVEL};
 pub use context::ExportContext;

@@ -283,13 +283,19 @@ fn image_for(
         }
         None => None,
     };
-    let (image, warnings) = gb_export::assemble_image(
+    // The image is as old as its content: a no-op rebuild gives the same image (and digest).
+    let built_at = match result.output_key {
+        Some(key) => root.db.result(&key).ok().flatten().and_then(|r| i64::try_from(r.created_unix).ok()),
+        None => None,
+    };
+    let (image, warnings) = gb_export::assemble_image_at(
         &super::archive::export_context(root),
         &spec,
         &result.output,
         base.as_ref(),
         compression,
         source_date_epoch()?,
+        built_at,
     )
     .map_err(|e| Failure::Io(format!("assembling the image: {e}")))?;
     for warning in warnings {

@@ -273,3 +273,20 @@ fn history_and_images_output_snapshots() {
         .collect();
     insta::assert_snapshot!("images", images.join("\n"));
 }
+
+#[test]
+fn a_no_op_rebuild_gives_the_same_image_and_leaves_the_export_alone() {
+    let env = Env::new();
+    let context = app_context();
+    let out = tempfile::tempdir().expect("out");
+    let oci = out.path().join("app.oci.tar");
+    let dest = format!("type=oci,dest={}", oci.display());
+    assert_ok(&env.build(context.path(), &["-t", "app:1", "-o", &dest]).0);
+    let first = manifest_digest(&env, "app:1");
+    let modified = || std::fs::metadata(&oci).and_then(|m| m.modified()).expect("mtime");
+    let before = modified();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_ok(&env.build(context.path(), &["-t", "app:1", "-o", &dest]).0);
+    assert_eq!(manifest_digest(&env, "app:1"), first, "a no-op rebuild made a different image");
+    assert_eq!(modified(), before, "the unchanged OCI tarball was rewritten");
+}
