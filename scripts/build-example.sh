@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the example multi-stage Dockerfile (examples/multistage, five real RUN steps) and
-# exports its root file system to multistage.tar. Needs root (mounts, runc) and Debian's
+# Builds the example multi-stage Dockerfile (examples/multistage, five real RUN steps), stores
+# it as multistage:latest and exports it as an OCI image tarball, multistage.oci.tar. Needs root (mounts, runc) and Debian's
 # runc + busybox-static (installed here if missing). State lives in ./.graphbuild-example.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,5 +16,6 @@ bin=${CARGO_TARGET_DIR:-$repo/target}/release/graphbuild
 root=$repo/.graphbuild-example
 bash scripts/make-base.sh "$root/base" busybox >/dev/null
 "$bin" --root "$root" import "$root/base/busybox.tar" busybox:latest
-"$bin" --root "$root" build --progress plain -o type=tar,dest=multistage.tar examples/multistage
-echo "wrote multistage.tar ($(tar -tf multistage.tar | wc -l) entries); rerun to see every step CACHED"
+"$bin" --root "$root" build --progress plain -t multistage:latest -o type=oci,dest=multistage.oci.tar examples/multistage
+"$bin" --root "$root" history multistage:latest
+echo "wrote multistage.oci.tar; rerun to see every step CACHED; try: $bin --root $root run multistage:latest"

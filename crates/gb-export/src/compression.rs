@@ -105,9 +105,7 @@ impl Compression {
         Ok(match self {
             // The header's mtime stays 0 and its OS byte fixed, so the bytes depend on the
             // content only.
-            Compression::Gzip => Encoder::Gzip(
-                flate2::GzBuilder::new().operating_system(255).write(writer, flate2::Compression::new(GZIP_LEVEL)),
-            ),
+            Compression::Gzip => Encoder::Gzip(ParallelGzip::new(writer)),
             Compression::Zstd => Encoder::Zstd(zstd::Encoder::new(writer, ZSTD_LEVEL)?),
             Compression::Uncompressed => Encoder::Plain(writer),
         })
@@ -145,7 +143,7 @@ impl FromStr for Compression {
 
 /// A compressing writer; [`Encoder::finish`] writes the trailer and returns the inner writer.
 pub(crate) enum Encoder<'w, W: Write> {
-    Gzip(flate2::write::GzEncoder<W>),
+    Gzip(ParallelGzip<W>),
     Zstd(zstd::Encoder<'w, W>),
     Plain(W),
 }
@@ -175,6 +173,76 @@ impl<W: Write> Write for Encoder<'_, W> {
             Encoder::Zstd(encoder) => encoder.flush(),
             Encoder::Plain(writer) => writer.flush(),
         }
+    }
+}
+
+/// Input bytes per gzip member. Fixed, so the output depends only on the content.
+const GZIP_CHUNK: usize = 1 << 20;
+
+/// A gzip writer that compresses fixed-size chunks of its input on all cores and writes them as
+/// consecutive gzip members (as pigz does; RFC 1952 readers, Go's and containerd's among them,
+/// read multi-member files). One big layer then compresses as fast as many small ones.
+pub(crate) struct ParallelGzip<W: Write> {
+    writer: W,
+    pending: Vec<Vec<u8>>,
+    current: Vec<u8>,
+    batch: usize,
+}
+
+impl<W: Write> ParallelGzip<W> {
+    fn new(writer: W) -> Self {
+        let batch = 2 * std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self { writer, pending: Vec::new(), current: Vec::with_capacity(GZIP_CHUNK), batch }
+    }
+
+    fn compress_pending(&mut self) -> io::Result<()> {
+        use rayon::prelude::*;
+        let chunks = std::mem::take(&mut self.pending);
+        let members: Vec<io::Result<Vec<u8>>> = chunks
+            .par_iter()
+            .map(|chunk| {
+                // The header's mtime stays 0 and its OS byte fixed, so the bytes depend on the
+                // content only.
+                let mut encoder = flate2::GzBuilder::new()
+                    .operating_system(255)
+                    .write(Vec::with_capacity(chunk.len() / 2), flate2::Compression::new(GZIP_LEVEL));
+                encoder.write_all(chunk)?;
+                encoder.finish()
+            })
+            .collect();
+        for member in members {
+            self.writer.write_all(&member?)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> io::Result<W> {
+        if !self.current.is_empty() || self.pending.is_empty() {
+            let last = std::mem::take(&mut self.current);
+            self.pending.push(last);
+        }
+        self.compress_pending()?;
+        Ok(self.writer)
+    }
+}
+
+impl<W: Write> Write for ParallelGzip<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = GZIP_CHUNK - self.current.len();
+        let take = room.min(buf.len());
+        self.current.extend_from_slice(&buf[..take]);
+        if self.current.len() == GZIP_CHUNK {
+            let full = std::mem::replace(&mut self.current, Vec::with_capacity(GZIP_CHUNK));
+            self.pending.push(full);
+            if self.pending.len() >= self.batch {
+                self.compress_pending()?;
+            }
+        }
+        Ok(take)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
     }
 }
 

@@ -6,6 +6,8 @@
 //!   config and a manifest in the content store, reusing the base image's layer blobs.
 //! - [`write_oci_layout`] and [`write_docker_archive`] write stored images out;
 //!   [`load_archive`] reads either format back in.
+//! - [`import_layer_blob`] and [`LayerReuse`] turn a stored layer blob into a layer (or find the
+//!   one already there) for other importers, such as registry pulls.
 //!
 //! Every document (config, manifest, index, `manifest.json`) is canonical JSON and every
 //! archive has sorted entries with fixed times, so the same images give the same bytes.
@@ -33,4 +35,4 @@ pub use docker::write_docker_archive;
 pub use error::{ErrorKind, ExportError};
 pub use gb_ir::Sha256Digest;
 pub use layout::{ImageRef, write_oci_layout};
-pub use load::load_archive;
+pub use load::{LayerReuse, import_layer_blob, load_archive};

@@ -250,43 +250,59 @@ impl Loader<'_, '_> {
         if let Some(layer) = self.reuse.find(self.ctx, diff_id)? {
             return Ok(layer);
         }
-        let imported = self
-            .ctx
-            .snapshots
-            .import_tar(decompressed(self.ctx, blob, compression)?)
-            .map_err(|source| ExportError::Import { blob: *blob, source })?;
-        if imported.diff_id != *diff_id {
-            // Nothing records the layer yet, so nothing else can be using it.
-            let _ = std::fs::remove_dir_all(self.ctx.snapshots.layer_path(&imported.layer));
-            return Err(ExportError::DigestMismatch {
-                what: format!("the uncompressed layer blob {blob} of {}", self.files.path().display()),
-                expected: *diff_id,
-                actual: imported.diff_id,
-            });
-        }
-        let layer = imported.layer;
-        let created_unix = u64::try_from(now_unix()).unwrap_or(0);
-        self.ctx
-            .db
-            .put_layer(&layer, &LayerRecord { size: imported.size, created_unix })
-            .map_err(ExportError::store(format!("record layer {layer}")))?;
-        let record = LayerBlobRecord {
-            digest: *blob,
-            diff_id: *diff_id,
-            size: blob_size,
-            media_type: compression.media_type().to_owned(),
-        };
-        self.ctx
-            .db
-            .put_layer_blob(&layer, &compression.cache_variant(None), &record)
-            .map_err(ExportError::store(format!("record the blob of layer {layer}")))?;
-        self.reuse.found.insert(*diff_id, layer.clone());
+        let source = self.files.path().display().to_string();
+        let layer = import_layer_blob(self.ctx, blob, blob_size, compression, diff_id, &source)?;
+        self.reuse.remember(diff_id, &layer);
         Ok(layer)
     }
 }
 
-/// Layers already in the store, by diff id.
-struct LayerReuse {
+/// Imports layer blob `blob` (already in the content store, `blob_size` bytes, compressed with
+/// `compression`) into the snapshot store and records the layer, with the blob recorded as its
+/// export so it is never compressed again. The uncompressed stream must hash to `diff_id`; when
+/// it does not, the new layer is removed and the error names the blob as coming from `source`
+/// (an archive path, a registry reference).
+pub fn import_layer_blob(
+    ctx: &ExportContext,
+    blob: &Sha256Digest,
+    blob_size: u64,
+    compression: Compression,
+    diff_id: &Sha256Digest,
+    source: &str,
+) -> Result<LayerId, ExportError> {
+    let imported = ctx
+        .snapshots
+        .import_tar(decompressed(ctx, blob, compression)?)
+        .map_err(|source| ExportError::Import { blob: *blob, source })?;
+    if imported.diff_id != *diff_id {
+        // Nothing records the layer yet, so nothing else can be using it.
+        let _ = std::fs::remove_dir_all(ctx.snapshots.layer_path(&imported.layer));
+        return Err(ExportError::DigestMismatch {
+            what: format!("the uncompressed layer blob {blob} of {source}"),
+            expected: *diff_id,
+            actual: imported.diff_id,
+        });
+    }
+    let layer = imported.layer;
+    let created_unix = u64::try_from(now_unix()).unwrap_or(0);
+    ctx.db
+        .put_layer(&layer, &LayerRecord { size: imported.size, created_unix })
+        .map_err(ExportError::store(format!("record layer {layer}")))?;
+    let record = LayerBlobRecord {
+        digest: *blob,
+        diff_id: *diff_id,
+        size: blob_size,
+        media_type: compression.media_type().to_owned(),
+    };
+    ctx.db
+        .put_layer_blob(&layer, &compression.cache_variant(None), &record)
+        .map_err(ExportError::store(format!("record the blob of layer {layer}")))?;
+    Ok(layer)
+}
+
+/// Layers already in the store, by diff id: what a load or a pull uses instead of importing a
+/// layer blob again.
+pub struct LayerReuse {
     /// Every (diff id, layer) pair the image records make.
     candidates: HashMap<Sha256Digest, Vec<LayerId>>,
     /// Layers confirmed (or imported) for a diff id.
@@ -294,7 +310,8 @@ struct LayerReuse {
 }
 
 impl LayerReuse {
-    fn new(ctx: &ExportContext) -> Result<Self, ExportError> {
+    /// The candidates of every stored image.
+    pub fn new(ctx: &ExportContext) -> Result<Self, ExportError> {
         let mut candidates: HashMap<Sha256Digest, Vec<LayerId>> = HashMap::new();
         for (_, image) in ctx.db.images().map_err(ExportError::store("list the stored images"))? {
             for (layer, diff_id) in image.layers.into_iter().zip(image.diff_ids) {
@@ -307,7 +324,7 @@ impl LayerReuse {
     /// A layer whose content is `diff_id`: one an image record pairs with it, still on disk,
     /// whose recorded unclamped export has that diff id (a record alone could pair a layer with
     /// the diff id of a clamped export, whose file times differ).
-    fn find(&mut self, ctx: &ExportContext, diff_id: &Sha256Digest) -> Result<Option<LayerId>, ExportError> {
+    pub fn find(&mut self, ctx: &ExportContext, diff_id: &Sha256Digest) -> Result<Option<LayerId>, ExportError> {
         if let Some(layer) = self.found.get(diff_id) {
             return Ok(Some(layer.clone()));
         }
@@ -327,6 +344,11 @@ impl LayerReuse {
             }
         }
         Ok(None)
+    }
+
+    /// Notes that `layer` (just imported) has content `diff_id`.
+    pub fn remember(&mut self, diff_id: &Sha256Digest, layer: &LayerId) {
+        self.found.insert(*diff_id, layer.clone());
     }
 }
 

@@ -1,0 +1,1 @@
+//! OCI distribution: pull, push, credentials.
