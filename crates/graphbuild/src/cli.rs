@@ -12,6 +12,10 @@ pub struct Cli {
     /// $XDG_DATA_HOME/graphbuild.
     #[arg(long, global = true, env = "GRAPHBUILD_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
+    /// A registry (`host[:port]`) to reach over plain HTTP; 127.0.0.0/8 and localhost always
+    /// are. Also read from `insecure-registries` in `$GRAPHBUILD_ROOT/config.toml`.
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -47,6 +51,14 @@ pub enum Command {
     Load(LoadArgs),
     /// Run a command in a new container from an image.
     Run(RunArgs),
+    /// Pull an image from a registry into the local store.
+    Pull(PullArgs),
+    /// Push an image from the local store to a registry.
+    Push(PushArgs),
+    /// Store credentials for a registry in the Docker config file.
+    Login(LoginArgs),
+    /// Remove stored credentials for a registry.
+    Logout(LogoutArgs),
     /// Print the build graph (the IR Definition) a Dockerfile lowers to.
     Lower(LowerArgs),
     /// Tools for looking inside graphbuild.
@@ -160,6 +172,12 @@ pub struct BuildArgs {
     /// The platform to build for, `os/arch[/variant]`.
     #[arg(long)]
     pub platform: Option<String>,
+    /// Push the `-t` names to their registries after the build.
+    #[arg(long)]
+    pub push: bool,
+    /// Resolve base image tags against their registries even when the store has them.
+    #[arg(long)]
+    pub pull: bool,
     /// Shared options.
     #[command(flatten)]
     pub run: RunOptions,
@@ -319,4 +337,44 @@ pub struct RunArgs {
     /// The command and its arguments (replace the image's CMD).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
+}
+
+/// `graphbuild pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The image, `NAME[:TAG]` or `NAME@sha256:...`.
+    pub name: String,
+    /// The platform to pull (the host's by default).
+    #[arg(long)]
+    pub platform: Option<String>,
+}
+
+/// `graphbuild push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The image, `REGISTRY/NAME[:TAG]`.
+    pub name: String,
+}
+
+/// `graphbuild login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The user name.
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Read the password from standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// The password (prefer --password-stdin: arguments are visible to other users).
+    #[arg(short, long)]
+    pub password: Option<String>,
+    /// The registry, `host[:port]`.
+    pub registry: String,
+}
+
+/// `graphbuild logout`.
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The registry, `host[:port]`.
+    pub registry: String,
 }

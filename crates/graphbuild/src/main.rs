@@ -21,12 +21,14 @@ fn main() {
     let cli = cli::Cli::parse();
     let root = cli.root.clone();
     let root = root.as_deref();
+    let insecure = cli.insecure_registries.clone();
     let result = match cli.command {
-        cli::Command::Build(args) => commands::build::run(args, root),
-        cli::Command::Solve(args) => commands::solve::run(args, root),
+        cli::Command::Build(args) => commands::build::run(args, root, &insecure),
+        cli::Command::Solve(args) => commands::solve::run(args, root, &insecure),
         cli::Command::Import(args) => commands::import::run(args, root),
         cli::Command::Run(args) => commands::run::run(args, root),
         cli::Command::Lower(args) => commands::lower::run(args),
+        cli::Command::Logout(args) => commands::registry::logout(args),
         cli::Command::Debug(cli::DebugCommand::Parse(args)) => commands::debug::parse(args),
         other => with_root(root, |state| match other {
             cli::Command::Images(args) | cli::Command::Image(cli::ImageCommand::Ls(args)) => {
@@ -42,6 +44,9 @@ fn main() {
             cli::Command::Prune(args) => commands::images::prune(args, state),
             cli::Command::Save(args) => commands::archive::save(args, state),
             cli::Command::Load(args) => commands::archive::load(args, state),
+            cli::Command::Pull(args) => commands::registry::pull(args, state, &insecure),
+            cli::Command::Push(args) => commands::registry::push(args, state, &insecure),
+            cli::Command::Login(args) => commands::registry::login(args, state, &insecure),
             _ => Err(exit::Failure::Input("unexpected command".to_owned())),
         }),
     };

@@ -11,12 +11,31 @@ use crate::cli::BuildArgs;
 use crate::exit::Failure;
 use crate::report;
 
-/// Base images from the local store.
-struct StoreImages<'a>(&'a StateRoot);
+/// Base images from the local store, pulled from their registry when missing (or always, to
+/// re-resolve tags, with `--pull`).
+struct StoreImages<'a> {
+    root: &'a StateRoot,
+    insecure: &'a [String],
+    always_pull: bool,
+}
 
 impl ImageResolver for StoreImages<'_> {
-    fn resolve(&self, reference: &ImageReference, _: &Platform) -> Option<ResolvedImage> {
-        let record = self.0.db.image(&reference.to_string()).ok().flatten()?;
+    fn resolve(&self, reference: &ImageReference, platform: &Platform) -> Option<ResolvedImage> {
+        let stored = self.root.db.image(&reference.to_string()).ok().flatten();
+        let record = match stored {
+            Some(record) if !self.always_pull => record,
+            stored => {
+                let pulled = super::registry::registry_config(self.root.path(), self.insecure)
+                    .and_then(|config| super::registry::pull_into_store(self.root, config, reference, platform));
+                match (pulled, stored) {
+                    (Ok(record), _) => record,
+                    (Err(err), stored) => {
+                        eprintln!("warning: pulling {}: {err}", reference.familiar());
+                        stored?
+                    }
+                }
+            }
+        };
         Some(ResolvedImage {
             manifest: Some(record.manifest_digest),
             config: gb_solver::image::ir_config(&record.config),
@@ -25,7 +44,10 @@ impl ImageResolver for StoreImages<'_> {
 }
 
 /// Builds.
-pub fn run(args: BuildArgs, root: Option<&std::path::Path>) -> Result<(), Failure> {
+pub fn run(args: BuildArgs, root: Option<&std::path::Path>, insecure: &[String]) -> Result<(), Failure> {
+    if args.push && args.tags.is_empty() {
+        return Err(Failure::Input("--push needs at least one -t NAME".to_owned()));
+    }
     let prepared = super::lower::prepare(
         &args.context,
         args.file.as_deref(),
@@ -34,20 +56,30 @@ pub fn run(args: BuildArgs, root: Option<&std::path::Path>) -> Result<(), Failur
         args.platform.as_deref(),
     )?;
     let state = super::engine::open_root(root)?;
-    let lowered = gb_dockerfile::lower(&prepared.text, &prepared.options, &StoreImages(&state))
-        .map_err(|e| prepared.failure(e))?;
+    let lowered = gb_dockerfile::lower(
+        &prepared.text,
+        &prepared.options,
+        &StoreImages { root: &state, insecure, always_pull: args.pull },
+    )
+    .map_err(|e| prepared.failure(e))?;
     for warning in &lowered.warnings {
         report::print_warning(&prepared.file, warning);
     }
     let mut locals = BTreeMap::new();
     locals.insert("context".to_owned(), args.context.clone());
     super::engine::solve_and_export(
-        state,
+        state.clone(),
         &lowered.definition,
         &args.run,
         locals,
         Some((prepared.file, prepared.text)),
         &args.tags,
+        insecure,
     )?;
+    if args.push {
+        for tag in &args.tags {
+            super::registry::push_image(&state, insecure, tag)?;
+        }
+    }
     Ok(())
 }

@@ -23,8 +23,8 @@ pub enum Export {
     Oci { dest: PathBuf, tar: bool, compression: Compression, names: Vec<String> },
     /// A docker-archive (what `docker load` reads).
     Docker { dest: PathBuf, compression: Compression, names: Vec<String> },
-    /// The local image store, under these names.
-    Image { names: Vec<String>, compression: Compression },
+    /// The local image store, under these names, and their registries when `push`.
+    Image { names: Vec<String>, compression: Compression, push: bool },
 }
 
 /// Parses `-o type=local,dest=DIR`, `type=tar,dest=FILE`, `type=oci,dest=FILE[,tar=false]`,
@@ -54,8 +54,9 @@ pub fn parse_outputs(outputs: &[String]) -> Result<Vec<Export>, Failure> {
                 .get("name")
                 .map(|n| n.split(';').filter(|n| !n.is_empty()).map(str::to_owned).collect())
                 .unwrap_or_default();
-            if fields.get("push").is_some_and(|p| *p == "true") {
-                return Err(Failure::Input(format!("-o {spec}: pushing to a registry is not supported yet")));
+            let push = fields.get("push").is_some_and(|p| *p == "true");
+            if push && fields.get("type") != Some(&"image") {
+                return Err(Failure::Input(format!("-o {spec}: push=true needs type=image")));
             }
             match fields.get("type").copied() {
                 Some("local") => Ok(Export::Local(dest()?)),
@@ -65,7 +66,7 @@ pub fn parse_outputs(outputs: &[String]) -> Result<Vec<Export>, Failure> {
                 }
                 Some("docker") => Ok(Export::Docker { dest: dest()?, compression, names }),
                 Some("image") if names.is_empty() => Err(Failure::Input(format!("-o {spec}: name=NAME is missing"))),
-                Some("image") => Ok(Export::Image { names, compression }),
+                Some("image") => Ok(Export::Image { names, compression, push }),
                 Some(other) => Err(Failure::Input(format!(
                     "-o {spec}: output type {other:?} is not supported (local, tar, oci, docker or image)"
                 ))),
@@ -107,6 +108,7 @@ pub fn solve_and_export(
     local_dirs: BTreeMap<String, PathBuf>,
     dockerfile: Option<(String, String)>,
     tags: &[String],
+    insecure: &[String],
 ) -> Result<gb_solver::SolveResult, Failure> {
     let mut exports = parse_outputs(&run.outputs)?;
     let mut names = Vec::new();
@@ -114,7 +116,7 @@ pub fn solve_and_export(
         names.push(ImageReference::parse(tag).map_err(|e| Failure::Input(format!("-t {tag}: {e}")))?.to_string());
     }
     if !names.is_empty() {
-        exports.push(Export::Image { names: names.clone(), compression: Compression::Gzip });
+        exports.push(Export::Image { names: names.clone(), compression: Compression::Gzip, push: false });
     }
     let secrets = parse_secrets(&run.secrets)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -173,7 +175,7 @@ pub fn solve_and_export(
                     mark_output(&dest, &image.manifest_digest.to_string());
                 }
             }
-            Export::Image { names: own, compression } => {
+            Export::Image { names: own, compression, push } => {
                 let image = image_for(&root, definition, &result, compression)?;
                 let created =
                     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -181,6 +183,9 @@ pub fn solve_and_export(
                     root.db
                         .put_image(&name, &image.record(&name, created))
                         .map_err(|e| Failure::Io(format!("writing the image store: {e}")))?;
+                    if push {
+                        super::registry::push_image(&root, insecure, &name)?;
+                    }
                 }
             }
             Export::Tar(file) => {

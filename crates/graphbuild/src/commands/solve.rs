@@ -7,7 +7,7 @@ use crate::cli::SolveArgs;
 use crate::exit::Failure;
 
 /// Solves.
-pub fn run(args: SolveArgs, root: Option<&std::path::Path>) -> Result<(), Failure> {
+pub fn run(args: SolveArgs, root: Option<&std::path::Path>, insecure: &[String]) -> Result<(), Failure> {
     let text = super::read_dockerfile(&args.file)?;
     let definition =
         gb_ir::Definition::from_json(&text).map_err(|e| Failure::Input(format!("{}: {e}", args.file.display())))?;
@@ -18,6 +18,6 @@ pub fn run(args: SolveArgs, root: Option<&std::path::Path>) -> Result<(), Failur
         locals.insert(name.to_owned(), PathBuf::from(dir));
     }
     let state = super::engine::open_root(root)?;
-    super::engine::solve_and_export(state, &definition, &args.run, locals, None, &[])?;
+    super::engine::solve_and_export(state, &definition, &args.run, locals, None, &[], insecure)?;
     Ok(())
 }

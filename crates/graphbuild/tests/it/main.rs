@@ -4,6 +4,7 @@ mod debug_parse;
 mod engine;
 mod images;
 mod lower;
+mod registry;
 mod run;
 mod workspace_rules;
 

@@ -1,0 +1,140 @@
+//! `pull`, `push`, `login`, `logout`, and the registry settings every command shares
+//! (`--insecure-registry`, `$GRAPHBUILD_ROOT/config.toml`, `$DOCKER_CONFIG`).
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use gb_ir::{ImageReference, Platform};
+use gb_registry::{Registry, RegistryConfig};
+use gb_solver::StateRoot;
+
+use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs};
+use crate::exit::Failure;
+
+/// The parts of `$GRAPHBUILD_ROOT/config.toml` graphbuild reads.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct ConfigFile {
+    #[serde(default)]
+    insecure_registries: Vec<String>,
+}
+
+/// The registry settings: plain-HTTP registries from the flag and the config file, and the
+/// Docker config directory for credentials.
+pub fn registry_config(root: &Path, insecure: &[String]) -> Result<RegistryConfig, Failure> {
+    let mut all: Vec<String> = insecure.to_vec();
+    let path = root.join("config.toml");
+    if path.is_file() {
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| Failure::Io(format!("reading {}: {e}", path.display())))?;
+        let file: ConfigFile = toml::from_str(&text).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
+        all.extend(file.insecure_registries);
+    }
+    Ok(RegistryConfig { insecure: all, docker_config_dir: docker_config_dir() })
+}
+
+/// `$DOCKER_CONFIG`, else `~/.docker` (the docker_credential convention).
+pub fn docker_config_dir() -> Option<PathBuf> {
+    std::env::var_os("DOCKER_CONFIG")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".docker")))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))
+}
+
+fn registry_failure(err: gb_registry::RegistryError) -> Failure {
+    match err.kind() {
+        gb_registry::ErrorKind::Input => Failure::Input(err.to_string()),
+        _ => Failure::Io(err.to_string()),
+    }
+}
+
+/// Pulls `reference` into the store.
+pub fn pull_into_store(
+    root: &StateRoot,
+    config: RegistryConfig,
+    reference: &ImageReference,
+    platform: &Platform,
+) -> Result<gb_cache::ImageRecord, Failure> {
+    let registry = Registry::new(config).map_err(registry_failure)?;
+    let context = super::archive::export_context(root);
+    runtime()?.block_on(registry.pull(&context, reference, platform)).map_err(registry_failure)
+}
+
+/// `graphbuild pull`.
+pub fn pull(args: PullArgs, root: &StateRoot, insecure: &[String]) -> Result<(), Failure> {
+    let reference = ImageReference::parse(&args.name).map_err(|e| Failure::Input(e.to_string()))?;
+    let platform = match &args.platform {
+        Some(text) => Platform::parse(text).ok_or_else(|| Failure::Input(format!("invalid --platform {text:?}")))?,
+        None => Platform::host(),
+    };
+    let record = pull_into_store(root, registry_config(root.path(), insecure)?, &reference, &platform)?;
+    println!("{}: Pulled", reference.familiar());
+    println!("Digest: {}", record.manifest_digest);
+    Ok(())
+}
+
+/// Pushes a stored image to the registry its name points at.
+pub fn push_image(root: &StateRoot, insecure: &[String], name: &str) -> Result<(), Failure> {
+    let (full_name, record) = super::images::find(root, name)?;
+    let target = ImageReference::parse(&full_name).map_err(|e| Failure::Input(e.to_string()))?;
+    let registry = Registry::new(registry_config(root.path(), insecure)?).map_err(registry_failure)?;
+    let context = super::archive::export_context(root);
+    let report = runtime()?.block_on(registry.push(&context, &record, &target)).map_err(registry_failure)?;
+    for digest in &report.skipped {
+        println!("{}: Layer already exists", &digest.hex()[..12]);
+    }
+    for digest in &report.mounted {
+        println!("{}: Mounted from another repository", &digest.hex()[..12]);
+    }
+    for digest in &report.uploaded {
+        println!("{}: Pushed", &digest.hex()[..12]);
+    }
+    println!("{}: digest: {}", target.familiar(), report.manifest_digest);
+    Ok(())
+}
+
+/// `graphbuild push`.
+pub fn push(args: PushArgs, root: &StateRoot, insecure: &[String]) -> Result<(), Failure> {
+    push_image(root, insecure, &args.name)
+}
+
+/// `graphbuild login`.
+pub fn login(args: LoginArgs, root: &StateRoot, insecure: &[String]) -> Result<(), Failure> {
+    let username = args.username.clone().ok_or_else(|| Failure::Input("login needs -u USER".to_owned()))?;
+    let password = match (&args.password, args.password_stdin) {
+        (Some(_), true) => return Err(Failure::Input("--password and --password-stdin are exclusive".to_owned())),
+        (Some(password), false) => password.clone(),
+        (None, true) => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| Failure::Io(format!("reading the password: {e}")))?;
+            text.trim_end_matches(['\n', '\r']).to_owned()
+        }
+        (None, false) => return Err(Failure::Input("login needs --password-stdin (or -p)".to_owned())),
+    };
+    let registry = Registry::new(registry_config(root.path(), insecure)?).map_err(registry_failure)?;
+    runtime()?.block_on(registry.verify_login(&args.registry, &username, &password)).map_err(registry_failure)?;
+    gb_registry::login(docker_config_dir().as_deref(), &args.registry, &username, &password)
+        .map_err(registry_failure)?;
+    println!("Login Succeeded");
+    Ok(())
+}
+
+/// `graphbuild logout`.
+pub fn logout(args: LogoutArgs) -> Result<(), Failure> {
+    let removed = gb_registry::logout(docker_config_dir().as_deref(), &args.registry).map_err(registry_failure)?;
+    if removed {
+        println!("Removing login credentials for {}", args.registry);
+    } else {
+        println!("Not logged in to {}", args.registry);
+    }
+    Ok(())
+}

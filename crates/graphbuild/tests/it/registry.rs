@@ -1,0 +1,119 @@
+//! Registries end to end through the CLI, against Debian's `docker-registry` on loopback:
+//! push, build FROM a registry image (pulled on demand), `build --push`, `pull` by digest.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::engine::{Env, assert_ok, write};
+
+/// A registry on a free 127.0.0.1 port with its storage in a temp dir, killed on drop.
+struct Registry {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Self {
+        assert!(
+            std::path::Path::new("/usr/bin/docker-registry").exists(),
+            "docker-registry is needed (CI installs it: apt-get install docker-registry)"
+        );
+        let dir = tempfile::tempdir().expect("dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+                dir.path().join("storage").display()
+            ),
+        )
+        .expect("config");
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, addr, _dir: dir }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run_ok(env: &Env, args: &[&str]) -> String {
+    let output = env.cmd(args).output().expect("runs");
+    assert_ok(&output);
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn push_build_from_a_registry_and_pull_by_digest() {
+    let registry = Registry::start();
+    let base = format!("{}/base/busybox:latest", registry.addr);
+
+    // Push the imported busybox into the registry.
+    let first = Env::new();
+    run_ok(&first, &["tag", "busybox", &base]);
+    let pushed = run_ok(&first, &["push", &base]);
+    assert!(pushed.contains("digest: sha256:"), "{pushed}");
+
+    // A fresh root builds FROM the registry image (pulled on demand) and pushes the result.
+    let second = tempfile::tempdir().expect("root");
+    let second = Env { root: second };
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        &format!("FROM {base}\nRUN echo from-registry > /marker\nCMD [\"cat\", \"/marker\"]\n"),
+    );
+    let app = format!("{}/team/app:1", registry.addr);
+    let (output, _) = second.build(context.path(), &["-t", &app, "--push"]);
+    assert_ok(&output);
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false"])
+        .arg(format!("docker://{app}"))
+        .output()
+        .expect("skopeo");
+    assert!(inspect.status.success(), "{}", String::from_utf8_lossy(&inspect.stderr));
+    let remote: serde_json::Value = serde_json::from_slice(&inspect.stdout).expect("json");
+    assert_eq!(remote["Layers"].as_array().map_or(0, Vec::len), 2, "busybox + RUN: {remote}");
+
+    // Pushing again uploads nothing.
+    let again = run_ok(&second, &["push", &app]);
+    assert!(!again.contains(": Pushed"), "{again}");
+
+    // A third root pulls by digest and runs it.
+    let digest = remote["Digest"].as_str().expect("digest").to_owned();
+    let third = tempfile::tempdir().expect("root");
+    let third = Env { root: third };
+    let by_digest = format!("{}/team/app@{digest}", registry.addr);
+    run_ok(&third, &["pull", &by_digest]);
+    let output = third.cmd(&["run", &by_digest]).output().expect("run");
+    assert_ok(&output);
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "from-registry\n");
+}
+
+#[test]
+fn an_unreachable_registry_fails_fast_with_a_clear_error() {
+    let env = Env::new();
+    let started = Instant::now();
+    let output = env.cmd(&["pull", "127.0.0.1:1/nothing:here"]).output().expect("runs");
+    assert!(!output.status.success());
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unreachable"), "{stderr}");
+}
