@@ -43,7 +43,15 @@ impl RocksStore {
                 }
             }
         }
-        let db = DB::open_cf(&options, dir, &names).map_err(|error| db_error(dir, error))?;
+        // No compression: the records are small, and a database written by one RocksDB build
+        // (Debian's has Snappy, a bundled one may not) must open with any other.
+        options.set_compression_type(rocksdb::DBCompressionType::None);
+        let descriptors = names.iter().map(|name| {
+            let mut cf_options = Options::default();
+            cf_options.set_compression_type(rocksdb::DBCompressionType::None);
+            rocksdb::ColumnFamilyDescriptor::new(name, cf_options)
+        });
+        let db = DB::open_cf_descriptors(&options, dir, descriptors).map_err(|error| db_error(dir, error))?;
         Ok(Self { db, path: dir.to_owned() })
     }
 
