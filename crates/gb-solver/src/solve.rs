@@ -54,6 +54,9 @@ pub struct SolveResult {
     pub ran: usize,
     /// Ops whose results came from the cache.
     pub cached: usize,
+    /// The cache keys of the build's exec and file ops that have a stored result, in
+    /// topological order (what `--cache-to mode=max` exports; `output_key` is `mode=min`).
+    pub result_keys: Vec<CacheKey>,
 }
 
 /// Runs Definitions against one state root.
@@ -122,7 +125,13 @@ impl Solver {
         definition.validate()?;
         let started = Instant::now();
         let Some(output) = definition.output.clone() else {
-            return Ok(SolveResult { output: Snapshot::default(), output_key: None, ran: 0, cached: 0 });
+            return Ok(SolveResult {
+                output: Snapshot::default(),
+                output_key: None,
+                ran: 0,
+                cached: 0,
+                result_keys: Vec::new(),
+            });
         };
         let reachable = definition.reachable_from_output();
         events.emit(Event::BuildStarted { ops: reachable.len() });
@@ -284,7 +293,12 @@ impl Solver {
             .ok_or_else(|| SolveError::env("the solve", "the output has no result"))?;
         let output_snapshot = worker::to_snapshot(&context, output_value).await?;
         events.emit(Event::BuildCompleted { ran, cached, duration_ms: started.elapsed().as_millis() as u64 });
-        Ok(SolveResult { output: output_snapshot, output_key: keys.get(&output.op).copied(), ran, cached })
+        let result_keys = reachable
+            .iter()
+            .filter(|d| matches!(nodes[d].op, Op::Exec(_) | Op::File(_)) && values.contains_key(d))
+            .filter_map(|d| keys.get(d).copied())
+            .collect();
+        Ok(SolveResult { output: output_snapshot, output_key: keys.get(&output.op).copied(), ran, cached, result_keys })
     }
 
     fn description(&self, definition: &Definition, digest: &OpDigest) -> String {

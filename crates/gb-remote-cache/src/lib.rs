@@ -1,0 +1,1 @@
+//! Sharing the build cache between machines.
