@@ -89,7 +89,7 @@ impl Compression {
 
     /// The key part of [`gb_cache::CacheDb::layer_blob`]'s variant: `<compression>:<epoch or ->`,
     /// with `none` for an uncompressed blob as gb-cache documents it.
-    pub(crate) fn cache_variant(self, source_date_epoch: Option<i64>) -> String {
+    pub fn cache_variant(self, source_date_epoch: Option<i64>) -> String {
         let name = match self {
             Compression::Uncompressed => "none",
             other => other.name(),

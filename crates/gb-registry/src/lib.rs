@@ -8,6 +8,9 @@
 //!   (through gb-export, as `load` does) and records the image; a failed pull leaves nothing.
 //! - [`Registry::push`] uploads a stored image: blobs the target already has are skipped, blobs
 //!   another repository of the same registry has are mounted, the rest are uploaded.
+//! - [`Registry::push_blob_from_store`], [`Registry::pull_blob_to_store`],
+//!   [`Registry::push_manifest_bytes`] and [`Registry::pull_manifest_bytes`] move single blobs
+//!   and manifests, for content that is not an image (the build cache).
 //! - [`credentials`], [`login`] and [`logout`] read and write the Docker config file;
 //!   [`Registry::verify_login`] checks credentials against a registry.
 //!
@@ -22,6 +25,7 @@ mod pull;
 mod push;
 mod registry;
 mod resolve;
+mod transfer;
 
 pub use config::RegistryConfig;
 pub use credentials::{credentials, login, logout};

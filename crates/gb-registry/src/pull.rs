@@ -248,16 +248,16 @@ fn sniff(content: &ContentStore, blob: &Sha256Digest) -> Result<Compression, Reg
 
 /// What a download task needs: owned, since tasks outlive any borrow.
 #[derive(Clone)]
-struct Download {
-    client: Client,
-    reference: Reference,
-    request: Request,
+pub(crate) struct Download {
+    pub(crate) client: Client,
+    pub(crate) reference: Reference,
+    pub(crate) request: Request,
 }
 
 impl Download {
     /// Streams blob `digest` (`size` bytes) into the content store, verified: a blob whose
     /// bytes do not hash to `digest` is never stored.
-    async fn blob(
+    pub(crate) async fn blob(
         &self,
         content: &ContentStore,
         digest: Sha256Digest,

@@ -36,7 +36,7 @@ pub struct PushReport {
 
 /// What happened to one blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     Uploaded,
     Skipped,
     Mounted,
@@ -114,7 +114,7 @@ impl Registry {
 }
 
 /// Where the manifest goes: under the tag when there is one (a digest alone otherwise).
-fn manifest_reference(target: &ImageReference) -> Reference {
+pub(crate) fn manifest_reference(target: &ImageReference) -> Reference {
     match (&target.tag, &target.digest) {
         (Some(tag), _) => Reference::with_tag(target.registry.clone(), target.repository.clone(), tag.clone()),
         (None, Some(digest)) => {
@@ -148,16 +148,16 @@ fn mount_sources(ctx: &ExportContext, target: &ImageReference) -> Result<HashMap
 }
 
 /// One push's blob uploads.
-struct Upload<'a> {
-    session: &'a Session,
-    ctx: &'a ExportContext<'a>,
-    target: &'a Reference,
-    request: &'a Request,
-    sources: &'a HashMap<Sha256Digest, String>,
+pub(crate) struct Upload<'a> {
+    pub(crate) session: &'a Session,
+    pub(crate) ctx: &'a ExportContext<'a>,
+    pub(crate) target: &'a Reference,
+    pub(crate) request: &'a Request,
+    pub(crate) sources: &'a HashMap<Sha256Digest, String>,
 }
 
 impl Upload<'_> {
-    async fn blob(&self, digest: Sha256Digest) -> Result<(Sha256Digest, Outcome), RegistryError> {
+    pub(crate) async fn blob(&self, digest: Sha256Digest) -> Result<(Sha256Digest, Outcome), RegistryError> {
         let client = &self.session.client;
         let text = digest.to_string();
         let what = format!("blob {digest}");

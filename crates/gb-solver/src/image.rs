@@ -55,6 +55,19 @@ pub fn import_rootfs(
         .put_layer(&imported.layer, &gb_cache::LayerRecord { size: imported.size, created_unix })
         .map_err(|e| SolveError::env("recording a layer", e))?;
 
+    // Record the blob the layer came from, so a load, a pull or a cache import that brings the
+    // same blob reuses this layer and an export never compresses it again.
+    let compression = if gzip { gb_export::Compression::Gzip } else { gb_export::Compression::Uncompressed };
+    let blob_record = gb_cache::LayerBlobRecord {
+        digest: blob_digest,
+        diff_id: imported.diff_id,
+        size: blob_size,
+        media_type: compression.media_type().to_owned(),
+    };
+    root.db
+        .put_layer_blob(&imported.layer, &compression.cache_variant(None), &blob_record)
+        .map_err(|e| SolveError::env("recording a layer blob", e))?;
+
     let config = json!({
         "architecture": platform.architecture,
         "os": platform.os,

@@ -152,6 +152,13 @@ pub struct RunOptions {
     /// How many steps may run at once (default: the number of cores).
     #[arg(long)]
     pub max_parallelism: Option<usize>,
+    /// Export the build cache: `type=registry,ref=REG/NAME:TAG[,mode=min|max]` or
+    /// `type=local,dest=DIR[,mode=min|max]`.
+    #[arg(long = "cache-to", value_name = "type=TYPE,...")]
+    pub cache_to: Vec<String>,
+    /// Import a build cache: `type=registry,ref=REG/NAME:TAG` or `type=local,src=DIR`.
+    #[arg(long = "cache-from", value_name = "type=TYPE,...")]
+    pub cache_from: Vec<String>,
 }
 
 /// `graphbuild build`.

@@ -9,3 +9,4 @@ mod platforms;
 mod pull;
 mod push;
 mod support;
+mod transfer;

@@ -129,6 +129,39 @@ pub fn solve_and_export(
     if let Some(max) = run.max_parallelism {
         options.max_parallelism = max.max(1);
     }
+    let cache_from = run
+        .cache_from
+        .iter()
+        .map(|text| {
+            gb_remote_cache::parse_cache_option(text).map_err(|e| Failure::Input(format!("--cache-from {text}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let cache_to = run
+        .cache_to
+        .iter()
+        .map(|text| {
+            gb_remote_cache::parse_cache_option(text).map_err(|e| Failure::Input(format!("--cache-to {text}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let registry =
+        if cache_from.iter().chain(&cache_to).any(|(l, _)| matches!(l, gb_remote_cache::CacheLocation::Registry(_))) {
+            let config = super::registry::registry_config(root.path(), insecure)?;
+            Some(gb_registry::Registry::new(config).map_err(|e| Failure::Io(e.to_string()))?)
+        } else {
+            None
+        };
+    for (location, _) in &cache_from {
+        let report = runtime
+            .block_on(gb_remote_cache::import_cache(
+                &super::archive::export_context(&root),
+                registry.as_ref(),
+                location,
+            ))
+            .map_err(|e| cache_failure("--cache-from", location, e))?;
+        for warning in &report.warnings {
+            eprintln!("warning: --cache-from {location}: {warning}");
+        }
+    }
     let sink: Arc<dyn gb_events::EventSink> = Arc::from(crate::progress::sink(run.progress));
     let solver = Solver::new(root.clone());
     let result = runtime.block_on(async {
@@ -145,6 +178,21 @@ pub fn solve_and_export(
         result
     });
     let result = result.map_err(|error| Failure::Solve { error: Box::new(error), dockerfile })?;
+    for (location, mode) in &cache_to {
+        // min: the final result only (when it is stored); max: every step's result.
+        let keys: Vec<gb_cache::CacheKey> = match (mode, result.output_key) {
+            (gb_remote_cache::CacheMode::Min, Some(key)) if root.db.result(&key).ok().flatten().is_some() => vec![key],
+            _ => result.result_keys.clone(),
+        };
+        runtime
+            .block_on(gb_remote_cache::export_cache(
+                &super::archive::export_context(&root),
+                registry.as_ref(),
+                &keys,
+                location,
+            ))
+            .map_err(|e| cache_failure("--cache-to", location, e))?;
+    }
     for export in exports {
         match export {
             Export::Local(dir) => {
@@ -307,4 +355,17 @@ fn image_for(
         eprintln!("warning: {warning}");
     }
     Ok(image)
+}
+
+/// A cache sharing failure as the right kind of failure.
+fn cache_failure(
+    flag: &str,
+    location: &gb_remote_cache::CacheLocation,
+    err: gb_remote_cache::CacheShareError,
+) -> Failure {
+    let message = format!("{flag} {location}: {err}");
+    match err.kind() {
+        gb_remote_cache::ErrorKind::Input => Failure::Input(message),
+        _ => Failure::Io(message),
+    }
 }

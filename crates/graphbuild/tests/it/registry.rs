@@ -117,3 +117,59 @@ fn an_unreachable_registry_fails_fast_with_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("unreachable"), "{stderr}");
 }
+
+fn image_digest(env: &Env, name: &str) -> String {
+    let text = run_ok(env, &["image", "inspect", name]);
+    let value: serde_json::Value = serde_json::from_str(&text).expect("json");
+    value[0]["ManifestDigest"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Builds the cache-sharing Dockerfile in `env`, returning the RUN steps that ran.
+fn build_shared(env: &Env, context: &std::path::Path, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["-t", "shared:1"];
+    args.extend_from_slice(extra);
+    let (output, events) = env.build(context, &args);
+    assert_ok(&output);
+    crate::engine::started(&events).into_iter().filter(|d| d.contains("RUN")).collect()
+}
+
+fn cache_context() -> tempfile::TempDir {
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox AS build\nRUN seq 1 1000 > /numbers && sleep 0.2\nFROM busybox\nCOPY --from=build /numbers /numbers\nRUN wc -l /numbers > /count\n",
+    );
+    context
+}
+
+#[test]
+fn a_fresh_root_with_cache_from_a_registry_runs_no_step_and_gives_the_same_image() {
+    let registry = Registry::start();
+    let cache = format!("type=registry,ref={}/cache/app:buildcache,mode=max", registry.addr);
+    let context = cache_context();
+    let first = Env::new();
+    let ran = build_shared(&first, context.path(), &["--cache-to", &cache]);
+    assert_eq!(ran.len(), 2, "{ran:?}");
+    let digest = image_digest(&first, "shared:1");
+
+    // A new state root (a fresh machine) with only the base image.
+    let second = Env::new();
+    let ran = build_shared(&second, context.path(), &["--cache-from", &cache.replace(",mode=max", "")]);
+    assert!(ran.is_empty(), "no RUN step runs with the shared cache: {ran:?}");
+    assert_eq!(image_digest(&second, "shared:1"), digest, "the same image comes out");
+}
+
+#[test]
+fn a_local_cache_directory_works_the_same_way() {
+    let dir = tempfile::tempdir().expect("cache dir");
+    let context = cache_context();
+    let first = Env::new();
+    let to = format!("type=local,dest={},mode=max", dir.path().display());
+    build_shared(&first, context.path(), &["--cache-to", &to]);
+    let second = Env::new();
+    let from = format!("type=local,src={}", dir.path().display());
+    let ran = build_shared(&second, context.path(), &["--cache-from", &from]);
+    assert!(ran.is_empty(), "{ran:?}");
+    assert_eq!(image_digest(&second, "shared:1"), image_digest(&first, "shared:1"));
+}
