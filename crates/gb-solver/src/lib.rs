@@ -17,4 +17,4 @@ mod worker;
 pub use error::{ErrorKind, SolveError};
 pub use keys::cache_key;
 pub use root::StateRoot;
-pub use solve::{SolveOptions, SolveResult, Solver};
+pub use solve::{ImagePuller, SolveOptions, SolveResult, Solver};

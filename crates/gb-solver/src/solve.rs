@@ -16,8 +16,19 @@ use crate::keys::cache_key;
 use crate::root::StateRoot;
 use crate::worker::{self, Value};
 
+/// Brings an image that is not in the local store into it (a registry pull), so base images can
+/// stay unpulled until an op really needs their layers.
+pub trait ImagePuller: Send + Sync {
+    /// Pulls `reference` (normalized, pinned to `manifest`) into the store.
+    fn pull<'a>(
+        &'a self,
+        reference: &'a str,
+        manifest: &'a gb_ir::Sha256Digest,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<gb_cache::ImageRecord, String>> + Send + 'a>>;
+}
+
 /// How to solve.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SolveOptions {
     /// How many ops may run at once.
     pub max_parallelism: usize,
@@ -29,6 +40,21 @@ pub struct SolveOptions {
     pub secrets: BTreeMap<String, PathBuf>,
     /// Fired to cancel the solve (Ctrl-C).
     pub cancel: CancellationToken,
+    /// Pulls base images that are pinned but not in the store, only when their layers are
+    /// needed; without it such an image is an error.
+    pub puller: Option<Arc<dyn ImagePuller>>,
+}
+
+impl std::fmt::Debug for SolveOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SolveOptions")
+            .field("max_parallelism", &self.max_parallelism)
+            .field("no_cache", &self.no_cache)
+            .field("local_dirs", &self.local_dirs)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .field("puller", &self.puller.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for SolveOptions {
@@ -39,6 +65,7 @@ impl Default for SolveOptions {
             local_dirs: BTreeMap::new(),
             secrets: BTreeMap::new(),
             cancel: CancellationToken::new(),
+            puller: None,
         }
     }
 }
@@ -321,17 +348,22 @@ impl Solver {
         match source {
             SourceOp::Scratch => Ok((None, Value::Snapshot(Snapshot::default()))),
             SourceOp::Image(image) => {
-                let record = self
-                    .root
-                    .db
-                    .image(&image.reference)
-                    .map_err(|e| SolveError::env("reading the image store", e))?
-                    .ok_or_else(|| {
-                        fail(format!(
-                            "image {} is not in the local store (make one with `graphbuild import ROOTFS.tar NAME`)",
-                            image.reference
-                        ))
-                    })?;
+                let stored =
+                    self.root.db.image(&image.reference).map_err(|e| SolveError::env("reading the image store", e))?;
+                // A pinned image not in the store is keyed on its manifest and pulled only if an
+                // op that must run reads it: a cached build needs no base layer.
+                if let (None, Some(pinned), Some(_)) = (&stored, &image.manifest, &options.puller) {
+                    return Ok((
+                        Some(pinned.to_string()),
+                        Value::Image { reference: image.reference.clone(), manifest: *pinned },
+                    ));
+                }
+                let record = stored.ok_or_else(|| {
+                    fail(format!(
+                        "image {} is not in the local store (make one with `graphbuild import ROOTFS.tar NAME`)",
+                        image.reference
+                    ))
+                })?;
                 if let Some(pinned) = &image.manifest
                     && *pinned != record.manifest_digest
                 {

@@ -39,6 +39,16 @@ pub(super) async fn run(
     let runtime =
         context.runtime.clone().ok_or_else(|| SolveError::env("running a container", "no runtime was set up"))?;
 
+    let mut snapshots = Vec::with_capacity(exec.mounts.len());
+    for mount in &exec.mounts {
+        snapshots.push(match (mount.input, &mount.kind) {
+            (Some(index), MountKind::Bind | MountKind::Cache { .. }) => {
+                Some(to_snapshot(context, inputs[index as usize].clone()).await?)
+            }
+            _ => None,
+        });
+    }
+    // Read after the snapshots: an image pulled on demand is in the store only now.
     // The base image's config, when the front end left it to us.
     let base_config = match exec.meta.config_from {
         Some(index) => {
@@ -61,15 +71,6 @@ pub(super) async fn run(
     };
     let settings = process_settings(&exec.meta, base_config.as_ref()).map_err(&fail)?;
 
-    let mut snapshots = Vec::with_capacity(exec.mounts.len());
-    for mount in &exec.mounts {
-        snapshots.push(match (mount.input, &mount.kind) {
-            (Some(index), MountKind::Bind | MountKind::Cache { .. }) => {
-                Some(to_snapshot(context, inputs[index as usize].clone()).await?)
-            }
-            _ => None,
-        });
-    }
     let root_mount = exec
         .mounts
         .first()

@@ -16,6 +16,13 @@ pub(super) async fn run(
     op: &FileOp,
     inputs: Vec<Value>,
 ) -> Result<Vec<Snapshot>, SolveError> {
+    // Images not pulled yet are pulled now: their files are read.
+    let mut inputs = inputs;
+    for input in &mut inputs {
+        if matches!(input, Value::Image { .. }) {
+            *input = Value::Snapshot(to_snapshot(context, input.clone()).await?);
+        }
+    }
     let base = match op.base {
         Some(index) => to_snapshot(context, inputs[index as usize].clone()).await?,
         None => Snapshot::default(),
@@ -48,6 +55,9 @@ pub(super) async fn run(
                         .mount_readonly(snapshot)
                         .map_err(|e| SolveError::env("mounting a copy source", e))?;
                     mounts.insert(*index, mounted);
+                }
+                Value::Image { reference, .. } => {
+                    return Err(SolveError::env("a file op", format!("image {reference} was not pulled")));
                 }
                 Value::Local { exclude, .. } => {
                     let matcher = gb_patterns::PatternMatcher::new(exclude)

@@ -20,6 +20,8 @@ pub(crate) enum Value {
     Snapshot(Snapshot),
     /// A local directory, read in place with its filters (the build context).
     Local { root: PathBuf, include: Vec<String>, exclude: Vec<String> },
+    /// An image not pulled yet: pulled when something needs its layers.
+    Image { reference: String, manifest: gb_ir::Sha256Digest },
 }
 
 /// Runs one op and reports it.
@@ -106,6 +108,26 @@ pub(crate) async fn run_op(
 pub(crate) async fn to_snapshot(context: &Context, value: Value) -> Result<Snapshot, SolveError> {
     match value {
         Value::Snapshot(snapshot) => Ok(snapshot),
+        Value::Image { reference, manifest } => {
+            let puller = context
+                .options
+                .puller
+                .clone()
+                .ok_or_else(|| SolveError::env("pulling a base image", "no registry client was set up"))?;
+            let failed = |message: String| SolveError::OpFailed {
+                description: format!("pulling {reference}"),
+                location: None,
+                message,
+            };
+            let record = puller.pull(&reference, &manifest).await.map_err(failed)?;
+            if record.manifest_digest != manifest {
+                return Err(failed(format!(
+                    "the registry now serves {}, but the build was planned with {manifest}",
+                    record.manifest_digest
+                )));
+            }
+            Ok(Snapshot { layers: record.layers })
+        }
         Value::Local { root, include, exclude } => {
             let state = context.root.clone();
             tokio::task::spawn_blocking(move || {

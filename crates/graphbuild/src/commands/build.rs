@@ -22,24 +22,30 @@ struct StoreImages<'a> {
 impl ImageResolver for StoreImages<'_> {
     fn resolve(&self, reference: &ImageReference, platform: &Platform) -> Option<ResolvedImage> {
         let stored = self.root.db.image(&reference.to_string()).ok().flatten();
-        let record = match stored {
-            Some(record) if !self.always_pull => record,
-            stored => {
-                let pulled = super::registry::registry_config(self.root.path(), self.insecure)
-                    .and_then(|config| super::registry::pull_into_store(self.root, config, reference, platform));
-                match (pulled, stored) {
-                    (Ok(record), _) => record,
-                    (Err(err), stored) => {
-                        eprintln!("warning: pulling {}: {err}", reference.familiar());
-                        stored?
-                    }
-                }
+        if let Some(record) = &stored
+            && !self.always_pull
+        {
+            return Some(ResolvedImage {
+                manifest: Some(record.manifest_digest),
+                config: gb_solver::image::ir_config(&record.config),
+            });
+        }
+        // Only the manifest and config are fetched now; layers are pulled when an op that must
+        // run reads them (a cached build pulls none).
+        let resolved = super::registry::registry_config(self.root.path(), self.insecure)
+            .and_then(|config| super::registry::resolve_remote(config, reference, platform));
+        match resolved {
+            Ok((manifest, config)) => {
+                Some(ResolvedImage { manifest: Some(manifest), config: gb_solver::image::ir_config(&config) })
             }
-        };
-        Some(ResolvedImage {
-            manifest: Some(record.manifest_digest),
-            config: gb_solver::image::ir_config(&record.config),
-        })
+            Err(err) => {
+                eprintln!("warning: resolving {}: {err}", reference.familiar());
+                stored.map(|record| ResolvedImage {
+                    manifest: Some(record.manifest_digest),
+                    config: gb_solver::image::ir_config(&record.config),
+                })
+            }
+        }
     }
 }
 

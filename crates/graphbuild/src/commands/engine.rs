@@ -126,6 +126,10 @@ pub fn solve_and_export(
     let cancel = tokio_util::sync::CancellationToken::new();
     let mut options =
         SolveOptions { no_cache: run.no_cache, local_dirs, secrets, cancel: cancel.clone(), ..SolveOptions::default() };
+    // Base images not in the store are pulled only when an op that must run reads them.
+    let puller: Arc<dyn gb_solver::ImagePuller> =
+        Arc::new(super::registry::RegistryPuller::new(root.clone(), insecure)?);
+    options.puller = Some(puller);
     if let Some(max) = run.max_parallelism {
         options.max_parallelism = max.max(1);
     }

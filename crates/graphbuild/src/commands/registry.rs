@@ -138,3 +138,56 @@ pub fn logout(args: LogoutArgs) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// Resolves a reference's manifest digest and config against its registry, pulling no layer.
+pub fn resolve_remote(
+    config: RegistryConfig,
+    reference: &ImageReference,
+    platform: &Platform,
+) -> Result<(gb_ir::Sha256Digest, serde_json::Value), Failure> {
+    let registry = Registry::new(config).map_err(registry_failure)?;
+    let resolved = runtime()?.block_on(registry.resolve(reference, platform)).map_err(registry_failure)?;
+    Ok((resolved.manifest_digest, resolved.config))
+}
+
+/// Pulls base images for the solver when an op needs their layers, one at a time.
+pub struct RegistryPuller {
+    registry: Registry,
+    root: std::sync::Arc<StateRoot>,
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl RegistryPuller {
+    /// A puller with the build's registry settings.
+    pub fn new(root: std::sync::Arc<StateRoot>, insecure: &[String]) -> Result<Self, Failure> {
+        let registry = Registry::new(registry_config(root.path(), insecure)?).map_err(registry_failure)?;
+        Ok(Self { registry, root, lock: tokio::sync::Mutex::new(()) })
+    }
+}
+
+impl gb_solver::ImagePuller for RegistryPuller {
+    fn pull<'a>(
+        &'a self,
+        reference: &'a str,
+        manifest: &'a gb_ir::Sha256Digest,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<gb_cache::ImageRecord, String>> + Send + 'a>> {
+        Box::pin(async move {
+            let _one_at_a_time = self.lock.lock().await;
+            if let Ok(Some(record)) = self.root.db.image(reference)
+                && record.manifest_digest == *manifest
+            {
+                return Ok(record);
+            }
+            let mut pinned = ImageReference::parse(reference).map_err(|e| e.to_string())?;
+            pinned.tag = None;
+            pinned.digest = Some(*manifest);
+            let context = super::archive::export_context(&self.root);
+            let mut record =
+                self.registry.pull(&context, &pinned, &Platform::host()).await.map_err(|e| e.to_string())?;
+            // Also under the tag the build named, where the solver looks it up.
+            record.reference = reference.to_owned();
+            self.root.db.put_image(reference, &record).map_err(|e| e.to_string())?;
+            Ok(record)
+        })
+    }
+}

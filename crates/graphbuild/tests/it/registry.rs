@@ -173,3 +173,37 @@ fn a_local_cache_directory_works_the_same_way() {
     assert!(ran.is_empty(), "{ran:?}");
     assert_eq!(image_digest(&second, "shared:1"), image_digest(&first, "shared:1"));
 }
+
+#[test]
+fn a_cached_build_pulls_no_layer_of_a_base_it_does_not_need() {
+    let registry = Registry::start();
+    let builder = format!("{}/tools/builder:1", registry.addr);
+    let first = Env::new();
+    run_ok(&first, &["tag", "busybox", &builder]);
+    run_ok(&first, &["push", &builder]);
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        &format!(
+            "FROM {builder} AS build\nRUN echo artifact > /artifact\nFROM scratch\nCOPY --from=build /artifact /artifact\n"
+        ),
+    );
+    // mode=min: the final result only, which holds none of the builder's layers.
+    let cache = format!("type=registry,ref={}/cache/lazy:1,mode=min", registry.addr);
+    let (output, _) = first.build(context.path(), &["--cache-to", &cache]);
+    assert_ok(&output);
+
+    // An empty root: the builder image is resolved (manifest and config) but never pulled.
+    let second = Env { root: tempfile::tempdir().expect("root") };
+    let out = tempfile::tempdir().expect("out");
+    let dest = format!("type=local,dest={}", out.path().display());
+    let (output, events) = second.build(context.path(), &["--cache-from", &cache, "-o", &dest]);
+    assert_ok(&output);
+    assert!(crate::engine::started(&events).is_empty(), "{:?}", crate::engine::started(&events));
+    assert_eq!(std::fs::read_to_string(out.path().join("artifact")).expect("artifact"), "artifact\n");
+    let images = run_ok(&second, &["images"]);
+    assert!(!images.contains("builder"), "the base image was pulled: {images}");
+    let blobs = std::fs::read_dir(second.root.path().join("content/sha256")).map_or(0, |d| d.count());
+    assert!(blobs <= 3, "only the cache's small blobs are in the store, found {blobs}");
+}
