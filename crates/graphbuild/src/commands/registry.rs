@@ -191,3 +191,22 @@ impl gb_solver::ImagePuller for RegistryPuller {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insecure_registries_come_from_the_flag_and_the_config_file() {
+        let root = tempfile::tempdir().expect("root");
+        std::fs::write(root.path().join("config.toml"), "insecure-registries = [\"registry.lan:5000\"]\n")
+            .expect("config");
+        let config = registry_config(root.path(), &["other.lan".to_owned()]).expect("parses");
+        assert!(config.is_insecure("registry.lan:5000"));
+        assert!(config.is_insecure("other.lan:443"));
+        assert!(config.is_insecure("127.0.0.1:5000"), "loopback is always plain HTTP");
+        assert!(!config.is_insecure("registry.example.com"));
+        std::fs::write(root.path().join("config.toml"), "insecure-registries = 3\n").expect("config");
+        assert!(registry_config(root.path(), &[]).is_err(), "a malformed config file is an error");
+    }
+}
