@@ -154,11 +154,33 @@ struct Prepared {
     scratch_work: Vec<gb_snapshot::WorkDir>,
     root: gb_snapshot::Mounted,
     created_mount_points: Vec<String>,
-    secret_files: Vec<PathBuf>,
+    secret_files: TempPaths,
     // Cache mount locks held while the process runs (`sharing=locked|private`).
     locks: Vec<nix::fcntl::Flock<std::fs::File>>,
     // Cache directories made for one run because the shared one was busy (`sharing=private`).
-    private_dirs: Vec<PathBuf>,
+    private_dirs: TempPaths,
+}
+
+/// Files and directories removed when dropped, so an error anywhere leaves none behind.
+#[derive(Default)]
+struct TempPaths(Vec<PathBuf>);
+
+impl TempPaths {
+    fn push(&mut self, path: PathBuf) {
+        self.0.push(path);
+    }
+}
+
+impl Drop for TempPaths {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            if path.is_dir() {
+                let _ = std::fs::remove_dir_all(path);
+            } else {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
 }
 
 impl Prepared {
@@ -177,15 +199,11 @@ impl Prepared {
             private_dirs,
         } = self;
         drop(locks);
-        for dir in private_dirs {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        drop(private_dirs);
         drop(extra);
         drop(scratch_work);
         drop(root);
-        for file in secret_files {
-            let _ = std::fs::remove_file(file);
-        }
+        drop(secret_files);
         remove_created_mount_points(work.upper(), &created_mount_points);
         work
     }
@@ -216,9 +234,35 @@ fn prepare(
     let mut mounts = Vec::new();
     let mut extra = Vec::new();
     let mut scratch_work = Vec::new();
-    let mut secret_files = Vec::new();
+    // Secret copies and private cache dirs are removed when this guard drops, on every path.
+    let mut secret_files = TempPaths::default();
     let mut locks = Vec::new();
-    let mut private_dirs = Vec::new();
+    let mut private_dirs = TempPaths::default();
+    // `sharing=locked` caches are locked up front, each id once and in sorted order, so two
+    // steps locking the same caches can never wait on each other.
+    let locked_ids: std::collections::BTreeSet<&String> = exec
+        .mounts
+        .iter()
+        .filter_map(|m| match &m.kind {
+            MountKind::Cache { id, sharing: CacheSharing::Locked, .. } => Some(id),
+            _ => None,
+        })
+        .collect();
+    std::fs::create_dir_all(state.cache_mounts_dir())
+        .map_err(|e| SolveError::env("creating the cache mount directory", e))?;
+    for id in locked_ids {
+        let lock_path =
+            state.cache_mounts_dir().join(gb_ir::Sha256Digest::of(id.as_bytes()).hex()).with_extension("lock");
+        let lock_file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| SolveError::env(format!("opening {}", lock_path.display()), e))?;
+        let lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| SolveError::env(format!("locking cache mount {id}"), e))?;
+        locks.push(lock);
+    }
     for (mount, snapshot) in exec.mounts.iter().zip(snapshots).skip(1) {
         let selector = mount.selector.as_deref().unwrap_or("/").trim_start_matches('/').to_owned();
         match &mount.kind {
@@ -240,7 +284,9 @@ fn prepare(
                     scratch_work.push(throwaway);
                     mounted
                 };
-                let path = mounted.path().join(&selector);
+                // Symlinks in the source resolve inside the snapshot, never onto the host.
+                let path = gb_ops::resolve_in_root(mounted.path(), &format!("/{selector}"), true)
+                    .map_err(|e| fail(e.to_string()))?;
                 if !path.exists() {
                     return Err(fail(format!("the bind mount source /{selector} does not exist")));
                 }
@@ -264,10 +310,9 @@ fn prepare(
                 let dir = match sharing {
                     CacheSharing::Shared => shared_dir,
                     // One user at a time: wait for the lock and hold it while the process runs.
+                    // Locked above, before any mount.
                     CacheSharing::Locked => {
-                        let lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
-                            .map_err(|(_, e)| SolveError::env(format!("locking cache mount {id}"), e))?;
-                        locks.push(lock);
+                        drop(lock_file);
                         shared_dir
                     }
                     // The shared directory when nobody holds it, else a fresh one for this run.
@@ -298,6 +343,18 @@ fn prepare(
                     use std::os::unix::fs::PermissionsExt as _;
                     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(*mode))
                         .map_err(|e| SolveError::env(format!("chmod of cache mount {id}"), e))?;
+                    // `from=`: a new cache starts with the contents of that stage or image.
+                    if let Some(seed) = snapshot.as_ref().filter(|s| !s.layers.is_empty()) {
+                        let mounted = state
+                            .snapshots
+                            .mount_readonly(seed)
+                            .map_err(|e| SolveError::env("mounting a cache seed", e))?;
+                        let mut copy = gb_ir::CopyAction::docker(0, format!("/{selector}"), "/");
+                        copy.allow_empty_wildcard = true;
+                        let op = gb_ir::FileOp { base: None, actions: vec![gb_ir::FileAction::Copy(copy)] };
+                        gb_ops::apply_file_op(&dir, &op, &[Some(gb_ops::CopySource::new(mounted.path()))])
+                            .map_err(|e| fail(format!("seeding cache mount {id}: {e}")))?;
+                    }
                 }
                 mounts.push(ContainerMount {
                     target: mount.target.clone(),

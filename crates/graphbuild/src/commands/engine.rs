@@ -209,11 +209,11 @@ pub fn solve_and_export(
                 let image = image_for(&root, definition, &result, compression)?;
                 let refs = normalized(if own.is_empty() { &names } else { &own })?;
                 let images = [gb_export::ImageRef { manifest_digest: image.manifest_digest, names: &refs }];
-                if !(tar && output_is_current(&dest, &image.manifest_digest.to_string())) {
+                if !(tar && output_is_current(&dest, &image_identity(&image, &refs))) {
                     gb_export::write_oci_layout(&super::archive::export_context(&root), &images, &dest, tar)
                         .map_err(|e| Failure::Io(format!("writing {}: {e}", dest.display())))?;
                     if tar {
-                        mark_output(&dest, &image.manifest_digest.to_string());
+                        mark_output(&dest, &image_identity(&image, &refs));
                     }
                 }
             }
@@ -221,10 +221,10 @@ pub fn solve_and_export(
                 let image = image_for(&root, definition, &result, compression)?;
                 let refs = normalized(if own.is_empty() { &names } else { &own })?;
                 let images = [gb_export::ImageRef { manifest_digest: image.manifest_digest, names: &refs }];
-                if !output_is_current(&dest, &image.manifest_digest.to_string()) {
+                if !output_is_current(&dest, &image_identity(&image, &refs)) {
                     gb_export::write_docker_archive(&super::archive::export_context(&root), &images, &dest)
                         .map_err(|e| Failure::Io(format!("writing {}: {e}", dest.display())))?;
-                    mark_output(&dest, &image.manifest_digest.to_string());
+                    mark_output(&dest, &image_identity(&image, &refs));
                 }
             }
             Export::Image { names: own, compression, push } => {
@@ -294,6 +294,13 @@ fn mark_output(file: &Path, content: &str) {
     if let Some(identity) = file_identity(file, content) {
         let _ = xattr::set(file, OUTPUT_XATTR, identity.as_bytes());
     }
+}
+
+/// What an image archive holds: the manifest and the names it carries.
+fn image_identity(image: &gb_export::BuiltImage, names: &[String]) -> String {
+    let mut names = names.to_vec();
+    names.sort();
+    format!("{}:{}", image.manifest_digest, names.join(","))
 }
 
 /// Normalizes image names (`app:1` → `docker.io/library/app:1`).

@@ -522,3 +522,28 @@ fn ctrl_c_cancels_the_build_and_leaves_the_cache_usable() {
         crate::engine::started(&events)
     );
 }
+
+#[test]
+fn bind_sources_resolve_symlinks_inside_the_snapshot_and_caches_seed_from_a_stage() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox AS tree\nRUN mkdir -p /opt/app-1 /seed && echo inside > /opt/app-1/marker && ln -s /opt/app-1 /current \
+         && ln -s / /hostroot && echo seeded > /seed/file\n\
+         FROM busybox\n\
+         RUN --mount=type=bind,from=tree,source=/current,target=/mnt cat /mnt/marker > /via-link\n\
+         RUN --mount=type=bind,from=tree,source=/hostroot,target=/h ls /h > /hostroot-listing\n\
+         RUN --mount=type=cache,id=seeded,from=tree,source=/seed,target=/c cat /c/file > /from-cache\n",
+    );
+    let out = tempfile::tempdir().expect("out");
+    let dest = format!("type=local,dest={}", out.path().display());
+    let (output, _) = env.build(context.path(), &["-o", &dest]);
+    assert_ok(&output);
+    assert_eq!(std::fs::read_to_string(out.path().join("via-link")).expect("via-link"), "inside\n");
+    let listing = std::fs::read_to_string(out.path().join("hostroot-listing")).expect("listing");
+    assert!(listing.contains("hostroot") && listing.contains("seed"), "a link to / is the snapshot's root: {listing}");
+    assert!(!listing.lines().any(|l| l == "work"), "the host's root leaked into the container: {listing}");
+    assert_eq!(std::fs::read_to_string(out.path().join("from-cache")).expect("from-cache"), "seeded\n");
+}

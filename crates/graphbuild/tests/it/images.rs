@@ -290,3 +290,19 @@ fn a_no_op_rebuild_gives_the_same_image_and_leaves_the_export_alone() {
     assert_eq!(manifest_digest(&env, "app:1"), first, "a no-op rebuild made a different image");
     assert_eq!(modified(), before, "the unchanged OCI tarball was rewritten");
 }
+
+#[test]
+fn an_export_with_other_names_is_written_again() {
+    let env = Env::new();
+    let context = app_context();
+    let out = tempfile::tempdir().expect("out");
+    let archive = out.path().join("app.tar");
+    for name in ["app:v1", "app:v2"] {
+        let dest = format!("type=docker,dest={},name={name}", archive.display());
+        assert_ok(&env.build(context.path(), &["-o", &dest]).0);
+        let listing =
+            std::process::Command::new("tar").arg("-xOf").arg(&archive).arg("manifest.json").output().expect("tar");
+        let manifest = String::from_utf8_lossy(&listing.stdout);
+        assert!(manifest.contains(name), "{name} is not in {manifest}");
+    }
+}

@@ -84,15 +84,13 @@ impl Lowerer<'_> {
         if copy.checksum.is_some() && !copy.is_add {
             return Err(error_at_node(self.source, node, "--checksum is only supported by ADD"));
         }
-        let checksum = match &copy.checksum {
-            Some(text) => {
-                let text = self.expand(stage, text, node, "--checksum")?;
-                Some(
-                    text.parse::<Sha256Digest>()
-                        .map_err(|err| error_at_text(self.source, node, &text, err.to_string()))?,
-                )
-            }
+        // A URL's checksum is a sha256 digest; a git source's is the commit it must resolve to.
+        let checksum_text = match &copy.checksum {
+            Some(text) => Some(self.expand(stage, text, node, "--checksum")?),
             None => None,
+        };
+        let url_checksum = |text: &str| -> Result<Sha256Digest, DockerfileError> {
+            text.parse::<Sha256Digest>().map_err(|err| error_at_text(self.source, node, text, err.to_string()))
         };
 
         let mut sources = Vec::new();
@@ -199,7 +197,7 @@ impl Lowerer<'_> {
                             reference,
                             subdir,
                             keep_git_dir: copy.keep_git_dir,
-                            checksum: copy.checksum.clone().map(|c| c.trim_start_matches("sha256:").to_owned()),
+                            checksum: checksum_text.clone().map(|c| c.trim_start_matches("sha256:").to_owned()),
                         })),
                         platform: None,
                     };
@@ -218,7 +216,7 @@ impl Lowerer<'_> {
                         inputs: Vec::new(),
                         op: Op::Source(SourceOp::Http(HttpSource {
                             url: src.clone(),
-                            checksum,
+                            checksum: checksum_text.as_deref().map(url_checksum).transpose()?,
                             filename: Some(filename.clone()),
                         })),
                         platform: None,
