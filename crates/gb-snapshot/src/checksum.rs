@@ -92,7 +92,9 @@ pub fn checksum_tree(
     index_prefix: &str,
 ) -> Result<ChecksumResult, SnapshotError> {
     let started = SystemTime::now();
-    let selection = select(root, include, exclude)?;
+    // A COPY follows a source that is a symlink, so the key must cover what it points to too.
+    let include = with_link_targets(root, include);
+    let selection = select(root, &include, exclude)?;
     let mut files: Vec<FileWork> = selection
         .iter()
         .filter(|(_, entry)| entry.meta.is_file())
@@ -389,4 +391,42 @@ fn hash_entry(
         put_bytes(hasher, value);
     }
     Ok(())
+}
+
+/// The include list plus, for each included path that is a symlink (possibly through several
+/// links), the path it resolves to inside `root`. Targets outside the root are never added.
+fn with_link_targets(root: &Path, include: &[String]) -> Vec<String> {
+    let mut all = include.to_vec();
+    for path in include {
+        let mut current = path.trim_matches('/').to_owned();
+        for _ in 0..40 {
+            let Ok(target) = std::fs::read_link(root.join(&current)) else { break };
+            let joined = if target.is_absolute() {
+                target.to_string_lossy().into_owned()
+            } else {
+                let parent = Path::new(&current).parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+                format!("{parent}/{}", target.to_string_lossy())
+            };
+            // Clean lexically, never climbing above the root (as the copy resolves it).
+            let mut parts: Vec<&str> = Vec::new();
+            for part in joined.split('/') {
+                match part {
+                    "" | "." => {}
+                    ".." => {
+                        parts.pop();
+                    }
+                    other => parts.push(other),
+                }
+            }
+            current = parts.join("/");
+            if current.is_empty() {
+                // A link to the root itself: everything is read.
+                return Vec::new();
+            }
+            if !all.contains(&current) {
+                all.push(current.clone());
+            }
+        }
+    }
+    all
 }

@@ -547,3 +547,21 @@ fn bind_sources_resolve_symlinks_inside_the_snapshot_and_caches_seed_from_a_stag
     assert!(!listing.lines().any(|l| l == "work"), "the host's root leaked into the container: {listing}");
     assert_eq!(std::fs::read_to_string(out.path().join("from-cache")).expect("from-cache"), "seeded\n");
 }
+
+#[test]
+fn a_copy_through_a_symlink_sees_changes_to_its_target() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "conf/prod.conf", "version 1\n");
+    std::os::unix::fs::symlink("conf/prod.conf", context.path().join("app.conf")).expect("symlink");
+    write(context.path(), "Dockerfile", "FROM busybox\nCOPY app.conf /etc/app.conf\n");
+    let out = tempfile::tempdir().expect("out");
+    let dest = format!("type=local,dest={}", out.path().display());
+    assert_ok(&env.build(context.path(), &["-o", &dest]).0);
+    assert_eq!(std::fs::read_to_string(out.path().join("etc/app.conf")).expect("conf"), "version 1\n");
+    write(context.path(), "conf/prod.conf", "version 2\n");
+    let (output, events) = env.build(context.path(), &["-o", &dest]);
+    assert_ok(&output);
+    assert_eq!(started(&events).len(), 1, "the COPY re-ran: {:?}", started(&events));
+    assert_eq!(std::fs::read_to_string(out.path().join("etc/app.conf")).expect("conf"), "version 2\n");
+}
