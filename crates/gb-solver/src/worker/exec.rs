@@ -232,8 +232,10 @@ fn prepare(
     }
 
     let mut mounts = Vec::new();
-    let mut extra = Vec::new();
+    // Declared before `extra` so that, on an error, the mounts drop (unmount) before the
+    // throwaway work dirs under them are removed.
     let mut scratch_work = Vec::new();
+    let mut extra = Vec::new();
     // Secret copies and private cache dirs are removed when this guard drops, on every path.
     let mut secret_files = TempPaths::default();
     let mut locks = Vec::new();
