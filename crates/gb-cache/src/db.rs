@@ -58,6 +58,16 @@ impl CacheDb {
         Ok(Self::with_store(Box::new(store)))
     }
 
+    /// Opens the database under `root` read-only, for readers such as `graphbuild lower` that
+    /// must not wait for (or disturb) a running build; `None` when there is no database yet.
+    pub fn open_read_only(root: &Path) -> Result<Option<Self>, CacheError> {
+        let dir = root.join("db");
+        if !dir.join("CURRENT").exists() {
+            return Ok(None);
+        }
+        Ok(Some(Self::with_store(Box::new(RocksStore::open_read_only(&dir)?))))
+    }
+
     /// A database over any store (a [`crate::MemoryStore`] in tests).
     pub fn with_store(store: Box<dyn KvStore>) -> Self {
         Self { store }

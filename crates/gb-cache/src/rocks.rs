@@ -55,6 +55,15 @@ impl RocksStore {
         Ok(Self { db, path: dir.to_owned() })
     }
 
+    /// Opens an existing database read-only: it takes no lock, so it works while a build holds
+    /// the database, and sees the state as of the open. Writes fail.
+    pub fn open_read_only(dir: &Path) -> Result<Self, CacheError> {
+        let options = Options::default();
+        let names = DB::list_cf(&options, dir).map_err(|error| db_error(dir, error))?;
+        let db = DB::open_cf_for_read_only(&options, dir, &names, false).map_err(|error| db_error(dir, error))?;
+        Ok(Self { db, path: dir.to_owned() })
+    }
+
     /// The database directory.
     pub fn path(&self) -> &Path {
         &self.path

@@ -27,7 +27,7 @@ fn main() {
         cli::Command::Solve(args) => commands::solve::run(args, root, &insecure),
         cli::Command::Import(args) => commands::import::run(args, root),
         cli::Command::Run(args) => commands::run::run(args, root),
-        cli::Command::Lower(args) => commands::lower::run(args),
+        cli::Command::Lower(args) => commands::lower::run(args, root),
         cli::Command::Logout(args) => commands::registry::logout(args),
         cli::Command::Debug(cli::DebugCommand::Parse(args)) => commands::debug::parse(args),
         other => with_root(root, |state| match other {

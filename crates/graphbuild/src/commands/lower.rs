@@ -59,8 +59,22 @@ pub fn prepare(
     Ok(Prepared { file, text, options })
 }
 
+/// Base images from the local store, read without taking the build lock; images that are not
+/// there are resolved when the graph is solved.
+struct StoredImages(gb_cache::CacheDb);
+
+impl gb_dockerfile::ImageResolver for StoredImages {
+    fn resolve(&self, reference: &gb_ir::ImageReference, _: &Platform) -> Option<gb_dockerfile::ResolvedImage> {
+        let record = self.0.image(&reference.to_string()).ok().flatten()?;
+        Some(gb_dockerfile::ResolvedImage {
+            manifest: Some(record.manifest_digest),
+            config: gb_solver::image::ir_config(&record.config),
+        })
+    }
+}
+
 /// Lowers and prints.
-pub fn run(args: LowerArgs) -> Result<(), Failure> {
+pub fn run(args: LowerArgs, root: Option<&Path>) -> Result<(), Failure> {
     let prepared = prepare(
         &args.context,
         args.file.as_deref(),
@@ -70,7 +84,14 @@ pub fn run(args: LowerArgs) -> Result<(), Failure> {
     )?;
     let (file, text, options) = (&prepared.file, &prepared.text, &prepared.options);
     let as_failure = |error| Failure::dockerfile(error, file, text);
-    let lowered = gb_dockerfile::lower(text, options, &NoImages).map_err(as_failure)?;
+    // An image in the local store is used as it is (config applied, manifest pinned).
+    let root = root.map_or_else(gb_solver::StateRoot::default_path, Path::to_path_buf);
+    let store = gb_cache::CacheDb::open_read_only(&root).ok().flatten().map(StoredImages);
+    let lowered = match &store {
+        Some(images) => gb_dockerfile::lower(text, options, images),
+        None => gb_dockerfile::lower(text, options, &NoImages),
+    }
+    .map_err(as_failure)?;
     for warning in &lowered.warnings {
         report::print_warning(file, warning);
     }

@@ -565,3 +565,28 @@ fn a_copy_through_a_symlink_sees_changes_to_its_target() {
     assert_eq!(started(&events).len(), 1, "the COPY re-ran: {:?}", started(&events));
     assert_eq!(std::fs::read_to_string(out.path().join("etc/app.conf")).expect("conf"), "version 2\n");
 }
+
+#[test]
+fn lower_uses_an_image_in_the_local_store_as_it_is() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox AS first\nENV PATH=/extra:$PATH\nRUN true\nFROM nosuch/image:1\nRUN true\n",
+    );
+    let output = env.cmd(&["lower", "--target", "first"]).arg(context.path()).output().expect("lower");
+    assert_ok(&output);
+    let definition: Value = serde_json::from_slice(&output.stdout).expect("json");
+    let image = &definition["image"];
+    assert_eq!(image["base_config_applied"], true, "busybox's config comes from the store: {image}");
+    let env_value = image["config"]["env"][0]["value"].as_str().unwrap_or_default();
+    assert!(env_value.starts_with("/extra:/usr/local/sbin"), "PATH expanded with the stored image's PATH: {image}");
+    let source = definition["ops"][0]["op"]["source"]["image"].clone();
+    assert!(source["manifest"].as_str().is_some_and(|m| m.starts_with("sha256:")), "pinned: {source}");
+    // An image that is not in the store is deferred, as without a store.
+    let output = env.cmd(&["lower"]).arg(context.path()).output().expect("lower");
+    assert_ok(&output);
+    let definition: Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert!(definition["image"].get("base_config_applied").is_none(), "{}", definition["image"]);
+}
