@@ -30,7 +30,7 @@ mod time;
 pub use assemble::{BuiltImage, assemble_image, assemble_image_at};
 pub use blobs::layer_blobs;
 pub use compression::{Compression, GZIP_LEVEL, ZSTD_LEVEL};
-pub use context::ExportContext;
+pub use context::{ExportContext, StoreAdditions};
 pub use docker::write_docker_archive;
 pub use error::{ErrorKind, ExportError};
 pub use gb_ir::Sha256Digest;

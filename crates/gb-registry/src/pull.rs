@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt as _;
 use gb_cache::{CacheError, ContentStore, ImageRecord, LayerId};
-use gb_export::{Compression, ExportContext, LayerReuse, import_layer_blob};
+use gb_export::{Compression, ExportContext, LayerReuse, StoreAdditions, import_layer_blob};
 use gb_ir::{ImageReference, Platform, Sha256Digest};
 use oci_client::{Client, Reference};
 use tokio::sync::Semaphore;
@@ -28,26 +28,6 @@ struct Layer {
     size: u64,
     media_type: String,
     diff_id: Sha256Digest,
-}
-
-/// What a pull added to the store, removed again when the pull fails.
-#[derive(Default)]
-struct Added {
-    blobs: Vec<Sha256Digest>,
-    layers: Vec<LayerId>,
-}
-
-impl Added {
-    fn take_back(&self, ctx: &ExportContext) {
-        // Best effort: whatever stays is unreferenced and goes with the next prune.
-        for layer in &self.layers {
-            let _ = ctx.db.remove_layer(layer);
-            let _ = std::fs::remove_dir_all(ctx.snapshots.layer_path(layer));
-        }
-        for blob in &self.blobs {
-            let _ = ctx.content.remove(blob);
-        }
-    }
 }
 
 impl Registry {
@@ -72,7 +52,7 @@ impl Registry {
         let image = resolve_with(&session, reference, platform).await?;
         let request = session.request(reference, "pull");
         let layers = layers_of(&request, &image.manifest.layers, &image.resolved.config)?;
-        let mut added = Added::default();
+        let mut added = StoreAdditions::default();
         let result = async {
             let download = Download { client: session.client.clone(), reference: oci_reference(reference), request };
             let ids = pull_layers(ctx, &download, &layers, &mut added).await?;
@@ -145,7 +125,7 @@ async fn pull_layers(
     ctx: &ExportContext<'_>,
     download: &Download,
     layers: &[Layer],
-    added: &mut Added,
+    added: &mut StoreAdditions,
 ) -> Result<Vec<LayerId>, RegistryError> {
     let import_error =
         |source| RegistryError::Import { reference: download.request.reference.clone(), source: Box::new(source) };
@@ -215,7 +195,7 @@ fn make_layer(
     reuse: &mut LayerReuse,
     download: &Download,
     layer: &Layer,
-    added: &mut Added,
+    added: &mut StoreAdditions,
 ) -> Result<LayerId, RegistryError> {
     let import_error =
         |source| RegistryError::Import { reference: download.request.reference.clone(), source: Box::new(source) };

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use futures_util::{StreamExt as _, stream};
 use gb_cache::{CacheKey, LayerId, ResultRecord, Snapshot};
-use gb_export::{Compression, ExportContext, import_layer_blob};
+use gb_export::{Compression, ExportContext, StoreAdditions, import_layer_blob};
 use gb_ir::{ImageReference, Sha256Digest};
 use gb_registry::{Registry, RegistryError};
 
@@ -89,7 +89,7 @@ pub async fn import_cache(
         .map(|blob| layers[blob])
         .collect();
     let mut known = blocking(|| layers_by_blob(ctx))?;
-    let mut added = Added::default();
+    let mut added = StoreAdditions::default();
     let mut report = ImportReport { records: wanted.len(), ..ImportReport::default() };
     let made = make_layers(ctx, &source, &name, &needed, &mut known, &mut added, &mut report).await;
     if let Err(error) = made {
@@ -170,7 +170,7 @@ async fn make_layers(
     name: &str,
     needed: &[&CacheLayer],
     known: &mut HashMap<Sha256Digest, LayerId>,
-    added: &mut Added,
+    added: &mut StoreAdditions,
     report: &mut ImportReport,
 ) -> Result<(), CacheShareError> {
     let missing: Vec<&CacheLayer> = needed.iter().copied().filter(|layer| !known.contains_key(&layer.blob)).collect();
@@ -248,25 +248,5 @@ fn registry_error(error: RegistryError, name: &str) -> CacheShareError {
             CacheShareError::DigestMismatch { what, location: name.to_owned(), expected, actual }
         }
         other => other.into(),
-    }
-}
-
-/// What an import added to the store, removed again when it fails.
-#[derive(Default)]
-struct Added {
-    blobs: Vec<Sha256Digest>,
-    layers: Vec<LayerId>,
-}
-
-impl Added {
-    fn take_back(&self, ctx: &ExportContext) {
-        // Best effort: whatever stays is unreferenced and goes with the next prune.
-        for layer in &self.layers {
-            let _ = ctx.db.remove_layer(layer);
-            let _ = std::fs::remove_dir_all(ctx.snapshots.layer_path(layer));
-        }
-        for blob in &self.blobs {
-            let _ = ctx.content.remove(blob);
-        }
     }
 }

@@ -69,6 +69,19 @@ pub enum Command {
 /// `graphbuild lower`.
 #[derive(Debug, Args)]
 pub struct LowerArgs {
+    /// The Dockerfile and how to read it.
+    #[command(flatten)]
+    pub dockerfile: DockerfileArgs,
+    /// The output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Json)]
+    pub format: GraphFormat,
+    /// The build context directory.
+    pub context: PathBuf,
+}
+
+/// The options `lower` and `build` share: which Dockerfile, stage, build args and platform.
+#[derive(Debug, Args)]
+pub struct DockerfileArgs {
     /// The Dockerfile; `CONTEXT/Dockerfile` by default, `-` for standard input.
     #[arg(short = 'f', long = "file")]
     pub file: Option<PathBuf>,
@@ -81,11 +94,6 @@ pub struct LowerArgs {
     /// The platform to build for, `os/arch[/variant]`.
     #[arg(long)]
     pub platform: Option<String>,
-    /// The output format.
-    #[arg(long, value_enum, default_value_t = GraphFormat::Json)]
-    pub format: GraphFormat,
-    /// The build context directory.
-    pub context: PathBuf,
 }
 
 /// How `lower` prints the graph.
@@ -164,21 +172,12 @@ pub struct RunOptions {
 /// `graphbuild build`.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// The Dockerfile; `CONTEXT/Dockerfile` by default.
-    #[arg(short = 'f', long = "file")]
-    pub file: Option<PathBuf>,
+    /// The Dockerfile and how to read it.
+    #[command(flatten)]
+    pub dockerfile: DockerfileArgs,
     /// Name the result `NAME[:TAG]` in the local image store (repeatable).
     #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
     pub tags: Vec<String>,
-    /// The stage to build; the last stage by default.
-    #[arg(long)]
-    pub target: Option<String>,
-    /// A build argument, `KEY=VALUE`.
-    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
-    pub build_args: Vec<String>,
-    /// The platform to build for, `os/arch[/variant]`.
-    #[arg(long)]
-    pub platform: Option<String>,
     /// Push the `-t` names to their registries after the build.
     #[arg(long)]
     pub push: bool,

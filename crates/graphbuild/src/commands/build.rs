@@ -54,13 +54,7 @@ pub fn run(args: BuildArgs, root: Option<&std::path::Path>, insecure: &[String])
     if args.push && args.tags.is_empty() {
         return Err(Failure::Input("--push needs at least one -t NAME".to_owned()));
     }
-    let prepared = super::lower::prepare(
-        &args.context,
-        args.file.as_deref(),
-        args.target.as_deref(),
-        &args.build_args,
-        args.platform.as_deref(),
-    )?;
+    let prepared = super::lower::prepare(&args.context, &args.dockerfile)?;
     let state = super::engine::open_root(root)?;
     let lowered = gb_dockerfile::lower(
         &prepared.text,

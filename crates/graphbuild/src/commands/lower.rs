@@ -6,7 +6,7 @@ use std::path::Path;
 use gb_dockerfile::{LowerOptions, NoImages};
 use gb_ir::Platform;
 
-use crate::cli::{GraphFormat, LowerArgs};
+use crate::cli::{DockerfileArgs, GraphFormat, LowerArgs};
 use crate::exit::Failure;
 use crate::report;
 
@@ -28,14 +28,8 @@ impl Prepared {
 }
 
 /// Reads the Dockerfile and `.dockerignore` and parses the shared flags of `lower` and `build`.
-pub fn prepare(
-    context: &Path,
-    file: Option<&Path>,
-    target: Option<&str>,
-    build_args: &[String],
-    platform: Option<&str>,
-) -> Result<Prepared, Failure> {
-    let dockerfile = file.map_or_else(|| context.join("Dockerfile"), Path::to_path_buf);
+pub fn prepare(context: &Path, args: &DockerfileArgs) -> Result<Prepared, Failure> {
+    let dockerfile = args.file.clone().unwrap_or_else(|| context.join("Dockerfile"));
     if !context.is_dir() {
         return Err(Failure::Input(format!("the build context {} is not a directory", context.display())));
     }
@@ -45,9 +39,11 @@ pub fn prepare(
         gb_dockerfile::dockerignore::load(context, &dockerfile).map_err(|e| Failure::dockerfile(e, &file, &text))?;
     let options = LowerOptions {
         dockerfile_name: dockerfile.file_name().map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned()),
-        target: target.map(str::to_owned),
-        build_args: parse_build_args(build_args)?,
-        target_platform: platform
+        target: args.target.clone(),
+        build_args: parse_build_args(&args.build_args)?,
+        target_platform: args
+            .platform
+            .as_deref()
             .map(|p| {
                 Platform::parse(p)
                     .ok_or_else(|| Failure::Input(format!("invalid --platform {p:?}: expected os/arch[/variant]")))
@@ -75,13 +71,7 @@ impl gb_dockerfile::ImageResolver for StoredImages {
 
 /// Lowers and prints.
 pub fn run(args: LowerArgs, root: Option<&Path>) -> Result<(), Failure> {
-    let prepared = prepare(
-        &args.context,
-        args.file.as_deref(),
-        args.target.as_deref(),
-        &args.build_args,
-        args.platform.as_deref(),
-    )?;
+    let prepared = prepare(&args.context, &args.dockerfile)?;
     let (file, text, options) = (&prepared.file, &prepared.text, &prepared.options);
     let as_failure = |error| Failure::dockerfile(error, file, text);
     // An image in the local store is used as it is (config applied, manifest pinned).
