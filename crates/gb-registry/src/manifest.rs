@@ -140,19 +140,11 @@ pub(crate) fn select<'i>(index: &'i Index, wanted: &Platform) -> Result<&'i Desc
     Err(available)
 }
 
-/// Whether an image for `os`/`architecture`/`variant` runs as `wanted`: same OS and
-/// architecture (aliases normalized), and the variant asked for, if any. arm64 without a
-/// variant is v8.
+/// Whether an image for `os`/`architecture`/`variant` runs as `wanted` ([`Platform::matches`]).
 pub(crate) fn platform_matches(wanted: &Platform, os: &str, architecture: &str, variant: Option<&str>) -> bool {
-    let architecture = normalize_architecture(architecture);
-    if !os.eq_ignore_ascii_case(&wanted.os) || architecture != normalize_architecture(&wanted.architecture) {
-        return false;
-    }
-    match (wanted.variant.as_deref(), variant) {
-        (None, _) => true,
-        (Some(wanted), Some(variant)) => wanted == variant,
-        (Some(wanted), None) => architecture == "arm64" && wanted == "v8",
-    }
+    let actual =
+        Platform { os: os.to_owned(), architecture: architecture.to_owned(), variant: variant.map(str::to_owned) };
+    wanted.matches(&actual)
 }
 
 /// `os/architecture[/variant]`.
@@ -163,15 +155,6 @@ pub(crate) fn platform_name(os: &str, architecture: &str, variant: Option<&str>)
     }
 }
 
-fn normalize_architecture(architecture: &str) -> &str {
-    match architecture {
-        "x86_64" | "x86-64" => "amd64",
-        "aarch64" => "arm64",
-        "armhf" | "armel" => "arm",
-        "i386" | "i686" => "386",
-        other => other,
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -4,9 +4,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// What `graphbuild --help` says first: a sentence for users, not the crate's description.
+const ABOUT: &str = "Build container images from Dockerfiles, as `docker build` does, with a \
+                     content-addressed cache, parallel steps and the docker image commands";
+
 /// A declarative build-graph engine for Dockerfiles and other front ends.
 #[derive(Debug, Parser)]
-#[command(name = "graphbuild", version, about)]
+#[command(name = "graphbuild", version, about = ABOUT)]
 pub struct Cli {
     /// The state directory (cache, images, layers); /var/lib/graphbuild as root, else
     /// $XDG_DATA_HOME/graphbuild.
@@ -154,8 +158,12 @@ pub struct RunOptions {
     /// A secret for `RUN --mount=type=secret`: `id=ID,src=PATH`.
     #[arg(long = "secret", value_name = "id=ID,src=PATH")]
     pub secrets: Vec<String>,
-    /// Where the result goes: `type=local,dest=DIR` or `type=tar,dest=FILE`.
-    #[arg(short = 'o', long = "output", value_name = "type=TYPE,dest=PATH")]
+    /// Where the result goes (repeatable): `type=image,name=NAME[,push=true]` (the local image
+    /// store, and a registry with push), `type=oci,dest=FILE[,tar=false]` (OCI layout),
+    /// `type=docker,dest=FILE` (docker-archive), `type=local,dest=DIR` (the root file system),
+    /// `type=tar,dest=FILE` (the root file system as a tarball); the image types also take
+    /// `compression=gzip|zstd|uncompressed`. A bare PATH means `type=local,dest=PATH`.
+    #[arg(short = 'o', long = "output", value_name = "type=TYPE,...")]
     pub outputs: Vec<String>,
     /// How many steps may run at once (default: the number of cores).
     #[arg(long)]

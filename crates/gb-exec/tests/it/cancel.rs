@@ -7,27 +7,39 @@ use tokio_util::sync::CancellationToken;
 
 use crate::support::Fixture;
 
+/// Whether a process with exactly `args` as its command line is alive on the host.
+fn process_alive(args: &[&str]) -> bool {
+    let wanted: Vec<u8> = args.iter().flat_map(|arg| arg.bytes().chain([0])).collect();
+    std::fs::read_dir("/proc")
+        .expect("read /proc")
+        .flatten()
+        .any(|entry| std::fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| cmdline == wanted))
+}
+
 #[tokio::test]
-async fn cancellation_kills_the_container_within_a_second() {
-    let Some(fx) = Fixture::new() else { return };
-    let spec = gb_exec::ContainerSpec::new(&fx.rootfs, vec!["sleep".to_owned(), "60".to_owned()]);
+async fn cancellation_kills_the_container() {
+    let fx = Fixture::new();
+    // A duration no other process uses, so the container's process can be told apart.
+    let command = ["sleep", "3607"];
+    let spec = gb_exec::ContainerSpec::new(&fx.rootfs, command.iter().map(|&arg| arg.to_owned()).collect());
     let cancel = CancellationToken::new();
-    let fired = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    let fire_once_running = async {
+        while !process_alive(&command) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         cancel.cancel();
-        Instant::now()
     };
-    let (result, fired_at) = tokio::join!(fx.runtime.run("cancelled", &spec, &|_, _| {}, cancel.clone()), fired);
-    let took = fired_at.elapsed();
+    let (result, ()) = tokio::join!(fx.runtime.run("cancelled", &spec, &|_, _| {}, cancel.clone()), fire_once_running);
+    // The run ended by cancellation, not by the sleep finishing, and took its process with it.
     assert!(matches!(result, Err(ExecError::Cancelled)), "{result:?}");
-    assert!(took < Duration::from_secs(1), "cancellation took {took:?}");
+    assert!(!process_alive(&command), "the container's process outlived the cancelled run");
     assert!(fx.listed_containers().is_empty());
     assert!(fx.leftover_bundles().is_empty());
 }
 
 #[tokio::test]
 async fn cancellation_right_after_start_leaves_nothing() {
-    let Some(fx) = Fixture::new() else { return };
+    let fx = Fixture::new();
     let spec = gb_exec::ContainerSpec::new(&fx.rootfs, vec!["sleep".to_owned(), "60".to_owned()]);
     // Fired while runc is still creating the container: `runc kill` must be retried.
     for delay in [0, 5, 15, 30] {
@@ -37,10 +49,9 @@ async fn cancellation_right_after_start_leaves_nothing() {
             tokio::time::sleep(Duration::from_millis(delay)).await;
             cancel.cancel();
         };
-        let started = Instant::now();
         let (result, ()) = tokio::join!(fx.runtime.run(&id, &spec, &|_, _| {}, cancel.clone()), fire);
+        // Cancelled, not finished: the sleep was killed rather than waited for.
         assert!(matches!(result, Err(ExecError::Cancelled)), "{delay} ms: {result:?}");
-        assert!(started.elapsed() < Duration::from_secs(3), "{delay} ms: took {:?}", started.elapsed());
     }
     assert!(fx.listed_containers().is_empty());
     assert!(fx.leftover_bundles().is_empty());
@@ -48,13 +59,14 @@ async fn cancellation_right_after_start_leaves_nothing() {
 
 #[tokio::test]
 async fn a_dropped_run_is_still_cleaned_up() {
-    let Some(fx) = Fixture::new() else { return };
+    let fx = Fixture::new();
     let spec = gb_exec::ContainerSpec::new(&fx.rootfs, vec!["sleep".to_owned(), "60".to_owned()]);
     let run = fx.runtime.run("dropped", &spec, &|_, _| {}, CancellationToken::new());
     assert!(tokio::time::timeout(Duration::from_millis(500), run).await.is_err());
+    // The clean-up runs in the background after the drop; poll for it with a generous bound.
     let started = Instant::now();
     while (!fx.listed_containers().is_empty() || !fx.leftover_bundles().is_empty())
-        && started.elapsed() < Duration::from_secs(5)
+        && started.elapsed() < Duration::from_secs(30)
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -64,7 +76,7 @@ async fn a_dropped_run_is_still_cleaned_up() {
 
 #[tokio::test]
 async fn delete_all_removes_containers_left_running() {
-    let Some(fx) = Fixture::new() else { return };
+    let fx = Fixture::new();
     // A container created but never started, as a crashed graphbuild could leave one.
     let bundle = fx.dir.path().join("stray");
     std::fs::create_dir(&bundle).expect("mkdir");

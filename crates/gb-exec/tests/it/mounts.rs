@@ -13,7 +13,7 @@ fn bind(target: &str, path: &Path, readonly: bool) -> ContainerMount {
 
 #[tokio::test]
 async fn readonly_bind_cannot_be_written() {
-    let Some(fx) = Fixture::new() else { return };
+    let fx = Fixture::new();
     let host = fx.dir.path().join("ro-src");
     std::fs::create_dir(&host).expect("mkdir");
     std::fs::write(host.join("f"), "from host\n").expect("write");
@@ -28,7 +28,7 @@ async fn readonly_bind_cannot_be_written() {
 
 #[tokio::test]
 async fn readwrite_bind_writes_reach_the_host() {
-    let Some(fx) = Fixture::new() else { return };
+    let fx = Fixture::new();
     let host = fx.dir.path().join("rw-src");
     std::fs::create_dir(&host).expect("mkdir");
     let mut spec = fx.sh("echo written > /cache/deep/out");
@@ -40,7 +40,7 @@ async fn readwrite_bind_writes_reach_the_host() {
 
 #[tokio::test]
 async fn tmpfs_is_mounted_and_leaves_nothing_in_the_rootfs() {
-    let Some(fx) = Fixture::new() else { return };
+    let fx = Fixture::new();
     let mut spec = fx.sh("grep ' /scratch ' /proc/mounts; echo x > /scratch/file");
     spec.mounts =
         vec![ContainerMount { target: "/scratch".to_owned(), source: MountSource::Tmpfs { size: Some(1 << 20) } }];
@@ -71,7 +71,7 @@ fn tree(root: &Path) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn mount_points_lists_exactly_what_runc_creates() {
-    let Some(fx) = Fixture::new() else { return };
+    let fx = Fixture::new();
     let host = fx.dir.path().join("src");
     std::fs::create_dir(&host).expect("mkdir");
     let mut spec = fx.sh("true");

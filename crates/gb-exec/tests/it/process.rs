@@ -8,7 +8,7 @@ use crate::support::Fixture;
 
 #[tokio::test]
 async fn output_of_both_streams_is_captured_separately() {
-    let Some(fx) = Fixture::new() else { return };
+    let fx = Fixture::new();
     let out = fx.sh_ok("streams", "echo to-out; echo to-err >&2; echo more-out").await;
     assert_eq!(out.code, 0);
     assert_eq!(out.stdout, "to-out\nmore-out\n");
@@ -17,7 +17,7 @@ async fn output_of_both_streams_is_captured_separately() {
 
 #[tokio::test]
 async fn output_is_streamed_before_exit() {
-    let Some(fx) = Fixture::new() else { return };
+    let fx = Fixture::new();
     let started = Instant::now();
     let out = fx.sh_ok("streaming", "echo first; sleep 1; echo second >&2").await;
     let ended = Instant::now();
@@ -32,7 +32,7 @@ async fn output_is_streamed_before_exit() {
 
 #[tokio::test]
 async fn exit_codes_are_returned() {
-    let Some(fx) = Fixture::new() else { return };
+    let fx = Fixture::new();
     assert_eq!(fx.sh_ok("exit-0", "true").await.code, 0);
     assert_eq!(fx.sh_ok("exit-3", "exit 3").await.code, 3);
     assert_eq!(fx.sh_ok("exit-false", "false").await.code, 1);
@@ -40,7 +40,7 @@ async fn exit_codes_are_returned() {
 
 #[tokio::test]
 async fn a_container_killed_by_a_signal_exits_with_128_plus_the_signal() {
-    let Some(fx) = Fixture::new() else { return };
+    let fx = Fixture::new();
     let spec = fx.sh("echo ready; sleep 30");
     let killer = async {
         // Signals sent from inside do not reach pid 1 (no handler); runc kill comes from outside.
@@ -63,7 +63,7 @@ async fn a_container_killed_by_a_signal_exits_with_128_plus_the_signal() {
 
 #[tokio::test]
 async fn env_and_cwd_are_applied() {
-    let Some(fx) = Fixture::new() else { return };
+    let fx = Fixture::new();
     let mut spec = fx.sh("echo \"$GREETING|$PATH\"; pwd");
     spec.env = vec!["GREETING=hello world".to_owned()];
     spec.cwd = "/work/dir".to_owned();
@@ -76,7 +76,7 @@ async fn env_and_cwd_are_applied() {
 
 #[tokio::test]
 async fn uid_and_gids_are_applied() {
-    let Some(fx) = Fixture::new() else { return };
+    let fx = Fixture::new();
     let mut spec = fx.sh("id -u; id -g; id -G; grep CapEff /proc/self/status");
     (spec.uid, spec.gid, spec.additional_gids) = (1000, 1001, vec![2000, 2001]);
     let out = fx.run("user", &spec).await.expect("run");
@@ -86,7 +86,7 @@ async fn uid_and_gids_are_applied() {
 
 #[tokio::test]
 async fn hostname_is_set() {
-    let Some(fx) = Fixture::new() else { return };
+    let fx = Fixture::new();
     let mut spec = fx.sh("hostname");
     spec.hostname = "buildbox".to_owned();
     assert_eq!(fx.run("hostname", &spec).await.expect("run").stdout, "buildbox\n");
@@ -94,7 +94,7 @@ async fn hostname_is_set() {
 
 #[tokio::test]
 async fn proc_is_the_containers_own() {
-    let Some(fx) = Fixture::new() else { return };
+    let fx = Fixture::new();
     let script = "echo $$; wc -c < /proc/1/cmdline; ls /proc | grep -c '^[0-9]'";
     let out = fx.sh_ok("proc", script).await;
     let lines: Vec<&str> = out.stdout.lines().collect();
@@ -108,7 +108,7 @@ async fn proc_is_the_containers_own() {
 
 #[tokio::test]
 async fn file_limit_is_dockers_or_the_hosts_hard_limit() {
-    let Some(fx) = Fixture::new() else { return };
+    let fx = Fixture::new();
     let out = fx.sh_ok("nofile", "ulimit -n").await;
     let limits = std::fs::read_to_string("/proc/self/limits").expect("limits");
     let hard: u64 = limits
@@ -122,7 +122,7 @@ async fn file_limit_is_dockers_or_the_hosts_hard_limit() {
 
 #[tokio::test]
 async fn a_missing_executable_is_a_runtime_error_and_is_cleaned_up() {
-    let Some(fx) = Fixture::new() else { return };
+    let fx = Fixture::new();
     let spec = gb_exec::ContainerSpec::new(&fx.rootfs, vec!["no-such-program".to_owned()]);
     match fx.run("missing", &spec).await {
         Err(ExecError::Runtime { id, message }) => {
@@ -137,7 +137,7 @@ async fn a_missing_executable_is_a_runtime_error_and_is_cleaned_up() {
 
 #[tokio::test]
 async fn ids_in_use_and_bad_ids_are_refused() {
-    let Some(fx) = Fixture::new() else { return };
+    let fx = Fixture::new();
     let spec = fx.sh("true");
     let bad = fx.runtime.run("../x", &spec, &|_, _| {}, Default::default()).await;
     assert!(matches!(bad, Err(ExecError::InvalidId { .. })), "{bad:?}");

@@ -1,7 +1,7 @@
-//! Test fixtures: a busybox rootfs, a runtime in a temp dir, and output capture.
+//! Test fixtures: a runtime in a temp dir over a busybox rootfs (gb-test-support), and output
+//! capture.
 
-use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use gb_exec::{ContainerSpec, ExecError, OutputStream, Runtime};
@@ -21,20 +21,20 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    /// A fixture, or `None` (after saying why) when runc is not installed.
-    pub fn new() -> Option<Self> {
+    /// A fixture; fails the test when runc is missing or unusable, or when not run as root.
+    pub fn new() -> Self {
+        gb_test_support::require_root();
         let dir = tempfile::tempdir().expect("temp dir");
         let runtime = match Runtime::detect(&dir.path().join("exec")) {
             Ok(runtime) => runtime,
             Err(ExecError::RuntimeNotFound { searched }) => {
-                eprintln!("skipping: runc is not installed ({searched})");
-                return None;
+                panic!("runc is missing ({searched}): install runc (scripts/install-deps.sh)")
             }
             Err(e) => panic!("runc is installed but unusable: {e}"),
         };
         let rootfs = dir.path().join("rootfs");
-        busybox_rootfs(&rootfs);
-        Some(Self { dir, runtime, rootfs })
+        gb_test_support::busybox_rootfs(&rootfs, &APPLETS);
+        Self { dir, runtime, rootfs }
     }
 
     /// A spec running `sh -c script` on this fixture's rootfs.
@@ -102,15 +102,5 @@ impl Collector {
             String::from_utf8_lossy(&bytes).into_owned()
         };
         Output { code, stdout: text(OutputStream::Stdout), stderr: text(OutputStream::Stderr), chunks }
-    }
-}
-
-/// A minimal rootfs: `/bin/busybox` (static) and applet symlinks, nothing else.
-pub fn busybox_rootfs(rootfs: &Path) {
-    let bin = rootfs.join("bin");
-    std::fs::create_dir_all(&bin).expect("mkdir rootfs/bin");
-    std::fs::copy("/bin/busybox", bin.join("busybox")).expect("copy /bin/busybox (install busybox-static)");
-    for applet in APPLETS {
-        symlink("busybox", bin.join(applet)).expect("applet symlink");
     }
 }

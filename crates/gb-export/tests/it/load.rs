@@ -6,7 +6,7 @@ use std::fs;
 use gb_cache::Snapshot;
 use gb_export::{Compression, ExportError, ImageRef, load_archive, write_docker_archive, write_oci_layout};
 
-use crate::support::{Root, app_image, have, run, tree};
+use crate::support::{Root, app_image, require_tool, run, tree};
 
 /// The merged tree of `layers` in `root`.
 fn files(root: &Root, layers: &[gb_cache::LayerId]) -> std::collections::BTreeMap<String, String> {
@@ -81,9 +81,7 @@ fn docker_archives_round_trip() {
 
 #[test]
 fn archives_written_by_skopeo_load() {
-    if !have("skopeo") {
-        return;
-    }
+    require_tool("skopeo", "skopeo");
     let source = Root::new();
     let (image, layers) = app_image(&source, Compression::Gzip, None);
     let names = vec!["docker.io/library/app:1".to_owned()];

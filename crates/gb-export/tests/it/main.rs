@@ -1,6 +1,6 @@
 //! Integration tests for gb-export, one module per area (one test binary keeps link times
 //! down). They build layers through overlay mounts, so they run as root; the checks with
-//! skopeo and umoci are skipped (with a message) where those tools are not installed.
+//! skopeo and umoci fail with "install X" where those tools are missing.
 
 mod assemble;
 mod blobs;

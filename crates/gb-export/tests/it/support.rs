@@ -1,57 +1,37 @@
-//! Helpers: a state root in a temporary directory, the layers every test exports (with a
-//! deletion, an opaque directory, a hard link and a symlink), trees as printable lines, and
-//! external tools.
+//! Helpers: the layers every test exports (with a deletion, an opaque directory, a hard link
+//! and a symlink) on gb-test-support's state root, and trees as printable lines.
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, UNIX_EPOCH};
 
-use gb_cache::{CacheDb, ContentStore, ImageRecord, LayerId, LayerRecord, Snapshot};
-use gb_export::{BuiltImage, Compression, ExportContext, assemble_image};
+use gb_cache::{ImageRecord, LayerId, Snapshot};
+use gb_export::{BuiltImage, Compression, assemble_image};
 use gb_ir::{EnvVar, HistoryEntry, ImageConfig, ImageSpec, Platform};
-use gb_snapshot::SnapshotStore;
-use tempfile::TempDir;
+use gb_test_support::TreeDetail;
 
-/// A state root: database, content store and snapshot store.
-pub struct Root {
-    pub dir: TempDir,
-    pub db: CacheDb,
-    pub content: ContentStore,
-    pub snapshots: SnapshotStore,
+pub use gb_test_support::{require_tool, run, write};
+
+/// The shared state root, with the layers every test exports.
+pub struct Root(gb_test_support::Root);
+
+impl std::ops::Deref for Root {
+    type Target = gb_test_support::Root;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Root {
     pub fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = CacheDb::open(dir.path()).expect("open db");
-        let content = ContentStore::open(dir.path()).expect("open content");
-        let snapshots = SnapshotStore::open(dir.path()).expect("open snapshots");
-        Root { dir, db, content, snapshots }
-    }
-
-    pub fn ctx(&self) -> ExportContext<'_> {
-        ExportContext { db: &self.db, content: &self.content, snapshots: &self.snapshots }
+        Self(gb_test_support::Root::new())
     }
 
     /// How many blobs the content store holds.
     pub fn blob_count(&self) -> usize {
-        fs::read_dir(self.dir.path().join("content/sha256")).expect("list blobs").count()
-    }
-
-    fn record_layer(&self, id: &LayerId) {
-        self.db.put_layer(id, &LayerRecord { size: 0, created_unix: 0 }).expect("put layer");
-    }
-
-    /// A layer whose upper dir `fill` writes directly.
-    pub fn layer(&self, fill: impl FnOnce(&Path)) -> LayerId {
-        let work = self.snapshots.work_dir().expect("work dir");
-        fill(work.upper());
-        let (id, _) = self.snapshots.commit(work).expect("commit");
-        self.record_layer(&id);
-        id
+        self.count("content/sha256")
     }
 
     /// A layer made by changing `below` through a writable overlay mount, as RUN does; with
@@ -66,8 +46,8 @@ impl Root {
         if let Some(mtime) = mtime {
             set_mtimes(work.upper(), mtime);
         }
-        let (id, _) = self.snapshots.commit(work).expect("commit");
-        self.record_layer(&id);
+        let (id, size) = self.snapshots.commit(work).expect("commit");
+        self.record_layer(&id, size);
         id
     }
 
@@ -100,21 +80,6 @@ impl Root {
     }
 }
 
-impl Drop for Root {
-    fn drop(&mut self) {
-        // A failed test may leave a mount; detach it before the directory is removed.
-        let _ = Command::new("umount").args(["-R", "-l"]).arg(self.dir.path().join("tmp")).output();
-    }
-}
-
-pub fn write(path: impl AsRef<Path>, content: &str) {
-    let path = path.as_ref();
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).expect("create dirs");
-    }
-    fs::write(path, content).expect("write");
-}
-
 /// Sets the mtime of every file and directory below `root` (not symlinks: std cannot).
 fn set_mtimes(root: &Path, mtime: i64) {
     let time = UNIX_EPOCH + Duration::from_secs(u64::try_from(mtime).expect("positive"));
@@ -141,28 +106,7 @@ fn set_mtimes(root: &Path, mtime: i64) {
 
 /// A line per entry below `root`: type, mode, owner, and content or link target.
 pub fn tree(root: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in fs::read_dir(&dir).expect("read dir") {
-            let path = entry.expect("entry").path();
-            let meta = fs::symlink_metadata(&path).expect("lstat");
-            let rel = path.strip_prefix(root).expect("below root").to_string_lossy().into_owned();
-            let head = format!("{:o} {}:{}", meta.mode() & 0o7777, meta.uid(), meta.gid());
-            let line = if meta.is_dir() {
-                dirs.push(path.clone());
-                format!("dir {head}")
-            } else if meta.is_symlink() {
-                format!("link -> {}", fs::read_link(&path).expect("read link").display())
-            } else if meta.is_file() {
-                format!("file {head} {:?} links={}", fs::read_to_string(&path).expect("read"), meta.nlink())
-            } else {
-                format!("other {head}")
-            };
-            out.insert(rel, line);
-        }
-    }
-    out
+    gb_test_support::tree(root, TreeDetail::ContentAndLinks)
 }
 
 /// The image config every test builds: settings over a base, deferred words included.
@@ -235,25 +179,4 @@ pub fn app_image(root: &Root, compression: Compression, epoch: Option<i64>) -> (
         assemble_image(&root.ctx(), &spec(1), &output, Some(&base), compression, epoch).expect("assemble");
     assert!(warnings.is_empty(), "{warnings:?}");
     (image, layers)
-}
-
-/// Whether `tool` runs; prints why a check is skipped when it does not.
-pub fn have(tool: &str) -> bool {
-    let found = Command::new(tool).arg("--version").output().is_ok_and(|out| out.status.success());
-    if !found {
-        eprintln!("skipping the {tool} checks: {tool} is not installed (apt-get install -y {tool})");
-    }
-    found
-}
-
-/// Runs a command, failing the test with its output when it fails; returns its stdout.
-pub fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -10,7 +10,7 @@ use gb_export::{BuiltImage, Compression, ImageRef, write_docker_archive, write_o
 use gb_ir::Sha256Digest;
 use serde_json::{Value, json};
 
-use crate::support::{Root, app_image, have, run, tree};
+use crate::support::{Root, app_image, require_tool, run, tree};
 
 const EPOCH: Option<i64> = Some(1_700_000_000);
 
@@ -136,9 +136,7 @@ fn docker_archives_hold_configs_and_uncompressed_layers() {
 
 #[test]
 fn skopeo_reads_and_copies_what_is_written() {
-    if !have("skopeo") {
-        return;
-    }
+    require_tool("skopeo", "skopeo");
     let root = Root::new();
     let (image, _) = app_image(&root, Compression::Gzip, EPOCH);
     let names = vec!["docker.io/library/app:1".to_owned()];
@@ -183,9 +181,7 @@ fn skopeo_reads_and_copies_what_is_written() {
 
 #[test]
 fn umoci_unpacks_exactly_the_files_of_the_snapshot() {
-    if !have("umoci") {
-        return;
-    }
+    require_tool("umoci", "umoci");
     let root = Root::new();
     let (image, layers) = app_image(&root, Compression::Gzip, None);
     let names = vec!["docker.io/library/app:1".to_owned()];

@@ -5,36 +5,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::sync::OnceLock;
 
 use serde_json::Value;
 
 use crate::{graphbuild, repo_root};
 
-/// A busybox rootfs tarball, made once per test run with the project's make-base script.
-pub fn busybox_tar() -> PathBuf {
-    static TAR: OnceLock<PathBuf> = OnceLock::new();
-    TAR.get_or_init(|| {
-        let dir = std::env::temp_dir().join("graphbuild-test-base");
-        let tar = dir.join("busybox.tar");
-        if !tar.is_file() {
-            // nextest runs each test in its own process: serialise the first build of the base.
-            std::fs::create_dir_all(&dir).expect("base dir");
-            let status = std::process::Command::new("flock")
-                .arg(dir.join(".lock"))
-                .arg("bash")
-                .arg(repo_root().join("scripts/make-base.sh"))
-                .arg(&dir)
-                .arg("busybox")
-                .env("BASE_WORK", dir.join("work"))
-                .status()
-                .expect("make-base.sh runs");
-            assert!(status.success(), "make-base.sh failed");
-        }
-        tar
-    })
-    .clone()
-}
+pub use gb_test_support::busybox_tar;
 
 /// A fresh state root with busybox imported.
 pub struct Env {
@@ -43,6 +19,7 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Self {
+        gb_test_support::require_root();
         let root = tempfile::tempdir().expect("temp root");
         let env = Self { root };
         let output = env.cmd(&["import"]).arg(busybox_tar()).arg("busybox:latest").output().expect("runs");
@@ -492,11 +469,21 @@ fn a_locked_cache_mount_has_one_user_at_a_time() {
     assert_ok(&output);
 }
 
+/// Whether a process with exactly `args` as its command line is alive on the host.
+fn process_alive(args: &[&str]) -> bool {
+    let wanted: Vec<u8> = args.iter().flat_map(|arg| arg.bytes().chain([0])).collect();
+    std::fs::read_dir("/proc")
+        .expect("read /proc")
+        .flatten()
+        .any(|entry| std::fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| cmdline == wanted))
+}
+
 #[test]
 fn ctrl_c_cancels_the_build_and_leaves_the_cache_usable() {
     let env = Env::new();
     let context = tempfile::tempdir().expect("context");
-    write(context.path(), "Dockerfile", "FROM busybox\nRUN echo quick > /quick\nRUN sleep 30\n");
+    // A duration no other process uses, so the RUN's process can be told apart.
+    write(context.path(), "Dockerfile", "FROM busybox\nRUN echo quick > /quick\nRUN sleep 3011\n");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_graphbuild"))
         .arg("--root")
         .arg(env.root.path())
@@ -505,12 +492,15 @@ fn ctrl_c_cancels_the_build_and_leaves_the_cache_usable() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let started = std::time::Instant::now();
+    // Ctrl-C once the long step runs (so the first one has finished and been cached).
+    while !process_alive(&["sleep", "3011"]) {
+        assert!(child.try_wait().expect("try_wait").is_none(), "the build ended before its long step ran");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
     assert!(status.success());
     let exit = child.wait().expect("wait");
-    assert!(started.elapsed() < std::time::Duration::from_secs(10), "cancellation took {:?}", started.elapsed());
+    assert!(!process_alive(&["sleep", "3011"]), "the cancelled step's process outlived the build");
     assert_eq!(exit.code(), Some(130), "a cancelled build exits 130");
     // The step that finished before Ctrl-C is cached; nothing half-written is.
     write(context.path(), "Dockerfile", "FROM busybox\nRUN echo quick > /quick\n");

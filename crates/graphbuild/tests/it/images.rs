@@ -15,10 +15,6 @@ fn run_ok(env: &Env, args: &[&str]) -> String {
     stdout(&output)
 }
 
-fn tool(name: &str) -> bool {
-    std::process::Command::new("which").arg(name).output().map(|o| o.status.success()).unwrap_or(false)
-}
-
 const APP: &str = "FROM busybox\nLABEL purpose=test\nENV GREETING=hello\nWORKDIR /app\nCOPY hello.txt ./\nRUN echo built > built.txt && rm -rf /tmp\nCMD [\"cat\", \"/app/hello.txt\"]\n";
 
 fn app_context() -> tempfile::TempDir {
@@ -120,9 +116,8 @@ fn shared_layers_are_counted_once_and_survive_rmi_and_prune() {
 
 #[test]
 fn oci_and_docker_exports_pass_skopeo_and_umoci_unpacks_the_same_tree() {
-    if !tool("skopeo") || !tool("umoci") {
-        panic!("skopeo and umoci are needed (CI installs them: apt-get install skopeo umoci)");
-    }
+    gb_test_support::require_tool("skopeo", "skopeo");
+    gb_test_support::require_tool("umoci", "umoci");
     let env = Env::new();
     let context = app_context();
     let out = tempfile::tempdir().expect("out");

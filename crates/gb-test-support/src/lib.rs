@@ -1,0 +1,18 @@
+//! Test fixtures shared by the workspace's integration tests, so that each crate's tests drive
+//! the same real components the same way: a registry, state roots, base images and tools.
+//!
+//! Dev-only: no library crate depends on it outside `[dev-dependencies]` (checked by
+//! `workspace_rules`). Fixtures fail the test with an "install X" message when a tool they need
+//! is missing; they never let a test pass without its subject.
+
+mod base;
+mod files;
+mod registry;
+mod root;
+mod tools;
+
+pub use base::{busybox_rootfs, busybox_tar};
+pub use files::{TreeDetail, tree, write};
+pub use registry::{PASSWORD, TestRegistry, USER};
+pub use root::Root;
+pub use tools::{require_root, require_tool, run};
