@@ -62,6 +62,18 @@ pub enum ExpandError {
         offset: usize,
     },
 
+    /// The word would expand to more than [`MAX_WORD_BYTES`](crate::MAX_WORD_BYTES) (or its
+    /// own length, when that is more); refusing it keeps variables that double one another
+    /// from growing without bound.
+    #[error(
+        "the word expands to more than {mib} MiB, the limit for one word (substitution starting at byte {offset})",
+        mib = crate::MAX_WORD_BYTES >> 20
+    )]
+    TooLong {
+        /// Offset of the construct whose text went past the limit.
+        offset: usize,
+    },
+
     /// `${V?msg}` with `V` unset, or `${V:?msg}` with `V` unset or empty.
     ///
     /// `message` is the expanded `msg`, or a default saying what was wrong
@@ -89,6 +101,7 @@ impl ExpandError {
             | Self::BadSubstitution { offset }
             | Self::UnsupportedModifier { offset, .. }
             | Self::NestedTooDeep { offset }
+            | Self::TooLong { offset }
             | Self::RequiredVariable { offset, .. } => *offset,
         }
     }

@@ -17,6 +17,15 @@ use crate::split::Splitter;
 /// with [`ExpandError::NestedTooDeep`].
 pub const MAX_NESTING: usize = 64;
 
+/// The most bytes one word may expand to (1 MiB), unless the word itself is longer: then it
+/// may expand to its own length, so literal text is never refused.
+///
+/// Without a bound, a chain of variables that each double the last (`A1=${A0}${A0}`, …)
+/// grows exponentially in the number of lines: 40 lines ask for terabytes. Every append to a
+/// word, and every replacement of `${V//p/r}`, is checked before it allocates, so expansion
+/// never holds more than about this much per open word.
+pub const MAX_WORD_BYTES: usize = 1 << 20;
+
 /// The state of one expansion.
 pub(crate) struct Expander<'a> {
     src: &'a str,
@@ -25,6 +34,8 @@ pub(crate) struct Expander<'a> {
     env: &'a dyn Env,
     /// How many `${` are open around the current position.
     depth: usize,
+    /// The most bytes any word being built may hold (see [`MAX_WORD_BYTES`]).
+    limit: usize,
     /// Names looked up and found set.
     pub(crate) matched: BTreeSet<String>,
     /// Names looked up and found unset.
@@ -44,7 +55,28 @@ enum Escapes {
 
 impl<'a> Expander<'a> {
     pub(crate) fn new(src: &'a str, escape: char, env: &'a dyn Env) -> Self {
-        Self { src, pos: 0, escape, env, depth: 0, matched: BTreeSet::new(), unmatched: BTreeSet::new() }
+        let limit = MAX_WORD_BYTES.max(src.len());
+        Self { src, pos: 0, escape, env, depth: 0, limit, matched: BTreeSet::new(), unmatched: BTreeSet::new() }
+    }
+
+    /// Appends `text` to `out` unless that takes `out` past the limit; `offset` is where the
+    /// construct that produced `text` starts, for the error.
+    fn append(&self, out: &mut String, text: &str, offset: usize) -> Result<(), ExpandError> {
+        if out.len().saturating_add(text.len()) > self.limit {
+            return Err(ExpandError::TooLong { offset });
+        }
+        out.push_str(text);
+        Ok(())
+    }
+
+    /// Appends one character of the word's own text, which only a word already filled by
+    /// substitutions can take past the limit.
+    fn append_char(&self, out: &mut String, ch: char, offset: usize) -> Result<(), ExpandError> {
+        if out.len() + ch.len_utf8() > self.limit {
+            return Err(ExpandError::TooLong { offset });
+        }
+        out.push(ch);
+        Ok(())
     }
 
     /// Expands the whole word; feeds `splitter` when one is given.
@@ -95,39 +127,42 @@ impl<'a> Expander<'a> {
                 self.bump();
                 return Ok((out, true));
             }
+            let start = self.pos;
+            // Each piece is checked against the limit before the splitter copies it too, so
+            // the splitter never holds more than the word.
             match ch {
                 '$' => {
                     let value = self.dollar()?;
+                    self.append(&mut out, &value, start)?;
                     if let Some(split) = splitter.as_deref_mut() {
                         split.splittable_str(&value);
                     }
-                    out.push_str(&value);
                 }
                 '\'' | '"' => {
                     let quoted = if ch == '\'' { self.single_quoted()? } else { self.double_quoted(escapes)? };
+                    self.append(&mut out, &quoted, start)?;
                     if let Some(split) = splitter.as_deref_mut() {
                         split.raw_str(&quoted);
                     }
-                    out.push_str(&quoted);
                 }
                 _ if ch == self.escape => {
                     self.bump();
                     if escapes == Escapes::Keep {
-                        out.push(ch);
+                        self.append_char(&mut out, ch, start)?;
                     }
                     // An escape at the very end escapes nothing and vanishes.
                     let Some(next) = self.bump() else { break };
+                    self.append_char(&mut out, next, start)?;
                     if let Some(split) = splitter.as_deref_mut() {
                         split.raw_char(next);
                     }
-                    out.push(next);
                 }
                 _ => {
                     self.bump();
+                    self.append_char(&mut out, ch, start)?;
                     if let Some(split) = splitter.as_deref_mut() {
                         split.splittable_char(ch);
                     }
-                    out.push(ch);
                 }
             }
         }
@@ -158,26 +193,31 @@ impl<'a> Expander<'a> {
                     self.bump();
                     return Ok(out);
                 }
-                Some('$') => out.push_str(&self.dollar()?),
+                Some('$') => {
+                    let at = self.pos;
+                    let value = self.dollar()?;
+                    self.append(&mut out, &value, at)?;
+                }
                 Some(ch) => {
+                    let at = self.pos;
                     self.bump();
                     if ch != self.escape {
-                        out.push(ch);
+                        self.append_char(&mut out, ch, at)?;
                         continue;
                     }
                     if escapes == Escapes::Keep {
-                        out.push(ch);
+                        self.append_char(&mut out, ch, at)?;
                     }
                     match self.peek() {
                         // Input ends inside the quotes: the next turn reports it.
                         None => {}
                         Some(next) if next == '"' || next == '$' || next == self.escape => {
                             self.bump();
-                            out.push(next);
+                            self.append_char(&mut out, next, at)?;
                         }
                         // A literal escape character. When escapes are kept it
                         // is doubled, so that a pattern sees a literal one.
-                        Some(_) => out.push(ch),
+                        Some(_) => self.append_char(&mut out, ch, at)?,
                     }
                 }
             }
@@ -281,7 +321,9 @@ impl<'a> Expander<'a> {
         let replacement = self.word_until('}', Escapes::Keep, ExpandError::MissingClosingBrace { offset: start })?;
         let value = self.lookup(name).unwrap_or_default();
         let pattern = Pattern::parse(&pattern, self.escape);
-        Ok(pattern::replace(&value, &pattern, &replacement, all))
+        // Replacing every character of a long value with a long replacement multiplies their
+        // lengths, so the replacement stops at the limit rather than after it.
+        pattern::replace(&value, &pattern, &replacement, all, self.limit).ok_or(ExpandError::TooLong { offset: start })
     }
 
     /// A parameter name: a run of digits (positional), one special

@@ -137,7 +137,10 @@ pub(crate) fn trim_suffix(value: &str, pattern: &Pattern, longest: bool) -> Stri
 /// replacement is inserted literally: BuildKit's replace-all would expand
 /// Go template references such as `$1` in it, which can only arise from an
 /// escaped or quoted `$` and is not worth imitating.
-pub(crate) fn replace(value: &str, pattern: &Pattern, replacement: &str, all: bool) -> String {
+///
+/// `None` when the result would be longer than `limit` bytes; the check comes before each
+/// append, so a refused replacement never allocates past the limit.
+pub(crate) fn replace(value: &str, pattern: &Pattern, replacement: &str, all: bool, limit: usize) -> Option<String> {
     let text: Vec<char> = value.chars().collect();
     let mut out = String::with_capacity(value.len());
     let mut copied = 0;
@@ -152,6 +155,10 @@ pub(crate) fn replace(value: &str, pattern: &Pattern, replacement: &str, all: bo
         let Some((start, end)) = found else {
             break;
         };
+        let kept: usize = text[copied..start].iter().map(|ch| ch.len_utf8()).sum();
+        if out.len() + kept + replacement.len() > limit {
+            return None;
+        }
         out.extend(&text[copied..start]);
         out.push_str(replacement);
         copied = end;
@@ -162,7 +169,7 @@ pub(crate) fn replace(value: &str, pattern: &Pattern, replacement: &str, all: bo
         }
     }
     out.extend(&text[copied.min(text.len())..]);
-    out
+    (out.len() <= limit).then_some(out)
 }
 
 #[cfg(test)]
@@ -204,13 +211,23 @@ mod tests {
 
     #[test]
     fn replace_first_and_all() {
-        assert_eq!(replace("/foo*/*/*.txt", &pat("\\*/"), ".", false), "/foo.*/*.txt");
-        assert_eq!(replace("/foo*/*/*.txt", &pat("\\*/"), ".", true), "/foo..*.txt");
-        assert_eq!(replace("/a/foo/b/c.txt", &pat("/?/"), "/", true), "/foo/c.txt");
-        assert_eq!(replace("abc", &pat("*"), "R", true), "R");
-        assert_eq!(replace("ab", &pat(""), "-", true), "-a-b-");
-        assert_eq!(replace("xxyy", &pat(""), "ww", false), "wwxxyy");
-        assert_eq!(replace("", &pat(""), "w", true), "w");
-        assert_eq!(replace("aXbXc", &pat("X*"), "", false), "a");
+        assert_eq!(replace("/foo*/*/*.txt", &pat("\\*/"), ".", false, usize::MAX).as_deref(), Some("/foo.*/*.txt"));
+        assert_eq!(replace("/foo*/*/*.txt", &pat("\\*/"), ".", true, usize::MAX).as_deref(), Some("/foo..*.txt"));
+        assert_eq!(replace("/a/foo/b/c.txt", &pat("/?/"), "/", true, usize::MAX).as_deref(), Some("/foo/c.txt"));
+        assert_eq!(replace("abc", &pat("*"), "R", true, usize::MAX).as_deref(), Some("R"));
+        assert_eq!(replace("ab", &pat(""), "-", true, usize::MAX).as_deref(), Some("-a-b-"));
+        assert_eq!(replace("xxyy", &pat(""), "ww", false, usize::MAX).as_deref(), Some("wwxxyy"));
+        assert_eq!(replace("", &pat(""), "w", true, usize::MAX).as_deref(), Some("w"));
+        assert_eq!(replace("aXbXc", &pat("X*"), "", false, usize::MAX).as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn replacement_stops_at_the_limit() {
+        // Every character replaced by the whole value would be 1000 * 1000 bytes.
+        let value = "x".repeat(1000);
+        assert_eq!(replace(&value, &pat("?"), &value, true, 1 << 20).map(|s| s.len()), Some(1_000_000));
+        assert_eq!(replace(&value, &pat("?"), &value, true, 999_999), None);
+        assert_eq!(replace("aé", &pat("x"), "", true, 2), None, "the kept text counts in bytes");
+        assert_eq!(replace("aé", &pat("x"), "", true, 3).as_deref(), Some("aé"));
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use gb_shell::{ExpandError, Lexer, MAX_NESTING};
+use gb_shell::{ExpandError, Lexer, MAX_NESTING, MAX_WORD_BYTES};
 
 const INPUTS: &[&str] = &[
     "'abc",
@@ -58,4 +58,57 @@ fn nesting_is_bounded() {
     // Far deeper input must fail cleanly rather than overflow the stack.
     let err = lexer.expand_words(&nested(1_000_000), &env).expect_err("far too deep");
     assert!(matches!(err, ExpandError::NestedTooDeep { .. }), "{err}");
+}
+
+#[test]
+fn doubling_variables_stop_at_the_word_limit() {
+    // The review's input: `ARG A0=xxxxxxxxxx`, then `ARG A1=${A0}${A0}` and so on 39 times,
+    // which asked for 5 TiB. Each value is at most 1 MiB, so the chain stops where it would
+    // pass it, at the second substitution of that line.
+    let lexer = Lexer::default();
+    let mut env = BTreeMap::from([("A0".to_owned(), "x".repeat(10))]);
+    let mut failed_at = None;
+    for i in 1..40 {
+        let word = format!("${{A{}}}${{A{}}}", i - 1, i - 1);
+        match lexer.expand_word(&word, &env) {
+            Ok(expanded) => {
+                assert!(expanded.value.len() <= MAX_WORD_BYTES);
+                env.insert(format!("A{i}"), expanded.value);
+            }
+            Err(err) => {
+                assert_eq!(err, ExpandError::TooLong { offset: format!("${{A{}}}", i - 1).len() }, "{err}");
+                assert!(err.to_string().starts_with("the word expands to more than 1 MiB"), "{err}");
+                failed_at = Some(i);
+                break;
+            }
+        }
+    }
+    // 10 * 2^16 bytes fit in 1 MiB, 10 * 2^17 do not.
+    assert_eq!(failed_at, Some(17));
+    let err = lexer.expand_words("${A16} ${A16}", &env).expect_err("split words count too");
+    assert!(matches!(err, ExpandError::TooLong { offset: 7 }), "{err}");
+    let err = lexer.expand_word("\"${A16}${A16}\"", &env).expect_err("quoted substitutions count too");
+    assert!(matches!(err, ExpandError::TooLong { offset: 7 }), "{err}");
+}
+
+#[test]
+fn replacement_cannot_multiply_past_the_limit() {
+    // Replacing each of 2,000 characters with the whole value would make 4 MB from one line.
+    let lexer = Lexer::default();
+    let env = BTreeMap::from([("A".to_owned(), "y".repeat(2000))]);
+    let err = lexer.expand_word("${A//?/${A}}", &env).expect_err("too long");
+    assert_eq!(err, ExpandError::TooLong { offset: 0 });
+    let ok = lexer.expand_word("${A//?/zz}", &env).expect("4,000 bytes is fine");
+    assert_eq!(ok.value.len(), 4000);
+}
+
+#[test]
+fn literal_text_longer_than_the_limit_is_kept() {
+    // The bound is on growth: a word may always expand to its own length.
+    let lexer = Lexer::default();
+    let literal = "z".repeat(MAX_WORD_BYTES + 10);
+    let env = BTreeMap::from([("B".to_owned(), "bbbb".to_owned())]);
+    assert_eq!(lexer.expand_word(&literal, &env).expect("literal").value, literal);
+    let err = lexer.expand_word(&format!("{literal}$B"), &env).expect_err("grows past its own length");
+    assert_eq!(err.offset(), literal.len());
 }
