@@ -39,6 +39,18 @@ pub enum FetchError {
         /// The final status code.
         status: u16,
     },
+    /// A redirect to a scheme other than http or https (`file://`, `ftp://`), or to a `Location`
+    /// that is not a URL: never followed, so a server cannot point a download at anything but
+    /// another web resource.
+    #[error("cannot fetch {url}: refusing to follow its redirect to {location}: {reason}")]
+    Redirect {
+        /// The URL that answered with the redirect, redacted.
+        url: String,
+        /// The `Location` it named, redacted.
+        location: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
     /// The downloaded content's sha256 differs from the expected checksum; no file is left.
     #[error("checksum mismatch for {url}: expected {expected}, got {actual}")]
     ChecksumMismatch {
@@ -125,7 +137,9 @@ impl FetchError {
     /// Who is to blame.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Request { .. } | Self::HttpStatus { .. } | Self::GitCommand { .. } => ErrorKind::Remote,
+            Self::Request { .. } | Self::HttpStatus { .. } | Self::Redirect { .. } | Self::GitCommand { .. } => {
+                ErrorKind::Remote
+            }
             Self::Io { .. } | Self::GitUnavailable { .. } => ErrorKind::Environment,
             Self::ChecksumMismatch { .. }
             | Self::RefNotFound { .. }

@@ -24,6 +24,8 @@ const FILE_MODE: u32 = 0o600;
 /// limit, as large downloads over slow links are legitimate.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const BUFFER_SIZE: usize = 64 * 1024;
+/// As many redirects as ureq (and Go's client, which BuildKit uses) follow by default.
+const MAX_REDIRECTS: usize = 10;
 
 /// A downloaded file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,8 +47,9 @@ pub struct Fetched {
 /// it was fetched). The body is streamed to disk while hashed, never held in memory. When
 /// `checksum` is given and differs, the call fails and leaves no file.
 ///
-/// Redirects are followed (up to 10); a final status other than 2xx is an error. Connecting may
-/// take 30 s, the transfer is not limited. `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`
+/// Redirects are followed (up to 10), but only to http and https URLs (a `file://` target is an
+/// error); a final status other than 2xx is an error. Connecting may take 30 s, the transfer is
+/// not limited. `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`
 /// (and their lower-case forms) are honoured. Credentials in the URL are sent as basic auth and
 /// never appear in messages.
 pub fn fetch_http(
@@ -61,7 +64,7 @@ pub fn fetch_http(
         message: redact_credentials(&error.to_string()),
     };
 
-    let response = agent().get(url).call().map_err(|error| request_error(&error))?;
+    let response = get_following_redirects(url)?;
     let status = response.status();
     if !status.is_success() {
         return Err(FetchError::HttpStatus { url: shown_url, status: status.as_u16() });
@@ -99,12 +102,51 @@ pub fn fetch_http(
     Ok(Fetched { path, sha256: actual, size })
 }
 
+/// GETs `url`, following up to [`MAX_REDIRECTS`] redirects to http(s) URLs only; returns the
+/// first response that is not a redirect (or a redirect without a `Location`).
+///
+/// Redirects are followed here rather than by ureq, which has no hook to vet a target: it reads
+/// a `Location` such as `file:///etc/passwd` as a path on the same server and requests it.
+fn get_following_redirects(url: &str) -> Result<ureq::http::Response<ureq::Body>, FetchError> {
+    let mut current = url.to_owned();
+    for _ in 0..=MAX_REDIRECTS {
+        let shown = redact_credentials(&current);
+        let response = agent().get(&current).call().map_err(|error| FetchError::Request {
+            url: shown.clone(),
+            message: redact_credentials(&error.to_string()),
+        })?;
+        let location = response.headers().get("location").filter(|_| response.status().is_redirection());
+        let Some(location) = location else { return Ok(response) };
+        let refused = |location: &str, reason| FetchError::Redirect {
+            url: shown.clone(),
+            location: redact_credentials(location),
+            reason,
+        };
+        let location = location.to_str().map_err(|_| refused("(a non-ASCII Location)", "it is not a URL"))?;
+        current = redirect_target(&current, location).map_err(|reason| refused(location, reason))?;
+    }
+    Err(FetchError::Request { url: redact_credentials(url), message: format!("more than {MAX_REDIRECTS} redirects") })
+}
+
+/// The URL a redirect from `from` to `location` leads to (a relative `location` is resolved
+/// against `from`, as browsers and Go's client do), when it is http or https.
+fn redirect_target(from: &str, location: &str) -> Result<String, &'static str> {
+    let base = url::Url::parse(from).map_err(|_| "the redirecting URL cannot be parsed")?;
+    let target = base.join(location).map_err(|_| "it is not a URL")?;
+    match target.scheme() {
+        "http" | "https" => Ok(target.into()),
+        _ => Err("only http and https redirects are followed"),
+    }
+}
+
 /// One agent for the process, so connections are reused across downloads.
 fn agent() -> &'static Agent {
     static AGENT: OnceLock<Agent> = OnceLock::new();
     AGENT.get_or_init(|| {
         Agent::config_builder()
             .timeout_connect(Some(CONNECT_TIMEOUT))
+            // Redirects are followed by `get_following_redirects`, which checks each target.
+            .max_redirects(0)
             // Statuses are checked here so the error can name the URL.
             .http_status_as_error(false)
             .user_agent(concat!("graphbuild/", env!("CARGO_PKG_VERSION")))

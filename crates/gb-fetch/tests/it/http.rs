@@ -128,6 +128,53 @@ fn redirects_are_followed_and_the_name_comes_from_the_url_as_written() {
 }
 
 #[test]
+fn redirects_to_file_urls_are_refused_at_every_hop() {
+    // `/etc/passwd` is also served, to catch the redirect being read as a path on this server.
+    let base = serve(vec![
+        Route::redirect("/direct", "file:///etc/passwd"),
+        Route::redirect("/first", "/second"),
+        Route::redirect("/second", "FILE:///etc/passwd"),
+        Route::ok("/etc/passwd", "root:x:0:0:served by the test server\n"),
+        Route::ok("/file:///etc/passwd", "served by the test server\n"),
+    ]);
+    for start in ["/direct", "/first"] {
+        let dest = tempfile::tempdir().expect("tempdir");
+        let url = format!("{base}{start}");
+
+        let error = fetch_http(&url, None, None, dest.path()).expect_err("a refused redirect");
+
+        assert!(matches!(&error, FetchError::Redirect { .. }), "{start}: {error:?}");
+        let message = error.to_string();
+        assert!(message.to_lowercase().contains("file:///etc/passwd"), "{message}");
+        assert!(message.contains("only http and https redirects are followed"), "{message}");
+        assert_eq!(error.kind(), ErrorKind::Remote);
+        assert!(entries(dest.path()).is_empty(), "left behind: {:?}", entries(dest.path()));
+    }
+}
+
+#[test]
+fn redirects_to_absolute_http_urls_are_followed() {
+    let target = serve(vec![Route::ok("/tool.bin", BODY)]);
+    let location = format!("{target}/tool.bin");
+    let base = serve(vec![Route::redirect("/latest", &location)]);
+    let dest = tempfile::tempdir().expect("tempdir");
+
+    let fetched = fetch_http(&format!("{base}/latest"), None, None, dest.path()).expect("fetch");
+
+    assert_eq!(read(&fetched.path), BODY);
+}
+
+#[test]
+fn redirect_loops_stop_after_ten() {
+    let base = serve(vec![Route::redirect("/loop", "/loop")]);
+    let dest = tempfile::tempdir().expect("tempdir");
+
+    let error = fetch_http(&format!("{base}/loop"), None, None, dest.path()).expect_err("a loop");
+
+    assert!(error.to_string().contains("more than 10 redirects"), "{error}");
+}
+
+#[test]
 fn large_bodies_stream_through() {
     let body: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     let expected = Sha256Digest::of(&body);
