@@ -63,6 +63,32 @@ impl Platform {
         }
         Some(Self { os: os.to_lowercase(), architecture: architecture.to_lowercase(), variant })
     }
+
+    /// Whether an image for `actual` runs as `self` asks: same OS and architecture (aliases
+    /// such as `x86_64` normalized), and the variant asked for, if any. arm64 without a
+    /// variant is v8, as containerd's matcher says.
+    pub fn matches(&self, actual: &Platform) -> bool {
+        let architecture = normalize_architecture(&actual.architecture);
+        if !actual.os.eq_ignore_ascii_case(&self.os) || architecture != normalize_architecture(&self.architecture) {
+            return false;
+        }
+        match (self.variant.as_deref(), actual.variant.as_deref()) {
+            (None, _) => true,
+            (Some(wanted), Some(variant)) => wanted == variant,
+            (Some(wanted), None) => architecture == "arm64" && wanted == "v8",
+        }
+    }
+}
+
+/// The GOARCH spelling of an architecture name.
+fn normalize_architecture(architecture: &str) -> &str {
+    match architecture {
+        "x86_64" | "x86-64" => "amd64",
+        "aarch64" => "arm64",
+        "armhf" | "armel" => "arm",
+        "i386" | "i686" => "386",
+        other => other,
+    }
 }
 
 impl std::fmt::Display for Platform {
@@ -148,5 +174,31 @@ impl OpNode {
             Op::Merge(_) => "merge",
             Op::Diff(_) => "diff",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn platform(text: &str) -> Platform {
+        Platform::parse(text).expect("platform")
+    }
+
+    #[test]
+    fn platforms_match_as_containerd_does() {
+        let actual = |os: &str, architecture: &str, variant: Option<&str>| Platform {
+            os: os.to_owned(),
+            architecture: architecture.to_owned(),
+            variant: variant.map(str::to_owned),
+        };
+        assert!(platform("linux/amd64").matches(&actual("linux", "amd64", None)));
+        assert!(platform("linux/amd64").matches(&actual("linux", "x86_64", None)), "aliases are normalized");
+        assert!(!platform("linux/s390x").matches(&actual("linux", "amd64", None)));
+        assert!(!platform("linux/amd64").matches(&actual("windows", "amd64", None)));
+        assert!(platform("linux/arm64/v8").matches(&actual("linux", "arm64", None)), "arm64 is v8 by default");
+        assert!(platform("linux/arm").matches(&actual("linux", "arm", Some("v6"))), "no variant asked: any");
+        assert!(!platform("linux/arm/v7").matches(&actual("linux", "arm", None)));
+        assert!(!platform("linux/arm/v7").matches(&actual("linux", "arm", Some("v6"))));
     }
 }

@@ -155,7 +155,6 @@ pub(crate) fn platform_name(os: &str, architecture: &str, variant: Option<&str>)
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
