@@ -42,6 +42,17 @@ pub enum SolveError {
         /// What happened.
         message: String,
     },
+    /// An op needs an entitlement the build was not granted (`RUN --network=host`,
+    /// `RUN --security=insecure`).
+    #[error("{description}: {entitlement} is not allowed")]
+    NotEntitled {
+        /// The op's description.
+        description: String,
+        /// Where it comes from.
+        location: Option<Location>,
+        /// What it needs.
+        entitlement: crate::Entitlement,
+    },
     /// The environment failed.
     #[error("{context}: {message}")]
     Environment {
@@ -62,7 +73,10 @@ impl SolveError {
     /// The kind of failure.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            SolveError::RunFailed { .. } | SolveError::OpFailed { .. } | SolveError::Definition(_) => ErrorKind::Build,
+            SolveError::RunFailed { .. }
+            | SolveError::OpFailed { .. }
+            | SolveError::NotEntitled { .. }
+            | SolveError::Definition(_) => ErrorKind::Build,
             SolveError::Environment { .. } => ErrorKind::Environment,
             SolveError::Cancelled => ErrorKind::Cancelled,
         }
@@ -71,7 +85,9 @@ impl SolveError {
     /// The source location the failure points at, if any.
     pub fn location(&self) -> Option<&Location> {
         match self {
-            SolveError::RunFailed { location, .. } | SolveError::OpFailed { location, .. } => location.as_ref(),
+            SolveError::RunFailed { location, .. }
+            | SolveError::OpFailed { location, .. }
+            | SolveError::NotEntitled { location, .. } => location.as_ref(),
             _ => None,
         }
     }

@@ -6,6 +6,7 @@
 //! at cache hits, so a cached result needs nothing below it), then run the misses as soon as
 //! their inputs are ready, bounded by the parallelism limit.
 
+mod entitlements;
 mod env;
 mod error;
 pub mod image;
@@ -14,6 +15,7 @@ mod root;
 mod solve;
 mod worker;
 
+pub use entitlements::{Entitlement, UnknownEntitlement};
 pub use error::{ErrorKind, SolveError};
 pub use keys::cache_key;
 pub use root::StateRoot;

@@ -1,6 +1,6 @@
 //! The solve: keys, the plan of what must run, and the parallel scheduler.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,6 +11,7 @@ use gb_ir::{Definition, Op, OpDigest, OpNode, SourceOp};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::entitlements::{self, Entitlement};
 use crate::error::SolveError;
 use crate::keys::cache_key;
 use crate::root::StateRoot;
@@ -43,6 +44,8 @@ pub struct SolveOptions {
     /// Pulls base images that are pinned but not in the store, only when their layers are
     /// needed; without it such an image is an error.
     pub puller: Option<Arc<dyn ImagePuller>>,
+    /// The privileges the build was granted (`--allow`); an exec op needing another is refused.
+    pub entitlements: BTreeSet<Entitlement>,
 }
 
 impl std::fmt::Debug for SolveOptions {
@@ -53,6 +56,7 @@ impl std::fmt::Debug for SolveOptions {
             .field("local_dirs", &self.local_dirs)
             .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
             .field("puller", &self.puller.is_some())
+            .field("entitlements", &self.entitlements)
             .finish_non_exhaustive()
     }
 }
@@ -66,6 +70,7 @@ impl Default for SolveOptions {
             secrets: BTreeMap::new(),
             cancel: CancellationToken::new(),
             puller: None,
+            entitlements: BTreeSet::new(),
         }
     }
 }
@@ -161,6 +166,8 @@ impl Solver {
             });
         };
         let reachable = definition.reachable_from_output();
+        // Before any cache lookup: a privileged step is refused even when its result is cached.
+        entitlements::check(definition, &reachable, &options.entitlements)?;
         events.emit(Event::BuildStarted { ops: reachable.len() });
         let nodes: HashMap<OpDigest, OpNode> = definition.ops.iter().map(|e| (e.digest, e.node.clone())).collect();
 

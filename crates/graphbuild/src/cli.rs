@@ -158,6 +158,11 @@ pub struct RunOptions {
     /// A secret for `RUN --mount=type=secret`: `id=ID,src=PATH`.
     #[arg(long = "secret", value_name = "id=ID,src=PATH")]
     pub secrets: Vec<String>,
+    /// Grant a privilege that RUN steps ask for: `network.host` (`RUN --network=host`) or
+    /// `security.insecure` (`RUN --security=insecure`); repeatable or comma-separated. Only what
+    /// `entitlements` in `$GRAPHBUILD_ROOT/config.toml` permits can be granted.
+    #[arg(long = "allow", value_name = "ENTITLEMENT", value_delimiter = ',')]
+    pub allow: Vec<gb_solver::Entitlement>,
     /// Where the result goes (repeatable): `type=image,name=NAME[,push=true]` (the local image
     /// store, and a registry with push), `type=oci,dest=FILE[,tar=false]` (OCI layout),
     /// `type=docker,dest=FILE` (docker-archive), `type=local,dest=DIR` (the root file system),

@@ -67,6 +67,12 @@ fn render_solve_failure(error: &gb_solver::SolveError, dockerfile: Option<&(Stri
             out.push_str(&format!("  {:>4} | {line}\n", number + 1));
         }
     }
+    if let gb_solver::SolveError::NotEntitled { entitlement, .. } = error {
+        out.push_str(&format!(
+            "  help: grant it with `--allow {entitlement}`, which `entitlements = [\"{entitlement}\"]` in \
+             $GRAPHBUILD_ROOT/config.toml must permit\n"
+        ));
+    }
     if let gb_solver::SolveError::RunFailed { last_lines, .. } = error
         && !last_lines.is_empty()
     {

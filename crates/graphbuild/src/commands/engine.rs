@@ -1,13 +1,13 @@
 //! What `build` and `solve` share: opening the state root, parsing `-o` and `--secret`,
 //! running the solver on a tokio runtime with Ctrl-C cancelling, and exporting the result.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use gb_export::Compression;
 use gb_ir::{Definition, ImageReference};
-use gb_solver::{SolveOptions, Solver, StateRoot};
+use gb_solver::{Entitlement, SolveOptions, Solver, StateRoot};
 
 use crate::cli::RunOptions;
 use crate::exit::Failure;
@@ -94,6 +94,38 @@ pub fn parse_secrets(secrets: &[String]) -> Result<BTreeMap<String, PathBuf>, Fa
     Ok(map)
 }
 
+/// The entitlements `--allow` grants. Each must be permitted by `entitlements` in
+/// `ROOT/config.toml`: the build's command line alone cannot widen what the machine allows, as
+/// buildkitd's `insecure-entitlements` rules `docker buildx build --allow`.
+pub fn granted_entitlements(root: &Path, allow: &[Entitlement]) -> Result<BTreeSet<Entitlement>, Failure> {
+    if allow.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let path = root.join("config.toml");
+    let permitted = super::registry::config_file(root)?
+        .entitlements
+        .iter()
+        .map(|name| name.parse::<Entitlement>())
+        .collect::<Result<BTreeSet<_>, _>>()
+        .map_err(|e| Failure::Input(format!("{}: entitlements: {e}", path.display())))?;
+    if let Some(missing) = allow.iter().find(|e| !permitted.contains(e)) {
+        let wanted: Vec<String> = permitted
+            .iter()
+            .chain([missing])
+            .map(|e| format!("\"{e}\""))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        return Err(Failure::Input(format!(
+            "--allow {missing}: {missing} is not permitted on this machine; to permit it, add it to the \
+             entitlements in {}: entitlements = [{}]",
+            path.display(),
+            wanted.join(", ")
+        )));
+    }
+    Ok(allow.iter().copied().collect())
+}
+
 /// Opens the state root named by `--root` (or the default).
 pub fn open_root(root: Option<&Path>) -> Result<Arc<StateRoot>, Failure> {
     let path = root.map_or_else(StateRoot::default_path, Path::to_path_buf);
@@ -119,13 +151,20 @@ pub fn solve_and_export(
         exports.push(Export::Image { names: names.clone(), compression: Compression::Gzip, push: false });
     }
     let secrets = parse_secrets(&run.secrets)?;
+    let entitlements = granted_entitlements(root.path(), &run.allow)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))?;
     let cancel = tokio_util::sync::CancellationToken::new();
-    let mut options =
-        SolveOptions { no_cache: run.no_cache, local_dirs, secrets, cancel: cancel.clone(), ..SolveOptions::default() };
+    let mut options = SolveOptions {
+        no_cache: run.no_cache,
+        local_dirs,
+        secrets,
+        cancel: cancel.clone(),
+        entitlements,
+        ..SolveOptions::default()
+    };
     // Base images not in the store are pulled only when an op that must run reads them.
     let puller: Arc<dyn gb_solver::ImagePuller> =
         Arc::new(super::registry::RegistryPuller::new(root.clone(), insecure)?);

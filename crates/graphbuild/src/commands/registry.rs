@@ -1,5 +1,6 @@
 //! `pull`, `push`, `login`, `logout`, and the registry settings every command shares
-//! (`--insecure-registry`, `$GRAPHBUILD_ROOT/config.toml`, `$DOCKER_CONFIG`).
+//! (`--insecure-registry`, `$GRAPHBUILD_ROOT/config.toml`, `$DOCKER_CONFIG`). The config file's
+//! other settings (`entitlements`) are read here too, so the file has one reader.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -11,25 +12,35 @@ use gb_solver::StateRoot;
 use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs};
 use crate::exit::Failure;
 
-/// The parts of `$GRAPHBUILD_ROOT/config.toml` graphbuild reads.
+/// The parts of `$GRAPHBUILD_ROOT/config.toml` graphbuild reads: the machine's settings, which
+/// a build's command line cannot widen.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
-struct ConfigFile {
+pub struct ConfigFile {
+    /// Registries reached over plain HTTP.
     #[serde(default)]
-    insecure_registries: Vec<String>,
+    pub insecure_registries: Vec<String>,
+    /// The entitlements a build may be granted with `--allow` (buildkitd.toml's
+    /// `insecure-entitlements`).
+    #[serde(default)]
+    pub entitlements: Vec<String>,
+}
+
+/// Reads `ROOT/config.toml`; a missing file is the default (nothing permitted).
+pub fn config_file(root: &Path) -> Result<ConfigFile, Failure> {
+    let path = root.join("config.toml");
+    if !path.is_file() {
+        return Ok(ConfigFile::default());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Failure::Io(format!("reading {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))
 }
 
 /// The registry settings: plain-HTTP registries from the flag and the config file, and the
 /// Docker config directory for credentials.
 pub fn registry_config(root: &Path, insecure: &[String]) -> Result<RegistryConfig, Failure> {
     let mut all: Vec<String> = insecure.to_vec();
-    let path = root.join("config.toml");
-    if path.is_file() {
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| Failure::Io(format!("reading {}: {e}", path.display())))?;
-        let file: ConfigFile = toml::from_str(&text).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
-        all.extend(file.insecure_registries);
-    }
+    all.extend(config_file(root)?.insecure_registries);
     Ok(RegistryConfig { insecure: all, docker_config_dir: docker_config_dir() })
 }
 

@@ -2,6 +2,7 @@
 
 mod debug_parse;
 mod engine;
+mod entitlements;
 mod images;
 mod lower;
 mod registry;
