@@ -138,6 +138,13 @@ pub fn ir_config(config: &serde_json::Value) -> ImageConfig {
     }
 }
 
+/// The platform an image config names (`os`, `architecture`, `variant`); `None` when it names
+/// no OS or architecture, so nothing can be said about it.
+pub fn record_platform(config: &serde_json::Value) -> Option<Platform> {
+    let text = |key: &str| config[key].as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    Some(Platform { os: text("os")?, architecture: text("architecture")?, variant: text("variant") })
+}
+
 /// The manifest digest of a stored image, for pinning the front end's image sources.
 pub fn manifest_of(record: &ImageRecord) -> Sha256Digest {
     record.manifest_digest
@@ -161,4 +168,18 @@ pub fn find(root: &StateRoot, name_or_id: &str) -> Result<Option<(String, ImageR
         images.into_iter().filter(|(_, record)| record.config_digest.hex().starts_with(prefix)).collect();
     matches.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(matches.into_iter().next())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_names_its_platform_or_nothing() {
+        let arm = record_platform(&json!({ "os": "linux", "architecture": "arm64", "variant": "v8" }));
+        assert_eq!(arm, Platform::parse("linux/arm64/v8"));
+        assert_eq!(record_platform(&json!({ "os": "linux", "architecture": "amd64" })), Platform::parse("linux/amd64"));
+        assert_eq!(record_platform(&json!({ "os": "linux" })), None);
+        assert_eq!(record_platform(&json!({ "architecture": "", "os": "linux" })), None);
+    }
 }

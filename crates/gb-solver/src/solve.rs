@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use gb_cache::{CacheKey, ResultRecord, Snapshot};
 use gb_events::{Event, EventSink};
-use gb_ir::{Definition, Op, OpDigest, OpNode, SourceOp};
+use gb_ir::{Definition, Op, OpDigest, OpNode, Platform, SourceOp};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -20,11 +20,13 @@ use crate::worker::{self, Value};
 /// Brings an image that is not in the local store into it (a registry pull), so base images can
 /// stay unpulled until an op really needs their layers.
 pub trait ImagePuller: Send + Sync {
-    /// Pulls `reference` (normalized, pinned to `manifest`) into the store.
+    /// Pulls `reference` (normalized, pinned to `manifest`, an image for `platform`) into the
+    /// store; an image for another platform is an error.
     fn pull<'a>(
         &'a self,
         reference: &'a str,
         manifest: &'a gb_ir::Sha256Digest,
+        platform: &'a gb_ir::Platform,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<gb_cache::ImageRecord, String>> + Send + 'a>>;
 }
 
@@ -181,7 +183,7 @@ impl Solver {
             let input_keys: Vec<(CacheKey, u32)> = node.inputs.iter().map(|i| (keys[&i.op], i.output)).collect();
             let content = match &node.op {
                 Op::Source(source) => {
-                    let (content, value) = self.resolve_source(definition, digest, source, options)?;
+                    let (content, value) = self.resolve_source(definition, digest, node, source, options)?;
                     values.insert(*digest, vec![value]);
                     content
                 }
@@ -344,6 +346,7 @@ impl Solver {
         &self,
         definition: &Definition,
         digest: &OpDigest,
+        node: &OpNode,
         source: &SourceOp,
         options: &SolveOptions,
     ) -> Result<(Option<String>, Value), SolveError> {
@@ -362,7 +365,11 @@ impl Solver {
                 if let (None, Some(pinned), Some(_)) = (&stored, &image.manifest, &options.puller) {
                     return Ok((
                         Some(pinned.to_string()),
-                        Value::Image { reference: image.reference.clone(), manifest: *pinned },
+                        Value::Image {
+                            reference: image.reference.clone(),
+                            manifest: *pinned,
+                            platform: node.platform.clone().unwrap_or_else(Platform::host),
+                        },
                     ));
                 }
                 let record = stored.ok_or_else(|| {
@@ -377,6 +384,18 @@ impl Solver {
                     return Err(fail(format!(
                         "image {} is {} in the local store, but the build asks for {pinned}",
                         image.reference, record.manifest_digest
+                    )));
+                }
+                // An image for another platform must not stand in for the one asked for: its
+                // binaries would run (or fail) as what they are, under the wanted platform's name.
+                if let (Some(wanted), Some(actual)) = (&node.platform, crate::image::record_platform(&record.config))
+                    && !wanted.matches(&actual)
+                {
+                    let name = gb_ir::ImageReference::parse(&image.reference)
+                        .map_or_else(|_| image.reference.clone(), |r| r.familiar());
+                    return Err(fail(format!(
+                        "image with reference {name} was found but does not match the specified platform: \
+                         wanted {wanted}, actual: {actual}"
                     )));
                 }
                 Ok((Some(record.manifest_digest.to_string()), Value::Snapshot(Snapshot { layers: record.layers })))

@@ -20,8 +20,8 @@ pub(crate) enum Value {
     Snapshot(Snapshot),
     /// A local directory, read in place with its filters (the build context).
     Local { root: PathBuf, include: Vec<String>, exclude: Vec<String> },
-    /// An image not pulled yet: pulled when something needs its layers.
-    Image { reference: String, manifest: gb_ir::Sha256Digest },
+    /// An image not pulled yet: pulled (for `platform`) when something needs its layers.
+    Image { reference: String, manifest: gb_ir::Sha256Digest, platform: gb_ir::Platform },
 }
 
 /// Runs one op and reports it.
@@ -108,7 +108,7 @@ pub(crate) async fn run_op(
 pub(crate) async fn to_snapshot(context: &Context, value: Value) -> Result<Snapshot, SolveError> {
     match value {
         Value::Snapshot(snapshot) => Ok(snapshot),
-        Value::Image { reference, manifest } => {
+        Value::Image { reference, manifest, platform } => {
             let puller = context
                 .options
                 .puller
@@ -119,7 +119,7 @@ pub(crate) async fn to_snapshot(context: &Context, value: Value) -> Result<Snaps
                 location: None,
                 message,
             };
-            let record = puller.pull(&reference, &manifest).await.map_err(failed)?;
+            let record = puller.pull(&reference, &manifest, &platform).await.map_err(failed)?;
             if record.manifest_digest != manifest {
                 return Err(failed(format!(
                     "the registry now serves {}, but the build was planned with {manifest}",

@@ -17,6 +17,9 @@ struct StoreImages<'a> {
     root: &'a StateRoot,
     insecure: &'a [String],
     always_pull: bool,
+    /// Why a base image was refused: its registry has no image for the platform. The resolver
+    /// cannot fail the lowering itself, so the build fails with this once lowering is done.
+    refused: std::sync::Mutex<Option<String>>,
 }
 
 impl ImageResolver for StoreImages<'_> {
@@ -35,8 +38,16 @@ impl ImageResolver for StoreImages<'_> {
         let resolved = super::registry::registry_config(self.root.path(), self.insecure)
             .and_then(|config| super::registry::resolve_remote(config, reference, platform));
         match resolved {
-            Ok((manifest, config)) => {
+            Ok(super::registry::Remote::Found(manifest, config)) => {
                 Some(ResolvedImage { manifest: Some(manifest), config: gb_solver::image::ir_config(&config) })
+            }
+            // The registry has the reference but not for this platform: an error, and never a
+            // fall-back to a stored image, which could be for any platform.
+            Ok(super::registry::Remote::NoSuchPlatform(message)) => {
+                if let Ok(mut refused) = self.refused.lock() {
+                    refused.get_or_insert(message);
+                }
+                None
             }
             Err(err) => {
                 eprintln!("warning: resolving {}: {err}", reference.familiar());
@@ -56,12 +67,11 @@ pub fn run(args: BuildArgs, root: Option<&std::path::Path>, insecure: &[String])
     }
     let prepared = super::lower::prepare(&args.context, &args.dockerfile)?;
     let state = super::engine::open_root(root)?;
-    let lowered = gb_dockerfile::lower(
-        &prepared.text,
-        &prepared.options,
-        &StoreImages { root: &state, insecure, always_pull: args.pull },
-    )
-    .map_err(|e| prepared.failure(e))?;
+    let images = StoreImages { root: &state, insecure, always_pull: args.pull, refused: std::sync::Mutex::new(None) };
+    let lowered = gb_dockerfile::lower(&prepared.text, &prepared.options, &images).map_err(|e| prepared.failure(e))?;
+    if let Some(message) = images.refused.lock().ok().and_then(|mut refused| refused.take()) {
+        return Err(Failure::Input(message));
+    }
     for warning in &lowered.warnings {
         report::print_warning(&prepared.file, warning);
     }

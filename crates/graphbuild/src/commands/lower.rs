@@ -56,12 +56,15 @@ pub fn prepare(context: &Path, args: &DockerfileArgs) -> Result<Prepared, Failur
 }
 
 /// Base images from the local store, read without taking the build lock; images that are not
-/// there are resolved when the graph is solved.
+/// there, or are there for another platform, are resolved when the graph is solved.
 struct StoredImages(gb_cache::CacheDb);
 
 impl gb_dockerfile::ImageResolver for StoredImages {
-    fn resolve(&self, reference: &gb_ir::ImageReference, _: &Platform) -> Option<gb_dockerfile::ResolvedImage> {
+    fn resolve(&self, reference: &gb_ir::ImageReference, platform: &Platform) -> Option<gb_dockerfile::ResolvedImage> {
         let record = self.0.image(&reference.to_string()).ok().flatten()?;
+        if gb_solver::image::record_platform(&record.config).is_some_and(|actual| !platform.matches(&actual)) {
+            return None;
+        }
         Some(gb_dockerfile::ResolvedImage {
             manifest: Some(record.manifest_digest),
             config: gb_solver::image::ir_config(&record.config),

@@ -150,15 +150,27 @@ pub fn logout(args: LogoutArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// What a registry has for a reference and a platform.
+pub enum Remote {
+    /// The platform's manifest digest and its config.
+    Found(gb_ir::Sha256Digest, serde_json::Value),
+    /// The reference exists, but has no image for the platform: the message names the
+    /// platforms it has. Unlike an unreachable registry, this is not worth falling back from.
+    NoSuchPlatform(String),
+}
+
 /// Resolves a reference's manifest digest and config against its registry, pulling no layer.
 pub fn resolve_remote(
     config: RegistryConfig,
     reference: &ImageReference,
     platform: &Platform,
-) -> Result<(gb_ir::Sha256Digest, serde_json::Value), Failure> {
+) -> Result<Remote, Failure> {
     let registry = Registry::new(config).map_err(registry_failure)?;
-    let resolved = runtime()?.block_on(registry.resolve(reference, platform)).map_err(registry_failure)?;
-    Ok((resolved.manifest_digest, resolved.config))
+    match runtime()?.block_on(registry.resolve(reference, platform)) {
+        Ok(resolved) => Ok(Remote::Found(resolved.manifest_digest, resolved.config)),
+        Err(err @ gb_registry::RegistryError::NoMatchingPlatform { .. }) => Ok(Remote::NoSuchPlatform(err.to_string())),
+        Err(err) => Err(registry_failure(err)),
+    }
 }
 
 /// Pulls base images for the solver when an op needs their layers, one at a time.
@@ -181,6 +193,7 @@ impl gb_solver::ImagePuller for RegistryPuller {
         &'a self,
         reference: &'a str,
         manifest: &'a gb_ir::Sha256Digest,
+        platform: &'a Platform,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<gb_cache::ImageRecord, String>> + Send + 'a>> {
         Box::pin(async move {
             let _one_at_a_time = self.lock.lock().await;
@@ -193,8 +206,7 @@ impl gb_solver::ImagePuller for RegistryPuller {
             pinned.tag = None;
             pinned.digest = Some(*manifest);
             let context = super::archive::export_context(&self.root);
-            let mut record =
-                self.registry.pull(&context, &pinned, &Platform::host()).await.map_err(|e| e.to_string())?;
+            let mut record = self.registry.pull(&context, &pinned, platform).await.map_err(|e| e.to_string())?;
             // Also under the tag the build named, where the solver looks it up.
             record.reference = reference.to_owned();
             self.root.db.put_image(reference, &record).map_err(|e| e.to_string())?;

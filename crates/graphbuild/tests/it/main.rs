@@ -5,6 +5,7 @@ mod engine;
 mod entitlements;
 mod images;
 mod lower;
+mod platform;
 mod registry;
 mod run;
 mod workspace_rules;

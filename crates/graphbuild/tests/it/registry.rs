@@ -157,3 +157,28 @@ fn a_cached_build_pulls_no_layer_of_a_base_it_does_not_need() {
     let blobs = std::fs::read_dir(second.root.path().join("content/sha256")).map_or(0, |d| d.count());
     assert!(blobs <= 3, "only the cache's small blobs are in the store, found {blobs}");
 }
+
+#[test]
+fn a_registry_base_without_the_requested_platform_is_an_error() {
+    let registry = Registry::start();
+    let base = format!("{}/base/busybox:latest", registry.addr);
+    let first = Env::new();
+    run_ok(&first, &["tag", "busybox", &base]);
+    run_ok(&first, &["push", &base]);
+
+    // A fresh root resolves the base against the registry, which has it only for the host.
+    let second = Env { root: tempfile::tempdir().expect("root") };
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", &format!("FROM {base}\nRUN true\n"));
+    let (output, _) = second.build(context.path(), &["--platform", "linux/s390x"]);
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let error = stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
+    assert!(
+        error.contains("base/busybox:latest has no image for platform linux/s390x; it has linux/"),
+        "names the base and the platforms it has: {stderr}"
+    );
+    // With --pull, a stored image of the same name is no fall-back either.
+    let (output, _) = first.build(context.path(), &["--pull", "--platform", "linux/s390x"]);
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+}

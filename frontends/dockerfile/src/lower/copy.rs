@@ -173,7 +173,9 @@ impl Lowerer<'_> {
                                 owner: None,
                             })],
                         }),
-                        platform: None,
+                        // Every file op carries its stage's platform, as BuildKit's do, so no
+                        // result is shared between two platforms' builds.
+                        platform: Some(stage.platform.clone()),
                     };
                     let digest = self.add_op(file, format!("{description} <<{name}"), Some(node));
                     pending.push((Some(Input::of(digest)), action_for(format!("/{name}"))));
@@ -280,7 +282,8 @@ impl Lowerer<'_> {
             actions.push(FileAction::Copy(action));
         }
 
-        let file = OpNode { inputs: inputs.0, op: Op::File(FileOp { base, actions }), platform: None };
+        let file =
+            OpNode { inputs: inputs.0, op: Op::File(FileOp { base, actions }), platform: Some(stage.platform.clone()) };
         let mut digest = self.add_op(file, description.clone(), Some(node));
         if copy.link {
             // `--link` copies onto scratch and merges, so the layer does not depend on what is

@@ -81,7 +81,7 @@ impl Lowerer<'_> {
                         owner: None,
                     })],
                 }),
-                platform: None,
+                platform: Some(stage.platform.clone()),
             };
             let digest = self.add_op(file, format!("{description} (script)"), Some(node));
             let index = inputs.index(Input::of(digest));

@@ -443,7 +443,7 @@ impl Lowerer<'_> {
                     owner,
                 })],
             }),
-            platform: None,
+            platform: Some(stage.platform.clone()),
         };
         let digest = self.add_op(op, description, Some(node));
         stage.fs = Some(Input::of(digest));
