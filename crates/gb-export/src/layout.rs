@@ -3,9 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
+use std::io::{self, Write as _};
 use std::path::Path;
 
 use gb_ir::{ImageReference, Sha256Digest};
+use gb_snapshot::{ConfinedDir, EntryKind, Lookup};
 use oci_spec::image::{Arch, Descriptor, ImageIndexBuilder, MediaType, Os, PlatformBuilder};
 use serde_json::json;
 
@@ -90,23 +92,30 @@ pub fn write_oci_layout(
         entries.insert("oci-layout".to_owned(), Body::Bytes(layout));
         return write_tar(ctx, dest, &entries);
     }
-    let blob_dir = dest.join("blobs").join("sha256");
-    fs::create_dir_all(&blob_dir).map_err(ExportError::io("create", &blob_dir))?;
+    fs::create_dir_all(dest).map_err(ExportError::io("create", dest))?;
+    // Below `dest`, nothing is reached through a link: the directory may hold an earlier
+    // `type=local` export of an image, whose own symlinks (`blobs -> /`, a blob's name linked to
+    // `/etc/passwd`) would otherwise send these writes anywhere on the host. Files are written
+    // beside their names and renamed over them, so a link there is replaced, never written through.
+    let dest_error = |source| ExportError::Dest { dest: dest.to_path_buf(), source };
+    let root = ConfinedDir::open(dest).map_err(dest_error)?;
+    let blob_dir = root.create_dir_all(Path::new("blobs/sha256"), 0o755).map_err(dest_error)?;
     for digest in &blobs {
-        let target = blob_dir.join(digest.hex());
+        let name = digest.hex();
         let size = ctx.content.size(digest).map_err(ExportError::store(format!("read blob {digest}")))?;
         // A blob already there under its name is kept if it has the right size; names are
         // digests, and rewriting large layers for nothing is slow.
-        if fs::metadata(&target).is_ok_and(|meta| meta.is_file() && meta.len() == size) {
+        if blob_dir.lookup(Path::new(&name)).map_err(dest_error)? == Lookup::Found(EntryKind::File { size }) {
             continue;
         }
-        fs::copy(ctx.content.path(digest), &target).map_err(ExportError::io("copy a blob to", &target))?;
+        let source = ctx.content.path(digest);
+        blob_dir
+            .write_file(Path::new(&name), 0o644, |file| io::copy(&mut fs::File::open(&source)?, file).map(drop))
+            .map_err(dest_error)?;
     }
     // The index goes last: until it is written, the layout names no blob that is not there.
-    let layout_path = dest.join("oci-layout");
-    fs::write(&layout_path, layout).map_err(ExportError::io("write", &layout_path))?;
-    let index_path = dest.join("index.json");
-    fs::write(&index_path, index).map_err(ExportError::io("write", &index_path))?;
+    root.write_file(Path::new("oci-layout"), 0o644, |file| file.write_all(&layout)).map_err(dest_error)?;
+    root.write_file(Path::new("index.json"), 0o644, |file| file.write_all(&index)).map_err(dest_error)?;
     Ok(())
 }
 

@@ -176,7 +176,6 @@ impl Copier<'_, '_> {
         mkdir_all(root, &dst, DEST_DIR_MODE, self.owner)?;
         for src in sources {
             let (pivot, below) = strip_pivot(&src.path, pivot);
-            let pivot_host = resolve_in_root(self.source.root, pivot, true)?;
             if below.is_empty() {
                 // The pivot itself: its contents (or the file) go straight into `dest`.
                 let target = if src.meta.is_dir() { dst.clone() } else { dst.join(os(base_name(&src.path))) };
@@ -185,10 +184,13 @@ impl Copier<'_, '_> {
             }
             let parts: Vec<&str> = below.split('/').collect();
             let (leaf, dirs) = parts.split_last().map_or(("", &parts[..0]), |(leaf, dirs)| (*leaf, dirs));
-            let mut src_dir = pivot_host.clone();
+            let mut src_path = pivot.to_owned();
             let mut target_dir = dst.clone();
             for dir in dirs {
-                src_dir.push(os(dir));
+                src_path = if src_path.is_empty() { (*dir).to_owned() } else { format!("{src_path}/{dir}") };
+                // Resolved inside the source root like the source itself: a link on the way
+                // leads where it leads in the image, never to a directory of the host.
+                let src_dir = resolve_in_root(self.source.root, &src_path, true)?;
                 target_dir.push(os(dir));
                 let meta = fs::metadata(&src_dir).map_err(|err| FileOpError::io("stat", &src_dir, err))?;
                 self.pending.push(PendingDir {

@@ -130,6 +130,14 @@ pub enum SnapshotError {
         /// The attribute's name.
         xattr: String,
     },
+    /// A path given to a [`crate::ConfinedDir`] operation that cannot name an entry below it.
+    #[error("`{}` cannot be used below a confined directory: {reason}", path.display())]
+    InvalidRelativePath {
+        /// The path as given.
+        path: PathBuf,
+        /// Why it is refused.
+        reason: &'static str,
+    },
     /// An include or exclude pattern is invalid.
     #[error("invalid pattern: {0}")]
     Pattern(#[from] gb_patterns::PatternError),
@@ -162,6 +170,7 @@ impl SnapshotError {
             | SnapshotError::Index { .. } => ErrorKind::Environment,
             SnapshotError::InvalidLayerId { .. }
             | SnapshotError::StillMounted { .. }
+            | SnapshotError::InvalidRelativePath { .. }
             | SnapshotError::UnsupportedOverlayXattr { .. } => ErrorKind::Bug,
         }
     }

@@ -9,11 +9,14 @@
 //!   work dirs as layers, imports OCI layer tars and exports trees, tars and layer diffs.
 //! - [`checksum_tree`] computes the content key of selected files of a directory, with a
 //!   persistent [`FileIndex`] so unchanged files are not read again.
+//! - [`ConfinedDir`] acts on paths below a directory (a work dir's upper dir, an export
+//!   destination) without ever following a symlink or `..` out of it.
 //!
 //! Mounting needs `CAP_SYS_ADMIN` and Linux 4.19 or later (for the overlay options that keep
 //! layers self-contained); extracting devices and owners needs root.
 
 mod checksum;
+mod confined;
 mod error;
 mod export;
 mod fsutil;
@@ -24,6 +27,7 @@ mod tar_writer;
 mod tree_writer;
 
 pub use checksum::{ChecksumResult, FileIndex, checksum_tree, select_paths};
+pub use confined::{ConfinedDir, EntryKind, Lookup};
 pub use error::{ErrorKind, SnapshotError};
 pub use export::DiffTarOptions;
 pub use gb_cache::{FileRecord, LayerId, Snapshot};

@@ -3,7 +3,7 @@
 use gb_ops::CopySource;
 use gb_patterns::PatternMatcher;
 
-use crate::support::{Roots, chmod, mode, plain_copy, run, tree, write};
+use crate::support::{Roots, chmod, mode, plain_copy, run, symlink, tree, write};
 
 fn filter_tree(roots: &Roots) {
     for (path, content) in
@@ -128,4 +128,22 @@ fn parents_take_the_source_directories_metadata() {
     action.exclude = vec!["**/*.log".to_owned()];
     roots.copy(action).expect("copy of an excluded file");
     assert_eq!(tree(&roots.dest), ["out/"], "no parents are made for nothing");
+}
+
+#[test]
+fn parents_through_a_link_take_the_metadata_inside_the_source_root() {
+    // The same absolute path exists on the host, with another mode: a link in the source that
+    // names it must lead to the source's own directory, never to the host's.
+    let host = tempfile::Builder::new().prefix("gb-ops-host-").tempdir_in("/var/tmp").expect("host dir");
+    std::fs::set_permissions(host.path(), std::os::unix::fs::PermissionsExt::from_mode(0o701)).expect("chmod");
+    let roots = Roots::new();
+    let inside = host.path().strip_prefix("/").expect("absolute").to_string_lossy().into_owned();
+    write(&roots.src, &format!("{inside}/b/c.txt"), "c");
+    chmod(&roots.src, &inside, 0o750);
+    symlink(&roots.src, "a", &host.path().to_string_lossy());
+    let mut action = gb_ir::CopyAction::docker(0, "a/b/c.txt", "/out/");
+    action.parents = true;
+    roots.copy(action).expect("copy");
+    assert_eq!(tree(&roots.dest.join("out")), ["a/", "a/b/", "a/b/c.txt=c"]);
+    assert_eq!(mode(&roots.dest, "out/a"), 0o750, "the directory's mode came from the host");
 }

@@ -10,6 +10,7 @@ use gb_cache::Snapshot;
 use gb_events::{Event, Stream};
 use gb_exec::{ContainerMount, ContainerSpec, MountSource, Network, OutputStream};
 use gb_ir::{CacheSharing, ExecOp, MountKind, NetworkMode, OpDigest, OpNode, SecurityMode};
+use gb_snapshot::{ConfinedDir, Lookup};
 
 use super::{Value, commit, to_snapshot};
 use crate::env::{BaseConfig, process_settings};
@@ -137,6 +138,7 @@ pub(super) async fn run(
         Err(gb_exec::ExecError::Cancelled) => return Err(SolveError::Cancelled),
         Err(err) => return Err(SolveError::env("running a container", err)),
     }
+    let work = work.map_err(|e| SolveError::env("removing the mount points from the diff", e))?;
     let layer = tokio::task::spawn_blocking(move || commit(&state, work))
         .await
         .map_err(|e| SolveError::env("committing", e))??;
@@ -153,7 +155,8 @@ struct Prepared {
     extra: Vec<gb_snapshot::Mounted>,
     scratch_work: Vec<gb_snapshot::WorkDir>,
     root: gb_snapshot::Mounted,
-    created_mount_points: Vec<String>,
+    // Relative to the root, deepest first: where the runtime will create each mount point.
+    created_mount_points: Vec<PathBuf>,
     secret_files: TempPaths,
     // Cache mount locks held while the process runs (`sharing=locked|private`).
     locks: Vec<nix::fcntl::Flock<std::fs::File>>,
@@ -186,7 +189,7 @@ impl Drop for TempPaths {
 impl Prepared {
     /// Unmounts everything, deletes secret copies and removes the mount points the runtime
     /// made, leaving the upper dir holding exactly the process's changes.
-    fn tear_down(self) -> gb_snapshot::WorkDir {
+    fn tear_down(self) -> Result<gb_snapshot::WorkDir, gb_snapshot::SnapshotError> {
         let Prepared {
             spec: _,
             work,
@@ -204,8 +207,8 @@ impl Prepared {
         drop(scratch_work);
         drop(root);
         drop(secret_files);
-        remove_created_mount_points(work.upper(), &created_mount_points);
-        work
+        remove_created_mount_points(work.upper(), &created_mount_points)?;
+        Ok(work)
     }
 }
 
@@ -224,10 +227,15 @@ fn prepare(
         .mount_writable(root_snapshot, &work)
         .map_err(|e| SolveError::env("mounting the root file system", e))?;
     let rootfs = root.path().to_path_buf();
+    // The working directory and mount points are inspected and made below this descriptor,
+    // never through a link an earlier layer left.
+    let rootfs_dir = ConfinedDir::open(&rootfs).map_err(|e| SolveError::env("opening the root file system", e))?;
     let user = gb_ops::resolve_user(&rootfs, &settings.user).map_err(|e| fail(e.to_string()))?;
     let cwd = gb_ops::resolve_in_root(&rootfs, &settings.cwd, true).map_err(|e| fail(e.to_string()))?;
-    if !cwd.exists() {
-        std::fs::create_dir_all(&cwd)
+    let cwd = cwd.strip_prefix(&rootfs).unwrap_or(Path::new(""));
+    if rootfs_dir.lookup(cwd).map_err(|e| SolveError::env("inspecting the working directory", e))? == Lookup::Missing {
+        rootfs_dir
+            .create_dir_all(cwd, 0o755)
             .map_err(|e| SolveError::env(format!("creating the working directory {}", settings.cwd), e))?;
     }
 
@@ -334,19 +342,9 @@ fn prepare(
                     }
                 };
                 if !dir.exists() {
-                    std::fs::create_dir_all(&dir)
-                        .map_err(|e| SolveError::env(format!("creating cache mount {id}"), e))?;
-                    nix::unistd::chown(
-                        &dir,
-                        Some(nix::unistd::Uid::from_raw(*uid)),
-                        Some(nix::unistd::Gid::from_raw(*gid)),
-                    )
-                    .map_err(|e| SolveError::env(format!("chown of cache mount {id}"), e))?;
-                    use std::os::unix::fs::PermissionsExt as _;
-                    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(*mode))
-                        .map_err(|e| SolveError::env(format!("chmod of cache mount {id}"), e))?;
-                    // `from=`: a new cache starts with the contents of that stage or image.
-                    if let Some(seed) = snapshot.as_ref().filter(|s| !s.layers.is_empty()) {
+                    create_cache_dir(&dir, id, *uid, *gid, *mode, |staging| {
+                        // `from=`: a new cache starts with the contents of that stage or image.
+                        let Some(seed) = snapshot.as_ref().filter(|s| !s.layers.is_empty()) else { return Ok(()) };
                         let mounted = state
                             .snapshots
                             .mount_readonly(seed)
@@ -354,9 +352,10 @@ fn prepare(
                         let mut copy = gb_ir::CopyAction::docker(0, format!("/{selector}"), "/");
                         copy.allow_empty_wildcard = true;
                         let op = gb_ir::FileOp { base: None, actions: vec![gb_ir::FileAction::Copy(copy)] };
-                        gb_ops::apply_file_op(&dir, &op, &[Some(gb_ops::CopySource::new(mounted.path()))])
+                        gb_ops::apply_file_op(staging, &op, &[Some(gb_ops::CopySource::new(mounted.path()))])
                             .map_err(|e| fail(format!("seeding cache mount {id}: {e}")))?;
-                    }
+                        Ok(())
+                    })?;
                 }
                 mounts.push(ContainerMount {
                     target: mount.target.clone(),
@@ -427,21 +426,7 @@ fn prepare(
         privileged: exec.security == SecurityMode::Insecure,
         hostname: "buildkitsandbox".to_owned(),
     };
-    // Every mount point and its parents that do not exist yet will be created by the
-    // runtime; remember them so they can be taken out of the diff.
-    let mut created = Vec::new();
-    for point in gb_exec::mount_points(&spec) {
-        let mut path = String::new();
-        for part in point.split('/').filter(|p| !p.is_empty()) {
-            path.push('/');
-            path.push_str(part);
-            if std::fs::symlink_metadata(rootfs.join(path.trim_start_matches('/'))).is_err() && !created.contains(&path)
-            {
-                created.push(path.clone());
-            }
-        }
-    }
-    created.sort_by(|a: &String, b: &String| b.matches('/').count().cmp(&a.matches('/').count()).then(b.cmp(a)));
+    let created = created_mount_points(&rootfs, &rootfs_dir, &spec)?;
     Ok(Prepared {
         spec,
         work,
@@ -463,15 +448,151 @@ fn write_secret(path: &Path, content: &[u8], uid: u32, gid: u32, mode: u32) -> s
         .map_err(std::io::Error::from)
 }
 
-/// Removes empty mount points (deepest first) that the runtime created in the upper dir.
-fn remove_created_mount_points(upper: &Path, points: &[String]) {
-    for point in points {
-        let path = upper.join(point.trim_start_matches('/'));
-        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
-        if meta.is_dir() {
-            let _ = std::fs::remove_dir(&path);
-        } else if meta.is_file() && meta.len() == 0 {
-            let _ = std::fs::remove_file(&path);
+/// Where the runtime will create mount points (each missing target and missing parent), as
+/// paths relative to the root, deepest first. runc resolves a target's symlinks inside the
+/// rootfs (securejoin), so a target under a link in the image is created where the link leads,
+/// and that is where it is looked for. A point that cannot be resolved, or is reached only
+/// through a link or a file, is not recorded: it is never the runtime's to remove.
+fn created_mount_points(
+    rootfs: &Path,
+    rootfs_dir: &ConfinedDir,
+    spec: &ContainerSpec,
+) -> Result<Vec<PathBuf>, SolveError> {
+    let mut created: Vec<PathBuf> = Vec::new();
+    for point in gb_exec::mount_points(spec) {
+        let Ok(resolved) = gb_ops::resolve_in_root(rootfs, &point, true) else { continue };
+        let Ok(relative) = resolved.strip_prefix(rootfs) else { continue };
+        let mut path = PathBuf::new();
+        for part in relative.components() {
+            path.push(part);
+            let lookup = rootfs_dir.lookup(&path).map_err(|e| SolveError::env("inspecting mount points", e))?;
+            if lookup == Lookup::Missing && !created.contains(&path) {
+                created.push(path.clone());
+            }
         }
+    }
+    created.sort_by(|a, b| b.components().count().cmp(&a.components().count()).then_with(|| b.cmp(a)));
+    Ok(created)
+}
+
+/// Removes the empty mount points (deepest first) that the runtime created in the upper dir.
+///
+/// The process ran with this upper dir as its root and may have put anything at these paths,
+/// links to the host included (`mv /mp /mp.old && ln -s /etc /mp`). Every path is therefore
+/// walked from a descriptor of the upper dir without following a link, and only an empty
+/// directory or empty file found that way is removed; anything else is the process's change
+/// and stays in the diff.
+fn remove_created_mount_points(upper: &Path, points: &[PathBuf]) -> Result<(), gb_snapshot::SnapshotError> {
+    let upper = ConfinedDir::open(upper)?;
+    for point in points {
+        upper.remove_if_empty(point)?;
+    }
+    Ok(())
+}
+
+/// Makes the missing cache mount directory `dir` with its owner, mode and first contents
+/// (`seed` fills it), so that no other step sees it half made: it is built in a private
+/// directory beside it and renamed into place only if `dir` still does not exist. Another step
+/// may mount a shared cache and run a process in it at any time; seeding in place would let
+/// that process swap links in under the copy. When another step wins the race, its directory
+/// is used and this one is thrown away.
+fn create_cache_dir(
+    dir: &Path,
+    id: &str,
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    seed: impl FnOnce(&Path) -> Result<(), SolveError>,
+) -> Result<(), SolveError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let parent =
+        dir.parent().ok_or_else(|| SolveError::env(format!("creating cache mount {id}"), "no parent directory"))?;
+    std::fs::create_dir_all(parent).map_err(|e| SolveError::env(format!("creating cache mount {id}"), e))?;
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut staging = TempPaths(vec![parent.join(format!(".{name}.new-{}", gb_cache::LayerId::random()))]);
+    let path = staging.0[0].clone();
+    let path = path.as_path();
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(path)
+        .map_err(|e| SolveError::env(format!("creating cache mount {id}"), e))?;
+    nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(uid)), Some(nix::unistd::Gid::from_raw(gid)))
+        .map_err(|e| SolveError::env(format!("chown of cache mount {id}"), e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| SolveError::env(format!("chmod of cache mount {id}"), e))?;
+    seed(path)?;
+    let renamed = nix::fcntl::renameat2(
+        nix::fcntl::AT_FDCWD,
+        path,
+        nix::fcntl::AT_FDCWD,
+        dir,
+        nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+    );
+    match renamed {
+        Ok(()) => {
+            // Renamed into place: nothing is left for the guard to remove.
+            staging.0.clear();
+            Ok(())
+        }
+        // Another step made it first: the staging copy is dropped (removed) and theirs used.
+        Err(nix::errno::Errno::EEXIST) => Ok(()),
+        Err(e) => Err(SolveError::env(format!("creating cache mount {id}"), e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt as _;
+
+    use super::*;
+
+    /// The entries of `dir`, sorted by name.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_new_cache_dir_appears_complete_with_its_owner_mode_and_seed() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("cache-mounts/abc");
+        create_cache_dir(&dir, "id", 1000, 1001, 0o750, |staging| {
+            assert!(!dir.exists(), "the cache is visible before it is seeded");
+            std::fs::write(staging.join("seeded"), "x").map_err(|e| SolveError::env("seeding", e))
+        })
+        .expect("create");
+        let meta = std::fs::symlink_metadata(&dir).expect("cache dir");
+        assert_eq!((meta.is_dir(), meta.uid(), meta.gid(), meta.mode() & 0o7777), (true, 1000, 1001, 0o750));
+        assert_eq!(names(&dir), ["seeded"]);
+        assert_eq!(names(tmp.path().join("cache-mounts").as_path()), ["abc"], "a staging dir was left");
+    }
+
+    #[test]
+    fn a_cache_dir_made_meanwhile_by_another_step_is_kept() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("abc");
+        create_cache_dir(&dir, "id", 0, 0, 0o755, |staging| {
+            // Another step wins the race while this one seeds.
+            std::fs::create_dir(&dir).map_err(|e| SolveError::env("racing", e))?;
+            std::fs::write(dir.join("theirs"), "t").map_err(|e| SolveError::env("racing", e))?;
+            std::fs::write(staging.join("ours"), "o").map_err(|e| SolveError::env("seeding", e))
+        })
+        .expect("create");
+        assert_eq!(names(&dir), ["theirs"], "the other step's cache was replaced");
+        assert_eq!(names(tmp.path()), ["abc"], "a staging dir was left");
+    }
+
+    #[test]
+    fn a_failed_seed_leaves_no_cache_dir() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("abc");
+        let result = create_cache_dir(&dir, "id", 0, 0, 0o755, |_| Err(SolveError::env("seeding", "boom")));
+        assert!(result.is_err());
+        assert!(names(tmp.path()).is_empty(), "a half-made cache or staging dir was left");
     }
 }

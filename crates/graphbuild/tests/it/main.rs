@@ -8,6 +8,7 @@ mod lower;
 mod platform;
 mod registry;
 mod run;
+mod security;
 mod workspace_rules;
 
 use std::path::{Path, PathBuf};
