@@ -3,6 +3,16 @@
 //!
 //! Stages are lowered on demand, starting from the target, so stages the target does not need
 //! produce no op at all, and an op's digest depends only on what it really reads.
+//!
+//! Lowering never recurses per stage, since a Dockerfile can chain thousands of stages
+//! (`FROM s0 AS s1`, `COPY --from=s1`, …). Stages wait on an explicit work stack instead:
+//! when an instruction needs a stage that is not lowered yet, [`Lowerer::lower_stage`] records
+//! which and fails with a placeholder error; the driver keeps the waiting stage as it was before
+//! that instruction, lowers the needed stage, and then runs the instruction again. Everything
+//! an instruction does before it asks for a stage is either idempotent (ops are added by digest,
+//! metadata first-wins) or undone (warnings), and instructions change their stage only after
+//! their last request, so the ops, their order and the warnings are those a recursive lowering
+//! produces.
 
 mod copy;
 mod history;
@@ -11,6 +21,7 @@ mod run;
 mod stage;
 mod vars;
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::rc::Rc;
 
@@ -114,10 +125,60 @@ const PROXY_ARGS: &[&str] = &[
     "all_proxy",
 ];
 
+/// The most bytes of data lowering may build from the Dockerfile: expanded words, ops and
+/// stages derived from other stages, each counted once when made.
+///
+/// One word is bounded by [`gb_shell::MAX_WORD_BYTES`], but that alone still lets a short line
+/// copy 1 MiB (`ENV E1=$BIG`), and every RUN copies the whole environment into its op and
+/// every `FROM stage` copies the stage: without a total, a few thousand such lines hold
+/// gigabytes. Real Dockerfiles lower to well under a megabyte.
+pub const MAX_LOWERED_BYTES: usize = 64 << 20;
+
 struct StageDecl {
     name: Option<String>,
     from: Instruction,
     instructions: Vec<Instruction>,
+}
+
+/// One thing a stage still has to do.
+pub(crate) enum Work {
+    /// An ONBUILD trigger of the base, parsed only when its turn comes, as Docker does.
+    Trigger(String),
+    /// An instruction with its step label (`[build 2/5]`).
+    Instruction(Box<Instruction>, String),
+}
+
+/// A stage whose FROM is resolved, with the instructions it has still to apply.
+pub(crate) struct StageBody {
+    pub index: usize,
+    pub state: StageState,
+    pub work: Vec<Work>,
+    /// The first item of `work` not applied yet.
+    pub next: usize,
+}
+
+/// A stage on the work stack.
+enum Frame {
+    /// Not started: its FROM may name a stage that must be lowered first.
+    Start(usize),
+    /// Started, with its instructions partly applied.
+    Body(Box<StageBody>),
+}
+
+/// How far a frame got.
+enum Progress {
+    /// The stage is lowered: its work is all done.
+    Done(Box<StageBody>),
+    /// The frame waits for the stage with this index.
+    Waiting(Frame, usize),
+}
+
+/// What starting a stage gives.
+pub(crate) enum Started {
+    /// The stage's FROM is resolved.
+    Body(Box<StageBody>),
+    /// Its FROM names this stage, which is not lowered yet.
+    Waiting(usize),
 }
 
 /// Lowers a Dockerfile.
@@ -132,7 +193,7 @@ pub fn lower(source: &str, options: &LowerOptions, images: &dyn ImageResolver) -
     lowerer.declare_global_args(&meta_instructions)?;
     lowerer.check_stage_names()?;
     let target = lowerer.target_index()?;
-    let state = lowerer.lower_stage(target)?;
+    let state = lowerer.lower_target(target)?;
     lowerer.finish(state)
 }
 
@@ -162,10 +223,13 @@ fn split_stages(source: &str, nodes: &[Node]) -> Result<(Vec<Instruction>, Vec<S
         }
     }
     if stages.is_empty() {
-        return Err(DockerfileError::whole_file(
-            ErrorKind::Instruction,
-            "the Dockerfile has no FROM instruction, so there is no stage to build",
-        ));
+        let message = "the Dockerfile has no FROM instruction, so there is no stage to build";
+        let error = match nodes.first() {
+            // Point at the ARGs that are all there is, so the message names a line.
+            Some(node) => error_at_node(source, node, message),
+            None => DockerfileError::whole_file(ErrorKind::Instruction, message),
+        };
+        return Err(error.with_help("a build stage starts with FROM IMAGE; only ARG may come before the first FROM"));
     }
     Ok((meta, stages))
 }
@@ -181,6 +245,10 @@ pub(crate) struct Lowerer<'a> {
     results: Vec<Option<Rc<StageState>>>,
     known_ops: HashSet<OpDigest>,
     in_progress: BTreeSet<usize>,
+    /// The stage an instruction asked for that is not lowered yet (see the module docs).
+    needed: Option<usize>,
+    /// Bytes counted against [`MAX_LOWERED_BYTES`]; a `Cell` so `&self` expansion can count.
+    spent: Cell<usize>,
     lowered_names: Vec<String>,
     meta_args: Vec<(String, Option<String>)>,
     used_build_args: BTreeSet<String>,
@@ -201,6 +269,8 @@ impl<'a> Lowerer<'a> {
             results: Vec::new(),
             known_ops: HashSet::new(),
             in_progress: BTreeSet::new(),
+            needed: None,
+            spent: Cell::new(0),
             lowered_names: Vec::new(),
             meta_args: Vec::new(),
             used_build_args: BTreeSet::new(),
@@ -310,15 +380,81 @@ impl<'a> Lowerer<'a> {
         None
     }
 
-    /// Lowers a stage (and the stages it needs) once, and returns its final state.
-    fn lower_stage(&mut self, index: usize) -> Result<Rc<StageState>, DockerfileError> {
-        if self.results.len() < self.stages.len() {
-            self.results.resize_with(self.stages.len(), || None);
+    /// Lowers the target and every stage it needs, each once, with an explicit stack of
+    /// waiting stages rather than recursion, and returns the target's final state.
+    fn lower_target(&mut self, target: usize) -> Result<Rc<StageState>, DockerfileError> {
+        self.results.resize_with(self.stages.len(), || None);
+        self.in_progress.insert(target);
+        let mut stack = vec![Frame::Start(target)];
+        while let Some(frame) = stack.pop() {
+            match self.advance(frame)? {
+                Progress::Done(body) => {
+                    // Shared, not cloned: a stage many others build on or copy from is kept once.
+                    let index = body.index;
+                    self.in_progress.remove(&index);
+                    self.lowered_names.push(self.stage_display_name(index));
+                    self.results[index] = Some(Rc::new(body.state));
+                }
+                Progress::Waiting(frame, needed) => {
+                    stack.push(frame);
+                    self.in_progress.insert(needed);
+                    stack.push(Frame::Start(needed));
+                }
+            }
         }
-        if let Some(done) = &self.results[index] {
+        self.results[target].clone().ok_or_else(|| {
+            DockerfileError::whole_file(ErrorKind::Instruction, "internal error: the target stage was not lowered")
+        })
+    }
+
+    /// Runs a stage until it is lowered or needs a stage that is not.
+    fn advance(&mut self, frame: Frame) -> Result<Progress, DockerfileError> {
+        let mut body = match frame {
+            Frame::Start(index) => match self.start_stage(index)? {
+                Started::Body(body) => body,
+                Started::Waiting(needed) => return Ok(Progress::Waiting(Frame::Start(index), needed)),
+            },
+            Frame::Body(body) => body,
+        };
+        while let Some(work) = body.work.get(body.next) {
+            let (instruction, step) = match work {
+                Work::Instruction(instruction, step) => (instruction, step.clone()),
+                Work::Trigger(trigger) => {
+                    // A trigger becomes its instructions, in its place.
+                    let instructions = self.parse_trigger(trigger, &self.stages[body.index].from.node)?;
+                    let step = format!("{} ONBUILD", step_label(&body.state.name, 1, self.stage_total(body.index)));
+                    let items = instructions
+                        .into_iter()
+                        .map(|instruction| Work::Instruction(Box::new(instruction), step.clone()));
+                    body.work.splice(body.next..=body.next, items);
+                    continue;
+                }
+            };
+            let warnings = self.warnings.len();
+            let result =
+                self.dispatch(&mut body.state, instruction, step).and_then(|()| self.check_budget(&instruction.node));
+            match (result, self.needed.take()) {
+                (Ok(()), _) => body.next += 1,
+                (Err(_), Some(needed)) => {
+                    // The instruction runs again once `needed` is lowered; what it warned about
+                    // so far it will warn about again.
+                    self.warnings.truncate(warnings);
+                    return Ok(Progress::Waiting(Frame::Body(body), needed));
+                }
+                (Err(err), None) => return Err(err),
+            }
+        }
+        Ok(Progress::Done(body))
+    }
+
+    /// The final state of a stage that is lowered. One that is not yet makes this fail with a
+    /// placeholder error after noting the stage in `needed`, so the driver lowers it and runs
+    /// the asking instruction again; every caller passes that error straight up with `?`.
+    fn lower_stage(&mut self, index: usize) -> Result<Rc<StageState>, DockerfileError> {
+        if let Some(done) = self.results.get(index).and_then(Option::as_ref) {
             return Ok(done.clone());
         }
-        if !self.in_progress.insert(index) {
+        if self.in_progress.contains(&index) {
             let node = &self.stages[index].from.node;
             return Err(error_at_node(
                 self.source,
@@ -326,12 +462,36 @@ impl<'a> Lowerer<'a> {
                 format!("circular dependency detected on stage: {}", self.stage_display_name(index)),
             ));
         }
-        // Shared, not cloned: a stage many others build on or copy from is kept once.
-        let state = Rc::new(self.lower_stage_body(index)?);
-        self.in_progress.remove(&index);
-        self.lowered_names.push(self.stage_display_name(index));
-        self.results[index] = Some(state.clone());
-        Ok(state)
+        self.needed = Some(index);
+        Err(DockerfileError::whole_file(ErrorKind::Instruction, format!("stage {index} is not lowered yet")))
+    }
+
+    /// How many steps a stage has: its FROM and its instructions.
+    fn stage_total(&self, index: usize) -> usize {
+        self.stages[index].instructions.len() + 1
+    }
+
+    /// Counts bytes built from the Dockerfile against [`MAX_LOWERED_BYTES`].
+    fn charge(&self, bytes: usize) {
+        self.spent.set(self.spent.get().saturating_add(bytes));
+    }
+
+    /// Fails, pointing at `node`, once lowering has built more than [`MAX_LOWERED_BYTES`].
+    fn check_budget(&self, node: &Node) -> Result<(), DockerfileError> {
+        if self.spent.get() <= MAX_LOWERED_BYTES {
+            return Ok(());
+        }
+        let mut error = error_at_node(
+            self.source,
+            node,
+            format!(
+                "lowering the Dockerfile builds more than {} MiB of data by this instruction",
+                MAX_LOWERED_BYTES >> 20
+            ),
+        )
+        .with_help("variables holding large values are copied into every RUN and every stage built on this one");
+        error.kind = ErrorKind::Expansion;
+        Err(error)
     }
 
     fn stage_display_name(&self, index: usize) -> String {
@@ -343,6 +503,8 @@ impl<'a> Lowerer<'a> {
         // The digest set makes adding an op constant time; `Definition::add` searches linearly.
         let digest = node.digest();
         if self.known_ops.insert(digest) {
+            // Checked at the end of the instruction: an instruction adds a handful of ops.
+            self.charge(json_size(&node) + description.len());
             self.definition.ops.push(gb_ir::OpEntry { digest, node });
         }
         self.definition.metadata.entry(digest).or_insert_with(|| OpMetadata {
@@ -383,7 +545,7 @@ impl<'a> Lowerer<'a> {
 
     /// Expands a word against a scope, mapping expansion errors to the word's position.
     fn expand_with(&self, scope: &dyn gb_shell::Env, word: &str, node: &Node) -> Result<String, DockerfileError> {
-        self.lexer.expand_word(word, scope).map(|e| e.value).map_err(|err| {
+        let value = self.lexer.expand_word(word, scope).map(|e| e.value).map_err(|err| {
             // Point at the failing `$` or quote inside the word, not at the whole word.
             let whole = error_at_text(self.source, node, word, "");
             let offset = whole.span.map_or(0, |span| span.offset()) + err.offset();
@@ -395,6 +557,19 @@ impl<'a> Lowerer<'a> {
                 without_byte_offset(&err.to_string()),
             );
             error.label = "this substitution".to_owned();
+            error
+        })?;
+        self.charge_expansion(value.len(), word, node)?;
+        Ok(value)
+    }
+
+    /// Counts expanded bytes, failing at once: one instruction can expand many words.
+    fn charge_expansion(&self, bytes: usize, word: &str, node: &Node) -> Result<(), DockerfileError> {
+        self.charge(bytes);
+        self.check_budget(node).map_err(|err| {
+            let mut error = error_at_text(self.source, node, word, err.message);
+            error.kind = ErrorKind::Expansion;
+            error.help = err.help;
             error
         })
     }
@@ -429,6 +604,34 @@ impl<'a> Lowerer<'a> {
         debug_assert!(self.definition.validate().is_ok());
         Ok(Lowered { definition: self.definition, warnings: self.warnings, stages: self.lowered_names })
     }
+}
+
+/// The `[name n/total]` prefix of a step's description.
+pub(crate) fn step_label(name: &str, step: usize, total: usize) -> String {
+    format!("[{name} {step}/{total}]")
+}
+
+/// Counts the bytes written to it, to measure JSON without building it.
+#[derive(Default)]
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The length of an op's JSON.
+fn json_size(node: &OpNode) -> usize {
+    let mut count = ByteCount::default();
+    // Serializing an op cannot fail; a failure would only undercount.
+    let _ = serde_json::to_writer(&mut count, node);
+    count.0
 }
 
 /// An expansion message without the word-relative byte offset, which the caret replaces.

@@ -8,7 +8,7 @@ use gb_ir::{
 use super::history::{go_quote_list, parse_duration, parse_ports};
 use super::paths::{clean_absolute, join_workdir};
 use super::vars::{self, Scope};
-use super::{Lowerer, history_entry};
+use super::{Lowerer, StageBody, Started, Work, history_entry, step_label};
 use crate::error::DockerfileError;
 use crate::instructions::{Command, CommandLine, Instruction, error_at_node, error_at_text};
 use crate::parser::Node;
@@ -51,6 +51,29 @@ impl StageState {
             Some(var) => var.value = value,
             None => self.config.env.push(EnvVar { name, value }),
         }
+    }
+
+    /// About how many bytes a copy of the stage holds: the parts that grow with the Dockerfile
+    /// (variables, labels, volumes, triggers, history), counted without serializing them.
+    pub fn copied_bytes(&self) -> usize {
+        let config = &self.config;
+        let env: usize = config
+            .env
+            .iter()
+            .map(|var| {
+                var.name.len()
+                    + match &var.value {
+                        EnvValue::Value(text) | EnvValue::Deferred(text) => text.len(),
+                    }
+            })
+            .sum();
+        let labels: usize = config.labels.iter().map(|(key, value)| key.len() + value.len()).sum();
+        let volumes: usize = config.volumes.iter().map(String::len).sum();
+        let triggers: usize = config.on_build.iter().map(String::len).sum();
+        let history: usize = self.history.iter().map(|entry| entry.created_by.len()).sum();
+        let args: usize =
+            self.args.iter().map(|(name, value)| name.len() + value.as_ref().map_or(0, String::len)).sum();
+        env + labels + volumes + triggers + history + args
     }
 
     /// The shell for shell-form commands.
@@ -98,12 +121,15 @@ impl Lowerer<'_> {
         Ok(vars::env_value(self.expand_with(&stage.scope(), word, node)?))
     }
 
-    pub(crate) fn lower_stage_body(&mut self, index: usize) -> Result<StageState, DockerfileError> {
+    /// Resolves a stage's FROM and lists what the stage then does: its base's ONBUILD triggers
+    /// and its instructions. When the FROM names a stage that is not lowered yet, this has
+    /// changed nothing and says which stage to lower first.
+    pub(crate) fn start_stage(&mut self, index: usize) -> Result<Started, DockerfileError> {
         let from = self.stages[index].from.clone();
         let Command::From { image, platform, .. } = &from.command else {
             return Err(error_at_node(self.source, &from.node, "a stage must start with FROM"));
         };
-        let total = self.stages[index].instructions.len() + 1;
+        let total = self.stage_total(index);
         let name = self.stage_display_name(index);
 
         // FROM sees only global ARGs and the automatic platform variables.
@@ -137,7 +163,13 @@ impl Lowerer<'_> {
         let mut stage;
         let mut triggers = Vec::new();
         if let Some(base_index) = self.find_stage(&image_name, false).filter(|i| *i != index) {
-            let base = self.lower_stage(base_index)?;
+            let base = match self.lower_stage(base_index) {
+                Ok(base) => base,
+                Err(err) => return self.needed.take().map(Started::Waiting).ok_or(err),
+            };
+            // The copy is counted: a chain of stages each built on the last copies it each time.
+            self.charge(base.copied_bytes());
+            self.check_budget(&from.node)?;
             triggers = base.config.on_build.clone();
             stage = StageState { name: name.clone(), args: Vec::new(), cmd_set: false, ..(*base).clone() };
             stage.config.on_build.clear();
@@ -186,21 +218,15 @@ impl Lowerer<'_> {
             };
         }
 
-        for trigger in triggers {
-            let instructions = self.parse_trigger(&trigger, &from.node)?;
-            for instruction in instructions {
-                self.dispatch(&mut stage, &instruction, format!("[{name} 1/{total}] ONBUILD"))?;
-            }
+        let mut work: Vec<Work> = triggers.into_iter().map(Work::Trigger).collect();
+        for (i, instruction) in self.stages[index].instructions.iter().enumerate() {
+            work.push(Work::Instruction(Box::new(instruction.clone()), step_label(&name, i + 2, total)));
         }
-        let instructions = self.stages[index].instructions.clone();
-        for (i, instruction) in instructions.iter().enumerate() {
-            self.dispatch(&mut stage, instruction, format!("[{name} {}/{total}]", i + 2))?;
-        }
-        Ok(stage)
+        Ok(Started::Body(Box::new(StageBody { index, state: stage, work, next: 0 })))
     }
 
     /// Parses an ONBUILD trigger; its errors and ops point at the FROM that fired it.
-    fn parse_trigger(&self, trigger: &str, from: &Node) -> Result<Vec<Instruction>, DockerfileError> {
+    pub(crate) fn parse_trigger(&self, trigger: &str, from: &Node) -> Result<Vec<Instruction>, DockerfileError> {
         let ast = crate::parser::parse(trigger).map_err(|err| {
             error_at_node(
                 self.source,
@@ -303,6 +329,7 @@ impl Lowerer<'_> {
                         .lexer
                         .expand_words(port, &stage.scope())
                         .map_err(|err| error_at_text(self.source, node, port, err.to_string()))?;
+                    self.charge_expansion(words.words.iter().map(String::len).sum(), port, node)?;
                     expanded.extend(words.words.into_iter().map(|w| vars::fill_holes_empty(&w)));
                 }
                 let specs = parse_ports(&expanded).map_err(|message| error_at_node(self.source, node, message))?;

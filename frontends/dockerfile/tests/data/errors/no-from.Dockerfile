@@ -1,0 +1,2 @@
+ARG VERSION=1.0
+ARG FLAVOR=slim
