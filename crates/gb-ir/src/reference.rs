@@ -31,6 +31,12 @@ pub struct ReferenceError {
 /// The registry Docker uses when a reference names none.
 pub const DEFAULT_REGISTRY: &str = "docker.io";
 
+/// The longest repository name Docker accepts (`NameTotalLengthMax`), registry included.
+const MAX_NAME_LEN: usize = 255;
+
+/// The longest tag Docker accepts: `[\w][\w.-]{0,127}`.
+const MAX_TAG_LEN: usize = 128;
+
 impl ImageReference {
     /// Parses `[registry/]path[:tag][@sha256:hex]` and normalizes it as Docker does.
     pub fn parse(text: &str) -> Result<Self, ReferenceError> {
@@ -52,12 +58,17 @@ impl ImageReference {
             None => (name_and_tag, None),
         };
         if let Some(tag) = &tag {
+            // Docker's grammar: `[\w][\w.-]{0,127}`.
             let valid = !tag.is_empty()
-                && tag.len() <= 128
                 && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
                 && tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
             if !valid {
-                return Err(err("the tag may hold only letters, digits, `_`, `.` and `-`"));
+                return Err(err(
+                    "the tag may hold only letters, digits, `_`, `.` and `-`, and not start with `.` or `-`",
+                ));
+            }
+            if tag.len() > MAX_TAG_LEN {
+                return Err(err(&format!("the tag must not be more than {MAX_TAG_LEN} characters")));
             }
         }
         let (registry, repository) = match name.split_once('/') {
@@ -86,8 +97,32 @@ impl ImageReference {
                 "the repository name must be lowercase letters, digits and separators (`.`, `_`, `-`, `/`)",
             ));
         }
+        // Docker measures the normalized name, registry included (`docker.io/library/x`).
+        if registry.len() + 1 + repository.len() > MAX_NAME_LEN {
+            return Err(err(&format!("the repository name must not be more than {MAX_NAME_LEN} characters")));
+        }
         let tag = if tag.is_none() && digest.is_none() { Some("latest".to_owned()) } else { tag };
         Ok(Self { registry, repository, tag, digest })
+    }
+
+    /// Parses a name to give an image (`tag`, `build -t`): a reference as [`Self::parse`] takes
+    /// it, but never one that pins a digest (`app@sha256:...`) or reads as an image id
+    /// (`sha256:...`, 64 hex digits), which Docker refuses as new names because a later lookup
+    /// by that text would be ambiguous or the name would claim content it does not verify.
+    pub fn parse_new_name(text: &str) -> Result<Self, ReferenceError> {
+        let err = |reason: &str| ReferenceError { reference: text.to_owned(), reason: reason.to_owned() };
+        let looks_like_id = text.strip_prefix("sha256:").is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        if looks_like_id {
+            return Err(err("refusing to create a tag with a digest reference"));
+        }
+        if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(err("cannot specify 64-byte hexadecimal strings"));
+        }
+        let reference = Self::parse(text)?;
+        if reference.digest.is_some() {
+            return Err(err("refusing to create a tag with a digest reference"));
+        }
+        Ok(reference)
     }
 
     /// `registry/repository`, without tag or digest.
@@ -157,5 +192,46 @@ mod tests {
         for bad in ["", "Busybox", "a:", "a//b", "x@sha256:zz", "-a"] {
             assert!(ImageReference::parse(bad).is_err(), "{bad} should be rejected");
         }
+    }
+
+    #[test]
+    fn tags_follow_docker_grammar_and_length() {
+        let longest = format!("app:_{}", "a.-".repeat(42) + "b");
+        assert_eq!(longest.len() - 4, MAX_TAG_LEN);
+        assert!(ImageReference::parse(&longest).is_ok(), "a tag of {MAX_TAG_LEN} characters is valid");
+        let error = ImageReference::parse(&format!("app:{}", "a".repeat(MAX_TAG_LEN + 1))).expect_err("too long");
+        assert!(error.reason.contains("not be more than 128 characters"), "{error}");
+        for bad in ["app:.x", "app:-x", "app:a b", "app:a+b"] {
+            assert!(ImageReference::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn repository_names_are_at_most_255_characters_normalized() {
+        // `docker.io/library/` is 18 characters: the name itself may have 237.
+        let fits = "a".repeat(MAX_NAME_LEN - "docker.io/library/".len());
+        assert!(ImageReference::parse(&fits).is_ok());
+        let error = ImageReference::parse(&format!("{fits}a")).expect_err("too long");
+        assert!(error.reason.contains("not be more than 255 characters"), "{error}");
+        let registry = format!("registry.example:5000/{}", "b/".repeat(120) + "cc");
+        assert!(ImageReference::parse(&registry).is_err(), "the registry counts too");
+        let error = ImageReference::parse(&"a".repeat(300)).expect_err("too long");
+        assert!(error.reason.contains("255"), "{error}");
+    }
+
+    #[test]
+    fn new_names_refuse_digests_and_ids() {
+        let hex = "a".repeat(64);
+        for bad in [format!("app@sha256:{hex}"), format!("sha256:{hex}"), "sha256:abc".to_owned()] {
+            let error = ImageReference::parse_new_name(&bad).expect_err("refused");
+            assert_eq!(error.reason, "refusing to create a tag with a digest reference", "{bad}");
+        }
+        assert!(ImageReference::parse_new_name(&hex).is_err(), "a bare id is not a name");
+        assert_eq!(
+            ImageReference::parse_new_name("app:v1").map(|r| r.to_string()),
+            Ok("docker.io/library/app:v1".to_owned())
+        );
+        // Plain `parse` still reads pinned references, for lookups and FROM.
+        assert!(ImageReference::parse(&format!("app@sha256:{hex}")).is_ok());
     }
 }

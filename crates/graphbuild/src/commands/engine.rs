@@ -145,7 +145,9 @@ pub fn solve_and_export(
     let mut exports = parse_outputs(&run.outputs)?;
     let mut names = Vec::new();
     for tag in tags {
-        names.push(ImageReference::parse(tag).map_err(|e| Failure::Input(format!("-t {tag}: {e}")))?.to_string());
+        names.push(
+            ImageReference::parse_new_name(tag).map_err(|e| Failure::Input(format!("-t {tag}: {e}")))?.to_string(),
+        );
     }
     if !names.is_empty() {
         exports.push(Export::Image { names: names.clone(), compression: Compression::Gzip, push: false });
@@ -342,12 +344,15 @@ fn image_identity(image: &gb_export::BuiltImage, names: &[String]) -> String {
     format!("{}:{}", image.manifest_digest, names.join(","))
 }
 
-/// Normalizes image names (`app:1` → `docker.io/library/app:1`).
+/// Normalizes the names an image is given (`app:1` → `docker.io/library/app:1`); a name
+/// pinning a digest is refused, as `tag` refuses it.
 fn normalized(names: &[String]) -> Result<Vec<String>, Failure> {
     names
         .iter()
         .map(|n| {
-            ImageReference::parse(n).map(|r| r.to_string()).map_err(|e| Failure::Input(format!("image name {n}: {e}")))
+            ImageReference::parse_new_name(n)
+                .map(|r| r.to_string())
+                .map_err(|e| Failure::Input(format!("image name {n}: {e}")))
         })
         .collect()
 }

@@ -271,7 +271,7 @@ pub fn history(args: HistoryArgs, root: &StateRoot) -> Result<(), Failure> {
 /// `graphbuild tag`.
 pub fn tag(args: TagArgs, root: &StateRoot) -> Result<(), Failure> {
     let (_, record) = find(root, &args.source)?;
-    let target = ImageReference::parse(&args.target).map_err(|e| Failure::Input(e.to_string()))?;
+    let target = ImageReference::parse_new_name(&args.target).map_err(|e| Failure::Input(e.to_string()))?;
     let mut tagged = record;
     tagged.reference = target.to_string();
     root.db.put_image(&target.to_string(), &tagged).map_err(|e| env_failure("writing the image store", e))
