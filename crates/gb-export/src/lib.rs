@@ -6,6 +6,8 @@
 //!   config and a manifest in the content store, reusing the base image's layer blobs.
 //! - [`write_oci_layout`] and [`write_docker_archive`] write stored images out;
 //!   [`load_archive`] reads either format back in.
+//! - [`OutputFile`] is how every archive the user names is written: whole or not at all, a
+//!   device or fifo written in place, no temporary file outliving a killed run.
 //! - [`import_layer_blob`] and [`LayerReuse`] turn a stored layer blob into a layer (or find the
 //!   one already there) for other importers, such as registry pulls.
 //!
@@ -24,6 +26,7 @@ mod hashing;
 mod layout;
 mod load;
 mod oci;
+mod output;
 mod tarball;
 mod time;
 
@@ -36,3 +39,4 @@ pub use error::{ErrorKind, ExportError};
 pub use gb_ir::Sha256Digest;
 pub use layout::{ImageRef, write_oci_layout};
 pub use load::{LayerReuse, import_layer_blob, load_archive};
+pub use output::OutputFile;

@@ -1,12 +1,11 @@
 //! Deterministic output archives: entries sorted by name, ustar headers with mode 0644 (0755
 //! for directories), owner 0:0, mtime 0 and no user names, so the same images always give the
-//! same archive bytes. Written beside the destination and renamed into place, so a failed
-//! export never leaves a truncated archive under the destination's name.
+//! same archive bytes. Written through an [`OutputFile`], so a failed export never leaves a
+//! truncated archive under the destination's name.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use gb_ir::Sha256Digest;
 
@@ -14,6 +13,7 @@ use crate::compression::Compression;
 use crate::context::ExportContext;
 use crate::error::ExportError;
 use crate::hashing::HashingReader;
+use crate::output::OutputFile;
 
 /// What an archive entry holds.
 pub(crate) enum Body {
@@ -27,47 +27,46 @@ pub(crate) enum Body {
     Decompressed { blob: Sha256Digest, compression: Compression, diff_id: Sha256Digest, size: u64 },
 }
 
-/// Writes `entries` (in their map order, which is byte order of the names) as a tar at `dest`.
+/// Writes `entries` (in their map order, which is byte order of the names) as a tar at `dest`,
+/// through an [`OutputFile`] (whole or not at all, a device written in place).
 pub(crate) fn write_tar(ctx: &ExportContext, dest: &Path, entries: &BTreeMap<String, Body>) -> Result<(), ExportError> {
-    let tmp = temporary_sibling(dest);
-    let result = write_entries(ctx, &tmp, entries)
-        .and_then(|()| fs::rename(&tmp, dest).map_err(ExportError::io("rename into place", dest)));
-    if result.is_err() {
-        // Best effort: the partial archive is useless.
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    let mut out = OutputFile::create(dest)?;
+    write_entries(ctx, &mut out, dest, entries)?;
+    out.persist()
 }
 
-fn write_entries(ctx: &ExportContext, tmp: &Path, entries: &BTreeMap<String, Body>) -> Result<(), ExportError> {
-    let file = File::create(tmp).map_err(ExportError::io("create", tmp))?;
-    let mut builder = tar::Builder::new(BufWriter::new(file));
+fn write_entries(
+    ctx: &ExportContext,
+    out: &mut OutputFile,
+    dest: &Path,
+    entries: &BTreeMap<String, Body>,
+) -> Result<(), ExportError> {
+    let mut builder = tar::Builder::new(BufWriter::new(out));
     let result: Result<(), ExportError> = entries.iter().try_for_each(|(name, body)| match body {
         Body::Dir => append_entry(&mut builder, name, tar::EntryType::Directory, 0, &mut io::empty())
-            .map_err(ExportError::io("write", tmp)),
+            .map_err(ExportError::io("write", dest)),
         Body::Bytes(bytes) => {
             append_entry(&mut builder, name, tar::EntryType::Regular, bytes.len() as u64, &mut bytes.as_slice())
-                .map_err(ExportError::io("write", tmp))
+                .map_err(ExportError::io("write", dest))
         }
         Body::Blob(digest) => {
             let size = ctx.content.size(digest).map_err(ExportError::store(format!("read blob {digest}")))?;
             let blob = ctx.content.open_blob(digest).map_err(ExportError::store(format!("read blob {digest}")))?;
             let mut counted = HashingReader::new(blob.take(size));
             append_entry(&mut builder, name, tar::EntryType::Regular, size, &mut counted)
-                .map_err(ExportError::io("write", tmp))?;
+                .map_err(ExportError::io("write", dest))?;
             check(&format!("blob {digest}"), counted, *digest, size)
         }
         Body::Decompressed { blob, compression, diff_id, size } => {
             let mut layer = HashingReader::new(decompressed(ctx, blob, *compression)?.take(*size));
             append_entry(&mut builder, name, tar::EntryType::Regular, *size, &mut layer)
-                .map_err(ExportError::io("write", tmp))?;
+                .map_err(ExportError::io("write", dest))?;
             check(&format!("the uncompressed layer of blob {blob}"), layer, *diff_id, *size)
         }
     });
     result?;
-    let mut writer = builder.into_inner().map_err(ExportError::io("write", tmp))?;
-    writer.flush().map_err(ExportError::io("write", tmp))?;
-    writer.get_ref().sync_all().map_err(ExportError::io("sync", tmp))
+    let mut writer = builder.into_inner().map_err(ExportError::io("write", dest))?;
+    writer.flush().map_err(ExportError::io("write", dest))
 }
 
 fn append_entry<W: Write>(
@@ -137,10 +136,4 @@ fn check<R: Read>(what: &str, reader: HashingReader<R>, expected: Sha256Digest, 
         return Err(ExportError::DigestMismatch { what: what.to_owned(), expected, actual });
     }
     Ok(())
-}
-
-/// `dir/.name.tmp-<pid>` for `dir/name`.
-fn temporary_sibling(dest: &Path) -> PathBuf {
-    let name = dest.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-    dest.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }

@@ -33,7 +33,21 @@ pub fn save(args: SaveArgs, root: &StateRoot) -> Result<(), Failure> {
         "oci" | "oci-archive" => gb_export::write_oci_layout(&context, &images, &args.output, true),
         other => return Err(Failure::Input(format!("--format {other}: expected docker or oci"))),
     };
-    result.map_err(|e| Failure::Io(format!("writing {}: {e}", args.output.display())))
+    result.map_err(|e| write_failure(&args.output, &e))
+}
+
+/// A failure to write an archive at `dest`: the user's (exit 1) when the path names something no
+/// archive may replace, the machine's otherwise.
+pub fn write_failure(dest: &std::path::Path, error: &gb_export::ExportError) -> Failure {
+    if let gb_export::ExportError::NotAFile { .. } = error {
+        // It names the path already.
+        return Failure::Input(error.to_string());
+    }
+    let message = format!("writing {}: {error}", dest.display());
+    match error.kind() {
+        gb_export::ErrorKind::Input => Failure::Input(message),
+        gb_export::ErrorKind::Environment | gb_export::ErrorKind::Bug => Failure::Io(message),
+    }
 }
 
 /// `graphbuild load`.

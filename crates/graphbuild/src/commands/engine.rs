@@ -252,7 +252,7 @@ pub fn solve_and_export(
                 let images = [gb_export::ImageRef { manifest_digest: image.manifest_digest, names: &refs }];
                 if !(tar && output_is_current(&dest, &image_identity(&image, &refs))) {
                     gb_export::write_oci_layout(&super::archive::export_context(&root), &images, &dest, tar)
-                        .map_err(|e| Failure::Io(format!("writing {}: {e}", dest.display())))?;
+                        .map_err(|e| super::archive::write_failure(&dest, &e))?;
                     if tar {
                         mark_output(&dest, &image_identity(&image, &refs));
                     }
@@ -264,7 +264,7 @@ pub fn solve_and_export(
                 let images = [gb_export::ImageRef { manifest_digest: image.manifest_digest, names: &refs }];
                 if !output_is_current(&dest, &image_identity(&image, &refs)) {
                     gb_export::write_docker_archive(&super::archive::export_context(&root), &images, &dest)
-                        .map_err(|e| Failure::Io(format!("writing {}: {e}", dest.display())))?;
+                        .map_err(|e| super::archive::write_failure(&dest, &e))?;
                     mark_output(&dest, &image_identity(&image, &refs));
                 }
             }
@@ -287,15 +287,12 @@ pub fn solve_and_export(
                     export(&mut std::io::stdout().lock())
                         .map_err(|e| Failure::Io(format!("exporting to standard output: {e}")))?;
                 } else if !output_is_current(&file, &layers_identity(&result.output)) {
-                    // Written beside the destination and renamed, so a reader never sees half a tar.
-                    let partial = file.with_extension("partial");
-                    let mut out = std::fs::File::create(&partial)
-                        .map_err(|e| Failure::Io(format!("creating {}: {e}", partial.display())))?;
+                    // As the image archives: a reader never sees half a tar, a device is written
+                    // in place rather than replaced, a killed export leaves no temporary file.
+                    let mut out =
+                        gb_export::OutputFile::create(&file).map_err(|e| super::archive::write_failure(&file, &e))?;
                     export(&mut out).map_err(|e| Failure::Io(format!("exporting to {}: {e}", file.display())))?;
-                    drop(out);
-                    std::fs::rename(&partial, &file).map_err(|e| {
-                        Failure::Io(format!("renaming {} to {}: {e}", partial.display(), file.display()))
-                    })?;
+                    out.persist().map_err(|e| super::archive::write_failure(&file, &e))?;
                     mark_output(&file, &layers_identity(&result.output));
                 }
             }
