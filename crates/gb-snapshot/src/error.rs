@@ -8,7 +8,8 @@ use nix::errno::Errno;
 /// Who is to blame for a failure, so callers can map errors to exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
-    /// The input is bad: a malicious or malformed tar, an invalid pattern.
+    /// The input is bad: a malicious or malformed tar, an invalid pattern, a snapshot of more
+    /// layers than overlayfs can stack (a build of too many steps).
     Input,
     /// The machine failed: a mount, a write or a read failed, the disk is full.
     Environment,
@@ -72,13 +73,17 @@ pub enum SnapshotError {
         /// The offending character.
         ch: char,
     },
-    /// The overlay options for this many layers do not fit in the kernel's one-page limit.
+    /// The overlay options for this many layers do not fit in the kernel's one-page limit: the
+    /// build stacked more layers (steps) than overlayfs can mount.
     #[error(
-        "cannot mount a snapshot of {layers} layers: its overlay options take {len} bytes, over the limit of {max}"
+        "{layers} layers are more than overlayfs can stack here: at most {max_layers} fit in the kernel's \
+         {max}-byte limit on mount options (these take {len}); use fewer steps, e.g. by joining RUN commands"
     )]
     TooManyLayers {
         /// How many layers the snapshot has.
         layers: usize,
+        /// How many of them would have fitted.
+        max_layers: usize,
         /// The options' length.
         len: usize,
         /// The limit.
@@ -159,13 +164,13 @@ impl SnapshotError {
             SnapshotError::TarRead { .. }
             | SnapshotError::UnsafeEntry { .. }
             | SnapshotError::UnsupportedEntry { .. }
+            | SnapshotError::TooManyLayers { .. }
             | SnapshotError::Pattern(_) => ErrorKind::Input,
             SnapshotError::Io { .. }
             | SnapshotError::Mount { .. }
             | SnapshotError::Unmount { .. }
             | SnapshotError::LayerNotFound { .. }
             | SnapshotError::UnsupportedRoot { .. }
-            | SnapshotError::TooManyLayers { .. }
             | SnapshotError::TarWrite { .. }
             | SnapshotError::Index { .. } => ErrorKind::Environment,
             SnapshotError::InvalidLayerId { .. }

@@ -253,7 +253,18 @@ fn overlay_options(lowers: &[PathBuf], upper: Option<(&Path, &Path)>) -> Result<
     if short.len() <= MAX_MOUNT_OPTIONS {
         return Ok((short, fds));
     }
-    Err(SnapshotError::TooManyLayers { layers: lowers.len(), len: short.len(), max: MAX_MOUNT_OPTIONS })
+    // How many of these lower dirs would fit, for the message: the user needs a number of steps.
+    let fixed = join(Vec::new()).len();
+    let mut used = fixed;
+    let max_layers = fds
+        .iter()
+        .map(|fd| format!("/proc/self/fd/{}", fd.as_raw_fd()).len())
+        .take_while(|len| {
+            used += len + 1;
+            used - 1 <= MAX_MOUNT_OPTIONS
+        })
+        .count();
+    Err(SnapshotError::TooManyLayers { layers: lowers.len(), max_layers, len: short.len(), max: MAX_MOUNT_OPTIONS })
 }
 
 /// Gives a still-empty upper dir the owner, mode and mtime of the snapshot's top root.
@@ -280,6 +291,10 @@ mod tests {
         assert_eq!(unescape_octal(br"/x\04"), br"/x\04");
     }
 
+    fn error_kind_of(lowers: &[PathBuf]) -> crate::ErrorKind {
+        overlay_options(lowers, None).map_or_else(|e| e.kind(), |_| panic!("the options fit"))
+    }
+
     #[test]
     fn long_stacks_fall_back_to_descriptors() {
         let tmp = tempfile::tempdir().expect("tempdir");
@@ -290,6 +305,13 @@ mod tests {
         assert_eq!(fds.len(), 60);
         assert!(options.starts_with("lowerdir=/proc/self/fd/"), "{options}");
         let too_many: Vec<PathBuf> = (0..400).map(|_| dir.clone()).collect();
-        assert!(matches!(overlay_options(&too_many, None), Err(SnapshotError::TooManyLayers { .. })));
+        let error = overlay_options(&too_many, None).expect_err("too many");
+        let SnapshotError::TooManyLayers { layers, max_layers, .. } = error else { panic!("{error}") };
+        assert_eq!(layers, 400);
+        // Each lower dir takes `/proc/self/fd/N:` (17 to 20 bytes) of the 4095.
+        assert!((150..250).contains(&max_layers), "{max_layers} layers fit");
+        let fitting: Vec<PathBuf> = (0..max_layers).map(|_| dir.clone()).collect();
+        assert!(overlay_options(&fitting, None).is_ok(), "the {max_layers} layers the message names do fit");
+        assert_eq!(error_kind_of(&too_many), crate::ErrorKind::Input, "too many steps is the build's doing");
     }
 }

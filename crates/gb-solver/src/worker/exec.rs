@@ -12,7 +12,7 @@ use gb_exec::{ContainerMount, ContainerSpec, MountSource, Network, OutputStream}
 use gb_ir::{CacheSharing, ExecOp, MountKind, NetworkMode, OpDigest, OpNode, SecurityMode};
 use gb_snapshot::{ConfinedDir, Lookup};
 
-use super::{Value, commit, to_snapshot};
+use super::{Value, commit, input_snapshot, mount_failed};
 use crate::env::{BaseConfig, process_settings};
 use crate::error::SolveError;
 use crate::solve::Context;
@@ -44,7 +44,7 @@ pub(super) async fn run(
     for mount in &exec.mounts {
         snapshots.push(match (mount.input, &mount.kind) {
             (Some(index), MountKind::Bind | MountKind::Cache { .. }) => {
-                Some(to_snapshot(context, inputs[index as usize].clone()).await?)
+                Some(input_snapshot(context, digest, inputs[index as usize].clone()).await?)
             }
             _ => None,
         });
@@ -225,7 +225,7 @@ fn prepare(
     let root = state
         .snapshots
         .mount_writable(root_snapshot, &work)
-        .map_err(|e| SolveError::env("mounting the root file system", e))?;
+        .map_err(|e| mount_failed("mounting the root file system", e, fail))?;
     let rootfs = root.path().to_path_buf();
     // The working directory and mount points are inspected and made below this descriptor,
     // never through a link an earlier layer left.
@@ -282,7 +282,7 @@ fn prepare(
                     state
                         .snapshots
                         .mount_readonly(&snapshot)
-                        .map_err(|e| SolveError::env("mounting a bind source", e))?
+                        .map_err(|e| mount_failed("mounting a bind source", e, fail))?
                 } else {
                     // A writable bind mount's changes are thrown away, so it gets its own upper dir.
                     let throwaway =
@@ -290,7 +290,7 @@ fn prepare(
                     let mounted = state
                         .snapshots
                         .mount_writable(&snapshot, &throwaway)
-                        .map_err(|e| SolveError::env("mounting a bind source", e))?;
+                        .map_err(|e| mount_failed("mounting a bind source", e, fail))?;
                     scratch_work.push(throwaway);
                     mounted
                 };
@@ -348,7 +348,7 @@ fn prepare(
                         let mounted = state
                             .snapshots
                             .mount_readonly(seed)
-                            .map_err(|e| SolveError::env("mounting a cache seed", e))?;
+                            .map_err(|e| mount_failed("mounting a cache seed", e, fail))?;
                         let mut copy = gb_ir::CopyAction::docker(0, format!("/{selector}"), "/");
                         copy.allow_empty_wildcard = true;
                         let op = gb_ir::FileOp { base: None, actions: vec![gb_ir::FileAction::Copy(copy)] };

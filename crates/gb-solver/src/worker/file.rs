@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use gb_cache::Snapshot;
 use gb_ir::{FileAction, FileOp, OpDigest};
 
-use super::{Value, commit, to_snapshot};
+use super::{Value, commit, mount_failed, to_snapshot};
 use crate::error::SolveError;
 use crate::solve::Context;
 
@@ -32,12 +32,22 @@ pub(super) async fn run(
     let description = context.description(digest);
     let location = context.location(digest);
     tokio::task::spawn_blocking(move || {
+        let fail = |message: String| SolveError::OpFailed {
+            description: description.clone(),
+            location: location.clone(),
+            message,
+        };
         let work = state.snapshots.work_dir().map_err(|e| SolveError::env("making a work directory", e))?;
         // Scratch needs no overlay: the upper dir is the whole file system.
         let mounted = if base.layers.is_empty() {
             None
         } else {
-            Some(state.snapshots.mount_writable(&base, &work).map_err(|e| SolveError::env("mounting the base", e))?)
+            Some(
+                state
+                    .snapshots
+                    .mount_writable(&base, &work)
+                    .map_err(|e| mount_failed("mounting the base", e, &fail))?,
+            )
         };
         let dest_root = mounted.as_ref().map_or_else(|| work.upper().to_path_buf(), |m| m.path().to_path_buf());
 
@@ -53,7 +63,7 @@ pub(super) async fn run(
                     let mounted = state
                         .snapshots
                         .mount_readonly(snapshot)
-                        .map_err(|e| SolveError::env("mounting a copy source", e))?;
+                        .map_err(|e| mount_failed("mounting a copy source", e, &fail))?;
                     mounts.insert(*index, mounted);
                 }
                 Value::Image { reference, .. } => {

@@ -106,6 +106,31 @@ pub(crate) async fn run_op(
 
 /// A value as a snapshot: a local directory is copied (with its filters) into a new layer.
 pub(crate) async fn to_snapshot(context: &Context, value: Value) -> Result<Snapshot, SolveError> {
+    snapshot_for(context, None, value).await
+}
+
+/// [`to_snapshot`] of an input of the op `reader`. A build context that lacks what the op reads
+/// (a missing or excluded path, a link that leads out of the context) fails that op at its
+/// Dockerfile line, as a missing path in a stage or image does: the input is what is wrong.
+pub(crate) async fn input_snapshot(context: &Context, reader: &OpDigest, value: Value) -> Result<Snapshot, SolveError> {
+    snapshot_for(context, Some(reader), value).await
+}
+
+/// A failed mount while preparing an op. A stack of more layers than overlayfs can mount is the
+/// build's doing (too many steps), so it fails the op at its line (`fail`); any other mount
+/// failure is the machine's.
+pub(crate) fn mount_failed(
+    what: &str,
+    error: gb_snapshot::SnapshotError,
+    fail: &(dyn Fn(String) -> SolveError + Send + Sync),
+) -> SolveError {
+    match error.kind() {
+        gb_snapshot::ErrorKind::Input => fail(format!("{what}: {error}")),
+        gb_snapshot::ErrorKind::Environment | gb_snapshot::ErrorKind::Bug => SolveError::env(what, error),
+    }
+}
+
+async fn snapshot_for(context: &Context, reader: Option<&OpDigest>, value: Value) -> Result<Snapshot, SolveError> {
     match value {
         Value::Snapshot(snapshot) => Ok(snapshot),
         Value::Image { reference, manifest, platform } => {
@@ -130,6 +155,8 @@ pub(crate) async fn to_snapshot(context: &Context, value: Value) -> Result<Snaps
         }
         Value::Local { root, include, exclude } => {
             let state = context.root.clone();
+            let description = reader.map_or_else(|| "copying the build context".to_owned(), |d| context.description(d));
+            let location = reader.and_then(|d| context.location(d));
             tokio::task::spawn_blocking(move || {
                 let work = state.snapshots.work_dir().map_err(|e| SolveError::env("making a work directory", e))?;
                 let matcher = gb_patterns::PatternMatcher::new(&exclude)
@@ -145,8 +172,16 @@ pub(crate) async fn to_snapshot(context: &Context, value: Value) -> Result<Snaps
                     })
                     .collect();
                 let op = gb_ir::FileOp { base: None, actions };
-                gb_ops::apply_file_op(work.upper(), &op, &sources)
-                    .map_err(|e| SolveError::env(format!("copying the context {}", root.display()), e))?;
+                gb_ops::apply_file_op(work.upper(), &op, &sources).map_err(|e| match e.kind() {
+                    gb_ops::ErrorKind::Input => SolveError::OpFailed {
+                        description,
+                        location,
+                        message: format!("reading the build context: {e}"),
+                    },
+                    gb_ops::ErrorKind::Environment | gb_ops::ErrorKind::Bug => {
+                        SolveError::env(format!("copying the context {}", root.display()), e)
+                    }
+                })?;
                 commit(&state, work)
             })
             .await
