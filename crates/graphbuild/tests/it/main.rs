@@ -4,6 +4,7 @@ mod debug_parse;
 mod engine;
 mod entitlements;
 mod images;
+mod input_errors;
 mod lower;
 mod platform;
 mod registry;
