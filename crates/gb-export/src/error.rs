@@ -63,6 +63,15 @@ pub enum ExportError {
         #[source]
         source: io::Error,
     },
+    /// Writing into an output directory failed, or would have gone through a link in it.
+    #[error("cannot write into {}: {source}", dest.display())]
+    Dest {
+        /// The output directory.
+        dest: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: SnapshotError,
+    },
     /// An output path that names something an archive cannot be written over (a directory, a
     /// block device, a socket).
     #[error("refusing to write {}: it is {what}; an archive goes to a file, a character device or a fifo",
@@ -146,7 +155,9 @@ impl ExportError {
             | ExportError::Expand { .. }
             | ExportError::NotAFile { .. }
             | ExportError::Reference(_) => ErrorKind::Input,
-            ExportError::Import { source, .. } | ExportError::Layer { source, .. } => match source.kind() {
+            ExportError::Import { source, .. }
+            | ExportError::Layer { source, .. }
+            | ExportError::Dest { source, .. } => match source.kind() {
                 gb_snapshot::ErrorKind::Input => ErrorKind::Input,
                 gb_snapshot::ErrorKind::Environment => ErrorKind::Environment,
                 gb_snapshot::ErrorKind::Bug => ErrorKind::Bug,
