@@ -32,6 +32,17 @@ pub enum CacheError {
         /// RocksDB's message.
         message: String,
     },
+    /// The file system holding the store is full, or too close to full for RocksDB (see
+    /// [`crate::MIN_FREE_BYTES`]): a refused write, or RocksDB's own "No space left on device".
+    #[error("no space left on device for {what} ({path}): {detail}")]
+    NoSpace {
+        /// What was to be written, naming the tables.
+        what: String,
+        /// The database directory.
+        path: PathBuf,
+        /// How much space there is, or RocksDB's message.
+        detail: String,
+    },
     /// The database was written by a graphbuild with a different record layout.
     #[error("cache database {path} has schema version {found}, this graphbuild reads version {supported}")]
     UnsupportedSchema {

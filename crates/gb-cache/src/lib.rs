@@ -24,4 +24,4 @@ pub use ids::{CacheKey, LayerId, Snapshot};
 pub use kv::{KvPair, KvStore, KvWrite, Table};
 pub use memory::MemoryStore;
 pub use records::{FileRecord, ImageRecord, LayerBlobRecord, LayerRecord, ResultRecord};
-pub use rocks::RocksStore;
+pub use rocks::{MIN_FREE_BYTES, RocksStore};

@@ -1,19 +1,54 @@
 //! The RocksDB [`KvStore`]: one column family per [`Table`].
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use rocksdb::{ColumnFamily, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
+use rocksdb::{ColumnFamily, DB, Direction, IteratorMode, LogLevel, Options, WriteBatch, WriteOptions};
 
 use crate::error::CacheError;
 use crate::kv::{KvPair, KvStore, KvWrite, Table};
+
+/// The free space RocksDB must find on its file system before it is opened or written to.
+///
+/// Debian's librocksdb is built with assertions on, and after one failed write to a file (its
+/// info `LOG`, the WAL) the next operation on that file fails an assertion
+/// (`sync_without_flush_called_`, writable_file_writer.h) and aborts the process: on a full disk
+/// every command died with SIGABRT, before it could say why. So RocksDB is not given the chance
+/// to run out of space. Opening writes a few hundred KB (the info log's header, OPTIONS, a new
+/// MANIFEST and WAL, an SST of the replayed WAL), a write a few KB of WAL; the rest of the margin
+/// is for a memtable flush ([`DB_WRITE_BUFFER`]) and for other writers on the same file system
+/// between the check and the write.
+pub const MIN_FREE_BYTES: u64 = 8 << 20;
+
+/// The memtables of all tables together. It bounds a flush's SST and the WAL's preallocation
+/// (1.1 times the write buffer, fallocated, which on a nearly full ext4 keeps whatever part it
+/// got); the records are small, so flushes stay rare.
+const DB_WRITE_BUFFER: usize = 4 << 20;
 
 /// A [`KvStore`] in a RocksDB database directory.
 ///
 /// Opening takes RocksDB's `LOCK` file, so a second open of the same directory (from this process
 /// or another) fails with [`CacheError::Locked`] until the first store is dropped.
+///
+/// Opening and every write first check that [`MIN_FREE_BYTES`] are free ([`CacheError::NoSpace`]
+/// otherwise). Should a write fail with an IO error all the same, the database is never closed
+/// (closing flushes the failed WAL writer, which aborts): the handle is leaked, and the next
+/// open recovers from the WAL as after a crash.
 pub struct RocksStore {
-    db: DB,
+    /// Shared only so that a failed store can leak one reference instead of closing.
+    db: Arc<DB>,
     path: PathBuf,
+    failed: AtomicBool,
+}
+
+impl Drop for RocksStore {
+    fn drop(&mut self) {
+        if self.failed.load(Ordering::SeqCst) {
+            std::mem::forget(Arc::clone(&self.db));
+        }
+    }
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -31,6 +66,11 @@ impl RocksStore {
         // RocksDB keeps up to 1000 info LOG files by default; a build cache needs a few to debug.
         options.set_keep_log_file_num(4);
         options.set_max_log_file_size(4 << 20);
+        // Only the header (version, options) at open: any later line could be the second write
+        // after a failed one, which aborts (see MIN_FREE_BYTES); errors reach us as statuses.
+        options.set_log_level(LogLevel::Header);
+        options.set_db_write_buffer_size(DB_WRITE_BUFFER);
+        ensure_space(dir, || "the cache database".to_owned())?;
 
         // Column families a newer graphbuild added must be opened too, or RocksDB refuses to open
         // the database at all; they are left alone.
@@ -52,7 +92,7 @@ impl RocksStore {
             rocksdb::ColumnFamilyDescriptor::new(name, cf_options)
         });
         let db = DB::open_cf_descriptors(&options, dir, descriptors).map_err(|error| db_error(dir, error))?;
-        Ok(Self { db, path: dir.to_owned() })
+        Ok(Self { db: Arc::new(db), path: dir.to_owned(), failed: AtomicBool::new(false) })
     }
 
     /// Opens an existing database read-only: it takes no lock, so it works while a build holds
@@ -61,7 +101,7 @@ impl RocksStore {
         let options = Options::default();
         let names = DB::list_cf(&options, dir).map_err(|error| db_error(dir, error))?;
         let db = DB::open_cf_for_read_only(&options, dir, &names, false).map_err(|error| db_error(dir, error))?;
-        Ok(Self { db, path: dir.to_owned() })
+        Ok(Self { db: Arc::new(db), path: dir.to_owned(), failed: AtomicBool::new(false) })
     }
 
     /// The database directory.
@@ -96,6 +136,12 @@ impl KvStore for RocksStore {
     }
 
     fn write(&self, writes: Vec<KvWrite>) -> Result<(), CacheError> {
+        let tables: BTreeSet<Table> = writes.iter().map(|(table, _, _)| *table).collect();
+        let what = || {
+            let names: Vec<&str> = tables.iter().map(|table| table.name()).collect();
+            format!("writing the {} table{} of the cache database", names.join(", "), plural(names.len()))
+        };
+        ensure_space(&self.path, what)?;
         let mut batch = WriteBatch::default();
         let mut durable = false;
         for (table, key, value) in writes {
@@ -110,7 +156,15 @@ impl KvStore for RocksStore {
         // A synced write also syncs every earlier write in the log, so unsynced file-index batches
         // never leave a durable record behind them unsynced.
         options.set_sync(durable);
-        self.db.write_opt(batch, &options).map_err(|error| self.error(error))
+        self.db.write_opt(batch, &options).map_err(|error| {
+            if error.kind() == rocksdb::ErrorKind::IOError {
+                self.failed.store(true, Ordering::SeqCst);
+            }
+            match db_error(&self.path, error) {
+                CacheError::NoSpace { path, detail, .. } => CacheError::NoSpace { what: what(), path, detail },
+                other => other,
+            }
+        })
     }
 
     fn scan_prefix(&self, table: Table, prefix: &[u8]) -> Result<Vec<KvPair>, CacheError> {
@@ -137,7 +191,52 @@ fn db_error(path: &Path, error: rocksdb::Error) -> CacheError {
     if message.contains("/LOCK:") && (message.contains("lock file") || message.contains("lock hold")) {
         return CacheError::Locked { path: path.to_owned(), detail: message };
     }
+    if message.contains("No space left on device") {
+        return CacheError::NoSpace { what: "the cache database".to_owned(), path: path.to_owned(), detail: message };
+    }
     CacheError::Db { path: path.to_owned(), message }
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 { "" } else { "s" }
+}
+
+/// Fails with [`CacheError::NoSpace`] unless [`MIN_FREE_BYTES`] are free on the file system of
+/// `dir` (or of its nearest existing ancestor, before the database is created). Root may use the
+/// blocks ext4 reserves for it, so for root those count as free.
+fn ensure_space(dir: &Path, what: impl FnOnce() -> String) -> Result<(), CacheError> {
+    let Some(free) = dir.ancestors().find_map(|path| free_bytes(path).ok()) else {
+        // Nothing to measure on: RocksDB's own error will say what is wrong.
+        return Ok(());
+    };
+    if free >= MIN_FREE_BYTES {
+        return Ok(());
+    }
+    Err(CacheError::NoSpace {
+        what: what(),
+        path: dir.to_owned(),
+        detail: format!(
+            "{} free, graphbuild needs at least {} MiB free to write its database safely; free some space",
+            human_bytes(free),
+            MIN_FREE_BYTES >> 20
+        ),
+    })
+}
+
+fn free_bytes(path: &Path) -> nix::Result<u64> {
+    let stats = nix::sys::statvfs::statvfs(path)?;
+    let blocks = if nix::unistd::geteuid().is_root() { stats.blocks_free() } else { stats.blocks_available() };
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    let bytes = u64::from(blocks).saturating_mul(u64::from(stats.fragment_size()));
+    Ok(bytes)
+}
+
+fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        0..1024 => format!("{bytes} B"),
+        1024..1_048_576 => format!("{:.1} KiB", bytes as f64 / 1024.0),
+        _ => format!("{:.1} MiB", bytes as f64 / 1_048_576.0),
+    }
 }
 
 #[cfg(test)]

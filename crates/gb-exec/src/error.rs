@@ -67,6 +67,14 @@ pub enum ExecError {
         /// runc's error message.
         message: String,
     },
+    /// A container of a dead graphbuild did not die after SIGKILL (its init is stuck in the kernel).
+    #[error("container {id} left by a killed graphbuild is still running after SIGKILL (init pid {pid})")]
+    Unkillable {
+        /// The container id.
+        id: String,
+        /// Its init's pid on the host.
+        pid: i32,
+    },
     /// The cancellation token fired; the container was killed and deleted.
     #[error("the container run was cancelled")]
     Cancelled,
@@ -97,6 +105,7 @@ impl ExecError {
             | Self::IdInUse { .. }
             | Self::Spawn { .. }
             | Self::Runtime { .. }
+            | Self::Unkillable { .. }
             | Self::Io { .. } => ErrorKind::Environment,
         }
     }

@@ -6,10 +6,15 @@
 //! on the caller's already mounted rootfs, runs it with `runc run`, streams its output and
 //! deletes the container. [`mount_points`] names what runc creates in the rootfs, so the layer
 //! diff can drop it.
+//!
+//! Containers die with the graphbuild that started them: each runtime's watchdog kills them when
+//! the process is gone (even by SIGKILL), and [`reap_if_orphaned`] kills those of a work dir
+//! whose owner is dead, for whatever the watchdog missed.
 
 mod caps;
 mod config;
 mod error;
+mod reap;
 mod runc;
 mod runtime;
 mod spec;
@@ -17,5 +22,6 @@ mod spec;
 pub use caps::{DOCKER_DEFAULT as DOCKER_DEFAULT_CAPABILITIES, mask as capability_mask};
 pub use config::mount_points;
 pub use error::{ErrorKind, ExecError};
+pub use reap::reap_if_orphaned;
 pub use runtime::{RUNC_ENV, Runtime};
 pub use spec::{ContainerMount, ContainerSpec, MountSource, Network, OutputStream};

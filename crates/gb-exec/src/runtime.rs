@@ -4,6 +4,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -11,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, HostLimits};
 use crate::error::ExecError;
+use crate::reap::{OWNER_FILE, ProcessId, Watchdog};
 use crate::runc::{Cleanup, Runc};
 use crate::spec::{ContainerSpec, OutputStream};
 
@@ -29,6 +31,10 @@ const CHUNK: usize = 64 * 1024;
 
 /// A runc binary plus the directory holding bundles and runc's state.
 ///
+/// The work dir belongs to this runtime alone: it records the owning process (`owner`), and a
+/// watchdog process kills the runtime's containers once that process is gone, whether it exits
+/// or is killed; [`crate::reap_if_orphaned`] is the later fallback.
+///
 /// Cgroups: no `cgroupsPath` is set, so runc (cgroupfs driver) makes a cgroup named after the
 /// container id *inside the caller's own cgroup* in every hierarchy (on this VM's hybrid v1+v2
 /// layout: `memory:/<caller's>/<id>`, `pids:/<id>`, `0::/<id>`), and removes it on delete.
@@ -39,11 +45,15 @@ pub struct Runtime {
     version: String,
     bundles: PathBuf,
     host: HostLimits,
+    /// Shared by the clones; the last one dropped lets the watchdog finish.
+    _watchdog: Arc<Watchdog>,
 }
 
 impl Runtime {
     /// Finds runc on PATH (or `$GRAPHBUILD_RUNC`) and checks that it runs; `work_dir` holds
-    /// bundles and runc's `--root` state (e.g. `ROOT/tmp/exec`) and is created if missing.
+    /// bundles and runc's `--root` state (e.g. `ROOT/exec/ID`) and is created if missing. It must
+    /// be this runtime's alone: its `owner` file is rewritten to name this process, and the
+    /// watchdog started here kills whatever runs under it once this process is gone.
     pub fn detect(work_dir: &Path) -> Result<Self, ExecError> {
         let path = find_runc()?;
         let output = std::process::Command::new(&path)
@@ -59,10 +69,15 @@ impl Runtime {
         let work_dir = std::path::absolute(work_dir).map_err(ExecError::io("resolve", work_dir))?;
         let root = work_dir.join("state");
         let bundles = work_dir.join("bundles");
+        std::fs::create_dir_all(&work_dir).map_err(ExecError::io("create", &work_dir))?;
+        // The owner first: a work dir with containers but no live owner is reaped.
+        let owner = work_dir.join(OWNER_FILE);
+        std::fs::write(&owner, ProcessId::current()?.to_line()).map_err(ExecError::io("write", &owner))?;
         for dir in [&root, &bundles] {
             std::fs::create_dir_all(dir).map_err(ExecError::io("create", dir))?;
         }
-        Ok(Self { runc: Runc { path, root }, version, bundles, host: HostLimits::read() })
+        let watchdog = Arc::new(Watchdog::start(&path, &root)?);
+        Ok(Self { runc: Runc { path, root }, version, bundles, host: HostLimits::read(), _watchdog: watchdog })
     }
 
     /// The runc binary in use.
@@ -127,8 +142,9 @@ impl Runtime {
         }
     }
 
-    /// Force-deletes every container under the state root, e.g. ones a crashed graphbuild left
-    /// running; returns their ids. Call it before wiping the work dir, or they stay unreachable.
+    /// Force-deletes every container under this runtime's state root (one created there by hand,
+    /// or one a run lost track of); returns their ids. Containers of other, dead processes are
+    /// [`crate::reap_if_orphaned`]'s.
     pub async fn delete_all(&self) -> Result<Vec<String>, ExecError> {
         let mut entries = match tokio::fs::read_dir(&self.runc.root).await {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -271,7 +287,7 @@ fn check_id(id: &str) -> Result<(), ExecError> {
     if valid { Ok(()) } else { Err(ExecError::InvalidId { id: id.to_owned() }) }
 }
 
-fn find_runc() -> Result<PathBuf, ExecError> {
+pub(crate) fn find_runc() -> Result<PathBuf, ExecError> {
     if let Some(path) = std::env::var_os(RUNC_ENV).filter(|p| !p.is_empty()) {
         let path = PathBuf::from(path);
         return if is_executable(&path) {

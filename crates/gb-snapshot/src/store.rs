@@ -81,13 +81,18 @@ impl SnapshotStore {
         Ok(store)
     }
 
+    /// Unmounts everything under `tmp/` and removes its entries. An entry that cannot be removed
+    /// (a process of a crashed build that could not be killed still writes into it) is left for
+    /// the next open: every new entry gets a fresh random name, so garbage never collides with
+    /// it, and refusing the whole state root over garbage would lock the user out.
     fn wipe_tmp(&self) -> Result<(), SnapshotError> {
         unmount_all_under(&self.tmp)?;
         for entry in fs::read_dir(&self.tmp).map_err(SnapshotError::io("list", &self.tmp))? {
             let entry = entry.map_err(SnapshotError::io("list", &self.tmp))?;
             let path = entry.path();
-            let meta = crate::fsutil::lstat(&path)?;
-            crate::fsutil::remove_any(&path, &meta)?;
+            if let Ok(meta) = crate::fsutil::lstat(&path) {
+                let _ = crate::fsutil::remove_any(&path, &meta);
+            }
         }
         Ok(())
     }

@@ -39,9 +39,10 @@ pub fn import_rootfs(
     file.rewind().map_err(|e| SolveError::env("reading the tarball", e))?;
 
     // Keep the layer blob as given (compressed or not) and extract the uncompressed stream.
-    let mut writer = root.content.writer().map_err(|e| SolveError::env("writing a blob", e))?;
-    std::io::copy(&mut file, &mut writer).map_err(|e| SolveError::env("writing a blob", e))?;
-    let (blob_digest, blob_size) = writer.commit(None).map_err(|e| SolveError::env("writing a blob", e))?;
+    let storing = format!("storing {} in the content store", tarball.display());
+    let mut writer = root.content.writer().map_err(|e| SolveError::env(&storing, e))?;
+    std::io::copy(&mut file, &mut writer).map_err(|e| SolveError::env(&storing, e))?;
+    let (blob_digest, blob_size) = writer.commit(None).map_err(|e| SolveError::env(&storing, e))?;
     let blob =
         std::fs::File::open(root.content.path(&blob_digest)).map_err(|e| SolveError::env("reading a blob", e))?;
     let imported = if gzip {
@@ -49,7 +50,12 @@ pub fn import_rootfs(
     } else {
         root.snapshots.import_tar(blob)
     }
-    .map_err(|e| SolveError::OpFailed { description: "import".into(), location: None, message: e.to_string() })?;
+    .map_err(|e| {
+        if crate::root::is_no_space(&e) {
+            return SolveError::env("writing the imported layer", e);
+        }
+        SolveError::OpFailed { description: "import".into(), location: None, message: e.to_string() }
+    })?;
     let created_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     root.db
         .put_layer(&imported.layer, &gb_cache::LayerRecord { size: imported.size, created_unix })

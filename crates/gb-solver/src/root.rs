@@ -49,6 +49,9 @@ impl StateRoot {
             .map_err(|e| SolveError::env(format!("opening {}", lock_path.display()), e))?;
         let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
             .map_err(|(_, e)| SolveError::env(format!("locking {}", lock_path.display()), e))?;
+        // First of all: containers of a killed graphbuild must not outlive it, and while they run
+        // they write into `tmp/`, which the snapshot store is about to wipe.
+        reap_orphaned_containers(path);
         let db = CacheDb::open(path).map_err(|e| SolveError::env("opening the cache database", e))?;
         let content = ContentStore::open(path).map_err(|e| SolveError::env("opening the content store", e))?;
         let snapshots = SnapshotStore::open(path).map_err(|e| SolveError::env("opening the snapshot store", e))?;
@@ -69,4 +72,52 @@ impl StateRoot {
     pub fn tmp_dir(&self) -> PathBuf {
         self.path.join("tmp")
     }
+
+    /// A new work dir for a container runtime of this process, `ROOT/exec/PID-RANDOM/`: each
+    /// runtime's containers live apart and its owner is recorded there, so a later open kills
+    /// exactly those whose graphbuild is dead.
+    pub fn new_exec_dir(&self) -> PathBuf {
+        let random = gb_cache::LayerId::random();
+        self.path.join("exec").join(format!("{}-{}", std::process::id(), &random.0[..8]))
+    }
+}
+
+/// Kills the containers of graphbuild processes that died without cleaning up (a build killed
+/// with SIGKILL, a crash, a killed `graphbuild run`): the runtimes of builds, `ROOT/exec/*/`
+/// (and `ROOT/exec/` itself, the layout before per-runtime dirs), and those of `graphbuild
+/// run`, `ROOT/run/*/exec/`. A runtime whose owner is alive (a `run` that released the lock) is
+/// left alone. Best effort: whatever fails is tried again at the next open, and the open goes on,
+/// since a leftover container is no reason to refuse the root.
+fn reap_orphaned_containers(root: &Path) {
+    let exec = root.join("exec");
+    let mut work_dirs = vec![exec.clone()];
+    work_dirs.extend(subdirs(&exec));
+    work_dirs.extend(subdirs(&root.join("run")).into_iter().map(|run| run.join("exec")));
+    for dir in work_dirs {
+        let _ = gb_exec::reap_if_orphaned(&dir);
+    }
+}
+
+/// Whether `error`, or an error it was caused by, is a full disk (or an exhausted quota): the
+/// machine's failure, whichever step ran into it.
+pub(crate) fn is_no_space(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && matches!(io.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+        {
+            return true;
+        }
+        if matches!(error.downcast_ref::<gb_cache::CacheError>(), Some(gb_cache::CacheError::NoSpace { .. })) {
+            return true;
+        }
+        current = error.source();
+    }
+    false
+}
+
+/// The directories in `dir` (none when it is missing or unreadable).
+fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect()
 }

@@ -141,11 +141,10 @@ impl Solver {
         if let Some(runtime) = self.runtime.get() {
             return Ok(runtime.clone());
         }
-        let runtime = gb_exec::Runtime::detect(&self.root.path().join("exec"))
+        // A work dir of this build's own; containers a killed build left behind were reaped when
+        // the state root was opened.
+        let runtime = gb_exec::Runtime::detect(&self.root.new_exec_dir())
             .map_err(|e| SolveError::env("finding a container runtime (install runc)", e))?;
-        // Containers a killed graphbuild left behind still hold the runtime's state; remove
-        // them before starting new ones (the state root's lock says none of ours is running).
-        runtime.delete_all().await.map_err(|e| SolveError::env("removing containers left by an earlier run", e))?;
         Ok(self.runtime.get_or_init(|| Arc::new(runtime)).clone())
     }
 
@@ -410,7 +409,13 @@ impl Solver {
                 let prefix = format!("{}:{}/", local.name, canonical.display());
                 let checksum =
                     gb_snapshot::checksum_tree(&canonical, &local.include, &local.exclude, &self.root.db, &prefix)
-                        .map_err(|e| fail(e.to_string()))?;
+                        .map_err(|e| match e {
+                            // The cache database failed (a full disk), not the context.
+                            gb_snapshot::SnapshotError::Index { .. } => {
+                                SolveError::env("indexing the build context", e)
+                            }
+                            e => fail(e.to_string()),
+                        })?;
                 Ok((
                     Some(checksum.digest.to_string()),
                     Value::Local { root: canonical, include: local.include.clone(), exclude: local.exclude.clone() },

@@ -5,5 +5,6 @@ mod bench;
 mod cancel;
 mod isolation;
 mod mounts;
+mod orphans;
 mod process;
 mod support;

@@ -87,10 +87,12 @@ pub(super) async fn run(
                 _ => None,
             })
             .collect();
-        gb_ops::apply_file_op(&dest_root, &op, &sources).map_err(|e| SolveError::OpFailed {
-            description: description.clone(),
-            location: location.clone(),
-            message: e.to_string(),
+        gb_ops::apply_file_op(&dest_root, &op, &sources).map_err(|e| {
+            // Writing the layer found the disk full: the machine's failure, not the Dockerfile's.
+            if crate::root::is_no_space(&e) {
+                return SolveError::env(format!("{description}: writing its layer"), e);
+            }
+            fail(e.to_string())
         })?;
         drop(sources);
         drop(mounts);

@@ -3,11 +3,13 @@
 //!
 //! The state root's lock is held only while the container is set up, so other commands (`rmi`,
 //! `build`) work while it runs. That is why the container lives in its own directory,
-//! `ROOT/run/<id>/`, rather than in `ROOT/tmp/` and `ROOT/exec/`, which every process that opens
-//! the root wipes: `ROOT/run/<id>/` is a private [`SnapshotStore`] (its `layers` is a link to the
-//! root's `layers/`) plus the runc state of this one container. `ROOT/containers/<id>.json` says
-//! the container is running (image, pid, name) for `rmi` and for `--name`; a later `run` removes
-//! what a killed one left behind.
+//! `ROOT/run/<id>/`, rather than in `ROOT/tmp/`, which every process that opens the root wipes:
+//! `ROOT/run/<id>/` is a private [`SnapshotStore`] (its `layers` is a link to the root's
+//! `layers/`) plus the runc state of this one container (`exec/`, owned by this process, so an
+//! open of the root leaves it alone while the process lives). `ROOT/containers/<id>.json` says
+//! the container is running (image, pid, name) for `rmi` and for `--name`. When the `run` process
+//! is killed, its runtime's watchdog kills the container (and any later open of the root does,
+//! should the watchdog have been killed too); a later `run` removes the mounts and directories.
 
 use std::collections::BTreeSet;
 use std::io::Write as _;
@@ -103,7 +105,7 @@ async fn set_up(args: &RunArgs, root: Option<&Path>) -> Result<(Container, Conta
     };
     let user = args.user.clone().unwrap_or_else(|| config["User"].as_str().unwrap_or_default().to_owned());
 
-    remove_stale(&state).await;
+    remove_stale(&state);
     let id = Sha256Digest::of(gb_cache::LayerId::random().0.as_bytes()).hex();
     let hostname = id[..12].to_owned();
     let name = args.name.clone().unwrap_or_else(|| hostname.clone());
@@ -301,7 +303,7 @@ fn running(state: &StateRoot) -> Vec<Running> {
 /// running), mounts, directories and records. Called under the state root's lock, while every
 /// live `run` has its record written, so only dead ones are touched. Best effort: whatever fails
 /// stays for the next time.
-async fn remove_stale(state: &StateRoot) {
+fn remove_stale(state: &StateRoot) {
     let live: BTreeSet<String> = running(state).into_iter().map(|r| r.id).collect();
     if let Ok(entries) = std::fs::read_dir(runs_dir(state)) {
         for entry in entries.flatten() {
@@ -310,8 +312,12 @@ async fn remove_stale(state: &StateRoot) {
                 continue;
             }
             let dir = entry.path();
-            if let Ok(runtime) = gb_exec::Runtime::detect(&dir.join("exec")) {
-                let _ = runtime.delete_all().await;
+            // Opening the root reaped the container already, unless that failed or its owner
+            // lives on (the record's pid was reused); the reaper removes `exec/` once the
+            // container is dead, and until then nothing below may be unmounted or removed.
+            let exec = dir.join("exec");
+            if gb_exec::reap_if_orphaned(&exec).is_err() || exec.exists() {
+                continue;
             }
             // Opening the private store unmounts and empties its tmp/.
             if SnapshotStore::open(&dir).is_ok() {

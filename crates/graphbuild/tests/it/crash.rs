@@ -1,0 +1,321 @@
+//! Crash safety of a state root: a graphbuild killed with SIGKILL mid-RUN (or mid-`run`) leaves
+//! no process behind and no root that later commands refuse; a full disk makes every command fail
+//! with exit 3 and "no space left on device" (not a RocksDB assertion's SIGABRT), and everything
+//! works again once space is freed.
+//!
+//! These tests need root (mounts, runc), as graphbuild itself does; CI runs as root.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::engine::{Env, assert_ok, write};
+
+/// How long a container may take to start (a cold busybox build on a loaded machine).
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The processes whose command line contains `needle`: `(pid, command line)`.
+fn processes_with(needle: &str) -> Vec<(i32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        // A zombie's command line reads empty, so only processes that still run match.
+        let Ok(bytes) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&bytes).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push((pid, cmdline.trim_end().to_owned()));
+        }
+    }
+    found
+}
+
+/// The parent pid of `pid`, from `/proc/PID/stat` (field 4, counted after the command name).
+fn parent_of(pid: i32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].split_whitespace().nth(1)?.parse().ok()
+}
+
+fn kill_9(pid: impl std::fmt::Display) {
+    let status = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().expect("kill");
+    assert!(status.success(), "kill -9 {pid}");
+}
+
+/// The processes a test started in containers, found by a command line nobody else uses
+/// (`sleep N` with N unique to the test process); whatever is left of them is killed on drop, so
+/// a failing test leaves nothing running.
+struct Marker {
+    needle: String,
+}
+
+impl Marker {
+    fn new() -> Self {
+        Self { needle: format!("sleep {}", 4_000_000 + std::process::id()) }
+    }
+
+    /// Waits until the container's `sleep N` runs; fails the test with `log` if it never does.
+    fn wait_until_running(&self, child: &mut Child, log: &Path) {
+        let started = Instant::now();
+        while !processes_with(&self.needle).iter().any(|(_, cmdline)| cmdline.starts_with(&self.needle)) {
+            let exited = child.try_wait().expect("try_wait");
+            if exited.is_some() || started.elapsed() > START_TIMEOUT {
+                panic!(
+                    "the container never ran (graphbuild: {exited:?}):\n{}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn survivors(&self) -> Vec<(i32, String)> {
+        processes_with(&self.needle)
+    }
+}
+
+impl Drop for Marker {
+    fn drop(&mut self) {
+        for (pid, _) in self.survivors() {
+            let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    }
+}
+
+/// Kills graphbuild's container watchdog (a child of `graphbuild`), as when a whole process tree
+/// is killed; then only opening the root can reap the container.
+fn kill_watchdog_of(graphbuild: &Child) {
+    let watchdogs: Vec<i32> = processes_with("graphbuild-watchdog")
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .filter(|pid| parent_of(*pid) == Some(graphbuild.id()))
+        .collect();
+    assert_eq!(watchdogs.len(), 1, "graphbuild {} has one container watchdog", graphbuild.id());
+    kill_9(watchdogs[0]);
+}
+
+/// A build whose RUN writes into its layer without end and starts `sleep N`, unless the build
+/// argument SPIN is 0; then it finishes at once.
+fn spinning_context(marker: &Marker) -> tempfile::TempDir {
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        &format!(
+            "FROM busybox\nARG SPIN=1\nRUN if [ \"$SPIN\" = 1 ]; then {} & i=0; while :; do i=$((i+1)); \
+             echo $i > /spin-$((i % 64)); done; fi; echo finished > /finished\n",
+            marker.needle
+        ),
+    );
+    context
+}
+
+/// Starts `graphbuild ARGS` on the root, its output going to `log`.
+fn spawn(env: &Env, args: &[&str], log: &Path) -> Child {
+    let file = std::fs::File::create(log).expect("log");
+    std::process::Command::new(env!("CARGO_BIN_EXE_graphbuild"))
+        .arg("--root")
+        .arg(env.root.path())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().expect("log"))
+        .stderr(file)
+        .spawn()
+        .expect("spawn graphbuild")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default()
+}
+
+/// Builds with SPIN=0 and checks the result: the root works as before the crash.
+fn rebuild_finishes(env: &Env, context: &Path) {
+    let out = tempfile::tempdir().expect("out");
+    let dest = format!("type=local,dest={}", out.path().display());
+    let (output, _) = env.build(context, &["--build-arg", "SPIN=0", "-o", &dest]);
+    assert_ok(&output);
+    assert_eq!(std::fs::read_to_string(out.path().join("finished")).expect("finished"), "finished\n");
+}
+
+#[test]
+fn a_build_killed_mid_run_leaves_no_process_and_the_root_opens_at_once() {
+    let env = Env::new();
+    let marker = Marker::new();
+    let context = spinning_context(&marker);
+    let log = tempfile::NamedTempFile::new().expect("log");
+    let mut build = spawn(&env, &["build", "--progress", "plain", &path_str(context.path())], log.path());
+    marker.wait_until_running(&mut build, log.path());
+
+    build.kill().expect("kill -9 graphbuild");
+    build.wait().expect("wait");
+    // At once: the container was still writing into ROOT/tmp a moment ago.
+    let images = env.cmd(&["images"]).output().expect("images");
+    assert_eq!(images.status.code(), Some(0), "images after the kill:\n{}", stderr(&images));
+    assert_eq!(marker.survivors(), Vec::new(), "processes of the killed build still run");
+    rebuild_finishes(&env, context.path());
+}
+
+#[test]
+fn opening_the_root_reaps_a_killed_builds_container_when_its_watchdog_died_too() {
+    let env = Env::new();
+    let marker = Marker::new();
+    let context = spinning_context(&marker);
+    let log = tempfile::NamedTempFile::new().expect("log");
+    let mut build = spawn(&env, &["build", "--progress", "plain", &path_str(context.path())], log.path());
+    marker.wait_until_running(&mut build, log.path());
+
+    kill_watchdog_of(&build);
+    build.kill().expect("kill -9 graphbuild");
+    build.wait().expect("wait");
+    assert!(!marker.survivors().is_empty(), "nothing else killed the container before the next open");
+    let images = env.cmd(&["images"]).output().expect("images");
+    assert_eq!(images.status.code(), Some(0), "images after the kill:\n{}", stderr(&images));
+    assert_eq!(marker.survivors(), Vec::new(), "processes of the killed build still run");
+    assert_eq!(entries(&env.root.path().join("tmp")), Vec::<PathBuf>::new(), "tmp/ is wiped");
+    rebuild_finishes(&env, context.path());
+}
+
+#[test]
+fn a_killed_builds_container_dies_with_it_without_another_command() {
+    let env = Env::new();
+    let marker = Marker::new();
+    let context = spinning_context(&marker);
+    let log = tempfile::NamedTempFile::new().expect("log");
+    let mut build = spawn(&env, &["build", "--progress", "plain", &path_str(context.path())], log.path());
+    marker.wait_until_running(&mut build, log.path());
+
+    build.kill().expect("kill -9 graphbuild");
+    build.wait().expect("wait");
+    // No graphbuild runs from here on: only the watchdog can end the container.
+    let started = Instant::now();
+    while !marker.survivors().is_empty() && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(marker.survivors(), Vec::new(), "the killed build's container outlived it");
+    rebuild_finishes(&env, context.path());
+}
+
+#[test]
+fn a_killed_run_leaves_no_container_and_the_next_run_cleans_up() {
+    let env = Env::new();
+    let marker = Marker::new();
+    let log = tempfile::NamedTempFile::new().expect("log");
+    let script = format!("{} & while :; do sleep 1; done", marker.needle);
+    let mut run = spawn(&env, &["run", "busybox", "sh", "-c", &script], log.path());
+    marker.wait_until_running(&mut run, log.path());
+
+    kill_watchdog_of(&run);
+    run.kill().expect("kill -9 graphbuild run");
+    run.wait().expect("wait");
+    let images = env.cmd(&["images"]).output().expect("images");
+    assert_eq!(images.status.code(), Some(0), "images after the kill:\n{}", stderr(&images));
+    assert_eq!(marker.survivors(), Vec::new(), "the killed run's container still runs");
+    let next = env.cmd(&["run", "busybox", "true"]).output().expect("run");
+    assert_eq!(next.status.code(), Some(0), "the next run:\n{}", stderr(&next));
+    assert_eq!(entries(&env.root.path().join("run")), Vec::<PathBuf>::new(), "the killed run's mounts are gone");
+    assert_eq!(entries(&env.root.path().join("containers")), Vec::<PathBuf>::new(), "its record is gone");
+}
+
+/// A tmpfs mounted on a temp dir, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Self {
+        gb_test_support::require_root();
+        let dir = tempfile::tempdir().expect("mount point");
+        gb_test_support::run("mount", &["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", &path_str(dir.path())]);
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `filler` until the file system has not one byte left: big writes first, then
+    /// smaller ones down to single bytes.
+    fn fill(&self, filler: &Path) {
+        let mut file = std::fs::File::create(filler).expect("filler");
+        for size in [1 << 20, 4096, 1] {
+            let chunk = vec![0xa5u8; size];
+            while file.write_all(&chunk).is_ok() {}
+        }
+        let available = gb_test_support::run("stat", &["-f", "-c", "%a", &path_str(self.path())]);
+        assert_eq!(available.trim(), "0", "the file system is full");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazily, so a process still holding a file there cannot keep the mount (and a failed
+        // test's root) around.
+        let _ = std::process::Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+fn path_str(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn a_full_disk_fails_every_command_with_exit_3_and_they_work_once_space_is_freed() {
+    let disk = SmallDisk::mount("64m");
+    let env = Env { root: tempfile::tempdir_in(disk.path()).expect("root on the small disk") };
+    let import =
+        env.cmd(&["import"]).arg(gb_test_support::busybox_tar()).arg("busybox:latest").output().expect("import");
+    assert_ok(&import);
+    let first = tempfile::tempdir().expect("context");
+    write(first.path(), "Dockerfile", "FROM busybox\nRUN echo one > /one\n");
+    assert_ok(&env.cmd(&["build", "--progress", "plain", "-t", "full:1"]).arg(first.path()).output().expect("build"));
+    let second = tempfile::tempdir().expect("context");
+    write(second.path(), "Dockerfile", "FROM busybox\nRUN echo two > /two\n");
+    let commands: [(&str, Vec<String>); 5] = [
+        ("images", vec!["images".into()]),
+        (
+            "build",
+            vec![
+                "build".into(),
+                "--progress".into(),
+                "plain".into(),
+                "-t".into(),
+                "full:3".into(),
+                path_str(second.path()),
+            ],
+        ),
+        ("tag", vec!["tag".into(), "full:1".into(), "full:2".into()]),
+        ("rmi", vec!["rmi".into(), "full:1".into()]),
+        ("prune", vec!["prune".into()]),
+    ];
+    let run = |args: &[String]| env.cmd(&[]).args(args).output().expect("graphbuild runs");
+
+    let filler = disk.path().join("filler");
+    disk.fill(&filler);
+    for (name, args) in &commands {
+        let output = run(args);
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(3), "{name} on a full disk (a signal gives no code):\n{text}");
+        assert!(text.to_lowercase().contains("no space left"), "{name} says why:\n{text}");
+    }
+
+    std::fs::remove_file(&filler).expect("free the space");
+    for (name, args) in &commands {
+        let output = run(args);
+        assert_eq!(output.status.code(), Some(0), "{name} once space is free:\n{}", stderr(&output));
+    }
+    let listed = String::from_utf8_lossy(&run(&["images".into()]).stdout).into_owned();
+    let tags: Vec<(String, String)> = listed
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut columns = line.split_whitespace();
+            Some((columns.next()?.to_owned(), columns.next()?.to_owned()))
+        })
+        .filter(|(repository, _)| repository == "full")
+        .collect();
+    assert_eq!(tags.len(), 2, "full:2 and full:3 are left: {listed}");
+    assert!(tags.iter().any(|(_, tag)| tag == "2") && tags.iter().any(|(_, tag)| tag == "3"), "{listed}");
+}
