@@ -75,6 +75,15 @@ pub enum ExecError {
         /// Its init's pid on the host.
         pid: i32,
     },
+    /// A dead runtime's container state names an init pid no container can have (pid 1 or
+    /// less: `kill` would signal init, or every process); it is left alone.
+    #[error("the container state {path} names init pid {pid}, which is not a container's; refusing to signal it")]
+    BadInitPid {
+        /// The `state.json`.
+        path: PathBuf,
+        /// The pid it names.
+        pid: i64,
+    },
     /// The cancellation token fired; the container was killed and deleted.
     #[error("the container run was cancelled")]
     Cancelled,
@@ -106,6 +115,7 @@ impl ExecError {
             | Self::Spawn { .. }
             | Self::Runtime { .. }
             | Self::Unkillable { .. }
+            | Self::BadInitPid { .. }
             | Self::Io { .. } => ErrorKind::Environment,
         }
     }

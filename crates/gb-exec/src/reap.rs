@@ -12,9 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-
 use crate::error::ExecError;
 
 /// The file in a runtime's work dir naming the process that owns it.
@@ -59,6 +56,26 @@ impl ProcessId {
         parse_stat(&text).is_some_and(|(state, start)| start == self.start && !matches!(state, 'Z' | 'X' | 'x'))
     }
 
+    /// Sends SIGKILL if this process is still running. The pidfd is opened before the start
+    /// time is checked, and stays bound to the process it was opened for, so a pid reused after
+    /// the check is never signalled. Pids of 1 or less are never signalled.
+    fn kill(&self) -> io::Result<()> {
+        use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
+        let Some(pid) = Pid::from_raw(self.pid).filter(|_| self.pid > 1) else { return Ok(()) };
+        let pidfd = match pidfd_open(pid, PidfdFlags::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::SRCH) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        if !self.is_alive() {
+            return Ok(());
+        }
+        match pidfd_send_signal(&pidfd, Signal::KILL) {
+            Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// `PID START`, as the owner file holds it.
     pub(crate) fn to_line(self) -> String {
         format!("{} {}\n", self.pid, self.start)
@@ -66,7 +83,7 @@ impl ProcessId {
 
     fn from_line(line: &str) -> Option<Self> {
         let mut fields = line.split_whitespace();
-        let pid = fields.next()?.parse().ok().filter(|pid| *pid > 0)?;
+        let pid = fields.next()?.parse().ok().filter(|pid| *pid > 1)?;
         let start = fields.next()?.parse().ok()?;
         Some(Self { pid, start })
     }
@@ -145,13 +162,12 @@ pub fn reap_if_orphaned(work_dir: &Path) -> Result<Vec<String>, ExecError> {
 fn reap_container(runc: Option<&Path>, state: &Path, id: &str) -> Result<(), ExecError> {
     let dir = state.join(id);
     let init = wait_for_init(&dir)?;
-    if let Some(init) = init.filter(ProcessId::is_alive) {
-        match kill(Pid::from_raw(init.pid), Signal::SIGKILL) {
-            Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
-            Err(e) => {
-                return Err(ExecError::Io { action: "kill the init of container", path: dir, source: e.into() });
-            }
-        }
+    if let Some(init) = init {
+        init.kill().map_err(|source| ExecError::Io {
+            action: "kill the init of container",
+            path: dir.clone(),
+            source,
+        })?;
     }
     if let Some(runc) = runc {
         // Removes the cgroups and runc's state; its failure is not fatal, the init is dead.
@@ -180,7 +196,9 @@ fn reap_container(runc: Option<&Path>, state: &Path, id: &str) -> Result<(), Exe
 }
 
 /// The init process named by a container's `state.json`, waiting a little for a container
-/// still being created; `None` when it never appears or the container is gone.
+/// still being created; `None` when it never appears or the container is gone. A pid of 1 or
+/// less is an error: no container's init has it, and a signal to it would reach init or every
+/// process.
 fn wait_for_init(dir: &Path) -> Result<Option<ProcessId>, ExecError> {
     let path = dir.join("state.json");
     let started = Instant::now();
@@ -189,7 +207,11 @@ fn wait_for_init(dir: &Path) -> Result<Option<ProcessId>, ExecError> {
             Ok(bytes) => {
                 // A state.json being rewritten may not parse; read it again.
                 if let Ok(state) = serde_json::from_slice::<serde_json::Value>(&bytes) {
-                    let pid = state["init_process_pid"].as_i64().and_then(|p| i32::try_from(p).ok());
+                    let pid = state["init_process_pid"].as_i64();
+                    if let Some(pid) = pid.filter(|pid| *pid <= 1) {
+                        return Err(ExecError::BadInitPid { path, pid });
+                    }
+                    let pid = pid.and_then(|p| i32::try_from(p).ok());
                     let start = state["init_process_start"].as_u64();
                     return Ok(pid.zip(start).map(|(pid, start)| ProcessId { pid, start }));
                 }
@@ -293,6 +315,40 @@ mod tests {
         assert_eq!(ProcessId::from_line(&me.to_line()), Some(me));
         assert!(!ProcessId { start: me.start + 1, ..me }.is_alive());
         assert_eq!(ProcessId::from_line("0 5"), None);
+        assert_eq!(ProcessId::from_line("1 5"), None);
         assert_eq!(ProcessId::from_line("garbage"), None);
+    }
+
+    #[test]
+    fn an_init_pid_of_one_or_less_is_refused_and_its_container_left_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for pid in [1, 0, -1] {
+            let container = dir.path().join(format!("c{}", pid + 1));
+            std::fs::create_dir(&container).expect("mkdir");
+            // pid 1's real start time, so only the pid check can refuse it.
+            let start = std::fs::read_to_string("/proc/1/stat").ok().and_then(|t| parse_stat(&t)).map_or(0, |s| s.1);
+            let state = format!(r#"{{"init_process_pid": {pid}, "init_process_start": {start}}}"#);
+            std::fs::write(container.join("state.json"), state).expect("write");
+            let error = wait_for_init(&container).expect_err("refused");
+            assert!(matches!(error, ExecError::BadInitPid { pid: p, .. } if p == pid), "{error}");
+            let name = container.file_name().and_then(|n| n.to_str()).expect("name");
+            let error = reap_container(None, dir.path(), name).expect_err("refused");
+            assert!(matches!(error, ExecError::BadInitPid { .. }), "{error}");
+            assert!(container.join("state.json").exists(), "the refused container's state is kept");
+        }
+    }
+
+    #[test]
+    fn a_process_that_is_gone_or_was_replaced_is_not_signalled() {
+        let mut child = Command::new("sleep").arg("30").spawn().expect("spawn");
+        let pid = i32::try_from(child.id()).expect("pid");
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+        let (_, start) = parse_stat(&text).expect("parse");
+        // Another start time: the pid now belongs to some other process, which must survive.
+        ProcessId { pid, start: start + 1 }.kill().expect("kill");
+        assert!(child.try_wait().expect("try_wait").is_none(), "a reused pid was signalled");
+        ProcessId { pid, start }.kill().expect("kill");
+        let status = child.wait().expect("wait");
+        assert!(!status.success());
     }
 }

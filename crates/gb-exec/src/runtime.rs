@@ -7,7 +7,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, HostLimits};
@@ -69,12 +69,14 @@ impl Runtime {
         let work_dir = std::path::absolute(work_dir).map_err(ExecError::io("resolve", work_dir))?;
         let root = work_dir.join("state");
         let bundles = work_dir.join("bundles");
-        std::fs::create_dir_all(&work_dir).map_err(ExecError::io("create", &work_dir))?;
+        // Private to the owner: bundles hold each process's env, secrets included, and runc's
+        // state names pids that the reaper kills.
+        create_private_dir(&work_dir)?;
         // The owner first: a work dir with containers but no live owner is reaped.
         let owner = work_dir.join(OWNER_FILE);
         std::fs::write(&owner, ProcessId::current()?.to_line()).map_err(ExecError::io("write", &owner))?;
         for dir in [&root, &bundles] {
-            std::fs::create_dir_all(dir).map_err(ExecError::io("create", dir))?;
+            create_private_dir(dir)?;
         }
         let watchdog = Arc::new(Watchdog::start(&path, &root)?);
         Ok(Self { runc: Runc { path, root }, version, bundles, host: HostLimits::read(), _watchdog: watchdog })
@@ -124,7 +126,7 @@ impl Runtime {
             return Err(ExecError::IdInUse { id: id.to_owned() });
         }
         let bundle = self.bundles.join(id);
-        match tokio::fs::create_dir(&bundle).await {
+        match tokio::fs::DirBuilder::new().mode(0o700).create(&bundle).await {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(ExecError::IdInUse { id: id.to_owned() }),
             other => other.map_err(ExecError::io("create", &bundle))?,
         }
@@ -169,7 +171,16 @@ impl Runtime {
     ) -> Result<i32, ExecError> {
         let config_path = bundle.join("config.json");
         let json = serde_json::to_vec(config).map_err(|e| ExecError::Config(e.into()))?;
-        tokio::fs::write(&config_path, json).await.map_err(ExecError::io("write", &config_path))?;
+        // Owner-only: the process env in it may hold secrets.
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&config_path)
+            .await
+            .map_err(ExecError::io("create", &config_path))?;
+        file.write_all(&json).await.map_err(ExecError::io("write", &config_path))?;
+        drop(file);
         let log = bundle.join("runc.log");
 
         // Without a terminal, `runc run` hands its own stdio to the container, so these pipes
@@ -287,20 +298,34 @@ fn check_id(id: &str) -> Result<(), ExecError> {
     if valid { Ok(()) } else { Err(ExecError::InvalidId { id: id.to_owned() }) }
 }
 
+/// Creates `dir` (and missing parents) readable by its owner only, and tightens it when it
+/// already exists.
+fn create_private_dir(dir: &Path) -> Result<(), ExecError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(ExecError::io("create", dir))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(ExecError::io("chmod", dir))
+}
+
 pub(crate) fn find_runc() -> Result<PathBuf, ExecError> {
-    if let Some(path) = std::env::var_os(RUNC_ENV).filter(|p| !p.is_empty()) {
+    find_runc_in(std::env::var_os(RUNC_ENV), std::env::var_os("PATH").unwrap_or_default())
+}
+
+/// runc as named by `runc_var` (`$GRAPHBUILD_RUNC`) or found on `path_var`, made absolute: the
+/// watchdog and `runc` children run in other directories, where a relative path names nothing.
+fn find_runc_in(runc_var: Option<std::ffi::OsString>, path_var: std::ffi::OsString) -> Result<PathBuf, ExecError> {
+    if let Some(path) = runc_var.filter(|p| !p.is_empty()) {
         let path = PathBuf::from(path);
         return if is_executable(&path) {
-            Ok(path)
+            std::path::absolute(&path).map_err(ExecError::io("resolve", &path))
         } else {
             Err(ExecError::RuntimeNotFound { searched: format!("{RUNC_ENV}={} is not an executable", path.display()) })
         };
     }
-    let path_var = std::env::var_os("PATH").unwrap_or_default();
     let dirs = std::env::split_paths(&path_var).chain(FALLBACK_DIRS.iter().map(PathBuf::from));
-    dirs.map(|dir| dir.join("runc")).find(|p| is_executable(p)).ok_or_else(|| ExecError::RuntimeNotFound {
-        searched: format!("runc is not on PATH nor in {}", FALLBACK_DIRS.join(", ")),
-    })
+    let found = dirs.map(|dir| dir.join("runc")).find(|p| is_executable(p)).ok_or_else(|| {
+        ExecError::RuntimeNotFound { searched: format!("runc is not on PATH nor in {}", FALLBACK_DIRS.join(", ")) }
+    })?;
+    std::path::absolute(&found).map_err(ExecError::io("resolve", &found))
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -318,5 +343,33 @@ mod tests {
         for bad in ["", "..", "a/b", "a b", "ü"] {
             assert!(check_id(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// `../../..` up to `/` from the current directory, then `target`: a relative path to it.
+    fn relative_to_cwd(target: &Path) -> PathBuf {
+        let cwd = std::env::current_dir().expect("cwd");
+        let ups = cwd.components().count().saturating_sub(1);
+        let mut relative: PathBuf = std::iter::repeat_n("..", ups).collect();
+        relative.push(target.strip_prefix("/").expect("an absolute target"));
+        relative
+    }
+
+    #[test]
+    fn a_relative_runc_path_is_made_absolute() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let runc = dir.path().join("runc");
+        std::fs::write(&runc, "#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(&runc, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let relative = relative_to_cwd(&runc);
+        assert!(relative.is_relative());
+
+        let from_env = find_runc_in(Some(relative.clone().into_os_string()), "".into()).expect("found");
+        assert!(from_env.is_absolute(), "{}", from_env.display());
+        assert!(is_executable(&from_env));
+
+        let on_path = find_runc_in(None, relative_to_cwd(dir.path()).into_os_string()).expect("found");
+        assert!(on_path.is_absolute(), "{}", on_path.display());
+        assert!(is_executable(&on_path));
     }
 }

@@ -71,3 +71,38 @@ async fn docker_masked_and_readonly_paths_apply() {
     assert_eq!(out.stdout, "0\n0\n", "{}", out.stderr);
     assert!(out.stderr.contains("Read-only"), "{}", out.stderr);
 }
+
+/// The permission bits of `path`.
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o7777
+}
+
+#[tokio::test]
+async fn bundles_holding_the_env_are_private_to_their_owner() {
+    use std::time::Duration;
+    let fx = Fixture::new();
+    let exec = fx.dir.path().join("exec");
+    for dir in [exec.clone(), exec.join("state"), exec.join("bundles")] {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    }
+    let mut spec = fx.sh("sleep 3608");
+    spec.env.push("SECRET=hunter2".to_owned());
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let bundle = exec.join("bundles/private");
+    let config = bundle.join("config.json");
+    // Looked at while the container runs: the bundle is removed when it ends.
+    let check_then_cancel = async {
+        let started = std::time::Instant::now();
+        while !config.exists() {
+            assert!(started.elapsed() < Duration::from_secs(20), "no config.json appeared");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let modes = (mode(&bundle), mode(&config));
+        cancel.cancel();
+        modes
+    };
+    let (result, modes) = tokio::join!(fx.runtime.run("private", &spec, &|_, _| {}, cancel.clone()), check_then_cancel);
+    assert!(matches!(result, Err(gb_exec::ExecError::Cancelled)), "{result:?}");
+    assert_eq!(modes, (0o700, 0o600), "bundle dir and config.json modes");
+}
