@@ -337,7 +337,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub rm: bool,
     /// Set an environment variable, `K=V` (or `K` to take it from this environment).
-    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    #[arg(short = 'e', long = "env", value_name = "K=V", value_parser = env_entry)]
     pub env: Vec<String>,
     /// A name for the container.
     #[arg(long)]
@@ -396,4 +396,29 @@ pub struct LoginArgs {
 pub struct LogoutArgs {
     /// The registry, `host[:port]`.
     pub registry: String,
+}
+
+/// Checks a `-e` value as `docker run` does: `K=V` or `K`, with a name. A nameless entry
+/// (`=x`) would reach the container runtime, which rejects it as a failure of the environment.
+fn env_entry(text: &str) -> Result<String, String> {
+    let name = text.split_once('=').map_or(text, |(name, _)| name);
+    if name.is_empty() {
+        return Err("invalid environment variable: the name before '=' is empty".to_owned());
+    }
+    Ok(text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_entries_need_a_name() {
+        assert_eq!(env_entry("A=x").as_deref(), Ok("A=x"));
+        assert_eq!(env_entry("A").as_deref(), Ok("A"));
+        assert_eq!(env_entry("A=").as_deref(), Ok("A="));
+        for bad in ["=x", "=", ""] {
+            assert!(env_entry(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -298,6 +298,27 @@ fn killed_mid_build_then_rebuild_succeeds_with_the_same_result() {
 }
 
 #[test]
+fn solve_rejects_a_definition_listing_an_op_before_its_input() {
+    // The review's input: a lowered Definition with its ops reversed made `graphbuild solve`
+    // panic (exit 101, "no entry found for key"). It is rejected while reading, before the
+    // state root is opened, as the user's input.
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", "FROM busybox\nRUN echo one\nRUN echo two\n");
+    let lowered = graphbuild().arg("lower").arg(context.path()).output().expect("lower");
+    assert_ok(&lowered);
+    let mut definition: Value = serde_json::from_slice(&lowered.stdout).expect("json");
+    definition["ops"].as_array_mut().expect("ops").reverse();
+    let file = context.path().join("definition.json");
+    std::fs::write(&file, definition.to_string()).expect("write definition");
+    let root = tempfile::tempdir().expect("root");
+    let output = graphbuild().arg("--root").arg(root.path()).arg("solve").arg(&file).output().expect("solve");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("every op must come after its inputs"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
 fn solve_runs_a_definition_from_another_front_end() {
     let env = Env::new();
     let context = tempfile::tempdir().expect("context");

@@ -95,3 +95,17 @@ fn missing_context_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("is not a directory"));
 }
+
+#[test]
+fn an_arg_only_dockerfile_fails_at_a_line_as_the_users_input() {
+    let dir = context_with("# only arguments\nARG VERSION=1.0\nARG FLAVOR=slim\n");
+    let output = graphbuild().arg("lower").arg(dir.path()).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let first_line = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first_line.ends_with("Dockerfile:2:1: the Dockerfile has no FROM instruction, so there is no stage to build"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ARG VERSION=1.0"), "the line is shown: {stderr}");
+}

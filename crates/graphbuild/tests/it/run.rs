@@ -10,6 +10,7 @@ use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::engine::{Env, write};
+use crate::graphbuild;
 
 /// Builds `dockerfile` on busybox and names the result `name`.
 fn build_image(env: &Env, name: &str, dockerfile: &str) {
@@ -214,6 +215,18 @@ fn a_missing_image_is_an_error() {
     let output = run(&env, &["no-such-image", "true"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("no such image: no-such-image"), "{}", stderr(&output));
+}
+
+#[test]
+fn an_env_entry_without_a_name_is_a_usage_error() {
+    // The review's input: `-e =x` reached runc, whose refusal was reported as a failure of the
+    // environment (exit 3). It is the command line that is wrong: exit 2, before anything runs.
+    for entry in ["=x", "="] {
+        let output = graphbuild().args(["run", "-e", entry, "busybox", "true"]).output().expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{entry}: {stderr}");
+        assert!(stderr.contains("invalid environment variable"), "{entry}: {stderr}");
+    }
 }
 
 #[test]
