@@ -74,6 +74,18 @@ pub enum ExpandError {
         offset: usize,
     },
 
+    /// Matching the patterns of the word (`${V//p/r}` tries its pattern from every position)
+    /// would take more than [`MAX_MATCH_STEPS`](crate::MAX_MATCH_STEPS) steps; refusing it
+    /// keeps a long value and a pattern such as `a*b` from running for hours.
+    #[error(
+        "matching the pattern takes more than {max} steps, the limit for one word (substitution starting at byte {offset})",
+        max = crate::MAX_MATCH_STEPS
+    )]
+    TooComplex {
+        /// Offset of the `$` of the substitution that ran out of steps.
+        offset: usize,
+    },
+
     /// `${V?msg}` with `V` unset, or `${V:?msg}` with `V` unset or empty.
     ///
     /// `message` is the expanded `msg`, or a default saying what was wrong
@@ -102,6 +114,7 @@ impl ExpandError {
             | Self::UnsupportedModifier { offset, .. }
             | Self::NestedTooDeep { offset }
             | Self::TooLong { offset }
+            | Self::TooComplex { offset }
             | Self::RequiredVariable { offset, .. } => *offset,
         }
     }

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use crate::env::Env;
 use crate::error::ExpandError;
-use crate::pattern::{self, Pattern};
+use crate::pattern::{self, Pattern, Refused, Steps};
 use crate::split::Splitter;
 
 /// How deeply `${…}` may nest inside one another before expansion gives up
@@ -26,6 +26,15 @@ pub const MAX_NESTING: usize = 64;
 /// never holds more than about this much per open word.
 pub const MAX_WORD_BYTES: usize = 1 << 20;
 
+/// How many steps the patterns of one word (`${V#p}`, `${V%p}`, `${V/p/r}`) may take to match,
+/// a step being one pattern token tried against one character.
+///
+/// Trimming reads the value at most once per token, but `${V//p/r}` tries the pattern from
+/// every position, so a 1 MiB value and `${V//a*b/x}` would take about 10^12 steps, hours of
+/// CPU. Real Dockerfiles take thousands, and a trim or a literal replacement on a 1 MiB value
+/// a few million; 10^7 steps take well under a second.
+pub const MAX_MATCH_STEPS: u64 = 10_000_000;
+
 /// The state of one expansion.
 pub(crate) struct Expander<'a> {
     src: &'a str,
@@ -36,6 +45,9 @@ pub(crate) struct Expander<'a> {
     depth: usize,
     /// The most bytes any word being built may hold (see [`MAX_WORD_BYTES`]).
     limit: usize,
+    /// What pattern matching may still spend (see [`MAX_MATCH_STEPS`]), shared by all the
+    /// patterns of the word so that repeating one does not multiply the bound.
+    steps: Steps,
     /// Names looked up and found set.
     pub(crate) matched: BTreeSet<String>,
     /// Names looked up and found unset.
@@ -56,7 +68,17 @@ enum Escapes {
 impl<'a> Expander<'a> {
     pub(crate) fn new(src: &'a str, escape: char, env: &'a dyn Env) -> Self {
         let limit = MAX_WORD_BYTES.max(src.len());
-        Self { src, pos: 0, escape, env, depth: 0, limit, matched: BTreeSet::new(), unmatched: BTreeSet::new() }
+        Self {
+            src,
+            pos: 0,
+            escape,
+            env,
+            depth: 0,
+            limit,
+            steps: Steps::new(MAX_MATCH_STEPS),
+            matched: BTreeSet::new(),
+            unmatched: BTreeSet::new(),
+        }
     }
 
     /// Appends `text` to `out` unless that takes `out` past the limit; `offset` is where the
@@ -303,11 +325,13 @@ impl<'a> Expander<'a> {
             }
             '#' => {
                 let pattern = Pattern::parse(&word, self.escape);
-                Ok(pattern::trim_prefix(&value.unwrap_or_default(), &pattern, longest))
+                pattern::trim_prefix(&value.unwrap_or_default(), &pattern, longest, &mut self.steps)
+                    .map_err(|refused| refused_error(refused, start))
             }
             '%' => {
                 let pattern = Pattern::parse(&word, self.escape);
-                Ok(pattern::trim_suffix(&value.unwrap_or_default(), &pattern, longest))
+                pattern::trim_suffix(&value.unwrap_or_default(), &pattern, longest, &mut self.steps)
+                    .map_err(|refused| refused_error(refused, start))
             }
             _ => Ok(value.unwrap_or_default()),
         }
@@ -323,7 +347,8 @@ impl<'a> Expander<'a> {
         let pattern = Pattern::parse(&pattern, self.escape);
         // Replacing every character of a long value with a long replacement multiplies their
         // lengths, so the replacement stops at the limit rather than after it.
-        pattern::replace(&value, &pattern, &replacement, all, self.limit).ok_or(ExpandError::TooLong { offset: start })
+        pattern::replace(&value, &pattern, &replacement, all, self.limit, &mut self.steps)
+            .map_err(|refused| refused_error(refused, start))
     }
 
     /// A parameter name: a run of digits (positional), one special
@@ -359,5 +384,13 @@ impl<'a> Expander<'a> {
         let seen = if value.is_some() { &mut self.matched } else { &mut self.unmatched };
         seen.insert(name.to_owned());
         value
+    }
+}
+
+/// The error for a pattern operation of the substitution at `offset` that gave up.
+fn refused_error(refused: Refused, offset: usize) -> ExpandError {
+    match refused {
+        Refused::TooLong => ExpandError::TooLong { offset },
+        Refused::TooComplex => ExpandError::TooComplex { offset },
     }
 }

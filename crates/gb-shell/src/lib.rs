@@ -14,7 +14,8 @@
 //! **Invariants:** expansion never panics, on any input; it does no IO and
 //! sees only the [`Env`] it is given; every error carries the byte offset
 //! in the word of the construct that failed; a word expands to at most
-//! [`MAX_WORD_BYTES`] (or its own length), so memory stays bounded.
+//! [`MAX_WORD_BYTES`] (or its own length), so memory stays bounded, and its patterns take at
+//! most [`MAX_MATCH_STEPS`] steps to match, so time stays bounded too.
 //!
 //! Where BuildKit's behaviour is an accident of its implementation rather
 //! than a choice, this crate says so at the place it differs.
@@ -30,5 +31,5 @@ mod split;
 
 pub use env::Env;
 pub use error::ExpandError;
-pub use expand::{MAX_NESTING, MAX_WORD_BYTES};
+pub use expand::{MAX_MATCH_STEPS, MAX_NESTING, MAX_WORD_BYTES};
 pub use lexer::{Expansion, Lexer, WordsExpansion, escape_literal};

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use gb_shell::{ExpandError, Lexer, MAX_NESTING, MAX_WORD_BYTES};
+use gb_shell::{ExpandError, Lexer, MAX_MATCH_STEPS, MAX_NESTING, MAX_WORD_BYTES};
 
 const INPUTS: &[&str] = &[
     "'abc",
@@ -111,4 +111,37 @@ fn literal_text_longer_than_the_limit_is_kept() {
     assert_eq!(lexer.expand_word(&literal, &env).expect("literal").value, literal);
     let err = lexer.expand_word(&format!("{literal}$B"), &env).expect_err("grows past its own length");
     assert_eq!(err.offset(), literal.len());
+}
+
+#[test]
+fn patterns_on_a_doubled_value_stop_at_the_step_limit() {
+    // The review's input: ~20 doubling ARG lines make a 1 MiB value, and `${V//a*b/x}` then
+    // reads to its end from each of its 2^20 positions, about 10^12 steps. The step limit
+    // refuses it at the substitution instead.
+    let lexer = Lexer::default();
+    let mut env = BTreeMap::from([("A0".to_owned(), "a".to_owned())]);
+    for i in 1..=20 {
+        let word = format!("${{A{}}}${{A{}}}", i - 1, i - 1);
+        let expanded = lexer.expand_word(&word, &env).expect("at most 1 MiB");
+        env.insert(format!("A{i}"), expanded.value);
+    }
+    let value = env.get("A20").cloned().unwrap_or_default();
+    assert_eq!(value.len(), MAX_WORD_BYTES);
+    env.insert("V".to_owned(), value.clone());
+
+    let err = lexer.expand_word("x${V//a*b/x}", &env).expect_err("too many steps");
+    assert_eq!(err, ExpandError::TooComplex { offset: 1 });
+    assert!(
+        err.to_string().starts_with(&format!("matching the pattern takes more than {MAX_MATCH_STEPS} steps")),
+        "{err}"
+    );
+    let err = lexer.expand_word("${V/a*b/x}", &env).expect_err("a failed search reads as far");
+    assert_eq!(err, ExpandError::TooComplex { offset: 0 });
+
+    // Trims match from one end only, so they finish within the limit.
+    assert_eq!(lexer.expand_word("${V%%*x}", &env).map(|e| e.value.len()), Ok(MAX_WORD_BYTES));
+    assert_eq!(lexer.expand_word("${V##a*}", &env).map(|e| e.value), Ok(String::new()));
+    assert_eq!(lexer.expand_word("${V%%a*}", &env).map(|e| e.value), Ok(String::new()));
+    // A search that matches at once is cheap however long the value.
+    assert_eq!(lexer.expand_word("${V//a*/x}", &env).map(|e| e.value), Ok("x".to_owned()));
 }
