@@ -48,7 +48,7 @@ pub struct Fetched {
 /// `checksum` is given and differs, the call fails and leaves no file.
 ///
 /// Redirects are followed (up to 10), but only to http and https URLs (a `file://` target is an
-/// error); a final status other than 2xx is an error. Connecting may take 30 s, the transfer is
+/// error) and never from https down to http; a final status other than 2xx is an error. Connecting may take 30 s, the transfer is
 /// not limited. `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`
 /// (and their lower-case forms) are honoured. Credentials in the URL are sent as basic auth and
 /// never appear in messages.
@@ -129,12 +129,19 @@ fn get_following_redirects(url: &str) -> Result<ureq::http::Response<ureq::Body>
 }
 
 /// The URL a redirect from `from` to `location` leads to (a relative `location` is resolved
-/// against `from`, as browsers and Go's client do), when it is http or https.
+/// against `from`, as browsers and Go's client do), when it is http or https and does not leave
+/// https for http.
+///
+/// Go's client, and so BuildKit, follow a downgrade; curl and docker refuse it, and so does
+/// this: whoever can answer the https request could otherwise send the rest of the download
+/// (and any credentials in the URL) over plain http, where anyone on the path can read or
+/// change it. An `ADD` without `--checksum` has nothing else to catch changed bytes.
 fn redirect_target(from: &str, location: &str) -> Result<String, &'static str> {
     let base = url::Url::parse(from).map_err(|_| "the redirecting URL cannot be parsed")?;
     let target = base.join(location).map_err(|_| "it is not a URL")?;
-    match target.scheme() {
-        "http" | "https" => Ok(target.into()),
+    match (base.scheme(), target.scheme()) {
+        ("https", "http") => Err("a redirect from https to plain http is refused"),
+        (_, "http" | "https") => Ok(target.into()),
         _ => Err("only http and https redirects are followed"),
     }
 }
@@ -199,5 +206,46 @@ impl Drop for PartialFile {
             // Best effort: the error that brought us here is the one to report.
             let _ = fs::remove_file(&self.path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redirect_target;
+
+    #[test]
+    fn https_never_redirects_down_to_http() {
+        let refused = Err("a redirect from https to plain http is refused");
+        assert_eq!(redirect_target("https://example.com/a", "http://example.com/b"), refused);
+        assert_eq!(redirect_target("https://example.com/a", "HTTP://example.com/a"), refused, "schemes are case-blind");
+        assert_eq!(redirect_target("https://example.com/a", "http://other.example:8080/a"), refused);
+        assert_eq!(redirect_target("https://u:p@example.com/a", "http://example.com/a"), refused);
+        // A scheme-relative location keeps https.
+        assert_eq!(
+            redirect_target("https://example.com/a", "//mirror.example/b").as_deref(),
+            Ok("https://mirror.example/b")
+        );
+    }
+
+    #[test]
+    fn other_redirects_between_http_and_https_are_followed() {
+        assert_eq!(redirect_target("https://example.com/a", "/b").as_deref(), Ok("https://example.com/b"));
+        assert_eq!(
+            redirect_target("https://example.com/a", "https://cdn.example/b").as_deref(),
+            Ok("https://cdn.example/b")
+        );
+        assert_eq!(
+            redirect_target("http://example.com/a", "https://example.com/a").as_deref(),
+            Ok("https://example.com/a")
+        );
+        assert_eq!(
+            redirect_target("http://example.com/a", "http://cdn.example/b").as_deref(),
+            Ok("http://cdn.example/b")
+        );
+        assert_eq!(redirect_target("http://example.com/a", "/b").as_deref(), Ok("http://example.com/b"));
+        assert_eq!(
+            redirect_target("https://example.com/a", "file:///etc/passwd"),
+            Err("only http and https redirects are followed")
+        );
     }
 }
