@@ -222,7 +222,14 @@ fn remove_stale_temporaries(dir: &Path, name: &OsStr) {
             continue;
         }
         let path = entry.path();
-        // O_NOFOLLOW and O_NONBLOCK: a link or fifo under this name is removed, not opened.
+        // Only a regular file is opened (for its writer's lock): anything else under this name,
+        // such as a device node an exported image planted, is removed unopened, since opening a
+        // device can act on it. O_NOFOLLOW and O_NONBLOCK still cover a file swapped in since.
+        let Ok(meta) = fs::symlink_metadata(&path) else { continue };
+        if !meta.file_type().is_file() {
+            let _ = fs::remove_file(&path);
+            continue;
+        }
         let opened = File::options()
             .read(true)
             .custom_flags(OFlag::O_NOFOLLOW.bits() | OFlag::O_NONBLOCK.bits() | OFlag::O_CLOEXEC.bits())
@@ -365,6 +372,44 @@ mod tests {
         assert!(live.exists(), "a live writer's temporary is kept");
         assert!(unrelated.exists(), "only temporaries of this destination are touched");
         drop(held);
+    }
+
+    #[test]
+    fn stale_names_that_are_not_regular_files_are_removed_without_being_opened() {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let dead = child.id();
+        child.wait().expect("wait");
+        let fifo = dir.path().join(format!(".out.tar.tmp-{dead}"));
+        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).expect("mkfifo");
+        let mut planted = vec![fifo];
+        // A character device (/dev/null's numbers) where this test may make one.
+        let device = dir.path().join(format!(".out.tar.tmp-{dead}-1"));
+        if mknod(&device, SFlag::S_IFCHR, Mode::from_bits_truncate(0o600), makedev(1, 3)).is_ok() {
+            planted.push(device);
+        }
+        let regular = dir.path().join(format!(".out.tar.tmp-{dead}-2"));
+        fs::write(&regular, "left by a killed save").expect("write");
+        // Every open of a file in the directory is an IN_OPEN event there.
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK).expect("inotify");
+        inotify.add_watch(dir.path(), AddWatchFlags::IN_OPEN).expect("watch");
+
+        remove_stale_temporaries(dir.path(), OsStr::new("out.tar"));
+
+        let opened: Vec<OsString> = match inotify.read_events() {
+            Ok(events) => events.into_iter().filter_map(|e| e.name).collect(),
+            Err(Errno::EAGAIN) => Vec::new(),
+            Err(e) => panic!("reading inotify events: {e}"),
+        };
+        for path in &planted {
+            assert!(fs::symlink_metadata(path).is_err(), "{} is left", path.display());
+            let name = path.file_name().expect("name");
+            assert!(!opened.iter().any(|n| n == name), "{} was opened", path.display());
+        }
+        assert!(!regular.exists(), "the dead writer's regular temporary is removed");
+        assert!(opened.iter().any(|n| n == regular.file_name().expect("name")), "the regular one was checked");
     }
 
     #[test]
