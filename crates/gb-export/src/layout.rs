@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::context::ExportContext;
 use crate::error::ExportError;
+use crate::hashing::HashingReader;
 use crate::oci::{StoredImage, canonical_bytes, oci_digest};
 use crate::tarball::{Body, write_tar};
 
@@ -31,7 +32,8 @@ pub struct ImageRef<'a> {
 }
 
 /// Writes `images` as an OCI image layout at `dest`: a directory (created if needed; an
-/// existing `index.json` is replaced, blobs already there are kept), or with `as_tar` an
+/// existing `index.json` is replaced, blobs already there are kept when their content hashes to
+/// their name and rewritten otherwise), or with `as_tar` an
 /// uncompressed tar whose entries are sorted and carry mtime 0, so the bytes depend only on the
 /// images and their names.
 ///
@@ -103,9 +105,12 @@ pub fn write_oci_layout(
     for digest in &blobs {
         let name = digest.hex();
         let size = ctx.content.size(digest).map_err(ExportError::store(format!("read blob {digest}")))?;
-        // A blob already there under its name is kept if it has the right size; names are
-        // digests, and rewriting large layers for nothing is slow.
-        if blob_dir.lookup(Path::new(&name)).map_err(dest_error)? == Lookup::Found(EntryKind::File { size }) {
+        // A blob already there under its name is kept if it has the right size and content, as
+        // rewriting large layers for nothing is slow. Its name proves nothing: an earlier export
+        // into this directory (`-o type=local` of a hostile image) can have put any bytes there.
+        if blob_dir.lookup(Path::new(&name)).map_err(dest_error)? == Lookup::Found(EntryKind::File { size })
+            && holds_blob(dest, &blob_dir, &name, digest)?
+        {
             continue;
         }
         let source = ctx.content.path(digest);
@@ -117,6 +122,19 @@ pub fn write_oci_layout(
     root.write_file(Path::new("oci-layout"), 0o644, |file| file.write_all(&layout)).map_err(dest_error)?;
     root.write_file(Path::new("index.json"), 0o644, |file| file.write_all(&index)).map_err(dest_error)?;
     Ok(())
+}
+
+/// Whether the regular file `name` in `dir` (of the output directory `dest`) hashes to
+/// `digest`, read as a stream so a large layer is never held in memory.
+fn holds_blob(dest: &Path, dir: &ConfinedDir, name: &str, digest: &Sha256Digest) -> Result<bool, ExportError> {
+    let opened = dir.open_file(Path::new(name));
+    let Some(file) = opened.map_err(|source| ExportError::Dest { dest: dest.to_path_buf(), source })? else {
+        return Ok(false);
+    };
+    let mut reader = HashingReader::new(file);
+    io::copy(&mut reader, &mut io::sink()).map_err(ExportError::io("read", dir.path().join(name)))?;
+    let (actual, _) = reader.finish();
+    Ok(actual == *digest)
 }
 
 /// The platform of an image config, for the index descriptor.

@@ -180,6 +180,26 @@ impl ConfinedDir {
         Ok(ConfinedDir { fd, path: self.shown(rel) })
     }
 
+    /// Opens regular file `rel` for reading, through real directories only and never through a
+    /// symlink at the end. `None` when there is no regular file there: nothing, a symlink, a
+    /// directory, a device, a fifo, or a link or file on the way.
+    pub fn open_file(&self, rel: &Path) -> Result<Option<File>, SnapshotError> {
+        let parts = components(rel)?;
+        let Some((name, parents)) = parts.split_last() else { return Ok(None) };
+        let Walk::Dir(parent) = self.walk(rel, parents)? else { return Ok(None) };
+        // `O_NONBLOCK` so that a fifo put there is opened without waiting for a writer, and then
+        // refused below; it changes nothing for a regular file.
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let fd = match openat(self.at(&parent), *name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT | Errno::ELOOP | Errno::ENXIO) => return Ok(None),
+            Err(errno) => return Err(SnapshotError::errno("open", &self.shown(rel))(errno)),
+        };
+        let file = File::from(fd);
+        let metadata = file.metadata().map_err(SnapshotError::io("inspect", &self.shown(rel)))?;
+        Ok(metadata.is_file().then_some(file))
+    }
+
     /// Writes file `rel` (its parent must exist) with what `fill` writes: into a new temporary
     /// file beside it (`O_EXCL | O_NOFOLLOW`, mode `mode` less the umask) that is then renamed
     /// over `rel`. Whatever was at `rel` is replaced, a symlink included, and never written
@@ -456,5 +476,24 @@ mod tests {
         assert!(err.is_err());
         let names: Vec<_> = fs::read_dir(&fx.root).expect("list").map(|e| e.expect("entry").file_name()).collect();
         assert!(names.iter().all(|n| !n.to_string_lossy().contains("bad")), "{names:?}");
+    }
+
+    #[test]
+    fn open_file_reads_regular_files_only_and_never_through_links() {
+        let fx = Fixture::new();
+        fs::create_dir(fx.root.join("a")).expect("mkdir");
+        fs::write(fx.root.join("a/file"), "abc").expect("file");
+        symlink(fx.victim.join("f"), fx.root.join("a/link")).expect("link to a file");
+        symlink(&fx.victim, fx.root.join("out")).expect("link to a dir");
+        nix::unistd::mkfifo(&fx.root.join("a/fifo"), Mode::from_bits_truncate(0o644)).expect("fifo");
+        let dir = fx.confined();
+        let mut file = dir.open_file(Path::new("a/file")).expect("open").expect("a regular file");
+        let mut text = String::new();
+        io::Read::read_to_string(&mut file, &mut text).expect("read");
+        assert_eq!(text, "abc");
+        for rel in ["a/link", "out/f", "a", "a/fifo", "a/none", "a/file/x", ""] {
+            assert!(dir.open_file(Path::new(rel)).expect("no error").is_none(), "{rel}");
+        }
+        assert!(dir.open_file(Path::new("../victim/f")).is_err());
     }
 }

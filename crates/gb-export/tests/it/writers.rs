@@ -105,6 +105,44 @@ fn oci_layouts_hold_every_blob_and_a_named_index() {
 }
 
 #[test]
+fn oci_layout_dirs_rewrite_planted_blobs_of_the_right_size() {
+    // An earlier export into the same directory (`-o type=local` of a hostile image) can leave
+    // a file of the right size and the wrong bytes under a blob's name; the size alone used to
+    // keep it, so the layout named content it did not hold.
+    use std::os::unix::fs::MetadataExt as _;
+
+    let root = Root::new();
+    let (image, _) = app_image(&root, Compression::Gzip, EPOCH);
+    let names = names();
+    let images = [ImageRef { manifest_digest: image.manifest_digest, names: &names }];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blob_dir = dir.path().join("blobs/sha256");
+    std::fs::create_dir_all(&blob_dir).expect("mkdir");
+    let mut blobs = manifest_layers(&image);
+    blobs.extend([image.manifest_digest.to_string(), image.config_digest.to_string()]);
+    let mut planted = Vec::new();
+    for digest in &blobs {
+        let hex = &digest["sha256:".len()..];
+        let size = root.ctx().content.size(&digest.parse().expect("digest")).expect("size");
+        let path = blob_dir.join(hex);
+        std::fs::write(&path, vec![b'!'; usize::try_from(size).expect("fits")]).expect("plant");
+        planted.push(path);
+    }
+
+    write_oci_layout(&root.ctx(), &images, dir.path(), false).expect("write dir");
+    for (digest, path) in blobs.iter().zip(&planted) {
+        let content = std::fs::read(path).expect("blob");
+        assert_eq!(Sha256Digest::of(&content).to_string(), *digest, "{}", path.display());
+    }
+
+    // Blobs that hold their content are kept as they are, not written again.
+    let inodes: Vec<u64> = planted.iter().map(|path| std::fs::metadata(path).expect("blob").ino()).collect();
+    write_oci_layout(&root.ctx(), &images, dir.path(), false).expect("write again");
+    let again: Vec<u64> = planted.iter().map(|path| std::fs::metadata(path).expect("blob").ino()).collect();
+    assert_eq!(inodes, again);
+}
+
+#[test]
 fn docker_archives_hold_configs_and_uncompressed_layers() {
     let root = Root::new();
     let (image, _) = app_image(&root, Compression::Zstd, EPOCH);
