@@ -37,9 +37,16 @@ impl StateRoot {
 
     /// Opens (creating) the root. A second process using the same root waits for the lock,
     /// since both would mount and write the same layers.
+    ///
+    /// The root is made private (0700): cache mounts keep what RUN steps leave, set-uid files
+    /// included, and runtimes' bundles hold secrets. A root owned by another user is refused,
+    /// since its owner could plant container state that the reaper acts on.
     pub fn open(path: &Path) -> Result<Self, SolveError> {
-        std::fs::create_dir_all(path)
-            .map_err(|e| SolveError::env(format!("creating the state root {}", path.display()), e))?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| SolveError::env(format!("creating the state root {}", path.display()), e))?;
+        }
+        create_private_dir(path)?;
         let lock_path = path.join("lock");
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -52,6 +59,10 @@ impl StateRoot {
         // First of all: containers of a killed graphbuild must not outlive it, and while they run
         // they write into `tmp/`, which the snapshot store is about to wipe.
         reap_orphaned_containers(path);
+        // After the reaping, which removes an empty `exec/` (it takes it for a legacy work dir).
+        for dir in ["exec", "cache-mounts"] {
+            create_private_dir(&path.join(dir))?;
+        }
         let db = CacheDb::open(path).map_err(|e| SolveError::env("opening the cache database", e))?;
         let content = ContentStore::open(path).map_err(|e| SolveError::env("opening the content store", e))?;
         let snapshots = SnapshotStore::open(path).map_err(|e| SolveError::env("opening the snapshot store", e))?;
@@ -80,6 +91,34 @@ impl StateRoot {
         let random = gb_cache::LayerId::random();
         self.path.join("exec").join(format!("{}-{}", std::process::id(), &random.0[..8]))
     }
+}
+
+/// Creates `dir` with mode 0700, or makes an existing one 0700 when it belongs to this user;
+/// one of another user is an environment error.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), SolveError> {
+    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(SolveError::env(format!("creating {}", dir.display()), e));
+        }
+        _ => {}
+    }
+    let meta = std::fs::metadata(dir).map_err(|e| SolveError::env(format!("inspecting {}", dir.display()), e))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(SolveError::env(
+            format!("refusing the state root directory {}", dir.display()),
+            format!("it is owned by uid {}, not by this user (uid {me}); use a --root of your own", meta.uid()),
+        ));
+    }
+    if !meta.is_dir() {
+        return Err(SolveError::env(format!("opening {}", dir.display()), "it is not a directory"));
+    }
+    if meta.mode() & 0o7777 != 0o700 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| SolveError::env(format!("making {} private (mode 0700)", dir.display()), e))?;
+    }
+    Ok(())
 }
 
 /// Kills the containers of graphbuild processes that died without cleaning up (a build killed

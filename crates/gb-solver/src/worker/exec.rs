@@ -258,8 +258,9 @@ fn prepare(
             _ => None,
         })
         .collect();
-    std::fs::create_dir_all(state.cache_mounts_dir())
-        .map_err(|e| SolveError::env("creating the cache mount directory", e))?;
+    // Private: what RUN steps leave in cache mounts (a set-uid copy of a shell) must not be
+    // reachable by other users.
+    crate::root::create_private_dir(&state.cache_mounts_dir())?;
     for id in locked_ids {
         let lock_path =
             state.cache_mounts_dir().join(gb_ir::Sha256Digest::of(id.as_bytes()).hex()).with_extension("lock");
@@ -308,8 +309,7 @@ fn prepare(
             }
             MountKind::Cache { id, uid, gid, mode, sharing } => {
                 let shared_dir = state.cache_mounts_dir().join(gb_ir::Sha256Digest::of(id.as_bytes()).hex());
-                std::fs::create_dir_all(state.cache_mounts_dir())
-                    .map_err(|e| SolveError::env("creating the cache mount directory", e))?;
+                crate::root::create_private_dir(&state.cache_mounts_dir())?;
                 let lock_path = shared_dir.with_extension("lock");
                 let lock_file = std::fs::OpenOptions::new()
                     .create(true)

@@ -185,3 +185,89 @@ fn an_oci_layout_export_never_writes_through_links_an_earlier_export_left() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("blobs"), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(tree(&victim.dir), before, "the OCI export wrote through a link");
 }
+
+/// The permission bits of `path`.
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).mode() & 0o7777
+}
+
+/// Sets the permission bits of `path`.
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+#[test]
+fn state_roots_are_made_private_and_another_users_root_is_refused() {
+    gb_test_support::require_root();
+    let parent = tempfile::tempdir().expect("parent");
+    // Traversable by all, as /var/lib is: only the root's own mode protects it.
+    chmod(parent.path(), 0o755);
+    let images = |root: &Path| crate::graphbuild().arg("--root").arg(root).arg("images").output().expect("runs");
+
+    let fresh = parent.path().join("new/root");
+    assert_ok(&images(&fresh));
+    for dir in [fresh.clone(), fresh.join("exec"), fresh.join("cache-mounts")] {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    }
+
+    // A root made before roots were private, with its subdirectories.
+    let old = parent.path().join("old");
+    for dir in ["", "exec", "cache-mounts"] {
+        std::fs::create_dir_all(old.join(dir)).expect("mkdir");
+        chmod(&old.join(dir), 0o755);
+    }
+    assert_ok(&images(&old));
+    for dir in ["", "exec", "cache-mounts"] {
+        assert_eq!(mode(&old.join(dir)), 0o700, "{dir:?} of an existing root");
+    }
+
+    // Another user's directory: that user could plant runc state the reaper acts on.
+    let foreign = parent.path().join("foreign");
+    std::fs::create_dir(&foreign).expect("mkdir");
+    chmod(&foreign, 0o755);
+    std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).expect("chown");
+    let output = images(&foreign);
+    assert_eq!(output.status.code(), Some(3), "an environment error: {output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("owned by uid 65534"), "{stderr}");
+    assert_eq!(mode(&foreign), 0o755, "another user's directory is left as it was");
+    assert_eq!(std::fs::read_dir(&foreign).expect("list").count(), 0, "nothing was made in it");
+}
+
+#[test]
+fn a_setuid_file_left_in_a_cache_mount_is_out_of_other_users_reach() {
+    require_tools();
+    gb_test_support::require_tool("setpriv", "util-linux");
+    let env = Env::new();
+    // A root made with the default mode, as before roots were private.
+    chmod(env.root.path(), 0o755);
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox:latest\nRUN --mount=type=cache,id=suid,target=/cache cp /bin/sh /cache/x && chmod 4755 /cache/x\n",
+    );
+    assert_ok(&env.build(context.path(), &[]).0);
+
+    // The attack's file is there, set-uid root...
+    let caches = env.root.path().join("cache-mounts");
+    let planted = std::fs::read_dir(&caches)
+        .expect("list cache mounts")
+        .flatten()
+        .map(|e| e.path().join("x"))
+        .find(|x| x.exists())
+        .expect("the RUN's file is in its cache mount");
+    let meta = std::fs::metadata(&planted).expect("stat");
+    assert!(meta.mode() & 0o4000 != 0 && meta.uid() == 0, "a set-uid root file: {:o}", meta.mode());
+    // ...and out of reach of any other user.
+    let output = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "stat"])
+        .arg(&planted)
+        .output()
+        .expect("setpriv runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "nobody can reach {}", planted.display());
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+    assert_eq!(mode(env.root.path()), 0o700, "the root was made private when opened");
+}
