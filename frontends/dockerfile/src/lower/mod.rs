@@ -183,6 +183,15 @@ pub(crate) enum Started {
 
 /// Lowers a Dockerfile.
 pub fn lower(source: &str, options: &LowerOptions, images: &dyn ImageResolver) -> Result<Lowered, DockerfileError> {
+    lower_counted(source, options, images).map(|(lowered, _)| lowered)
+}
+
+/// [`lower`], also returning the bytes counted against [`MAX_LOWERED_BYTES`], which tests check.
+fn lower_counted(
+    source: &str,
+    options: &LowerOptions,
+    images: &dyn ImageResolver,
+) -> Result<(Lowered, usize), DockerfileError> {
     let ast = parser::parse(source).map_err(|err| crate::parse_error(source, &err))?;
     let mut lowerer = Lowerer::new(source, options, images, ast.directives.escape);
     for warning in &ast.warnings {
@@ -194,7 +203,8 @@ pub fn lower(source: &str, options: &LowerOptions, images: &dyn ImageResolver) -
     lowerer.check_stage_names()?;
     let target = lowerer.target_index()?;
     let state = lowerer.lower_target(target)?;
-    lowerer.finish(state)
+    let spent = lowerer.spent.get();
+    Ok((lowerer.finish(state)?, spent))
 }
 
 fn split_stages(source: &str, nodes: &[Node]) -> Result<(Vec<Instruction>, Vec<StageDecl>), DockerfileError> {
@@ -249,6 +259,10 @@ pub(crate) struct Lowerer<'a> {
     needed: Option<usize>,
     /// Bytes counted against [`MAX_LOWERED_BYTES`]; a `Cell` so `&self` expansion can count.
     spent: Cell<usize>,
+    /// The part of `spent` that the words expanded by the current instruction (or FROM) added.
+    /// An instruction that waits for a stage expands them all again when it runs again, so
+    /// this is taken back from `spent` when it waits: each word counts once.
+    attempt_expanded: Cell<usize>,
     lowered_names: Vec<String>,
     meta_args: Vec<(String, Option<String>)>,
     used_build_args: BTreeSet<String>,
@@ -271,6 +285,7 @@ impl<'a> Lowerer<'a> {
             in_progress: BTreeSet::new(),
             needed: None,
             spent: Cell::new(0),
+            attempt_expanded: Cell::new(0),
             lowered_names: Vec::new(),
             meta_args: Vec::new(),
             used_build_args: BTreeSet::new(),
@@ -410,10 +425,16 @@ impl<'a> Lowerer<'a> {
     /// Runs a stage until it is lowered or needs a stage that is not.
     fn advance(&mut self, frame: Frame) -> Result<Progress, DockerfileError> {
         let mut body = match frame {
-            Frame::Start(index) => match self.start_stage(index)? {
-                Started::Body(body) => body,
-                Started::Waiting(needed) => return Ok(Progress::Waiting(Frame::Start(index), needed)),
-            },
+            Frame::Start(index) => {
+                self.attempt_expanded.set(0);
+                match self.start_stage(index)? {
+                    Started::Body(body) => body,
+                    Started::Waiting(needed) => {
+                        self.uncharge_attempt();
+                        return Ok(Progress::Waiting(Frame::Start(index), needed));
+                    }
+                }
+            }
             Frame::Body(body) => body,
         };
         while let Some(work) = body.work.get(body.next) {
@@ -431,6 +452,7 @@ impl<'a> Lowerer<'a> {
                 }
             };
             let warnings = self.warnings.len();
+            self.attempt_expanded.set(0);
             let result =
                 self.dispatch(&mut body.state, instruction, step).and_then(|()| self.check_budget(&instruction.node));
             match (result, self.needed.take()) {
@@ -439,6 +461,7 @@ impl<'a> Lowerer<'a> {
                     // The instruction runs again once `needed` is lowered; what it warned about
                     // so far it will warn about again.
                     self.warnings.truncate(warnings);
+                    self.uncharge_attempt();
                     return Ok(Progress::Waiting(Frame::Body(body), needed));
                 }
                 (Err(err), None) => return Err(err),
@@ -474,6 +497,12 @@ impl<'a> Lowerer<'a> {
     /// Counts bytes built from the Dockerfile against [`MAX_LOWERED_BYTES`].
     fn charge(&self, bytes: usize) {
         self.spent.set(self.spent.get().saturating_add(bytes));
+    }
+
+    /// Takes back what the words of an instruction that now waits for a stage were charged;
+    /// the ops it added stay charged, as they stay in the Definition.
+    fn uncharge_attempt(&self) {
+        self.spent.set(self.spent.get().saturating_sub(self.attempt_expanded.take()));
     }
 
     /// Fails, pointing at `node`, once lowering has built more than [`MAX_LOWERED_BYTES`].
@@ -566,6 +595,7 @@ impl<'a> Lowerer<'a> {
     /// Counts expanded bytes, failing at once: one instruction can expand many words.
     fn charge_expansion(&self, bytes: usize, word: &str, node: &Node) -> Result<(), DockerfileError> {
         self.charge(bytes);
+        self.attempt_expanded.set(self.attempt_expanded.get().saturating_add(bytes));
         self.check_budget(node).map_err(|err| {
             let mut error = error_at_text(self.source, node, word, err.message);
             error.kind = ErrorKind::Expansion;
@@ -650,5 +680,31 @@ pub(crate) fn history_entry(created_by: String, layer: bool) -> HistoryEntry {
         created_by: if layer { format!("{created_by} # buildkit") } else { created_by },
         empty_layer: !layer,
         comment: Some("buildkit.dockerfile.v0".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lower_counted;
+    use crate::{LowerOptions, NoImages};
+
+    /// The bytes lowering `text` counts against the bound.
+    fn spent(text: &str) -> usize {
+        lower_counted(text, &LowerOptions::default(), &NoImages).map(|(_, spent)| spent).expect("lowers")
+    }
+
+    #[test]
+    fn an_instruction_that_waits_for_a_stage_counts_its_words_once() {
+        // Both Dockerfiles expand and build the same bytes; in the first, the COPY of the long
+        // path is the one that waits for stage `a` and runs again, in the second the short one.
+        // Lines are at most 64 KiB, so the 200,000-byte value is built from a shorter one.
+        let quarter = "x".repeat(50_000);
+        let copy_big = "COPY --from=a /${BIG} /x";
+        let copy_small = "COPY --from=a /y /y";
+        let head = format!("FROM busybox AS a\nFROM busybox AS b\nARG Q={quarter}\nARG BIG=${{Q}}${{Q}}${{Q}}${{Q}}\n");
+        let big_waits = spent(&format!("{head}{copy_big}\n{copy_small}\n"));
+        let small_waits = spent(&format!("{head}{copy_small}\n{copy_big}\n"));
+        assert_eq!(big_waits, small_waits);
+        assert!(big_waits > 3 * 200_000, "{big_waits}: the ARG, the COPY's word and its op each count the value");
     }
 }
