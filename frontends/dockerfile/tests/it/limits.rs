@@ -189,3 +189,19 @@ fn many_stages_built_on_a_large_stage_hit_the_total_limit() {
     assert!(err.message.contains("more than 64 MiB"), "{}", err.message);
     assert!(text.lines().nth(err.line - 1).is_some_and(|line| line.starts_with("FROM s")), "line {}", err.line);
 }
+
+#[test]
+fn a_pattern_searched_across_a_large_value_stops_with_the_line() {
+    // The review's input: `${V//a*b/x}` tries `a*b` from each of A16's 640 Ki positions and
+    // reads to the end from each, about 10^11 steps; the step limit ends it at the line.
+    let mut text = with_a_large_value().replace("xxxxxxxxxx", "aaaaaaaaaa");
+    text.push_str("ENV B=${A16//a*b/x}\n");
+    let err = expansion_error(&text);
+    assert_eq!(err.line, 19, "{}", err.message);
+    assert!(err.message.starts_with("matching the pattern takes more than"), "{}", err.message);
+    assert!(!err.message.contains("at byte"), "the caret shows where: {}", err.message);
+    // Trims match from one end only, so they finish.
+    let mut text = with_a_large_value().replace("xxxxxxxxxx", "aaaaaaaaaa");
+    text.push_str("ENV B=${A16%%*x} C=${A16##a*}\n");
+    lower_on_small_stack(text).expect("trims finish");
+}
