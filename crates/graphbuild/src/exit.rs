@@ -7,6 +7,7 @@
 //! | 2 | the command line is wrong (clap's usage errors) |
 //! | 3 | the environment failed (no container runtime, a mount or write failed) |
 //! | 130 | the build was cancelled (Ctrl-C) |
+//! | 141 | standard output's reader went away (`graphbuild images \| head`), as SIGPIPE ends docker |
 
 use gb_dockerfile::{DockerfileError, ErrorKind};
 
@@ -18,6 +19,8 @@ pub const USER_INPUT: i32 = 1;
 pub const ENVIRONMENT: i32 = 3;
 /// The build was cancelled.
 pub const CANCELLED: i32 = 130;
+/// Standard output's reader went away: the status a shell shows for a process ended by SIGPIPE.
+pub const BROKEN_PIPE: i32 = 141;
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]

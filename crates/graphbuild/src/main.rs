@@ -5,6 +5,7 @@ mod commands;
 mod exit;
 mod progress;
 mod report;
+mod stdout;
 
 use clap::Parser;
 

@@ -6,6 +6,7 @@ use gb_solver::StateRoot;
 
 use crate::cli::{LoadArgs, SaveArgs};
 use crate::exit::Failure;
+use crate::stdout::outln;
 
 /// The writers' view of the state root.
 pub fn export_context(root: &StateRoot) -> ExportContext<'_> {
@@ -59,14 +60,14 @@ pub fn load(args: LoadArgs, root: &StateRoot) -> Result<(), Failure> {
         .map_err(|e| Failure::Input(format!("loading {}: {e}", args.input.display())))?;
     for (names, record) in loaded {
         if names.is_empty() {
-            println!("Loaded image ID: {}", record.config_digest);
+            outln!("Loaded image ID: {}", record.config_digest);
         }
         for name in names {
             let mut named = record.clone();
             named.reference = name.clone();
             root.db.put_image(&name, &named).map_err(|e| Failure::Io(format!("writing the image store: {e}")))?;
             let familiar = ImageReference::parse(&name).map_or(name.clone(), |r| r.familiar());
-            println!("Loaded image: {familiar}");
+            outln!("Loaded image: {familiar}");
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 
 use crate::cli::{DumpFormat, ParseArgs};
 use crate::exit::Failure;
+use crate::stdout::out;
 
 /// Parses the file and prints the dump.
 pub fn parse(args: ParseArgs) -> Result<(), Failure> {
@@ -18,7 +19,7 @@ pub fn parse(args: ParseArgs) -> Result<(), Failure> {
         Failure::dockerfile(error, &file, &text)
     })?;
     match args.dump {
-        DumpFormat::Buildkit => print!("{}", ast.dump()),
+        DumpFormat::Buildkit => out!("{}", ast.dump()),
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use gb_solver::StateRoot;
 
 use crate::cli::{DfArgs, HistoryArgs, ImagesArgs, InspectArgs, PruneArgs, RmiArgs, TagArgs};
 use crate::exit::Failure;
+use crate::stdout::outln;
 
 fn env_failure(context: &str, err: impl std::fmt::Display) -> Failure {
     Failure::Io(format!("{context}: {err}"))
@@ -156,7 +157,7 @@ pub fn images(args: ImagesArgs, root: &StateRoot) -> Result<(), Failure> {
         let mut seen = BTreeSet::new();
         for (_, _, _, record) in &rows {
             if seen.insert(short_id(record)) {
-                println!("{}", short_id(record));
+                outln!("{}", short_id(record));
             }
         }
         return Ok(());
@@ -187,7 +188,7 @@ fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
                 text.push_str(&format!("{cell:<width$}   ", width = widths[i]));
             }
         }
-        println!("{}", text.trim_end());
+        outln!("{}", text.trim_end());
     };
     line(header.to_vec());
     for row in rows {
@@ -230,7 +231,7 @@ pub fn inspect(args: InspectArgs, root: &StateRoot) -> Result<(), Failure> {
             "Manifest": manifest,
         }));
     }
-    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     Ok(())
 }
 
@@ -322,10 +323,10 @@ pub fn rmi(args: RmiArgs, root: &StateRoot) -> Result<(), Failure> {
         for name in &remove {
             root.db.remove_image(name).map_err(|e| env_failure("writing the image store", e))?;
             let familiar = ImageReference::parse(name).map_or_else(|_| name.clone(), |r| r.familiar());
-            println!("Untagged: {familiar}");
+            outln!("Untagged: {familiar}");
         }
         if remove.len() == names.len() {
-            println!("Deleted: {}", record.config_digest);
+            outln!("Deleted: {}", record.config_digest);
         }
     }
     collect_garbage(root, false)?;
@@ -423,14 +424,14 @@ pub fn prune(args: PruneArgs, root: &StateRoot) -> Result<(), Failure> {
             std::fs::remove_dir_all(&dir).map_err(|e| env_failure("removing cache mounts", e))?;
         }
     }
-    println!(
+    outln!(
         "Deleted {} build cache entries, {} layers, {} blobs{}",
         freed.results,
         freed.layers,
         freed.blobs,
         if args.all { ", and the cache mounts" } else { "" }
     );
-    println!("Total reclaimed space: {}", human_size(bytes));
+    outln!("Total reclaimed space: {}", human_size(bytes));
     Ok(())
 }
 
@@ -496,9 +497,9 @@ pub fn df(args: DfArgs, root: &StateRoot) -> Result<(), Failure> {
         ["Blobs".to_owned(), String::new(), String::new(), String::new(), human_size(blobs), String::new()],
     ];
     print_table(&["TYPE", "TOTAL", "ACTIVE", "LOGICAL SIZE", "ON DISK", "RECLAIMABLE"], &rows);
-    println!("Total on disk: {}", human_size(image_disk + cache_disk + blobs));
+    outln!("Total on disk: {}", human_size(image_disk + cache_disk + blobs));
     if args.verbose {
-        println!();
+        outln!();
         let mut table = Vec::new();
         for (name, record) in &images {
             let shared: u64 = record

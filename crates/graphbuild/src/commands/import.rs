@@ -4,6 +4,7 @@ use gb_ir::Platform;
 
 use crate::cli::ImportArgs;
 use crate::exit::Failure;
+use crate::stdout::outln;
 
 /// Imports and prints the image's manifest digest.
 pub fn run(args: ImportArgs, root: Option<&std::path::Path>) -> Result<(), Failure> {
@@ -17,6 +18,6 @@ pub fn run(args: ImportArgs, root: Option<&std::path::Path>) -> Result<(), Failu
     let state = super::engine::open_root(root)?;
     let record = gb_solver::image::import_rootfs(&state, &args.tarball, &args.name, &platform)
         .map_err(|error| Failure::Solve { error: Box::new(error), dockerfile: None })?;
-    println!("{} {}", record.reference, record.manifest_digest);
+    outln!("{} {}", record.reference, record.manifest_digest);
     Ok(())
 }

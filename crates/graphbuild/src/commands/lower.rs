@@ -9,6 +9,7 @@ use gb_ir::Platform;
 use crate::cli::{DockerfileArgs, GraphFormat, LowerArgs};
 use crate::exit::Failure;
 use crate::report;
+use crate::stdout::out;
 
 /// A Dockerfile read and ready to lower: its name, text and the options from the command line.
 pub struct Prepared {
@@ -89,8 +90,8 @@ pub fn run(args: LowerArgs, root: Option<&Path>) -> Result<(), Failure> {
         report::print_warning(file, warning);
     }
     match args.format {
-        GraphFormat::Json => print!("{}", lowered.definition.to_json()),
-        GraphFormat::Dot => print!("{}", gb_ir::to_dot(&lowered.definition)),
+        GraphFormat::Json => out!("{}", lowered.definition.to_json()),
+        GraphFormat::Dot => out!("{}", gb_ir::to_dot(&lowered.definition)),
     }
     Ok(())
 }

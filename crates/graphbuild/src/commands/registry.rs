@@ -11,6 +11,7 @@ use gb_solver::StateRoot;
 
 use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs};
 use crate::exit::Failure;
+use crate::stdout::outln;
 
 /// The parts of `$GRAPHBUILD_ROOT/config.toml` graphbuild reads: the machine's settings, which
 /// a build's command line cannot widen.
@@ -86,8 +87,8 @@ pub fn pull(args: PullArgs, root: &StateRoot, insecure: &[String]) -> Result<(),
         None => Platform::host(),
     };
     let record = pull_into_store(root, registry_config(root.path(), insecure)?, &reference, &platform)?;
-    println!("{}: Pulled", reference.familiar());
-    println!("Digest: {}", record.manifest_digest);
+    outln!("{}: Pulled", reference.familiar());
+    outln!("Digest: {}", record.manifest_digest);
     Ok(())
 }
 
@@ -99,15 +100,15 @@ pub fn push_image(root: &StateRoot, insecure: &[String], name: &str) -> Result<(
     let context = super::archive::export_context(root);
     let report = runtime()?.block_on(registry.push(&context, &record, &target)).map_err(registry_failure)?;
     for digest in &report.skipped {
-        println!("{}: Layer already exists", &digest.hex()[..12]);
+        outln!("{}: Layer already exists", &digest.hex()[..12]);
     }
     for digest in &report.mounted {
-        println!("{}: Mounted from another repository", &digest.hex()[..12]);
+        outln!("{}: Mounted from another repository", &digest.hex()[..12]);
     }
     for digest in &report.uploaded {
-        println!("{}: Pushed", &digest.hex()[..12]);
+        outln!("{}: Pushed", &digest.hex()[..12]);
     }
-    println!("{}: digest: {}", target.familiar(), report.manifest_digest);
+    outln!("{}: digest: {}", target.familiar(), report.manifest_digest);
     Ok(())
 }
 
@@ -135,7 +136,7 @@ pub fn login(args: LoginArgs, root: &StateRoot, insecure: &[String]) -> Result<(
     runtime()?.block_on(registry.verify_login(&args.registry, &username, &password)).map_err(registry_failure)?;
     gb_registry::login(docker_config_dir().as_deref(), &args.registry, &username, &password)
         .map_err(registry_failure)?;
-    println!("Login Succeeded");
+    outln!("Login Succeeded");
     Ok(())
 }
 
@@ -143,9 +144,9 @@ pub fn login(args: LoginArgs, root: &StateRoot, insecure: &[String]) -> Result<(
 pub fn logout(args: LogoutArgs) -> Result<(), Failure> {
     let removed = gb_registry::logout(docker_config_dir().as_deref(), &args.registry).map_err(registry_failure)?;
     if removed {
-        println!("Removing login credentials for {}", args.registry);
+        outln!("Removing login credentials for {}", args.registry);
     } else {
-        println!("Not logged in to {}", args.registry);
+        outln!("Not logged in to {}", args.registry);
     }
     Ok(())
 }

@@ -109,3 +109,22 @@ fn an_arg_only_dockerfile_fails_at_a_line_as_the_users_input() {
     );
     assert!(stderr.contains("ARG VERSION=1.0"), "the line is shown: {stderr}");
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_lower_quietly_as_sigpipe_ends_docker() {
+    let context = repo_root().join("examples/multistage");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_graphbuild"))
+        .arg("lower")
+        .arg(&context)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Closing the only read end before graphbuild writes makes its write fail with EPIPE, as
+    // `graphbuild lower | head -c0` would.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

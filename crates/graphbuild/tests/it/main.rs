@@ -4,6 +4,7 @@ mod crash;
 mod debug_parse;
 mod engine;
 mod entitlements;
+mod help;
 mod images;
 mod input_errors;
 mod lower;
