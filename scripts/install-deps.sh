@@ -7,10 +7,12 @@
 # libclang-cpp.so) once satisfied a glob meant for libclang-dev and hid a missing install.
 set -euo pipefail
 
-# Building and running: runc runs RUN steps; busybox-static makes the example's base image;
-# librocksdb-dev + libclang-dev link the rocksdb crate against Debian's RocksDB (bindgen needs
-# libclang); git serves ADD of git URLs; pkg-config finds the system libraries.
-build_packages=(runc busybox-static librocksdb-dev libclang-dev git pkg-config)
+# Building and running: runc runs RUN steps; slirp4netns gives a RUN without --network its
+# private network with outbound access (a user-mode stack, so the host's loopback stays out of
+# reach); busybox-static makes the example's base image; librocksdb-dev + libclang-dev link the
+# rocksdb crate against Debian's RocksDB (bindgen needs libclang); git serves ADD of git URLs;
+# pkg-config finds the system libraries.
+build_packages=(runc slirp4netns busybox-static librocksdb-dev libclang-dev git pkg-config)
 # Testing: skopeo and umoci check exported images independently; docker-registry serves the
 # registry tests and apache2-utils brings htpasswd for their authentication.
 test_packages=(skopeo umoci docker-registry apache2-utils)

@@ -106,8 +106,10 @@ pub(crate) fn build(spec: &ContainerSpec, host: &HostLimits) -> Result<Spec, Exe
 
     let mut namespaces = vec![LinuxNamespaceType::Mount, LinuxNamespaceType::Pid, LinuxNamespaceType::Ipc];
     namespaces.push(LinuxNamespaceType::Uts);
-    if spec.network == Network::Isolated {
+    if spec.network != Network::Host {
         // runc configures loopback (and brings it up) for a new network namespace without a path.
+        // A private network's namespace is made before runc runs, so that slirp4netns is attached
+        // before the process starts: [`join_network`] sets its path then.
         namespaces.push(LinuxNamespaceType::Network);
     }
     let namespaces = namespaces
@@ -145,6 +147,17 @@ pub(crate) fn build(spec: &ContainerSpec, host: &HostLimits) -> Result<Spec, Exe
     config.set_hostname((!spec.hostname.is_empty()).then(|| spec.hostname.clone()));
     config.set_annotations(None);
     Ok(config)
+}
+
+/// Makes the container join the network namespace at `path` (`/proc/PID/ns/net`) instead of
+/// getting a new one; a config without a network namespace (the host's network) is left alone.
+pub(crate) fn join_network(config: &mut Spec, path: &std::path::Path) {
+    let namespaces = config.linux_mut().as_mut().and_then(|linux| linux.namespaces_mut().as_mut());
+    for namespace in namespaces.into_iter().flatten() {
+        if namespace.typ() == LinuxNamespaceType::Network {
+            namespace.set_path(Some(path.to_owned()));
+        }
+    }
 }
 
 /// The mount points runc creates in the rootfs for `spec`, parents before children: `/proc`,
@@ -312,11 +325,29 @@ mod tests {
             .as_array()
             .map(|a| a.iter().filter_map(|n| n["type"].as_str()).collect())
             .unwrap_or_default();
-        assert_eq!(namespaces, ["mount", "pid", "ipc", "uts"]);
+        // The default, private network gets a namespace, which a run then points at slirp's.
+        assert_eq!(namespaces, ["mount", "pid", "ipc", "uts", "network"]);
         assert_eq!(json["linux"]["maskedPaths"].as_array().map(Vec::len), Some(MASKED_PATHS.len()));
         let effective =
             config.process().as_ref().and_then(|p| p.capabilities().clone()).and_then(|c| c.effective().clone());
         assert_eq!(effective.map(caps::mask), Some(0xa804_25fb));
+        Ok(())
+    }
+
+    #[test]
+    fn host_network_has_no_namespace_and_a_private_one_joins_a_path() -> Result<(), ExecError> {
+        let mut host_spec = spec();
+        host_spec.network = Network::Host;
+        let mut config = build(&host_spec, &host())?;
+        join_network(&mut config, std::path::Path::new("/proc/1/ns/net"));
+        let namespaces = config.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+        assert!(namespaces.iter().all(|n| n.typ() != LinuxNamespaceType::Network && n.path().is_none()));
+
+        let mut config = build(&spec(), &host())?;
+        join_network(&mut config, std::path::Path::new("/proc/42/ns/net"));
+        let namespaces = config.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+        let network = namespaces.iter().find(|n| n.typ() == LinuxNamespaceType::Network);
+        assert_eq!(network.and_then(|n| n.path().clone()), Some("/proc/42/ns/net".into()));
         Ok(())
     }
 

@@ -84,6 +84,22 @@ pub enum ExecError {
         /// The pid it names.
         pid: i64,
     },
+    /// A program a private network needs (slirp4netns, unshare) is not installed.
+    #[error(
+        "{program} is needed for a container's private network but {searched} (install slirp4netns and util-linux, scripts/install-deps.sh)"
+    )]
+    NetworkToolMissing {
+        /// The program.
+        program: &'static str,
+        /// Where it was looked for.
+        searched: String,
+    },
+    /// The private network could not be set up (slirp4netns failed or never became ready).
+    #[error("could not set up the container's private network: {message}")]
+    NetworkSetup {
+        /// What went wrong, with slirp4netns's own message when it printed one.
+        message: String,
+    },
     /// The cancellation token fired; the container was killed and deleted.
     #[error("the container run was cancelled")]
     Cancelled,
@@ -116,6 +132,8 @@ impl ExecError {
             | Self::Runtime { .. }
             | Self::Unkillable { .. }
             | Self::BadInitPid { .. }
+            | Self::NetworkToolMissing { .. }
+            | Self::NetworkSetup { .. }
             | Self::Io { .. } => ErrorKind::Environment,
         }
     }

@@ -1,5 +1,5 @@
 //! [`Runtime`]: runs a [`ContainerSpec`] with `runc run`, streaming its output, and always deletes
-//! the container and its bundle afterwards.
+//! the container, its bundle and its private network's processes afterwards.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -12,14 +12,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, HostLimits};
 use crate::error::ExecError;
+use crate::net::{NetworkTools, PrivateNetwork};
 use crate::reap::{OWNER_FILE, ProcessId, Watchdog};
 use crate::runc::{Cleanup, Runc};
-use crate::spec::{ContainerSpec, OutputStream};
+use crate::spec::{ContainerSpec, Network, OutputStream};
 
 /// The environment variable that names the runc binary, overriding the `PATH` search.
 pub const RUNC_ENV: &str = "GRAPHBUILD_RUNC";
 
-/// Directories where runc usually lives, searched after `PATH` (a non-root `PATH` often lacks sbin).
+/// Directories where runc (and slirp4netns, unshare) usually live, searched after `PATH` (a
+/// non-root `PATH` often lacks sbin).
 const FALLBACK_DIRS: [&str; 4] = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin"];
 
 /// How long `runc kill` is retried on cancellation: the container may not be created yet.
@@ -45,6 +47,7 @@ pub struct Runtime {
     version: String,
     bundles: PathBuf,
     host: HostLimits,
+    network: NetworkTools,
     /// Shared by the clones; the last one dropped lets the watchdog finish.
     _watchdog: Arc<Watchdog>,
 }
@@ -79,7 +82,14 @@ impl Runtime {
             create_private_dir(dir)?;
         }
         let watchdog = Arc::new(Watchdog::start(&path, &root)?);
-        Ok(Self { runc: Runc { path, root }, version, bundles, host: HostLimits::read(), _watchdog: watchdog })
+        Ok(Self {
+            runc: Runc { path, root },
+            version,
+            bundles,
+            host: HostLimits::read(),
+            network: NetworkTools::find(),
+            _watchdog: watchdog,
+        })
     }
 
     /// The runc binary in use.
@@ -118,7 +128,7 @@ impl Runtime {
         cancel: CancellationToken,
     ) -> Result<i32, ExecError> {
         check_id(id)?;
-        let config = self.oci_config(spec)?;
+        let mut config = self.oci_config(spec)?;
         if cancel.is_cancelled() {
             return Err(ExecError::Cancelled);
         }
@@ -131,9 +141,20 @@ impl Runtime {
             other => other.map_err(ExecError::io("create", &bundle))?,
         }
         let mut cleanup = Cleanup::new(&self.runc, id, &bundle);
-        let result = self.run_in_bundle(id, &bundle, &config, on_output, cancel).await;
+        // Dropped with this future (which kills its processes), or stopped once runc is done.
+        let mut network = None;
+        let result = match self.private_network(spec, &bundle, &mut config, &cancel).await {
+            Ok(made) => {
+                network = made;
+                self.run_in_bundle(id, &bundle, &config, on_output, cancel).await
+            }
+            Err(e) => Err(e),
+        };
         cleanup.disarm();
         let deleted = if self.runc.has_state(id) { self.runc.delete(id).await } else { Ok(()) };
+        if let Some(network) = network {
+            network.stop();
+        }
         // A bundle left behind is garbage in the caller's tmp dir, not worth failing a build for.
         let _ = tokio::fs::remove_dir_all(&bundle).await;
         match (result, deleted) {
@@ -159,6 +180,23 @@ impl Runtime {
             ids.push(id);
         }
         Ok(ids)
+    }
+
+    /// For a [`Network::Private`] spec, the network namespace with slirp4netns ready, which
+    /// `config` is made to join; nothing for the other networks.
+    async fn private_network(
+        &self,
+        spec: &ContainerSpec,
+        bundle: &Path,
+        config: &mut oci_spec::runtime::Spec,
+        cancel: &CancellationToken,
+    ) -> Result<Option<PrivateNetwork>, ExecError> {
+        if spec.network != Network::Private {
+            return Ok(None);
+        }
+        let network = PrivateNetwork::start(&self.network, &bundle.join("slirp4netns.log"), cancel).await?;
+        config::join_network(config, &network.path()?);
+        Ok(Some(network))
     }
 
     async fn run_in_bundle(
@@ -321,11 +359,22 @@ fn find_runc_in(runc_var: Option<std::ffi::OsString>, path_var: std::ffi::OsStri
             Err(ExecError::RuntimeNotFound { searched: format!("{RUNC_ENV}={} is not an executable", path.display()) })
         };
     }
-    let dirs = std::env::split_paths(&path_var).chain(FALLBACK_DIRS.iter().map(PathBuf::from));
-    let found = dirs.map(|dir| dir.join("runc")).find(|p| is_executable(p)).ok_or_else(|| {
-        ExecError::RuntimeNotFound { searched: format!("runc is not on PATH nor in {}", FALLBACK_DIRS.join(", ")) }
-    })?;
+    let found = find_in("runc", &path_var).map_err(|searched| ExecError::RuntimeNotFound { searched })?;
     std::path::absolute(&found).map_err(ExecError::io("resolve", &found))
+}
+
+/// `name` on `PATH` or in [`FALLBACK_DIRS`], made absolute (a relative `PATH` entry names
+/// nothing in the directories the children run in); the error says where it was looked for.
+pub(crate) fn find_program(name: &str) -> Result<PathBuf, String> {
+    let found = find_in(name, &std::env::var_os("PATH").unwrap_or_default())?;
+    std::path::absolute(&found).map_err(|e| format!("{} cannot be made absolute: {e}", found.display()))
+}
+
+fn find_in(name: &str, path_var: &std::ffi::OsStr) -> Result<PathBuf, String> {
+    let dirs = std::env::split_paths(path_var).chain(FALLBACK_DIRS.iter().map(PathBuf::from));
+    dirs.map(|dir| dir.join(name))
+        .find(|p| is_executable(p))
+        .ok_or_else(|| format!("{name} is not on PATH nor in {}", FALLBACK_DIRS.join(", ")))
 }
 
 fn is_executable(path: &Path) -> bool {

@@ -23,7 +23,7 @@ pub struct ContainerSpec {
     /// Extra mounts, applied after the runtime's own; parents are mounted before children
     /// whatever the order here.
     pub mounts: Vec<ContainerMount>,
-    /// Whether the container shares the host's network.
+    /// The container's network: private with outbound access (the default), none, or the host's.
     pub network: Network,
     /// All capabilities, no masked paths, all devices allowed, `/sys` writable
     /// (BuildKit's `security=insecure`).
@@ -33,7 +33,8 @@ pub struct ContainerSpec {
 }
 
 impl ContainerSpec {
-    /// A spec running `args` as root in `/` on `rootfs`, with the host network and no extra mounts.
+    /// A spec running `args` as root in `/` on `rootfs`, with a private network
+    /// ([`Network::Private`]) and no extra mounts.
     pub fn new(rootfs: impl Into<PathBuf>, args: Vec<String>) -> Self {
         Self {
             rootfs: rootfs.into(),
@@ -80,10 +81,15 @@ pub enum MountSource {
 /// The container's network.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Network {
-    /// Share the host's network namespace (BuildKit's default).
+    /// A new network namespace whose `tap0` reaches out through slirp4netns, a user-mode network
+    /// stack: outbound connections and DNS (10.0.2.3) work, the host's loopback (its 127.0.0.1
+    /// services, its abstract unix sockets) does not. The default, as a build's steps must not
+    /// reach the host's private services, like Docker's bridge or BuildKit's worker namespace.
     #[default]
+    Private,
+    /// Share the host's network namespace (`--network=host`).
     Host,
-    /// A new network namespace with only loopback, which runc brings up.
+    /// A new network namespace with only loopback, which runc brings up (`--network=none`).
     Isolated,
 }
 

@@ -7,8 +7,21 @@ use crate::support::Fixture;
 #[tokio::test]
 #[ignore = "a measurement, not a check; run with --ignored --nocapture"]
 async fn per_exec_overhead_of_bin_true() {
+    measure(gb_exec::Network::Private).await;
+}
+
+/// The same on the host's network, which needs no namespace nor slirp4netns: the difference is
+/// the private network's cost.
+#[tokio::test]
+#[ignore = "a measurement, not a check; run with --ignored --nocapture"]
+async fn per_exec_overhead_of_bin_true_on_the_host_network() {
+    measure(gb_exec::Network::Host).await;
+}
+
+async fn measure(network: gb_exec::Network) {
     let fx = Fixture::new();
-    let spec = gb_exec::ContainerSpec::new(&fx.rootfs, vec!["/bin/true".to_owned()]);
+    let mut spec = gb_exec::ContainerSpec::new(&fx.rootfs, vec!["/bin/true".to_owned()]);
+    spec.network = network;
     let mut times: Vec<Duration> = Vec::new();
     for i in 0..21 {
         let started = Instant::now();
@@ -21,5 +34,10 @@ async fn per_exec_overhead_of_bin_true() {
     }
     times.sort();
     let median = (times[9] + times[10]) / 2;
-    println!("gb-exec /bin/true: median {median:?}, min {:?}, max {:?} over {} runs", times[0], times[19], times.len());
+    println!(
+        "gb-exec /bin/true ({network:?} network): median {median:?}, min {:?}, max {:?} over {} runs",
+        times[0],
+        times[19],
+        times.len()
+    );
 }

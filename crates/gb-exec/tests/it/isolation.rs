@@ -6,7 +6,7 @@ use crate::support::Fixture;
 use gb_exec::Network;
 
 /// The interface names in a `/proc/net/dev` listing.
-fn interfaces(proc_net_dev: &str) -> Vec<String> {
+pub fn interfaces(proc_net_dev: &str) -> Vec<String> {
     let mut names: Vec<String> =
         proc_net_dev.lines().skip(2).filter_map(|l| l.split(':').next()).map(|n| n.trim().to_owned()).collect();
     names.sort();
@@ -28,7 +28,9 @@ async fn isolated_network_has_only_loopback_and_it_is_up() {
 #[tokio::test]
 async fn host_network_sees_the_hosts_interfaces() {
     let fx = Fixture::new();
-    let out = fx.sh_ok("host-net", "cat /proc/net/dev").await;
+    let mut spec = fx.sh("cat /proc/net/dev");
+    spec.network = Network::Host;
+    let out = fx.run("host-net", &spec).await.expect("run");
     let host = std::fs::read_to_string("/proc/net/dev").expect("host /proc/net/dev");
     assert_eq!(interfaces(&out.stdout), interfaces(&host));
     assert!(interfaces(&host).len() > 1, "this host has only loopback; the test proves little");

@@ -5,6 +5,7 @@ mod bench;
 mod cancel;
 mod isolation;
 mod mounts;
+mod network;
 mod orphans;
 mod process;
 mod support;

@@ -8,9 +8,9 @@ use gb_exec::{ContainerSpec, ExecError, OutputStream, Runtime};
 use tokio_util::sync::CancellationToken;
 
 /// The applets the tests use, linked to `/bin/busybox`.
-const APPLETS: [&str; 17] = [
+const APPLETS: [&str; 18] = [
     "sh", "echo", "cat", "ls", "id", "hostname", "mount", "true", "false", "sleep", "ip", "wc", "grep", "pwd", "ps",
-    "touch", "mkdir",
+    "touch", "mkdir", "nc",
 ];
 
 /// A runtime and a rootfs, both in one temp dir that is removed at the end.

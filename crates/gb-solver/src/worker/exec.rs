@@ -164,6 +164,19 @@ struct Prepared {
     private_dirs: TempPaths,
 }
 
+/// The resolv.conf of a step on the private network: slirp's DNS forwarder (which relays to the
+/// host's resolvers) and the host's `search` and `options` lines.
+fn private_resolv_conf(host: &str) -> String {
+    let mut text = format!("nameserver {}\n", gb_exec::PRIVATE_NETWORK_DNS);
+    for line in host.lines().map(str::trim) {
+        if line.starts_with("search ") || line.starts_with("options ") {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    text
+}
+
 /// Files and directories removed when dropped, so an error anywhere leaves none behind.
 #[derive(Default)]
 struct TempPaths(Vec<PathBuf>);
@@ -244,7 +257,8 @@ fn prepare(
     // throwaway work dirs under them are removed.
     let mut scratch_work = Vec::new();
     let mut extra = Vec::new();
-    // Secret copies and private cache dirs are removed when this guard drops, on every path.
+    // Secret copies (and the private network's resolv.conf) and private cache dirs are removed
+    // when these guards drop, on every path.
     let mut secret_files = TempPaths::default();
     let mut locks = Vec::new();
     let mut private_dirs = TempPaths::default();
@@ -398,17 +412,33 @@ fn prepare(
             }
         }
     }
+    // Without `--network`, a private namespace reaching out through slirp4netns: a step must not
+    // reach the host's loopback services, as under docker build or BuildKit.
     let network = match exec.network {
         NetworkMode::None => Network::Isolated,
-        NetworkMode::Default | NetworkMode::Host => Network::Host,
+        NetworkMode::Default => Network::Private,
+        NetworkMode::Host => Network::Host,
     };
-    if network == Network::Host {
-        // The host's resolver and hosts file, as BuildKit provides them, so names resolve.
-        for file in ["/etc/resolv.conf", "/etc/hosts"] {
-            if Path::new(file).is_file() {
+    if network != Network::Isolated {
+        // The host's hosts file and a resolver, as BuildKit provides them, so names resolve: the
+        // host's resolv.conf itself on the host network, one naming slirp's DNS forwarder on the
+        // private one (the host's nameservers, 127.0.0.53 included, are not reachable from it).
+        let resolv_conf = if network == Network::Private {
+            let copy = state.tmp_dir().join(format!("resolv-{}.conf", gb_cache::LayerId::random()));
+            let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            std::fs::write(&copy, private_resolv_conf(&host))
+                .map_err(|e| SolveError::env("writing the step's resolv.conf", e))?;
+            secret_files.push(copy.clone());
+            Some(copy)
+        } else {
+            Some(PathBuf::from("/etc/resolv.conf")).filter(|p| p.is_file())
+        };
+        let hosts = Some(PathBuf::from("/etc/hosts")).filter(|p| p.is_file());
+        for (target, path) in [("/etc/resolv.conf", resolv_conf), ("/etc/hosts", hosts)] {
+            if let Some(path) = path {
                 mounts.push(ContainerMount {
-                    target: file.to_owned(),
-                    source: MountSource::Bind { path: PathBuf::from(file), readonly: true },
+                    target: target.to_owned(),
+                    source: MountSource::Bind { path, readonly: true },
                 });
             }
         }
@@ -555,6 +585,13 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn the_private_networks_resolv_conf_names_slirps_dns_and_keeps_search_and_options() {
+        let host = "nameserver 127.0.0.53\nsearch corp.example\noptions edns0 trust-ad\n# comment\n";
+        assert_eq!(private_resolv_conf(host), "nameserver 10.0.2.3\nsearch corp.example\noptions edns0 trust-ad\n");
+        assert_eq!(private_resolv_conf(""), "nameserver 10.0.2.3\n");
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod help;
 mod images;
 mod input_errors;
 mod lower;
+mod network;
 mod platform;
 mod registry;
 mod run;
