@@ -34,7 +34,10 @@ impl Root {
     /// `message`. The same base gives the same base layer blob (fixed epoch).
     pub fn image(&self, platform: &str, message: &str) -> ImageRecord {
         let base = self.layer(|dir| {
-            write(dir.join("bin/busybox"), fs::read("/bin/busybox").expect("read /bin/busybox (install busybox-static)"));
+            write(
+                dir.join("bin/busybox"),
+                fs::read("/bin/busybox").expect("read /bin/busybox (install busybox-static)"),
+            );
             fs::set_permissions(dir.join("bin/busybox"), fs::Permissions::from_mode(0o755)).expect("chmod");
             std::os::unix::fs::symlink("busybox", dir.join("bin/sh")).expect("symlink");
             write(dir.join("etc/os-release"), b"NAME=test\n");
