@@ -391,17 +391,26 @@ mod tests {
                     symlink(&fx.victim, &a).expect("link");
                     fs::remove_file(&a).expect("unlink");
                     fs::rename(&real, &a).expect("move back");
+                    // Leave the real directory in place for a moment, so removals get through
+                    // however the two threads are scheduled (under load a bare loop left the
+                    // window too short to hit in 20,000 rounds).
+                    std::thread::sleep(std::time::Duration::from_micros(20));
                 }
             });
             let dir = fx.confined();
             let mut removed = 0;
-            for _ in 0..20_000 {
+            let mut attempts = 0;
+            // At least 20,000 rounds of the race; more, within a bound, until one removal got
+            // through (on a loaded machine the real directory's window can be hard to hit).
+            while attempts < 20_000 || (removed == 0 && attempts < 2_000_000) {
                 for rel in ["a/d", "a/f"] {
                     removed += usize::from(dir.remove_if_empty(Path::new(rel)).unwrap_or(false));
                 }
+                attempts += 1;
             }
-            assert!(removed > 0, "the race never let a removal through: the test tests nothing");
+            // Stop the swapper before any assertion, so a failure cannot leave it spinning.
             stop.store(true, Ordering::Relaxed);
+            assert!(removed > 0, "the race never let a removal through: the test tests nothing");
         });
         fx.assert_victim_intact();
     }
