@@ -15,4 +15,4 @@ pub use base::{busybox_rootfs, busybox_tar};
 pub use files::{TreeDetail, tree, write};
 pub use registry::{PASSWORD, TestRegistry, USER};
 pub use root::Root;
-pub use tools::{require_root, require_tool, run};
+pub use tools::{process_alive, require_root, require_tool, run};

@@ -48,3 +48,13 @@ pub fn run(program: &str, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Whether a process with exactly `args` as its command line is alive on the host: tests give
+/// their container's process a unique command line (`sleep 3607`) to find it by.
+pub fn process_alive(args: &[&str]) -> bool {
+    let wanted: Vec<u8> = args.iter().flat_map(|arg| arg.bytes().chain([0])).collect();
+    std::fs::read_dir("/proc")
+        .expect("read /proc")
+        .flatten()
+        .any(|entry| std::fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| cmdline == wanted))
+}

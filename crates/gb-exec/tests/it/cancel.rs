@@ -7,15 +7,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::support::Fixture;
 
-/// Whether a process with exactly `args` as its command line is alive on the host.
-fn process_alive(args: &[&str]) -> bool {
-    let wanted: Vec<u8> = args.iter().flat_map(|arg| arg.bytes().chain([0])).collect();
-    std::fs::read_dir("/proc")
-        .expect("read /proc")
-        .flatten()
-        .any(|entry| std::fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| cmdline == wanted))
-}
-
 #[tokio::test]
 async fn cancellation_kills_the_container() {
     let fx = Fixture::new();
@@ -24,7 +15,7 @@ async fn cancellation_kills_the_container() {
     let spec = gb_exec::ContainerSpec::new(&fx.rootfs, command.iter().map(|&arg| arg.to_owned()).collect());
     let cancel = CancellationToken::new();
     let fire_once_running = async {
-        while !process_alive(&command) {
+        while !gb_test_support::process_alive(&command) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         cancel.cancel();
@@ -32,7 +23,7 @@ async fn cancellation_kills_the_container() {
     let (result, ()) = tokio::join!(fx.runtime.run("cancelled", &spec, &|_, _| {}, cancel.clone()), fire_once_running);
     // The run ended by cancellation, not by the sleep finishing, and took its process with it.
     assert!(matches!(result, Err(ExecError::Cancelled)), "{result:?}");
-    assert!(!process_alive(&command), "the container's process outlived the cancelled run");
+    assert!(!gb_test_support::process_alive(&command), "the container's process outlived the cancelled run");
     assert!(fx.listed_containers().is_empty());
     assert!(fx.leftover_bundles().is_empty());
 }

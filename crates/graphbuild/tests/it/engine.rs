@@ -490,15 +490,6 @@ fn a_locked_cache_mount_has_one_user_at_a_time() {
     assert_ok(&output);
 }
 
-/// Whether a process with exactly `args` as its command line is alive on the host.
-fn process_alive(args: &[&str]) -> bool {
-    let wanted: Vec<u8> = args.iter().flat_map(|arg| arg.bytes().chain([0])).collect();
-    std::fs::read_dir("/proc")
-        .expect("read /proc")
-        .flatten()
-        .any(|entry| std::fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| cmdline == wanted))
-}
-
 #[test]
 fn ctrl_c_cancels_the_build_and_leaves_the_cache_usable() {
     let env = Env::new();
@@ -514,14 +505,14 @@ fn ctrl_c_cancels_the_build_and_leaves_the_cache_usable() {
         .spawn()
         .expect("spawn");
     // Ctrl-C once the long step runs (so the first one has finished and been cached).
-    while !process_alive(&["sleep", "3011"]) {
+    while !gb_test_support::process_alive(&["sleep", "3011"]) {
         assert!(child.try_wait().expect("try_wait").is_none(), "the build ended before its long step ran");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
     assert!(status.success());
     let exit = child.wait().expect("wait");
-    assert!(!process_alive(&["sleep", "3011"]), "the cancelled step's process outlived the build");
+    assert!(!gb_test_support::process_alive(&["sleep", "3011"]), "the cancelled step's process outlived the build");
     assert_eq!(exit.code(), Some(130), "a cancelled build exits 130");
     // The step that finished before Ctrl-C is cached; nothing half-written is.
     write(context.path(), "Dockerfile", "FROM busybox\nRUN echo quick > /quick\n");
