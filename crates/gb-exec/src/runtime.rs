@@ -141,37 +141,20 @@ impl Runtime {
             other => other.map_err(ExecError::io("create", &bundle))?,
         }
         let mut cleanup = Cleanup::new(&self.runc, id, &bundle);
-        let mut retried = false;
-        let (result, deleted) = loop {
-            // Dropped with this future (which kills its processes), or stopped once runc is done.
-            let mut network = None;
-            let result = match self.private_network(spec, &bundle, &mut config, &cancel).await {
-                Ok(made) => {
-                    network = made;
-                    self.run_in_bundle(id, &bundle, &config, on_output, cancel.clone()).await
-                }
-                Err(e) => Err(e),
-            };
-            let deleted = if self.runc.has_state(id) { self.runc.delete(id).await } else { Ok(()) };
-            if let Some(network) = network {
-                network.stop();
+        // Dropped with this future (which kills its processes), or stopped once runc is done.
+        let mut network = None;
+        let result = match self.private_network(spec, &bundle, &mut config, &cancel).await {
+            Ok(made) => {
+                network = made;
+                self.run_in_bundle(id, &bundle, &config, on_output, cancel).await
             }
-            // runc's init occasionally dies before the process is started ("runc run failed:
-            // EOF", seen about once in a few hundred concurrent starts here, cause not yet
-            // known): nothing of the step ran, so it is started once more.
-            if !retried && init_died_before_start(&result) && deleted.is_ok() && !cancel.is_cancelled() {
-                retried = true;
-                on_output(
-                    OutputStream::Stderr,
-                    b"graphbuild: runc's init died before the step started; starting it again\n",
-                );
-                let _ = tokio::fs::remove_file(bundle.join("config.json")).await;
-                let _ = tokio::fs::remove_file(bundle.join("runc.log")).await;
-                continue;
-            }
-            break (result, deleted);
+            Err(e) => Err(e),
         };
         cleanup.disarm();
+        let deleted = if self.runc.has_state(id) { self.runc.delete(id).await } else { Ok(()) };
+        if let Some(network) = network {
+            network.stop();
+        }
         // A bundle left behind is garbage in the caller's tmp dir, not worth failing a build for.
         let _ = tokio::fs::remove_dir_all(&bundle).await;
         match (result, deleted) {
@@ -313,12 +296,6 @@ async fn exit_code(id: &str, status: ExitStatus, log: &Path) -> Result<i32, Exec
     }
 }
 
-/// Whether runc failed because its init process died before the container's process started:
-/// runc then reports nothing but the EOF on its sync pipe.
-fn init_died_before_start(result: &Result<i32, ExecError>) -> bool {
-    matches!(result, Err(ExecError::Runtime { message, .. }) if message == "runc run failed: EOF")
-}
-
 /// The error-level messages in runc's JSON log, joined, if there are any.
 async fn runc_errors(log: &Path) -> Option<String> {
     let bytes = tokio::fs::read(log).await.ok()?;
@@ -407,15 +384,6 @@ fn is_executable(path: &Path) -> bool {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn only_an_init_that_died_before_start_is_retried() {
-        let runtime = |message: &str| Err(ExecError::Runtime { id: "x".to_owned(), message: message.to_owned() });
-        assert!(super::init_died_before_start(&runtime("runc run failed: EOF")));
-        assert!(!super::init_died_before_start(&runtime("runc run failed: exec: \"nope\": not found")));
-        assert!(!super::init_died_before_start(&Ok(1)));
-        assert!(!super::init_died_before_start(&Err(ExecError::Cancelled)));
-    }
-
     use super::*;
 
     #[test]
