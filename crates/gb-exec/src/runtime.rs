@@ -7,7 +7,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, HostLimits};
@@ -209,16 +209,7 @@ impl Runtime {
     ) -> Result<i32, ExecError> {
         let config_path = bundle.join("config.json");
         let json = serde_json::to_vec(config).map_err(|e| ExecError::Config(e.into()))?;
-        // Owner-only: the process env in it may hold secrets.
-        let mut file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&config_path)
-            .await
-            .map_err(ExecError::io("create", &config_path))?;
-        file.write_all(&json).await.map_err(ExecError::io("write", &config_path))?;
-        drop(file);
+        write_private_file(&config_path, json).await?;
         let log = bundle.join("runc.log");
 
         // Without a terminal, `runc run` hands its own stdio to the container, so these pipes
@@ -276,6 +267,25 @@ impl Runtime {
             let _ = child.wait().await;
         }
     }
+}
+
+/// Writes `bytes` to a new file at `path`, owner-only (a bundle's config holds the process env,
+/// which may hold secrets), and returns once every byte is written.
+///
+/// Not through `tokio::fs::File`: its `write_all` hands the bytes to a background task and
+/// returns, and dropping the file does not wait for that write. runc then sometimes read a
+/// truncated config.json under load and failed with nothing but "runc run failed: EOF".
+async fn write_private_file(path: &Path, bytes: Vec<u8>) -> Result<(), ExecError> {
+    let owned = path.to_owned();
+    let written = tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&owned)?;
+        file.write_all(&bytes)
+    })
+    .await
+    .map_err(|join| io::Error::other(join.to_string()));
+    written.and_then(|result| result).map_err(ExecError::io("write", path))
 }
 
 /// The container's exit code from `runc run`'s status, unless runc reported its own failure.
@@ -384,6 +394,21 @@ fn is_executable(path: &Path) -> bool {
 
 #[cfg(test)]
 mod tests {
+    /// The config must be whole on disk when runc reads it, right after the write returns; a
+    /// large body makes a write still in flight (the old tokio::fs::File path) visible.
+    #[tokio::test]
+    async fn a_private_file_is_complete_and_owner_only_when_the_write_returns() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("config.json");
+        let body = vec![b'x'; 64 << 20];
+        super::write_private_file(&path, body.clone()).await.expect("write");
+        let meta = std::fs::metadata(&path).expect("stat");
+        assert_eq!(meta.len(), body.len() as u64, "the write was still in flight when it returned");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert!(super::write_private_file(&path, Vec::new()).await.is_err(), "an existing file is never replaced");
+    }
+
     use super::*;
 
     #[test]
