@@ -109,6 +109,37 @@ fn spinning_context(marker: &Marker) -> tempfile::TempDir {
     context
 }
 
+/// A build of [`spinning_context`] started in the background, its container running.
+struct SpinningBuild {
+    marker: Marker,
+    context: tempfile::TempDir,
+    child: Child,
+}
+
+impl SpinningBuild {
+    fn start(env: &Env) -> Self {
+        let marker = Marker::new();
+        let context = spinning_context(&marker);
+        // graphbuild keeps writing to the log through its descriptor after the name is gone.
+        let log = tempfile::NamedTempFile::new().expect("log");
+        let mut child = spawn(env, &["build", "--progress", "plain", &path_str(context.path())], log.path());
+        marker.wait_until_running(&mut child, log.path());
+        Self { marker, context, child }
+    }
+
+    /// Sends graphbuild SIGKILL and waits for it.
+    fn kill_9(&mut self) {
+        self.child.kill().expect("kill -9 graphbuild");
+        self.child.wait().expect("wait");
+    }
+}
+
+/// `graphbuild images` on the root succeeds, at once after a kill.
+fn assert_images_works(env: &Env) {
+    let images = env.cmd(&["images"]).output().expect("images");
+    assert_eq!(images.status.code(), Some(0), "images after the kill:\n{}", stderr(&images));
+}
+
 /// Starts `graphbuild ARGS` on the root, its output going to `log`.
 fn spawn(env: &Env, args: &[&str], log: &Path) -> Child {
     let file = std::fs::File::create(log).expect("log");
@@ -143,59 +174,42 @@ fn rebuild_finishes(env: &Env, context: &Path) {
 #[test]
 fn a_build_killed_mid_run_leaves_no_process_and_the_root_opens_at_once() {
     let env = Env::new();
-    let marker = Marker::new();
-    let context = spinning_context(&marker);
-    let log = tempfile::NamedTempFile::new().expect("log");
-    let mut build = spawn(&env, &["build", "--progress", "plain", &path_str(context.path())], log.path());
-    marker.wait_until_running(&mut build, log.path());
+    let mut build = SpinningBuild::start(&env);
 
-    build.kill().expect("kill -9 graphbuild");
-    build.wait().expect("wait");
+    build.kill_9();
     // At once: the container was still writing into ROOT/tmp a moment ago.
-    let images = env.cmd(&["images"]).output().expect("images");
-    assert_eq!(images.status.code(), Some(0), "images after the kill:\n{}", stderr(&images));
-    assert_eq!(marker.survivors(), Vec::new(), "processes of the killed build still run");
-    rebuild_finishes(&env, context.path());
+    assert_images_works(&env);
+    assert_eq!(build.marker.survivors(), Vec::new(), "processes of the killed build still run");
+    rebuild_finishes(&env, build.context.path());
 }
 
 #[test]
 fn opening_the_root_reaps_a_killed_builds_container_when_its_watchdog_died_too() {
     let env = Env::new();
-    let marker = Marker::new();
-    let context = spinning_context(&marker);
-    let log = tempfile::NamedTempFile::new().expect("log");
-    let mut build = spawn(&env, &["build", "--progress", "plain", &path_str(context.path())], log.path());
-    marker.wait_until_running(&mut build, log.path());
+    let mut build = SpinningBuild::start(&env);
 
-    kill_watchdog_of(&build);
-    build.kill().expect("kill -9 graphbuild");
-    build.wait().expect("wait");
-    assert!(!marker.survivors().is_empty(), "nothing else killed the container before the next open");
-    let images = env.cmd(&["images"]).output().expect("images");
-    assert_eq!(images.status.code(), Some(0), "images after the kill:\n{}", stderr(&images));
-    assert_eq!(marker.survivors(), Vec::new(), "processes of the killed build still run");
+    kill_watchdog_of(&build.child);
+    build.kill_9();
+    assert!(!build.marker.survivors().is_empty(), "nothing else killed the container before the next open");
+    assert_images_works(&env);
+    assert_eq!(build.marker.survivors(), Vec::new(), "processes of the killed build still run");
     assert_eq!(entries(&env.root.path().join("tmp")), Vec::<PathBuf>::new(), "tmp/ is wiped");
-    rebuild_finishes(&env, context.path());
+    rebuild_finishes(&env, build.context.path());
 }
 
 #[test]
 fn a_killed_builds_container_dies_with_it_without_another_command() {
     let env = Env::new();
-    let marker = Marker::new();
-    let context = spinning_context(&marker);
-    let log = tempfile::NamedTempFile::new().expect("log");
-    let mut build = spawn(&env, &["build", "--progress", "plain", &path_str(context.path())], log.path());
-    marker.wait_until_running(&mut build, log.path());
+    let mut build = SpinningBuild::start(&env);
 
-    build.kill().expect("kill -9 graphbuild");
-    build.wait().expect("wait");
+    build.kill_9();
     // No graphbuild runs from here on: only the watchdog can end the container.
     let started = Instant::now();
-    while !marker.survivors().is_empty() && started.elapsed() < Duration::from_secs(60) {
+    while !build.marker.survivors().is_empty() && started.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(marker.survivors(), Vec::new(), "the killed build's container outlived it");
-    rebuild_finishes(&env, context.path());
+    assert_eq!(build.marker.survivors(), Vec::new(), "the killed build's container outlived it");
+    rebuild_finishes(&env, build.context.path());
 }
 
 #[test]
@@ -210,8 +224,7 @@ fn a_killed_run_leaves_no_container_and_the_next_run_cleans_up() {
     kill_watchdog_of(&run);
     run.kill().expect("kill -9 graphbuild run");
     run.wait().expect("wait");
-    let images = env.cmd(&["images"]).output().expect("images");
-    assert_eq!(images.status.code(), Some(0), "images after the kill:\n{}", stderr(&images));
+    assert_images_works(&env);
     assert_eq!(marker.survivors(), Vec::new(), "the killed run's container still runs");
     let next = env.cmd(&["run", "busybox", "true"]).output().expect("run");
     assert_eq!(next.status.code(), Some(0), "the next run:\n{}", stderr(&next));
