@@ -13,6 +13,7 @@ pub mod image;
 mod keys;
 mod root;
 mod solve;
+mod steps;
 mod worker;
 
 pub use entitlements::{Entitlement, UnknownEntitlement};

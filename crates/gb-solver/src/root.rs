@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use gb_cache::{CacheDb, ContentStore};
 use gb_snapshot::SnapshotStore;
 
+use std::sync::{Arc, RwLockReadGuard, RwLockWriteGuard};
+
 use crate::error::SolveError;
+use crate::steps::Steps;
 
 /// The opened state root: RocksDB, the blob store and the snapshot layers.
 pub struct StateRoot {
@@ -16,6 +19,8 @@ pub struct StateRoot {
     pub content: ContentStore,
     /// Layer directories and mounts.
     pub snapshots: SnapshotStore,
+    /// What concurrent solves share: the whole-root step bound, running steps, the GC lock.
+    pub(crate) steps: Arc<Steps>,
     _lock: nix::fcntl::Flock<std::fs::File>,
 }
 
@@ -42,11 +47,7 @@ impl StateRoot {
     /// included, and runtimes' bundles hold secrets. A root owned by another user is refused,
     /// since its owner could plant container state that the reaper acts on.
     pub fn open(path: &Path) -> Result<Self, SolveError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| SolveError::env(format!("creating the state root {}", path.display()), e))?;
-        }
-        create_private_dir(path)?;
+        Self::create_dir(path)?;
         let lock_path = path.join("lock");
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -66,7 +67,34 @@ impl StateRoot {
         let db = CacheDb::open(path).map_err(|e| SolveError::env("opening the cache database", e))?;
         let content = ContentStore::open(path).map_err(|e| SolveError::env("opening the content store", e))?;
         let snapshots = SnapshotStore::open(path).map_err(|e| SolveError::env("opening the snapshot store", e))?;
-        Ok(Self { path: path.to_owned(), db, content, snapshots, _lock: lock })
+        Ok(Self { path: path.to_owned(), db, content, snapshots, steps: Arc::default(), _lock: lock })
+    }
+
+    /// Creates the root's directory (mode 0700) without opening it, or checks an existing one:
+    /// one of another user is refused.
+    pub fn create_dir(path: &Path) -> Result<(), SolveError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| SolveError::env(format!("creating the state root {}", path.display()), e))?;
+        }
+        create_private_dir(path)
+    }
+
+    /// Bounds how many steps all solves on this root run at once (the server's
+    /// `--max-parallelism`; the core count when never set). Only the first call counts.
+    pub fn limit_parallel_steps(&self, max: usize) {
+        self.steps.limit(max);
+    }
+
+    /// Held while a build, pull or load makes layers and records: garbage collection waits for
+    /// it, so it never removes a layer that is not referenced yet.
+    pub fn building(&self) -> RwLockReadGuard<'_, ()> {
+        self.steps.building()
+    }
+
+    /// Held by garbage collection: no build, pull or load runs meanwhile.
+    pub fn collecting(&self) -> RwLockWriteGuard<'_, ()> {
+        self.steps.collecting()
     }
 
     /// The root directory.

@@ -247,7 +247,7 @@ impl Solver {
             waiting.insert(*digest, pending.len());
         }
         let mut ready: Vec<OpDigest> = reachable.iter().filter(|d| waiting.get(d) == Some(&0)).copied().collect();
-        let mut tasks: JoinSet<(OpDigest, Result<Vec<Value>, SolveError>)> = JoinSet::new();
+        let mut tasks: JoinSet<(OpDigest, Result<Step, SolveError>)> = JoinSet::new();
         let mut ran = 0usize;
         let mut failure: Option<SolveError> = None;
         loop {
@@ -268,8 +268,7 @@ impl Solver {
                     let semaphore = semaphore.clone();
                     let key = keys[&digest];
                     tasks.spawn(async move {
-                        let _permit = semaphore.acquire_owned().await;
-                        let result = worker::run_op(&context, digest, &node, inputs, key).await;
+                        let result = run_step(&context, &semaphore, digest, &node, inputs, key).await;
                         (digest, result)
                     });
                 }
@@ -284,11 +283,13 @@ impl Solver {
                 }
             };
             match result {
-                Ok(outputs) => {
-                    if !matches!(nodes[&digest].op, Op::Merge(_) | Op::Diff(_)) {
-                        ran += 1;
+                Ok(step) => {
+                    match step.by {
+                        StepBy::ThisSolve if !matches!(nodes[&digest].op, Op::Merge(_) | Op::Diff(_)) => ran += 1,
+                        StepBy::ThisSolve => {}
+                        StepBy::AnotherSolve => cached += 1,
                     }
-                    values.insert(digest, outputs);
+                    values.insert(digest, step.outputs);
                     for dependent in dependents.get(&digest).cloned().unwrap_or_default() {
                         if let Some(count) = waiting.get_mut(&dependent) {
                             *count -= 1;
@@ -502,6 +503,81 @@ impl Solver {
         };
         self.root.db.put_result(key, &record).map_err(|e| SolveError::env("writing the cache", e))
     }
+}
+
+/// A step's outputs, and who ran it.
+struct Step {
+    outputs: Vec<Value>,
+    by: StepBy,
+}
+
+/// Who ran a step.
+enum StepBy {
+    /// This solve.
+    ThisSolve,
+    /// A concurrent solve that asked for the same cache key first; this one took its result.
+    AnotherSolve,
+}
+
+/// Runs one step when a slot is free, both this solve's and the root's. A cacheable step that a
+/// concurrent solve is running already is not run twice: this solve waits for it (giving its
+/// slots back meanwhile, so the waiting never holds up the step waited for) and takes its stored
+/// result, or runs the step itself when the other solve failed or was cancelled.
+async fn run_step(
+    context: &Context,
+    semaphore: &Arc<tokio::sync::Semaphore>,
+    digest: OpDigest,
+    node: &OpNode,
+    inputs: Vec<Value>,
+    key: CacheKey,
+) -> Result<Step, SolveError> {
+    let shared = matches!(node.op, Op::Exec(_) | Op::File(_)) && !context.options.no_cache;
+    loop {
+        let _permit = semaphore.clone().acquire_owned().await;
+        let _slot = context.root.steps.slot().await;
+        if !shared {
+            let outputs = worker::run_op(context, digest, node, inputs, key).await?;
+            return Ok(Step { outputs, by: StepBy::ThisSolve });
+        }
+        match context.root.steps.claim(key) {
+            crate::steps::Claim::Mine(_running) => {
+                // Ran meanwhile by a solve that finished before this claim: its result counts.
+                if let Some(outputs) = stored_outputs(context, &key)? {
+                    report_cached(context, &digest);
+                    return Ok(Step { outputs, by: StepBy::AnotherSolve });
+                }
+                let outputs = worker::run_op(context, digest, node, inputs, key).await?;
+                return Ok(Step { outputs, by: StepBy::ThisSolve });
+            }
+            crate::steps::Claim::Theirs(mut running) => {
+                drop((_permit, _slot));
+                tokio::select! {
+                    _ = running.changed() => {}
+                    () = context.options.cancel.cancelled() => return Err(SolveError::Cancelled),
+                }
+                if let Some(outputs) = stored_outputs(context, &key)? {
+                    report_cached(context, &digest);
+                    return Ok(Step { outputs, by: StepBy::AnotherSolve });
+                }
+            }
+        }
+    }
+}
+
+/// The stored result of `key` while every layer it names is on disk.
+fn stored_outputs(context: &Context, key: &CacheKey) -> Result<Option<Vec<Value>>, SolveError> {
+    let record = context.root.db.result(key).map_err(|e| SolveError::env("reading the cache", e))?;
+    Ok(record
+        .filter(|r| r.outputs.iter().all(|s| s.layers.iter().all(|l| context.root.snapshots.layer_path(l).is_dir())))
+        .map(|r| r.outputs.into_iter().map(Value::Snapshot).collect()))
+}
+
+fn report_cached(context: &Context, digest: &OpDigest) {
+    context.events.emit(Event::OpCached {
+        op: digest.to_string(),
+        description: context.description(digest),
+        at_ms: context.now_ms(),
+    });
 }
 
 /// Stores a ran op's result under its key.

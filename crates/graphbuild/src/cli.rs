@@ -20,6 +20,10 @@ pub struct Cli {
     /// are. Also read from `insecure-registries` in `$GRAPHBUILD_ROOT/config.toml`.
     #[arg(long = "insecure-registry", global = true, value_name = "HOST[:PORT]")]
     pub insecure_registries: Vec<String>,
+    /// Run the engine in this process, taking the state root for itself, instead of through
+    /// the root's server (also `GRAPHBUILD_SERVER=0`).
+    #[arg(long, global = true)]
+    pub no_server: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -68,6 +72,55 @@ pub enum Command {
     /// Tools for looking inside graphbuild.
     #[command(subcommand)]
     Debug(DebugCommand),
+    /// The state root's server, which every command goes through (started on first use).
+    #[command(subcommand)]
+    Server(ServerCommand),
+}
+
+/// `graphbuild server ...`.
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Start the state root's server in the background (if none runs).
+    Start(ServerStartArgs),
+    /// Stop the state root's server, cancelling the commands it runs.
+    Stop,
+    /// Show the state root's server; exits 1 when none runs.
+    Status(ServerStatusArgs),
+}
+
+/// `graphbuild server start`.
+#[derive(Debug, Args)]
+pub struct ServerStartArgs {
+    /// Exit after this long without a client: seconds, or `30s`, `10m`, `1h` (default: the
+    /// root's `config.toml` `[server] idle-timeout`, else 10m).
+    #[arg(long, value_name = "DURATION")]
+    pub idle_timeout: Option<String>,
+    /// How many steps run at once, all builds together (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub max_parallelism: Option<usize>,
+    /// Run in the foreground (its log to standard error) instead of in the background.
+    #[arg(long)]
+    pub foreground: bool,
+    /// Started by a client: leave the client's session.
+    #[arg(long, hide = true)]
+    pub background: bool,
+}
+
+/// `graphbuild server status`.
+#[derive(Debug, Args)]
+pub struct ServerStatusArgs {
+    /// Print JSON (`null` when no server runs).
+    #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+    pub format: StatusFormat,
+}
+
+/// How `server status` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    /// For people.
+    Text,
+    /// One JSON object.
+    Json,
 }
 
 /// `graphbuild lower`.

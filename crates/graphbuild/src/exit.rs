@@ -41,6 +41,10 @@ pub enum Failure {
     /// Reading or writing failed.
     #[error("{0}")]
     Io(String),
+    /// The command ran to its end and gives this exit status: the container's of `run`, as
+    /// `docker run` exits with its container's.
+    #[error("exited with status {0}")]
+    Exited(i32),
     /// A solve failed; the Dockerfile (name, text) is kept to show the failing line.
     #[error("{error}")]
     Solve {
@@ -63,6 +67,7 @@ impl Failure {
             Failure::Dockerfile { error, .. } if error.kind == ErrorKind::Io => ENVIRONMENT,
             Failure::Dockerfile { .. } | Failure::Input(_) => USER_INPUT,
             Failure::Io(_) => ENVIRONMENT,
+            Failure::Exited(code) => *code,
             Failure::Solve { error, .. } => match error.kind() {
                 gb_solver::ErrorKind::Build => USER_INPUT,
                 gb_solver::ErrorKind::Environment => ENVIRONMENT,

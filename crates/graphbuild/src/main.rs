@@ -1,11 +1,19 @@
-//! The graphbuild command line: parses arguments, runs a command, maps errors to exit codes.
+//! The graphbuild command line: parses arguments, then runs the command through the state
+//! root's server (starting it when needed) or, with `--no-server`, in this process; maps errors
+//! to exit codes.
 
 mod cli;
+mod client;
 mod commands;
 mod exit;
 mod progress;
 mod report;
+mod server;
+mod session;
 mod stdout;
+
+use std::path::Path;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -19,7 +27,68 @@ fn with_root(
 }
 
 fn main() {
+    // Parsed here first: usage errors and --help never need the server.
     let cli = cli::Cli::parse();
+    let code = match remote_argv(&cli) {
+        Some(argv) => match client::root_path(cli.root.as_deref()).and_then(|root| client::run_remotely(&root, argv)) {
+            Ok(code) => code,
+            Err(failure) => {
+                report::print_failure(&failure);
+                failure.exit_code()
+            }
+        },
+        None => execute(cli),
+    };
+    std::process::exit(code);
+}
+
+/// The command line to hand to the server, or `None` to run in this process: with
+/// `--no-server` or `GRAPHBUILD_SERVER=0`, for commands that need no state root, and for
+/// arguments that are not UTF-8 (the protocol carries text).
+fn remote_argv(cli: &cli::Cli) -> Option<Vec<String>> {
+    if cli.no_server || std::env::var_os("GRAPHBUILD_SERVER").is_some_and(|v| v == "0") {
+        return None;
+    }
+    if matches!(cli.command, cli::Command::Server(_) | cli::Command::Logout(_) | cli::Command::Debug(_)) {
+        return None;
+    }
+    std::env::args_os().skip(1).map(|a| a.into_string().ok()).collect()
+}
+
+/// Runs a command line the server received for `root`, on the calling thread, and returns its
+/// exit status.
+pub fn execute_argv(root: &Path, argv: Vec<String>) -> i32 {
+    let mut cli = match cli::Cli::try_parse_from(std::iter::once("graphbuild".to_owned()).chain(argv)) {
+        Ok(cli) => cli,
+        Err(error) => {
+            use std::io::Write as _;
+            let _ = write!(session::current().stderr(), "{}", error.render());
+            return error.exit_code();
+        }
+    };
+    // The client found this server by the root it named; the server's environment has no say.
+    if let Some(named) = &cli.root
+        && std::path::absolute(named).ok().as_deref() != Some(root)
+    {
+        let failure = exit::Failure::Input(format!(
+            "the server for {} was asked to use another state root, {}",
+            root.display(),
+            named.display()
+        ));
+        report::print_failure(&failure);
+        return failure.exit_code();
+    }
+    cli.root = Some(root.to_owned());
+    if matches!(cli.command, cli::Command::Server(_)) {
+        let failure = exit::Failure::Input("`graphbuild server` is not run by the server".to_owned());
+        report::print_failure(&failure);
+        return failure.exit_code();
+    }
+    execute(cli)
+}
+
+/// Runs a parsed command in this process and returns its exit status.
+fn execute(cli: cli::Cli) -> i32 {
     let root = cli.root.clone();
     let root = root.as_deref();
     let insecure = cli.insecure_registries.clone();
@@ -31,6 +100,7 @@ fn main() {
         cli::Command::Lower(args) => commands::lower::run(args, root),
         cli::Command::Logout(args) => commands::registry::logout(args),
         cli::Command::Debug(cli::DebugCommand::Parse(args)) => commands::debug::parse(args),
+        cli::Command::Server(command) => server_command(command, root),
         other => with_root(root, |state| match other {
             cli::Command::Images(args) | cli::Command::Image(cli::ImageCommand::Ls(args)) => {
                 commands::images::images(args, state)
@@ -51,12 +121,71 @@ fn main() {
             _ => Err(exit::Failure::Input("unexpected command".to_owned())),
         }),
     };
-    let code = match result {
+    match result {
         Ok(()) => exit::SUCCESS,
         Err(failure) => {
             report::print_failure(&failure);
             failure.exit_code()
         }
+    }
+}
+
+/// `graphbuild server start|stop|status`.
+fn server_command(command: cli::ServerCommand, root: Option<&Path>) -> Result<(), exit::Failure> {
+    let root = client::root_path(root)?;
+    match command {
+        cli::ServerCommand::Start(args) if args.foreground => {
+            let config = commands::registry::config_file(&root)?;
+            let idle = match (&args.idle_timeout, &config.server.idle_timeout) {
+                (Some(text), _) => {
+                    parse_duration(text).map_err(|e| exit::Failure::Input(format!("--idle-timeout {text}: {e}")))?
+                }
+                (None, Some(value)) => duration_value(value).map_err(|e| {
+                    exit::Failure::Input(format!("{}: [server] idle-timeout: {e}", root.join("config.toml").display()))
+                })?,
+                (None, None) => Duration::from_secs(600),
+            };
+            let max_parallelism = args
+                .max_parallelism
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
+                .max(1);
+            server::serve(
+                &root,
+                server::ServerOptions { idle_timeout: idle, max_parallelism, background: args.background },
+            )
+        }
+        cli::ServerCommand::Start(args) => client::start(
+            &root,
+            &client::ServerFlags { idle_timeout: args.idle_timeout, max_parallelism: args.max_parallelism },
+        ),
+        cli::ServerCommand::Stop => client::stop(&root),
+        cli::ServerCommand::Status(args) => client::status(&root, args.format == cli::StatusFormat::Json),
+    }
+}
+
+/// A duration as `config.toml` gives it: seconds, or a string `parse_duration` reads.
+fn duration_value(value: &toml::Value) -> Result<Duration, String> {
+    match value {
+        toml::Value::Integer(seconds) => u64::try_from(*seconds)
+            .map(Duration::from_secs)
+            .map_err(|_| "a number of seconds must not be negative".to_owned()),
+        toml::Value::String(text) => parse_duration(text),
+        _ => Err("expected seconds or a string such as \"10m\"".to_owned()),
+    }
+}
+
+/// `30`, `30s`, `10m`, `1h`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
     };
-    std::process::exit(code);
+    let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration (30s, 10m, 1h)"))?;
+    let seconds = match unit {
+        "s" => number,
+        "m" => number.saturating_mul(60),
+        "h" => number.saturating_mul(3600),
+        _ => return Err(format!("{text:?} is not a duration (30s, 10m, 1h)")),
+    };
+    Ok(Duration::from_secs(seconds))
 }

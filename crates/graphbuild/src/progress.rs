@@ -3,40 +3,44 @@
 
 use std::collections::HashMap;
 use std::io::Write as _;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gb_events::{Event, EventSink};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::ProgressMode;
+use crate::session::Session;
 
 /// Makes the sink for a progress mode.
+/// Makes the sink for a progress mode, writing to the session's standard error.
 pub fn sink(mode: ProgressMode) -> Box<dyn EventSink> {
+    let session = crate::session::current();
     let mode = match mode {
-        ProgressMode::Auto if std::io::IsTerminal::is_terminal(&std::io::stderr()) => ProgressMode::Tty,
+        ProgressMode::Auto if session.stderr_is_terminal() => ProgressMode::Tty,
         ProgressMode::Auto => ProgressMode::Plain,
         other => other,
     };
     match mode {
-        ProgressMode::Json => Box::new(JsonLines),
-        ProgressMode::Tty => Box::new(Tty::new()),
-        _ => Box::new(Plain::default()),
+        ProgressMode::Json => Box::new(JsonLines { session }),
+        ProgressMode::Tty => Box::new(Tty::new(&session)),
+        _ => Box::new(Plain { session, numbers: Mutex::default() }),
     }
 }
 
-struct JsonLines;
+struct JsonLines {
+    session: Arc<Session>,
+}
 
 impl EventSink for JsonLines {
     fn emit(&self, event: Event) {
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{}", event.to_json_line());
+        let _ = writeln!(self.session.stderr(), "{}", event.to_json_line());
     }
 }
 
 /// Numbers steps in the order they first appear, as buildctl's `#N`.
-#[derive(Default)]
 struct Plain {
+    session: Arc<Session>,
     numbers: Mutex<HashMap<String, usize>>,
 }
 
@@ -76,8 +80,7 @@ impl EventSink for Plain {
             Event::BuildFailed { .. } => return,
         };
         if !line.is_empty() {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "{line}");
+            let _ = writeln!(self.session.stderr(), "{line}");
         }
     }
 }
@@ -89,8 +92,13 @@ struct Tty {
 }
 
 impl Tty {
-    fn new() -> Self {
-        Self { multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()), bars: Mutex::new(HashMap::new()) }
+    fn new(session: &Session) -> Self {
+        // A client's terminal is drawn on through its own descriptor.
+        let target = match (session.stderr_file(), session.stderr_file()) {
+            (Some(read), Some(write)) => ProgressDrawTarget::term(console::Term::read_write_pair(read, write), 20),
+            _ => ProgressDrawTarget::stderr(),
+        };
+        Self { multi: MultiProgress::with_draw_target(target), bars: Mutex::new(HashMap::new()) }
     }
 }
 

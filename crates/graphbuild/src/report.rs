@@ -7,7 +7,8 @@ use crate::exit::Failure;
 
 /// Prints a failure to standard error.
 pub fn print_failure(failure: &Failure) {
-    eprint!("{}", render_failure(failure));
+    use std::io::Write as _;
+    let _ = write!(crate::session::current().stderr(), "{}", render_failure(failure));
 }
 
 /// The text [`print_failure`] prints.
@@ -37,6 +38,7 @@ pub fn render_failure(failure: &Failure) -> String {
             out
         }
         Failure::Input(message) | Failure::Io(message) => format!("error: {message}\n"),
+        Failure::Exited(_) => String::new(),
         Failure::Solve { error, dockerfile } => render_solve_failure(error, dockerfile.as_ref()),
     }
 }
@@ -44,8 +46,8 @@ pub fn render_failure(failure: &Failure) -> String {
 /// Prints a front-end warning to standard error.
 pub fn print_warning(file: &str, warning: &gb_dockerfile::Warning) {
     match warning.line {
-        Some(line) => eprintln!("warning: {file}:{line}: {}", warning.message),
-        None => eprintln!("warning: {}", warning.message),
+        Some(line) => crate::session::errln!("warning: {file}:{line}: {}", warning.message),
+        None => crate::session::errln!("warning: {}", warning.message),
     }
 }
 

@@ -3,20 +3,28 @@
 
 use std::io::Write as _;
 
-use crate::exit;
+use crate::{exit, session};
 
-/// Writes `text` to standard output. When the reader has closed the pipe, the process exits at
-/// once with 141, the status a shell reports for a process ended by SIGPIPE (as docker is);
-/// any other write failure is an environment failure (exit 3) with its reason.
+/// Writes `text` to standard output. When the reader has closed the pipe, the command ends
+/// with 141, the status a shell reports for a process ended by SIGPIPE (as docker is); any other
+/// write failure is an environment failure (exit 3) with its reason. In-process that is at once;
+/// in the server the command runs to its end without output (it may be holding a lock or a
+/// mount) and its client exits with that status.
 pub fn write(text: std::fmt::Arguments<'_>) {
-    let mut out = std::io::stdout().lock();
-    if let Err(error) = out.write_fmt(text) {
-        if error.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(exit::BROKEN_PIPE);
-        }
-        eprintln!("error: writing to standard output: {error}");
-        std::process::exit(exit::ENVIRONMENT);
+    let session = session::current();
+    if session.stdout_failure().is_some() {
+        return;
     }
+    let mut out = session.stdout();
+    let Err(error) = out.write_fmt(text).and_then(|()| out.flush()) else { return };
+    let code = if error.kind() == std::io::ErrorKind::BrokenPipe { exit::BROKEN_PIPE } else { exit::ENVIRONMENT };
+    if code != exit::BROKEN_PIPE {
+        crate::session::errln!("error: writing to standard output: {error}");
+    }
+    if !session.is_remote() {
+        std::process::exit(code);
+    }
+    session.fail_stdout(code);
 }
 
 /// `print!` through [`write`].

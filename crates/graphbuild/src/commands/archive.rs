@@ -53,6 +53,7 @@ pub fn write_failure(dest: &std::path::Path, error: &gb_export::ExportError) -> 
 
 /// `graphbuild load`.
 pub fn load(args: LoadArgs, root: &StateRoot) -> Result<(), Failure> {
+    let _building = root.building();
     if !args.input.exists() {
         return Err(Failure::Input(format!("{} does not exist", args.input.display())));
     }

@@ -50,7 +50,7 @@ impl ImageResolver for StoreImages<'_> {
                 None
             }
             Err(err) => {
-                eprintln!("warning: resolving {}: {err}", reference.familiar());
+                crate::session::errln!("warning: resolving {}: {err}", reference.familiar());
                 stored.map(|record| ResolvedImage {
                     manifest: Some(record.manifest_digest),
                     config: gb_solver::image::ir_config(&record.config),

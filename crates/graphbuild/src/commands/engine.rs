@@ -128,7 +128,18 @@ pub fn granted_entitlements(root: &Path, allow: &[Entitlement]) -> Result<BTreeS
 
 /// Opens the state root named by `--root` (or the default).
 pub fn open_root(root: Option<&Path>) -> Result<Arc<StateRoot>, Failure> {
+    // In the server, every command uses the root it holds open (the command line's root was
+    // checked to be that one).
+    if let Some(served) = crate::server::served_root() {
+        return Ok(served.clone());
+    }
     let path = root.map_or_else(StateRoot::default_path, Path::to_path_buf);
+    if crate::client::server_is_running(&path) {
+        return Err(Failure::Io(format!(
+            "a graphbuild server is serving {}: stop it with `graphbuild server stop`, or leave out --no-server",
+            path.display()
+        )));
+    }
     StateRoot::open(&path).map(Arc::new).map_err(|error| Failure::Solve { error: Box::new(error), dockerfile: None })
 }
 
@@ -142,6 +153,8 @@ pub fn solve_and_export(
     tags: &[String],
     insecure: &[String],
 ) -> Result<gb_solver::SolveResult, Failure> {
+    // Garbage collection waits until the build's layers are referenced by results and images.
+    let _building = root.building();
     let mut exports = parse_outputs(&run.outputs)?;
     let mut names = Vec::new();
     for tag in tags {
@@ -154,10 +167,7 @@ pub fn solve_and_export(
     }
     let secrets = parse_secrets(&run.secrets)?;
     let entitlements = granted_entitlements(root.path(), &run.allow)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))?;
+    let runtime = crate::session::runtime(true).map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))?;
     let cancel = tokio_util::sync::CancellationToken::new();
     let mut options = SolveOptions {
         no_cache: run.no_cache,
@@ -204,7 +214,7 @@ pub fn solve_and_export(
             ))
             .map_err(|e| cache_failure("--cache-from", location, e))?;
         for warning in &report.warnings {
-            eprintln!("warning: --cache-from {location}: {warning}");
+            crate::session::errln!("warning: --cache-from {location}: {warning}");
         }
     }
     let sink: Arc<dyn gb_events::EventSink> = Arc::from(crate::progress::sink(run.progress));
@@ -212,8 +222,10 @@ pub fn solve_and_export(
     let result = runtime.block_on(async {
         let on_ctrl_c = {
             let cancel = cancel.clone();
+            let interrupted = crate::session::current().interrupted();
             tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
+                if let Ok(interrupted) = interrupted {
+                    interrupted.await;
                     cancel.cancel();
                 }
             })
@@ -284,8 +296,10 @@ pub fn solve_and_export(
             Export::Tar(file) => {
                 let export = |writer: &mut dyn std::io::Write| root.snapshots.export_tar(&result.output, writer);
                 if file == Path::new("-") {
-                    export(&mut std::io::stdout().lock())
-                        .map_err(|e| Failure::Io(format!("exporting to standard output: {e}")))?;
+                    let session = crate::session::current();
+                    let mut out = session.stdout();
+                    export(&mut out).map_err(|e| Failure::Io(format!("exporting to standard output: {e}")))?;
+                    out.flush().map_err(|e| Failure::Io(format!("exporting to standard output: {e}")))?;
                 } else if !output_is_current(&file, &layers_identity(&result.output)) {
                     // As the image archives: a reader never sees half a tar, a device is written
                     // in place rather than replaced, a killed export leaves no temporary file.
@@ -356,8 +370,8 @@ fn normalized(names: &[String]) -> Result<Vec<String>, Failure> {
 
 /// The SOURCE_DATE_EPOCH the user set, for reproducible images.
 fn source_date_epoch() -> Result<Option<i64>, Failure> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(text) if !text.is_empty() => text
+    match crate::session::var("SOURCE_DATE_EPOCH") {
+        Some(text) if !text.is_empty() => text
             .parse::<i64>()
             .map(Some)
             .map_err(|_| Failure::Input(format!("SOURCE_DATE_EPOCH={text:?} is not a number of seconds"))),
@@ -404,7 +418,7 @@ fn image_for(
     )
     .map_err(|e| Failure::Io(format!("assembling the image: {e}")))?;
     for warning in warnings {
-        eprintln!("warning: {warning}");
+        crate::session::errln!("warning: {warning}");
     }
     Ok(image)
 }

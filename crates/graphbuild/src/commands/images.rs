@@ -347,6 +347,8 @@ struct Freed {
 /// With `drop_cache`, every build cache result is removed first. Layers shared between images
 /// are therefore never removed while one image still needs them.
 fn collect_garbage(root: &StateRoot, drop_cache: bool) -> Result<Freed, Failure> {
+    // Not while a build, pull or load makes layers nothing references yet.
+    let _collecting = root.collecting();
     let mut freed = Freed::default();
     if drop_cache {
         for (key, _) in root.db.results().map_err(|e| env_failure("reading the cache", e))? {

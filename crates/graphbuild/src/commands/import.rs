@@ -16,6 +16,7 @@ pub fn run(args: ImportArgs, root: Option<&std::path::Path>) -> Result<(), Failu
         return Err(Failure::Input(format!("{} is not a file", args.tarball.display())));
     }
     let state = super::engine::open_root(root)?;
+    let _building = state.building();
     let record = gb_solver::image::import_rootfs(&state, &args.tarball, &args.name, &platform)
         .map_err(|error| Failure::Solve { error: Box::new(error), dockerfile: None })?;
     outln!("{} {}", record.reference, record.manifest_digest);

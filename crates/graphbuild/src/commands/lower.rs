@@ -106,7 +106,7 @@ pub fn parse_build_args(args: &[String]) -> Result<BTreeMap<String, String>, Fai
                 map.insert(key.to_owned(), value.to_owned());
             }
             None => {
-                if let Ok(value) = std::env::var(arg) {
+                if let Some(value) = crate::session::var(arg) {
                     map.insert(arg.clone(), value);
                 }
             }

@@ -21,7 +21,8 @@ use crate::exit::Failure;
 pub fn read_dockerfile(path: &Path) -> Result<String, Failure> {
     let mut bytes = Vec::new();
     if path == Path::new("-") {
-        std::io::stdin()
+        crate::session::current()
+            .stdin()
             .read_to_end(&mut bytes)
             .map_err(|err| Failure::Io(format!("reading standard input: {err}")))?;
     } else {

@@ -25,6 +25,18 @@ pub struct ConfigFile {
     /// `insecure-entitlements`).
     #[serde(default)]
     pub entitlements: Vec<String>,
+    /// `[server]`: the root's server.
+    #[serde(default)]
+    pub server: ServerSection,
+}
+
+/// `[server]` in `config.toml`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ServerSection {
+    /// Seconds (or `30s`, `10m`, `1h`) without a client before the server exits.
+    #[serde(default)]
+    pub idle_timeout: Option<toml::Value>,
 }
 
 /// Reads `ROOT/config.toml`; a missing file is the default (nothing permitted).
@@ -47,17 +59,14 @@ pub fn registry_config(root: &Path, insecure: &[String]) -> Result<RegistryConfi
 
 /// `$DOCKER_CONFIG`, else `~/.docker` (the docker_credential convention).
 pub fn docker_config_dir() -> Option<PathBuf> {
-    std::env::var_os("DOCKER_CONFIG")
+    crate::session::var("DOCKER_CONFIG")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".docker")))
+        .or_else(|| crate::session::var("HOME").map(|home| PathBuf::from(home).join(".docker")))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))
+    crate::session::runtime(true).map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))
 }
 
 fn registry_failure(err: gb_registry::RegistryError) -> Failure {
@@ -81,6 +90,8 @@ pub fn pull_into_store(
 
 /// `graphbuild pull`.
 pub fn pull(args: PullArgs, root: &StateRoot, insecure: &[String]) -> Result<(), Failure> {
+    // Garbage collection waits until the pulled layers are referenced by the image.
+    let _building = root.building();
     let reference = ImageReference::parse(&args.name).map_err(|e| Failure::Input(e.to_string()))?;
     let platform = match &args.platform {
         Some(text) => Platform::parse(text).ok_or_else(|| Failure::Input(format!("invalid --platform {text:?}")))?,
@@ -125,7 +136,8 @@ pub fn login(args: LoginArgs, root: &StateRoot, insecure: &[String]) -> Result<(
         (Some(password), false) => password.clone(),
         (None, true) => {
             let mut text = String::new();
-            std::io::stdin()
+            crate::session::current()
+                .stdin()
                 .read_to_string(&mut text)
                 .map_err(|e| Failure::Io(format!("reading the password: {e}")))?;
             text.trim_end_matches(['\n', '\r']).to_owned()

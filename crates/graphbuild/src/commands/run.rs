@@ -34,19 +34,17 @@ pub fn run(args: RunArgs, root: Option<&Path>) -> Result<(), Failure> {
     match run_container(&args, root)? {
         0 => Ok(()),
         code => {
-            let _ = std::io::stdout().flush();
-            let _ = std::io::stderr().flush();
-            std::process::exit(code)
+            let session = crate::session::current();
+            let _ = session.stdout().flush();
+            let _ = session.stderr().flush();
+            Err(Failure::Exited(code))
         }
     }
 }
 
 /// Sets up, runs and tears down the container; returns its exit status.
 fn run_container(args: &RunArgs, root: Option<&Path>) -> Result<i32, Failure> {
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))?;
+    let tokio = crate::session::runtime(false).map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))?;
     let cancel = CancellationToken::new();
     // Listening from the start, so a Ctrl-C during set-up still lets the clean-up run.
     let on_signal = {
@@ -127,7 +125,7 @@ async fn set_up(args: &RunArgs, root: Option<&Path>) -> Result<(Container, Conta
             .map_err(|e| Failure::Io(format!("creating the working directory {cwd}: {e}")))?;
     }
     let image_env: Vec<String> = string_list(&config["Env"]).unwrap_or_default();
-    let mut env = container_env(&image_env, &args.env, &hostname, |key| std::env::var(key).ok());
+    let mut env = container_env(&image_env, &args.env, &hostname, crate::session::var);
     if !env.iter().any(|e| env_key(e) == "HOME") {
         env.push(format!("HOME={}", resolved.home.clone().unwrap_or_else(|| "/".to_owned())));
     }
@@ -241,24 +239,21 @@ fn print_output(stream: OutputStream, bytes: &[u8]) {
     // A closed stdout (`| head`) must not stop the container from running to its end.
     let _ = match stream {
         OutputStream::Stdout => {
-            let mut out = std::io::stdout().lock();
+            let session = crate::session::current();
+            let mut out = session.stdout();
             out.write_all(bytes).and_then(|()| out.flush())
         }
-        OutputStream::Stderr => std::io::stderr().lock().write_all(bytes),
+        OutputStream::Stderr => crate::session::current().stderr().write_all(bytes),
     };
 }
 
 /// Listens for Ctrl-C (SIGINT) and SIGTERM; the returned future fires `cancel` on the first,
 /// so the container is killed and everything cleaned up, and returns the signal's number.
 fn cancel_on_signal(cancel: CancellationToken) -> Result<impl Future<Output = i32>, Failure> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let listen = |kind| signal(kind).map_err(|e| Failure::Io(format!("listening for signals: {e}")));
-    let (mut int, mut term) = (listen(SignalKind::interrupt())?, listen(SignalKind::terminate())?);
+    let interrupted =
+        crate::session::current().interrupted().map_err(|e| Failure::Io(format!("listening for signals: {e}")))?;
     Ok(async move {
-        let number = tokio::select! {
-            _ = int.recv() => 2,
-            _ = term.recv() => 15,
-        };
+        let number = interrupted.await;
         cancel.cancel();
         number
     })
@@ -283,8 +278,17 @@ fn read_record(path: &Path) -> Option<(Running, bool)> {
     let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
     let id = path.file_stem()?.to_string_lossy().into_owned();
     let name = value["name"].as_str().unwrap_or_default().to_owned();
-    let alive = value["pid"].as_u64().is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+    let alive = value["pid"].as_u64().is_some_and(process_runs);
     Some((Running { id, name }, alive))
+}
+
+/// Whether process `pid` runs: a zombie (dead, its parent yet to reap it, which a lazy init
+/// takes its time over) does not.
+fn process_runs(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat.rfind(')').and_then(|close| stat[close + 1..].trim_start().chars().next());
+        !matches!(state, None | Some('Z' | 'X' | 'x'))
+    })
 }
 
 /// The containers whose graphbuild process is still running.

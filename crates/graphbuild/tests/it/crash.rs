@@ -1,5 +1,6 @@
-//! Crash safety of a state root: a graphbuild killed with SIGKILL mid-RUN (or mid-`run`) leaves
-//! no process behind and no root that later commands refuse; a full disk makes every command fail
+//! Crash safety of a state root: a graphbuild client, or the root's server, killed with SIGKILL
+//! mid-RUN (or mid-`run`) leaves no process behind and no root that later commands refuse; the
+//! server's clients fail at once with exit 3; a full disk makes every command that writes fail
 //! with exit 3 and "no space left on device" (not a RocksDB assertion's SIGABRT), and everything
 //! works again once space is freed.
 //!
@@ -16,7 +17,7 @@ use crate::engine::{Env, assert_ok, write};
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The processes whose command line contains `needle`: `(pid, command line)`.
-fn processes_with(needle: &str) -> Vec<(i32, String)> {
+pub fn processes_with(needle: &str) -> Vec<(i32, String)> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
@@ -81,16 +82,34 @@ impl Drop for Marker {
     }
 }
 
-/// Kills graphbuild's container watchdog (a child of `graphbuild`), as when a whole process tree
-/// is killed; then only opening the root can reap the container.
-fn kill_watchdog_of(graphbuild: &Child) {
+/// Kills the container watchdog of the process running the engine (a child of it), as when a
+/// whole process tree is killed; then only opening the root can reap the container.
+fn kill_watchdog_of(engine: u32) {
     let watchdogs: Vec<i32> = processes_with("graphbuild-watchdog")
         .into_iter()
         .map(|(pid, _)| pid)
-        .filter(|pid| parent_of(*pid) == Some(graphbuild.id()))
+        .filter(|pid| parent_of(*pid) == Some(engine))
         .collect();
-    assert_eq!(watchdogs.len(), 1, "graphbuild {} has one container watchdog", graphbuild.id());
+    assert_eq!(watchdogs.len(), 1, "graphbuild {engine} has one container watchdog");
     kill_9(watchdogs[0]);
+}
+
+/// The pid of the root's server.
+pub fn server_pid(env: &Env) -> u32 {
+    let output = env.cmd(&["server", "status", "--format", "json"]).output().expect("server status");
+    assert_ok(&output);
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout).expect("status JSON");
+    status["pid"].as_u64().and_then(|p| u32::try_from(p).ok()).expect("a pid")
+}
+
+/// Kills the root's server with SIGKILL; the client whose command it ran (`client`) fails at
+/// once with exit 3 and says what happened.
+fn kill_server(env: &Env, client: &mut Child, log: &Path) {
+    kill_9(server_pid(env));
+    let status = client.wait().expect("wait for the client");
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    assert_eq!(status.code(), Some(3), "the client of a killed server:\n{text}");
+    assert!(text.contains("stopped before the command finished"), "the client says why:\n{text}");
 }
 
 /// A build whose RUN writes into its layer without end and starts `sleep N`, unless the build
@@ -114,6 +133,7 @@ struct SpinningBuild {
     marker: Marker,
     context: tempfile::TempDir,
     child: Child,
+    log: tempfile::NamedTempFile,
 }
 
 impl SpinningBuild {
@@ -124,7 +144,7 @@ impl SpinningBuild {
         let log = tempfile::NamedTempFile::new().expect("log");
         let mut child = spawn(env, &["build", "--progress", "plain", &path_str(context.path())], log.path());
         marker.wait_until_running(&mut child, log.path());
-        Self { marker, context, child }
+        Self { marker, context, child, log }
     }
 
     /// Sends graphbuild SIGKILL and waits for it.
@@ -184,12 +204,12 @@ fn a_build_killed_mid_run_leaves_no_process_and_the_root_opens_at_once() {
 }
 
 #[test]
-fn opening_the_root_reaps_a_killed_builds_container_when_its_watchdog_died_too() {
+fn opening_the_root_reaps_a_killed_servers_container_when_its_watchdog_died_too() {
     let env = Env::new();
     let mut build = SpinningBuild::start(&env);
 
-    kill_watchdog_of(&build.child);
-    build.kill_9();
+    kill_watchdog_of(server_pid(&env));
+    kill_server(&env, &mut build.child, build.log.path());
     assert!(!build.marker.survivors().is_empty(), "nothing else killed the container before the next open");
     assert_images_works(&env);
     assert_eq!(build.marker.survivors(), Vec::new(), "processes of the killed build still run");
@@ -198,11 +218,11 @@ fn opening_the_root_reaps_a_killed_builds_container_when_its_watchdog_died_too()
 }
 
 #[test]
-fn a_killed_builds_container_dies_with_it_without_another_command() {
+fn a_killed_servers_container_dies_with_it_and_its_client_fails_at_once() {
     let env = Env::new();
     let mut build = SpinningBuild::start(&env);
 
-    build.kill_9();
+    kill_server(&env, &mut build.child, build.log.path());
     // No graphbuild runs from here on: only the watchdog can end the container.
     let started = Instant::now();
     while !build.marker.survivors().is_empty() && started.elapsed() < Duration::from_secs(60) {
@@ -221,14 +241,16 @@ fn a_killed_run_leaves_no_container_and_the_next_run_cleans_up() {
     let mut run = spawn(&env, &["run", "busybox", "sh", "-c", &script], log.path());
     marker.wait_until_running(&mut run, log.path());
 
-    kill_watchdog_of(&run);
-    run.kill().expect("kill -9 graphbuild run");
-    run.wait().expect("wait");
+    kill_watchdog_of(server_pid(&env));
+    kill_server(&env, &mut run, log.path());
     assert_images_works(&env);
     assert_eq!(marker.survivors(), Vec::new(), "the killed run's container still runs");
     let next = env.cmd(&["run", "busybox", "true"]).output().expect("run");
     assert_eq!(next.status.code(), Some(0), "the next run:\n{}", stderr(&next));
-    assert_eq!(entries(&env.root.path().join("run")), Vec::<PathBuf>::new(), "the killed run's mounts are gone");
+    let left = entries(&env.root.path().join("run"));
+    let inside: Vec<Vec<PathBuf>> = left.iter().map(|d| entries(d)).collect();
+    let exec: Vec<Vec<PathBuf>> = left.iter().map(|d| entries(&d.join("exec"))).collect();
+    assert_eq!(left, Vec::<PathBuf>::new(), "the killed run's mounts are gone: {inside:?} {exec:?}");
     assert_eq!(entries(&env.root.path().join("containers")), Vec::<PathBuf>::new(), "its record is gone");
 }
 
@@ -276,14 +298,39 @@ fn path_str(path: &Path) -> String {
 
 #[test]
 fn a_full_disk_fails_every_command_with_exit_3_and_they_work_once_space_is_freed() {
+    full_disk(Engine::InProcess);
+}
+
+#[test]
+fn on_a_full_disk_the_server_fails_every_command_that_writes_with_exit_3_and_lists_images() {
+    full_disk(Engine::Server);
+}
+
+/// Where the commands of a test run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Engine {
+    /// `--no-server`: every command opens the root, which needs free space.
+    InProcess,
+    /// The root's server: it holds the root open; a command that only reads needs no space.
+    Server,
+}
+
+fn full_disk(engine: Engine) {
     let disk = SmallDisk::mount("64m");
     let env = Env { root: tempfile::tempdir_in(disk.path()).expect("root on the small disk") };
+    let mode: &[&str] = if engine == Engine::InProcess { &["--no-server"] } else { &[] };
     let import =
-        env.cmd(&["import"]).arg(gb_test_support::busybox_tar()).arg("busybox:latest").output().expect("import");
+        env.cmd(mode).arg("import").arg(gb_test_support::busybox_tar()).arg("busybox:latest").output().expect("import");
     assert_ok(&import);
     let first = tempfile::tempdir().expect("context");
     write(first.path(), "Dockerfile", "FROM busybox\nRUN echo one > /one\n");
-    assert_ok(&env.cmd(&["build", "--progress", "plain", "-t", "full:1"]).arg(first.path()).output().expect("build"));
+    assert_ok(
+        &env.cmd(mode)
+            .args(["build", "--progress", "plain", "-t", "full:1"])
+            .arg(first.path())
+            .output()
+            .expect("build"),
+    );
     let second = tempfile::tempdir().expect("context");
     write(second.path(), "Dockerfile", "FROM busybox\nRUN echo two > /two\n");
     let commands: [(&str, Vec<String>); 5] = [
@@ -303,13 +350,17 @@ fn a_full_disk_fails_every_command_with_exit_3_and_they_work_once_space_is_freed
         ("rmi", vec!["rmi".into(), "full:1".into()]),
         ("prune", vec!["prune".into()]),
     ];
-    let run = |args: &[String]| env.cmd(&[]).args(args).output().expect("graphbuild runs");
+    let run = |args: &[String]| env.cmd(mode).args(args).output().expect("graphbuild runs");
 
     let filler = disk.path().join("filler");
     disk.fill(&filler);
     for (name, args) in &commands {
         let output = run(args);
         let text = stderr(&output);
+        if engine == Engine::Server && *name == "images" {
+            assert_eq!(output.status.code(), Some(0), "images reads only:\n{text}");
+            continue;
+        }
         assert_eq!(output.status.code(), Some(3), "{name} on a full disk (a signal gives no code):\n{text}");
         assert!(text.to_lowercase().contains("no space left"), "{name} says why:\n{text}");
     }

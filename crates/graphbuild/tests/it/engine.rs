@@ -304,7 +304,7 @@ fn solve_rejects_a_definition_listing_an_op_before_its_input() {
     // state root is opened, as the user's input.
     let context = tempfile::tempdir().expect("context");
     write(context.path(), "Dockerfile", "FROM busybox\nRUN echo one\nRUN echo two\n");
-    let lowered = graphbuild().arg("lower").arg(context.path()).output().expect("lower");
+    let lowered = crate::Scratch::new().graphbuild().arg("lower").arg(context.path()).output().expect("lower");
     assert_ok(&lowered);
     let mut definition: Value = serde_json::from_slice(&lowered.stdout).expect("json");
     definition["ops"].as_array_mut().expect("ops").reverse();

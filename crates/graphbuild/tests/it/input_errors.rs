@@ -99,7 +99,9 @@ fn a_stack_deeper_than_overlayfs_allows_fails_at_the_step_that_hit_it_naming_the
         .unwrap_or_else(|| panic!("no limit in {error}"));
     // The RUN on line L stacks busybox's layer and the L - 2 RUNs before it.
     assert_eq!(layers, line - 1, "the named line is the step that stacked too many: {error}");
-    assert_eq!(limit, layers - 1, "every step below the limit ran: {error}");
+    // The limit counts the characters of this mount's `/proc/self/fd/N` names, and descriptor
+    // numbers vary from mount to mount (a server holds more open): one more may have fit before.
+    assert!((layers - 2..=layers - 1).contains(&limit), "every step below the limit ran: {error}");
     assert!(text.contains(&format!("{line} | RUN echo {} > /step", line - 1)), "the line is shown:\n{text}");
 }
 

@@ -1,7 +1,7 @@
 //! `graphbuild lower` on real Dockerfiles: valid, deterministic JSON; DOT; targets, build args
 //! and `.dockerignore`; and one clear error with a caret for a bad Dockerfile.
 
-use crate::{graphbuild, repo_root};
+use crate::repo_root;
 
 fn context_with(dockerfile: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -10,7 +10,7 @@ fn context_with(dockerfile: &str) -> tempfile::TempDir {
 }
 
 fn lower_json(args: &[&str], context: &std::path::Path) -> serde_json::Value {
-    let output = graphbuild().arg("lower").args(args).arg(context).output().expect("runs");
+    let output = crate::Scratch::new().graphbuild().arg("lower").args(args).arg(context).output().expect("runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let text = String::from_utf8(output.stdout).expect("utf-8");
     gb_ir::Definition::from_json(&text).expect("a valid definition");
@@ -20,8 +20,8 @@ fn lower_json(args: &[&str], context: &std::path::Path) -> serde_json::Value {
 #[test]
 fn lowers_the_multistage_benchmark_deterministically() {
     let context = repo_root().join("examples/multistage");
-    let first = graphbuild().arg("lower").arg(&context).output().expect("runs");
-    let second = graphbuild().arg("lower").arg(&context).output().expect("runs");
+    let first = crate::Scratch::new().graphbuild().arg("lower").arg(&context).output().expect("runs");
+    let second = crate::Scratch::new().graphbuild().arg("lower").arg(&context).output().expect("runs");
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     assert_eq!(first.stdout, second.stdout, "same input, same bytes");
     let definition = gb_ir::Definition::from_json(&String::from_utf8_lossy(&first.stdout)).expect("valid");
@@ -33,7 +33,8 @@ fn lowers_the_multistage_benchmark_deterministically() {
 fn dot_output_names_every_op() {
     let context = repo_root().join("examples/multistage");
     let json = lower_json(&[], &context);
-    let output = graphbuild().args(["lower", "--format", "dot"]).arg(&context).output().expect("runs");
+    let output =
+        crate::Scratch::new().graphbuild().args(["lower", "--format", "dot"]).arg(&context).output().expect("runs");
     assert!(output.status.success());
     let dot = String::from_utf8_lossy(&output.stdout);
     assert!(dot.starts_with("digraph definition {"));
@@ -67,7 +68,7 @@ fn dockerignore_becomes_context_excludes_and_specific_file_wins() {
 #[test]
 fn a_bad_dockerfile_gets_one_error_with_position_and_caret() {
     let dir = context_with("FROM busybox\nRUN echo ok\nCOPY --form=build /a /b\n");
-    let output = graphbuild().arg("lower").arg(dir.path()).output().expect("runs");
+    let output = crate::Scratch::new().graphbuild().arg("lower").arg(dir.path()).output().expect("runs");
     assert_eq!(output.status.code(), Some(1));
     assert!(output.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -85,13 +86,13 @@ fn a_bad_dockerfile_gets_one_error_with_position_and_caret() {
 fn garbage_bytes_are_an_error_not_a_panic() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("Dockerfile"), [0xff, 0xfe, 0x00, b'\n', b'F', b'R', 0x80]).expect("write");
-    let output = graphbuild().arg("lower").arg(dir.path()).output().expect("runs");
+    let output = crate::Scratch::new().graphbuild().arg("lower").arg(dir.path()).output().expect("runs");
     assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
 }
 
 #[test]
 fn missing_context_is_a_usage_error() {
-    let output = graphbuild().args(["lower", "/nonexistent/context"]).output().expect("runs");
+    let output = crate::Scratch::new().graphbuild().args(["lower", "/nonexistent/context"]).output().expect("runs");
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("is not a directory"));
 }
@@ -99,7 +100,7 @@ fn missing_context_is_a_usage_error() {
 #[test]
 fn an_arg_only_dockerfile_fails_at_a_line_as_the_users_input() {
     let dir = context_with("# only arguments\nARG VERSION=1.0\nARG FLAVOR=slim\n");
-    let output = graphbuild().arg("lower").arg(dir.path()).output().expect("runs");
+    let output = crate::Scratch::new().graphbuild().arg("lower").arg(dir.path()).output().expect("runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     let first_line = stderr.lines().next().unwrap_or_default();

@@ -13,6 +13,7 @@ mod platform;
 mod registry;
 mod run;
 mod security;
+mod server;
 mod workspace_rules;
 
 use std::path::{Path, PathBuf};
@@ -25,4 +26,26 @@ pub fn repo_root() -> PathBuf {
 /// The graphbuild binary under test.
 pub fn graphbuild() -> assert_cmd::Command {
     assert_cmd::Command::new(env!("CARGO_BIN_EXE_graphbuild"))
+}
+
+/// A state root of its own for one command, so no test starts a server on the machine's
+/// default root; removed on drop, and its server (which notices) exits.
+#[derive(Default)]
+pub struct Scratch {
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Self { dir: Some(tempfile::tempdir().expect("scratch root")) }
+    }
+
+    /// graphbuild on this root.
+    pub fn graphbuild(&self) -> assert_cmd::Command {
+        let mut command = graphbuild();
+        if let Some(dir) = &self.dir {
+            command.arg("--root").arg(dir.path());
+        }
+        command
+    }
 }

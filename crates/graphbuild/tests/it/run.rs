@@ -10,7 +10,6 @@ use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::engine::{Env, write};
-use crate::graphbuild;
 
 /// Builds `dockerfile` on busybox and names the result `name`.
 fn build_image(env: &Env, name: &str, dockerfile: &str) {
@@ -222,7 +221,8 @@ fn an_env_entry_without_a_name_is_a_usage_error() {
     // The review's input: `-e =x` reached runc, whose refusal was reported as a failure of the
     // environment (exit 3). It is the command line that is wrong: exit 2, before anything runs.
     for entry in ["=x", "="] {
-        let output = graphbuild().args(["run", "-e", entry, "busybox", "true"]).output().expect("runs");
+        let output =
+            crate::Scratch::new().graphbuild().args(["run", "-e", entry, "busybox", "true"]).output().expect("runs");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{entry}: {stderr}");
         assert!(stderr.contains("invalid environment variable"), "{entry}: {stderr}");
@@ -253,9 +253,24 @@ fn a_running_container_keeps_its_image_and_name() {
 }
 
 #[test]
-fn what_a_killed_run_left_is_removed_by_the_next() {
+fn a_killed_run_client_leaves_nothing_behind() {
     let env = Env::new();
     let mut child = start(&env, &["busybox", "sh", "-c", "echo started; exec sleep 60"]);
+    signal(&child, "KILL");
+    wait(&mut child);
+    // The server runs the container; its client gone, it stops and removes it.
+    let started = std::time::Instant::now();
+    while !entries(env.root.path(), "run").is_empty() && started.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_clean(&env);
+}
+
+#[test]
+fn what_a_killed_in_process_run_left_is_removed_by_the_next() {
+    let env = Env::new();
+    assert!(env.cmd(&["server", "stop"]).output().expect("server stop").status.success());
+    let mut child = start(&env, &["--no-server", "busybox", "sh", "-c", "echo started; exec sleep 60"]);
     signal(&child, "KILL");
     wait(&mut child);
     assert_eq!(entries(env.root.path(), "run").len(), 1, "the killed run's directory is left");

@@ -240,8 +240,9 @@ fn a_setuid_file_left_in_a_cache_mount_is_out_of_other_users_reach() {
     require_tools();
     gb_test_support::require_tool("setpriv", "util-linux");
     let env = Env::new();
-    // A root made with the default mode, as before roots were private.
+    // A root made with the default mode, as before roots were private; it is opened again.
     chmod(env.root.path(), 0o755);
+    assert_ok(&env.cmd(&["server", "stop"]).output().expect("server stop"));
     let context = tempfile::tempdir().expect("context");
     write(
         context.path(),

@@ -1,0 +1,203 @@
+//! The session a command runs in: its standard streams, environment and interruption. A
+//! command run in-process uses the process's own; one run by the server on a client's behalf
+//! uses the client's (its file descriptors, passed over the socket, and its environment), so the
+//! same command code serves both and many clients at once.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{IsTerminal as _, Write};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use tokio_util::sync::CancellationToken;
+
+/// One command's world.
+pub struct Session {
+    /// The client's streams; `None` for the process's own.
+    streams: Option<Streams>,
+    /// The client's environment; `None` for the process's own.
+    env: Option<BTreeMap<OsString, OsString>>,
+    /// Fired when the client is interrupted or goes away (server sessions only).
+    interrupted: CancellationToken,
+    /// The signal the client forwarded (2 for SIGINT, 15 for SIGTERM).
+    signal: AtomicI32,
+    /// The exit code a failed write to standard output ends the command with (0: none failed).
+    stdout_failure: AtomicI32,
+}
+
+/// A client's standard streams.
+pub struct Streams {
+    /// Standard input.
+    pub stdin: File,
+    /// Standard output.
+    pub stdout: File,
+    /// Standard error.
+    pub stderr: File,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<Session>>> = const { RefCell::new(None) };
+}
+
+impl Session {
+    /// A session for a client of the server.
+    pub fn remote(streams: Streams, env: BTreeMap<OsString, OsString>) -> Arc<Self> {
+        Arc::new(Self {
+            streams: Some(streams),
+            env: Some(env),
+            interrupted: CancellationToken::new(),
+            signal: AtomicI32::new(0),
+            stdout_failure: AtomicI32::new(0),
+        })
+    }
+
+    /// Makes this the session of the calling thread (and of the async runtimes it starts, see
+    /// [`runtime`]).
+    pub fn enter(self: &Arc<Self>) {
+        CURRENT.with(|current| *current.borrow_mut() = Some(self.clone()));
+    }
+
+    /// The client was interrupted by `signal`.
+    pub fn interrupt(&self, signal: i32) {
+        let _ = self.signal.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+        self.interrupted.cancel();
+    }
+
+    /// The exit code a failed write to standard output ends the command with, if one failed.
+    pub fn stdout_failure(&self) -> Option<i32> {
+        Some(self.stdout_failure.load(Ordering::SeqCst)).filter(|code| *code != 0)
+    }
+
+    /// Records that writing to standard output failed; the command goes on without it and ends
+    /// with `code`.
+    pub fn fail_stdout(&self, code: i32) {
+        let _ = self.stdout_failure.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// Whether this session serves a client of the server.
+    pub fn is_remote(&self) -> bool {
+        self.streams.is_some()
+    }
+
+    /// An environment variable of the user's.
+    pub fn var(&self, name: &str) -> Option<String> {
+        match &self.env {
+            Some(env) => env.get(std::ffi::OsStr::new(name)).and_then(|v| v.to_str()).map(str::to_owned),
+            None => std::env::var(name).ok(),
+        }
+    }
+
+    /// Standard output. A client's is buffered until flushed or dropped, so what one `write!`
+    /// formats reaches the pipe in one write, never interleaved with another thread's; flush
+    /// it to see errors.
+    pub fn stdout(&self) -> Box<dyn Write + '_> {
+        match &self.streams {
+            Some(streams) => Box::new(std::io::BufWriter::with_capacity(1 << 16, &streams.stdout)),
+            None => Box::new(std::io::stdout().lock()),
+        }
+    }
+
+    /// Standard error, buffered as [`Self::stdout`].
+    pub fn stderr(&self) -> Box<dyn Write + '_> {
+        match &self.streams {
+            Some(streams) => Box::new(std::io::BufWriter::with_capacity(1 << 16, &streams.stderr)),
+            None => Box::new(std::io::stderr().lock()),
+        }
+    }
+
+    /// Standard input.
+    pub fn stdin(&self) -> Box<dyn std::io::Read + '_> {
+        match &self.streams {
+            Some(streams) => Box::new(&streams.stdin),
+            None => Box::new(std::io::stdin().lock()),
+        }
+    }
+
+    /// A handle on standard error that outlives the borrow (for progress renderers).
+    pub fn stderr_file(&self) -> Option<File> {
+        self.streams.as_ref().and_then(|s| s.stderr.try_clone().ok())
+    }
+
+    /// Whether standard error is a terminal.
+    pub fn stderr_is_terminal(&self) -> bool {
+        match &self.streams {
+            Some(streams) => streams.stderr.is_terminal(),
+            None => std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Resolves when the user interrupts the command (Ctrl-C, SIGTERM), with the signal's number.
+    /// In-process that is a signal to this process; in the server, the client's forwarded
+    /// signal or its going away. Must be called inside a tokio runtime.
+    pub fn interrupted(self: &Arc<Self>) -> std::io::Result<impl Future<Output = i32> + Send + use<>> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let session = self.clone();
+        let signals = if self.is_remote() {
+            None
+        } else {
+            Some((signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?))
+        };
+        Ok(async move {
+            match signals {
+                Some((mut int, mut term)) => tokio::select! {
+                    _ = int.recv() => 2,
+                    _ = term.recv() => 15,
+                },
+                None => {
+                    session.interrupted.cancelled().await;
+                    match session.signal.load(Ordering::SeqCst) {
+                        0 => 2,
+                        signal => signal,
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// The calling thread's session: the one entered, else the process's own.
+pub fn current() -> Arc<Session> {
+    static PROCESS: OnceLock<Arc<Session>> = OnceLock::new();
+    CURRENT.with(|current| current.borrow().clone()).unwrap_or_else(|| {
+        PROCESS
+            .get_or_init(|| {
+                Arc::new(Session {
+                    streams: None,
+                    env: None,
+                    interrupted: CancellationToken::new(),
+                    signal: AtomicI32::new(0),
+                    stdout_failure: AtomicI32::new(0),
+                })
+            })
+            .clone()
+    })
+}
+
+/// An environment variable of the user's (the client's, when the server runs the command).
+pub fn var(name: &str) -> Option<String> {
+    current().var(name)
+}
+
+/// A tokio runtime whose threads belong to the calling thread's session.
+pub fn runtime(multi_thread: bool) -> std::io::Result<tokio::runtime::Runtime> {
+    let session = current();
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder.enable_all().on_thread_start(move || session.enter()).build()
+}
+
+/// `eprintln!` to the session's standard error.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let session = $crate::session::current();
+        let _ = writeln!(session.stderr(), $($arg)*);
+    }};
+}
+
+pub(crate) use errln;

@@ -1,0 +1,274 @@
+//! The state root's server: concurrent builds on one root share one engine (a step asked for by
+//! two builds runs once) and give the images they give alone; image commands answer while a
+//! build runs; only the root's user can use the server; `--no-server` runs in-process; `server
+//! start|stop|status`, the idle timeout, and a rebuilt binary replacing an older server.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::engine::{Env, assert_ok, write};
+
+/// Builds `context` in the background on `env`'s root with JSON progress into `log`.
+fn spawn_build(env: &Env, context: &Path, tag: &str, log: &Path) -> Child {
+    let file = std::fs::File::create(log).expect("log");
+    Command::new(env!("CARGO_BIN_EXE_graphbuild"))
+        .arg("--root")
+        .arg(env.root.path())
+        .args(["build", "--progress", "json", "-t", tag])
+        .arg(context)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().expect("log"))
+        .stderr(file)
+        .spawn()
+        .expect("spawn graphbuild")
+}
+
+/// Whether process `pid` runs (not a zombie that its parent has yet to reap).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let close = stat.rfind(')').unwrap_or_default();
+        !stat[close + 1..].trim_start().starts_with('Z')
+    })
+}
+
+/// The progress events in a build's log.
+fn events(log: &Path) -> Vec<Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The image id (config digest) of `name`.
+fn image_id(env: &Env, name: &str) -> String {
+    let output = env.cmd(&["image", "inspect", name]).output().expect("inspect");
+    assert_ok(&output);
+    let inspect: Value = serde_json::from_slice(&output.stdout).expect("inspect JSON");
+    inspect[0]["Id"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Eight Dockerfiles on one base: each shares the first RUN with all others and the second with
+/// its pair, and has one step of its own.
+fn eight_contexts() -> Vec<tempfile::TempDir> {
+    (0..8)
+        .map(|i| {
+            let context = tempfile::tempdir().expect("context");
+            write(
+                context.path(),
+                "Dockerfile",
+                &format!(
+                    "FROM busybox\nRUN sleep 1 && echo shared > /shared\nRUN echo pair {} > /pair\n\
+                     RUN echo own {i} > /own\n",
+                    i / 2
+                ),
+            );
+            context
+        })
+        .collect()
+}
+
+#[test]
+fn eight_concurrent_builds_on_one_root_run_each_shared_step_once_and_give_the_images_built_alone() {
+    let together = Env::new();
+    let contexts = eight_contexts();
+    let logs: Vec<tempfile::NamedTempFile> = (0..8).map(|_| tempfile::NamedTempFile::new().expect("log")).collect();
+    let mut builds: Vec<Child> = contexts
+        .iter()
+        .zip(&logs)
+        .enumerate()
+        .map(|(i, (context, log))| spawn_build(&together, context.path(), &format!("app:{i}"), log.path()))
+        .collect();
+    for (i, build) in builds.iter_mut().enumerate() {
+        let status = build.wait().expect("wait");
+        let text = std::fs::read_to_string(logs[i].path()).unwrap_or_default();
+        assert!(status.success(), "build {i} failed:\n{text}");
+    }
+
+    // Each step ran once in all eight builds; every other build took its result.
+    let mut runs: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for log in &logs {
+        for event in events(log.path()) {
+            if event["event"] == "op_started" {
+                *runs.entry(event["description"].as_str().unwrap_or_default().to_owned()).or_default() += 1;
+            }
+        }
+    }
+    let shared = runs.iter().filter(|(d, _)| d.contains("echo shared")).map(|(_, n)| *n).sum::<usize>();
+    assert_eq!(shared, 1, "the step all eight share ran once: {runs:#?}");
+    let pairs = runs.iter().filter(|(d, _)| d.contains("echo pair")).map(|(_, n)| *n).sum::<usize>();
+    assert_eq!(pairs, 4, "each pair's step ran once: {runs:#?}");
+
+    // Built one at a time in a root of their own, they are the same images.
+    let alone = Env::new();
+    for (i, context) in contexts.iter().enumerate() {
+        let log = tempfile::NamedTempFile::new().expect("log");
+        let status = spawn_build(&alone, context.path(), &format!("app:{i}"), log.path()).wait().expect("wait");
+        assert!(status.success(), "build {i} alone:\n{}", std::fs::read_to_string(log.path()).unwrap_or_default());
+        let name = format!("app:{i}");
+        assert_eq!(image_id(&together, &name), image_id(&alone, &name), "{name} built with seven others and alone");
+    }
+}
+
+#[test]
+fn image_commands_answer_while_a_build_runs_and_ctrl_c_cancels_only_that_build() {
+    let env = Env::new();
+    let slow = tempfile::tempdir().expect("context");
+    let needle = format!("sleep {}", 5_000_000 + std::process::id());
+    write(slow.path(), "Dockerfile", &format!("FROM busybox\nRUN {needle}\n"));
+    let log = tempfile::NamedTempFile::new().expect("log");
+    let mut build = spawn_build(&env, slow.path(), "slow:1", log.path());
+    let started = Instant::now();
+    while crate::crash::processes_with(&needle).is_empty() {
+        assert!(
+            build.try_wait().expect("try_wait").is_none(),
+            "{}",
+            std::fs::read_to_string(log.path()).unwrap_or_default()
+        );
+        assert!(started.elapsed() < Duration::from_secs(120), "the slow step never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    for args in [&["images"][..], &["image", "inspect", "busybox"], &["history", "busybox"], &["df"]] {
+        let output = env.cmd(args).output().expect("runs");
+        assert_ok(&output);
+    }
+    let quick = tempfile::tempdir().expect("context");
+    write(quick.path(), "Dockerfile", "FROM busybox\nRUN echo quick > /quick\n");
+    assert_ok(&env.build(quick.path(), &["-t", "quick:1"]).0);
+    assert!(build.try_wait().expect("try_wait").is_none(), "the slow build still runs");
+
+    // Ctrl-C goes to the client; the server cancels that build and the client exits 130.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(build.id() as i32), nix::sys::signal::Signal::SIGINT)
+        .expect("SIGINT");
+    let status = build.wait().expect("wait");
+    assert_eq!(status.code(), Some(130), "{}", std::fs::read_to_string(log.path()).unwrap_or_default());
+    let started = Instant::now();
+    while !crate::crash::processes_with(&needle).is_empty() && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(crate::crash::processes_with(&needle).is_empty(), "the cancelled step's process is gone");
+    assert_ok(&env.cmd(&["image", "inspect", "quick:1"]).output().expect("inspect"));
+}
+
+#[test]
+fn only_the_roots_user_can_use_its_server() {
+    gb_test_support::require_tool("setpriv", "util-linux");
+    let env = Env::new();
+    let as_nobody = |root: &Path| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_graphbuild"))
+            .arg("--root")
+            .arg(root)
+            .arg("images")
+            .output()
+            .expect("setpriv runs")
+    };
+    let output = as_nobody(env.root.path());
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+
+    // Even with the root and the socket opened up, the server refuses another uid.
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(env.root.path(), std::fs::Permissions::from_mode(0o711)).expect("chmod root");
+    let socket = env.root.path().join("server.sock");
+    assert_eq!(std::fs::metadata(&socket).expect("socket").permissions().mode() & 0o777, 0o600, "the socket is 0600");
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).expect("chmod socket");
+    let output = as_nobody(env.root.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("uid 65534 may not use the graphbuild server"), "{stderr}");
+    assert!(output.stdout.is_empty(), "nothing was listed");
+}
+
+#[test]
+fn no_server_runs_in_this_process_and_refuses_a_root_a_server_serves() {
+    let env = Env::new();
+    assert_ok(&env.cmd(&["server", "stop"]).output().expect("server stop"));
+    for (flag, var) in [(Some("--no-server"), None), (None, Some(("GRAPHBUILD_SERVER", "0")))] {
+        let mut cmd = env.cmd(&[]);
+        cmd.args(flag).arg("images");
+        if let Some((key, value)) = var {
+            cmd.env(key, value);
+        }
+        let output = cmd.output().expect("images");
+        assert_ok(&output);
+        assert!(String::from_utf8_lossy(&output.stdout).contains("busybox"));
+        let status = env.cmd(&["server", "status"]).output().expect("status");
+        assert_eq!(status.status.code(), Some(1), "no server was started");
+    }
+    assert_ok(&env.cmd(&["images"]).output().expect("images"));
+    let output = env.cmd(&["--no-server", "images"]).output().expect("images");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("a graphbuild server is serving"), "{stderr}");
+}
+
+#[test]
+fn server_start_status_stop_and_the_idle_timeout() {
+    let env = Env::new();
+    assert_ok(&env.cmd(&["server", "stop"]).output().expect("stop"));
+    let status = env.cmd(&["server", "status"]).output().expect("status");
+    assert_eq!(status.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&status.stdout).contains("no graphbuild server is running"));
+
+    let start = env.cmd(&["server", "start", "--max-parallelism", "3"]).output().expect("start");
+    assert_ok(&start);
+    assert!(String::from_utf8_lossy(&start.stdout).contains("graphbuild server started"), "{start:?}");
+    let json = env.cmd(&["server", "status", "--format", "json"]).output().expect("status");
+    assert_ok(&json);
+    let status: Value = serde_json::from_slice(&json.stdout).expect("status JSON");
+    assert_eq!(status["max_parallelism"], 3);
+    assert_eq!(status["idle_timeout_s"], 600);
+    assert_eq!(status["root"], env.root.path().to_string_lossy().as_ref());
+    let pid = nix::unistd::Pid::from_raw(status["pid"].as_i64().expect("pid") as i32);
+    let again = env.cmd(&["server", "start"]).output().expect("start again");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already running"), "{again:?}");
+    assert_ok(&env.cmd(&["server", "stop"]).output().expect("stop"));
+    assert!(nix::sys::signal::kill(pid, None).is_err(), "the server exited");
+
+    // config.toml's idle timeout: the server ends by itself.
+    std::fs::write(env.root.path().join("config.toml"), "[server]\nidle-timeout = \"1s\"\n").expect("config");
+    assert_ok(&env.cmd(&["images"]).output().expect("images"));
+    let pid = nix::unistd::Pid::from_raw(crate::crash::server_pid(&env) as i32);
+    let started = Instant::now();
+    while nix::sys::signal::kill(pid, None).is_ok() && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(nix::sys::signal::kill(pid, None).is_err(), "the idle server exited");
+    assert!(!env.root.path().join("server.sock").exists(), "and removed its socket");
+}
+
+#[test]
+fn a_rebuilt_binary_replaces_the_server_of_the_old_one() {
+    let env = Env::new();
+    let old = crate::crash::server_pid(&env);
+    // A copy is another file: another build as far as the server can tell.
+    let dir = tempfile::tempdir().expect("dir");
+    let copy = dir.path().join("graphbuild");
+    std::fs::copy(env!("CARGO_BIN_EXE_graphbuild"), &copy).expect("copy the binary");
+    let output = Command::new(&copy).arg("--root").arg(env.root.path()).arg("images").output().expect("images");
+    assert_ok(&output);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("busybox"));
+    let new = crate::crash::server_pid(&env);
+    assert_ne!(old, new, "the old server was replaced");
+    assert!(!alive(old), "the old server exited");
+    let _ = Command::new(&copy).arg("--root").arg(env.root.path()).args(["server", "stop"]).status();
+}
+
+#[test]
+fn the_server_exits_when_its_root_is_removed() {
+    let env = Env::new();
+    let pid = nix::unistd::Pid::from_raw(crate::crash::server_pid(&env) as i32);
+    drop(env);
+    let started = Instant::now();
+    while nix::sys::signal::kill(pid, None).is_ok() && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(nix::sys::signal::kill(pid, None).is_err(), "a server whose root is gone exits");
+}
