@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gb_ir::Sha256Digest;
 use gb_patterns::PatternMatcher;
+use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::SnapshotError;
@@ -120,13 +121,23 @@ pub fn checksum_tree(
     if !new_records.is_empty() {
         index.put_many(&new_records)?;
     }
-    let digests: BTreeMap<&Path, Sha256Digest> =
+    // Looked up once per entry: hashing beats comparing paths component by component.
+    let digests: std::collections::HashMap<&Path, Sha256Digest> =
         files.iter().filter_map(|file| Some((file.rel.as_path(), file.digest?))).collect();
+    // Each entry's part of the stream (which needs a readlink and a listxattr) is made in
+    // parallel; the parts are hashed in order, so the digest is that of one sequential pass.
+    let parts = selection
+        .par_iter()
+        .map(|(rel, entry)| {
+            let mut part = EntryBytes::default();
+            hash_entry(&mut part, rel, &root.join(rel), &entry.meta, digests.get(rel.as_path()))?;
+            Ok(part.0)
+        })
+        .collect::<Result<Vec<Vec<u8>>, SnapshotError>>()?;
     let mut hasher = Sha256::new();
     hasher.update(DIGEST_DOMAIN);
-    for (rel, entry) in &selection {
-        let abs = root.join(rel);
-        hash_entry(&mut hasher, rel, &abs, &entry.meta, digests.get(rel.as_path()))?;
+    for part in &parts {
+        hasher.update(part);
     }
     Ok(ChecksumResult {
         digest: Sha256Digest::from_bytes(hasher.finalize().into()),
@@ -345,15 +356,25 @@ fn read_some(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
 
 /// Feeds one entry into the tree digest; every field is length-prefixed or fixed-size, so no
 /// two different trees encode the same.
+/// One entry's bytes of the tree digest's stream.
+#[derive(Default)]
+struct EntryBytes(Vec<u8>);
+
+impl EntryBytes {
+    fn update(&mut self, bytes: impl AsRef<[u8]>) {
+        self.0.extend_from_slice(bytes.as_ref());
+    }
+}
+
 fn hash_entry(
-    hasher: &mut Sha256,
+    hasher: &mut EntryBytes,
     rel: &Path,
     abs: &Path,
     meta: &Metadata,
     content: Option<&Sha256Digest>,
 ) -> Result<(), SnapshotError> {
     let file_type = meta.file_type();
-    let put_bytes = |hasher: &mut Sha256, bytes: &[u8]| {
+    let put_bytes = |hasher: &mut EntryBytes, bytes: &[u8]| {
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(bytes);
     };

@@ -27,7 +27,19 @@ pub trait ImagePuller: Send + Sync {
         reference: &'a str,
         manifest: &'a gb_ir::Sha256Digest,
         platform: &'a gb_ir::Platform,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<gb_cache::ImageRecord, String>> + Send + 'a>>;
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<gb_cache::ImageRecord, PullError>> + Send + 'a>>;
+}
+
+/// Why an [`ImagePuller`] could not bring an image in, and whose failure that is.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}")]
+pub struct PullError {
+    /// The machine or the registry failed (unreachable, a bad blob, a full disk), rather than
+    /// the build's input (no such image, no access).
+    pub environment: bool,
+    /// What went wrong.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 /// How to solve.
@@ -355,6 +367,15 @@ impl Solver {
             location: definition.metadata.get(digest).and_then(|m| m.locations.first().cloned()),
             message,
         };
+        // A download that failed for the build's input (a checksum, a missing ref) is the
+        // build's failure; one the network, a server or the machine failed (no git, a refused
+        // connection, a full disk) is the environment's.
+        let fetch_failure = |e: gb_fetch::FetchError| match e.kind() {
+            gb_fetch::ErrorKind::Input => fail(e.to_string()),
+            gb_fetch::ErrorKind::Remote | gb_fetch::ErrorKind::Environment => {
+                SolveError::env(self.description(definition, digest), e)
+            }
+        };
         match source {
             SourceOp::Scratch => Ok((None, Value::Snapshot(Snapshot::default()))),
             SourceOp::Image(image) => {
@@ -435,7 +456,7 @@ impl Solver {
                         self.root.snapshots.work_dir().map_err(|e| SolveError::env("making a work directory", e))?;
                     let fetched =
                         gb_fetch::fetch_http(&http.url, http.checksum.as_ref(), http.filename.as_deref(), work.upper())
-                            .map_err(|e| fail(e.to_string()))?;
+                            .map_err(fetch_failure)?;
                     let layer = worker::commit(&self.root, work)?;
                     Ok::<_, SolveError>((Snapshot { layers: vec![layer] }, fetched.sha256))
                 })?;
@@ -446,7 +467,7 @@ impl Solver {
             SourceOp::Git(git) => {
                 let commit =
                     tokio::task::block_in_place(|| gb_fetch::resolve_git_ref(&git.remote, git.reference.as_deref()))
-                        .map_err(|e| fail(e.to_string()))?;
+                        .map_err(fetch_failure)?;
                 let content = format!("{commit}:{}:{}", git.subdir.as_deref().unwrap_or(""), git.keep_git_dir);
                 let key = cache_key(digest, &[], Some(&content));
                 if let Some(snapshot) = self.cached_source(&key)? {
@@ -464,7 +485,7 @@ impl Solver {
                         git.checksum.as_deref(),
                         &checkout,
                     )
-                    .map_err(|e| fail(e.to_string()))?;
+                    .map_err(fetch_failure)?;
                     // The checkout is the layer's root.
                     for entry in std::fs::read_dir(&checkout).map_err(|e| SolveError::env("reading the checkout", e))? {
                         let entry = entry.map_err(|e| SolveError::env("reading the checkout", e))?;

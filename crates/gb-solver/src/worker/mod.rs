@@ -144,7 +144,9 @@ async fn snapshot_for(context: &Context, reader: Option<&OpDigest>, value: Value
                 location: None,
                 message,
             };
-            let record = puller.pull(&reference, &manifest, &platform).await.map_err(failed)?;
+            let record = puller.pull(&reference, &manifest, &platform).await.map_err(|e| {
+                if e.environment { SolveError::env(format!("pulling {reference}"), e) } else { failed(e.to_string()) }
+            })?;
             if record.manifest_digest != manifest {
                 return Err(failed(format!(
                     "the registry now serves {}, but the build was planned with {manifest}",

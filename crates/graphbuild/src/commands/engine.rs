@@ -285,9 +285,13 @@ pub fn solve_and_export(
                 let created =
                     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
                 for name in normalized(&own)? {
-                    root.db
-                        .put_image(&name, &image.record(&name, created))
-                        .map_err(|e| Failure::Io(format!("writing the image store: {e}")))?;
+                    // A no-op rebuild names the image the name has already: nothing is written.
+                    let current = root.db.image(&name).ok().flatten();
+                    if current.is_none_or(|record| record.manifest_digest != image.manifest_digest) {
+                        root.db
+                            .put_image(&name, &image.record(&name, created))
+                            .map_err(|e| Failure::Io(format!("writing the image store: {e}")))?;
+                    }
                     if push {
                         super::registry::push_image(&root, insecure, &name)?;
                     }

@@ -207,7 +207,9 @@ impl gb_solver::ImagePuller for RegistryPuller {
         reference: &'a str,
         manifest: &'a gb_ir::Sha256Digest,
         platform: &'a Platform,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<gb_cache::ImageRecord, String>> + Send + 'a>> {
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<gb_cache::ImageRecord, gb_solver::PullError>> + Send + 'a>,
+    > {
         Box::pin(async move {
             let _one_at_a_time = self.lock.lock().await;
             if let Ok(Some(record)) = self.root.db.image(reference)
@@ -215,14 +217,23 @@ impl gb_solver::ImagePuller for RegistryPuller {
             {
                 return Ok(record);
             }
-            let mut pinned = ImageReference::parse(reference).map_err(|e| e.to_string())?;
+            let mut pinned = ImageReference::parse(reference)
+                .map_err(|e| gb_solver::PullError { environment: false, source: Box::new(e) })?;
             pinned.tag = None;
             pinned.digest = Some(*manifest);
             let context = super::archive::export_context(&self.root);
-            let mut record = self.registry.pull(&context, &pinned, platform).await.map_err(|e| e.to_string())?;
+            let mut record = self.registry.pull(&context, &pinned, platform).await.map_err(|e| {
+                // No such image or no access is the build's input; an unreachable or misbehaving
+                // registry, or our own disk, is the environment's.
+                let environment = e.kind() != gb_registry::ErrorKind::Input;
+                gb_solver::PullError { environment, source: Box::new(e) }
+            })?;
             // Also under the tag the build named, where the solver looks it up.
             record.reference = reference.to_owned();
-            self.root.db.put_image(reference, &record).map_err(|e| e.to_string())?;
+            self.root
+                .db
+                .put_image(reference, &record)
+                .map_err(|e| gb_solver::PullError { environment: true, source: Box::new(e) })?;
             Ok(record)
         })
     }

@@ -220,3 +220,21 @@ fn tag_refuses_digests_and_names_longer_than_the_reference_grammar_allows() {
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(stderr(&output).contains("refusing to create a tag with a digest reference"), "{}", stderr(&output));
 }
+
+#[test]
+fn add_of_a_git_url_without_git_installed_is_an_environment_failure() {
+    let env = Env::new();
+    assert_ok(&env.cmd(&["server", "stop"]).output().expect("server stop"));
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", "FROM busybox\nADD https://git.example.invalid/project.git /src\n");
+    // In-process, with a PATH that has runc but no git.
+    let output = env
+        .cmd(&["--no-server", "build", "--progress", "plain"])
+        .arg(context.path())
+        .env("PATH", "/usr/sbin:/sbin")
+        .output()
+        .expect("build");
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "the machine lacks git, the Dockerfile is fine:\n{text}");
+    assert!(text.contains("git"), "{text}");
+}

@@ -182,3 +182,33 @@ fn a_registry_base_without_the_requested_platform_is_an_error() {
     let (output, _) = first.build(context.path(), &["--pull", "--platform", "linux/s390x"]);
     assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
 }
+
+#[test]
+fn a_registry_that_fails_a_lazy_base_pull_is_an_environment_failure() {
+    let registry = Registry::start();
+    let base = format!("{}/base/busybox:latest", registry.addr);
+    let first = Env::new();
+    run_ok(&first, &["tag", "busybox", &base]);
+    run_ok(&first, &["push", &base]);
+    gb_test_support::require_tool("skopeo", "skopeo");
+    let inspect = std::process::Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false"])
+        .arg(format!("docker://{base}"))
+        .output()
+        .expect("skopeo");
+    assert!(inspect.status.success(), "{}", String::from_utf8_lossy(&inspect.stderr));
+    let remote: serde_json::Value = serde_json::from_slice(&inspect.stdout).expect("json");
+    // The registry now serves a layer whose bytes are not its digest's.
+    for layer in remote["Layers"].as_array().expect("layers") {
+        registry.tamper(&layer.as_str().expect("digest").parse().expect("a digest"));
+    }
+
+    // Lowering resolves the manifest and config; the layer is pulled when the RUN needs it.
+    let second = Env { root: tempfile::tempdir().expect("root") };
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", &format!("FROM {base}\nRUN true\n"));
+    let (output, _) = second.build(context.path(), &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "the registry's failure, not the Dockerfile's:\n{stderr}");
+    assert!(stderr.contains("pulling"), "{stderr}");
+}
