@@ -126,14 +126,17 @@ pub fn checksum_tree(
         files.iter().filter_map(|file| Some((file.rel.as_path(), file.digest?))).collect();
     // Each entry's part of the stream (which needs a readlink and a listxattr) is made in
     // parallel; the parts are hashed in order, so the digest is that of one sequential pass.
-    let parts = selection
-        .par_iter()
-        .map(|(rel, entry)| {
-            let mut part = EntryBytes::default();
-            hash_entry(&mut part, rel, &root.join(rel), &entry.meta, digests.get(rel.as_path()))?;
-            Ok(part.0)
-        })
-        .collect::<Result<Vec<Vec<u8>>, SnapshotError>>()?;
+    // A small tree is done on this thread: waking the pool would cost more than it saves.
+    let part = |(rel, entry): &(PathBuf, Entry)| {
+        let mut part = EntryBytes::default();
+        hash_entry(&mut part, rel, &root.join(rel), &entry.meta, digests.get(rel.as_path()))?;
+        Ok(part.0)
+    };
+    let parts = if selection.len() < PARALLEL_ENTRIES {
+        selection.iter().map(part).collect::<Result<Vec<Vec<u8>>, SnapshotError>>()?
+    } else {
+        selection.par_iter().map(part).collect::<Result<Vec<Vec<u8>>, SnapshotError>>()?
+    };
     let mut hasher = Sha256::new();
     hasher.update(DIGEST_DOMAIN);
     for part in &parts {
@@ -356,6 +359,9 @@ fn read_some(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
 
 /// Feeds one entry into the tree digest; every field is length-prefixed or fixed-size, so no
 /// two different trees encode the same.
+/// From this many entries on, their parts of the digest's stream are made in parallel.
+const PARALLEL_ENTRIES: usize = 512;
+
 /// One entry's bytes of the tree digest's stream.
 #[derive(Default)]
 struct EntryBytes(Vec<u8>);

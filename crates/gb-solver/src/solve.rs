@@ -554,8 +554,9 @@ async fn run_step(
 ) -> Result<Step, SolveError> {
     let shared = matches!(node.op, Op::Exec(_) | Op::File(_)) && !context.options.no_cache;
     loop {
+        // This build's own bound; the whole root's is taken by the worker around the step's
+        // work proper (the command of an exec, the copying of a file op).
         let _permit = semaphore.clone().acquire_owned().await;
-        let _slot = context.root.steps.slot().await;
         if !shared {
             let outputs = worker::run_op(context, digest, node, inputs, key).await?;
             return Ok(Step { outputs, by: StepBy::ThisSolve });
@@ -571,7 +572,7 @@ async fn run_step(
                 return Ok(Step { outputs, by: StepBy::ThisSolve });
             }
             crate::steps::Claim::Theirs(mut running) => {
-                drop((_permit, _slot));
+                drop(_permit);
                 tokio::select! {
                     _ = running.changed() => {}
                     () = context.options.cancel.cancelled() => return Err(SolveError::Cancelled),

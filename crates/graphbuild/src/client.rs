@@ -42,16 +42,19 @@ pub fn run_remotely(root: &Path, argv: Vec<String>) -> Result<i32, Failure> {
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
     for _attempt in 0..3 {
         let mut connection = Connection::new(connect_or_start(root, &ServerFlags::default())?);
-        connection
-            .send(&hello, &[stdin.as_fd(), stdout.as_fd(), stderr.as_fd()])
-            .map_err(|e| Failure::Io(format!("sending the command to the graphbuild server: {e}")))?;
+        // A failed send may be a server that refused before reading all of it: its reply says why.
+        let sent = connection.send(&hello, &[stdin.as_fd(), stdout.as_fd(), stderr.as_fd()]);
         forward_signals(&connection, signals);
         match connection.receive::<Reply>() {
-            Ok(Some((Reply::Exit(code), _))) => return Ok(code),
-            Ok(Some((Reply::Refused { other_build: true, .. }, _))) => replace_server(root)?,
-            Ok(Some((Reply::Refused { message, .. }, _))) => {
+            Ok(Some((Reply::Refused { message, other_build: false }, _))) => {
                 return Err(Failure::Io(format!("the graphbuild server refused the command: {message}")));
             }
+            _ if sent.is_err() => {
+                let error = sent.err().map(|e| e.to_string()).unwrap_or_default();
+                return Err(Failure::Io(format!("sending the command to the graphbuild server: {error}")));
+            }
+            Ok(Some((Reply::Exit(code), _))) => return Ok(code),
+            Ok(Some((Reply::Refused { other_build: true, .. }, _))) => replace_server(root)?,
             Ok(Some((other, _))) => {
                 return Err(Failure::Io(format!("the graphbuild server answered {other:?} to a command")));
             }

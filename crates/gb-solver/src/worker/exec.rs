@@ -124,7 +124,11 @@ pub(super) async fn run(
         }
     };
     let container_id = format!("gb-{}-{}", digest.short(), &gb_cache::LayerId::random().0[..8]);
+    // The whole root's bound covers the command itself, the CPU-heavy part that the core count
+    // is about; mounting, runc's start and the commit around it overlap freely.
+    let slot = context.root.steps.slot().await;
     let outcome = runtime.run(&container_id, &prepared.spec, &on_output, context.options.cancel.clone()).await;
+    drop(slot);
     let args = prepared.spec.args.clone();
     let work = tokio::task::spawn_blocking(move || prepared.tear_down())
         .await

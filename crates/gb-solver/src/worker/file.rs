@@ -31,6 +31,8 @@ pub(super) async fn run(
     let op = op.clone();
     let description = context.description(digest);
     let location = context.location(digest);
+    // The whole root's bound covers the copying (see exec's).
+    let _slot = context.root.steps.slot().await;
     tokio::task::spawn_blocking(move || {
         let fail = |message: String| SolveError::OpFailed {
             description: description.clone(),

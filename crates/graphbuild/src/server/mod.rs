@@ -182,11 +182,14 @@ fn watch(server: &Server, identity: Option<(u64, u64)>) {
 /// Serves one connection.
 fn handle(server: &Arc<Server>, stream: UnixStream) {
     let mut connection = Connection::new(stream);
+    // The first line is read before a refusal, so the client, done sending, reads the reason
+    // rather than finding its request cut off; whatever it sent is dropped unused.
+    let Ok(Some((hello, fds))) = connection.receive::<Hello>() else { return };
     if let Err(message) = check_peer(connection.stream()) {
+        drop(fds);
         let _ = connection.send(&Reply::Refused { message, other_build: false }, &[]);
         return;
     }
-    let Ok(Some((hello, fds))) = connection.receive::<Hello>() else { return };
     if hello.protocol != PROTOCOL {
         let message = format!("protocol {} is not spoken here (this server speaks {PROTOCOL})", hello.protocol);
         let _ = connection.send(&Reply::Refused { message, other_build: false }, &[]);
