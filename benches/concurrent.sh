@@ -65,7 +65,7 @@ done
 stop_all; "$bin" --root "$work/root-one" server stop >/dev/null 2>&1 || true
 om=$(printf '%s\n' "${one[@]}" | med); mm=$(printf '%s\n' "${many[@]}" | med)
 lm=$(printf '%s\n' "${lat[@]}" | med); lx=$(printf '%s\n' "${lat[@]}" | sort -g | tail -1)
-l9=$(printf '%s\n' "${lat[@]}" | sort -g | awk '{a[NR]=$1} END{print a[int(NR*0.9)>0?int(NR*0.9):1]}')
+l9=$(printf '%s\n' "${lat[@]}" | sort -g | awk '{a[NR]=$1} END{i=int(NR*0.9); if (i<1) i=1; print a[i]}')
 echo "| $n builds at once | one root s | $n roots s | ratio | images during the builds: median ms | p90 ms | max ms | samples |"
 echo "|---|---|---|---|---|---|---|---|"
 printf '| %s runs | %.2f | %.2f | %.2f | %.1f | %.1f | %.1f | %d |\n' "$runs" "$om" "$mm" "$(echo "$om / $mm" | bc -l)" "$lm" "$l9" "$lx" "${#lat[@]}"

@@ -95,7 +95,8 @@ pub struct ServerStartArgs {
     /// root's `config.toml` `[server] idle-timeout`, else 10m).
     #[arg(long, value_name = "DURATION")]
     pub idle_timeout: Option<String>,
-    /// How many steps run at once, all builds together (default: the number of cores).
+    /// How many steps do their work at once (an exec's command, a file op's copying), all
+    /// builds together (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub max_parallelism: Option<usize>,
     /// Run in the foreground (its log to standard error) instead of in the background.

@@ -11,7 +11,7 @@ pub mod lower;
 pub mod parser;
 
 pub use error::{DockerfileError, ErrorKind};
-pub use lower::{ImageResolver, LowerOptions, Lowered, NoImages, ResolvedImage, Warning, lower};
+pub use lower::{ImageResolver, LowerOptions, Lowered, NoImages, ResolveError, ResolvedImage, Warning, lower};
 
 /// Turns a parser error into a front-end error pointing at its place.
 pub(crate) fn parse_error(source: &str, err: &parser::ParseError) -> DockerfileError {

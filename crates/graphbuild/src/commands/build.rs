@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use gb_dockerfile::{ImageResolver, ResolvedImage};
+use gb_dockerfile::{ImageResolver, ResolveError, ResolvedImage};
 use gb_ir::{ImageReference, Platform};
 use gb_solver::StateRoot;
 
@@ -12,26 +12,25 @@ use crate::exit::Failure;
 use crate::report;
 
 /// Base images from the local store, pulled from their registry when missing (or always, to
-/// re-resolve tags, with `--pull`).
+/// re-resolve tags, with `--pull`). A registry that cannot be asked fails the build at its
+/// `FROM` with its reason, unless the store has the image (then a warning).
 struct StoreImages<'a> {
     root: &'a StateRoot,
     insecure: &'a [String],
     always_pull: bool,
-    /// Why a base image was refused: its registry has no image for the platform. The resolver
-    /// cannot fail the lowering itself, so the build fails with this once lowering is done.
-    refused: std::sync::Mutex<Option<String>>,
 }
 
 impl ImageResolver for StoreImages<'_> {
-    fn resolve(&self, reference: &ImageReference, platform: &Platform) -> Option<ResolvedImage> {
+    fn resolve(&self, reference: &ImageReference, platform: &Platform) -> Result<Option<ResolvedImage>, ResolveError> {
         let stored = self.root.db.image(&reference.to_string()).ok().flatten();
+        let from_store = |record: &gb_cache::ImageRecord| ResolvedImage {
+            manifest: Some(record.manifest_digest),
+            config: gb_solver::image::ir_config(&record.config),
+        };
         if let Some(record) = &stored
             && !self.always_pull
         {
-            return Some(ResolvedImage {
-                manifest: Some(record.manifest_digest),
-                config: gb_solver::image::ir_config(&record.config),
-            });
+            return Ok(Some(from_store(record)));
         }
         // Only the manifest and config are fetched now; layers are pulled when an op that must
         // run reads them (a cached build pulls none).
@@ -39,23 +38,26 @@ impl ImageResolver for StoreImages<'_> {
             .and_then(|config| super::registry::resolve_remote(config, reference, platform));
         match resolved {
             Ok(super::registry::Remote::Found(manifest, config)) => {
-                Some(ResolvedImage { manifest: Some(manifest), config: gb_solver::image::ir_config(&config) })
+                Ok(Some(ResolvedImage { manifest: Some(manifest), config: gb_solver::image::ir_config(&config) }))
             }
             // The registry has the reference but not for this platform: an error, and never a
             // fall-back to a stored image, which could be for any platform.
-            Ok(super::registry::Remote::NoSuchPlatform(message)) => {
-                if let Ok(mut refused) = self.refused.lock() {
-                    refused.get_or_insert(message);
+            Ok(super::registry::Remote::NoSuchPlatform(message)) => Err(ResolveError { message, environment: false }),
+            Err(err) => match stored {
+                Some(record) => {
+                    crate::session::errln!(
+                        "warning: resolving {}: {err}; using the stored image",
+                        reference.familiar()
+                    );
+                    Ok(Some(from_store(&record)))
                 }
-                None
-            }
-            Err(err) => {
-                crate::session::errln!("warning: resolving {}: {err}", reference.familiar());
-                stored.map(|record| ResolvedImage {
-                    manifest: Some(record.manifest_digest),
-                    config: gb_solver::image::ir_config(&record.config),
-                })
-            }
+                None => Err(ResolveError {
+                    message: format!(
+                        "{err}; nor is it in the local store (make one with `graphbuild import ROOTFS.tar NAME`)"
+                    ),
+                    environment: err.exit_code() == crate::exit::ENVIRONMENT,
+                }),
+            },
         }
     }
 }
@@ -67,11 +69,8 @@ pub fn run(args: BuildArgs, root: Option<&std::path::Path>, insecure: &[String])
     }
     let prepared = super::lower::prepare(&args.context, &args.dockerfile)?;
     let state = super::engine::open_root(root)?;
-    let images = StoreImages { root: &state, insecure, always_pull: args.pull, refused: std::sync::Mutex::new(None) };
+    let images = StoreImages { root: &state, insecure, always_pull: args.pull };
     let lowered = gb_dockerfile::lower(&prepared.text, &prepared.options, &images).map_err(|e| prepared.failure(e))?;
-    if let Some(message) = images.refused.lock().ok().and_then(|mut refused| refused.take()) {
-        return Err(Failure::Input(message));
-    }
     for warning in &lowered.warnings {
         report::print_warning(&prepared.file, warning);
     }

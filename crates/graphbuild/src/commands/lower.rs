@@ -61,15 +61,19 @@ pub fn prepare(context: &Path, args: &DockerfileArgs) -> Result<Prepared, Failur
 struct StoredImages(gb_cache::CacheDb);
 
 impl gb_dockerfile::ImageResolver for StoredImages {
-    fn resolve(&self, reference: &gb_ir::ImageReference, platform: &Platform) -> Option<gb_dockerfile::ResolvedImage> {
-        let record = self.0.image(&reference.to_string()).ok().flatten()?;
+    fn resolve(
+        &self,
+        reference: &gb_ir::ImageReference,
+        platform: &Platform,
+    ) -> Result<Option<gb_dockerfile::ResolvedImage>, gb_dockerfile::ResolveError> {
+        let Some(record) = self.0.image(&reference.to_string()).ok().flatten() else { return Ok(None) };
         if gb_solver::image::record_platform(&record.config).is_some_and(|actual| !platform.matches(&actual)) {
-            return None;
+            return Ok(None);
         }
-        Some(gb_dockerfile::ResolvedImage {
+        Ok(Some(gb_dockerfile::ResolvedImage {
             manifest: Some(record.manifest_digest),
             config: gb_solver::image::ir_config(&record.config),
-        })
+        }))
     }
 }
 

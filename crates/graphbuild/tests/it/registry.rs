@@ -212,3 +212,16 @@ fn a_registry_that_fails_a_lazy_base_pull_is_an_environment_failure() {
     assert_eq!(output.status.code(), Some(3), "the registry's failure, not the Dockerfile's:\n{stderr}");
     assert!(stderr.contains("pulling"), "{stderr}");
 }
+
+#[test]
+fn an_unreachable_registry_fails_the_build_at_its_from_line_with_exit_3() {
+    let env = Env::new();
+    // Nothing listens on port 9 of the loopback.
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", "FROM busybox\nRUN true\nFROM 127.0.0.1:9/base/nowhere:1\nRUN true\n");
+    let (output, _) = env.build(context.path(), &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "the registry is unreachable, the Dockerfile is fine:\n{stderr}");
+    assert!(stderr.contains(":3:") && stderr.contains("resolving 127.0.0.1:9/base/nowhere:1"), "{stderr}");
+    assert!(!stderr.contains("not in the local store"), "the error is the registry's: {stderr}");
+}

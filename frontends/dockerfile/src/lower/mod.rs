@@ -62,11 +62,23 @@ pub struct ResolvedImage {
     pub config: ImageConfig,
 }
 
-/// Looks up base images while lowering. An image it does not know lowers to a source whose
-/// config the solver resolves.
+/// Looks up base images while lowering. An image it does not know (`Ok(None)`) lowers to a
+/// source whose config the solver resolves; one it could not look up fails the lowering at its
+/// `FROM`, with the resolver's reason.
 pub trait ImageResolver {
     /// The image for `reference` on `platform`, when known.
-    fn resolve(&self, reference: &ImageReference, platform: &Platform) -> Option<ResolvedImage>;
+    fn resolve(&self, reference: &ImageReference, platform: &Platform) -> Result<Option<ResolvedImage>, ResolveError>;
+}
+
+/// Why a resolver could not look an image up.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ResolveError {
+    /// What went wrong (an unreachable registry, no access, no image for the platform).
+    pub message: String,
+    /// The machine or a service failed (unreachable, a full disk), rather than the build's
+    /// input (no such image, no access, no such platform).
+    pub environment: bool,
 }
 
 /// A resolver that knows no image: every base image's config is resolved when solving.
@@ -74,8 +86,8 @@ pub trait ImageResolver {
 pub struct NoImages;
 
 impl ImageResolver for NoImages {
-    fn resolve(&self, _: &ImageReference, _: &Platform) -> Option<ResolvedImage> {
-        None
+    fn resolve(&self, _: &ImageReference, _: &Platform) -> Result<Option<ResolvedImage>, ResolveError> {
+        Ok(None)
     }
 }
 
@@ -556,11 +568,19 @@ impl<'a> Lowerer<'a> {
     fn image_source(
         &mut self,
         reference: &ImageReference,
+        written: &str,
         platform: &Platform,
         node: &Node,
         description: String,
-    ) -> (OpDigest, Option<ImageConfig>) {
-        let resolved = self.images.resolve(reference, platform);
+    ) -> Result<(OpDigest, Option<ImageConfig>), DockerfileError> {
+        let resolved = self.images.resolve(reference, platform).map_err(|err| {
+            let mut error = error_at_text(self.source, node, written, format!("resolving {reference}: {err}"));
+            // Exit 3 for an unreachable registry, 1 for a missing image: the kind says which.
+            if err.environment {
+                error.kind = ErrorKind::Io;
+            }
+            error
+        })?;
         let op = OpNode {
             inputs: Vec::new(),
             op: Op::Source(SourceOp::Image(ImageSource {
@@ -569,7 +589,7 @@ impl<'a> Lowerer<'a> {
             })),
             platform: Some(platform.clone()),
         };
-        (self.add_op(op, description, Some(node)), resolved.map(|r| r.config))
+        Ok((self.add_op(op, description, Some(node)), resolved.map(|r| r.config)))
     }
 
     /// Expands a word against a scope, mapping expansion errors to the word's position.

@@ -190,7 +190,7 @@ impl Lowerer<'_> {
             let reference = ImageReference::parse(&image_name)
                 .map_err(|err| error_at_text(self.source, &from.node, image, err.to_string()))?;
             let description = format!("[{name} 1/{total}] FROM {reference}");
-            let (op, config) = self.image_source(&reference, &platform, &from.node, description);
+            let (op, config) = self.image_source(&reference, image, &platform, &from.node, description)?;
             let deferred = config.is_none();
             if let Some(config) = &config {
                 triggers = config.on_build.clone();

@@ -50,7 +50,11 @@ pub fn options_from_header(text: &str) -> (LowerOptions, bool) {
 pub struct TestImages;
 
 impl ImageResolver for TestImages {
-    fn resolve(&self, reference: &ImageReference, _: &Platform) -> Option<ResolvedImage> {
+    fn resolve(
+        &self,
+        reference: &ImageReference,
+        _: &Platform,
+    ) -> Result<Option<ResolvedImage>, gb_dockerfile::ResolveError> {
         let config = match reference.to_string().as_str() {
             "docker.io/library/busybox:latest" => ImageConfig {
                 env: vec![EnvVar::new("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")],
@@ -64,9 +68,9 @@ impl ImageResolver for TestImages {
                 on_build: vec!["RUN echo fired from the base image".to_owned(), "ENV FROM_TRIGGER=1".to_owned()],
                 ..ImageConfig::default()
             },
-            _ => return None,
+            _ => return Ok(None),
         };
-        Some(ResolvedImage { manifest: Some(gb_ir::Sha256Digest::of(reference.to_string().as_bytes())), config })
+        Ok(Some(ResolvedImage { manifest: Some(gb_ir::Sha256Digest::of(reference.to_string().as_bytes())), config }))
     }
 }
 
