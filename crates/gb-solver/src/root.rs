@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use gb_cache::{CacheDb, ContentStore};
 use gb_snapshot::SnapshotStore;
 
-use std::sync::{Arc, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
+
+use tokio::sync::{RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::SolveError;
 use crate::steps::Steps;
@@ -90,6 +92,11 @@ impl StateRoot {
     /// it, so it never removes a layer that is not referenced yet.
     pub fn building(&self) -> RwLockReadGuard<'_, ()> {
         self.steps.building()
+    }
+
+    /// [`Self::building`] for async callers.
+    pub async fn building_async(&self) -> RwLockReadGuard<'_, ()> {
+        self.steps.building_async().await
     }
 
     /// Held by garbage collection: no build, pull or load runs meanwhile.

@@ -3,10 +3,10 @@
 //! lock that keeps garbage collection away from layers a build is still making.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use gb_cache::CacheKey;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, RwLock, RwLockReadGuard, RwLockWriteGuard, Semaphore, watch};
 
 /// Shared by every solve of one [`crate::StateRoot`].
 #[derive(Default)]
@@ -71,14 +71,20 @@ impl Steps {
         Claim::Mine(RunningStep { steps: self.clone(), key, _done: done })
     }
 
-    /// Shared: no garbage collection while the guard lives.
+    /// Shared: no garbage collection while the guard lives. For synchronous callers (never
+    /// inside an async runtime).
     pub fn building(&self) -> RwLockReadGuard<'_, ()> {
-        self.collection.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.collection.blocking_read()
     }
 
-    /// Exclusive: no build, pull or load while the guard lives.
+    /// [`Self::building`] for async callers.
+    pub async fn building_async(&self) -> RwLockReadGuard<'_, ()> {
+        self.collection.read().await
+    }
+
+    /// Exclusive: no build, pull or load while the guard lives. For synchronous callers.
     pub fn collecting(&self) -> RwLockWriteGuard<'_, ()> {
-        self.collection.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.collection.blocking_write()
     }
 }
 

@@ -99,6 +99,14 @@ impl Session {
         }
     }
 
+    /// Standard output as an owned stream (for an export that writes a tar to it); flush it.
+    pub fn stdout_stream(&self) -> Box<dyn Write + Send> {
+        match self.streams.as_ref().and_then(|s| s.stdout.try_clone().ok()) {
+            Some(file) => Box::new(std::io::BufWriter::with_capacity(1 << 16, file)),
+            None => Box::new(std::io::stdout()),
+        }
+    }
+
     /// Standard error, buffered as [`Self::stdout`].
     pub fn stderr(&self) -> Box<dyn Write + '_> {
         match &self.streams {

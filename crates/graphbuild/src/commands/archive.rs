@@ -1,6 +1,6 @@
 //! `graphbuild save` and `graphbuild load`: images to and from docker-archive and OCI archives.
 
-use gb_export::{ExportContext, ImageRef};
+use gb_export::ImageRef;
 use gb_ir::ImageReference;
 use gb_solver::StateRoot;
 
@@ -9,8 +9,8 @@ use crate::exit::Failure;
 use crate::stdout::outln;
 
 /// The writers' view of the state root.
-pub fn export_context(root: &StateRoot) -> ExportContext<'_> {
-    ExportContext { db: &root.db, content: &root.content, snapshots: &root.snapshots }
+pub fn export_context(root: &StateRoot) -> gb_export::ExportContext<'_> {
+    gb_engine::export_context(root)
 }
 
 /// `graphbuild save`.

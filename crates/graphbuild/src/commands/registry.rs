@@ -110,6 +110,12 @@ pub fn push_image(root: &StateRoot, insecure: &[String], name: &str) -> Result<(
     let registry = Registry::new(registry_config(root.path(), insecure)?).map_err(registry_failure)?;
     let context = super::archive::export_context(root);
     let report = runtime()?.block_on(registry.push(&context, &record, &target)).map_err(registry_failure)?;
+    print_push(&target.familiar(), &report);
+    Ok(())
+}
+
+/// What `docker push` prints: each layer's fate, then the digest.
+pub fn print_push(name: &str, report: &gb_registry::PushReport) {
     for digest in &report.skipped {
         outln!("{}: Layer already exists", &digest.hex()[..12]);
     }
@@ -119,8 +125,7 @@ pub fn push_image(root: &StateRoot, insecure: &[String], name: &str) -> Result<(
     for digest in &report.uploaded {
         outln!("{}: Pushed", &digest.hex()[..12]);
     }
-    outln!("{}: digest: {}", target.familiar(), report.manifest_digest);
-    Ok(())
+    outln!("{name}: digest: {}", report.manifest_digest);
 }
 
 /// `graphbuild push`.
@@ -183,59 +188,6 @@ pub fn resolve_remote(
         Ok(resolved) => Ok(Remote::Found(resolved.manifest_digest, resolved.config)),
         Err(err @ gb_registry::RegistryError::NoMatchingPlatform { .. }) => Ok(Remote::NoSuchPlatform(err.to_string())),
         Err(err) => Err(registry_failure(err)),
-    }
-}
-
-/// Pulls base images for the solver when an op needs their layers, one at a time.
-pub struct RegistryPuller {
-    registry: Registry,
-    root: std::sync::Arc<StateRoot>,
-    lock: tokio::sync::Mutex<()>,
-}
-
-impl RegistryPuller {
-    /// A puller with the build's registry settings.
-    pub fn new(root: std::sync::Arc<StateRoot>, insecure: &[String]) -> Result<Self, Failure> {
-        let registry = Registry::new(registry_config(root.path(), insecure)?).map_err(registry_failure)?;
-        Ok(Self { registry, root, lock: tokio::sync::Mutex::new(()) })
-    }
-}
-
-impl gb_solver::ImagePuller for RegistryPuller {
-    fn pull<'a>(
-        &'a self,
-        reference: &'a str,
-        manifest: &'a gb_ir::Sha256Digest,
-        platform: &'a Platform,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<gb_cache::ImageRecord, gb_solver::PullError>> + Send + 'a>,
-    > {
-        Box::pin(async move {
-            let _one_at_a_time = self.lock.lock().await;
-            if let Ok(Some(record)) = self.root.db.image(reference)
-                && record.manifest_digest == *manifest
-            {
-                return Ok(record);
-            }
-            let mut pinned = ImageReference::parse(reference)
-                .map_err(|e| gb_solver::PullError { environment: false, source: Box::new(e) })?;
-            pinned.tag = None;
-            pinned.digest = Some(*manifest);
-            let context = super::archive::export_context(&self.root);
-            let mut record = self.registry.pull(&context, &pinned, platform).await.map_err(|e| {
-                // No such image or no access is the build's input; an unreachable or misbehaving
-                // registry, or our own disk, is the environment's.
-                let environment = e.kind() != gb_registry::ErrorKind::Input;
-                gb_solver::PullError { environment, source: Box::new(e) }
-            })?;
-            // Also under the tag the build named, where the solver looks it up.
-            record.reference = reference.to_owned();
-            self.root
-                .db
-                .put_image(reference, &record)
-                .map_err(|e| gb_solver::PullError { environment: true, source: Box::new(e) })?;
-            Ok(record)
-        })
     }
 }
 

@@ -8,7 +8,7 @@ use std::process::Command;
 use crate::repo_root;
 
 /// The engine's crates: a front end reaches none of them, they reach no front end.
-const ENGINE: [&str; 10] = [
+const ENGINE: [&str; 11] = [
     "gb-cache",
     "gb-snapshot",
     "gb-exec",
@@ -18,6 +18,7 @@ const ENGINE: [&str; 10] = [
     "gb-registry",
     "gb-remote-cache",
     "gb-solver",
+    "gb-engine",
     "gb-events",
 ];
 /// The front ends: they know the IR (and its helpers) and nothing of the engine.

@@ -1,0 +1,352 @@
+//! A build on the engine: import shared cache, solve, export shared cache, then each export
+//! (files, archives, the image store, pushes), as a sequence of named phases.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use gb_events::EventSink;
+use gb_export::Compression;
+use gb_ir::{Definition, ImageReference};
+use gb_registry::{PushReport, Registry, RegistryConfig};
+use gb_remote_cache::{CacheLocation, CacheMode};
+use gb_solver::{SolveOptions, SolveResult, Solver};
+
+use crate::error::EngineError;
+use crate::outputs::{image_identity, layers_identity, mark_output, output_is_current};
+use crate::{Engine, export_context};
+
+/// Where a result goes.
+pub enum Export {
+    /// The root file system into a directory.
+    Local(PathBuf),
+    /// The root file system as a tar.
+    Tar(TarDestination),
+    /// An OCI image layout, as a tar (`tar`) or a directory, with the names it carries.
+    Oci {
+        /// Where.
+        dest: PathBuf,
+        /// A tar file rather than a directory.
+        tar: bool,
+        /// Layer compression.
+        compression: Compression,
+        /// The names (normalized); none means the build's.
+        names: Vec<String>,
+    },
+    /// A docker-archive (what `docker load` reads).
+    Docker {
+        /// Where.
+        dest: PathBuf,
+        /// Layer compression.
+        compression: Compression,
+        /// The names (normalized); none means the build's.
+        names: Vec<String>,
+    },
+    /// The local image store under these (normalized) names, pushed to their registries when
+    /// `push`.
+    Image {
+        /// The names.
+        names: Vec<String>,
+        /// Layer compression.
+        compression: Compression,
+        /// Push each name after storing it.
+        push: bool,
+    },
+}
+
+/// Where a root file system tar goes.
+pub enum TarDestination {
+    /// A file, written whole or not at all (not rewritten when it holds the result already).
+    File(PathBuf),
+    /// A stream (the client's standard output).
+    Stream(Box<dyn Write + Send>),
+}
+
+/// What to build and where the result goes.
+pub struct BuildRequest {
+    /// The graph.
+    pub definition: Definition,
+    /// How to solve it (its `puller` is set by the engine).
+    pub solve: SolveOptions,
+    /// Where the result goes.
+    pub exports: Vec<Export>,
+    /// The build's names (normalized), which archives carry when they name none themselves.
+    pub names: Vec<String>,
+    /// Cache to import before solving.
+    pub cache_from: Vec<(CacheLocation, CacheMode)>,
+    /// Cache to export after solving.
+    pub cache_to: Vec<(CacheLocation, CacheMode)>,
+    /// How to reach registries (lazy base pulls, registry caches, pushes).
+    pub registry: RegistryConfig,
+    /// `SOURCE_DATE_EPOCH`: the image's and its new history entries' time.
+    pub source_date_epoch: Option<i64>,
+}
+
+/// What a build did.
+pub struct BuildOutcome {
+    /// The solve's result.
+    pub solve: SolveResult,
+    /// Warnings for the user (a cache import's skipped records, an image assembled without
+    /// its base's history).
+    pub warnings: Vec<String>,
+    /// Each pushed name (familiar) and what its push did.
+    pub pushed: Vec<(String, PushReport)>,
+}
+
+impl Engine {
+    /// Runs a build. Garbage collection waits until it is done, so no layer it makes is
+    /// removed before a result or an image names it.
+    pub async fn build(&self, request: BuildRequest, events: Arc<dyn EventSink>) -> Result<BuildOutcome, EngineError> {
+        let root = self.root().clone();
+        let _building = root.building_async().await;
+        let BuildRequest { definition, mut solve, exports, names, cache_from, cache_to, registry, source_date_epoch } =
+            request;
+        let mut warnings = Vec::new();
+        // Base images not in the store are pulled only when an op that must run reads them.
+        solve.puller = Some(Arc::new(crate::RegistryPuller::new(root.clone(), registry.clone())?));
+        let registry_client = registry_client(&registry, &cache_from, &cache_to)?;
+
+        import_cache(self, registry_client.as_ref(), &cache_from, &mut warnings).await?;
+        let result = Solver::new(root.clone()).solve(&definition, &solve, events).await?;
+        export_cache(self, registry_client.as_ref(), &cache_to, &result).await?;
+
+        let mut pushed = Vec::new();
+        let mut image = None;
+        let mut built = |compression| -> Result<gb_export::BuiltImage, EngineError> {
+            if let Some((made_with, image)) = &image
+                && *made_with == compression
+            {
+                return Ok(Clone::clone(image));
+            }
+            let made = self.assemble(&definition, &result, compression, source_date_epoch, &mut warnings)?;
+            image = Some((compression, made.clone()));
+            Ok(made)
+        };
+        for export in exports {
+            match export {
+                Export::Local(dir) => self.export_local(&result, &dir)?,
+                Export::Tar(destination) => self.export_tar(&result, destination)?,
+                Export::Oci { dest, tar, compression, names: own } => {
+                    let image = built(compression)?;
+                    let refs = if own.is_empty() { names.clone() } else { own };
+                    self.export_oci(&image, &refs, &dest, tar)?;
+                }
+                Export::Docker { dest, compression, names: own } => {
+                    let image = built(compression)?;
+                    let refs = if own.is_empty() { names.clone() } else { own };
+                    self.export_docker(&image, &refs, &dest)?;
+                }
+                Export::Image { names: own, compression, push } => {
+                    let image = built(compression)?;
+                    for name in own {
+                        self.store_image(&image, &name)?;
+                        if push {
+                            pushed.push(crate::push(self, &name, &registry).await?);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(BuildOutcome { solve: result, warnings, pushed })
+    }
+
+    fn export_local(&self, result: &SolveResult, dir: &std::path::Path) -> Result<(), EngineError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| EngineError::Io { action: format!("creating {}", dir.display()), source })?;
+        self.root()
+            .snapshots
+            .export_dir(&result.output, dir)
+            .map_err(|source| EngineError::Files { where_to: dir.display().to_string(), source: Box::new(source) })
+    }
+
+    fn export_tar(&self, result: &SolveResult, destination: TarDestination) -> Result<(), EngineError> {
+        let snapshots = &self.root().snapshots;
+        match destination {
+            TarDestination::Stream(mut out) => {
+                let stdout = || "standard output".to_owned();
+                snapshots
+                    .export_tar(&result.output, &mut out)
+                    .map_err(|source| EngineError::Files { where_to: stdout(), source: Box::new(source) })?;
+                out.flush().map_err(|source| EngineError::Io { action: stdout(), source })
+            }
+            TarDestination::File(file) => {
+                let identity = layers_identity(&result.output);
+                if output_is_current(&file, &identity) {
+                    return Ok(());
+                }
+                // As the image archives: a reader never sees half a tar, a device is written in
+                // place rather than replaced, a killed export leaves no temporary file.
+                let archive = |source| EngineError::Archive { dest: file.clone(), source: Box::new(source) };
+                let mut out = gb_export::OutputFile::create(&file).map_err(archive)?;
+                snapshots.export_tar(&result.output, &mut out).map_err(|source| EngineError::Files {
+                    where_to: file.display().to_string(),
+                    source: Box::new(source),
+                })?;
+                out.persist().map_err(archive)?;
+                mark_output(&file, &identity);
+                Ok(())
+            }
+        }
+    }
+
+    fn export_oci(
+        &self,
+        image: &gb_export::BuiltImage,
+        names: &[String],
+        dest: &std::path::Path,
+        tar: bool,
+    ) -> Result<(), EngineError> {
+        let identity = image_identity(image, names);
+        if tar && output_is_current(dest, &identity) {
+            return Ok(());
+        }
+        let images = [gb_export::ImageRef { manifest_digest: image.manifest_digest, names }];
+        gb_export::write_oci_layout(&export_context(self.root()), &images, dest, tar)
+            .map_err(|source| EngineError::Archive { dest: dest.to_owned(), source: Box::new(source) })?;
+        if tar {
+            mark_output(dest, &identity);
+        }
+        Ok(())
+    }
+
+    fn export_docker(
+        &self,
+        image: &gb_export::BuiltImage,
+        names: &[String],
+        dest: &std::path::Path,
+    ) -> Result<(), EngineError> {
+        let identity = image_identity(image, names);
+        if output_is_current(dest, &identity) {
+            return Ok(());
+        }
+        let images = [gb_export::ImageRef { manifest_digest: image.manifest_digest, names }];
+        gb_export::write_docker_archive(&export_context(self.root()), &images, dest)
+            .map_err(|source| EngineError::Archive { dest: dest.to_owned(), source: Box::new(source) })?;
+        mark_output(dest, &identity);
+        Ok(())
+    }
+
+    /// Names the image `name` in the store; a no-op rebuild, which names the image the name has
+    /// already, writes nothing.
+    fn store_image(&self, image: &gb_export::BuiltImage, name: &str) -> Result<(), EngineError> {
+        let db = &self.root().db;
+        let current = db
+            .image(name)
+            .map_err(|source| EngineError::Store { action: "reading the image store", source: Box::new(source) })?;
+        if current.is_some_and(|record| record.manifest_digest == image.manifest_digest) {
+            return Ok(());
+        }
+        let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        db.put_image(name, &image.record(name, created))
+            .map_err(|source| EngineError::Store { action: "writing the image store", source: Box::new(source) })
+    }
+
+    /// Assembles the image of a solve result (config, manifest, layer blobs) in the content store.
+    fn assemble(
+        &self,
+        definition: &Definition,
+        result: &SolveResult,
+        compression: Compression,
+        source_date_epoch: Option<i64>,
+        warnings: &mut Vec<String>,
+    ) -> Result<gb_export::BuiltImage, EngineError> {
+        let root = self.root();
+        let spec = definition.image.clone().unwrap_or_else(|| gb_ir::ImageSpec {
+            base: None,
+            base_config_applied: true,
+            platform: gb_ir::Platform::host(),
+            config: gb_ir::ImageConfig::default(),
+            history: Vec::new(),
+        });
+        let base = match &spec.base {
+            Some(reference) => root
+                .db
+                .image(reference)
+                .map_err(|source| EngineError::Store { action: "reading the image store", source: Box::new(source) })?,
+            None => None,
+        };
+        // The image is as old as its content: a no-op rebuild gives the same image (and digest).
+        let built_at = match result.output_key {
+            Some(key) => root.db.result(&key).ok().flatten().and_then(|r| i64::try_from(r.created_unix).ok()),
+            None => None,
+        };
+        let (image, assembled_warnings) = gb_export::assemble_image_at(
+            &export_context(root),
+            &spec,
+            &result.output,
+            base.as_ref(),
+            compression,
+            source_date_epoch,
+            built_at,
+        )
+        .map_err(|e| EngineError::Assemble(Box::new(e)))?;
+        warnings.extend(assembled_warnings);
+        Ok(image)
+    }
+}
+
+/// A registry client when a cache location needs one.
+fn registry_client(
+    config: &RegistryConfig,
+    cache_from: &[(CacheLocation, CacheMode)],
+    cache_to: &[(CacheLocation, CacheMode)],
+) -> Result<Option<Registry>, EngineError> {
+    if cache_from.iter().chain(cache_to).any(|(l, _)| matches!(l, CacheLocation::Registry(_))) {
+        Ok(Some(Registry::new(config.clone())?))
+    } else {
+        Ok(None)
+    }
+}
+
+async fn import_cache(
+    engine: &Engine,
+    registry: Option<&Registry>,
+    cache_from: &[(CacheLocation, CacheMode)],
+    warnings: &mut Vec<String>,
+) -> Result<(), EngineError> {
+    for (location, _) in cache_from {
+        let report =
+            gb_remote_cache::import_cache(&engine.export_context(), registry, location).await.map_err(|source| {
+                EngineError::CacheShare {
+                    flag: "--cache-from",
+                    location: location.to_string(),
+                    source: Box::new(source),
+                }
+            })?;
+        warnings.extend(report.warnings.iter().map(|w| format!("--cache-from {location}: {w}")));
+    }
+    Ok(())
+}
+
+async fn export_cache(
+    engine: &Engine,
+    registry: Option<&Registry>,
+    cache_to: &[(CacheLocation, CacheMode)],
+    result: &SolveResult,
+) -> Result<(), EngineError> {
+    for (location, mode) in cache_to {
+        // min: the final result only (when it is stored); max: every step's result.
+        let stored = |key| engine.root().db.result(key).ok().flatten().is_some();
+        let keys: Vec<gb_cache::CacheKey> = match (mode, result.output_key) {
+            (CacheMode::Min, Some(key)) if stored(&key) => vec![key],
+            _ => result.result_keys.clone(),
+        };
+        gb_remote_cache::export_cache(&engine.export_context(), registry, &keys, location).await.map_err(|source| {
+            EngineError::CacheShare { flag: "--cache-to", location: location.to_string(), source: Box::new(source) }
+        })?;
+    }
+    Ok(())
+}
+
+/// Normalizes the names an image is given (`app:1` → `docker.io/library/app:1`); a name
+/// pinning a digest is refused, as `tag` refuses it.
+pub fn normalized(names: &[String]) -> Result<Vec<String>, EngineError> {
+    names
+        .iter()
+        .map(|n| {
+            ImageReference::parse_new_name(n)
+                .map(|r| r.to_string())
+                .map_err(|e| EngineError::Invalid(format!("image name {n}: {e}")))
+        })
+        .collect()
+}

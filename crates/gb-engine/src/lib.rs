@@ -1,0 +1,50 @@
+//! The engine as a library: what a build does on an opened state root once its Definition is
+//! known (solve, exports, cache import and export, lazy base image pulls, pushes), for the
+//! graphbuild CLI, its server, and any other program that wants the engine without a command
+//! line.
+//!
+//! An [`Engine`] wraps one [`StateRoot`]; any number of builds may run on it at once (the
+//! solver shares work between them). Nothing here prints: results, warnings and push reports are
+//! returned, progress goes to the caller's event sink, and every failure is an [`EngineError`]
+//! whose [`ErrorKind`] says whose failure it is.
+
+mod build;
+mod error;
+mod outputs;
+mod registry;
+
+use std::sync::Arc;
+
+use gb_solver::StateRoot;
+
+pub use build::{BuildOutcome, BuildRequest, Export, TarDestination, normalized};
+pub use error::{EngineError, ErrorKind};
+pub use registry::{RegistryPuller, push};
+
+/// The engine over one opened state root.
+#[derive(Clone)]
+pub struct Engine {
+    root: Arc<StateRoot>,
+}
+
+impl Engine {
+    /// An engine over an opened root.
+    pub fn new(root: Arc<StateRoot>) -> Self {
+        Self { root }
+    }
+
+    /// The state root.
+    pub fn root(&self) -> &Arc<StateRoot> {
+        &self.root
+    }
+
+    /// The exporters' view of the root.
+    pub fn export_context(&self) -> gb_export::ExportContext<'_> {
+        export_context(&self.root)
+    }
+}
+
+/// The exporters' view of a state root.
+pub fn export_context(root: &StateRoot) -> gb_export::ExportContext<'_> {
+    gb_export::ExportContext { db: &root.db, content: &root.content, snapshots: &root.snapshots }
+}

@@ -1,0 +1,100 @@
+//! The engine as a library, driven the way a program other than the CLI would: a Definition
+//! (here lowered from a Dockerfile), a `BuildRequest`, `Engine::build`, and the typed outcome or
+//! error. These tests need root (overlay mounts), as the engine does.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use gb_engine::{BuildRequest, Engine, EngineError, ErrorKind, Export, TarDestination};
+use gb_export::Compression;
+use gb_solver::{SolveOptions, StateRoot};
+
+/// Events are not what these tests look at.
+struct NoEvents;
+
+impl gb_events::EventSink for NoEvents {
+    fn emit(&self, _: gb_events::Event) {}
+}
+
+/// A context with one file and a Dockerfile that copies it into an empty image.
+fn context() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("context");
+    gb_test_support::write(dir.path().join("hello.txt"), "hello\n");
+    gb_test_support::write(dir.path().join("Dockerfile"), "FROM scratch\nCOPY hello.txt /hello.txt\n");
+    dir
+}
+
+fn request(context: &Path, exports: Vec<Export>, names: Vec<String>) -> BuildRequest {
+    let text = std::fs::read_to_string(context.join("Dockerfile")).expect("Dockerfile");
+    let options = gb_dockerfile::LowerOptions { dockerfile_name: "Dockerfile".to_owned(), ..Default::default() };
+    let lowered = gb_dockerfile::lower(&text, &options, &gb_dockerfile::NoImages).expect("lowers");
+    let mut local_dirs = BTreeMap::new();
+    local_dirs.insert("context".to_owned(), context.to_owned());
+    BuildRequest {
+        definition: lowered.definition,
+        solve: SolveOptions { local_dirs, ..SolveOptions::default() },
+        exports,
+        names,
+        cache_from: Vec::new(),
+        cache_to: Vec::new(),
+        registry: gb_registry::RegistryConfig::default(),
+        source_date_epoch: Some(1_700_000_000),
+    }
+}
+
+fn build(engine: &Engine, request: BuildRequest) -> Result<gb_engine::BuildOutcome, EngineError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    runtime.block_on(engine.build(request, Arc::new(NoEvents)))
+}
+
+fn engine() -> (tempfile::TempDir, Engine) {
+    gb_test_support::require_root();
+    let dir = tempfile::tempdir().expect("root");
+    let root = StateRoot::open(dir.path()).expect("opens");
+    (dir, Engine::new(Arc::new(root)))
+}
+
+#[test]
+fn a_build_exports_its_files_and_a_rebuild_comes_from_the_cache() {
+    let (_dir, engine) = engine();
+    let context = context();
+    let out = tempfile::tempdir().expect("out");
+    let first = build(&engine, request(context.path(), vec![Export::Local(out.path().to_owned())], Vec::new()))
+        .expect("builds");
+    assert_eq!((first.solve.ran, first.solve.cached), (1, 0));
+    assert_eq!(std::fs::read_to_string(out.path().join("hello.txt")).expect("exported"), "hello\n");
+
+    let tar = tempfile::NamedTempFile::new().expect("tar");
+    let exports = vec![Export::Tar(TarDestination::File(tar.path().to_owned()))];
+    let second = build(&engine, request(context.path(), exports, Vec::new())).expect("rebuilds");
+    assert_eq!((second.solve.ran, second.solve.cached), (0, 1), "the COPY comes from the cache");
+    assert!(std::fs::metadata(tar.path()).expect("tar").len() > 512, "the tar holds the file");
+}
+
+#[test]
+fn an_image_is_named_once_and_a_no_op_rebuild_leaves_its_record_alone() {
+    let (_dir, engine) = engine();
+    let context = context();
+    let name = "docker.io/library/engine-test:1".to_owned();
+    let image = || Export::Image { names: vec![name.clone()], compression: Compression::Gzip, push: false };
+    build(&engine, request(context.path(), vec![image()], Vec::new())).expect("builds");
+    let stored = engine.root().db.image(&name).expect("reads").expect("the image is named");
+    // A record written again would carry a later time.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    build(&engine, request(context.path(), vec![image()], Vec::new())).expect("rebuilds");
+    let again = engine.root().db.image(&name).expect("reads").expect("still named");
+    assert_eq!(again, stored, "the unchanged image's record is not rewritten");
+}
+
+#[test]
+fn an_archive_over_a_directory_is_the_users_error() {
+    let (_dir, engine) = engine();
+    let context = context();
+    let not_a_file = tempfile::tempdir().expect("a directory");
+    let exports =
+        vec![Export::Docker { dest: not_a_file.path().to_owned(), compression: Compression::Gzip, names: Vec::new() }];
+    let error = build(&engine, request(context.path(), exports, Vec::new())).err().expect("refused");
+    assert!(matches!(error, EngineError::Archive { .. }), "{error:?}");
+    assert_eq!(error.kind(), ErrorKind::Input, "{error}");
+}
