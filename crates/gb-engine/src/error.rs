@@ -22,6 +22,9 @@ pub enum EngineError {
     /// An option of the request is wrong.
     #[error("{0}")]
     Invalid(String),
+    /// No image has this name or id.
+    #[error("no such image: {0}")]
+    NoSuchImage(String),
     /// Importing or exporting the build cache (`--cache-from`, `--cache-to`) failed.
     #[error("{flag} {location}: {source}")]
     CacheShare {
@@ -98,7 +101,7 @@ impl EngineError {
                 gb_solver::ErrorKind::Environment => ErrorKind::Environment,
                 gb_solver::ErrorKind::Cancelled => ErrorKind::Cancelled,
             },
-            EngineError::Invalid(_) => ErrorKind::Input,
+            EngineError::Invalid(_) | EngineError::NoSuchImage(_) => ErrorKind::Input,
             EngineError::CacheShare { source, .. } => match source.kind() {
                 gb_remote_cache::ErrorKind::Input => ErrorKind::Input,
                 _ => ErrorKind::Environment,

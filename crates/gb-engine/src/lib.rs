@@ -3,6 +3,9 @@
 //! graphbuild CLI, its server, and any other program that wants the engine without a command
 //! line.
 //!
+//! Image store operations several commands share (finding images, garbage collection) live
+//! here too.
+//!
 //! An [`Engine`] wraps one [`StateRoot`]; any number of builds may run on it at once (the
 //! solver shares work between them). Nothing here prints: results, warnings and push reports are
 //! returned, progress goes to the caller's event sink, and every failure is an [`EngineError`]
@@ -12,6 +15,7 @@ mod build;
 mod error;
 mod outputs;
 mod registry;
+mod store;
 
 use std::sync::Arc;
 
@@ -20,6 +24,7 @@ use gb_solver::StateRoot;
 pub use build::{BuildOutcome, BuildRequest, Export, TarDestination, normalized};
 pub use error::{EngineError, ErrorKind};
 pub use registry::{RegistryPuller, push};
+pub use store::{Freed, collect_garbage, find_image, images, images_in_use, process_runs};
 
 /// The engine over one opened state root.
 #[derive(Clone)]

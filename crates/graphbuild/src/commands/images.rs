@@ -17,14 +17,12 @@ fn env_failure(context: &str, err: impl std::fmt::Display) -> Failure {
 }
 
 fn all_images(root: &StateRoot) -> Result<Vec<(String, ImageRecord)>, Failure> {
-    root.db.images().map_err(|e| env_failure("reading the image store", e))
+    gb_engine::images(root).map_err(|e| super::engine::engine_failure(e, None))
 }
 
 /// Finds an image or fails with Docker's message.
 pub fn find(root: &StateRoot, name: &str) -> Result<(String, ImageRecord), Failure> {
-    gb_solver::image::find(root, name)
-        .map_err(|e| env_failure("reading the image store", e))?
-        .ok_or_else(|| Failure::Input(format!("no such image: {name}")))
+    gb_engine::find_image(root, name).map_err(|e| super::engine::engine_failure(e, None))
 }
 
 /// The image id Docker shows: the config digest's first 12 hex digits.
@@ -278,24 +276,9 @@ pub fn tag(args: TagArgs, root: &StateRoot) -> Result<(), Failure> {
     root.db.put_image(&target.to_string(), &tagged).map_err(|e| env_failure("writing the image store", e))
 }
 
-/// Images that running containers (`graphbuild run`) use, by config digest.
-pub fn images_in_use(root: &StateRoot) -> BTreeSet<Sha256Digest> {
-    let mut used = BTreeSet::new();
-    let Ok(entries) = std::fs::read_dir(root.path().join("containers")) else { return used };
-    for entry in entries.flatten() {
-        let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
-        let alive = value["pid"].as_u64().is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
-        if alive && let Some(digest) = value["image"].as_str().and_then(|d| d.parse().ok()) {
-            used.insert(digest);
-        }
-    }
-    used
-}
-
 /// `graphbuild rmi`.
 pub fn rmi(args: RmiArgs, root: &StateRoot) -> Result<(), Failure> {
-    let in_use = images_in_use(root);
+    let in_use = gb_engine::images_in_use(root);
     for name in &args.names {
         let (found_name, record) = find(root, name)?;
         let names: Vec<String> = all_images(root)?
@@ -333,86 +316,8 @@ pub fn rmi(args: RmiArgs, root: &StateRoot) -> Result<(), Failure> {
     Ok(())
 }
 
-/// What garbage collection freed.
-#[derive(Debug, Default)]
-struct Freed {
-    layers: usize,
-    blobs: usize,
-    results: usize,
-    bytes: u64,
-}
-
-/// Removes blobs and layers nothing references any more: every image's manifest, config and
-/// layer blobs and layers are live, and so are the layers of cache results that are kept.
-/// With `drop_cache`, every build cache result is removed first. Layers shared between images
-/// are therefore never removed while one image still needs them.
-fn collect_garbage(root: &StateRoot, drop_cache: bool) -> Result<Freed, Failure> {
-    // Not while a build, pull or load makes layers nothing references yet.
-    let _collecting = root.collecting();
-    let mut freed = Freed::default();
-    if drop_cache {
-        for (key, _) in root.db.results().map_err(|e| env_failure("reading the cache", e))? {
-            root.db.remove_result(&key).map_err(|e| env_failure("writing the cache", e))?;
-            freed.results += 1;
-        }
-    }
-    let images = all_images(root)?;
-    let mut live_layers: BTreeSet<LayerId> = BTreeSet::new();
-    let mut live_blobs: BTreeSet<Sha256Digest> = BTreeSet::new();
-    for (_, record) in &images {
-        live_layers.extend(record.layers.iter().cloned());
-        live_blobs.insert(record.manifest_digest);
-        live_blobs.insert(record.config_digest);
-        if let Ok(bytes) = root.content.read(&record.manifest_digest)
-            && let Ok(manifest) = serde_json::from_slice::<serde_json::Value>(&bytes)
-        {
-            for layer in manifest["layers"].as_array().into_iter().flatten() {
-                if let Some(digest) = layer["digest"].as_str().and_then(|d| d.parse().ok()) {
-                    live_blobs.insert(digest);
-                }
-            }
-        }
-    }
-    // Layers a running `graphbuild run` is mounted from stay, whatever happened to its image.
-    for entry in std::fs::read_dir(root.path().join("containers")).into_iter().flatten().flatten() {
-        let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
-        for layer in value["layers"].as_array().into_iter().flatten() {
-            if let Some(id) = layer.as_str().and_then(|l| l.parse::<LayerId>().ok()) {
-                live_layers.insert(id);
-            }
-        }
-    }
-    for (_, result) in root.db.results().map_err(|e| env_failure("reading the cache", e))? {
-        for snapshot in result.outputs {
-            live_layers.extend(snapshot.layers);
-        }
-    }
-    for (id, record) in root.db.layers().map_err(|e| env_failure("reading the layers", e))? {
-        if live_layers.contains(&id) {
-            continue;
-        }
-        let path = root.snapshots.layer_path(&id);
-        if path.exists() {
-            std::fs::remove_dir_all(&path).map_err(|e| env_failure(&format!("removing {}", path.display()), e))?;
-        }
-        root.db.remove_layer(&id).map_err(|e| env_failure("writing the layers", e))?;
-        freed.layers += 1;
-        freed.bytes += record.size;
-    }
-    let blob_dir = root.path().join("content/sha256");
-    for entry in std::fs::read_dir(&blob_dir).into_iter().flatten().flatten() {
-        let Ok(digest) = format!("sha256:{}", entry.file_name().to_string_lossy()).parse::<Sha256Digest>() else {
-            continue;
-        };
-        if live_blobs.contains(&digest) {
-            continue;
-        }
-        freed.bytes += entry.metadata().map_or(0, |m| m.len());
-        std::fs::remove_file(entry.path()).map_err(|e| env_failure("removing a blob", e))?;
-        freed.blobs += 1;
-    }
-    Ok(freed)
+fn collect_garbage(root: &StateRoot, drop_cache: bool) -> Result<gb_engine::Freed, Failure> {
+    gb_engine::collect_garbage(root, drop_cache).map_err(|e| super::engine::engine_failure(e, None))
 }
 
 /// `graphbuild prune`.
@@ -478,7 +383,7 @@ pub fn df(args: DfArgs, root: &StateRoot) -> Result<(), Failure> {
         .map(|(_, r)| r.outputs.iter().flat_map(|s| &s.layers).map(|l| layer_size(root, l)).sum::<u64>())
         .sum();
     let cache_disk: u64 = cache_only.iter().map(|l| layer_size(root, l)).sum();
-    let in_use = images_in_use(root);
+    let in_use = gb_engine::images_in_use(root);
     let rows = vec![
         [
             "Images".to_owned(),

@@ -278,17 +278,8 @@ fn read_record(path: &Path) -> Option<(Running, bool)> {
     let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
     let id = path.file_stem()?.to_string_lossy().into_owned();
     let name = value["name"].as_str().unwrap_or_default().to_owned();
-    let alive = value["pid"].as_u64().is_some_and(process_runs);
+    let alive = value["pid"].as_u64().is_some_and(gb_engine::process_runs);
     Some((Running { id, name }, alive))
-}
-
-/// Whether process `pid` runs: a zombie (dead, its parent yet to reap it, which a lazy init
-/// takes its time over) does not.
-fn process_runs(pid: u64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        let state = stat.rfind(')').and_then(|close| stat[close + 1..].trim_start().chars().next());
-        !matches!(state, None | Some('Z' | 'X' | 'x'))
-    })
 }
 
 /// The containers whose graphbuild process is still running.

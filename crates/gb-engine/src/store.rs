@@ -1,0 +1,160 @@
+//! The image store's operations that more than one command needs: finding an image by name or
+//! id, the images running containers use, and garbage collection.
+
+use std::collections::BTreeSet;
+
+use gb_cache::{ImageRecord, LayerId};
+use gb_ir::Sha256Digest;
+use gb_solver::StateRoot;
+
+use crate::Engine;
+use crate::error::EngineError;
+
+/// What garbage collection freed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Freed {
+    /// Layers removed.
+    pub layers: usize,
+    /// Blobs removed.
+    pub blobs: usize,
+    /// Build cache results removed.
+    pub results: usize,
+    /// Bytes freed.
+    pub bytes: u64,
+}
+
+fn store_error(action: &'static str) -> impl FnOnce(gb_cache::CacheError) -> EngineError {
+    move |source| EngineError::Store { action, source: Box::new(source) }
+}
+
+impl Engine {
+    /// Every named image, by normalized name.
+    pub fn images(&self) -> Result<Vec<(String, ImageRecord)>, EngineError> {
+        images(self.root())
+    }
+
+    /// See [`find_image`].
+    pub fn find_image(&self, name: &str) -> Result<(String, ImageRecord), EngineError> {
+        find_image(self.root(), name)
+    }
+
+    /// See [`collect_garbage`].
+    pub fn collect_garbage(&self, drop_cache: bool) -> Result<Freed, EngineError> {
+        collect_garbage(self.root(), drop_cache)
+    }
+}
+
+/// Every named image of a root, by normalized name.
+pub fn images(root: &StateRoot) -> Result<Vec<(String, ImageRecord)>, EngineError> {
+    root.db.images().map_err(store_error("reading the image store"))
+}
+
+/// The image a name (`app`, `app:1`, `reg/app@sha256:...`) or an id (prefix) names, with its
+/// full name; Docker's "no such image" when none.
+pub fn find_image(root: &StateRoot, name: &str) -> Result<(String, ImageRecord), EngineError> {
+    gb_solver::image::find(root, name)?.ok_or_else(|| EngineError::NoSuchImage(name.to_owned()))
+}
+
+/// Images that running containers (`graphbuild run`) use, by config digest.
+pub fn images_in_use(root: &StateRoot) -> BTreeSet<Sha256Digest> {
+    let mut used = BTreeSet::new();
+    let Ok(entries) = std::fs::read_dir(root.path().join("containers")) else { return used };
+    for entry in entries.flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+        let alive = value["pid"].as_u64().is_some_and(process_runs);
+        if alive && let Some(digest) = value["image"].as_str().and_then(|d| d.parse().ok()) {
+            used.insert(digest);
+        }
+    }
+    used
+}
+
+/// Removes blobs and layers nothing references any more: every image's manifest, config and
+/// layer blobs and layers are live, and so are the layers of cache results that are kept and of
+/// running containers. With `drop_cache`, every build cache result is removed first. Layers
+/// shared between images are therefore never removed while one image still needs them. Waits
+/// for running builds, pulls and loads (their new layers are not referenced yet).
+pub fn collect_garbage(root: &StateRoot, drop_cache: bool) -> Result<Freed, EngineError> {
+    let _collecting = root.collecting();
+    let mut freed = Freed::default();
+    if drop_cache {
+        for (key, _) in root.db.results().map_err(store_error("reading the cache"))? {
+            root.db.remove_result(&key).map_err(store_error("writing the cache"))?;
+            freed.results += 1;
+        }
+    }
+    let (live_layers, live_blobs) = live(root)?;
+    for (id, record) in root.db.layers().map_err(store_error("reading the layers"))? {
+        if live_layers.contains(&id) {
+            continue;
+        }
+        let path = root.snapshots.layer_path(&id);
+        if path.exists() {
+            std::fs::remove_dir_all(&path)
+                .map_err(|source| EngineError::Io { action: format!("removing {}", path.display()), source })?;
+        }
+        root.db.remove_layer(&id).map_err(store_error("writing the layers"))?;
+        freed.layers += 1;
+        freed.bytes += record.size;
+    }
+    let blob_dir = root.path().join("content/sha256");
+    for entry in std::fs::read_dir(&blob_dir).into_iter().flatten().flatten() {
+        let Ok(digest) = format!("sha256:{}", entry.file_name().to_string_lossy()).parse::<Sha256Digest>() else {
+            continue;
+        };
+        if live_blobs.contains(&digest) {
+            continue;
+        }
+        freed.bytes += entry.metadata().map_or(0, |m| m.len());
+        std::fs::remove_file(entry.path())
+            .map_err(|source| EngineError::Io { action: "removing a blob".to_owned(), source })?;
+        freed.blobs += 1;
+    }
+    Ok(freed)
+}
+
+/// The layers and blobs something still references.
+fn live(root: &StateRoot) -> Result<(BTreeSet<LayerId>, BTreeSet<Sha256Digest>), EngineError> {
+    let mut live_layers: BTreeSet<LayerId> = BTreeSet::new();
+    let mut live_blobs: BTreeSet<Sha256Digest> = BTreeSet::new();
+    for (_, record) in &images(root)? {
+        live_layers.extend(record.layers.iter().cloned());
+        live_blobs.insert(record.manifest_digest);
+        live_blobs.insert(record.config_digest);
+        if let Ok(bytes) = root.content.read(&record.manifest_digest)
+            && let Ok(manifest) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        {
+            for layer in manifest["layers"].as_array().into_iter().flatten() {
+                if let Some(digest) = layer["digest"].as_str().and_then(|d| d.parse().ok()) {
+                    live_blobs.insert(digest);
+                }
+            }
+        }
+    }
+    // Layers a running `graphbuild run` is mounted from stay, whatever happened to its image.
+    for entry in std::fs::read_dir(root.path().join("containers")).into_iter().flatten().flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+        for layer in value["layers"].as_array().into_iter().flatten() {
+            if let Some(id) = layer.as_str().and_then(|l| l.parse::<LayerId>().ok()) {
+                live_layers.insert(id);
+            }
+        }
+    }
+    for (_, result) in root.db.results().map_err(store_error("reading the cache"))? {
+        for snapshot in result.outputs {
+            live_layers.extend(snapshot.layers);
+        }
+    }
+    Ok((live_layers, live_blobs))
+}
+
+/// Whether process `pid` runs: a zombie (dead, its parent yet to reap it, which a lazy init
+/// takes its time over) does not.
+pub fn process_runs(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat.rfind(')').and_then(|close| stat[close + 1..].trim_start().chars().next());
+        !matches!(state, None | Some('Z' | 'X' | 'x'))
+    })
+}
