@@ -292,6 +292,9 @@ pub struct ImagesArgs {
     /// Only print image ids.
     #[arg(short, long)]
     pub quiet: bool,
+    /// `table` (default) or `json`: one JSON object per image, as `docker images --format json`.
+    #[arg(long, default_value = "table")]
+    pub format: String,
 }
 
 /// `graphbuild image ...`.

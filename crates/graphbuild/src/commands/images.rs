@@ -160,6 +160,16 @@ pub fn images(args: ImagesArgs, root: &StateRoot) -> Result<(), Failure> {
         }
         return Ok(());
     }
+    match args.format.as_str() {
+        "table" => {}
+        "json" => {
+            for (created, repository, tag, record) in &rows {
+                outln!("{}", json_line(root, *created, repository, tag, record));
+            }
+            return Ok(());
+        }
+        other => return Err(Failure::Input(format!("--format {other}: expected table or json"))),
+    }
     let table: Vec<[String; 5]> = rows
         .iter()
         .map(|(created, repository, tag, record)| {
@@ -168,6 +178,52 @@ pub fn images(args: ImagesArgs, root: &StateRoot) -> Result<(), Failure> {
         .collect();
     print_table(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &table);
     Ok(())
+}
+
+/// One image as `docker images --format json` prints it (fields docker computes from
+/// containers and shared layers are `N/A`, as docker prints them without `--size`).
+fn json_line(root: &StateRoot, created: u64, repository: &str, tag: &str, record: &ImageRecord) -> String {
+    let size = human_size(image_size(root, record));
+    let digest = ImageReference::parse(&record.reference)
+        .ok()
+        .and_then(|r| r.digest)
+        .map_or_else(|| "<none>".to_owned(), |d| d.to_string());
+    serde_json::json!({
+        "Containers": "N/A",
+        "CreatedAt": docker_time(created),
+        "CreatedSince": ago(created),
+        "Digest": digest,
+        "ID": short_id(record),
+        "Repository": repository,
+        "SharedSize": "N/A",
+        "Size": size,
+        "Tag": tag,
+        "UniqueSize": "N/A",
+        "VirtualSize": size,
+    })
+    .to_string()
+}
+
+/// Docker's time format for `CreatedAt`: `2006-01-02 15:04:05 +0000 UTC`.
+fn docker_time(unix: u64) -> String {
+    let days = i64::try_from(unix / 86_400).unwrap_or_default();
+    let seconds = unix % 86_400;
+    // Civil from days (Howard Hinnant's algorithm), the inverse of `parse_created`'s.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} +0000 UTC",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
 }
 
 fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
@@ -431,6 +487,17 @@ pub fn df(args: DfArgs, root: &StateRoot) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn created_at_prints_like_docker_and_round_trips() {
+        assert_eq!(docker_time(0), "1970-01-01 00:00:00 +0000 UTC");
+        assert_eq!(docker_time(1_700_000_000), "2023-11-14 22:13:20 +0000 UTC");
+        assert_eq!(docker_time(951_782_400), "2000-02-29 00:00:00 +0000 UTC");
+        for unix in [0, 951_782_400, 1_700_000_000, 4_102_444_800] {
+            let text = docker_time(unix).replace(" +0000 UTC", "Z").replacen(' ', "T", 1);
+            assert_eq!(parse_created(&text), Some(unix), "{text}");
+        }
+    }
 
     #[test]
     fn sizes_print_like_docker() {

@@ -301,3 +301,22 @@ fn an_export_with_other_names_is_written_again() {
         assert!(manifest.contains(name), "{name} is not in {manifest}");
     }
 }
+
+#[test]
+fn images_format_json_prints_one_docker_object_per_image() {
+    let env = Env::new();
+    let output = env.cmd(&["images", "--format", "json"]).output().expect("images");
+    assert_ok(&output);
+    let text = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).expect("a JSON object per line")).collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let busybox = &lines[0];
+    assert_eq!(busybox["Repository"], "busybox");
+    assert_eq!(busybox["Tag"], "latest");
+    assert_eq!(busybox["ID"].as_str().map(str::len), Some(12));
+    assert!(busybox["CreatedAt"].as_str().is_some_and(|t| t.ends_with(" +0000 UTC")), "{busybox}");
+    assert!(busybox["Size"].as_str().is_some_and(|s| s.ends_with('B')), "{busybox}");
+    let bad = env.cmd(&["images", "--format", "yaml"]).output().expect("images");
+    assert_eq!(bad.status.code(), Some(1));
+}
