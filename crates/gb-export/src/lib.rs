@@ -40,3 +40,4 @@ pub use gb_ir::Sha256Digest;
 pub use layout::{ImageRef, write_oci_layout};
 pub use load::{LayerReuse, import_layer_blob, load_archive};
 pub use output::OutputFile;
+pub use time::rfc3339;

@@ -8,7 +8,7 @@ pub(crate) fn now_unix() -> i64 {
 }
 
 /// `secs` as `YYYY-MM-DDTHH:MM:SSZ`, the form Go's `time.Time` marshals a whole second in UTC to.
-pub(crate) fn rfc3339(secs: i64) -> String {
+pub fn rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let of_day = secs.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);

@@ -206,24 +206,8 @@ fn json_line(root: &StateRoot, created: u64, repository: &str, tag: &str, record
 
 /// Docker's time format for `CreatedAt`: `2006-01-02 15:04:05 +0000 UTC`.
 fn docker_time(unix: u64) -> String {
-    let days = i64::try_from(unix / 86_400).unwrap_or_default();
-    let seconds = unix % 86_400;
-    // Civil from days (Howard Hinnant's algorithm), the inverse of `parse_created`'s.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} +0000 UTC",
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60
-    )
+    let rfc3339 = gb_export::rfc3339(i64::try_from(unix).unwrap_or(i64::MAX));
+    format!("{} +0000 UTC", rfc3339.trim_end_matches('Z').replacen('T', " ", 1))
 }
 
 fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
