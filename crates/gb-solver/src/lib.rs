@@ -12,6 +12,7 @@ mod error;
 pub mod image;
 mod keys;
 mod root;
+mod scheduler;
 mod solve;
 mod steps;
 mod worker;

@@ -8,13 +8,13 @@ use std::time::Instant;
 use gb_cache::{CacheKey, ResultRecord, Snapshot};
 use gb_events::{Event, EventSink};
 use gb_ir::{Definition, Op, OpDigest, OpNode, Platform, SourceOp};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::entitlements::{self, Entitlement};
 use crate::error::SolveError;
 use crate::keys::cache_key;
 use crate::root::StateRoot;
+use crate::scheduler;
 use crate::worker::{self, Value};
 
 /// Brings an image that is not in the local store into it (a registry pull), so base images can
@@ -248,89 +248,55 @@ impl Solver {
             definition: Arc::new(definition.clone()),
         });
         let semaphore = Arc::new(tokio::sync::Semaphore::new(options.max_parallelism.max(1)));
-        let mut waiting: HashMap<OpDigest, usize> = HashMap::new();
-        let mut dependents: HashMap<OpDigest, Vec<OpDigest>> = HashMap::new();
-        for digest in &needed {
-            let pending: HashSet<OpDigest> =
-                nodes[digest].inputs.iter().map(|i| i.op).filter(|op| needed.contains(op)).collect();
-            for input in &pending {
-                dependents.entry(*input).or_default().push(*digest);
-            }
-            waiting.insert(*digest, pending.len());
-        }
-        let mut ready: Vec<OpDigest> = reachable.iter().filter(|d| waiting.get(d) == Some(&0)).copied().collect();
-        let mut tasks: JoinSet<(OpDigest, Result<Step, SolveError>)> = JoinSet::new();
+        let plan = scheduler::Plan {
+            steps: reachable
+                .iter()
+                .filter(|d| needed.contains(d))
+                .map(|d| (*d, nodes[d].inputs.iter().map(|i| i.op).filter(|op| needed.contains(op)).collect()))
+                .collect(),
+        };
+        let start_step = |digest: OpDigest, done: &HashMap<OpDigest, Step>| {
+            let node = nodes[&digest].clone();
+            let inputs: Vec<Value> = node
+                .inputs
+                .iter()
+                .map(|i| {
+                    done.get(&i.op)
+                        .map(|step| &step.outputs)
+                        .or_else(|| values.get(&i.op))
+                        .and_then(|v| v.get(i.output as usize).cloned())
+                        .unwrap_or(Value::Snapshot(Snapshot::default()))
+                })
+                .collect();
+            let (context, semaphore, key) = (context.clone(), semaphore.clone(), keys[&digest]);
+            async move { run_step(&context, &semaphore, digest, &node, inputs, key).await }
+        };
+        let outcome =
+            scheduler::run(plan, &options.cancel, start_step, |panicked| SolveError::env("an op task", panicked)).await;
         let mut ran = 0usize;
-        let mut failure: Option<SolveError> = None;
-        loop {
-            if failure.is_none() {
-                for digest in ready.drain(..) {
-                    let node = nodes[&digest].clone();
-                    let inputs: Vec<Value> = node
-                        .inputs
-                        .iter()
-                        .map(|i| {
-                            values
-                                .get(&i.op)
-                                .and_then(|v| v.get(i.output as usize).cloned())
-                                .unwrap_or(Value::Snapshot(Snapshot::default()))
-                        })
-                        .collect();
-                    let context = context.clone();
-                    let semaphore = semaphore.clone();
-                    let key = keys[&digest];
-                    tasks.spawn(async move {
-                        let result = run_step(&context, &semaphore, digest, &node, inputs, key).await;
-                        (digest, result)
-                    });
-                }
-            }
-            let Some(joined) = tasks.join_next().await else { break };
-            let (digest, result) = match joined {
-                Ok(done) => done,
-                Err(err) => {
-                    failure.get_or_insert(SolveError::env("an op task", err));
-                    options.cancel.cancel();
-                    continue;
-                }
-            };
-            match result {
-                Ok(step) => {
+        match outcome {
+            Ok(steps) => {
+                for (digest, step) in steps {
                     match step.by {
                         StepBy::ThisSolve if !matches!(nodes[&digest].op, Op::Merge(_) | Op::Diff(_)) => ran += 1,
                         StepBy::ThisSolve => {}
                         StepBy::AnotherSolve => cached += 1,
                     }
                     values.insert(digest, step.outputs);
-                    for dependent in dependents.get(&digest).cloned().unwrap_or_default() {
-                        if let Some(count) = waiting.get_mut(&dependent) {
-                            *count -= 1;
-                            if *count == 0 {
-                                ready.push(dependent);
-                            }
-                        }
-                    }
-                }
-                Err(err) => {
-                    if failure.is_none() {
-                        // One failure stops the build: cancel the siblings and wait for them.
-                        options.cancel.cancel();
-                        failure = Some(err);
-                    }
                 }
             }
-        }
-        if let Some(err) = failure {
-            let error = if options.cancel.is_cancelled() && matches!(err, SolveError::Cancelled) {
-                SolveError::Cancelled
-            } else {
-                err
-            };
-            events.emit(Event::BuildFailed {
-                error: error.to_string(),
-                duration_ms: started.elapsed().as_millis() as u64,
-            });
-            return Err(error);
+            Err(err) => {
+                let error = if options.cancel.is_cancelled() && matches!(err, SolveError::Cancelled) {
+                    SolveError::Cancelled
+                } else {
+                    err
+                };
+                events.emit(Event::BuildFailed {
+                    error: error.to_string(),
+                    duration_ms: started.elapsed().as_millis() as u64,
+                });
+                return Err(error);
+            }
         }
         if options.cancel.is_cancelled() {
             return Err(SolveError::Cancelled);
