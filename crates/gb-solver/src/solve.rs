@@ -15,6 +15,7 @@ use crate::error::SolveError;
 use crate::keys::cache_key;
 use crate::root::StateRoot;
 use crate::scheduler;
+use crate::steps::Ran;
 use crate::worker::{self, Value};
 
 /// Brings an image that is not in the local store into it (a registry pull), so base images can
@@ -278,9 +279,9 @@ impl Solver {
             Ok(steps) => {
                 for (digest, step) in steps {
                     match step.by {
-                        StepBy::ThisSolve if !matches!(nodes[&digest].op, Op::Merge(_) | Op::Diff(_)) => ran += 1,
-                        StepBy::ThisSolve => {}
-                        StepBy::AnotherSolve => cached += 1,
+                        Ran::Here if !matches!(nodes[&digest].op, Op::Merge(_) | Op::Diff(_)) => ran += 1,
+                        Ran::Here => {}
+                        Ran::ByAnother => cached += 1,
                     }
                     values.insert(digest, step.outputs);
                 }
@@ -495,15 +496,7 @@ impl Solver {
 /// A step's outputs, and who ran it.
 struct Step {
     outputs: Vec<Value>,
-    by: StepBy,
-}
-
-/// Who ran a step.
-enum StepBy {
-    /// This solve.
-    ThisSolve,
-    /// A concurrent solve that asked for the same cache key first; this one took its result.
-    AnotherSolve,
+    by: Ran,
 }
 
 /// Runs one step when a slot is free, both this solve's and the root's. A cacheable step that a
@@ -519,37 +512,22 @@ async fn run_step(
     key: CacheKey,
 ) -> Result<Step, SolveError> {
     let shared = matches!(node.op, Op::Exec(_) | Op::File(_)) && !context.options.no_cache;
-    loop {
-        // This build's own bound; the whole root's is taken by the worker around the step's
-        // work proper (the command of an exec, the copying of a file op).
-        let _permit = semaphore.clone().acquire_owned().await;
-        if !shared {
-            let outputs = worker::run_op(context, digest, node, inputs, key).await?;
-            return Ok(Step { outputs, by: StepBy::ThisSolve });
-        }
-        match context.root.steps.claim(key) {
-            crate::steps::Claim::Mine(_running) => {
-                // Ran meanwhile by a solve that finished before this claim: its result counts.
-                if let Some(outputs) = stored_outputs(context, &key)? {
-                    report_cached(context, &digest);
-                    return Ok(Step { outputs, by: StepBy::AnotherSolve });
-                }
-                let outputs = worker::run_op(context, digest, node, inputs, key).await?;
-                return Ok(Step { outputs, by: StepBy::ThisSolve });
-            }
-            crate::steps::Claim::Theirs(mut running) => {
-                drop(_permit);
-                tokio::select! {
-                    _ = running.changed() => {}
-                    () = context.options.cancel.cancelled() => return Err(SolveError::Cancelled),
-                }
-                if let Some(outputs) = stored_outputs(context, &key)? {
-                    report_cached(context, &digest);
-                    return Ok(Step { outputs, by: StepBy::AnotherSolve });
-                }
-            }
-        }
+    // This build's own bound; the whole root's is taken by the worker around the step's work
+    // proper (the command of an exec, the copying of a file op).
+    let permit = || semaphore.clone().acquire_owned();
+    if !shared {
+        let _permit = permit().await;
+        let outputs = worker::run_op(context, digest, node, inputs, key).await?;
+        return Ok(Step { outputs, by: Ran::Here });
     }
+    let stored = || stored_outputs(context, &key);
+    let run = || worker::run_op(context, digest, node, inputs, key);
+    let (outputs, ran) =
+        context.root.steps.once(key, &context.options.cancel, permit, stored, run, || SolveError::Cancelled).await?;
+    if ran == Ran::ByAnother {
+        report_cached(context, &digest);
+    }
+    Ok(Step { outputs, by: ran })
 }
 
 /// The stored result of `key` while every layer it names is on disk.
