@@ -186,6 +186,7 @@ impl Solver {
         let nodes: HashMap<OpDigest, OpNode> = definition.ops.iter().map(|e| (e.digest, e.node.clone())).collect();
 
         // Phase 1: cache keys, and the values of sources (known without running anything).
+        let mut sources = self.resolve_sources(definition, &reachable, &nodes, options)?;
         let mut keys: HashMap<OpDigest, CacheKey> = HashMap::new();
         let mut values: HashMap<OpDigest, Vec<Value>> = HashMap::new();
         let mut hits: HashSet<OpDigest> = HashSet::new();
@@ -193,13 +194,12 @@ impl Solver {
         for digest in &reachable {
             let node = &nodes[digest];
             let input_keys: Vec<(CacheKey, u32)> = node.inputs.iter().map(|i| (keys[&i.op], i.output)).collect();
-            let content = match &node.op {
-                Op::Source(source) => {
-                    let (content, value) = self.resolve_source(definition, digest, node, source, options)?;
+            let content = match sources.remove(digest) {
+                Some((content, value)) => {
                     values.insert(*digest, vec![value]);
                     content
                 }
-                _ => None,
+                None => None,
             };
             let key = cache_key(digest, &input_keys, content.as_deref());
             keys.insert(*digest, key);
@@ -318,6 +318,60 @@ impl Solver {
 
     fn description(&self, definition: &Definition, digest: &OpDigest) -> String {
         definition.metadata.get(digest).map_or_else(|| format!("op {}", digest.short()), |m| m.description.clone())
+    }
+
+    /// Every reachable source's content key and value. Downloads, checkouts and context
+    /// checksums run at once, each on a thread of its own; image and scratch sources, which only
+    /// read the store, on this one. The first failure in the graph's order is the one reported.
+    fn resolve_sources(
+        &self,
+        definition: &Definition,
+        reachable: &[OpDigest],
+        nodes: &HashMap<OpDigest, OpNode>,
+        options: &SolveOptions,
+    ) -> Result<HashMap<OpDigest, (Option<String>, Value)>, SolveError> {
+        let sources: Vec<(&OpDigest, &OpNode, &SourceOp)> = reachable
+            .iter()
+            .filter_map(|digest| match &nodes[digest].op {
+                Op::Source(source) => Some((digest, &nodes[digest], source)),
+                _ => None,
+            })
+            .collect();
+        let slow = |source: &SourceOp| matches!(source, SourceOp::Local(_) | SourceOp::Http(_) | SourceOp::Git(_));
+        let resolve = |(digest, node, source): &(&OpDigest, &OpNode, &SourceOp)| {
+            self.resolve_source(definition, digest, node, source, options)
+        };
+        let results: Vec<Result<(Option<String>, Value), SolveError>> =
+            if sources.iter().filter(|(_, _, source)| slow(source)).count() < 2 {
+                sources.iter().map(resolve).collect()
+            } else {
+                tokio::task::block_in_place(|| {
+                    std::thread::scope(|scope| {
+                        let started: Vec<_> = sources
+                            .iter()
+                            .map(|entry| match slow(entry.2) {
+                                true => Err(scope.spawn(move || resolve(entry))),
+                                false => Ok(resolve(entry)),
+                            })
+                            .collect();
+                        started
+                            .into_iter()
+                            .map(|result| {
+                                result.unwrap_or_else(|thread| {
+                                    thread.join().unwrap_or_else(|_| {
+                                        Err(SolveError::env("resolving a source", "its thread panicked"))
+                                    })
+                                })
+                            })
+                            .collect()
+                    })
+                })
+            };
+        let mut resolved = HashMap::new();
+        for ((digest, _, _), result) in sources.iter().zip(results) {
+            resolved.insert(**digest, result?);
+        }
+        Ok(resolved)
     }
 
     /// A source's content key and value.

@@ -596,3 +596,64 @@ fn lower_uses_an_image_in_the_local_store_as_it_is() {
     let definition: Value = serde_json::from_slice(&output.stdout).expect("json");
     assert!(definition["image"].get("base_config_applied").is_none(), "{}", definition["image"]);
 }
+
+/// An HTTP server that answers no request until `expected` requests are in flight at once (or
+/// 10 s went by: then 500), so a build succeeds against it only if it downloads concurrently.
+struct BarrierServer {
+    port: u16,
+}
+
+impl BarrierServer {
+    fn serve(expected: usize) -> Self {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let arrived = std::sync::Arc::new((std::sync::Mutex::new(0usize), std::sync::Condvar::new()));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(expected) {
+                let Ok(mut stream) = stream else { continue };
+                let arrived = arrived.clone();
+                std::thread::spawn(move || {
+                    let mut request = [0u8; 4096];
+                    let _ = stream.read(&mut request);
+                    let (count, all_here) = &*arrived;
+                    let mut count = count.lock().expect("count");
+                    *count += 1;
+                    all_here.notify_all();
+                    let (count, _) = all_here
+                        .wait_timeout_while(count, std::time::Duration::from_secs(10), |n| *n < expected)
+                        .expect("wait");
+                    let (status, body) = if *count >= expected { ("200 OK", "together\n") } else { ("500 Alone", "") };
+                    drop(count);
+                    let header =
+                        format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                    let _ = stream.write_all(header.as_bytes());
+                    let _ = stream.write_all(body.as_bytes());
+                });
+            }
+        });
+        Self { port }
+    }
+}
+
+#[test]
+fn a_builds_downloads_run_at_once() {
+    let env = Env::new();
+    let server = BarrierServer::serve(2);
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        &format!(
+            "FROM busybox\nADD http://127.0.0.1:{0}/one.txt /one.txt\nADD http://127.0.0.1:{0}/two.txt /two.txt\n",
+            server.port
+        ),
+    );
+    let out = tempfile::tempdir().expect("out");
+    let dest = format!("type=local,dest={}", out.path().display());
+    let (output, _) = env.build(context.path(), &["-o", &dest]);
+    assert_ok(&output);
+    for file in ["one.txt", "two.txt"] {
+        assert_eq!(std::fs::read_to_string(out.path().join(file)).expect(file), "together\n");
+    }
+}
