@@ -15,6 +15,7 @@ mod build;
 mod error;
 mod outputs;
 mod registry;
+mod resolve;
 mod store;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use gb_solver::StateRoot;
 pub use build::{BuildOutcome, BuildRequest, Export, TarDestination, normalized};
 pub use error::{EngineError, ErrorKind};
 pub use registry::{RegistryPuller, push};
+pub use resolve::{BaseImage, Resolution};
 pub use store::{Freed, collect_garbage, find_image, images, images_in_use, process_runs};
 
 /// The engine over one opened state root.

@@ -98,3 +98,40 @@ fn an_archive_over_a_directory_is_the_users_error() {
     assert!(matches!(error, EngineError::Archive { .. }), "{error:?}");
     assert_eq!(error.kind(), ErrorKind::Input, "{error}");
 }
+
+#[test]
+fn base_images_resolve_from_the_store_and_an_unreachable_registry_is_the_environments_failure() {
+    let (_dir, engine) = engine();
+    let record = gb_solver::image::import_rootfs(
+        engine.root(),
+        &gb_test_support::busybox_tar(),
+        "busybox:latest",
+        &gb_ir::Platform::host(),
+    )
+    .expect("imports busybox");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let resolve = |name: &str, always_pull: bool| {
+        let reference = gb_ir::ImageReference::parse(name).expect("a reference");
+        let registry = gb_registry::RegistryConfig::default();
+        runtime.block_on(engine.resolve_image(&reference, &gb_ir::Platform::host(), &registry, always_pull))
+    };
+
+    let Ok(gb_engine::Resolution::Found(found)) = resolve("busybox", false) else { panic!("busybox is stored") };
+    assert_eq!(found.manifest, record.manifest_digest);
+
+    // Nothing listens on port 9 of the loopback.
+    let error = resolve("127.0.0.1:9/base/nowhere:1", false).expect_err("unreachable");
+    assert_eq!(error.kind(), ErrorKind::Environment, "{error}");
+
+    // Stored under that registry's name, `--pull` falls back to the stored image and says why.
+    let mut tagged = record.clone();
+    tagged.reference = "127.0.0.1:9/base/busybox:1".to_owned();
+    engine.root().db.put_image(&tagged.reference, &tagged).expect("tags");
+    match resolve("127.0.0.1:9/base/busybox:1", true) {
+        Ok(gb_engine::Resolution::Stored(image, why)) => {
+            assert_eq!(image.manifest, record.manifest_digest);
+            assert_eq!(why.kind(), ErrorKind::Environment, "{why}");
+        }
+        other => panic!("the stored image with the registry's reason: {other:?}"),
+    }
+}

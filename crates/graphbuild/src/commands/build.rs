@@ -5,60 +5,48 @@ use std::collections::BTreeMap;
 
 use gb_dockerfile::{ImageResolver, ResolveError, ResolvedImage};
 use gb_ir::{ImageReference, Platform};
-use gb_solver::StateRoot;
 
 use crate::cli::BuildArgs;
 use crate::exit::Failure;
 use crate::report;
 
-/// Base images from the local store, pulled from their registry when missing (or always, to
-/// re-resolve tags, with `--pull`). A registry that cannot be asked fails the build at its
-/// `FROM` with its reason, unless the store has the image (then a warning).
-struct StoreImages<'a> {
-    root: &'a StateRoot,
-    insecure: &'a [String],
+/// The front end's view of the engine's image resolution (`Engine::resolve_image`): the local
+/// store, else the image's registry (or always the registry, with `--pull`). A registry that
+/// cannot be asked fails the build at its `FROM` with its reason, unless the store has the
+/// image (then a warning).
+struct EngineImages<'a> {
+    engine: gb_engine::Engine,
+    registry: gb_registry::RegistryConfig,
     always_pull: bool,
+    runtime: &'a tokio::runtime::Runtime,
 }
 
-impl ImageResolver for StoreImages<'_> {
+impl ImageResolver for EngineImages<'_> {
     fn resolve(&self, reference: &ImageReference, platform: &Platform) -> Result<Option<ResolvedImage>, ResolveError> {
-        let stored = self.root.db.image(&reference.to_string()).ok().flatten();
-        let from_store = |record: &gb_cache::ImageRecord| ResolvedImage {
-            manifest: Some(record.manifest_digest),
-            config: gb_solver::image::ir_config(&record.config),
-        };
-        if let Some(record) = &stored
-            && !self.always_pull
-        {
-            return Ok(Some(from_store(record)));
-        }
-        // Only the manifest and config are fetched now; layers are pulled when an op that must
-        // run reads them (a cached build pulls none).
-        let resolved = super::registry::registry_config(self.root.path(), self.insecure)
-            .and_then(|config| super::registry::resolve_remote(config, reference, platform));
-        match resolved {
-            Ok(super::registry::Remote::Found(manifest, config)) => {
-                Ok(Some(ResolvedImage { manifest: Some(manifest), config: gb_solver::image::ir_config(&config) }))
+        let resolution =
+            self.runtime.block_on(self.engine.resolve_image(reference, platform, &self.registry, self.always_pull));
+        let image = match resolution {
+            Ok(gb_engine::Resolution::Found(image)) => image,
+            Ok(gb_engine::Resolution::Stored(image, why)) => {
+                crate::session::errln!("warning: resolving {}: {why}; using the stored image", reference.familiar());
+                image
             }
-            // The registry has the reference but not for this platform: an error, and never a
-            // fall-back to a stored image, which could be for any platform.
-            Ok(super::registry::Remote::NoSuchPlatform(message)) => Err(ResolveError { message, environment: false }),
-            Err(err) => match stored {
-                Some(record) => {
-                    crate::session::errln!(
-                        "warning: resolving {}: {err}; using the stored image",
-                        reference.familiar()
-                    );
-                    Ok(Some(from_store(&record)))
-                }
-                None => Err(ResolveError {
-                    message: format!(
-                        "{err}; nor is it in the local store (make one with `graphbuild import ROOTFS.tar NAME`)"
+            Err(error) => {
+                let environment = error.kind() == gb_engine::ErrorKind::Environment;
+                let message = match error {
+                    gb_engine::EngineError::Registry(ref inner)
+                        if matches!(**inner, gb_registry::RegistryError::NoMatchingPlatform { .. }) =>
+                    {
+                        error.to_string()
+                    }
+                    error => format!(
+                        "{error}; nor is it in the local store (make one with `graphbuild import ROOTFS.tar NAME`)"
                     ),
-                    environment: err.exit_code() == crate::exit::ENVIRONMENT,
-                }),
-            },
-        }
+                };
+                return Err(ResolveError { message, environment });
+            }
+        };
+        Ok(Some(ResolvedImage { manifest: Some(image.manifest), config: image.config }))
     }
 }
 
@@ -69,8 +57,17 @@ pub fn run(args: BuildArgs, root: Option<&std::path::Path>, insecure: &[String])
     }
     let prepared = super::lower::prepare(&args.context, &args.dockerfile)?;
     let state = super::engine::open_root(root)?;
-    let images = StoreImages { root: &state, insecure, always_pull: args.pull };
+    let runtime =
+        crate::session::runtime(false).map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))?;
+    let images = EngineImages {
+        engine: gb_engine::Engine::new(state.clone()),
+        registry: super::registry::registry_config(state.path(), insecure)?,
+        always_pull: args.pull,
+        runtime: &runtime,
+    };
     let lowered = gb_dockerfile::lower(&prepared.text, &prepared.options, &images).map_err(|e| prepared.failure(e))?;
+    drop(images);
+    drop(runtime);
     for warning in &lowered.warnings {
         report::print_warning(&prepared.file, warning);
     }

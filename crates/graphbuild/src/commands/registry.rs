@@ -168,29 +168,6 @@ pub fn logout(args: LogoutArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// What a registry has for a reference and a platform.
-pub enum Remote {
-    /// The platform's manifest digest and its config.
-    Found(gb_ir::Sha256Digest, serde_json::Value),
-    /// The reference exists, but has no image for the platform: the message names the
-    /// platforms it has. Unlike an unreachable registry, this is not worth falling back from.
-    NoSuchPlatform(String),
-}
-
-/// Resolves a reference's manifest digest and config against its registry, pulling no layer.
-pub fn resolve_remote(
-    config: RegistryConfig,
-    reference: &ImageReference,
-    platform: &Platform,
-) -> Result<Remote, Failure> {
-    let registry = Registry::new(config).map_err(registry_failure)?;
-    match runtime()?.block_on(registry.resolve(reference, platform)) {
-        Ok(resolved) => Ok(Remote::Found(resolved.manifest_digest, resolved.config)),
-        Err(err @ gb_registry::RegistryError::NoMatchingPlatform { .. }) => Ok(Remote::NoSuchPlatform(err.to_string())),
-        Err(err) => Err(registry_failure(err)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
