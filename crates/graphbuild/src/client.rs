@@ -165,7 +165,10 @@ fn spawn_server(root: &Path, flags: &ServerFlags) -> Result<std::process::Child,
     if let Some(max) = flags.max_parallelism {
         command.arg("--max-parallelism").arg(max.to_string());
     }
+    // The server serves the root it is given; a GRAPHBUILD_ROOT of the starting client's would
+    // otherwise stand in for the root of every later command line that names none.
     command
+        .env_remove("GRAPHBUILD_ROOT")
         .current_dir("/")
         .stdin(Stdio::null())
         .stdout(log)

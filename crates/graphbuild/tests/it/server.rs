@@ -272,3 +272,18 @@ fn the_server_exits_when_its_root_is_removed() {
     }
     assert!(nix::sys::signal::kill(pid, None).is_err(), "a server whose root is gone exits");
 }
+
+#[test]
+fn the_root_comes_from_each_clients_own_command_line_and_environment() {
+    let env = Env::new();
+    assert_ok(&env.cmd(&["server", "stop"]).output().expect("stop"));
+    let elsewhere = tempfile::tempdir().expect("another root");
+    // Started by a client whose environment names another root than its --root.
+    let started = env.cmd(&["images"]).env("GRAPHBUILD_ROOT", elsewhere.path()).output().expect("images");
+    assert_ok(&started);
+    // A later client names the root only through its environment.
+    let output = crate::graphbuild().arg("images").env("GRAPHBUILD_ROOT", env.root.path()).output().expect("images");
+    assert_ok(&output);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("busybox"));
+    assert!(!elsewhere.path().join("server.sock").exists(), "no server was started for the other root");
+}
