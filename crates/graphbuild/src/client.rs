@@ -32,7 +32,7 @@ pub fn run_remotely(root: &Path, argv: Vec<String>) -> Result<i32, Failure> {
     let hello = Hello {
         protocol: protocol::PROTOCOL,
         client: Some(protocol::build_identity()),
-        request: Request::Command { argv, cwd, env },
+        request: Request::Command { argv, cwd, env, umask: Some(own_umask()) },
     };
     // Signals are taken by a thread of this client and forwarded, from before the request is sent.
     let mut signals = nix::sys::signal::SigSet::empty();
@@ -62,6 +62,14 @@ pub fn run_remotely(root: &Path, argv: Vec<String>) -> Result<i32, Failure> {
         }
     }
     Err(Failure::Io("the graphbuild server kept refusing this client's build".to_owned()))
+}
+
+/// This process's umask (read by setting it and putting it back; nothing else runs yet).
+fn own_umask() -> u32 {
+    use nix::sys::stat::{Mode, umask};
+    let mask = umask(Mode::from_bits_truncate(0o022));
+    umask(mask);
+    mask.bits()
 }
 
 /// The failure when the server went away in the middle of a command.

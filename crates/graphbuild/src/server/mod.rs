@@ -203,7 +203,7 @@ fn handle(server: &Arc<Server>, stream: UnixStream) {
             server.stop(cancel);
             let _ = connection.send(&Reply::Stopping, &[]);
         }
-        Request::Command { argv, cwd, env } => {
+        Request::Command { argv, cwd, env, umask } => {
             if hello.client.as_deref() != Some(server.build.as_str()) {
                 let message = format!("this server is graphbuild {}", server.build);
                 let _ = connection.send(&Reply::Refused { message, other_build: true }, &[]);
@@ -221,7 +221,7 @@ fn handle(server: &Arc<Server>, stream: UnixStream) {
                 let _ = connection.send(&Reply::Refused { message, other_build: false }, &[]);
                 return;
             }
-            let code = run_command(server, &connection, &session, argv, &cwd);
+            let code = run_command(server, &connection, &session, argv, &cwd, umask);
             let _ = connection.send(&Reply::Exit(code), &[]);
             let _ = connection.stream().shutdown(std::net::Shutdown::Both);
             server.end();
@@ -240,17 +240,28 @@ fn check_peer(stream: &UnixStream) -> Result<(), String> {
     }
 }
 
-/// Runs a client's command line on this thread, in the client's working directory, and returns
-/// its exit status.
-fn run_command(server: &Server, connection: &Connection, session: &Arc<Session>, argv: Vec<String>, cwd: &Path) -> i32 {
+/// Runs a client's command line on this thread, in the client's working directory and with its
+/// umask, and returns its exit status.
+fn run_command(
+    server: &Server,
+    connection: &Connection,
+    session: &Arc<Session>,
+    argv: Vec<String>,
+    cwd: &Path,
+    umask: Option<u32>,
+) -> i32 {
     session.enter();
-    // The working directory becomes this thread's own (and that of the threads it starts).
-    if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS)
+    // The working directory and umask become this thread's own (and those of the threads it
+    // starts): both live in the file system context that CLONE_FS stops sharing.
+    let entered = nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS)
         .map_err(std::io::Error::from)
-        .and_then(|()| std::env::set_current_dir(cwd))
-    {
+        .and_then(|()| std::env::set_current_dir(cwd));
+    if let Err(e) = entered {
         crate::session::errln!("error: entering the working directory {}: {e}", cwd.display());
         return crate::exit::ENVIRONMENT;
+    }
+    if let Some(mask) = umask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
     }
     listen_for_signals(connection, session);
     let run = std::panic::AssertUnwindSafe(|| crate::execute_argv(&server.root, argv));

@@ -46,6 +46,9 @@ pub enum Request {
         cwd: PathBuf,
         /// The client's environment.
         env: BTreeMap<String, String>,
+        /// The client's umask (the server's when absent): files the command creates get it.
+        #[serde(default)]
+        umask: Option<u32>,
     },
     /// The server's state.
     Status,

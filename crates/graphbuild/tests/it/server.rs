@@ -287,3 +287,27 @@ fn the_root_comes_from_each_clients_own_command_line_and_environment() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("busybox"));
     assert!(!elsewhere.path().join("server.sock").exists(), "no server was started for the other root");
 }
+
+#[test]
+fn files_a_command_creates_get_its_clients_umask() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", "FROM busybox\nCMD [\"true\"]\n");
+    let out = tempfile::tempdir().expect("out");
+    for (umask, mode) in [("077", 0o600), ("022", 0o644)] {
+        let tar = out.path().join(format!("image-{umask}.tar"));
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(format!("umask {umask}; exec \"$0\" --root \"$1\" build -o type=oci,dest=\"$2\" \"$3\"",))
+            .arg(env!("CARGO_BIN_EXE_graphbuild"))
+            .arg(env.root.path())
+            .arg(&tar)
+            .arg(context.path())
+            .status()
+            .expect("sh runs");
+        assert!(status.success());
+        let actual = std::fs::metadata(&tar).expect("the archive").permissions().mode() & 0o777;
+        assert_eq!(actual, mode, "umask {umask}");
+    }
+}
