@@ -311,3 +311,35 @@ fn files_a_command_creates_get_its_clients_umask() {
         assert_eq!(actual, mode, "umask {umask}");
     }
 }
+
+#[test]
+fn the_image_does_not_depend_on_the_clients_umask() {
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "app/main.txt", "main\n");
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox AS build\nRUN mkdir -p /out/deep && echo built > /out/deep/file\n\
+         FROM scratch AS bare\nCOPY app/ /srv/app/\n\
+         FROM busybox\nWORKDIR /work/dir\nCOPY --from=build /out /out\nCOPY --from=bare /srv /srv\n\
+         COPY app/main.txt /opt/new/dir/\nADD app /opt/added\n",
+    );
+    let ids: Vec<String> = ["077", "022"]
+        .iter()
+        .map(|umask| {
+            let env = Env::new();
+            let status = Command::new("sh")
+                .arg("-c")
+                .arg(format!("umask {umask}; exec \"$0\" --root \"$1\" build -t app:1 \"$2\""))
+                .arg(env!("CARGO_BIN_EXE_graphbuild"))
+                .arg(env.root.path())
+                .arg(context.path())
+                .env("SOURCE_DATE_EPOCH", "1700000000")
+                .status()
+                .expect("sh runs");
+            assert!(status.success(), "umask {umask}");
+            image_id(&env, "app:1")
+        })
+        .collect();
+    assert_eq!(ids[0], ids[1], "the same image under umask 077 and 022");
+}
