@@ -199,6 +199,11 @@ fn a_build_killed_mid_run_leaves_no_process_and_the_root_opens_at_once() {
     build.kill_9();
     // At once: the container was still writing into ROOT/tmp a moment ago.
     assert_images_works(&env);
+    // The server noticed its client gone and cancels the build: its container goes.
+    let started = Instant::now();
+    while !build.marker.survivors().is_empty() && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(build.marker.survivors(), Vec::new(), "processes of the killed build still run");
     rebuild_finishes(&env, build.context.path());
 }
