@@ -150,6 +150,9 @@ pub fn connect_or_start(root: &Path, flags: &ServerFlags) -> Result<UnixStream, 
     }
 }
 
+/// The size past which `ROOT/server.log` is started afresh.
+const LOG_LIMIT: u64 = 1 << 20;
+
 /// Starts `graphbuild server start --foreground` for the root in the background, its output in
 /// `ROOT/server.log`.
 fn spawn_server(root: &Path, flags: &ServerFlags) -> Result<std::process::Child, Failure> {
@@ -157,6 +160,11 @@ fn spawn_server(root: &Path, flags: &ServerFlags) -> Result<std::process::Child,
     gb_solver::StateRoot::create_dir(root)
         .map_err(|error| Failure::Solve { error: Box::new(error), dockerfile: None })?;
     let log_path = root.join("server.log");
+    // Each server appends a few lines; past 1 MiB the log starts over, the last one kept as
+    // `server.log.1`.
+    if std::fs::metadata(&log_path).is_ok_and(|meta| meta.len() > LOG_LIMIT) {
+        let _ = std::fs::rename(&log_path, root.join("server.log.1"));
+    }
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -235,9 +243,9 @@ pub fn stop(root: &Path) -> Result<(), Failure> {
         return Ok(());
     };
     request(root, Request::Stop { cancel: true })?;
-    let pid = nix::unistd::Pid::from_raw(status.pid as i32);
+    // Gone once it is dead, reaped or not (a zombie's parent may take its time).
     let deadline = Instant::now() + Duration::from_secs(60);
-    while nix::sys::signal::kill(pid, None).is_ok() && Instant::now() < deadline {
+    while gb_engine::process_runs(u64::from(status.pid)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
     crate::stdout::outln!("graphbuild server for {} stopped (pid {})", root.display(), status.pid);

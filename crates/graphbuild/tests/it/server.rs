@@ -226,21 +226,21 @@ fn server_start_status_stop_and_the_idle_timeout() {
     assert_eq!(status["max_parallelism"], 3);
     assert_eq!(status["idle_timeout_s"], 600);
     assert_eq!(status["root"], env.root.path().to_string_lossy().as_ref());
-    let pid = nix::unistd::Pid::from_raw(status["pid"].as_i64().expect("pid") as i32);
+    let pid = status["pid"].as_u64().and_then(|p| u32::try_from(p).ok()).expect("pid");
     let again = env.cmd(&["server", "start"]).output().expect("start again");
     assert!(String::from_utf8_lossy(&again.stdout).contains("already running"), "{again:?}");
     assert_ok(&env.cmd(&["server", "stop"]).output().expect("stop"));
-    assert!(nix::sys::signal::kill(pid, None).is_err(), "the server exited");
+    assert!(!alive(pid), "the server exited");
 
     // config.toml's idle timeout: the server ends by itself.
     std::fs::write(env.root.path().join("config.toml"), "[server]\nidle-timeout = \"1s\"\n").expect("config");
     assert_ok(&env.cmd(&["images"]).output().expect("images"));
-    let pid = nix::unistd::Pid::from_raw(crate::crash::server_pid(&env) as i32);
+    let pid = crate::crash::server_pid(&env);
     let started = Instant::now();
-    while nix::sys::signal::kill(pid, None).is_ok() && started.elapsed() < Duration::from_secs(30) {
+    while alive(pid) && started.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(nix::sys::signal::kill(pid, None).is_err(), "the idle server exited");
+    assert!(!alive(pid), "the idle server exited");
     assert!(!env.root.path().join("server.sock").exists(), "and removed its socket");
 }
 
@@ -264,13 +264,13 @@ fn a_rebuilt_binary_replaces_the_server_of_the_old_one() {
 #[test]
 fn the_server_exits_when_its_root_is_removed() {
     let env = Env::new();
-    let pid = nix::unistd::Pid::from_raw(crate::crash::server_pid(&env) as i32);
+    let pid = crate::crash::server_pid(&env);
     drop(env);
     let started = Instant::now();
-    while nix::sys::signal::kill(pid, None).is_ok() && started.elapsed() < Duration::from_secs(30) {
+    while alive(pid) && started.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(nix::sys::signal::kill(pid, None).is_err(), "a server whose root is gone exits");
+    assert!(!alive(pid), "a server whose root is gone exits");
 }
 
 #[test]
@@ -342,4 +342,17 @@ fn the_image_does_not_depend_on_the_clients_umask() {
         })
         .collect();
     assert_eq!(ids[0], ids[1], "the same image under umask 077 and 022");
+}
+
+#[test]
+fn a_server_log_past_1_mib_starts_afresh_with_the_last_one_kept() {
+    let env = Env::new();
+    assert_ok(&env.cmd(&["server", "stop"]).output().expect("stop"));
+    let log = env.root.path().join("server.log");
+    std::fs::write(&log, vec![b'x'; (1 << 20) + 1]).expect("a big log");
+    assert_ok(&env.cmd(&["images"]).output().expect("images"));
+    let kept = std::fs::metadata(env.root.path().join("server.log.1")).expect("the old log is kept");
+    assert_eq!(kept.len(), (1 << 20) + 1);
+    let fresh = std::fs::read_to_string(&log).expect("a new log");
+    assert!(fresh.len() < 4096 && fresh.contains("serving"), "{fresh}");
 }
