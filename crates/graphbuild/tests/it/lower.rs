@@ -114,7 +114,11 @@ fn an_arg_only_dockerfile_fails_at_a_line_as_the_users_input() {
 #[test]
 fn a_reader_that_goes_away_ends_lower_quietly_as_sigpipe_ends_docker() {
     let context = repo_root().join("examples/multistage");
+    // A root of its own: no test starts a server on the machine's default root.
+    let root = tempfile::tempdir().expect("root");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_graphbuild"))
+        .arg("--root")
+        .arg(root.path())
         .arg("lower")
         .arg(&context)
         .stdout(std::process::Stdio::piped())
