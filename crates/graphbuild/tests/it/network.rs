@@ -135,4 +135,6 @@ fn the_private_networks_processes_die_with_a_killed_build() {
     }
     let survivors: Vec<_> = network.iter().filter(|(pid, name)| still_running(*pid, name)).collect();
     assert!(survivors.is_empty(), "outlived the killed build: {survivors:?}");
+    // The next open of the root removes the killed build's mounts (none may outlive the test).
+    crate::engine::assert_ok(&env.cmd(&["--no-server", "images"]).output().expect("images"));
 }
