@@ -170,25 +170,22 @@ impl Engine {
                 out.flush().map_err(|source| EngineError::Io { action: stdout(), source })
             }
             TarDestination::File(file) => {
-                let identity = layers_identity(&result.output);
-                if output_is_current(&file, &identity) {
-                    return Ok(());
-                }
-                // As the image archives: a reader never sees half a tar, a device is written in
-                // place rather than replaced, a killed export leaves no temporary file.
-                let archive = |source| EngineError::Archive { dest: file.clone(), source: Box::new(source) };
-                let mut out = gb_export::OutputFile::create(&file).map_err(archive)?;
-                snapshots.export_tar(&result.output, &mut out).map_err(|source| EngineError::Files {
-                    where_to: file.display().to_string(),
-                    source: Box::new(source),
-                })?;
-                out.persist().map_err(archive)?;
-                mark_output(&file, &identity);
-                Ok(())
+                write_unless_current(&file, &layers_identity(&result.output), || {
+                    // As the image archives: a reader never sees half a tar, a device is written
+                    // in place rather than replaced, a killed export leaves no temporary file.
+                    let archive = |source| EngineError::Archive { dest: file.clone(), source: Box::new(source) };
+                    let mut out = gb_export::OutputFile::create(&file).map_err(archive)?;
+                    snapshots.export_tar(&result.output, &mut out).map_err(|source| EngineError::Files {
+                        where_to: file.display().to_string(),
+                        source: Box::new(source),
+                    })?;
+                    out.persist().map_err(archive)
+                })
             }
         }
     }
 
+    /// An OCI layout, as a tar (not rewritten when it holds the image already) or a directory.
     fn export_oci(
         &self,
         image: &gb_export::BuiltImage,
@@ -196,34 +193,26 @@ impl Engine {
         dest: &std::path::Path,
         tar: bool,
     ) -> Result<(), EngineError> {
-        let identity = image_identity(image, names);
-        if tar && output_is_current(dest, &identity) {
-            return Ok(());
-        }
         let images = [gb_export::ImageRef { manifest_digest: image.manifest_digest, names }];
-        gb_export::write_oci_layout(&export_context(self.root()), &images, dest, tar)
-            .map_err(|source| EngineError::Archive { dest: dest.to_owned(), source: Box::new(source) })?;
-        if tar {
-            mark_output(dest, &identity);
-        }
-        Ok(())
+        let write = || {
+            gb_export::write_oci_layout(&export_context(self.root()), &images, dest, tar)
+                .map_err(|source| EngineError::Archive { dest: dest.to_owned(), source: Box::new(source) })
+        };
+        if tar { write_unless_current(dest, &image_identity(image, names), write) } else { write() }
     }
 
+    /// A docker-archive (not rewritten when it holds the image already).
     fn export_docker(
         &self,
         image: &gb_export::BuiltImage,
         names: &[String],
         dest: &std::path::Path,
     ) -> Result<(), EngineError> {
-        let identity = image_identity(image, names);
-        if output_is_current(dest, &identity) {
-            return Ok(());
-        }
         let images = [gb_export::ImageRef { manifest_digest: image.manifest_digest, names }];
-        gb_export::write_docker_archive(&export_context(self.root()), &images, dest)
-            .map_err(|source| EngineError::Archive { dest: dest.to_owned(), source: Box::new(source) })?;
-        mark_output(dest, &identity);
-        Ok(())
+        write_unless_current(dest, &image_identity(image, names), || {
+            gb_export::write_docker_archive(&export_context(self.root()), &images, dest)
+                .map_err(|source| EngineError::Archive { dest: dest.to_owned(), source: Box::new(source) })
+        })
     }
 
     /// Names the image `name` in the store; a no-op rebuild, which names the image the name has
@@ -283,6 +272,21 @@ impl Engine {
         warnings.extend(assembled_warnings);
         Ok(image)
     }
+}
+
+/// Writes the output file `dest` with `write` unless it already holds `identity`, and records
+/// that it does.
+fn write_unless_current(
+    dest: &std::path::Path,
+    identity: &str,
+    write: impl FnOnce() -> Result<(), EngineError>,
+) -> Result<(), EngineError> {
+    if output_is_current(dest, identity) {
+        return Ok(());
+    }
+    write()?;
+    mark_output(dest, identity);
+    Ok(())
 }
 
 /// A registry client when a cache location needs one.

@@ -57,17 +57,20 @@ pub fn find_image(root: &StateRoot, name: &str) -> Result<(String, ImageRecord),
 
 /// Images that running containers (`graphbuild run`) use, by config digest.
 pub fn images_in_use(root: &StateRoot) -> BTreeSet<Sha256Digest> {
-    let mut used = BTreeSet::new();
-    let Ok(entries) = std::fs::read_dir(root.path().join("containers")) else { return used };
-    for entry in entries.flatten() {
-        let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
-        let alive = value["pid"].as_u64().is_some_and(process_runs);
-        if alive && let Some(digest) = value["image"].as_str().and_then(|d| d.parse().ok()) {
-            used.insert(digest);
-        }
-    }
-    used
+    container_records(root)
+        .filter(|record| record["pid"].as_u64().is_some_and(process_runs))
+        .filter_map(|record| record["image"].as_str().and_then(|d| d.parse().ok()))
+        .collect()
+}
+
+/// The records `graphbuild run` keeps of its containers (`ROOT/containers/*.json`); unreadable
+/// ones are skipped.
+fn container_records(root: &StateRoot) -> impl Iterator<Item = serde_json::Value> {
+    std::fs::read_dir(root.path().join("containers"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| serde_json::from_str(&std::fs::read_to_string(entry.path()).ok()?).ok())
 }
 
 /// Removes blobs and layers nothing references any more: every image's manifest, config and
@@ -133,10 +136,8 @@ fn live(root: &StateRoot) -> Result<(BTreeSet<LayerId>, BTreeSet<Sha256Digest>),
         }
     }
     // Layers a running `graphbuild run` is mounted from stay, whatever happened to its image.
-    for entry in std::fs::read_dir(root.path().join("containers")).into_iter().flatten().flatten() {
-        let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
-        for layer in value["layers"].as_array().into_iter().flatten() {
+    for record in container_records(root) {
+        for layer in record["layers"].as_array().into_iter().flatten() {
             if let Some(id) = layer.as_str().and_then(|l| l.parse::<LayerId>().ok()) {
                 live_layers.insert(id);
             }

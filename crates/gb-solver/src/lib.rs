@@ -21,4 +21,4 @@ pub use entitlements::{Entitlement, UnknownEntitlement};
 pub use error::{ErrorKind, SolveError};
 pub use keys::cache_key;
 pub use root::StateRoot;
-pub use solve::{ImagePuller, PullError, SolveOptions, SolveResult, Solver};
+pub use solve::{ImagePuller, PullError, SolveOptions, SolveResult, Solver, default_parallelism};

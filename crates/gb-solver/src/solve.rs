@@ -79,7 +79,7 @@ impl std::fmt::Debug for SolveOptions {
 impl Default for SolveOptions {
     fn default() -> Self {
         Self {
-            max_parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_parallelism: default_parallelism(),
             no_cache: false,
             local_dirs: BTreeMap::new(),
             secrets: BTreeMap::new(),
@@ -88,6 +88,11 @@ impl Default for SolveOptions {
             entitlements: BTreeSet::new(),
         }
     }
+}
+
+/// How many steps run at once unless told otherwise: the core count (2 when unknown).
+pub fn default_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
 }
 
 /// What a solve produced.
@@ -347,21 +352,19 @@ impl Solver {
             } else {
                 tokio::task::block_in_place(|| {
                     std::thread::scope(|scope| {
-                        let started: Vec<_> = sources
+                        let threads: Vec<_> = sources
                             .iter()
-                            .map(|entry| match slow(entry.2) {
-                                true => Err(scope.spawn(move || resolve(entry))),
-                                false => Ok(resolve(entry)),
-                            })
+                            .map(|entry| slow(entry.2).then(|| scope.spawn(move || resolve(entry))))
                             .collect();
-                        started
-                            .into_iter()
-                            .map(|result| {
-                                result.unwrap_or_else(|thread| {
-                                    thread.join().unwrap_or_else(|_| {
-                                        Err(SolveError::env("resolving a source", "its thread panicked"))
-                                    })
-                                })
+                        // The quick ones here, while the slow ones run.
+                        sources
+                            .iter()
+                            .zip(threads)
+                            .map(|(entry, thread)| match thread {
+                                Some(thread) => thread.join().unwrap_or_else(|_| {
+                                    Err(SolveError::env("resolving a source", "its thread panicked"))
+                                }),
+                                None => resolve(entry),
                             })
                             .collect()
                     })

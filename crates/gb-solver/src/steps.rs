@@ -59,9 +59,7 @@ impl Steps {
 
     /// A whole-root slot for one step.
     pub async fn slot(&self) -> Option<OwnedSemaphorePermit> {
-        let slots = self.slots.get_or_init(|| {
-            Arc::new(Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get)))
-        });
+        let slots = self.slots.get_or_init(|| Arc::new(Semaphore::new(crate::default_parallelism())));
         slots.clone().acquire_owned().await.ok()
     }
 

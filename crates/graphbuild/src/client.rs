@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::exit::{self, Failure};
-use crate::server::protocol::{self, ClientEvent, Connection, Hello, Reply, Request, SOCKET, Status};
+use crate::server::protocol::{ClientEvent, Connection, Hello, Reply, Request, SOCKET, Status};
 
 /// The state root a command line names: `--root` (or `$GRAPHBUILD_ROOT`), else the default,
 /// made absolute.
@@ -29,11 +29,7 @@ pub fn server_is_running(root: &Path) -> bool {
 pub fn run_remotely(root: &Path, argv: Vec<String>) -> Result<i32, Failure> {
     let cwd = std::env::current_dir().map_err(|e| Failure::Io(format!("the working directory: {e}")))?;
     let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
-    let hello = Hello {
-        protocol: protocol::PROTOCOL,
-        client: Some(protocol::build_identity()),
-        request: Request::Command { argv, cwd, env, umask: Some(own_umask()) },
-    };
+    let hello = Hello::new(Request::Command { argv, cwd, env, umask: Some(own_umask()) });
     // Signals are taken by a thread of this client and forwarded, from before the request is sent.
     let mut signals = nix::sys::signal::SigSet::empty();
     signals.add(nix::sys::signal::Signal::SIGINT);
@@ -45,20 +41,19 @@ pub fn run_remotely(root: &Path, argv: Vec<String>) -> Result<i32, Failure> {
         // A failed send may be a server that refused before reading all of it: its reply says why.
         let sent = connection.send(&hello, &[stdin.as_fd(), stdout.as_fd(), stderr.as_fd()]);
         forward_signals(&connection, signals);
-        match connection.receive::<Reply>() {
-            Ok(Some((Reply::Refused { message, other_build: false }, _))) => {
+        match (connection.receive::<Reply>(), sent) {
+            (Ok(Some((Reply::Refused { message, other_build: false }, _))), _) => {
                 return Err(Failure::Io(format!("the graphbuild server refused the command: {message}")));
             }
-            _ if sent.is_err() => {
-                let error = sent.err().map(|e| e.to_string()).unwrap_or_default();
+            (_, Err(error)) => {
                 return Err(Failure::Io(format!("sending the command to the graphbuild server: {error}")));
             }
-            Ok(Some((Reply::Exit(code), _))) => return Ok(code),
-            Ok(Some((Reply::Refused { other_build: true, .. }, _))) => replace_server(root)?,
-            Ok(Some((other, _))) => {
+            (Ok(Some((Reply::Exit(code), _))), Ok(())) => return Ok(code),
+            (Ok(Some((Reply::Refused { other_build: true, .. }, _))), Ok(())) => replace_server(root),
+            (Ok(Some((other, _))), Ok(())) => {
                 return Err(Failure::Io(format!("the graphbuild server answered {other:?} to a command")));
             }
-            Ok(None) | Err(_) => return Err(died(root)),
+            (Ok(None) | Err(_), Ok(())) => return Err(died(root)),
         }
     }
     Err(Failure::Io("the graphbuild server kept refusing this client's build".to_owned()))
@@ -157,8 +152,7 @@ const LOG_LIMIT: u64 = 1 << 20;
 /// `ROOT/server.log`.
 fn spawn_server(root: &Path, flags: &ServerFlags) -> Result<std::process::Child, Failure> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    gb_solver::StateRoot::create_dir(root)
-        .map_err(|error| Failure::Solve { error: Box::new(error), dockerfile: None })?;
+    gb_solver::StateRoot::create_dir(root)?;
     let log_path = root.join("server.log");
     // Each server appends a few lines; past 1 MiB the log starts over, the last one kept as
     // `server.log.1`.
@@ -202,17 +196,17 @@ fn log_tail(root: &Path) -> String {
 
 /// Asks a server of another build to stop once its commands are done, so that one of this
 /// build replaces it.
-fn replace_server(root: &Path) -> Result<(), Failure> {
+fn replace_server(root: &Path) {
     let _ = request(root, Request::Stop { cancel: false });
-    Ok(())
 }
 
 /// Sends one request that is not a command and returns the reply; `None` when no server runs.
 pub fn request(root: &Path, request: Request) -> Result<Option<Reply>, Failure> {
     let Ok(stream) = UnixStream::connect(root.join(SOCKET)) else { return Ok(None) };
     let mut connection = Connection::new(stream);
-    let hello = Hello { protocol: protocol::PROTOCOL, client: Some(protocol::build_identity()), request };
-    connection.send(&hello, &[]).map_err(|e| Failure::Io(format!("talking to the graphbuild server: {e}")))?;
+    connection
+        .send(&Hello::new(request), &[])
+        .map_err(|e| Failure::Io(format!("talking to the graphbuild server: {e}")))?;
     match connection.receive::<Reply>() {
         Ok(Some((reply, _))) => Ok(Some(reply)),
         Ok(None) | Err(_) => Err(died(root)),

@@ -55,6 +55,14 @@ pub enum Failure {
     },
 }
 
+/// A solve's failure outside a Dockerfile build (opening the root, importing): no source to
+/// point into.
+impl From<gb_solver::SolveError> for Failure {
+    fn from(error: gb_solver::SolveError) -> Self {
+        Failure::Solve { error: Box::new(error), dockerfile: None }
+    }
+}
+
 impl Failure {
     /// A Dockerfile error with the text it points into.
     pub fn dockerfile(error: DockerfileError, file: &str, source_text: &str) -> Self {

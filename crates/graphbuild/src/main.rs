@@ -32,10 +32,7 @@ fn main() {
     let code = match remote_argv(&cli) {
         Some(argv) => match client::root_path(cli.root.as_deref()).and_then(|root| client::run_remotely(&root, argv)) {
             Ok(code) => code,
-            Err(failure) => {
-                report::print_failure(&failure);
-                failure.exit_code()
-            }
+            Err(failure) => reported(&failure),
         },
         None => execute(cli),
     };
@@ -70,19 +67,15 @@ pub fn execute_argv(root: &Path, argv: Vec<String>) -> i32 {
     if let Some(named) = &cli.root
         && std::path::absolute(named).ok().as_deref() != Some(root)
     {
-        let failure = exit::Failure::Input(format!(
+        return reported(&exit::Failure::Input(format!(
             "the server for {} was asked to use another state root, {}",
             root.display(),
             named.display()
-        ));
-        report::print_failure(&failure);
-        return failure.exit_code();
+        )));
     }
     cli.root = Some(root.to_owned());
     if matches!(cli.command, cli::Command::Server(_)) {
-        let failure = exit::Failure::Input("`graphbuild server` is not run by the server".to_owned());
-        report::print_failure(&failure);
-        return failure.exit_code();
+        return reported(&exit::Failure::Input("`graphbuild server` is not run by the server".to_owned()));
     }
     execute(cli)
 }
@@ -123,11 +116,14 @@ fn execute(cli: cli::Cli) -> i32 {
     };
     match result {
         Ok(()) => exit::SUCCESS,
-        Err(failure) => {
-            report::print_failure(&failure);
-            failure.exit_code()
-        }
+        Err(failure) => reported(&failure),
     }
+}
+
+/// Prints a failure for the user and returns its exit code.
+fn reported(failure: &exit::Failure) -> i32 {
+    report::print_failure(failure);
+    failure.exit_code()
 }
 
 /// `graphbuild server start|stop|status`.
@@ -145,10 +141,7 @@ fn server_command(command: cli::ServerCommand, root: Option<&Path>) -> Result<()
                 })?,
                 (None, None) => Duration::from_secs(600),
             };
-            let max_parallelism = args
-                .max_parallelism
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
-                .max(1);
+            let max_parallelism = args.max_parallelism.unwrap_or_else(gb_solver::default_parallelism).max(1);
             server::serve(
                 &root,
                 server::ServerOptions { idle_timeout: idle, max_parallelism, background: args.background },

@@ -44,13 +44,18 @@ thread_local! {
 impl Session {
     /// A session for a client of the server.
     pub fn remote(streams: Streams, env: BTreeMap<OsString, OsString>) -> Arc<Self> {
-        Arc::new(Self {
-            streams: Some(streams),
-            env: Some(env),
+        Arc::new(Self::new(Some(streams), Some(env)))
+    }
+
+    /// A session with these streams and environment (`None`: the process's own).
+    fn new(streams: Option<Streams>, env: Option<BTreeMap<OsString, OsString>>) -> Self {
+        Self {
+            streams,
+            env,
             interrupted: CancellationToken::new(),
             signal: AtomicI32::new(0),
             stdout_failure: AtomicI32::new(0),
-        })
+        }
     }
 
     /// Makes this the session of the calling thread (and of the async runtimes it starts, see
@@ -168,19 +173,9 @@ impl Session {
 /// The calling thread's session: the one entered, else the process's own.
 pub fn current() -> Arc<Session> {
     static PROCESS: OnceLock<Arc<Session>> = OnceLock::new();
-    CURRENT.with(|current| current.borrow().clone()).unwrap_or_else(|| {
-        PROCESS
-            .get_or_init(|| {
-                Arc::new(Session {
-                    streams: None,
-                    env: None,
-                    interrupted: CancellationToken::new(),
-                    signal: AtomicI32::new(0),
-                    stdout_failure: AtomicI32::new(0),
-                })
-            })
-            .clone()
-    })
+    CURRENT
+        .with(|current| current.borrow().clone())
+        .unwrap_or_else(|| PROCESS.get_or_init(|| Arc::new(Session::new(None, None))).clone())
 }
 
 /// An environment variable of the user's (the client's, when the server runs the command).

@@ -135,7 +135,7 @@ pub fn open_root(root: Option<&Path>) -> Result<Arc<StateRoot>, Failure> {
             path.display()
         )));
     }
-    StateRoot::open(&path).map(Arc::new).map_err(|error| Failure::Solve { error: Box::new(error), dockerfile: None })
+    Ok(Arc::new(StateRoot::open(&path)?))
 }
 
 /// Solves a definition and exports its output, on the engine.

@@ -17,8 +17,7 @@ pub fn run(args: ImportArgs, root: Option<&std::path::Path>) -> Result<(), Failu
     }
     let state = super::engine::open_root(root)?;
     let _building = state.building();
-    let record = gb_solver::image::import_rootfs(&state, &args.tarball, &args.name, &platform)
-        .map_err(|error| Failure::Solve { error: Box::new(error), dockerfile: None })?;
+    let record = gb_solver::image::import_rootfs(&state, &args.tarball, &args.name, &platform)?;
     outln!("{} {}", record.reference, record.manifest_digest);
     Ok(())
 }

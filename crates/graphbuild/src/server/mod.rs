@@ -64,7 +64,7 @@ struct State {
 /// Runs the server for `root` in this process until it stops.
 pub fn serve(root: &Path, options: ServerOptions) -> Result<(), Failure> {
     let root = std::path::absolute(root).map_err(|e| Failure::Io(format!("the state root {}: {e}", root.display())))?;
-    StateRoot::create_dir(&root).map_err(|error| Failure::Solve { error: Box::new(error), dockerfile: None })?;
+    StateRoot::create_dir(&root)?;
     let Some(server_lock) = lock_server(&root)? else {
         crate::session::errln!("a graphbuild server for {} is already running", root.display());
         return Ok(());
@@ -73,7 +73,7 @@ pub fn serve(root: &Path, options: ServerOptions) -> Result<(), Failure> {
         // Out of the starting client's session: its terminal's Ctrl-C and hang-up are not ours.
         let _ = nix::unistd::setsid();
     }
-    let state = StateRoot::open(&root).map_err(|error| Failure::Solve { error: Box::new(error), dockerfile: None })?;
+    let state = StateRoot::open(&root)?;
     state.limit_parallel_steps(options.max_parallelism);
     let _ = SERVED.set(Arc::new(state));
     let socket = root.join(SOCKET);
@@ -187,13 +187,11 @@ fn handle(server: &Arc<Server>, stream: UnixStream) {
     let Ok(Some((hello, fds))) = connection.receive::<Hello>() else { return };
     if let Err(message) = check_peer(connection.stream()) {
         drop(fds);
-        let _ = connection.send(&Reply::Refused { message, other_build: false }, &[]);
-        return;
+        return refuse(&connection, message, false);
     }
     if hello.protocol != PROTOCOL {
         let message = format!("protocol {} is not spoken here (this server speaks {PROTOCOL})", hello.protocol);
-        let _ = connection.send(&Reply::Refused { message, other_build: false }, &[]);
-        return;
+        return refuse(&connection, message, false);
     }
     match hello.request {
         Request::Status => {
@@ -205,21 +203,15 @@ fn handle(server: &Arc<Server>, stream: UnixStream) {
         }
         Request::Command { argv, cwd, env, umask } => {
             if hello.client.as_deref() != Some(server.build.as_str()) {
-                let message = format!("this server is graphbuild {}", server.build);
-                let _ = connection.send(&Reply::Refused { message, other_build: true }, &[]);
-                return;
+                return refuse(&connection, format!("this server is graphbuild {}", server.build), true);
             }
             let Ok([stdin, stdout, stderr]) = <[_; 3]>::try_from(fds) else {
-                let message = "a command needs the client's stdin, stdout and stderr".to_owned();
-                let _ = connection.send(&Reply::Refused { message, other_build: false }, &[]);
-                return;
+                return refuse(&connection, "a command needs the client's stdin, stdout and stderr".to_owned(), false);
             };
             let streams = Streams { stdin: stdin.into(), stdout: stdout.into(), stderr: stderr.into() };
             let session = Session::remote(streams, env.into_iter().map(|(k, v)| (k.into(), v.into())).collect());
             if !server.begin(&session) {
-                let message = "the server is stopping".to_owned();
-                let _ = connection.send(&Reply::Refused { message, other_build: false }, &[]);
-                return;
+                return refuse(&connection, "the server is stopping".to_owned(), false);
             }
             let code = run_command(server, &connection, &session, argv, &cwd, umask);
             let _ = connection.send(&Reply::Exit(code), &[]);
@@ -227,6 +219,12 @@ fn handle(server: &Arc<Server>, stream: UnixStream) {
             server.end();
         }
     }
+}
+
+/// Answers a request the server will not run with why (`other_build`: the client is of another
+/// build).
+fn refuse(connection: &Connection, message: String, other_build: bool) {
+    let _ = connection.send(&Reply::Refused { message, other_build }, &[]);
 }
 
 /// Only this server's own user may use it (the root is 0700 too; this holds should its mode be

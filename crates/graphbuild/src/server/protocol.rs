@@ -33,6 +33,13 @@ pub struct Hello {
     pub request: Request,
 }
 
+impl Hello {
+    /// The first line of this binary's request.
+    pub fn new(request: Request) -> Self {
+        Self { protocol: PROTOCOL, client: Some(build_identity()), request }
+    }
+}
+
 /// What a client asks.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
