@@ -182,3 +182,23 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     };
     Ok(Duration::from_secs(seconds))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_timeouts_read_as_seconds_or_with_a_unit() {
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["", "m", "10d", "1.5h", "-1"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(duration_value(&toml::Value::Integer(90)), Ok(Duration::from_secs(90)));
+        assert_eq!(duration_value(&toml::Value::String("2m".to_owned())), Ok(Duration::from_secs(120)));
+        assert!(duration_value(&toml::Value::Integer(-5)).is_err());
+        assert!(duration_value(&toml::Value::Boolean(true)).is_err());
+    }
+}
