@@ -199,6 +199,28 @@ impl Includes {
         Ok(Some(Includes { matcher, literal_prefixes }))
     }
 
+    /// Where a walk must start to find every match: each pattern's literal prefix, those below
+    /// another left out. `None` when the whole tree must be walked (a pattern with a wildcard
+    /// in its first component, or an exception, which a walk from below could misjudge).
+    fn walk_starts(&self) -> Option<Vec<String>> {
+        if self.matcher.patterns().any(|pattern| pattern.starts_with('!'))
+            || self
+                .literal_prefixes
+                .iter()
+                .any(|prefix| prefix.is_empty() || prefix.split('/').any(|c| matches!(c, "" | "." | "..")))
+        {
+            return None;
+        }
+        let mut starts: Vec<String> = self.literal_prefixes.clone();
+        starts.sort();
+        starts.dedup();
+        let all = starts.clone();
+        starts.retain(|start| {
+            !all.iter().any(|other| start.strip_prefix(other.as_str()).is_some_and(|rest| rest.starts_with('/')))
+        });
+        Some(starts)
+    }
+
     /// Whether the walk must enter directory `dir`: it is selected, or a match may lie below it.
     fn may_select_below(&self, dir: &str) -> bool {
         self.matcher.matches(dir)
@@ -215,23 +237,18 @@ impl Includes {
 fn select(root: &Path, include: &[String], exclude: &[String]) -> Result<Vec<(PathBuf, Entry)>, SnapshotError> {
     let includes = Includes::new(include)?;
     let excludes = PatternMatcher::new(exclude)?;
-    let walk = walkdir::WalkDir::new(root).min_depth(1).into_iter().filter_entry(|entry| {
-        if !entry.file_type().is_dir() {
-            return true;
-        }
-        let rel = pattern_path(root, entry.path());
-        excludes.may_contain_included(&rel) && includes.as_ref().is_none_or(|includes| includes.may_select_below(&rel))
-    });
     let mut selected = BTreeMap::new();
-    for entry in walk {
-        let entry = entry.map_err(|err| walk_error(root, err))?;
-        let rel = pattern_path(root, entry.path());
-        if includes.as_ref().is_some_and(|includes| !includes.matcher.matches(&rel)) || excludes.matches(&rel) {
-            continue;
+    match includes.as_ref().and_then(Includes::walk_starts) {
+        // `COPY src/a.txt /` walks from `src/a.txt`, not over the whole context: a wide
+        // Dockerfile's many such COPYs each stat a few paths instead of listing every directory.
+        Some(starts) => {
+            for start in starts {
+                if reachable_by_walk(root, &start, &excludes)? {
+                    walk_from(root, &root.join(&start), includes.as_ref(), &excludes, &mut selected)?;
+                }
+            }
         }
-        let meta = entry.metadata().map_err(|err| walk_error(root, err))?;
-        let path = entry.path().strip_prefix(root).unwrap_or(entry.path()).to_path_buf();
-        selected.insert(path.as_os_str().as_bytes().to_vec(), (path, Entry { meta, selected: true }));
+        None => walk_from(root, root, includes.as_ref(), &excludes, &mut selected)?,
     }
     let parents: Vec<PathBuf> = selected
         .values()
@@ -251,6 +268,64 @@ fn select(root: &Path, include: &[String], exclude: &[String]) -> Result<Vec<(Pa
 /// names that are not UTF-8, which only affects whether a pattern matches them).
 fn pattern_path(root: &Path, abs: &Path) -> String {
     abs.strip_prefix(root).unwrap_or(abs).to_string_lossy().into_owned()
+}
+
+/// Adds the matching entries at and below `start` (the root itself never) to `selected`, as a
+/// walk from the root that reached `start` would: directories that cannot hold a selected
+/// entry are not entered, links are never followed.
+fn walk_from(
+    root: &Path,
+    start: &Path,
+    includes: Option<&Includes>,
+    excludes: &PatternMatcher,
+    selected: &mut BTreeMap<Vec<u8>, (PathBuf, Entry)>,
+) -> Result<(), SnapshotError> {
+    let min_depth = usize::from(start == root);
+    let walk =
+        walkdir::WalkDir::new(start).min_depth(min_depth).follow_root_links(false).into_iter().filter_entry(|entry| {
+            if !entry.file_type().is_dir() {
+                return true;
+            }
+            let rel = pattern_path(root, entry.path());
+            excludes.may_contain_included(&rel) && includes.is_none_or(|includes| includes.may_select_below(&rel))
+        });
+    for entry in walk {
+        let entry = entry.map_err(|err| walk_error(root, err))?;
+        let rel = pattern_path(root, entry.path());
+        if includes.is_some_and(|includes| !includes.matcher.matches(&rel)) || excludes.matches(&rel) {
+            continue;
+        }
+        let meta = entry.metadata().map_err(|err| walk_error(root, err))?;
+        let path = entry.path().strip_prefix(root).unwrap_or(entry.path()).to_path_buf();
+        selected.insert(path.as_os_str().as_bytes().to_vec(), (path, Entry { meta, selected: true }));
+    }
+    Ok(())
+}
+
+/// Whether a walk from the root would reach `start` (relative): it exists and every directory
+/// above it is a real directory (not a link) that the excludes let the walk enter.
+fn reachable_by_walk(root: &Path, start: &str, excludes: &PatternMatcher) -> Result<bool, SnapshotError> {
+    let mut above = String::new();
+    let components: Vec<&str> = start.split('/').collect();
+    for component in &components[..components.len().saturating_sub(1)] {
+        if !above.is_empty() {
+            above.push('/');
+        }
+        above.push_str(component);
+        match std::fs::symlink_metadata(root.join(&above)) {
+            Ok(meta) if meta.is_dir() && excludes.may_contain_included(&above) => {}
+            Ok(_) => return Ok(false),
+            Err(err) if matches!(err.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+                return Ok(false);
+            }
+            Err(err) => return Err(SnapshotError::io("stat", &root.join(&above))(err)),
+        }
+    }
+    match std::fs::symlink_metadata(root.join(start)) {
+        Ok(_) => Ok(true),
+        Err(err) if matches!(err.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => Ok(false),
+        Err(err) => Err(SnapshotError::io("stat", &root.join(start))(err)),
+    }
 }
 
 fn record_matches(record: &FileRecord, meta: &Metadata) -> bool {

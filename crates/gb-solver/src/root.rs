@@ -27,21 +27,6 @@ pub struct StateRoot {
 }
 
 impl StateRoot {
-    /// The default root: `/var/lib/graphbuild` for root, else `$XDG_DATA_HOME/graphbuild`
-    /// (`~/.local/share/graphbuild`).
-    pub fn default_path() -> PathBuf {
-        if nix::unistd::geteuid().is_root() {
-            return PathBuf::from("/var/lib/graphbuild");
-        }
-        match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-            Some(data) => PathBuf::from(data).join("graphbuild"),
-            None => std::env::var_os("HOME").map_or_else(
-                || PathBuf::from(".graphbuild"),
-                |home| PathBuf::from(home).join(".local/share/graphbuild"),
-            ),
-        }
-    }
-
     /// Opens (creating) the root. A second process using the same root waits for the lock,
     /// since both would mount and write the same layers.
     ///

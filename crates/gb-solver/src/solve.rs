@@ -92,7 +92,10 @@ impl Default for SolveOptions {
 
 /// How many steps run at once unless told otherwise: the core count (2 when unknown).
 pub fn default_parallelism() -> usize {
-    std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+    // Asked once: the standard library reads the cgroup's CPU quota files on every call, which
+    // was a visible part of a no-op build.
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
 }
 
 /// What a solve produced.

@@ -41,6 +41,9 @@ pub enum Failure {
     /// Reading or writing failed.
     #[error("{0}")]
     Io(String),
+    /// Talking to the state root's server failed.
+    #[error(transparent)]
+    Client(#[from] gb_client::ClientError),
     /// The command ran to its end and gives this exit status: the container's of `run`, as
     /// `docker run` exits with its container's.
     #[error("exited with status {0}")]
@@ -74,7 +77,7 @@ impl Failure {
         match self {
             Failure::Dockerfile { error, .. } if error.kind == ErrorKind::Io => ENVIRONMENT,
             Failure::Dockerfile { .. } | Failure::Input(_) => USER_INPUT,
-            Failure::Io(_) => ENVIRONMENT,
+            Failure::Io(_) | Failure::Client(_) => ENVIRONMENT,
             Failure::Exited(code) => *code,
             Failure::Solve { error, .. } => match error.kind() {
                 gb_solver::ErrorKind::Build => USER_INPUT,

@@ -38,6 +38,7 @@ pub fn render_failure(failure: &Failure) -> String {
             out
         }
         Failure::Input(message) | Failure::Io(message) => format!("error: {message}\n"),
+        Failure::Client(error) => format!("error: {error}\n"),
         Failure::Exited(_) => String::new(),
         Failure::Solve { error, dockerfile } => render_solve_failure(error, dockerfile.as_ref()),
     }

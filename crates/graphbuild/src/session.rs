@@ -183,15 +183,27 @@ pub fn var(name: &str) -> Option<String> {
     current().var(name)
 }
 
-/// A tokio runtime whose threads belong to the calling thread's session.
-pub fn runtime(multi_thread: bool) -> std::io::Result<tokio::runtime::Runtime> {
+/// A tokio runtime on the calling thread, whose blocking threads belong to the calling thread's
+/// session: for commands whose async tasks write to the session's streams (`run`).
+pub fn local_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let session = current();
-    let mut builder = if multi_thread {
-        tokio::runtime::Builder::new_multi_thread()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-    };
-    builder.enable_all().on_thread_start(move || session.enter()).build()
+    tokio::runtime::Builder::new_current_thread().enable_all().on_thread_start(move || session.enter()).build()
+}
+
+/// The process's one multi-threaded runtime, started on first use and shared by every command
+/// the process runs: a no-op build neither starts nor stops worker and blocking threads, and
+/// blocking threads stay warm between builds. Its threads belong to no session, so tasks spawned
+/// on it never reach a session's streams through [`current`]: what a build prints goes through
+/// sinks that hold their session (`progress::sink`). A command drives it with `block_on` on its
+/// own thread; the tasks it spawns are its own (the solver's `JoinSet` aborts them when dropped).
+pub fn shared_runtime() -> std::io::Result<&'static tokio::runtime::Runtime> {
+    static SHARED: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    if let Some(runtime) = SHARED.get() {
+        return Ok(runtime);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().thread_name("graphbuild-worker").enable_all().build()?;
+    // Another command may have started one meanwhile; the loser's is dropped unused.
+    Ok(SHARED.get_or_init(|| runtime))
 }
 
 /// `eprintln!` to the session's standard error.

@@ -188,3 +188,52 @@ fn the_real_cache_db_is_a_file_index() {
     let second = checksum_tree(ctx.path(), &[], &[], &db, "local:ctx/").expect("checksum tree");
     assert_eq!((second.digest, second.hashed), (first.digest, 0));
 }
+
+/// Includes without wildcards are found by starting the walk at each path instead of walking
+/// the whole context; whatever the tree, the selection and digest must be those of the whole
+/// walk. A bracketed first letter (`[s]rc/one`) matches the same paths but forces the whole
+/// walk, so each case is compared with its bracketed twin.
+#[test]
+fn literal_includes_select_what_the_whole_walk_selects() {
+    let ctx = context();
+    let root = ctx.path();
+    std::os::unix::fs::symlink("src", root.join("srclink")).expect("symlink");
+    write(root.join("deep/a/b/c.txt"), "c");
+    write(root.join("deep/a/d.txt"), "d");
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["a.txt"], &[]),
+        (&["src/one/x"], &[]),
+        (&["src/one", "src/one/x", "b.txt"], &[]),
+        (&["srclink/one/x"], &[]),
+        (&["srclink"], &[]),
+        (&["link"], &[]),
+        (&["missing", "a.txt/below"], &[]),
+        (&["build/keep.me"], &["build", "!build/keep.me"]),
+        (&["build/out.o"], &["build"]),
+        (&["deep/a/b/c.txt", "deep/a"], &["**/d.txt"]),
+        (&["deep/a/b"], &["deep/a"]),
+        (&["src"], &["src/two"]),
+    ];
+    let bracketed = |path: &&str| -> String {
+        let mut chars = path.chars();
+        let first = chars.next().unwrap_or('x');
+        format!("[{first}]{}", chars.as_str())
+    };
+    for (include, exclude) in cases {
+        let whole: Vec<String> = include.iter().map(bracketed).collect();
+        let fast = select_paths(root, &strings(include), &strings(exclude)).expect("select paths");
+        let slow = select_paths(root, &whole, &strings(exclude)).expect("select paths");
+        assert_eq!(fast, slow, "include {include:?} exclude {exclude:?}");
+        // An include naming a link also covers its target, which only a literal path can name;
+        // those cases compare selections alone.
+        if include.iter().any(|path| root.join(path).is_symlink()) {
+            continue;
+        }
+        let whole: Vec<&str> = whole.iter().map(String::as_str).collect();
+        assert_eq!(
+            digest(root, include, exclude),
+            digest(root, &whole, exclude),
+            "include {include:?} exclude {exclude:?}"
+        );
+    }
+}

@@ -58,16 +58,15 @@ pub fn run(args: BuildArgs, root: Option<&std::path::Path>, insecure: &[String])
     let prepared = super::lower::prepare(&args.context, &args.dockerfile)?;
     let state = super::engine::open_root(root)?;
     let runtime =
-        crate::session::runtime(false).map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))?;
+        crate::session::shared_runtime().map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))?;
     let images = EngineImages {
         engine: gb_engine::Engine::new(state.clone()),
         registry: super::registry::registry_config(state.path(), insecure)?,
         always_pull: args.pull,
-        runtime: &runtime,
+        runtime,
     };
     let lowered = gb_dockerfile::lower(&prepared.text, &prepared.options, &images).map_err(|e| prepared.failure(e))?;
     drop(images);
-    drop(runtime);
     for warning in &lowered.warnings {
         report::print_warning(&prepared.file, warning);
     }

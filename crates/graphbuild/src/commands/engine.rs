@@ -128,8 +128,8 @@ pub fn open_root(root: Option<&Path>) -> Result<Arc<StateRoot>, Failure> {
     if let Some(served) = crate::server::served_root() {
         return Ok(served.clone());
     }
-    let path = root.map_or_else(StateRoot::default_path, Path::to_path_buf);
-    if crate::client::server_is_running(&path) {
+    let path = root.map_or_else(gb_client::default_root, Path::to_path_buf);
+    if std::os::unix::net::UnixStream::connect(path.join(gb_client::protocol::SOCKET)).is_ok() {
         return Err(Failure::Io(format!(
             "a graphbuild server is serving {}: stop it with `graphbuild server stop`, or leave out --no-server",
             path.display()
@@ -180,7 +180,8 @@ pub fn solve_and_export(
         registry: super::registry::registry_config(root.path(), insecure)?,
         source_date_epoch: source_date_epoch()?,
     };
-    let runtime = crate::session::runtime(true).map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))?;
+    let runtime =
+        crate::session::shared_runtime().map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))?;
     let sink: Arc<dyn gb_events::EventSink> = Arc::from(crate::progress::sink(run.progress));
     let engine = Engine::new(root);
     let outcome = runtime.block_on(async {

@@ -83,7 +83,7 @@ pub fn run(args: LowerArgs, root: Option<&Path>) -> Result<(), Failure> {
     let (file, text, options) = (&prepared.file, &prepared.text, &prepared.options);
     let as_failure = |error| Failure::dockerfile(error, file, text);
     // An image in the local store is used as it is (config applied, manifest pinned).
-    let root = root.map_or_else(gb_solver::StateRoot::default_path, Path::to_path_buf);
+    let root = root.map_or_else(gb_client::default_root, Path::to_path_buf);
     let store = gb_cache::CacheDb::open_read_only(&root).ok().flatten().map(StoredImages);
     let lowered = match &store {
         Some(images) => gb_dockerfile::lower(text, options, images),

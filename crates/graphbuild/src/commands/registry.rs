@@ -65,8 +65,8 @@ pub fn docker_config_dir() -> Option<PathBuf> {
         .or_else(|| crate::session::var("HOME").map(|home| PathBuf::from(home).join(".docker")))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    crate::session::runtime(true).map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))
+fn runtime() -> Result<&'static tokio::runtime::Runtime, Failure> {
+    crate::session::shared_runtime().map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))
 }
 
 fn registry_failure(err: gb_registry::RegistryError) -> Failure {

@@ -44,7 +44,7 @@ pub fn run(args: RunArgs, root: Option<&Path>) -> Result<(), Failure> {
 
 /// Sets up, runs and tears down the container; returns its exit status.
 fn run_container(args: &RunArgs, root: Option<&Path>) -> Result<i32, Failure> {
-    let tokio = crate::session::runtime(false).map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))?;
+    let tokio = crate::session::local_runtime().map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))?;
     let cancel = CancellationToken::new();
     // Listening from the start, so a Ctrl-C during set-up still lets the clean-up run.
     let on_signal = {

@@ -7,8 +7,6 @@
 //! its socket is removed (the root deleted). `ROOT/server.lock` makes sure one server at most
 //! starts per root; the root's own lock keeps `--no-server` commands out while it runs.
 
-pub mod protocol;
-
 use std::os::fd::AsFd as _;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -19,7 +17,7 @@ use gb_solver::StateRoot;
 
 use crate::exit::Failure;
 use crate::session::{Session, Streams};
-use protocol::{ClientEvent, Connection, Hello, PROTOCOL, Reply, Request, SOCKET, Status};
+use gb_client::protocol::{ClientEvent, Connection, Hello, PROTOCOL, Reply, Request, SOCKET, Status};
 
 /// How a server runs.
 #[derive(Debug, Clone)]
@@ -82,7 +80,7 @@ pub fn serve(root: &Path, options: ServerOptions) -> Result<(), Failure> {
         root: root.clone(),
         socket: socket.clone(),
         started: Instant::now(),
-        build: protocol::build_identity(),
+        build: gb_client::protocol::build_identity(Path::new("/proc/self/exe")),
         options,
         state: Mutex::new(State { running: 0, idle_since: Instant::now(), sessions: Vec::new(), stopping: false }),
         server_lock: Mutex::new(Some(server_lock)),

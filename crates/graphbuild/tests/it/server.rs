@@ -248,10 +248,13 @@ fn server_start_status_stop_and_the_idle_timeout() {
 fn a_rebuilt_binary_replaces_the_server_of_the_old_one() {
     let env = Env::new();
     let old = crate::crash::server_pid(&env);
-    // A copy is another file: another build as far as the server can tell.
+    // A copy is another file: another build as far as the server can tell. The front door
+    // finds the engine binary beside itself, so both are copied.
     let dir = tempfile::tempdir().expect("dir");
     let copy = dir.path().join("graphbuild");
     std::fs::copy(env!("CARGO_BIN_EXE_graphbuild"), &copy).expect("copy the binary");
+    std::fs::copy(env!("CARGO_BIN_EXE_graphbuild-engine"), dir.path().join("graphbuild-engine"))
+        .expect("copy the engine binary");
     let output = Command::new(&copy).arg("--root").arg(env.root.path()).arg("images").output().expect("images");
     assert_ok(&output);
     assert!(String::from_utf8_lossy(&output.stdout).contains("busybox"));

@@ -161,3 +161,17 @@ fn crate_catalogue_lists_every_member_once() {
         assert!(graph.members.contains(listed), "crates/README.md lists `{listed}`, which is not a member");
     }
 }
+
+/// The `graphbuild` front door links no engine code: no RocksDB (nor the C++ runtime it needs), no solver,
+/// which is what makes every command start in about a millisecond (`src/front_door.rs`).
+#[test]
+fn the_front_door_links_no_engine_code() {
+    let front_door = std::fs::read(env!("CARGO_BIN_EXE_graphbuild")).expect("the front door binary");
+    let engine = std::fs::read(env!("CARGO_BIN_EXE_graphbuild-engine")).expect("the engine binary");
+    let (front_door_text, engine_text) = (String::from_utf8_lossy(&front_door), String::from_utf8_lossy(&engine));
+    for marker in ["rocksdb", "gb_solver", "gb_cache", "gb_engine"] {
+        assert!(engine_text.contains(marker), "the check is meaningful: the engine has {marker}");
+        assert!(!front_door_text.contains(marker), "the front door links {marker}");
+    }
+    assert!(front_door.len() * 8 < engine.len(), "the front door is small: {} bytes", front_door.len());
+}

@@ -7,7 +7,7 @@ use std::io::{IoSlice, IoSliceMut, Write as _};
 use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags,
@@ -34,9 +34,10 @@ pub struct Hello {
 }
 
 impl Hello {
-    /// The first line of this binary's request.
-    pub fn new(request: Request) -> Self {
-        Self { protocol: PROTOCOL, client: Some(build_identity()), request }
+    /// The first line of a request from a client of the server binary `identity` names (see
+    /// [`build_identity`]).
+    pub fn new(request: Request, identity: String) -> Self {
+        Self { protocol: PROTOCOL, client: Some(identity), request }
     }
 }
 
@@ -187,12 +188,13 @@ impl Connection {
 /// The longest line either side accepts (a command line with its environment).
 const MAX_LINE: usize = 16 << 20;
 
-/// This binary's build: its version and the identity of its file, so a rebuilt binary never
-/// talks to a server started from the old one.
-pub fn build_identity() -> String {
+/// The build of the server binary at `path` (`/proc/self/exe` for the running one): its version
+/// and the identity of its file, so a rebuilt binary never talks to a server started from the
+/// old one.
+pub fn build_identity(path: &Path) -> String {
     use std::os::unix::fs::MetadataExt as _;
     let version = env!("CARGO_PKG_VERSION");
-    match std::fs::metadata("/proc/self/exe") {
+    match std::fs::metadata(path) {
         Ok(meta) => format!(
             "{version} ({}:{}:{}:{})",
             meta.dev(),
