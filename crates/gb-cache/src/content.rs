@@ -73,6 +73,12 @@ impl ContentStore {
         })
     }
 
+    /// The bytes every blob takes.
+    pub fn disk_usage(&self) -> u64 {
+        let entries = fs::read_dir(&self.blobs).into_iter().flatten().flatten();
+        entries.filter_map(|entry| entry.metadata().ok()).map(|meta| meta.len()).sum()
+    }
+
     /// The blob's content.
     pub fn read(&self, digest: &Sha256Digest) -> Result<Vec<u8>, CacheError> {
         let path = self.path(digest);

@@ -60,6 +60,40 @@ pub enum Request {
     },
     /// The server's state.
     Status,
+    /// Every image name in the store (`images`), newest first: a `result` with a list of
+    /// image summaries.
+    Images,
+    /// One image in docker's `image inspect` shape.
+    Inspect {
+        /// A name or an id (prefix).
+        name: String,
+    },
+    /// An image's id and history, oldest entry first.
+    History {
+        /// A name or an id (prefix).
+        name: String,
+    },
+    /// Give an image another name.
+    Tag {
+        /// The image (name or id).
+        source: String,
+        /// The new name.
+        target: String,
+    },
+    /// Remove a name, or with an id every name of the image (`force` as `rmi -f`); layers
+    /// nothing names any more are collected.
+    Remove {
+        /// A name or an id (prefix).
+        name: String,
+        /// As `rmi -f`.
+        #[serde(default)]
+        force: bool,
+    },
+    /// What images, build cache and blobs take on disk.
+    DiskUsage,
+    /// Solve a Definition (the IR, `docs/ir.md`) and export its output: progress events stream
+    /// back as `event` lines, then a `result` (or `failed`). Closing the connection cancels it.
+    Solve(Box<SolveRequest>),
     /// Stop the server: no new requests; with `cancel`, running commands are cancelled, else
     /// they run to their end first.
     Stop {
@@ -67,6 +101,23 @@ pub enum Request {
         #[serde(default)]
         cancel: bool,
     },
+}
+
+/// A Definition to solve, and where its output goes. Paths are absolute: a typed request has
+/// no working directory.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SolveRequest {
+    /// The Definition, as `graphbuild lower` prints it.
+    pub definition: serde_json::Value,
+    /// The local directories its `local` sources name (`{"context": "/abs/dir"}`).
+    #[serde(default)]
+    pub locals: BTreeMap<String, PathBuf>,
+    /// Outputs in `-o` syntax (`type=oci,dest=/abs/out.tar`, `type=image,name=app:1`).
+    #[serde(default)]
+    pub outputs: Vec<String>,
+    /// Run every step, as `--no-cache`.
+    #[serde(default)]
+    pub no_cache: bool,
 }
 
 /// What a client sends while its command runs.
@@ -85,6 +136,18 @@ pub enum Reply {
     Exit(i32),
     /// The server's state.
     Status(Status),
+    /// A typed request's answer (its shape is the request's, see `docs/server-protocol.md`).
+    Result(serde_json::Value),
+    /// A progress event of a `solve` (the `--progress json` event).
+    Event(serde_json::Value),
+    /// A typed request failed.
+    Failed {
+        /// Why, for a person.
+        message: String,
+        /// The exit status the graphbuild command would end with (1 input, 3 environment,
+        /// 130 cancelled).
+        exit_code: i32,
+    },
     /// The server stops.
     Stopping,
     /// The request was refused (another protocol, another build, a stopping server).

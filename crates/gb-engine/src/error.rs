@@ -25,6 +25,10 @@ pub enum EngineError {
     /// No image has this name or id.
     #[error("no such image: {0}")]
     NoSuchImage(String),
+    /// The store's state forbids the operation (an image in use, a shared id), as docker's
+    /// "conflict" errors.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// Importing or exporting the build cache (`--cache-from`, `--cache-to`) failed.
     #[error("{flag} {location}: {source}")]
     CacheShare {
@@ -101,7 +105,7 @@ impl EngineError {
                 gb_solver::ErrorKind::Environment => ErrorKind::Environment,
                 gb_solver::ErrorKind::Cancelled => ErrorKind::Cancelled,
             },
-            EngineError::Invalid(_) | EngineError::NoSuchImage(_) => ErrorKind::Input,
+            EngineError::Invalid(_) | EngineError::NoSuchImage(_) | EngineError::Conflict(_) => ErrorKind::Input,
             EngineError::CacheShare { source, .. } => match source.kind() {
                 gb_remote_cache::ErrorKind::Input => ErrorKind::Input,
                 _ => ErrorKind::Environment,

@@ -3,8 +3,8 @@
 //! graphbuild CLI, its server, and any other program that wants the engine without a command
 //! line.
 //!
-//! Image store operations several commands share (finding images, garbage collection) live
-//! here too.
+//! The image store's operations (list, inspect, history, tag, remove, disk usage, prune,
+//! garbage collection) live here too, as data the caller renders.
 //!
 //! An [`Engine`] wraps one [`StateRoot`]; any number of builds may run on it at once (the
 //! solver shares work between them). Nothing here prints: results, warnings and push reports are
@@ -13,6 +13,7 @@
 
 mod build;
 mod error;
+mod images;
 mod outputs;
 mod registry;
 mod resolve;
@@ -24,6 +25,10 @@ use gb_solver::StateRoot;
 
 pub use build::{BuildOutcome, BuildRequest, Export, TarDestination, normalized};
 pub use error::{EngineError, ErrorKind};
+pub use images::{
+    DiskUsage, HistoryEntry, ImageSummary, Pruned, Removal, disk_usage, image_history, inspect_image, list_images,
+    parse_created, prune, remove_image, repository_and_tag, tag_image,
+};
 pub use registry::{RegistryPuller, push};
 pub use resolve::{BaseImage, Resolution};
 pub use store::{Freed, collect_garbage, find_image, images, images_in_use, process_runs};

@@ -2,10 +2,15 @@
 //! snapshot store, warm caches) and runs the commands of any number of clients at once, each on
 //! its own thread with the client's streams, working directory and environment.
 //!
-//! Life cycle: the first command that needs the root starts the server (see [`crate::client`]);
+//! Besides command lines, it answers typed requests (`requests`): the image store's operations
+//! and solving a Definition, as data, for programs that drive the engine directly.
+//!
+//! Life cycle: the first command that needs the root starts the server (see `gb_client`);
 //! it exits after `server.idle-timeout` without a client, on `graphbuild server stop`, or when
 //! its socket is removed (the root deleted). `ROOT/server.lock` makes sure one server at most
 //! starts per root; the root's own lock keeps `--no-server` commands out while it runs.
+
+mod requests;
 
 use std::os::fd::AsFd as _;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -216,7 +221,30 @@ fn handle(server: &Arc<Server>, stream: UnixStream) {
             let _ = connection.stream().shutdown(std::net::Shutdown::Both);
             server.end();
         }
+        typed => {
+            // A typed request brings no streams: whatever a command would print goes nowhere,
+            // and answers are data on the connection.
+            let (Ok(streams), Some(root)) = (null_streams(), served_root()) else {
+                return refuse(&connection, "the server cannot take requests yet".to_owned(), false);
+            };
+            let session = Session::remote(streams, Default::default());
+            if !server.begin(&session) {
+                return refuse(&connection, "the server is stopping".to_owned(), false);
+            }
+            session.enter();
+            // Closing the connection (or `server stop`) cancels a solve.
+            listen_for_signals(&connection, &session);
+            requests::answer(root, &connection, &session, typed);
+            let _ = connection.stream().shutdown(std::net::Shutdown::Both);
+            server.end();
+        }
     }
+}
+
+/// Standard streams that read nothing and write nowhere.
+fn null_streams() -> std::io::Result<Streams> {
+    let write = || std::fs::OpenOptions::new().write(true).open("/dev/null");
+    Ok(Streams { stdin: std::fs::File::open("/dev/null")?, stdout: write()?, stderr: write()? })
 }
 
 /// Answers a request the server will not run with why (`other_build`: the client is of another

@@ -359,3 +359,88 @@ fn a_server_log_past_1_mib_starts_afresh_with_the_last_one_kept() {
     let fresh = std::fs::read_to_string(&log).expect("a new log");
     assert!(fresh.len() < 4096 && fresh.contains("serving"), "{fresh}");
 }
+
+/// One typed request as any program would send it (JSON text over the socket); the reply
+/// lines up to and including the answer (`result` or `failed`).
+fn typed_request(env: &Env, request: Value) -> Vec<Value> {
+    use std::io::{BufRead as _, Write as _};
+    let mut stream = std::os::unix::net::UnixStream::connect(env.root.path().join("server.sock")).expect("connect");
+    let hello = serde_json::json!({ "protocol": 1, "request": request });
+    writeln!(stream, "{hello}").expect("send");
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(stream).lines() {
+        let line: Value = serde_json::from_str(&line.expect("line")).expect("a JSON line");
+        let done = line.get("result").is_some() || line.get("failed").is_some() || line.get("refused").is_some();
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    lines
+}
+
+/// The answer of a typed request that must succeed.
+fn result(lines: &[Value]) -> Value {
+    let last = lines.last().cloned().unwrap_or_default();
+    assert!(last.get("result").is_some(), "{last}");
+    last["result"].clone()
+}
+
+#[test]
+fn other_programs_drive_the_engine_with_typed_requests() {
+    let env = Env::new();
+    assert_ok(&env.cmd(&["server", "start"]).output().expect("start"));
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", "FROM busybox\nCOPY a.txt /a.txt\n");
+    write(context.path(), "a.txt", "typed");
+    let lowered = env.cmd(&["lower"]).arg(context.path()).output().expect("lower");
+    assert_ok(&lowered);
+    let definition: Value = serde_json::from_slice(&lowered.stdout).expect("definition JSON");
+    let out = tempfile::tempdir().expect("out");
+    let oci = out.path().join("image.tar");
+
+    // Solve: events stream back, then the outcome; the export is written.
+    let solve = serde_json::json!({ "solve": {
+        "definition": definition,
+        "locals": { "context": context.path() },
+        "outputs": [format!("type=oci,dest={}", oci.display()), "type=image,name=typed:1".to_owned()],
+    }});
+    let lines = typed_request(&env, solve.clone());
+    let outcome = result(&lines);
+    assert_eq!(outcome["ran"], 1, "{outcome}");
+    let events: Vec<&Value> = lines.iter().filter_map(|l| l.get("event")).collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(kinds, ["build_started", "op_started", "op_completed", "build_completed"], "{events:?}");
+    assert!(oci.is_file(), "the OCI export was written");
+    assert_eq!(result(&typed_request(&env, solve))["ran"], 0, "the second solve comes from the cache");
+
+    // The image store: list, tag, inspect, history, disk usage, remove.
+    let images = result(&typed_request(&env, serde_json::json!("images")));
+    let repositories: Vec<&str> =
+        images.as_array().expect("a list").iter().filter_map(|i| i["repository"].as_str()).collect();
+    assert!(repositories.contains(&"typed") && repositories.contains(&"busybox"), "{repositories:?}");
+    let tagged =
+        result(&typed_request(&env, serde_json::json!({ "tag": { "source": "typed:1", "target": "typed:2" } })));
+    assert_eq!(tagged["name"], "docker.io/library/typed:2");
+    let inspect = result(&typed_request(&env, serde_json::json!({ "inspect": { "name": "typed:2" } })));
+    let tags: Vec<&str> = inspect["RepoTags"].as_array().expect("tags").iter().filter_map(Value::as_str).collect();
+    assert_eq!(tags, ["typed:1", "typed:2"]);
+    let history = result(&typed_request(&env, serde_json::json!({ "history": { "name": "typed:2" } })));
+    let last = history["history"].as_array().and_then(|h| h.last()).cloned().unwrap_or_default();
+    assert!(last["created_by"].as_str().is_some_and(|c| c.starts_with("COPY a.txt /a.txt")), "{last}");
+    let usage = result(&typed_request(&env, serde_json::json!("disk_usage")));
+    assert!(usage["images"].as_u64() >= Some(2), "{usage}");
+    let removed = result(&typed_request(&env, serde_json::json!({ "remove": { "name": "typed:2" } })));
+    assert_eq!(removed["untagged"], serde_json::json!(["typed:2"]));
+    assert!(removed["deleted"].is_null(), "typed:1 still names the image");
+
+    // Failures are data too, with the exit status the command would give.
+    let missing = typed_request(&env, serde_json::json!({ "inspect": { "name": "nope" } }));
+    assert_eq!(missing.last().expect("answer")["failed"]["exit_code"], 1, "{missing:?}");
+    let relative = typed_request(
+        &env,
+        serde_json::json!({ "solve": { "definition": definition, "outputs": ["type=oci,dest=out.tar"] } }),
+    );
+    let failed = &relative.last().expect("answer")["failed"];
+    assert!(failed["message"].as_str().is_some_and(|m| m.contains("not an absolute path")), "{failed}");
+}

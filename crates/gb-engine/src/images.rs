@@ -1,0 +1,370 @@
+//! The image store as docker's image commands see it: listing, inspecting, history, tagging,
+//! removing, disk usage and pruning, as data (serde) for the CLI to render and for the server's
+//! typed requests to return. Nothing here prints.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use gb_cache::{ImageRecord, LayerId};
+use gb_ir::{ImageReference, Sha256Digest};
+use gb_solver::StateRoot;
+use serde::Serialize;
+
+use crate::error::EngineError;
+use crate::store::{collect_garbage, find_image, images, images_in_use};
+
+/// One image name in the store, as `docker images` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageSummary {
+    /// The normalized name (`docker.io/library/busybox:latest`).
+    pub name: String,
+    /// The repository's familiar name (`busybox`), `<none>` for a name that does not parse.
+    pub repository: String,
+    /// The tag, `<none>` when the name has none.
+    pub tag: String,
+    /// The image id: its config's digest.
+    pub id: Sha256Digest,
+    /// Its manifest's digest.
+    pub manifest_digest: Sha256Digest,
+    /// The digest the name was pulled by, if any.
+    pub digest: Option<String>,
+    /// When it was created (its config's `created`), seconds since the epoch.
+    pub created_unix: u64,
+    /// Its layers' bytes on disk, as if it were alone.
+    pub size: u64,
+}
+
+impl ImageSummary {
+    /// The id as docker shows it: the config digest's first 12 hex digits.
+    pub fn short_id(&self) -> String {
+        self.id.hex()[..12].to_owned()
+    }
+}
+
+/// One row of an image's history, oldest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntry {
+    /// When, seconds since the epoch, if the entry says.
+    pub created_unix: Option<u64>,
+    /// The instruction (`RUN /bin/sh -c make # buildkit`).
+    pub created_by: String,
+    /// The bytes its layer takes (0 for an entry without a layer).
+    pub size: u64,
+    /// The entry's comment.
+    pub comment: String,
+    /// Whether the entry made no layer.
+    pub empty_layer: bool,
+}
+
+/// What removing one name did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Removal {
+    /// The familiar names untagged.
+    pub untagged: Vec<String>,
+    /// The image id, when no name is left for it.
+    pub deleted: Option<Sha256Digest>,
+}
+
+/// What the store takes on disk, as `docker system df` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiskUsage {
+    /// Distinct images (by id).
+    pub images: usize,
+    /// Images a running container uses.
+    pub images_active: usize,
+    /// What the images would take, each alone.
+    pub images_logical: u64,
+    /// What their layers take, shared ones once.
+    pub images_on_disk: u64,
+    /// Build cache records.
+    pub cache_records: usize,
+    /// What the cache's results would take, each alone.
+    pub cache_logical: u64,
+    /// What the layers only the cache names take (reclaimable by `prune`).
+    pub cache_on_disk: u64,
+    /// What the content store's blobs take.
+    pub blobs: u64,
+    /// Per image name: its summary and the bytes it shares with other images.
+    pub per_image: Vec<(ImageSummary, u64)>,
+}
+
+/// What `prune` freed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pruned {
+    /// Cache records removed.
+    pub results: usize,
+    /// Layers removed.
+    pub layers: usize,
+    /// Blobs removed.
+    pub blobs: usize,
+    /// Bytes freed.
+    pub bytes: u64,
+    /// Whether the cache mounts (`RUN --mount=type=cache`) were removed too.
+    pub cache_mounts: bool,
+}
+
+/// Every image name, newest first (then by repository and tag).
+pub fn list_images(root: &StateRoot) -> Result<Vec<ImageSummary>, EngineError> {
+    let mut list: Vec<ImageSummary> = images(root)?.iter().map(|(name, record)| summary(root, name, record)).collect();
+    list.sort_by(|a, b| {
+        b.created_unix.cmp(&a.created_unix).then(a.repository.cmp(&b.repository)).then(a.tag.cmp(&b.tag))
+    });
+    Ok(list)
+}
+
+/// The image `name` (a name or an id prefix) in docker's `image inspect` shape.
+pub fn inspect_image(root: &StateRoot, name: &str) -> Result<serde_json::Value, EngineError> {
+    let (_, record) = find_image(root, name)?;
+    let tags: Vec<String> = images(root)?
+        .iter()
+        .filter(|(_, r)| r.config_digest == record.config_digest)
+        .map(|(n, _)| familiar(n))
+        .collect();
+    let config = &record.config;
+    let manifest: serde_json::Value = root
+        .content
+        .read(&record.manifest_digest)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or(serde_json::Value::Null);
+    Ok(serde_json::json!({
+        "Id": record.config_digest.to_string(),
+        "RepoTags": tags,
+        "RepoDigests": [],
+        "ManifestDigest": record.manifest_digest.to_string(),
+        "Created": config["created"],
+        "Author": config.get("author").cloned().unwrap_or(serde_json::Value::String(String::new())),
+        "Architecture": config["architecture"],
+        "Os": config["os"],
+        "Variant": config.get("variant").cloned().unwrap_or(serde_json::Value::Null),
+        "Config": config["config"],
+        "RootFS": { "Type": "layers", "Layers": record.diff_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>() },
+        "Size": image_size(root, &record),
+        "History": config["history"],
+        "Manifest": manifest,
+    }))
+}
+
+/// The image's id and its history, oldest entry first.
+pub fn image_history(root: &StateRoot, name: &str) -> Result<(Sha256Digest, Vec<HistoryEntry>), EngineError> {
+    let (_, record) = find_image(root, name)?;
+    let history = record.config["history"].as_array().cloned().unwrap_or_default();
+    let mut layers = record.layers.iter();
+    let entries = history
+        .iter()
+        .map(|entry| {
+            let empty_layer = entry["empty_layer"].as_bool().unwrap_or(false);
+            let size = if empty_layer { 0 } else { layers.next().map_or(0, |l| layer_size(root, l)) };
+            HistoryEntry {
+                created_unix: entry["created"].as_str().and_then(parse_created),
+                created_by: entry["created_by"].as_str().unwrap_or_default().to_owned(),
+                size,
+                comment: entry["comment"].as_str().unwrap_or_default().to_owned(),
+                empty_layer,
+            }
+        })
+        .collect();
+    Ok((record.config_digest, entries))
+}
+
+/// Gives the image `source` the name `target` (normalized; an existing name moves).
+pub fn tag_image(root: &StateRoot, source: &str, target: &str) -> Result<String, EngineError> {
+    let (_, record) = find_image(root, source)?;
+    let target = ImageReference::parse_new_name(target).map_err(|e| EngineError::Invalid(e.to_string()))?;
+    let mut tagged = record;
+    tagged.reference = target.to_string();
+    root.db
+        .put_image(&target.to_string(), &tagged)
+        .map_err(|e| EngineError::Store { action: "writing the image store", source: Box::new(e) })?;
+    Ok(target.to_string())
+}
+
+/// Removes `name`: a name untags it; an id removes every name of the image (`force` needed
+/// when there are several, as docker asks). An image a running container uses is kept unless
+/// `force`. Layers are left for [`collect_garbage`] (the caller runs it once after a batch).
+pub fn remove_image(root: &StateRoot, name: &str, force: bool) -> Result<Removal, EngineError> {
+    let (found_name, record) = find_image(root, name)?;
+    let names: Vec<String> =
+        images(root)?.into_iter().filter(|(_, r)| r.config_digest == record.config_digest).map(|(n, _)| n).collect();
+    let by_id = ImageReference::parse(name).map(|r| r.to_string()) != Ok(found_name.clone());
+    if !force && images_in_use(root).contains(&record.config_digest) {
+        return Err(EngineError::Conflict(format!(
+            "unable to remove {name}: image is being used by a running container (use -f to remove anyway)"
+        )));
+    }
+    let remove = if by_id {
+        if names.len() > 1 && !force {
+            return Err(EngineError::Conflict(format!(
+                "unable to delete {} (must be forced) - image is referenced in multiple repositories",
+                &record.config_digest.hex()[..12]
+            )));
+        }
+        names.clone()
+    } else {
+        vec![found_name]
+    };
+    let mut untagged = Vec::new();
+    for name in &remove {
+        root.db
+            .remove_image(name)
+            .map_err(|e| EngineError::Store { action: "writing the image store", source: Box::new(e) })?;
+        untagged.push(familiar(name));
+    }
+    let deleted = (remove.len() == names.len()).then_some(record.config_digest);
+    Ok(Removal { untagged, deleted })
+}
+
+/// Removes build cache and what nothing names any more; with `cache_mounts`, the contents of
+/// `RUN --mount=type=cache` mounts too.
+pub fn prune(root: &StateRoot, cache_mounts: bool) -> Result<Pruned, EngineError> {
+    let freed = collect_garbage(root, true)?;
+    let mut bytes = freed.bytes;
+    let dir = root.cache_mounts_dir();
+    if cache_mounts && dir.exists() {
+        bytes += dir_size(&dir);
+        std::fs::remove_dir_all(&dir)
+            .map_err(|source| EngineError::Io { action: format!("removing {}", dir.display()), source })?;
+    }
+    Ok(Pruned { results: freed.results, layers: freed.layers, blobs: freed.blobs, bytes, cache_mounts })
+}
+
+/// What images, build cache and blobs take, shared layers counted once.
+pub fn disk_usage(root: &StateRoot) -> Result<DiskUsage, EngineError> {
+    let all = images(root)?;
+    let mut unique: BTreeMap<Sha256Digest, &ImageRecord> = BTreeMap::new();
+    for (_, record) in &all {
+        unique.insert(record.config_digest, record);
+    }
+    let image_layers: BTreeSet<&LayerId> = unique.values().flat_map(|r| r.layers.iter()).collect();
+    let results =
+        root.db.results().map_err(|e| EngineError::Store { action: "reading the cache", source: Box::new(e) })?;
+    let cache_layers: BTreeSet<&LayerId> =
+        results.iter().flat_map(|(_, r)| r.outputs.iter().flat_map(|s| &s.layers)).collect();
+    let in_use = images_in_use(root);
+    let per_image = all
+        .iter()
+        .map(|(name, record)| {
+            let shared = record
+                .layers
+                .iter()
+                .filter(|l| unique.values().filter(|r| r.layers.contains(l)).count() > 1)
+                .map(|l| layer_size(root, l))
+                .sum();
+            (summary(root, name, record), shared)
+        })
+        .collect();
+    Ok(DiskUsage {
+        images: unique.len(),
+        images_active: unique.keys().filter(|d| in_use.contains(d)).count(),
+        images_logical: unique.values().map(|r| image_size(root, r)).sum(),
+        images_on_disk: image_layers.iter().map(|l| layer_size(root, l)).sum(),
+        cache_records: results.len(),
+        cache_logical: results
+            .iter()
+            .map(|(_, r)| r.outputs.iter().flat_map(|s| &s.layers).map(|l| layer_size(root, l)).sum::<u64>())
+            .sum(),
+        cache_on_disk: cache_layers.iter().filter(|l| !image_layers.contains(*l)).map(|l| layer_size(root, l)).sum(),
+        blobs: root.content.disk_usage(),
+        per_image,
+    })
+}
+
+fn summary(root: &StateRoot, name: &str, record: &ImageRecord) -> ImageSummary {
+    let (repository, tag) = repository_and_tag(name);
+    ImageSummary {
+        name: name.to_owned(),
+        repository,
+        tag,
+        id: record.config_digest,
+        manifest_digest: record.manifest_digest,
+        digest: ImageReference::parse(&record.reference).ok().and_then(|r| r.digest).map(|d| d.to_string()),
+        created_unix: record.config["created"].as_str().and_then(parse_created).unwrap_or(record.created_unix),
+        size: image_size(root, record),
+    }
+}
+
+/// A name's familiar form (`busybox:latest`), or the name itself when it does not parse.
+fn familiar(name: &str) -> String {
+    ImageReference::parse(name).map_or_else(|_| name.to_owned(), |r| r.familiar())
+}
+
+/// The repository's familiar name and the tag (`<none>` for what a name lacks).
+pub fn repository_and_tag(name: &str) -> (String, String) {
+    match ImageReference::parse(name) {
+        Ok(reference) => {
+            let tag = reference.tag.clone().unwrap_or_else(|| "<none>".to_owned());
+            let mut repository = reference.clone();
+            repository.tag = None;
+            repository.digest = None;
+            (repository.familiar(), tag)
+        }
+        Err(_) => (name.to_owned(), "<none>".to_owned()),
+    }
+}
+
+fn layer_size(root: &StateRoot, id: &LayerId) -> u64 {
+    root.db.layer(id).ok().flatten().map_or(0, |l| l.size)
+}
+
+fn image_size(root: &StateRoot, record: &ImageRecord) -> u64 {
+    record.layers.iter().map(|l| layer_size(root, l)).sum()
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        if meta.is_dir() {
+            stack.extend(std::fs::read_dir(&path).into_iter().flatten().flatten().map(|e| e.path()));
+        } else {
+            total += meta.len();
+        }
+    }
+    total
+}
+
+/// Seconds since the epoch of an RFC 3339 time as image configs write it
+/// (`2023-11-14T22:13:20.5Z`; an offset is ignored).
+pub fn parse_created(text: &str) -> Option<u64> {
+    let (date, time) = text.split_once('T')?;
+    let mut date = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (date.next()??, date.next()??, date.next()??);
+    let time = time.trim_end_matches('Z').split(['+', '-']).next()?;
+    let mut time = time.split(':');
+    let (hour, minute) = (time.next()?.parse::<i64>().ok()?, time.next()?.parse::<i64>().ok()?);
+    let second = time.next()?.split('.').next()?.parse::<i64>().ok()?;
+    let days = days_from_civil(year, month, day);
+    u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_times_parse() {
+        assert_eq!(parse_created("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_created("2023-11-14T22:13:20Z"), Some(1_700_000_000));
+        assert_eq!(parse_created("2023-11-14T22:13:20.123456789Z"), Some(1_700_000_000));
+        assert_eq!(parse_created("2000-02-29T00:00:00Z"), Some(951_782_400));
+        assert_eq!(parse_created("yesterday"), None);
+    }
+
+    #[test]
+    fn names_split_into_repository_and_tag() {
+        assert_eq!(repository_and_tag("docker.io/library/busybox:latest"), ("busybox".into(), "latest".into()));
+        assert_eq!(repository_and_tag("127.0.0.1:5000/app:1"), ("127.0.0.1:5000/app".into(), "1".into()));
+    }
+}
