@@ -38,9 +38,26 @@ pub enum Failure {
     /// Some other input is wrong.
     #[error("{0}")]
     Input(String),
-    /// Reading or writing failed.
+    /// The machine is in a state that forbids the command (no error to carry: a server holds
+    /// the root that `--no-server` asked for).
     #[error("{0}")]
-    Io(String),
+    Environment(String),
+    /// An engine operation failed (outside a solve, which [`Failure::Solve`] carries with its
+    /// Dockerfile); its kind picks the exit code.
+    #[error(transparent)]
+    Engine(Box<gb_engine::EngineError>),
+    /// A registry operation failed; its kind picks the exit code.
+    #[error(transparent)]
+    Registry(Box<gb_registry::RegistryError>),
+    /// Something on the machine failed (a file, a socket, a thread, the container runtime, a
+    /// mount, the store), with its typed error as the source.
+    #[error("{action}: {source}")]
+    Os {
+        /// What was being done.
+        action: String,
+        /// The error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Talking to the state root's server failed.
     #[error(transparent)]
     Client(#[from] gb_client::ClientError),
@@ -67,6 +84,12 @@ impl From<gb_solver::SolveError> for Failure {
 }
 
 impl Failure {
+    /// The machine's failure, with what was being done: `.map_err(Failure::os("reading X"))`.
+    pub fn os<E: std::error::Error + Send + Sync + 'static>(action: impl Into<String>) -> impl FnOnce(E) -> Failure {
+        let action = action.into();
+        move |source| Failure::Os { action, source: Box::new(source) }
+    }
+
     /// A Dockerfile error with the text it points into.
     pub fn dockerfile(error: DockerfileError, file: &str, source_text: &str) -> Self {
         Failure::Dockerfile { error: Box::new(error), file: file.to_owned(), source_text: source_text.to_owned() }
@@ -77,7 +100,16 @@ impl Failure {
         match self {
             Failure::Dockerfile { error, .. } if error.kind == ErrorKind::Io => ENVIRONMENT,
             Failure::Dockerfile { .. } | Failure::Input(_) => USER_INPUT,
-            Failure::Io(_) | Failure::Client(_) => ENVIRONMENT,
+            Failure::Environment(_) | Failure::Client(_) | Failure::Os { .. } => ENVIRONMENT,
+            Failure::Engine(error) => match error.kind() {
+                gb_engine::ErrorKind::Input => USER_INPUT,
+                gb_engine::ErrorKind::Environment => ENVIRONMENT,
+                gb_engine::ErrorKind::Cancelled => CANCELLED,
+            },
+            Failure::Registry(error) => match error.kind() {
+                gb_registry::ErrorKind::Input => USER_INPUT,
+                _ => ENVIRONMENT,
+            },
             Failure::Exited(code) => *code,
             Failure::Solve { error, .. } => match error.kind() {
                 gb_solver::ErrorKind::Build => USER_INPUT,

@@ -37,8 +37,10 @@ pub fn render_failure(failure: &Failure) -> String {
             }
             out
         }
-        Failure::Input(message) | Failure::Io(message) => format!("error: {message}\n"),
-        Failure::Client(error) => format!("error: {error}\n"),
+        Failure::Input(message) | Failure::Environment(message) => format!("error: {message}\n"),
+        Failure::Client(_) | Failure::Engine(_) | Failure::Registry(_) | Failure::Os { .. } => {
+            format!("error: {failure}\n")
+        }
         Failure::Exited(_) => String::new(),
         Failure::Solve { error, dockerfile } => render_solve_failure(error, dockerfile.as_ref()),
     }

@@ -34,20 +34,21 @@ pub fn save(args: SaveArgs, root: &StateRoot) -> Result<(), Failure> {
         "oci" | "oci-archive" => gb_export::write_oci_layout(&context, &images, &args.output, true),
         other => return Err(Failure::Input(format!("--format {other}: expected docker or oci"))),
     };
-    result.map_err(|e| write_failure(&args.output, &e))
+    result.map_err(|e| write_failure(&args.output, e))
 }
 
 /// A failure to write an archive at `dest`: the user's (exit 1) when the path names something no
 /// archive may replace, the machine's otherwise.
-pub fn write_failure(dest: &std::path::Path, error: &gb_export::ExportError) -> Failure {
-    if let gb_export::ExportError::NotAFile { .. } = error {
+pub fn write_failure(dest: &std::path::Path, error: gb_export::ExportError) -> Failure {
+    if let gb_export::ExportError::NotAFile { .. } = &error {
         // It names the path already.
         return Failure::Input(error.to_string());
     }
-    let message = format!("writing {}: {error}", dest.display());
     match error.kind() {
-        gb_export::ErrorKind::Input => Failure::Input(message),
-        gb_export::ErrorKind::Environment | gb_export::ErrorKind::Bug => Failure::Io(message),
+        gb_export::ErrorKind::Input => Failure::Input(format!("writing {}: {error}", dest.display())),
+        gb_export::ErrorKind::Environment | gb_export::ErrorKind::Bug => {
+            Failure::os(format!("writing {}", dest.display()))(error)
+        }
     }
 }
 
@@ -66,7 +67,7 @@ pub fn load(args: LoadArgs, root: &StateRoot) -> Result<(), Failure> {
         for name in names {
             let mut named = record.clone();
             named.reference = name.clone();
-            root.db.put_image(&name, &named).map_err(|e| Failure::Io(format!("writing the image store: {e}")))?;
+            root.db.put_image(&name, &named).map_err(Failure::os("writing the image store"))?;
             let familiar = ImageReference::parse(&name).map_or(name.clone(), |r| r.familiar());
             outln!("Loaded image: {familiar}");
         }

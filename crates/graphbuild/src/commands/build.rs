@@ -57,8 +57,7 @@ pub fn run(args: BuildArgs, root: Option<&std::path::Path>, insecure: &[String])
     }
     let prepared = super::lower::prepare(&args.context, &args.dockerfile)?;
     let state = super::engine::open_root(root)?;
-    let runtime =
-        crate::session::shared_runtime().map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))?;
+    let runtime = crate::session::shared_runtime().map_err(Failure::os("starting the async runtime"))?;
     let images = EngineImages {
         engine: gb_engine::Engine::new(state.clone()),
         registry: super::registry::registry_config(state.path(), insecure)?,

@@ -130,7 +130,7 @@ pub fn open_root(root: Option<&Path>) -> Result<Arc<StateRoot>, Failure> {
     }
     let path = root.map_or_else(gb_client::default_root, Path::to_path_buf);
     if std::os::unix::net::UnixStream::connect(path.join(gb_client::protocol::SOCKET)).is_ok() {
-        return Err(Failure::Io(format!(
+        return Err(Failure::Environment(format!(
             "a graphbuild server is serving {}: stop it with `graphbuild server stop`, or leave out --no-server",
             path.display()
         )));
@@ -180,8 +180,7 @@ pub fn solve_and_export(
         registry: super::registry::registry_config(root.path(), insecure)?,
         source_date_epoch: source_date_epoch()?,
     };
-    let runtime =
-        crate::session::shared_runtime().map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))?;
+    let runtime = crate::session::shared_runtime().map_err(Failure::os("starting the async runtime"))?;
     let sink: Arc<dyn gb_events::EventSink> = Arc::from(crate::progress::sink(run.progress));
     let engine = Engine::new(root);
     let outcome = runtime.block_on(async {
@@ -225,13 +224,10 @@ fn cache_options(flag: &str, values: &[String]) -> Result<CacheOptions, Failure>
 pub fn engine_failure(error: EngineError, dockerfile: Option<(String, String)>) -> Failure {
     match error {
         EngineError::Solve(error) => Failure::Solve { error, dockerfile },
-        other => match other.kind() {
-            gb_engine::ErrorKind::Input => Failure::Input(other.to_string()),
-            gb_engine::ErrorKind::Environment => Failure::Io(other.to_string()),
-            gb_engine::ErrorKind::Cancelled => {
-                Failure::Solve { error: Box::new(gb_solver::SolveError::Cancelled), dockerfile }
-            }
-        },
+        other if other.kind() == gb_engine::ErrorKind::Cancelled => {
+            Failure::Solve { error: Box::new(gb_solver::SolveError::Cancelled), dockerfile }
+        }
+        other => Failure::Engine(Box::new(other)),
     }
 }
 

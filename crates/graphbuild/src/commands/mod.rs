@@ -21,14 +21,15 @@ use crate::exit::Failure;
 pub fn read_dockerfile(path: &Path) -> Result<String, Failure> {
     let mut bytes = Vec::new();
     if path == Path::new("-") {
-        crate::session::current()
-            .stdin()
-            .read_to_end(&mut bytes)
-            .map_err(|err| Failure::Io(format!("reading standard input: {err}")))?;
+        crate::session::current().stdin().read_to_end(&mut bytes).map_err(Failure::os("reading standard input"))?;
     } else {
         bytes = std::fs::read(path).map_err(|err| {
-            let message = format!("reading {}: {err}", path.display());
-            if err.kind() == std::io::ErrorKind::NotFound { Failure::Input(message) } else { Failure::Io(message) }
+            let reading = format!("reading {}", path.display());
+            if err.kind() == std::io::ErrorKind::NotFound {
+                Failure::Input(format!("{reading}: {err}"))
+            } else {
+                Failure::os(reading)(err)
+            }
         })?;
     }
     Ok(String::from_utf8_lossy(&bytes).into_owned())

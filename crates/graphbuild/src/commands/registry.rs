@@ -45,7 +45,7 @@ pub fn config_file(root: &Path) -> Result<ConfigFile, Failure> {
     if !path.is_file() {
         return Ok(ConfigFile::default());
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| Failure::Io(format!("reading {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(&path).map_err(Failure::os(format!("reading {}", path.display())))?;
     toml::from_str(&text).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))
 }
 
@@ -66,14 +66,11 @@ pub fn docker_config_dir() -> Option<PathBuf> {
 }
 
 fn runtime() -> Result<&'static tokio::runtime::Runtime, Failure> {
-    crate::session::shared_runtime().map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))
+    crate::session::shared_runtime().map_err(Failure::os("starting the async runtime"))
 }
 
 fn registry_failure(err: gb_registry::RegistryError) -> Failure {
-    match err.kind() {
-        gb_registry::ErrorKind::Input => Failure::Input(err.to_string()),
-        _ => Failure::Io(err.to_string()),
-    }
+    Failure::Registry(Box::new(err))
 }
 
 /// Pulls `reference` into the store.
@@ -141,10 +138,7 @@ pub fn login(args: LoginArgs, root: &StateRoot, insecure: &[String]) -> Result<(
         (Some(password), false) => password.clone(),
         (None, true) => {
             let mut text = String::new();
-            crate::session::current()
-                .stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| Failure::Io(format!("reading the password: {e}")))?;
+            crate::session::current().stdin().read_to_string(&mut text).map_err(Failure::os("reading the password"))?;
             text.trim_end_matches(['\n', '\r']).to_owned()
         }
         (None, false) => return Err(Failure::Input("login needs --password-stdin (or -p)".to_owned())),

@@ -44,7 +44,7 @@ pub fn run(args: RunArgs, root: Option<&Path>) -> Result<(), Failure> {
 
 /// Sets up, runs and tears down the container; returns its exit status.
 fn run_container(args: &RunArgs, root: Option<&Path>) -> Result<i32, Failure> {
-    let tokio = crate::session::local_runtime().map_err(|e| Failure::Io(format!("starting the async runtime: {e}")))?;
+    let tokio = crate::session::local_runtime().map_err(Failure::os("starting the async runtime"))?;
     let cancel = CancellationToken::new();
     // Listening from the start, so a Ctrl-C during set-up still lets the clean-up run.
     let on_signal = {
@@ -73,7 +73,7 @@ fn run_container(args: &RunArgs, root: Option<&Path>) -> Result<i32, Failure> {
         Err(gb_exec::ExecError::Runtime { message, .. }) if message.contains("exec:") => {
             Err(Failure::Input(format!("starting {:?}: {message}", spec.args)))
         }
-        Err(err) => Err(Failure::Io(format!("running the container: {err}"))),
+        Err(err) => Err(Failure::os("running the container")(err)),
     }
 }
 
@@ -115,14 +115,13 @@ async fn set_up(args: &RunArgs, root: Option<&Path>) -> Result<(Container, Conta
     }
     let container = Container::create(&state, &id, &name, &image)?;
     let runtime = gb_exec::Runtime::detect(&container.dir.join("exec"))
-        .map_err(|e| Failure::Io(format!("finding a container runtime (install runc): {e}")))?;
+        .map_err(Failure::os("finding a container runtime (install runc)"))?;
     let rootfs = container.rootfs().to_path_buf();
 
     let resolved = gb_ops::resolve_user(&rootfs, &user).map_err(|e| Failure::Input(format!("user {user:?}: {e}")))?;
     let cwd_path = gb_ops::resolve_in_root(&rootfs, &cwd, true).map_err(|e| Failure::Input(format!("{cwd}: {e}")))?;
     if !cwd_path.exists() {
-        std::fs::create_dir_all(&cwd_path)
-            .map_err(|e| Failure::Io(format!("creating the working directory {cwd}: {e}")))?;
+        std::fs::create_dir_all(&cwd_path).map_err(Failure::os(format!("creating the working directory {cwd}")))?;
     }
     let image_env: Vec<String> = string_list(&config["Env"]).unwrap_or_default();
     let mut env = container_env(&image_env, &args.env, &hostname, crate::session::var);
@@ -250,8 +249,7 @@ fn print_output(stream: OutputStream, bytes: &[u8]) {
 /// Listens for Ctrl-C (SIGINT) and SIGTERM; the returned future fires `cancel` on the first,
 /// so the container is killed and everything cleaned up, and returns the signal's number.
 fn cancel_on_signal(cancel: CancellationToken) -> Result<impl Future<Output = i32>, Failure> {
-    let interrupted =
-        crate::session::current().interrupted().map_err(|e| Failure::Io(format!("listening for signals: {e}")))?;
+    let interrupted = crate::session::current().interrupted().map_err(Failure::os("listening for signals"))?;
     Ok(async move {
         let number = interrupted.await;
         cancel.cancel();
@@ -356,10 +354,9 @@ struct Container {
 impl Container {
     /// Writes the record, then makes `ROOT/run/<id>/` and mounts the image writable in it.
     fn create(state: &StateRoot, id: &str, name: &str, image: &ImageRecord) -> Result<Self, Failure> {
-        let io =
-            |what: &str, path: &Path, e: &dyn std::fmt::Display| Failure::Io(format!("{what} {}: {e}", path.display()));
+        let io = |what: &str, path: &Path, e: std::io::Error| Failure::os(format!("{what} {}", path.display()))(e);
         let containers = containers_dir(state);
-        std::fs::create_dir_all(&containers).map_err(|e| io("creating", &containers, &e))?;
+        std::fs::create_dir_all(&containers).map_err(|e| io("creating", &containers, e))?;
         let record = containers.join(format!("{id}.json"));
         let json = serde_json::json!({
             "id": id,
@@ -371,8 +368,8 @@ impl Container {
         });
         // Written beside and renamed, so a reader never sees half a record.
         let partial = containers.join(format!(".{id}.partial"));
-        std::fs::write(&partial, json.to_string()).map_err(|e| io("writing", &partial, &e))?;
-        std::fs::rename(&partial, &record).map_err(|e| io("writing", &record, &e))?;
+        std::fs::write(&partial, json.to_string()).map_err(|e| io("writing", &partial, e))?;
+        std::fs::rename(&partial, &record).map_err(|e| io("writing", &record, e))?;
         let mut container = Container {
             id: id.to_owned(),
             record,
@@ -383,17 +380,15 @@ impl Container {
         };
 
         let layers = state.path().join("layers");
-        let layers = std::fs::canonicalize(&layers).map_err(|e| io("resolving", &layers, &e))?;
-        std::fs::create_dir_all(&container.dir).map_err(|e| io("creating", &container.dir, &e))?;
+        let layers = std::fs::canonicalize(&layers).map_err(|e| io("resolving", &layers, e))?;
+        std::fs::create_dir_all(&container.dir).map_err(|e| io("creating", &container.dir, e))?;
         let link = container.dir.join("layers");
-        std::os::unix::fs::symlink(&layers, &link).map_err(|e| io("linking", &link, &e))?;
-        let store = SnapshotStore::open(&container.dir)
-            .map_err(|e| Failure::Io(format!("opening the container's snapshot store: {e}")))?;
-        let work = store.work_dir().map_err(|e| Failure::Io(format!("making a work directory: {e}")))?;
+        std::os::unix::fs::symlink(&layers, &link).map_err(|e| io("linking", &link, e))?;
+        let store =
+            SnapshotStore::open(&container.dir).map_err(Failure::os("opening the container's snapshot store"))?;
+        let work = store.work_dir().map_err(Failure::os("making a work directory"))?;
         let snapshot = Snapshot { layers: image.layers.clone() };
-        let mounted = store
-            .mount_writable(&snapshot, &work)
-            .map_err(|e| Failure::Io(format!("mounting the root file system: {e}")))?;
+        let mounted = store.mount_writable(&snapshot, &work).map_err(Failure::os("mounting the root file system"))?;
         container.work = Some(work);
         container.mounted = Some(mounted);
         Ok(container)
@@ -416,7 +411,7 @@ impl Container {
             // The directory stays for the next `run` to remove, once nothing is mounted there.
             self.removable = false;
             drop(self.work.take());
-            return Err(Failure::Io(format!("unmounting the container's root file system: {e}")));
+            return Err(Failure::os("unmounting the container's root file system")(e));
         }
         drop(self.work.take());
         if !self.removable {
@@ -426,7 +421,7 @@ impl Container {
             && let Err(e) = remove_run_dir(&self.dir)
         {
             self.removable = false;
-            return Err(Failure::Io(format!("removing {}: {e}", self.dir.display())));
+            return Err(Failure::os(format!("removing {}", self.dir.display()))(e));
         }
         let _ = std::fs::remove_file(&self.record);
         Ok(())

@@ -66,7 +66,7 @@ struct State {
 
 /// Runs the server for `root` in this process until it stops.
 pub fn serve(root: &Path, options: ServerOptions) -> Result<(), Failure> {
-    let root = std::path::absolute(root).map_err(|e| Failure::Io(format!("the state root {}: {e}", root.display())))?;
+    let root = std::path::absolute(root).map_err(Failure::os(format!("the state root {}", root.display())))?;
     StateRoot::create_dir(&root)?;
     let Some(server_lock) = lock_server(&root)? else {
         crate::session::errln!("a graphbuild server for {} is already running", root.display());
@@ -102,7 +102,7 @@ pub fn serve(root: &Path, options: ServerOptions) -> Result<(), Failure> {
         std::thread::Builder::new()
             .name("watch".to_owned())
             .spawn(move || watch(&server, identity))
-            .map_err(|e| Failure::Io(format!("starting the server: {e}")))?;
+            .map_err(Failure::os("starting the server"))?;
     }
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
@@ -130,11 +130,11 @@ fn lock_server(root: &Path) -> Result<Option<nix::fcntl::Flock<std::fs::File>>, 
         .write(true)
         .mode(0o600)
         .open(&path)
-        .map_err(|e| Failure::Io(format!("opening {}: {e}", path.display())))?;
+        .map_err(Failure::os(format!("opening {}", path.display())))?;
     match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
         Ok(lock) => Ok(Some(lock)),
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
-        Err((_, e)) => Err(Failure::Io(format!("locking {}: {e}", path.display()))),
+        Err((_, e)) => Err(Failure::os(format!("locking {}", path.display()))(e)),
     }
 }
 
@@ -144,14 +144,13 @@ fn bind(socket: &Path) -> Result<UnixListener, Failure> {
     use std::os::unix::fs::PermissionsExt as _;
     match std::fs::remove_file(socket) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(Failure::Io(format!("removing the stale socket {}: {e}", socket.display())));
+            return Err(Failure::os(format!("removing the stale socket {}", socket.display()))(e));
         }
         _ => {}
     }
-    let listener =
-        UnixListener::bind(socket).map_err(|e| Failure::Io(format!("listening on {}: {e}", socket.display())))?;
+    let listener = UnixListener::bind(socket).map_err(Failure::os(format!("listening on {}", socket.display())))?;
     std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| Failure::Io(format!("making {} private: {e}", socket.display())))?;
+        .map_err(Failure::os(format!("making {} private", socket.display())))?;
     Ok(listener)
 }
 

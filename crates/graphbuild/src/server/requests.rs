@@ -58,13 +58,14 @@ fn solve(root: &Arc<StateRoot>, connection: &Connection, session: &Arc<Session>,
         Ok(build) => build,
         Err(failure) => return failed(&failure),
     };
-    let Ok(runtime) = crate::session::shared_runtime() else {
-        return failed(&Failure::Io("starting the async runtime".to_owned()));
+    let runtime = match crate::session::shared_runtime() {
+        Ok(runtime) => runtime,
+        Err(e) => return failed(&Failure::os("starting the async runtime")(e)),
     };
     let cancel = build.solve.cancel.clone();
     let events = match connection.stream().try_clone() {
         Ok(stream) => EventLines { connection: Mutex::new(Connection::new(stream)) },
-        Err(e) => return failed(&Failure::Io(format!("the connection: {e}"))),
+        Err(e) => return failed(&Failure::os("cloning the connection")(e)),
     };
     let sink: Arc<dyn gb_events::EventSink> = Arc::new(events);
     let engine = Engine::new(root.clone());
