@@ -73,6 +73,17 @@ impl ContentStore {
         })
     }
 
+    /// Every blob, with the bytes it takes (a name that is no digest is not a blob).
+    pub fn blobs(&self) -> Vec<(Sha256Digest, u64)> {
+        let entries = fs::read_dir(&self.blobs).into_iter().flatten().flatten();
+        entries
+            .filter_map(|entry| {
+                let digest = format!("sha256:{}", entry.file_name().to_str()?).parse::<Sha256Digest>().ok()?;
+                Some((digest, entry.metadata().map_or(0, |meta| meta.len())))
+            })
+            .collect()
+    }
+
     /// The bytes every blob takes.
     pub fn disk_usage(&self) -> u64 {
         let entries = fs::read_dir(&self.blobs).into_iter().flatten().flatten();

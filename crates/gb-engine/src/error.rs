@@ -22,13 +22,9 @@ pub enum EngineError {
     /// An option of the request is wrong.
     #[error("{0}")]
     Invalid(String),
-    /// No image has this name or id.
-    #[error("no such image: {0}")]
-    NoSuchImage(String),
-    /// The store's state forbids the operation (an image in use, a shared id), as docker's
-    /// "conflict" errors.
-    #[error("conflict: {0}")]
-    Conflict(String),
+    /// The state root failed or refused: no such image, a conflict, its records or layers.
+    #[error(transparent)]
+    Root(Box<gb_store::StoreError>),
     /// Importing or exporting the build cache (`--cache-from`, `--cache-to`) failed.
     #[error("{flag} {location}: {source}")]
     CacheShare {
@@ -90,6 +86,12 @@ impl From<gb_solver::SolveError> for EngineError {
     }
 }
 
+impl From<gb_store::StoreError> for EngineError {
+    fn from(error: gb_store::StoreError) -> Self {
+        EngineError::Root(Box::new(error))
+    }
+}
+
 impl From<gb_registry::RegistryError> for EngineError {
     fn from(error: gb_registry::RegistryError) -> Self {
         EngineError::Registry(Box::new(error))
@@ -105,7 +107,11 @@ impl EngineError {
                 gb_solver::ErrorKind::Environment => ErrorKind::Environment,
                 gb_solver::ErrorKind::Cancelled => ErrorKind::Cancelled,
             },
-            EngineError::Invalid(_) | EngineError::NoSuchImage(_) | EngineError::Conflict(_) => ErrorKind::Input,
+            EngineError::Invalid(_) => ErrorKind::Input,
+            EngineError::Root(error) => match error.kind() {
+                gb_store::ErrorKind::Input => ErrorKind::Input,
+                gb_store::ErrorKind::Environment => ErrorKind::Environment,
+            },
             EngineError::CacheShare { source, .. } => match source.kind() {
                 gb_remote_cache::ErrorKind::Input => ErrorKind::Input,
                 _ => ErrorKind::Environment,

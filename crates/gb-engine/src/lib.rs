@@ -4,7 +4,7 @@
 //! line.
 //!
 //! The image store's operations (list, inspect, history, tag, remove, disk usage, prune,
-//! garbage collection) live here too, as data the caller renders.
+//! garbage collection) are gb-store's, re-exported here so the engine is one API.
 //!
 //! An [`Engine`] wraps one [`StateRoot`]; any number of builds may run on it at once (the
 //! solver shares work between them). Nothing here prints: results, warnings and push reports are
@@ -13,25 +13,23 @@
 
 mod build;
 mod error;
-mod images;
 mod outputs;
 mod registry;
 mod resolve;
-mod store;
 
 use std::sync::Arc;
 
-use gb_solver::StateRoot;
+use gb_store::StateRoot;
 
 pub use build::{BuildOutcome, BuildRequest, Export, TarDestination, normalized};
 pub use error::{EngineError, ErrorKind};
-pub use images::{
-    DiskUsage, HistoryEntry, ImageSummary, Pruned, Removal, disk_usage, image_history, inspect_image, list_images,
-    parse_created, prune, remove_image, repository_and_tag, tag_image,
+pub use gb_store::{
+    DiskUsage, Freed, HistoryEntry, ImageSummary, Pruned, Removal, collect_garbage, disk_usage, find_image,
+    image_history, images, images_in_use, inspect_image, list_images, parse_created, process_runs, prune, remove_image,
+    repository_and_tag, tag_image,
 };
 pub use registry::{RegistryPuller, push};
 pub use resolve::{BaseImage, Resolution};
-pub use store::{Freed, collect_garbage, find_image, images, images_in_use, process_runs};
 
 /// The engine over one opened state root.
 #[derive(Clone)]

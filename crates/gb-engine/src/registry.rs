@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use gb_ir::{ImageReference, Platform};
 use gb_registry::{PushReport, Registry, RegistryConfig};
-use gb_solver::{PullError, StateRoot};
+use gb_solver::PullError;
+use gb_store::StateRoot;
 
 use crate::error::EngineError;
 use crate::{Engine, export_context};

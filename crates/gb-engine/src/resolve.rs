@@ -43,10 +43,7 @@ impl Engine {
             .db
             .image(&reference.to_string())
             .map_err(|source| EngineError::Store { action: "reading the image store", source: Box::new(source) })?
-            .map(|record| BaseImage {
-                manifest: record.manifest_digest,
-                config: gb_solver::image::ir_config(&record.config),
-            });
+            .map(|record| BaseImage { manifest: record.manifest_digest, config: gb_store::ir_config(&record.config) });
         if let Some(image) = &stored
             && !always_pull
         {
@@ -59,7 +56,7 @@ impl Engine {
         match (resolved, stored) {
             (Ok(found), _) => Ok(Resolution::Found(BaseImage {
                 manifest: found.manifest_digest,
-                config: gb_solver::image::ir_config(&found.config),
+                config: gb_store::ir_config(&found.config),
             })),
             (Err(error @ gb_registry::RegistryError::NoMatchingPlatform { .. }), _) => Err(error.into()),
             (Err(error), Some(image)) => Ok(Resolution::Stored(image, error.into())),

@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The PATH a process gets when its image and step set none, as BuildKit and Docker give it.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// Runs `meta.args` in a container whose file systems are `mounts`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecOp {

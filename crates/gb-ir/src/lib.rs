@@ -19,7 +19,9 @@ pub use canonical::canonical_json;
 pub use definition::{Definition, DefinitionError, Location, OpEntry, OpMetadata, Output, SCHEMA_VERSION};
 pub use digest::{DigestParseError, OpDigest, Sha256Digest};
 pub use dot::to_dot;
-pub use exec::{CacheSharing, EnvValue, EnvVar, ExecMeta, ExecOp, Mount, MountKind, NetworkMode, SecurityMode};
+pub use exec::{
+    CacheSharing, DEFAULT_PATH, EnvValue, EnvVar, ExecMeta, ExecOp, Mount, MountKind, NetworkMode, SecurityMode,
+};
 pub use file::{Chown, CopyAction, FileAction, FileOp, IdOrName, MkdirAction, MkfileAction, RmAction};
 pub use image::{Healthcheck, HistoryEntry, ImageConfig, ImageSpec};
 pub use op::{DiffOp, Input, MergeOp, Op, OpNode, Platform};

@@ -4,7 +4,7 @@
 use gb_ir::{EnvValue, ExecMeta};
 
 /// The PATH BuildKit gives a process whose environment has none.
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub use gb_ir::DEFAULT_PATH;
 
 /// What an image config contributes to a process.
 #[derive(Debug, Clone, Default)]

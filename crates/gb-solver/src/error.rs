@@ -64,6 +64,9 @@ pub enum SolveError {
     /// The definition cannot be run.
     #[error("{0}")]
     Definition(#[from] gb_ir::DefinitionError),
+    /// The state root failed (opening it, reading or writing its records).
+    #[error(transparent)]
+    Store(#[from] gb_store::StoreError),
     /// The build was cancelled.
     #[error("the build was cancelled")]
     Cancelled,
@@ -78,6 +81,10 @@ impl SolveError {
             | SolveError::NotEntitled { .. }
             | SolveError::Definition(_) => ErrorKind::Build,
             SolveError::Environment { .. } => ErrorKind::Environment,
+            SolveError::Store(error) => match error.kind() {
+                gb_store::ErrorKind::Input => ErrorKind::Build,
+                gb_store::ErrorKind::Environment => ErrorKind::Environment,
+            },
             SolveError::Cancelled => ErrorKind::Cancelled,
         }
     }

@@ -9,9 +9,7 @@
 mod entitlements;
 mod env;
 mod error;
-pub mod image;
 mod keys;
-mod root;
 mod scheduler;
 mod solve;
 mod steps;
@@ -20,5 +18,5 @@ mod worker;
 pub use entitlements::{Entitlement, UnknownEntitlement};
 pub use error::{ErrorKind, SolveError};
 pub use keys::cache_key;
-pub use root::StateRoot;
 pub use solve::{ImagePuller, PullError, SolveOptions, SolveResult, Solver, default_parallelism};
+pub use steps::limit_parallel_steps;

@@ -13,10 +13,10 @@ use tokio_util::sync::CancellationToken;
 use crate::entitlements::{self, Entitlement};
 use crate::error::SolveError;
 use crate::keys::cache_key;
-use crate::root::StateRoot;
 use crate::scheduler;
 use crate::steps::Ran;
 use crate::worker::{self, Value};
+use gb_store::StateRoot;
 
 /// Brings an image that is not in the local store into it (a registry pull), so base images can
 /// stay unpulled until an op really needs their layers.
@@ -436,7 +436,7 @@ impl Solver {
                 }
                 // An image for another platform must not stand in for the one asked for: its
                 // binaries would run (or fail) as what they are, under the wanted platform's name.
-                if let (Some(wanted), Some(actual)) = (&node.platform, crate::image::record_platform(&record.config))
+                if let (Some(wanted), Some(actual)) = (&node.platform, gb_store::record_platform(&record.config))
                     && !wanted.matches(&actual)
                 {
                     let name = gb_ir::ImageReference::parse(&image.reference)
@@ -582,8 +582,11 @@ async fn run_step(
     }
     let stored = || stored_outputs(context, &key);
     let run = || worker::run_op(context, digest, node, inputs, key);
-    let (outputs, ran) =
-        context.root.steps.once(key, &context.options.cancel, permit, stored, run, || SolveError::Cancelled).await?;
+    let (outputs, ran) = context
+        .root
+        .shared::<crate::steps::Steps>()
+        .once(key, &context.options.cancel, permit, stored, run, || SolveError::Cancelled)
+        .await?;
     if ran == Ran::ByAnother {
         report_cached(context, &digest);
     }

@@ -1,12 +1,13 @@
-//! What every solve against one state root shares: the whole-root bound on running steps, the
-//! steps running now (so two concurrent builds asking for one cache key run it once), and the
-//! lock that keeps garbage collection away from layers a build is still making.
+//! What every solve against one state root shares: the whole-root bound on running steps and
+//! the steps running now (so two concurrent builds asking for one cache key run it once). It
+//! lives in the root (`StateRoot::shared`), so every solve of one opened root finds the same.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use gb_cache::CacheKey;
-use tokio::sync::{OwnedSemaphorePermit, RwLock, RwLockReadGuard, RwLockWriteGuard, Semaphore, watch};
+use gb_store::StateRoot;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 /// Shared by every solve of one [`crate::StateRoot`].
 #[derive(Default)]
@@ -15,8 +16,12 @@ pub(crate) struct Steps {
     slots: OnceLock<Arc<Semaphore>>,
     /// The steps running now, by cache key; a waiter learns of the end by the channel closing.
     running: Mutex<HashMap<CacheKey, watch::Receiver<()>>>,
-    /// Held shared by builds, pulls and loads, exclusively by garbage collection.
-    collection: RwLock<()>,
+}
+
+/// Bounds how many steps all solves on `root` run at once (the server's `--max-parallelism`;
+/// the core count when never set). Only the first call counts.
+pub fn limit_parallel_steps(root: &StateRoot, max: usize) {
+    root.shared::<Steps>().limit(max);
 }
 
 /// Whether this solve runs a step or another solve already does.
@@ -118,22 +123,6 @@ impl Steps {
                 }
             }
         }
-    }
-
-    /// Shared: no garbage collection while the guard lives. For synchronous callers (never
-    /// inside an async runtime).
-    pub fn building(&self) -> RwLockReadGuard<'_, ()> {
-        self.collection.blocking_read()
-    }
-
-    /// [`Self::building`] for async callers.
-    pub async fn building_async(&self) -> RwLockReadGuard<'_, ()> {
-        self.collection.read().await
-    }
-
-    /// Exclusive: no build, pull or load while the guard lives. For synchronous callers.
-    pub fn collecting(&self) -> RwLockWriteGuard<'_, ()> {
-        self.collection.blocking_write()
     }
 }
 

@@ -75,6 +75,13 @@ pub enum Failure {
     },
 }
 
+/// The state root's failure (opening it, its image store): the engine's kind of failure.
+impl From<gb_store::StoreError> for Failure {
+    fn from(error: gb_store::StoreError) -> Self {
+        Failure::Engine(Box::new(error.into()))
+    }
+}
+
 /// A solve's failure outside a Dockerfile build (opening the root, importing): no source to
 /// point into.
 impl From<gb_solver::SolveError> for Failure {

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use gb_engine::{BuildRequest, Engine, EngineError, ErrorKind, Export, TarDestination};
 use gb_export::Compression;
-use gb_solver::{SolveOptions, StateRoot};
+use gb_solver::SolveOptions;
+use gb_store::StateRoot;
 
 /// Events are not what these tests look at.
 struct NoEvents;
@@ -102,7 +103,7 @@ fn an_archive_over_a_directory_is_the_users_error() {
 #[test]
 fn base_images_resolve_from_the_store_and_an_unreachable_registry_is_the_environments_failure() {
     let (_dir, engine) = engine();
-    let record = gb_solver::image::import_rootfs(
+    let record = gb_store::import_rootfs(
         engine.root(),
         &gb_test_support::busybox_tar(),
         "busybox:latest",

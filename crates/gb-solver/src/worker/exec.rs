@@ -126,7 +126,7 @@ pub(super) async fn run(
     let container_id = format!("gb-{}-{}", digest.short(), &gb_cache::LayerId::random().0[..8]);
     // The whole root's bound covers the command itself, the CPU-heavy part that the core count
     // is about; mounting, runc's start and the commit around it overlap freely.
-    let slot = context.root.steps.slot().await;
+    let slot = context.root.shared::<crate::steps::Steps>().slot().await;
     let outcome = runtime.run(&container_id, &prepared.spec, &on_output, context.options.cancel.clone()).await;
     drop(slot);
     let args = prepared.spec.args.clone();
@@ -230,7 +230,7 @@ impl Prepared {
 }
 
 fn prepare(
-    state: &crate::StateRoot,
+    state: &gb_store::StateRoot,
     exec: &ExecOp,
     root_snapshot: &Snapshot,
     snapshots: &[Option<Snapshot>],
@@ -278,7 +278,7 @@ fn prepare(
         .collect();
     // Private: what RUN steps leave in cache mounts (a set-uid copy of a shell) must not be
     // reachable by other users.
-    crate::root::create_private_dir(&state.cache_mounts_dir())?;
+    gb_store::create_private_dir(&state.cache_mounts_dir())?;
     for id in locked_ids {
         let lock_path =
             state.cache_mounts_dir().join(gb_ir::Sha256Digest::of(id.as_bytes()).hex()).with_extension("lock");
@@ -327,7 +327,7 @@ fn prepare(
             }
             MountKind::Cache { id, uid, gid, mode, sharing } => {
                 let shared_dir = state.cache_mounts_dir().join(gb_ir::Sha256Digest::of(id.as_bytes()).hex());
-                crate::root::create_private_dir(&state.cache_mounts_dir())?;
+                gb_store::create_private_dir(&state.cache_mounts_dir())?;
                 let lock_path = shared_dir.with_extension("lock");
                 let lock_file = std::fs::OpenOptions::new()
                     .create(true)

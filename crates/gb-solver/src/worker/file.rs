@@ -32,7 +32,7 @@ pub(super) async fn run(
     let description = context.description(digest);
     let location = context.location(digest);
     // The whole root's bound covers the copying (see exec's).
-    let _slot = context.root.steps.slot().await;
+    let _slot = context.root.shared::<crate::steps::Steps>().slot().await;
     tokio::task::spawn_blocking(move || {
         let fail = |message: String| SolveError::OpFailed {
             description: description.clone(),
@@ -91,7 +91,7 @@ pub(super) async fn run(
             .collect();
         gb_ops::apply_file_op(&dest_root, &op, &sources).map_err(|e| {
             // Writing the layer found the disk full: the machine's failure, not the Dockerfile's.
-            if crate::root::is_no_space(&e) {
+            if gb_store::is_no_space(&e) {
                 return SolveError::env(format!("{description}: writing its layer"), e);
             }
             fail(e.to_string())

@@ -194,7 +194,7 @@ async fn snapshot_for(context: &Context, reader: Option<&OpDigest>, value: Value
 }
 
 /// Commits a work directory as a layer and records it.
-pub(crate) fn commit(state: &crate::StateRoot, work: gb_snapshot::WorkDir) -> Result<gb_cache::LayerId, SolveError> {
+pub(crate) fn commit(state: &gb_store::StateRoot, work: gb_snapshot::WorkDir) -> Result<gb_cache::LayerId, SolveError> {
     let (layer, size) = state.snapshots.commit(work).map_err(|e| SolveError::env("committing a layer", e))?;
     let created_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     state

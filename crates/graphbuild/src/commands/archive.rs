@@ -2,7 +2,7 @@
 
 use gb_export::ImageRef;
 use gb_ir::ImageReference;
-use gb_solver::StateRoot;
+use gb_store::StateRoot;
 
 use crate::cli::{LoadArgs, SaveArgs};
 use crate::exit::Failure;

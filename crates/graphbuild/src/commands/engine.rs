@@ -9,7 +9,8 @@ use std::sync::Arc;
 use gb_engine::{BuildRequest, Engine, EngineError, Export, TarDestination};
 use gb_export::Compression;
 use gb_ir::{Definition, ImageReference};
-use gb_solver::{Entitlement, SolveOptions, StateRoot};
+use gb_solver::{Entitlement, SolveOptions};
+use gb_store::StateRoot;
 
 use crate::cli::RunOptions;
 use crate::exit::Failure;

@@ -5,15 +5,15 @@ use std::collections::BTreeSet;
 
 use gb_cache::ImageRecord;
 use gb_engine::{EngineError, ImageSummary};
-use gb_solver::StateRoot;
+use gb_store::StateRoot;
 
 use crate::cli::{DfArgs, HistoryArgs, ImagesArgs, InspectArgs, PruneArgs, RmiArgs, TagArgs};
 use crate::exit::Failure;
 use crate::stdout::outln;
 
 /// An engine failure outside a build: no Dockerfile to point into.
-fn failure(error: EngineError) -> Failure {
-    super::engine::engine_failure(error, None)
+fn failure(error: impl Into<EngineError>) -> Failure {
+    super::engine::engine_failure(error.into(), None)
 }
 
 /// Finds an image or fails with Docker's message.

@@ -17,7 +17,7 @@ pub fn run(args: ImportArgs, root: Option<&std::path::Path>) -> Result<(), Failu
     }
     let state = super::engine::open_root(root)?;
     let _building = state.building();
-    let record = gb_solver::image::import_rootfs(&state, &args.tarball, &args.name, &platform)?;
+    let record = gb_store::import_rootfs(&state, &args.tarball, &args.name, &platform)?;
     outln!("{} {}", record.reference, record.manifest_digest);
     Ok(())
 }

@@ -67,12 +67,12 @@ impl gb_dockerfile::ImageResolver for StoredImages {
         platform: &Platform,
     ) -> Result<Option<gb_dockerfile::ResolvedImage>, gb_dockerfile::ResolveError> {
         let Some(record) = self.0.image(&reference.to_string()).ok().flatten() else { return Ok(None) };
-        if gb_solver::image::record_platform(&record.config).is_some_and(|actual| !platform.matches(&actual)) {
+        if gb_store::record_platform(&record.config).is_some_and(|actual| !platform.matches(&actual)) {
             return Ok(None);
         }
         Ok(Some(gb_dockerfile::ResolvedImage {
             manifest: Some(record.manifest_digest),
-            config: gb_solver::image::ir_config(&record.config),
+            config: gb_store::ir_config(&record.config),
         }))
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use gb_ir::{ImageReference, Platform};
 use gb_registry::{Registry, RegistryConfig};
-use gb_solver::StateRoot;
+use gb_store::StateRoot;
 
 use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs};
 use crate::exit::Failure;

@@ -19,14 +19,14 @@ use gb_cache::{ImageRecord, Snapshot};
 use gb_exec::{ContainerMount, ContainerSpec, MountSource, Network, OutputStream};
 use gb_ir::Sha256Digest;
 use gb_snapshot::{Mounted, SnapshotStore, WorkDir};
-use gb_solver::StateRoot;
+use gb_store::StateRoot;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
 use crate::exit::Failure;
 
-/// The PATH Docker gives a container whose image sets none.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+// The PATH Docker gives a container whose image sets none.
+use gb_ir::DEFAULT_PATH;
 
 /// Runs the container; when it exits with a non-zero status, graphbuild exits with that status
 /// (after everything is unmounted and removed), as `docker run` does.
@@ -264,11 +264,11 @@ struct Running {
 }
 
 fn containers_dir(state: &StateRoot) -> PathBuf {
-    state.path().join("containers")
+    state.containers_dir()
 }
 
 fn runs_dir(state: &StateRoot) -> PathBuf {
-    state.path().join("run")
+    state.runs_dir()
 }
 
 /// Reads a container record: its id, name and whether its graphbuild process is alive.
@@ -379,7 +379,7 @@ impl Container {
             removable: true,
         };
 
-        let layers = state.path().join("layers");
+        let layers = state.layers_dir();
         let layers = std::fs::canonicalize(&layers).map_err(|e| io("resolving", &layers, e))?;
         std::fs::create_dir_all(&container.dir).map_err(|e| io("creating", &container.dir, e))?;
         let link = container.dir.join("layers");

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use gb_solver::StateRoot;
+use gb_store::StateRoot;
 
 use crate::exit::Failure;
 use crate::session::{Session, Streams};
@@ -77,7 +77,7 @@ pub fn serve(root: &Path, options: ServerOptions) -> Result<(), Failure> {
         let _ = nix::unistd::setsid();
     }
     let state = StateRoot::open(&root)?;
-    state.limit_parallel_steps(options.max_parallelism);
+    gb_solver::limit_parallel_steps(&state, options.max_parallelism);
     let _ = SERVED.set(Arc::new(state));
     let socket = root.join(SOCKET);
     let listener = bind(&socket)?;

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use gb_client::protocol::{Connection, Reply, Request, SolveRequest};
 use gb_engine::{BuildRequest, Engine, EngineError};
-use gb_solver::{SolveOptions, StateRoot};
+use gb_solver::SolveOptions;
+use gb_store::StateRoot;
 use serde::Serialize;
 
 use crate::exit::Failure;
@@ -40,10 +41,10 @@ pub(super) fn answer(root: &Arc<StateRoot>, connection: &Connection, session: &A
 }
 
 /// A result as the `result` reply, or the failure as `failed`.
-fn data<T: Serialize>(result: Result<T, EngineError>) -> Reply {
+fn data<T: Serialize, E: Into<EngineError>>(result: Result<T, E>) -> Reply {
     match result {
         Ok(value) => Reply::Result(serde_json::to_value(value).unwrap_or_default()),
-        Err(error) => failed(&crate::commands::engine::engine_failure(error, None)),
+        Err(error) => failed(&crate::commands::engine::engine_failure(error.into(), None)),
     }
 }
 

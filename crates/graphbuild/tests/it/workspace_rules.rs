@@ -8,7 +8,7 @@ use std::process::Command;
 use crate::repo_root;
 
 /// The engine's crates: a front end reaches none of them, they reach no front end.
-const ENGINE: [&str; 11] = [
+const ENGINE: [&str; 12] = [
     "gb-cache",
     "gb-snapshot",
     "gb-exec",
@@ -17,6 +17,7 @@ const ENGINE: [&str; 11] = [
     "gb-export",
     "gb-registry",
     "gb-remote-cache",
+    "gb-store",
     "gb-solver",
     "gb-engine",
     "gb-events",

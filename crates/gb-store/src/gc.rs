@@ -1,14 +1,13 @@
-//! The image store's operations that more than one command needs: finding an image by name or
-//! id, the images running containers use, and garbage collection.
+//! Garbage collection (what nothing references goes), and what it must keep: every image, the
+//! build cache it is not asked to drop, and what running containers are mounted from.
 
 use std::collections::BTreeSet;
 
 use gb_cache::{ImageRecord, LayerId};
 use gb_ir::Sha256Digest;
-use gb_solver::StateRoot;
 
-use crate::Engine;
-use crate::error::EngineError;
+use crate::error::StoreError;
+use crate::root::StateRoot;
 
 /// What garbage collection freed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -23,36 +22,15 @@ pub struct Freed {
     pub bytes: u64,
 }
 
-fn store_error(action: &'static str) -> impl FnOnce(gb_cache::CacheError) -> EngineError {
-    move |source| EngineError::Store { action, source: Box::new(source) }
-}
-
-impl Engine {
-    /// Every named image, by normalized name.
-    pub fn images(&self) -> Result<Vec<(String, ImageRecord)>, EngineError> {
-        images(self.root())
-    }
-
-    /// See [`find_image`].
-    pub fn find_image(&self, name: &str) -> Result<(String, ImageRecord), EngineError> {
-        find_image(self.root(), name)
-    }
-
-    /// See [`collect_garbage`].
-    pub fn collect_garbage(&self, drop_cache: bool) -> Result<Freed, EngineError> {
-        collect_garbage(self.root(), drop_cache)
-    }
-}
-
 /// Every named image of a root, by normalized name.
-pub fn images(root: &StateRoot) -> Result<Vec<(String, ImageRecord)>, EngineError> {
-    root.db.images().map_err(store_error("reading the image store"))
+pub fn images(root: &StateRoot) -> Result<Vec<(String, ImageRecord)>, StoreError> {
+    root.db.images().map_err(StoreError::records("reading the image store"))
 }
 
 /// The image a name (`app`, `app:1`, `reg/app@sha256:...`) or an id (prefix) names, with its
 /// full name; Docker's "no such image" when none.
-pub fn find_image(root: &StateRoot, name: &str) -> Result<(String, ImageRecord), EngineError> {
-    gb_solver::image::find(root, name)?.ok_or_else(|| EngineError::NoSuchImage(name.to_owned()))
+pub fn find_image(root: &StateRoot, name: &str) -> Result<(String, ImageRecord), StoreError> {
+    crate::image::find(root, name)?.ok_or_else(|| StoreError::NoSuchImage(name.to_owned()))
 }
 
 /// Images that running containers (`graphbuild run`) use, by config digest.
@@ -66,7 +44,7 @@ pub fn images_in_use(root: &StateRoot) -> BTreeSet<Sha256Digest> {
 /// The records `graphbuild run` keeps of its containers (`ROOT/containers/*.json`); unreadable
 /// ones are skipped.
 fn container_records(root: &StateRoot) -> impl Iterator<Item = serde_json::Value> {
-    std::fs::read_dir(root.path().join("containers"))
+    std::fs::read_dir(root.containers_dir())
         .into_iter()
         .flatten()
         .flatten()
@@ -78,47 +56,41 @@ fn container_records(root: &StateRoot) -> impl Iterator<Item = serde_json::Value
 /// running containers. With `drop_cache`, every build cache result is removed first. Layers
 /// shared between images are therefore never removed while one image still needs them. Waits
 /// for running builds, pulls and loads (their new layers are not referenced yet).
-pub fn collect_garbage(root: &StateRoot, drop_cache: bool) -> Result<Freed, EngineError> {
+pub fn collect_garbage(root: &StateRoot, drop_cache: bool) -> Result<Freed, StoreError> {
     let _collecting = root.collecting();
     let mut freed = Freed::default();
     if drop_cache {
-        for (key, _) in root.db.results().map_err(store_error("reading the cache"))? {
-            root.db.remove_result(&key).map_err(store_error("writing the cache"))?;
+        for (key, _) in root.db.results().map_err(StoreError::records("reading the cache"))? {
+            root.db.remove_result(&key).map_err(StoreError::records("writing the cache"))?;
             freed.results += 1;
         }
     }
     let (live_layers, live_blobs) = live(root)?;
-    for (id, record) in root.db.layers().map_err(store_error("reading the layers"))? {
+    for (id, record) in root.db.layers().map_err(StoreError::records("reading the layers"))? {
         if live_layers.contains(&id) {
             continue;
         }
         let path = root.snapshots.layer_path(&id);
         if path.exists() {
-            std::fs::remove_dir_all(&path)
-                .map_err(|source| EngineError::Io { action: format!("removing {}", path.display()), source })?;
+            std::fs::remove_dir_all(&path).map_err(StoreError::io(format!("removing {}", path.display())))?;
         }
-        root.db.remove_layer(&id).map_err(store_error("writing the layers"))?;
+        root.db.remove_layer(&id).map_err(StoreError::records("writing the layers"))?;
         freed.layers += 1;
         freed.bytes += record.size;
     }
-    let blob_dir = root.path().join("content/sha256");
-    for entry in std::fs::read_dir(&blob_dir).into_iter().flatten().flatten() {
-        let Ok(digest) = format!("sha256:{}", entry.file_name().to_string_lossy()).parse::<Sha256Digest>() else {
-            continue;
-        };
+    for (digest, size) in root.content.blobs() {
         if live_blobs.contains(&digest) {
             continue;
         }
-        freed.bytes += entry.metadata().map_or(0, |m| m.len());
-        std::fs::remove_file(entry.path())
-            .map_err(|source| EngineError::Io { action: "removing a blob".to_owned(), source })?;
+        root.content.remove(&digest).map_err(StoreError::records("removing a blob"))?;
+        freed.bytes += size;
         freed.blobs += 1;
     }
     Ok(freed)
 }
 
 /// The layers and blobs something still references.
-fn live(root: &StateRoot) -> Result<(BTreeSet<LayerId>, BTreeSet<Sha256Digest>), EngineError> {
+fn live(root: &StateRoot) -> Result<(BTreeSet<LayerId>, BTreeSet<Sha256Digest>), StoreError> {
     let mut live_layers: BTreeSet<LayerId> = BTreeSet::new();
     let mut live_blobs: BTreeSet<Sha256Digest> = BTreeSet::new();
     for (_, record) in &images(root)? {
@@ -143,7 +115,7 @@ fn live(root: &StateRoot) -> Result<(BTreeSet<LayerId>, BTreeSet<Sha256Digest>),
             }
         }
     }
-    for (_, result) in root.db.results().map_err(store_error("reading the cache"))? {
+    for (_, result) in root.db.results().map_err(StoreError::records("reading the cache"))? {
         for snapshot in result.outputs {
             live_layers.extend(snapshot.layers);
         }

@@ -7,11 +7,11 @@ use std::path::Path;
 
 use gb_cache::{ImageRecord, LayerId};
 use gb_ir::{ImageReference, Sha256Digest};
-use gb_solver::StateRoot;
 use serde::Serialize;
 
-use crate::error::EngineError;
-use crate::store::{collect_garbage, find_image, images, images_in_use};
+use crate::error::StoreError;
+use crate::gc::{collect_garbage, find_image, images, images_in_use};
+use crate::root::StateRoot;
 
 /// One image name in the store, as `docker images` lists it.
 #[derive(Debug, Clone, Serialize)]
@@ -104,7 +104,7 @@ pub struct Pruned {
 }
 
 /// Every image name, newest first (then by repository and tag).
-pub fn list_images(root: &StateRoot) -> Result<Vec<ImageSummary>, EngineError> {
+pub fn list_images(root: &StateRoot) -> Result<Vec<ImageSummary>, StoreError> {
     let mut list: Vec<ImageSummary> = images(root)?.iter().map(|(name, record)| summary(root, name, record)).collect();
     list.sort_by(|a, b| {
         b.created_unix.cmp(&a.created_unix).then(a.repository.cmp(&b.repository)).then(a.tag.cmp(&b.tag))
@@ -113,7 +113,7 @@ pub fn list_images(root: &StateRoot) -> Result<Vec<ImageSummary>, EngineError> {
 }
 
 /// The image `name` (a name or an id prefix) in docker's `image inspect` shape.
-pub fn inspect_image(root: &StateRoot, name: &str) -> Result<serde_json::Value, EngineError> {
+pub fn inspect_image(root: &StateRoot, name: &str) -> Result<serde_json::Value, StoreError> {
     let (_, record) = find_image(root, name)?;
     let tags: Vec<String> = images(root)?
         .iter()
@@ -146,7 +146,7 @@ pub fn inspect_image(root: &StateRoot, name: &str) -> Result<serde_json::Value, 
 }
 
 /// The image's id and its history, oldest entry first.
-pub fn image_history(root: &StateRoot, name: &str) -> Result<(Sha256Digest, Vec<HistoryEntry>), EngineError> {
+pub fn image_history(root: &StateRoot, name: &str) -> Result<(Sha256Digest, Vec<HistoryEntry>), StoreError> {
     let (_, record) = find_image(root, name)?;
     let history = record.config["history"].as_array().cloned().unwrap_or_default();
     let mut layers = record.layers.iter();
@@ -168,33 +168,31 @@ pub fn image_history(root: &StateRoot, name: &str) -> Result<(Sha256Digest, Vec<
 }
 
 /// Gives the image `source` the name `target` (normalized; an existing name moves).
-pub fn tag_image(root: &StateRoot, source: &str, target: &str) -> Result<String, EngineError> {
+pub fn tag_image(root: &StateRoot, source: &str, target: &str) -> Result<String, StoreError> {
     let (_, record) = find_image(root, source)?;
-    let target = ImageReference::parse_new_name(target).map_err(|e| EngineError::Invalid(e.to_string()))?;
+    let target = ImageReference::parse_new_name(target).map_err(|e| StoreError::InvalidName(e.to_string()))?;
     let mut tagged = record;
     tagged.reference = target.to_string();
-    root.db
-        .put_image(&target.to_string(), &tagged)
-        .map_err(|e| EngineError::Store { action: "writing the image store", source: Box::new(e) })?;
+    root.db.put_image(&target.to_string(), &tagged).map_err(|e| StoreError::records("writing the image store")(e))?;
     Ok(target.to_string())
 }
 
 /// Removes `name`: a name untags it; an id removes every name of the image (`force` needed
 /// when there are several, as docker asks). An image a running container uses is kept unless
 /// `force`. Layers are left for [`collect_garbage`] (the caller runs it once after a batch).
-pub fn remove_image(root: &StateRoot, name: &str, force: bool) -> Result<Removal, EngineError> {
+pub fn remove_image(root: &StateRoot, name: &str, force: bool) -> Result<Removal, StoreError> {
     let (found_name, record) = find_image(root, name)?;
     let names: Vec<String> =
         images(root)?.into_iter().filter(|(_, r)| r.config_digest == record.config_digest).map(|(n, _)| n).collect();
     let by_id = ImageReference::parse(name).map(|r| r.to_string()) != Ok(found_name.clone());
     if !force && images_in_use(root).contains(&record.config_digest) {
-        return Err(EngineError::Conflict(format!(
+        return Err(StoreError::Conflict(format!(
             "unable to remove {name}: image is being used by a running container (use -f to remove anyway)"
         )));
     }
     let remove = if by_id {
         if names.len() > 1 && !force {
-            return Err(EngineError::Conflict(format!(
+            return Err(StoreError::Conflict(format!(
                 "unable to delete {} (must be forced) - image is referenced in multiple repositories",
                 &record.config_digest.hex()[..12]
             )));
@@ -205,9 +203,7 @@ pub fn remove_image(root: &StateRoot, name: &str, force: bool) -> Result<Removal
     };
     let mut untagged = Vec::new();
     for name in &remove {
-        root.db
-            .remove_image(name)
-            .map_err(|e| EngineError::Store { action: "writing the image store", source: Box::new(e) })?;
+        root.db.remove_image(name).map_err(|e| StoreError::records("writing the image store")(e))?;
         untagged.push(familiar(name));
     }
     let deleted = (remove.len() == names.len()).then_some(record.config_digest);
@@ -216,28 +212,26 @@ pub fn remove_image(root: &StateRoot, name: &str, force: bool) -> Result<Removal
 
 /// Removes build cache and what nothing names any more; with `cache_mounts`, the contents of
 /// `RUN --mount=type=cache` mounts too.
-pub fn prune(root: &StateRoot, cache_mounts: bool) -> Result<Pruned, EngineError> {
+pub fn prune(root: &StateRoot, cache_mounts: bool) -> Result<Pruned, StoreError> {
     let freed = collect_garbage(root, true)?;
     let mut bytes = freed.bytes;
     let dir = root.cache_mounts_dir();
     if cache_mounts && dir.exists() {
         bytes += dir_size(&dir);
-        std::fs::remove_dir_all(&dir)
-            .map_err(|source| EngineError::Io { action: format!("removing {}", dir.display()), source })?;
+        std::fs::remove_dir_all(&dir).map_err(StoreError::io(format!("removing {}", dir.display())))?;
     }
     Ok(Pruned { results: freed.results, layers: freed.layers, blobs: freed.blobs, bytes, cache_mounts })
 }
 
 /// What images, build cache and blobs take, shared layers counted once.
-pub fn disk_usage(root: &StateRoot) -> Result<DiskUsage, EngineError> {
+pub fn disk_usage(root: &StateRoot) -> Result<DiskUsage, StoreError> {
     let all = images(root)?;
     let mut unique: BTreeMap<Sha256Digest, &ImageRecord> = BTreeMap::new();
     for (_, record) in &all {
         unique.insert(record.config_digest, record);
     }
     let image_layers: BTreeSet<&LayerId> = unique.values().flat_map(|r| r.layers.iter()).collect();
-    let results =
-        root.db.results().map_err(|e| EngineError::Store { action: "reading the cache", source: Box::new(e) })?;
+    let results = root.db.results().map_err(|e| StoreError::records("reading the cache")(e))?;
     let cache_layers: BTreeSet<&LayerId> =
         results.iter().flat_map(|(_, r)| r.outputs.iter().flat_map(|s| &s.layers)).collect();
     let in_use = images_in_use(root);

@@ -8,7 +8,7 @@ use gb_cache::ImageRecord;
 use gb_ir::{EnvVar, Healthcheck, ImageConfig, ImageReference, Platform, Sha256Digest};
 use serde_json::json;
 
-use crate::error::SolveError;
+use crate::error::StoreError;
 use crate::root::StateRoot;
 
 const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -23,28 +23,21 @@ pub fn import_rootfs(
     tarball: &Path,
     name: &str,
     platform: &Platform,
-) -> Result<ImageRecord, SolveError> {
-    let reference = ImageReference::parse(name).map_err(|e| SolveError::OpFailed {
-        description: "import".into(),
-        location: None,
-        message: e.to_string(),
-    })?;
-    let mut file = std::fs::File::open(tarball).map_err(|e| SolveError::OpFailed {
-        description: "import".into(),
-        location: None,
-        message: format!("opening {}: {e}", tarball.display()),
-    })?;
+) -> Result<ImageRecord, StoreError> {
+    let reference = ImageReference::parse(name).map_err(|e| StoreError::InvalidName(e.to_string()))?;
+    let mut file =
+        std::fs::File::open(tarball).map_err(|e| StoreError::Import(format!("opening {}: {e}", tarball.display())))?;
     let mut magic = [0u8; 2];
     let gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
-    file.rewind().map_err(|e| SolveError::env("reading the tarball", e))?;
+    file.rewind().map_err(StoreError::io("reading the tarball"))?;
 
     // Keep the layer blob as given (compressed or not) and extract the uncompressed stream.
     let storing = format!("storing {} in the content store", tarball.display());
-    let mut writer = root.content.writer().map_err(|e| SolveError::env(&storing, e))?;
-    std::io::copy(&mut file, &mut writer).map_err(|e| SolveError::env(&storing, e))?;
-    let (blob_digest, blob_size) = writer.commit(None).map_err(|e| SolveError::env(&storing, e))?;
-    let blob =
-        std::fs::File::open(root.content.path(&blob_digest)).map_err(|e| SolveError::env("reading a blob", e))?;
+    let mut writer = root.content.writer().map_err(StoreError::records("storing the tarball in the content store"))?;
+    std::io::copy(&mut file, &mut writer).map_err(StoreError::io(storing))?;
+    let (blob_digest, blob_size) =
+        writer.commit(None).map_err(StoreError::records("storing the tarball in the content store"))?;
+    let blob = root.content.open_blob(&blob_digest).map_err(StoreError::records("reading a blob"))?;
     let imported = if gzip {
         root.snapshots.import_tar(flate2::read::GzDecoder::new(blob))
     } else {
@@ -52,14 +45,14 @@ pub fn import_rootfs(
     }
     .map_err(|e| {
         if crate::root::is_no_space(&e) {
-            return SolveError::env("writing the imported layer", e);
+            return StoreError::layers("writing the imported layer")(e);
         }
-        SolveError::OpFailed { description: "import".into(), location: None, message: e.to_string() }
+        StoreError::Import(e.to_string())
     })?;
     let created_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     root.db
         .put_layer(&imported.layer, &gb_cache::LayerRecord { size: imported.size, created_unix })
-        .map_err(|e| SolveError::env("recording a layer", e))?;
+        .map_err(StoreError::records("recording a layer"))?;
 
     // Record the blob the layer came from, so a load, a pull or a cache import that brings the
     // same blob reuses this layer and an export never compresses it again.
@@ -72,17 +65,17 @@ pub fn import_rootfs(
     };
     root.db
         .put_layer_blob(&imported.layer, &compression.cache_variant(None), &blob_record)
-        .map_err(|e| SolveError::env("recording a layer blob", e))?;
+        .map_err(StoreError::records("recording a layer blob"))?;
 
     let config = json!({
         "architecture": platform.architecture,
         "os": platform.os,
-        "config": { "Env": [format!("PATH={}", crate::env::DEFAULT_PATH)] },
+        "config": { "Env": [format!("PATH={}", gb_ir::DEFAULT_PATH)] },
         "rootfs": { "type": "layers", "diff_ids": [imported.diff_id.to_string()] },
         "history": [{ "created_by": format!("graphbuild import {}", tarball.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()), "comment": "imported" }],
     });
     let config_bytes = gb_ir::canonical_json(&config);
-    let config_digest = root.content.put_bytes(&config_bytes).map_err(|e| SolveError::env("writing the config", e))?;
+    let config_digest = root.content.put_bytes(&config_bytes).map_err(StoreError::records("writing the config"))?;
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": MEDIA_MANIFEST,
@@ -91,7 +84,7 @@ pub fn import_rootfs(
     });
     let manifest_bytes = gb_ir::canonical_json(&manifest);
     let manifest_digest =
-        root.content.put_bytes(&manifest_bytes).map_err(|e| SolveError::env("writing the manifest", e))?;
+        root.content.put_bytes(&manifest_bytes).map_err(StoreError::records("writing the manifest"))?;
     let record = ImageRecord {
         reference: reference.to_string(),
         manifest_digest,
@@ -101,7 +94,7 @@ pub fn import_rootfs(
         diff_ids: vec![imported.diff_id],
         created_unix,
     };
-    root.db.put_image(&reference.to_string(), &record).map_err(|e| SolveError::env("recording the image", e))?;
+    root.db.put_image(&reference.to_string(), &record).map_err(StoreError::records("recording the image"))?;
     Ok(record)
 }
 
@@ -158,10 +151,10 @@ pub fn manifest_of(record: &ImageRecord) -> Sha256Digest {
 
 /// Finds an image by name (`busybox`, `app:1`, normalized as Docker does) or by id (the config
 /// digest, full or a prefix of at least 4 hex digits, with or without `sha256:`).
-pub fn find(root: &StateRoot, name_or_id: &str) -> Result<Option<(String, ImageRecord)>, SolveError> {
+pub fn find(root: &StateRoot, name_or_id: &str) -> Result<Option<(String, ImageRecord)>, StoreError> {
     if let Ok(reference) = ImageReference::parse(name_or_id) {
         let name = reference.to_string();
-        if let Some(record) = root.db.image(&name).map_err(|e| SolveError::env("reading the image store", e))? {
+        if let Some(record) = root.db.image(&name).map_err(StoreError::records("reading the image store"))? {
             return Ok(Some((name, record)));
         }
     }
@@ -169,7 +162,7 @@ pub fn find(root: &StateRoot, name_or_id: &str) -> Result<Option<(String, ImageR
     if prefix.len() < 4 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
-    let images = root.db.images().map_err(|e| SolveError::env("reading the image store", e))?;
+    let images = root.db.images().map_err(StoreError::records("reading the image store"))?;
     let mut matches: Vec<(String, ImageRecord)> =
         images.into_iter().filter(|(_, record)| record.config_digest.hex().starts_with(prefix)).collect();
     matches.sort_by(|a, b| a.0.cmp(&b.0));

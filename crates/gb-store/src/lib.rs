@@ -1,0 +1,20 @@
+//! The state root and everything in it: where records, blobs, layers, runtime work dirs and
+//! container records live (`root`), the image store as docker's image commands see it
+//! (`images`, `image`), garbage collection and the lease that keeps it away from a build's
+//! unreferenced layers (`gc`). No other crate builds a path inside a root: they ask
+//! [`StateRoot`] for the directory they need.
+
+mod error;
+mod gc;
+mod image;
+mod images;
+mod root;
+
+pub use error::{ErrorKind, StoreError};
+pub use gc::{Freed, collect_garbage, find_image, images, images_in_use, process_runs};
+pub use image::{find, import_rootfs, ir_config, manifest_of, record_platform};
+pub use images::{
+    DiskUsage, HistoryEntry, ImageSummary, Pruned, Removal, disk_usage, image_history, inspect_image, list_images,
+    parse_created, prune, remove_image, repository_and_tag, tag_image,
+};
+pub use root::{StateRoot, create_private_dir, is_no_space};
