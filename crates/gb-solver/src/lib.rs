@@ -4,11 +4,13 @@
 //! A solve has three phases: compute every op's cache key (hashing only the context files
 //! whose stat changed), decide which ops must run (walking down from the output and stopping
 //! at cache hits, so a cached result needs nothing below it), then run the misses as soon as
-//! their inputs are ready, bounded by the parallelism limit.
+//! their inputs are ready, bounded by the parallelism limit. The phases are generic over an op
+//! trait (`graph.rs`, tested with fake ops); `solve.rs` binds the IR's ops to it.
 
 mod entitlements;
 mod env;
 mod error;
+mod graph;
 mod keys;
 mod scheduler;
 mod solve;

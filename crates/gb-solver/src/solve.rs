@@ -1,6 +1,6 @@
 //! The solve: keys, the plan of what must run, and the parallel scheduler.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::entitlements::{self, Entitlement};
 use crate::error::SolveError;
+use crate::graph::{self, GraphOp, Known};
 use crate::keys::cache_key;
-use crate::scheduler;
 use crate::steps::Ran;
 use crate::worker::{self, Value};
 use gb_store::StateRoot;
@@ -117,13 +117,14 @@ pub struct SolveResult {
 /// Runs Definitions against one state root.
 pub struct Solver {
     root: Arc<StateRoot>,
-    runtime: std::sync::OnceLock<Arc<gb_exec::Runtime>>,
 }
 
 /// What every op task shares.
 pub(crate) struct Context {
     pub root: Arc<StateRoot>,
-    pub runtime: Option<Arc<gb_exec::Runtime>>,
+    /// The container runtime, found when the first exec op runs (a build with none needs no
+    /// runc).
+    runtime: std::sync::OnceLock<Arc<gb_exec::Runtime>>,
     pub options: SolveOptions,
     pub events: Arc<dyn EventSink>,
     pub started: Instant,
@@ -131,6 +132,18 @@ pub(crate) struct Context {
 }
 
 impl Context {
+    /// The container runtime, found on first use; a work dir of this solve's own holds its
+    /// containers (those a killed build left behind were reaped when the state root was
+    /// opened).
+    pub fn runtime(&self) -> Result<Arc<gb_exec::Runtime>, SolveError> {
+        if let Some(runtime) = self.runtime.get() {
+            return Ok(runtime.clone());
+        }
+        let runtime = gb_exec::Runtime::detect(&self.root.new_exec_dir())
+            .map_err(|e| SolveError::env("finding a container runtime (install runc)", e))?;
+        Ok(self.runtime.get_or_init(|| Arc::new(runtime)).clone())
+    }
+
     /// Milliseconds since the solve started.
     pub fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
@@ -150,7 +163,7 @@ impl Context {
 impl Solver {
     /// A solver over a state root.
     pub fn new(root: Arc<StateRoot>) -> Self {
-        Self { root, runtime: std::sync::OnceLock::new() }
+        Self { root }
     }
 
     /// The state root.
@@ -158,18 +171,8 @@ impl Solver {
         &self.root
     }
 
-    async fn runtime(&self) -> Result<Arc<gb_exec::Runtime>, SolveError> {
-        if let Some(runtime) = self.runtime.get() {
-            return Ok(runtime.clone());
-        }
-        // A work dir of this build's own; containers a killed build left behind were reaped when
-        // the state root was opened.
-        let runtime = gb_exec::Runtime::detect(&self.root.new_exec_dir())
-            .map_err(|e| SolveError::env("finding a container runtime (install runc)", e))?;
-        Ok(self.runtime.get_or_init(|| Arc::new(runtime)).clone())
-    }
-
-    /// Solves the definition's output.
+    /// Solves the definition's output: sources resolved first (at once), then the generic
+    /// phases of `graph` over the IR's ops.
     pub async fn solve(
         &self,
         definition: &Definition,
@@ -192,107 +195,56 @@ impl Solver {
         entitlements::check(definition, &reachable, &options.entitlements)?;
         events.emit(Event::BuildStarted { ops: reachable.len() });
         let nodes: HashMap<OpDigest, OpNode> = definition.ops.iter().map(|e| (e.digest, e.node.clone())).collect();
-
-        // Phase 1: cache keys, and the values of sources (known without running anything).
         let mut sources = self.resolve_sources(definition, &reachable, &nodes, options)?;
-        let mut keys: HashMap<OpDigest, CacheKey> = HashMap::new();
-        let mut values: HashMap<OpDigest, Vec<Value>> = HashMap::new();
-        let mut hits: HashSet<OpDigest> = HashSet::new();
-        let mut cached = 0usize;
-        for digest in &reachable {
-            let node = &nodes[digest];
-            let input_keys: Vec<(CacheKey, u32)> = node.inputs.iter().map(|i| (keys[&i.op], i.output)).collect();
-            let content = match sources.remove(digest) {
-                Some((content, value)) => {
-                    values.insert(*digest, vec![value]);
-                    content
-                }
-                None => None,
-            };
-            let key = cache_key(digest, &input_keys, content.as_deref());
-            keys.insert(*digest, key);
-            let cacheable = !matches!(node.op, Op::Source(_) | Op::Merge(_) | Op::Diff(_));
-            let record = if cacheable && !options.no_cache {
-                self.root.db.result(&key).map_err(|e| SolveError::env("reading the cache", e))?
-            } else {
-                None
-            };
-            // A result counts only while every layer it names is on disk.
-            if let Some(record) = record
-                && record.outputs.iter().all(|s| s.layers.iter().all(|l| self.root.snapshots.layer_path(l).is_dir()))
-            {
-                values.insert(*digest, record.outputs.into_iter().map(Value::Snapshot).collect());
-                hits.insert(*digest);
-            }
-        }
-
-        // Phase 2: what must run: walk down from the output, stopping at known values.
-        let mut needed: HashSet<OpDigest> = HashSet::new();
-        let mut stack = vec![output.op];
-        while let Some(digest) = stack.pop() {
-            if values.contains_key(&digest) || !needed.insert(digest) {
-                continue;
-            }
-            stack.extend(nodes[&digest].inputs.iter().map(|i| i.op));
-        }
-        for digest in &reachable {
-            if hits.contains(digest) {
-                cached += 1;
-                events.emit(Event::OpCached {
-                    op: digest.to_string(),
-                    description: self.description(definition, digest),
-                    at_ms: started.elapsed().as_millis() as u64,
-                });
-            }
-        }
-
-        // Phase 3: run what is needed, each op as soon as its inputs are ready.
-        let needs_runtime = needed.iter().any(|d| matches!(nodes[d].op, Op::Exec(_)));
         let context = Arc::new(Context {
             root: self.root.clone(),
-            runtime: if needs_runtime { Some(self.runtime().await?) } else { None },
+            runtime: std::sync::OnceLock::new(),
             options: options.clone(),
             events: events.clone(),
             started,
             definition: Arc::new(definition.clone()),
         });
         let semaphore = Arc::new(tokio::sync::Semaphore::new(options.max_parallelism.max(1)));
-        let plan = scheduler::Plan {
-            steps: reachable
-                .iter()
-                .filter(|d| needed.contains(d))
-                .map(|d| (*d, nodes[d].inputs.iter().map(|i| i.op).filter(|op| needed.contains(op)).collect()))
-                .collect(),
-        };
-        let start_step = |digest: OpDigest, done: &HashMap<OpDigest, Step>| {
-            let node = nodes[&digest].clone();
-            let inputs: Vec<Value> = node
-                .inputs
-                .iter()
-                .map(|i| {
-                    done.get(&i.op)
-                        .map(|step| &step.outputs)
-                        .or_else(|| values.get(&i.op))
-                        .and_then(|v| v.get(i.output as usize).cloned())
-                        .unwrap_or(Value::Snapshot(Snapshot::default()))
-                })
-                .collect();
-            let (context, semaphore, key) = (context.clone(), semaphore.clone(), keys[&digest]);
-            async move { run_step(&context, &semaphore, digest, &node, inputs, key).await }
-        };
-        let outcome =
-            scheduler::run(plan, &options.cancel, start_step, |panicked| SolveError::env("an op task", panicked)).await;
-        let mut ran = 0usize;
-        match outcome {
-            Ok(steps) => {
-                for (digest, step) in steps {
-                    match step.by {
-                        Ran::Here if !matches!(nodes[&digest].op, Op::Merge(_) | Op::Diff(_)) => ran += 1,
-                        Ran::Here => {}
-                        Ran::ByAnother => cached += 1,
-                    }
-                    values.insert(digest, step.outputs);
+        let index: HashMap<OpDigest, usize> = reachable.iter().enumerate().map(|(i, d)| (*d, i)).collect();
+        let ops: Vec<IrOp> = reachable
+            .iter()
+            .map(|digest| {
+                let node = nodes[digest].clone();
+                IrOp {
+                    digest: *digest,
+                    inputs: node.inputs.iter().map(|i| (index[&i.op], i.output)).collect(),
+                    source: sources.remove(digest),
+                    node,
+                    context: context.clone(),
+                    semaphore: semaphore.clone(),
                 }
+            })
+            .collect();
+
+        let planned = graph::plan(&ops, index[&output.op])?;
+        for hit in &planned.hits {
+            events.emit(Event::OpCached {
+                op: reachable[*hit].to_string(),
+                description: context.description(&reachable[*hit]),
+                at_ms: started.elapsed().as_millis() as u64,
+            });
+        }
+        let mut cached = planned.hits.len();
+        let keys = planned.keys.clone();
+        let outcome =
+            graph::run(&ops, planned, &options.cancel, |panicked| SolveError::env("an op task", panicked)).await;
+        let values = match outcome {
+            Ok(done) => {
+                // A step another build ran counts as cached; merges and diffs run nothing.
+                cached += done.ran.iter().filter(|(_, by)| *by == Ran::ByAnother).count();
+                let ran = done
+                    .ran
+                    .iter()
+                    .filter(|(index, by)| {
+                        *by == Ran::Here && !matches!(ops[*index].node.op, Op::Merge(_) | Op::Diff(_))
+                    })
+                    .count();
+                (done.values, ran)
             }
             Err(err) => {
                 let error = if options.cancel.is_cancelled() && matches!(err, SolveError::Cancelled) {
@@ -306,22 +258,23 @@ impl Solver {
                 });
                 return Err(error);
             }
-        }
+        };
+        let (values, ran) = values;
         if options.cancel.is_cancelled() {
             return Err(SolveError::Cancelled);
         }
+        let output_index = index[&output.op];
         let output_value = values
-            .get(&output.op)
+            .get(&output_index)
             .and_then(|v| v.get(output.output as usize).cloned())
             .ok_or_else(|| SolveError::env("the solve", "the output has no result"))?;
         let output_snapshot = worker::to_snapshot(&context, output_value).await?;
         events.emit(Event::BuildCompleted { ran, cached, duration_ms: started.elapsed().as_millis() as u64 });
-        let result_keys = reachable
-            .iter()
-            .filter(|d| matches!(nodes[d].op, Op::Exec(_) | Op::File(_)) && values.contains_key(d))
-            .filter_map(|d| keys.get(d).copied())
+        let result_keys = (0..ops.len())
+            .filter(|i| matches!(ops[*i].node.op, Op::Exec(_) | Op::File(_)) && values.contains_key(i))
+            .map(|i| keys[i])
             .collect();
-        Ok(SolveResult { output: output_snapshot, output_key: keys.get(&output.op).copied(), ran, cached, result_keys })
+        Ok(SolveResult { output: output_snapshot, output_key: Some(keys[output_index]), ran, cached, result_keys })
     }
 
     fn description(&self, definition: &Definition, digest: &OpDigest) -> String {
@@ -553,10 +506,53 @@ impl Solver {
     }
 }
 
-/// A step's outputs, and who ran it.
-struct Step {
-    outputs: Vec<Value>,
-    by: Ran,
+/// An IR op bound to the generic phases: its key is its digest with its inputs' keys (and a
+/// source's content key), its stored result is looked up for exec and file ops, a source's value
+/// was resolved before the solve, and running it is `run_step`.
+struct IrOp {
+    digest: OpDigest,
+    node: OpNode,
+    inputs: Vec<(usize, u32)>,
+    /// A source's content key and value, resolved before the phases.
+    source: Option<(Option<String>, Value)>,
+    context: Arc<Context>,
+    semaphore: Arc<tokio::sync::Semaphore>,
+}
+
+impl GraphOp for IrOp {
+    type Value = Value;
+    type Error = SolveError;
+    type Ran = Ran;
+
+    fn inputs(&self) -> &[(usize, u32)] {
+        &self.inputs
+    }
+
+    fn key(&self, input_keys: &[(CacheKey, u32)]) -> CacheKey {
+        let content = self.source.as_ref().and_then(|(content, _)| content.as_deref());
+        cache_key(&self.digest, input_keys, content)
+    }
+
+    fn known(&self, key: &CacheKey) -> Result<Known<Value>, SolveError> {
+        if let Some((_, value)) = &self.source {
+            return Ok(Known::Resolved(vec![value.clone()]));
+        }
+        let cacheable = matches!(self.node.op, Op::Exec(_) | Op::File(_));
+        if !cacheable || self.context.options.no_cache {
+            return Ok(Known::Nothing);
+        }
+        Ok(stored_outputs(&self.context, key)?.map_or(Known::Nothing, Known::Stored))
+    }
+
+    fn run(
+        &self,
+        key: CacheKey,
+        inputs: Vec<Value>,
+    ) -> impl std::future::Future<Output = graph::RunOutcome<Self>> + Send + 'static {
+        let (context, semaphore, digest, node) =
+            (self.context.clone(), self.semaphore.clone(), self.digest, self.node.clone());
+        async move { run_step(&context, &semaphore, digest, &node, inputs, key).await }
+    }
 }
 
 /// Runs one step when a slot is free, both this solve's and the root's. A cacheable step that a
@@ -570,7 +566,7 @@ async fn run_step(
     node: &OpNode,
     inputs: Vec<Value>,
     key: CacheKey,
-) -> Result<Step, SolveError> {
+) -> Result<(Vec<Value>, Ran), SolveError> {
     let shared = matches!(node.op, Op::Exec(_) | Op::File(_)) && !context.options.no_cache;
     // This build's own bound; the whole root's is taken by the worker around the step's work
     // proper (the command of an exec, the copying of a file op).
@@ -578,7 +574,7 @@ async fn run_step(
     if !shared {
         let _permit = permit().await;
         let outputs = worker::run_op(context, digest, node, inputs, key).await?;
-        return Ok(Step { outputs, by: Ran::Here });
+        return Ok((outputs, Ran::Here));
     }
     let stored = || stored_outputs(context, &key);
     let run = || worker::run_op(context, digest, node, inputs, key);
@@ -590,7 +586,7 @@ async fn run_step(
     if ran == Ran::ByAnother {
         report_cached(context, &digest);
     }
-    Ok(Step { outputs, by: ran })
+    Ok((outputs, ran))
 }
 
 /// The stored result of `key` while every layer it names is on disk.

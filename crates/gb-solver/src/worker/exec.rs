@@ -37,8 +37,7 @@ pub(super) async fn run(
             message,
         }
     };
-    let runtime =
-        context.runtime.clone().ok_or_else(|| SolveError::env("running a container", "no runtime was set up"))?;
+    let runtime = context.runtime()?;
 
     let mut snapshots = Vec::with_capacity(exec.mounts.len());
     for mount in &exec.mounts {

@@ -24,6 +24,13 @@ pub(crate) enum Value {
     Image { reference: String, manifest: gb_ir::Sha256Digest, platform: gb_ir::Platform },
 }
 
+/// What an input that names an output its op does not have is given: an empty snapshot.
+impl Default for Value {
+    fn default() -> Self {
+        Value::Snapshot(Snapshot::default())
+    }
+}
+
 /// Runs one op and reports it.
 pub(crate) async fn run_op(
     context: &Context,
