@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::CacheError;
-use crate::ids::{CacheKey, LayerId};
+use crate::ids::{CacheKey, ImageName, LayerId};
 use crate::kv::{KvStore, KvWrite, Table};
 use crate::records::{FileRecord, ImageRecord, LayerBlobRecord, LayerRecord, ResultRecord};
 use crate::rocks::RocksStore;
@@ -142,23 +142,23 @@ impl CacheDb {
     }
 
     /// The image stored under `name`, if any.
-    pub fn image(&self, name: &str) -> Result<Option<ImageRecord>, CacheError> {
-        self.get(Table::Images, name.as_bytes(), || name.to_owned())
+    pub fn image(&self, name: &ImageName) -> Result<Option<ImageRecord>, CacheError> {
+        self.get(Table::Images, name.as_str().as_bytes(), || name.to_string())
     }
 
     /// Stores an image (durably) under `name`, replacing any earlier one.
-    pub fn put_image(&self, name: &str, record: &ImageRecord) -> Result<(), CacheError> {
-        self.store.write(vec![put(Table::Images, name.as_bytes().to_vec(), record, || name.to_owned())?])
+    pub fn put_image(&self, name: &ImageName, record: &ImageRecord) -> Result<(), CacheError> {
+        self.store.write(vec![put(Table::Images, name.as_str().as_bytes().to_vec(), record, || name.to_string())?])
     }
 
     /// Every stored image, by name.
-    pub fn images(&self) -> Result<Vec<(String, ImageRecord)>, CacheError> {
-        self.scan(Table::Images, utf8_key)
+    pub fn images(&self) -> Result<Vec<(ImageName, ImageRecord)>, CacheError> {
+        self.scan(Table::Images, |bytes| utf8_key(bytes).map(ImageName::stored))
     }
 
     /// Removes the image under `name` (no error if there is none).
-    pub fn remove_image(&self, name: &str) -> Result<(), CacheError> {
-        self.store.write(vec![(Table::Images, name.as_bytes().to_vec(), None)])
+    pub fn remove_image(&self, name: &ImageName) -> Result<(), CacheError> {
+        self.store.write(vec![(Table::Images, name.as_str().as_bytes().to_vec(), None)])
     }
 
     /// The record of a committed layer, if any.
@@ -343,11 +343,16 @@ mod tests {
             assert_eq!(db.file_record("/ctx/b.txt").expect("get"), None);
 
             let image = image_record();
-            db.put_image("alpine:3.20", &image).expect("put");
-            assert_eq!(db.image("alpine:3.20").expect("get"), Some(image.clone()));
-            assert_eq!(db.images().expect("scan"), [("alpine:3.20".to_owned(), image)]);
-            db.remove_image("alpine:3.20").expect("remove");
-            assert_eq!(db.image("alpine:3.20").expect("get"), None);
+            let alpine = ImageName::parse("alpine:3.20").expect("name");
+            db.put_image(&alpine, &image).expect("put");
+            assert_eq!(
+                db.image(&ImageName::parse("docker.io/library/alpine:3.20").expect("name")).expect("get"),
+                Some(image.clone())
+            );
+            assert_eq!(db.images().expect("scan"), [(alpine.clone(), image)]);
+            assert_eq!(db.images().expect("scan")[0].0.as_str(), "docker.io/library/alpine:3.20");
+            db.remove_image(&alpine).expect("remove");
+            assert_eq!(db.image(&alpine).expect("get"), None);
             assert!(db.images().expect("scan").is_empty());
             assert!(db.results().expect("scan").is_empty());
 
@@ -449,13 +454,13 @@ mod tests {
             let db = CacheDb::open(root.path()).expect("open");
             db.put_result(&key("a"), &result).expect("put");
             db.put_file_records(&[("/ctx/f".to_owned(), file_record(3))]).expect("put");
-            db.put_image("alpine", &image).expect("put");
+            db.put_image(&ImageName::parse("alpine").expect("name"), &image).expect("put");
             db.put_layer(&layer_id, &LayerRecord { size: 1, created_unix: 2 }).expect("put");
         }
         let db = CacheDb::open(root.path()).expect("reopen");
         assert_eq!(db.result(&key("a")).expect("get"), Some(result));
         assert_eq!(db.file_record("/ctx/f").expect("get"), Some(file_record(3)));
-        assert_eq!(db.image("alpine").expect("get"), Some(image));
+        assert_eq!(db.image(&ImageName::parse("alpine").expect("name")).expect("get"), Some(image));
         assert_eq!(db.layer(&layer_id).expect("get"), Some(LayerRecord { size: 1, created_unix: 2 }));
         assert!(root.path().join("db/CURRENT").is_file());
     }

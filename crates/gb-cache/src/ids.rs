@@ -45,6 +45,57 @@ impl FromStr for CacheKey {
     }
 }
 
+/// A name in the image store: a normalized image reference
+/// (`docker.io/library/busybox:latest`), the one form images are filed under, so `busybox`,
+/// `library/busybox` and `docker.io/library/busybox:latest` are one name.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ImageName(String);
+
+impl ImageName {
+    /// The name of a parsed reference.
+    pub fn of(reference: &gb_ir::ImageReference) -> Self {
+        Self(reference.to_string())
+    }
+
+    /// Parses and normalizes a name as docker does (`busybox` is `docker.io/library/busybox:latest`).
+    pub fn parse(text: &str) -> Result<Self, gb_ir::ReferenceError> {
+        gb_ir::ImageReference::parse(text).map(|reference| Self::of(&reference))
+    }
+
+    /// A name read back from the store, which only ever files normalized names.
+    pub(crate) fn stored(text: String) -> Self {
+        Self(text)
+    }
+
+    /// The normalized text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The name as a reference.
+    pub fn reference(&self) -> Result<gb_ir::ImageReference, gb_ir::ReferenceError> {
+        gb_ir::ImageReference::parse(&self.0)
+    }
+
+    /// The short form docker shows (`busybox:latest`).
+    pub fn familiar(&self) -> String {
+        self.reference().map_or_else(|_| self.0.clone(), |reference| reference.familiar())
+    }
+}
+
+impl fmt::Display for ImageName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ImageName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ImageName({})", self.0)
+    }
+}
+
 /// A committed layer directory's id (`ROOT/layers/<id>/`): 32 lowercase hex digits, random.
 ///
 /// The field is public for pattern matching; ids that come from outside (a command line, a

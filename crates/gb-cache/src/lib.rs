@@ -20,7 +20,7 @@ mod rocks;
 pub use content::{BlobWriter, ContentStore};
 pub use db::{CacheDb, SCHEMA_VERSION};
 pub use error::CacheError;
-pub use ids::{CacheKey, LayerId, Snapshot};
+pub use ids::{CacheKey, ImageName, LayerId, Snapshot};
 pub use kv::{KvPair, KvStore, KvWrite, Table};
 pub use memory::MemoryStore;
 pub use records::{FileRecord, ImageRecord, LayerBlobRecord, LayerRecord, ResultRecord};

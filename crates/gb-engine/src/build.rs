@@ -219,14 +219,16 @@ impl Engine {
     /// already, writes nothing.
     fn store_image(&self, image: &gb_export::BuiltImage, name: &str) -> Result<(), EngineError> {
         let db = &self.root().db;
+        let name_text = name;
+        let name = gb_cache::ImageName::parse(name).map_err(|e| EngineError::Invalid(format!("{name}: {e}")))?;
         let current = db
-            .image(name)
+            .image(&name)
             .map_err(|source| EngineError::Store { action: "reading the image store", source: Box::new(source) })?;
         if current.is_some_and(|record| record.manifest_digest == image.manifest_digest) {
             return Ok(());
         }
         let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        db.put_image(name, &image.record(name, created))
+        db.put_image(&name, &image.record(name_text, created))
             .map_err(|source| EngineError::Store { action: "writing the image store", source: Box::new(source) })
     }
 
@@ -250,7 +252,10 @@ impl Engine {
         let base = match &spec.base {
             Some(reference) => root
                 .db
-                .image(reference)
+                .image(
+                    &gb_cache::ImageName::parse(reference)
+                        .map_err(|e| EngineError::Invalid(format!("{reference}: {e}")))?,
+                )
                 .map_err(|source| EngineError::Store { action: "reading the image store", source: Box::new(source) })?,
             None => None,
         };

@@ -34,7 +34,9 @@ impl gb_solver::ImagePuller for RegistryPuller {
     {
         Box::pin(async move {
             let _one_at_a_time = self.lock.lock().await;
-            if let Ok(Some(record)) = self.root.db.image(reference)
+            let name = gb_cache::ImageName::parse(reference)
+                .map_err(|e| PullError { environment: false, source: Box::new(e) })?;
+            if let Ok(Some(record)) = self.root.db.image(&name)
                 && record.manifest_digest == *manifest
             {
                 return Ok(record);
@@ -51,10 +53,7 @@ impl gb_solver::ImagePuller for RegistryPuller {
             })?;
             // Also under the tag the build named, where the solver looks it up.
             record.reference = reference.to_owned();
-            self.root
-                .db
-                .put_image(reference, &record)
-                .map_err(|e| PullError { environment: true, source: Box::new(e) })?;
+            self.root.db.put_image(&name, &record).map_err(|e| PullError { environment: true, source: Box::new(e) })?;
             Ok(record)
         })
     }
@@ -66,7 +65,7 @@ pub async fn push(engine: &Engine, name: &str, config: &RegistryConfig) -> Resul
     let record = engine
         .root()
         .db
-        .image(name)
+        .image(&gb_cache::ImageName::parse(name).map_err(|e| EngineError::Invalid(format!("{name}: {e}")))?)
         .map_err(|source| EngineError::Store { action: "reading the image store", source: Box::new(source) })?
         .ok_or_else(|| EngineError::Invalid(format!("no such image: {name}")))?;
     let target = ImageReference::parse(name).map_err(|e| EngineError::Invalid(format!("{name}: {e}")))?;

@@ -41,7 +41,7 @@ impl Engine {
         let stored = self
             .root()
             .db
-            .image(&reference.to_string())
+            .image(&gb_cache::ImageName::of(reference))
             .map_err(|source| EngineError::Store { action: "reading the image store", source: Box::new(source) })?
             .map(|record| BaseImage { manifest: record.manifest_digest, config: gb_store::ir_config(&record.config) });
         if let Some(image) = &stored

@@ -76,7 +76,9 @@ impl Registry {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |elapsed| elapsed.as_secs()),
             };
-            ctx.db.put_image(&name, &record).map_err(RegistryError::store(format!("record image {name}")))?;
+            ctx.db
+                .put_image(&gb_cache::ImageName::of(reference), &record)
+                .map_err(RegistryError::store(format!("record image {name}")))?;
             Ok(record)
         }
         .await;

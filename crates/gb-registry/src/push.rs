@@ -131,7 +131,7 @@ fn mount_sources(ctx: &ExportContext, target: &ImageReference) -> Result<HashMap
     let mut sources = HashMap::new();
     let images = ctx.db.images().map_err(RegistryError::store("list the stored images"))?;
     for (name, image) in images {
-        let Ok(reference) = ImageReference::parse(&name) else { continue };
+        let Ok(reference) = name.reference() else { continue };
         if reference.registry != target.registry || reference.repository == target.repository {
             continue;
         }

@@ -54,12 +54,12 @@ pub enum SolveError {
         entitlement: crate::Entitlement,
     },
     /// The environment failed.
-    #[error("{context}: {message}")]
+    #[error("{context}: {source}")]
     Environment {
         /// What was being done.
         context: String,
-        /// What happened.
-        message: String,
+        /// What happened: the failing crate's typed error (or a sentence where there is none).
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The definition cannot be run.
     #[error("{0}")]
@@ -99,7 +99,7 @@ impl SolveError {
         }
     }
 
-    pub(crate) fn env(context: impl Into<String>, err: impl std::fmt::Display) -> Self {
-        SolveError::Environment { context: context.into(), message: err.to_string() }
+    pub(crate) fn env(context: impl Into<String>, err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        SolveError::Environment { context: context.into(), source: err.into() }
     }
 }

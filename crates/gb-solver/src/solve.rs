@@ -359,8 +359,9 @@ impl Solver {
         match source {
             SourceOp::Scratch => Ok((None, Value::Snapshot(Snapshot::default()))),
             SourceOp::Image(image) => {
-                let stored =
-                    self.root.db.image(&image.reference).map_err(|e| SolveError::env("reading the image store", e))?;
+                let name = gb_cache::ImageName::parse(&image.reference)
+                    .map_err(|e| fail(format!("image {}: {e}", image.reference)))?;
+                let stored = self.root.db.image(&name).map_err(|e| SolveError::env("reading the image store", e))?;
                 // A pinned image not in the store is keyed on its manifest and pulled only if an
                 // op that must run reads it: a cached build needs no base layer.
                 if let (None, Some(pinned), Some(_)) = (&stored, &image.manifest, &options.puller) {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use gb_cache::{ImageRecord, LayerId};
+use gb_cache::{ImageName, ImageRecord, LayerId};
 use gb_ir::Sha256Digest;
 
 use crate::error::StoreError;
@@ -23,13 +23,13 @@ pub struct Freed {
 }
 
 /// Every named image of a root, by normalized name.
-pub fn images(root: &StateRoot) -> Result<Vec<(String, ImageRecord)>, StoreError> {
+pub fn images(root: &StateRoot) -> Result<Vec<(ImageName, ImageRecord)>, StoreError> {
     root.db.images().map_err(StoreError::records("reading the image store"))
 }
 
 /// The image a name (`app`, `app:1`, `reg/app@sha256:...`) or an id (prefix) names, with its
 /// full name; Docker's "no such image" when none.
-pub fn find_image(root: &StateRoot, name: &str) -> Result<(String, ImageRecord), StoreError> {
+pub fn find_image(root: &StateRoot, name: &str) -> Result<(ImageName, ImageRecord), StoreError> {
     crate::image::find(root, name)?.ok_or_else(|| StoreError::NoSuchImage(name.to_owned()))
 }
 

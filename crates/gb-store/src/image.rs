@@ -4,7 +4,7 @@
 use std::io::{Read, Seek as _};
 use std::path::Path;
 
-use gb_cache::ImageRecord;
+use gb_cache::{ImageName, ImageRecord};
 use gb_ir::{EnvVar, Healthcheck, ImageConfig, ImageReference, Platform, Sha256Digest};
 use serde_json::json;
 
@@ -94,7 +94,7 @@ pub fn import_rootfs(
         diff_ids: vec![imported.diff_id],
         created_unix,
     };
-    root.db.put_image(&reference.to_string(), &record).map_err(StoreError::records("recording the image"))?;
+    root.db.put_image(&ImageName::of(&reference), &record).map_err(StoreError::records("recording the image"))?;
     Ok(record)
 }
 
@@ -151,19 +151,18 @@ pub fn manifest_of(record: &ImageRecord) -> Sha256Digest {
 
 /// Finds an image by name (`busybox`, `app:1`, normalized as Docker does) or by id (the config
 /// digest, full or a prefix of at least 4 hex digits, with or without `sha256:`).
-pub fn find(root: &StateRoot, name_or_id: &str) -> Result<Option<(String, ImageRecord)>, StoreError> {
-    if let Ok(reference) = ImageReference::parse(name_or_id) {
-        let name = reference.to_string();
-        if let Some(record) = root.db.image(&name).map_err(StoreError::records("reading the image store"))? {
-            return Ok(Some((name, record)));
-        }
+pub fn find(root: &StateRoot, name_or_id: &str) -> Result<Option<(ImageName, ImageRecord)>, StoreError> {
+    if let Ok(name) = ImageName::parse(name_or_id)
+        && let Some(record) = root.db.image(&name).map_err(StoreError::records("reading the image store"))?
+    {
+        return Ok(Some((name, record)));
     }
     let prefix = name_or_id.strip_prefix("sha256:").unwrap_or(name_or_id);
     if prefix.len() < 4 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
     let images = root.db.images().map_err(StoreError::records("reading the image store"))?;
-    let mut matches: Vec<(String, ImageRecord)> =
+    let mut matches: Vec<(ImageName, ImageRecord)> =
         images.into_iter().filter(|(_, record)| record.config_digest.hex().starts_with(prefix)).collect();
     matches.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(matches.into_iter().next())

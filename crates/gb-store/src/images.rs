@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use gb_cache::{ImageRecord, LayerId};
+use gb_cache::{ImageName, ImageRecord, LayerId};
 use gb_ir::{ImageReference, Sha256Digest};
 use serde::Serialize;
 
@@ -17,7 +17,7 @@ use crate::root::StateRoot;
 #[derive(Debug, Clone, Serialize)]
 pub struct ImageSummary {
     /// The normalized name (`docker.io/library/busybox:latest`).
-    pub name: String,
+    pub name: ImageName,
     /// The repository's familiar name (`busybox`), `<none>` for a name that does not parse.
     pub repository: String,
     /// The tag, `<none>` when the name has none.
@@ -118,7 +118,7 @@ pub fn inspect_image(root: &StateRoot, name: &str) -> Result<serde_json::Value, 
     let tags: Vec<String> = images(root)?
         .iter()
         .filter(|(_, r)| r.config_digest == record.config_digest)
-        .map(|(n, _)| familiar(n))
+        .map(|(n, _)| n.familiar())
         .collect();
     let config = &record.config;
     let manifest: serde_json::Value = root
@@ -168,13 +168,14 @@ pub fn image_history(root: &StateRoot, name: &str) -> Result<(Sha256Digest, Vec<
 }
 
 /// Gives the image `source` the name `target` (normalized; an existing name moves).
-pub fn tag_image(root: &StateRoot, source: &str, target: &str) -> Result<String, StoreError> {
+pub fn tag_image(root: &StateRoot, source: &str, target: &str) -> Result<ImageName, StoreError> {
     let (_, record) = find_image(root, source)?;
     let target = ImageReference::parse_new_name(target).map_err(|e| StoreError::InvalidName(e.to_string()))?;
+    let name = ImageName::of(&target);
     let mut tagged = record;
-    tagged.reference = target.to_string();
-    root.db.put_image(&target.to_string(), &tagged).map_err(|e| StoreError::records("writing the image store")(e))?;
-    Ok(target.to_string())
+    tagged.reference = name.to_string();
+    root.db.put_image(&name, &tagged).map_err(StoreError::records("writing the image store"))?;
+    Ok(name)
 }
 
 /// Removes `name`: a name untags it; an id removes every name of the image (`force` needed
@@ -182,9 +183,9 @@ pub fn tag_image(root: &StateRoot, source: &str, target: &str) -> Result<String,
 /// `force`. Layers are left for [`collect_garbage`] (the caller runs it once after a batch).
 pub fn remove_image(root: &StateRoot, name: &str, force: bool) -> Result<Removal, StoreError> {
     let (found_name, record) = find_image(root, name)?;
-    let names: Vec<String> =
+    let names: Vec<ImageName> =
         images(root)?.into_iter().filter(|(_, r)| r.config_digest == record.config_digest).map(|(n, _)| n).collect();
-    let by_id = ImageReference::parse(name).map(|r| r.to_string()) != Ok(found_name.clone());
+    let by_id = ImageName::parse(name).ok().as_ref() != Some(&found_name);
     if !force && images_in_use(root).contains(&record.config_digest) {
         return Err(StoreError::Conflict(format!(
             "unable to remove {name}: image is being used by a running container (use -f to remove anyway)"
@@ -203,8 +204,8 @@ pub fn remove_image(root: &StateRoot, name: &str, force: bool) -> Result<Removal
     };
     let mut untagged = Vec::new();
     for name in &remove {
-        root.db.remove_image(name).map_err(|e| StoreError::records("writing the image store")(e))?;
-        untagged.push(familiar(name));
+        root.db.remove_image(name).map_err(StoreError::records("writing the image store"))?;
+        untagged.push(name.familiar());
     }
     let deleted = (remove.len() == names.len()).then_some(record.config_digest);
     Ok(Removal { untagged, deleted })
@@ -231,7 +232,7 @@ pub fn disk_usage(root: &StateRoot) -> Result<DiskUsage, StoreError> {
         unique.insert(record.config_digest, record);
     }
     let image_layers: BTreeSet<&LayerId> = unique.values().flat_map(|r| r.layers.iter()).collect();
-    let results = root.db.results().map_err(|e| StoreError::records("reading the cache")(e))?;
+    let results = root.db.results().map_err(StoreError::records("reading the cache"))?;
     let cache_layers: BTreeSet<&LayerId> =
         results.iter().flat_map(|(_, r)| r.outputs.iter().flat_map(|s| &s.layers)).collect();
     let in_use = images_in_use(root);
@@ -263,10 +264,10 @@ pub fn disk_usage(root: &StateRoot) -> Result<DiskUsage, StoreError> {
     })
 }
 
-fn summary(root: &StateRoot, name: &str, record: &ImageRecord) -> ImageSummary {
-    let (repository, tag) = repository_and_tag(name);
+fn summary(root: &StateRoot, name: &ImageName, record: &ImageRecord) -> ImageSummary {
+    let (repository, tag) = repository_and_tag(name.as_str());
     ImageSummary {
-        name: name.to_owned(),
+        name: name.clone(),
         repository,
         tag,
         id: record.config_digest,
@@ -275,11 +276,6 @@ fn summary(root: &StateRoot, name: &str, record: &ImageRecord) -> ImageSummary {
         created_unix: record.config["created"].as_str().and_then(parse_created).unwrap_or(record.created_unix),
         size: image_size(root, record),
     }
-}
-
-/// A name's familiar form (`busybox:latest`), or the name itself when it does not parse.
-fn familiar(name: &str) -> String {
-    ImageReference::parse(name).map_or_else(|_| name.to_owned(), |r| r.familiar())
 }
 
 /// The repository's familiar name and the tag (`<none>` for what a name lacks).

@@ -80,11 +80,12 @@ fn an_image_is_named_once_and_a_no_op_rebuild_leaves_its_record_alone() {
     let name = "docker.io/library/engine-test:1".to_owned();
     let image = || Export::Image { names: vec![name.clone()], compression: Compression::Gzip, push: false };
     build(&engine, request(context.path(), vec![image()], Vec::new())).expect("builds");
-    let stored = engine.root().db.image(&name).expect("reads").expect("the image is named");
+    let key = gb_cache::ImageName::parse(&name).expect("name");
+    let stored = engine.root().db.image(&key).expect("reads").expect("the image is named");
     // A record written again would carry a later time.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     build(&engine, request(context.path(), vec![image()], Vec::new())).expect("rebuilds");
-    let again = engine.root().db.image(&name).expect("reads").expect("still named");
+    let again = engine.root().db.image(&key).expect("reads").expect("still named");
     assert_eq!(again, stored, "the unchanged image's record is not rewritten");
 }
 
@@ -127,7 +128,7 @@ fn base_images_resolve_from_the_store_and_an_unreachable_registry_is_the_environ
     // Stored under that registry's name, `--pull` falls back to the stored image and says why.
     let mut tagged = record.clone();
     tagged.reference = "127.0.0.1:9/base/busybox:1".to_owned();
-    engine.root().db.put_image(&tagged.reference, &tagged).expect("tags");
+    engine.root().db.put_image(&gb_cache::ImageName::parse(&tagged.reference).expect("name"), &tagged).expect("tags");
     match resolve("127.0.0.1:9/base/busybox:1", true) {
         Ok(gb_engine::Resolution::Stored(image, why)) => {
             assert_eq!(image.manifest, record.manifest_digest);

@@ -38,7 +38,7 @@ fn oci_layouts_round_trip() {
         assert_eq!(files(&target, &record.layers), files(&source, &layers));
 
         // Loading again reuses the layers once an image names them.
-        target.db.put_image(&names[0], record).expect("put image");
+        target.db.put_image(&gb_cache::ImageName::parse(&names[0]).expect("name"), record).expect("put image");
         let layer_dirs = fs::read_dir(target.dir.path().join("layers")).expect("list").count();
         let again = load_archive(&target.ctx(), path).expect("load again");
         assert_eq!(again[0].1.layers, record.layers);

@@ -166,7 +166,7 @@ pub fn base_image(root: &Root, base_layer: &LayerId, compression: Compression) -
         assemble_image(&root.ctx(), &spec, &output, None, compression, Some(1_600_000_000)).expect("assemble base");
     assert!(warnings.is_empty(), "{warnings:?}");
     let record = image.record("docker.io/library/base:1", 1);
-    root.db.put_image("docker.io/library/base:1", &record).expect("put image");
+    root.db.put_image(&gb_cache::ImageName::parse("base:1").expect("name"), &record).expect("put image");
     record
 }
 

@@ -27,7 +27,8 @@ async fn resolves_and_pulls_an_image_by_tag_and_by_digest() {
     let pulled = client.pull(&root.ctx(), &reference, &host_platform()).await.expect("pull");
     let name = format!("{}/busybox:latest", server.addr);
     assert_eq!(pulled.reference, name);
-    assert_eq!(root.db.image(&name).expect("read").as_ref(), Some(&pulled));
+    let stored = root.db.image(&gb_cache::ImageName::parse(&name).expect("name")).expect("read");
+    assert_eq!(stored.as_ref(), Some(&pulled));
     assert_eq!(pulled.manifest_digest, resolved.manifest_digest);
     assert_eq!(pulled.diff_ids, image.diff_ids);
     assert_eq!(root.layer_trees(&pulled), source.layer_trees(&image), "pulled layers hold what was pushed");

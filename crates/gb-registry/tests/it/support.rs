@@ -64,7 +64,7 @@ impl Root {
                 .expect("assemble");
         assert!(warnings.is_empty(), "{warnings:?}");
         let record = image.record("docker.io/library/source:1", 0);
-        self.db.put_image("docker.io/library/source:1", &record).expect("put image");
+        self.db.put_image(&gb_cache::ImageName::parse("source:1").expect("name"), &record).expect("put image");
         record
     }
 

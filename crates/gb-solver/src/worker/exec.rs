@@ -59,10 +59,12 @@ pub(super) async fn run(
             let gb_ir::Op::Source(gb_ir::SourceOp::Image(image)) = &entry.node.op else {
                 return Err(fail("config_from must name an image source".to_owned()));
             };
+            let name = gb_cache::ImageName::parse(&image.reference)
+                .map_err(|e| fail(format!("image {}: {e}", image.reference)))?;
             let record = context
                 .root
                 .db
-                .image(&image.reference)
+                .image(&name)
                 .map_err(|e| SolveError::env("reading the image store", e))?
                 .ok_or_else(|| fail(format!("image {} is not in the local store", image.reference)))?;
             Some(BaseConfig::from_oci(&record.config))

@@ -18,6 +18,7 @@ pub fn save(args: SaveArgs, root: &StateRoot) -> Result<(), Failure> {
     let mut found: Vec<(gb_ir::Sha256Digest, Vec<String>)> = Vec::new();
     for name in &args.names {
         let (full_name, record) = super::images::find(root, name)?;
+        let full_name = full_name.to_string();
         // A name given by id saves the image without a tag.
         let by_name = ImageReference::parse(name).map(|r| r.to_string()) == Ok(full_name.clone());
         match found.iter_mut().find(|(digest, _)| *digest == record.manifest_digest) {
@@ -67,7 +68,8 @@ pub fn load(args: LoadArgs, root: &StateRoot) -> Result<(), Failure> {
         for name in names {
             let mut named = record.clone();
             named.reference = name.clone();
-            root.db.put_image(&name, &named).map_err(Failure::os("writing the image store"))?;
+            let key = gb_cache::ImageName::parse(&name).map_err(|e| Failure::Input(format!("{name}: {e}")))?;
+            root.db.put_image(&key, &named).map_err(Failure::os("writing the image store"))?;
             let familiar = ImageReference::parse(&name).map_or(name.clone(), |r| r.familiar());
             outln!("Loaded image: {familiar}");
         }

@@ -17,7 +17,7 @@ fn failure(error: impl Into<EngineError>) -> Failure {
 }
 
 /// Finds an image or fails with Docker's message.
-pub fn find(root: &StateRoot, name: &str) -> Result<(String, ImageRecord), Failure> {
+pub fn find(root: &StateRoot, name: &str) -> Result<(gb_cache::ImageName, ImageRecord), Failure> {
     gb_engine::find_image(root, name).map_err(failure)
 }
 

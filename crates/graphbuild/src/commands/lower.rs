@@ -66,7 +66,7 @@ impl gb_dockerfile::ImageResolver for StoredImages {
         reference: &gb_ir::ImageReference,
         platform: &Platform,
     ) -> Result<Option<gb_dockerfile::ResolvedImage>, gb_dockerfile::ResolveError> {
-        let Some(record) = self.0.image(&reference.to_string()).ok().flatten() else { return Ok(None) };
+        let Some(record) = self.0.image(&gb_cache::ImageName::of(reference)).ok().flatten() else { return Ok(None) };
         if gb_store::record_platform(&record.config).is_some_and(|actual| !platform.matches(&actual)) {
             return Ok(None);
         }

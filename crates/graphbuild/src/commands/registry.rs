@@ -103,7 +103,7 @@ pub fn pull(args: PullArgs, root: &StateRoot, insecure: &[String]) -> Result<(),
 /// Pushes a stored image to the registry its name points at.
 pub fn push_image(root: &StateRoot, insecure: &[String], name: &str) -> Result<(), Failure> {
     let (full_name, record) = super::images::find(root, name)?;
-    let target = ImageReference::parse(&full_name).map_err(|e| Failure::Input(e.to_string()))?;
+    let target = full_name.reference().map_err(|e| Failure::Input(e.to_string()))?;
     let registry = Registry::new(registry_config(root.path(), insecure)?).map_err(registry_failure)?;
     let context = super::archive::export_context(root);
     let report = runtime()?.block_on(registry.push(&context, &record, &target)).map_err(registry_failure)?;
