@@ -45,6 +45,15 @@ pub enum EngineError {
         #[source]
         source: Box<gb_export::ExportError>,
     },
+    /// Reading an image archive (`load`) failed.
+    #[error("loading {}: {source}", input.display())]
+    Load {
+        /// The archive.
+        input: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<gb_export::ExportError>,
+    },
     /// Writing the result's root file system (a directory or a tar) failed.
     #[error("exporting to {where_to}: {source}")]
     Files {
@@ -120,10 +129,12 @@ impl EngineError {
             EngineError::Archive { source, .. } if matches!(**source, gb_export::ExportError::NotAFile { .. }) => {
                 ErrorKind::Input
             }
-            EngineError::Archive { source, .. } | EngineError::Assemble(source) => match source.kind() {
-                gb_export::ErrorKind::Input => ErrorKind::Input,
-                gb_export::ErrorKind::Environment | gb_export::ErrorKind::Bug => ErrorKind::Environment,
-            },
+            EngineError::Archive { source, .. } | EngineError::Assemble(source) | EngineError::Load { source, .. } => {
+                match source.kind() {
+                    gb_export::ErrorKind::Input => ErrorKind::Input,
+                    gb_export::ErrorKind::Environment | gb_export::ErrorKind::Bug => ErrorKind::Environment,
+                }
+            }
             EngineError::Files { .. } | EngineError::Store { .. } | EngineError::Io { .. } => ErrorKind::Environment,
             EngineError::Registry(error) => match error.kind() {
                 gb_registry::ErrorKind::Input => ErrorKind::Input,

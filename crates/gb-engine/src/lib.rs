@@ -16,6 +16,7 @@ mod error;
 mod outputs;
 mod registry;
 mod resolve;
+mod transfer;
 
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ pub use gb_store::{
 };
 pub use registry::{RegistryPuller, push};
 pub use resolve::{BaseImage, Resolution};
+pub use transfer::{ArchiveFormat, Loaded};
 
 /// The engine over one opened state root.
 #[derive(Clone)]

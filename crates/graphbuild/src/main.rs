@@ -28,7 +28,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Opens the state root and runs a store command with it.
 fn with_root(
     root: Option<&std::path::Path>,
-    command: impl FnOnce(&gb_store::StateRoot) -> Result<(), exit::Failure>,
+    command: impl FnOnce(&std::sync::Arc<gb_store::StateRoot>) -> Result<(), exit::Failure>,
 ) -> Result<(), exit::Failure> {
     let state = commands::engine::open_root(root)?;
     command(&state)

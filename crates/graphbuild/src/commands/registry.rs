@@ -4,6 +4,7 @@
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use gb_ir::{ImageReference, Platform};
 use gb_registry::{Registry, RegistryConfig};
@@ -73,41 +74,32 @@ fn registry_failure(err: gb_registry::RegistryError) -> Failure {
     Failure::Registry(Box::new(err))
 }
 
-/// Pulls `reference` into the store.
-pub fn pull_into_store(
-    root: &StateRoot,
-    config: RegistryConfig,
-    reference: &ImageReference,
-    platform: &Platform,
-) -> Result<gb_cache::ImageRecord, Failure> {
-    let registry = Registry::new(config).map_err(registry_failure)?;
-    let context = super::archive::export_context(root);
-    runtime()?.block_on(registry.pull(&context, reference, platform)).map_err(registry_failure)
-}
-
 /// `graphbuild pull`.
-pub fn pull(args: PullArgs, root: &StateRoot, insecure: &[String]) -> Result<(), Failure> {
-    // Garbage collection waits until the pulled layers are referenced by the image.
-    let _building = root.building();
+pub fn pull(args: PullArgs, root: &Arc<StateRoot>, insecure: &[String]) -> Result<(), Failure> {
     let reference = ImageReference::parse(&args.name).map_err(|e| Failure::Input(e.to_string()))?;
     let platform = match &args.platform {
         Some(text) => Platform::parse(text).ok_or_else(|| Failure::Input(format!("invalid --platform {text:?}")))?,
         None => Platform::host(),
     };
-    let record = pull_into_store(root, registry_config(root.path(), insecure)?, &reference, &platform)?;
+    let engine = gb_engine::Engine::new(root.clone());
+    let config = registry_config(root.path(), insecure)?;
+    let record = runtime()?
+        .block_on(engine.pull(&reference, &platform, &config))
+        .map_err(|e| super::engine::engine_failure(e, None))?;
     outln!("{}: Pulled", reference.familiar());
     outln!("Digest: {}", record.manifest_digest);
     Ok(())
 }
 
 /// Pushes a stored image to the registry its name points at.
-pub fn push_image(root: &StateRoot, insecure: &[String], name: &str) -> Result<(), Failure> {
-    let (full_name, record) = super::images::find(root, name)?;
-    let target = full_name.reference().map_err(|e| Failure::Input(e.to_string()))?;
-    let registry = Registry::new(registry_config(root.path(), insecure)?).map_err(registry_failure)?;
-    let context = super::archive::export_context(root);
-    let report = runtime()?.block_on(registry.push(&context, &record, &target)).map_err(registry_failure)?;
-    print_push(&target.familiar(), &report);
+pub fn push_image(root: &Arc<StateRoot>, insecure: &[String], name: &str) -> Result<(), Failure> {
+    let (full_name, _) = super::images::find(root, name)?;
+    let engine = gb_engine::Engine::new(root.clone());
+    let config = registry_config(root.path(), insecure)?;
+    let (familiar, report) = runtime()?
+        .block_on(gb_engine::push(&engine, full_name.as_str(), &config))
+        .map_err(|e| super::engine::engine_failure(e, None))?;
+    print_push(&familiar, &report);
     Ok(())
 }
 
@@ -126,7 +118,7 @@ pub fn print_push(name: &str, report: &gb_registry::PushReport) {
 }
 
 /// `graphbuild push`.
-pub fn push(args: PushArgs, root: &StateRoot, insecure: &[String]) -> Result<(), Failure> {
+pub fn push(args: PushArgs, root: &Arc<StateRoot>, insecure: &[String]) -> Result<(), Failure> {
     push_image(root, insecure, &args.name)
 }
 
