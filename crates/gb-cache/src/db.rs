@@ -25,7 +25,15 @@ const SCHEMA_KEY: &[u8] = b"schema-version";
 /// file paths, image names and layer ids as UTF-8.
 pub struct CacheDb {
     store: Box<dyn KvStore>,
+    /// The file index's records this process read or wrote, by key: a server's no-op rebuild of
+    /// a large context then stats its files and decodes nothing. Only the process that holds
+    /// the root writes the index, so the copy never goes stale; it starts over past
+    /// [`FILE_CACHE_LIMIT`] entries.
+    file_cache: std::sync::Mutex<std::collections::HashMap<String, FileRecord>>,
 }
+
+/// How many file records [`CacheDb`] keeps in memory (about 200 bytes each).
+const FILE_CACHE_LIMIT: usize = 1 << 20;
 
 impl fmt::Debug for CacheDb {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -70,7 +78,7 @@ impl CacheDb {
 
     /// A database over any store (a [`crate::MemoryStore`] in tests).
     pub fn with_store(store: Box<dyn KvStore>) -> Self {
-        Self { store }
+        Self { store, file_cache: std::sync::Mutex::default() }
     }
 
     /// The result stored under `key`, if any.
@@ -119,13 +127,36 @@ impl CacheDb {
 
     /// The index entries of many host files in one batched lookup, in the order of `paths`.
     pub fn file_records(&self, paths: &[&str]) -> Result<Vec<Option<FileRecord>>, CacheError> {
-        let keys: Vec<&[u8]> = paths.iter().map(|path| path.as_bytes()).collect();
+        let mut found: Vec<Option<FileRecord>> = {
+            let cache = self.file_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            paths.iter().map(|path| cache.get(*path).copied()).collect()
+        };
+        let missing: Vec<usize> = (0..paths.len()).filter(|&i| found[i].is_none()).collect();
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let keys: Vec<&[u8]> = missing.iter().map(|&i| paths[i].as_bytes()).collect();
         let values = self.store.get_many(Table::FileIndex, &keys)?;
-        paths
-            .iter()
-            .zip(values)
-            .map(|(path, value)| value.map(|bytes| decode(Table::FileIndex, &bytes, || (*path).to_owned())).transpose())
-            .collect()
+        let mut read = Vec::new();
+        for (&i, value) in missing.iter().zip(values) {
+            if let Some(bytes) = value {
+                let record: FileRecord = decode(Table::FileIndex, &bytes, || paths[i].to_owned())?;
+                read.push((paths[i].to_owned(), record));
+                found[i] = Some(record);
+            }
+        }
+        self.remember_files(read);
+        Ok(found)
+    }
+
+    fn remember_files(&self, records: impl IntoIterator<Item = (String, FileRecord)>) {
+        let mut cache = self.file_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (path, record) in records {
+            if cache.len() >= FILE_CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(path, record);
+        }
     }
 
     /// Stores index entries in one batch. Not synced: the index is a shortcut that a crash
@@ -138,7 +169,9 @@ impl CacheDb {
         if writes.is_empty() {
             return Ok(());
         }
-        self.store.write(writes)
+        self.store.write(writes)?;
+        self.remember_files(records.iter().cloned());
+        Ok(())
     }
 
     /// The image stored under `name`, if any.
