@@ -112,7 +112,7 @@ impl Compression {
     }
 
     /// Wraps `reader` in this compression's decoder.
-    pub(crate) fn decoder<'r, R: Read + 'r>(self, reader: R) -> io::Result<Box<dyn Read + 'r>> {
+    pub(crate) fn decoder<'r, R: Read + Send + 'r>(self, reader: R) -> io::Result<Box<dyn Read + Send + 'r>> {
         Ok(match self {
             // A gzip layer may be several concatenated members (pigz, some registries).
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),

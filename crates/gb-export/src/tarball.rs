@@ -91,7 +91,7 @@ pub(crate) fn decompressed<'a>(
     ctx: &ExportContext,
     blob: &Sha256Digest,
     compression: Compression,
-) -> Result<Box<dyn Read + 'a>, ExportError> {
+) -> Result<Box<dyn Read + Send + 'a>, ExportError> {
     let file = ctx.content.open_blob(blob).map_err(ExportError::store(format!("read layer blob {blob}")))?;
     compression.decoder(io::BufReader::new(file)).map_err(|source| ExportError::Io {
         action: "decompress",

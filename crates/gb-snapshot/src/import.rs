@@ -41,19 +41,23 @@ impl SnapshotStore {
     /// `..` leaves the root is refused, as is an entry below a symlink (`link -> /etc`, then
     /// `link/passwd`) and a hard link to anything but an earlier entry of the archive. A refused
     /// entry fails the whole import and leaves no layer.
-    pub fn import_tar<R: Read>(&self, reader: R) -> Result<Imported, SnapshotError> {
+    ///
+    /// Reading (decompressing) and hashing the stream run on a thread of their own, a few MiB
+    /// ahead of the extraction, whose time goes to the kernel creating files: a pulled layer is
+    /// unpacked on two cores instead of one.
+    pub fn import_tar<R: Read + Send>(&self, reader: R) -> Result<Imported, SnapshotError> {
         let work = self.work_dir()?;
-        let mut reader = HashingReader { inner: reader, hasher: Sha256::new(), bytes: 0 };
-        let mut writer = TreeWriter::new(work.upper());
-        for entry in tar::Archive::new(&mut reader).entries().map_err(tar_read)? {
-            extract(&mut writer, &mut entry.map_err(tar_read)?)?;
-        }
-        // The diff id covers the whole stream, including the end-of-archive blocks and any
-        // padding after them, which the tar reader stops short of.
-        io::copy(&mut reader, &mut io::sink()).map_err(tar_read)?;
-        writer.finish()?;
-        let diff_id = Sha256Digest::from_bytes(reader.hasher.finalize().into());
-        let tar_size = reader.bytes;
+        let (diff_id, tar_size) = std::thread::scope(|scope| {
+            let (chunks, receiver) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(READ_AHEAD_CHUNKS);
+            let producer = scope.spawn(move || read_ahead(reader, &chunks));
+            let mut stream = ChunkReader { receiver, chunk: Vec::new(), at: 0 };
+            let extracted = extract_all(work.upper(), &mut stream);
+            // Dropping the stream stops the reader thread should the extraction have failed.
+            drop(stream);
+            let read = producer.join().map_err(|_| tar_read(io::Error::other("the reading thread panicked")))?;
+            extracted?;
+            read
+        })?;
         let (layer, size) = self.commit(work)?;
         Ok(Imported { layer, diff_id, size, tar_size })
     }
@@ -189,17 +193,87 @@ fn unsafe_entry(name: &str, reason: &'static str) -> SnapshotError {
 }
 
 /// Hashes and counts the bytes read through it.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-    bytes: u64,
+/// How many chunks the reading thread may be ahead of the extraction.
+const READ_AHEAD_CHUNKS: usize = 8;
+/// The size of a chunk the reading thread hands over.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// Extracts every entry of the tar `stream` into `root`, then reads the stream to its end: the
+/// diff id covers the end-of-archive blocks and any padding after them, which the tar reader
+/// stops short of.
+fn extract_all(root: &Path, stream: &mut ChunkReader) -> Result<(), SnapshotError> {
+    let mut writer = TreeWriter::new(root);
+    for entry in tar::Archive::new(&mut *stream).entries().map_err(tar_read)? {
+        extract(&mut writer, &mut entry.map_err(tar_read)?)?;
+    }
+    io::copy(stream, &mut io::sink()).map_err(tar_read)?;
+    writer.finish()
 }
 
-impl<R: Read> Read for HashingReader<R> {
+/// Reads `reader` to its end in chunks, hashing them, and hands them over; returns the
+/// stream's sha256 (the layer's diff id) and length. Stops early when the receiver is gone.
+fn read_ahead(
+    mut reader: impl Read,
+    chunks: &std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>,
+) -> Result<(Sha256Digest, u64), SnapshotError> {
+    let mut hasher = Sha256::new();
+    let mut bytes = 0u64;
+    loop {
+        let mut chunk = vec![0u8; CHUNK_BYTES];
+        let filled = match fill(&mut reader, &mut chunk) {
+            Ok(filled) => filled,
+            Err(error) => {
+                let message = error.to_string();
+                let _ = chunks.send(Err(error));
+                return Err(tar_read(io::Error::other(message)));
+            }
+        };
+        if filled == 0 {
+            return Ok((Sha256Digest::from_bytes(hasher.finalize().into()), bytes));
+        }
+        chunk.truncate(filled);
+        hasher.update(&chunk);
+        bytes += filled as u64;
+        if chunks.send(Ok(chunk)).is_err() {
+            return Err(tar_read(io::Error::other("the extraction stopped")));
+        }
+    }
+}
+
+/// Reads until `buf` is full or the stream ends; returns how much was read.
+fn fill(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
+}
+
+/// The extraction's side of the read-ahead: the chunks as one stream.
+struct ChunkReader {
+    receiver: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Read for ChunkReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
+        while self.at == self.chunk.len() {
+            match self.receiver.recv() {
+                Ok(Ok(chunk)) => (self.chunk, self.at) = (chunk, 0),
+                Ok(Err(error)) => return Err(error),
+                // The reader thread is done: the end of the stream.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
         Ok(n)
     }
 }
