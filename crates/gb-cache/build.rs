@@ -41,11 +41,15 @@ fn main() {
     println!("cargo:rustc-link-search=native={}", dir.display());
 }
 
-/// Where the C++ compiler finds `archive`, if it exists.
+/// Where the compiler finds `archive`, if it exists: the C++ compiler's answer, else the C
+/// compiler's (gcc searches the same library directories; a machine may have no g++, since
+/// nothing here compiles C++).
 fn find_archive(archive: &str) -> Option<PathBuf> {
-    let compiler = std::env::var("CXX").unwrap_or_else(|_| "c++".to_owned());
-    let output = Command::new(compiler).arg(format!("-print-file-name={archive}")).output().ok()?;
-    let path = PathBuf::from(String::from_utf8(output.stdout).ok()?.trim());
-    // The compiler echoes the bare name back when it finds nothing.
-    (path.is_absolute() && Path::new(&path).is_file()).then_some(path)
+    let compilers = [std::env::var("CXX").ok(), Some("c++".to_owned()), Some("cc".to_owned())];
+    compilers.into_iter().flatten().find_map(|compiler| {
+        let output = Command::new(compiler).arg(format!("-print-file-name={archive}")).output().ok()?;
+        let path = PathBuf::from(String::from_utf8(output.stdout).ok()?.trim());
+        // A compiler echoes the bare name back when it finds nothing.
+        (path.is_absolute() && Path::new(&path).is_file()).then_some(path)
+    })
 }
