@@ -45,6 +45,13 @@ impl Engine {
         Self { root }
     }
 
+    /// Opens (creating) the state root at `path`, taking it for this process, and an engine
+    /// over it: what a program that embeds the engine calls (the server holds one root open and
+    /// makes an engine over it per command with [`Engine::new`]).
+    pub fn open(path: &std::path::Path) -> Result<Self, EngineError> {
+        Ok(Self::new(Arc::new(StateRoot::open(path)?)))
+    }
+
     /// The state root.
     pub fn root(&self) -> &Arc<StateRoot> {
         &self.root

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use gb_engine::{BuildRequest, Engine, EngineError, ErrorKind, Export, TarDestination};
 use gb_export::Compression;
 use gb_solver::SolveOptions;
-use gb_store::StateRoot;
 
 /// Events are not what these tests look at.
 struct NoEvents;
@@ -52,8 +51,8 @@ fn build(engine: &Engine, request: BuildRequest) -> Result<gb_engine::BuildOutco
 fn engine() -> (tempfile::TempDir, Engine) {
     gb_test_support::require_root();
     let dir = tempfile::tempdir().expect("root");
-    let root = StateRoot::open(dir.path()).expect("opens");
-    (dir, Engine::new(Arc::new(root)))
+    let engine = Engine::open(dir.path()).expect("opens");
+    (dir, engine)
 }
 
 #[test]
