@@ -80,6 +80,20 @@ pub struct BuildRequest {
     pub registry: RegistryConfig,
     /// `SOURCE_DATE_EPOCH`: the image's and its new history entries' time.
     pub source_date_epoch: Option<i64>,
+    /// Assemble the image even when no export needs it, so the outcome names it (`-q`,
+    /// `--iidfile`, `--metadata-file`).
+    pub describe_image: bool,
+}
+
+/// The image a build assembled, as `--iidfile` and `--metadata-file` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageDigests {
+    /// The config's digest: the image id.
+    pub config: gb_ir::Sha256Digest,
+    /// The manifest's digest.
+    pub manifest: gb_ir::Sha256Digest,
+    /// The manifest's size in bytes.
+    pub manifest_size: u64,
 }
 
 /// What a build did.
@@ -91,6 +105,8 @@ pub struct BuildOutcome {
     pub warnings: Vec<String>,
     /// Each pushed name (familiar) and what its push did.
     pub pushed: Vec<(String, PushReport)>,
+    /// The image, when one was assembled (an image export, or `describe_image`).
+    pub image: Option<ImageDigests>,
 }
 
 impl Engine {
@@ -99,8 +115,17 @@ impl Engine {
     pub async fn build(&self, request: BuildRequest, events: Arc<dyn EventSink>) -> Result<BuildOutcome, EngineError> {
         let root = self.root().clone();
         let _building = root.building_async().await;
-        let BuildRequest { definition, mut solve, exports, names, cache_from, cache_to, registry, source_date_epoch } =
-            request;
+        let BuildRequest {
+            definition,
+            mut solve,
+            exports,
+            names,
+            cache_from,
+            cache_to,
+            registry,
+            source_date_epoch,
+            describe_image,
+        } = request;
         let mut warnings = Vec::new();
         // Base images not in the store are pulled only when an op that must run reads them.
         solve.puller = Some(Arc::new(crate::RegistryPuller::new(root.clone(), registry.clone())?));
@@ -147,7 +172,15 @@ impl Engine {
                 }
             }
         }
-        Ok(BuildOutcome { solve: result, warnings, pushed })
+        if describe_image {
+            built(Compression::Gzip)?;
+        }
+        let image = image.map(|(_, image)| ImageDigests {
+            config: image.config_digest,
+            manifest: image.manifest_digest,
+            manifest_size: image.manifest_size,
+        });
+        Ok(BuildOutcome { solve: result, warnings, pushed, image })
     }
 
     fn export_local(&self, result: &SolveResult, dir: &std::path::Path) -> Result<(), EngineError> {

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use gb_store::StateRoot;
 
-pub use build::{BuildOutcome, BuildRequest, Export, TarDestination, normalized};
+pub use build::{BuildOutcome, BuildRequest, Export, ImageDigests, TarDestination, normalized};
 pub use error::{EngineError, ErrorKind};
 pub use gb_store::{
     DiskUsage, Freed, HistoryEntry, ImageSummary, Pruned, Removal, collect_garbage, disk_usage, find_image,

@@ -198,6 +198,8 @@ pub enum ProgressMode {
     Plain,
     /// One JSON event per line (see the gb-events crate).
     Json,
+    /// Nothing (errors are still printed), as buildx's `--progress=quiet`.
+    Quiet,
 }
 
 /// Options shared by `build` and `solve`.
@@ -246,6 +248,19 @@ pub struct BuildArgs {
     #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
     pub tags: Vec<String>,
     /// Push the `-t` names to their registries after the build.
+    /// Print only the image id (`sha256:...`) on standard output, no progress (`docker build
+    /// -q`).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Write the image id (`sha256:...`) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// Write buildx's build metadata (image digests and names) as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
+    /// Set an image label (`--label KEY=VALUE`), after the Dockerfile's own.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
     #[arg(long)]
     pub push: bool,
     /// Resolve base image tags against their registries even when the store has them.

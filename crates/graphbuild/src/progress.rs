@@ -22,6 +22,7 @@ pub fn sink(mode: ProgressMode) -> Box<dyn EventSink> {
         other => other,
     };
     match mode {
+        ProgressMode::Quiet => Box::new(gb_events::NoEvents),
         ProgressMode::Json => Box::new(JsonLines { session }),
         ProgressMode::Tty => Box::new(Tty::new(&session)),
         _ => Box::new(Plain { session, numbers: Mutex::default() }),

@@ -40,6 +40,7 @@ fn request(context: &Path, exports: Vec<Export>, names: Vec<String>) -> BuildReq
         cache_to: Vec::new(),
         registry: gb_registry::RegistryConfig::default(),
         source_date_epoch: Some(1_700_000_000),
+        describe_image: false,
     }
 }
 

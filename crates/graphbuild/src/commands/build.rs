@@ -51,10 +51,15 @@ impl ImageResolver for EngineImages<'_> {
 }
 
 /// Builds.
-pub fn run(args: BuildArgs, root: Option<&std::path::Path>, insecure: &[String]) -> Result<(), Failure> {
+pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[String]) -> Result<(), Failure> {
     if args.push && args.tags.is_empty() {
         return Err(Failure::Input("--push needs at least one -t NAME".to_owned()));
     }
+    // `-q` is buildx's `--progress=quiet` with the image id printed at the end.
+    if args.quiet {
+        args.run.progress = crate::cli::ProgressMode::Quiet;
+    }
+    let labels = parse_labels(&args.labels)?;
     let prepared = super::lower::prepare(&args.context, &args.dockerfile)?;
     let state = super::engine::open_root(root)?;
     let runtime = crate::session::shared_runtime().map_err(Failure::os("starting the async runtime"))?;
@@ -64,20 +69,26 @@ pub fn run(args: BuildArgs, root: Option<&std::path::Path>, insecure: &[String])
         always_pull: args.pull,
         runtime,
     };
-    let lowered = gb_dockerfile::lower(&prepared.text, &prepared.options, &images).map_err(|e| prepared.failure(e))?;
+    let mut lowered =
+        gb_dockerfile::lower(&prepared.text, &prepared.options, &images).map_err(|e| prepared.failure(e))?;
     drop(images);
+    // `--label` comes after the Dockerfile's LABELs, as docker applies it.
+    if let Some(image) = lowered.definition.image.as_mut() {
+        image.config.labels.extend(labels);
+    }
     for warning in &lowered.warnings {
         report::print_warning(&prepared.file, warning);
     }
     let mut locals = BTreeMap::new();
     locals.insert("context".to_owned(), args.context.clone());
-    super::engine::solve_and_export(
+    let describe = args.quiet || args.iidfile.is_some() || args.metadata_file.is_some();
+    let image = super::engine::solve_and_export(
         state.clone(),
         &lowered.definition,
         &args.run,
         locals,
         Some((prepared.file, prepared.text)),
-        &args.tags,
+        super::engine::ImageOptions { tags: &args.tags, describe },
         insecure,
     )?;
     if args.push {
@@ -85,5 +96,61 @@ pub fn run(args: BuildArgs, root: Option<&std::path::Path>, insecure: &[String])
             super::registry::push_image(&state, insecure, tag)?;
         }
     }
+    match image {
+        Some(image) => report_image(&args, &image),
+        None if describe => Err(Failure::Environment("the build assembled no image to name".to_owned())),
+        None => Ok(()),
+    }
+}
+
+/// `--label KEY=VALUE` values.
+fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+    labels
+        .iter()
+        .map(|label| match label.split_once('=') {
+            Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+            // docker takes a bare key as a label with an empty value.
+            None if !label.is_empty() => Ok((label.clone(), String::new())),
+            _ => Err(Failure::Input(format!("--label {label:?}: expected KEY=VALUE"))),
+        })
+        .collect()
+}
+
+/// What `-q`, `--iidfile` and `--metadata-file` say of the built image.
+fn report_image(args: &BuildArgs, image: &gb_engine::ImageDigests) -> Result<(), Failure> {
+    if args.quiet {
+        crate::stdout::outln!("{}", image.config);
+    }
+    if let Some(path) = &args.iidfile {
+        std::fs::write(path, image.config.to_string()).map_err(Failure::os(format!("writing {}", path.display())))?;
+    }
+    if let Some(path) = &args.metadata_file {
+        let text = serde_json::to_string_pretty(&metadata(args, image)).unwrap_or_default();
+        std::fs::write(path, text).map_err(Failure::os(format!("writing {}", path.display())))?;
+    }
     Ok(())
+}
+
+/// buildx's `--metadata-file` JSON: the image's config and manifest digests, its descriptor,
+/// and the names it was given.
+fn metadata(args: &BuildArgs, image: &gb_engine::ImageDigests) -> serde_json::Value {
+    let mut metadata = serde_json::json!({
+        "containerimage.config.digest": image.config.to_string(),
+        "containerimage.digest": image.manifest.to_string(),
+        "containerimage.descriptor": {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": image.manifest.to_string(),
+            "size": image.manifest_size,
+        },
+    });
+    let names: Vec<String> = args
+        .tags
+        .iter()
+        .filter_map(|tag| gb_ir::ImageReference::parse_new_name(tag).ok())
+        .map(|reference| reference.to_string())
+        .collect();
+    if !names.is_empty() {
+        metadata["image.name"] = serde_json::Value::String(names.join(","));
+    }
+    metadata
 }

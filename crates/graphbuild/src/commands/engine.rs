@@ -139,16 +139,26 @@ pub fn open_root(root: Option<&Path>) -> Result<Arc<StateRoot>, Failure> {
     Ok(Arc::new(StateRoot::open(&path)?))
 }
 
-/// Solves a definition and exports its output, on the engine.
+/// The image a build names and whether the caller needs its id.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ImageOptions<'a> {
+    /// `-t` names.
+    pub tags: &'a [String],
+    /// Assemble the image even with no image export, for its id (`-q`, `--iidfile`).
+    pub describe: bool,
+}
+
+/// Solves a definition and exports its output, on the engine; returns the image it assembled.
 pub fn solve_and_export(
     root: Arc<StateRoot>,
     definition: &Definition,
     run: &RunOptions,
     local_dirs: BTreeMap<String, PathBuf>,
     dockerfile: Option<(String, String)>,
-    tags: &[String],
+    image: ImageOptions<'_>,
     insecure: &[String],
-) -> Result<gb_solver::SolveResult, Failure> {
+) -> Result<Option<gb_engine::ImageDigests>, Failure> {
+    let tags = image.tags;
     let mut exports = parse_outputs(&run.outputs)?;
     let mut names = Vec::new();
     for tag in tags {
@@ -180,6 +190,7 @@ pub fn solve_and_export(
         cache_to: cache_options("--cache-to", &run.cache_to)?,
         registry: super::registry::registry_config(root.path(), insecure)?,
         source_date_epoch: source_date_epoch()?,
+        describe_image: image.describe,
     };
     let runtime = crate::session::shared_runtime().map_err(Failure::os("starting the async runtime"))?;
     let sink: Arc<dyn gb_events::EventSink> = Arc::from(crate::progress::sink(run.progress));
@@ -206,7 +217,7 @@ pub fn solve_and_export(
     for (name, report) in &outcome.pushed {
         super::registry::print_push(name, report);
     }
-    Ok(outcome.solve)
+    Ok(outcome.image)
 }
 
 /// `--cache-from` / `--cache-to` values.

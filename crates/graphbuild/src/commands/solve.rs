@@ -18,6 +18,7 @@ pub fn run(args: SolveArgs, root: Option<&std::path::Path>, insecure: &[String])
         locals.insert(name.to_owned(), PathBuf::from(dir));
     }
     let state = super::engine::open_root(root)?;
-    super::engine::solve_and_export(state, &definition, &args.run, locals, None, &[], insecure)?;
+    let image = super::engine::ImageOptions::default();
+    super::engine::solve_and_export(state, &definition, &args.run, locals, None, image, insecure)?;
     Ok(())
 }

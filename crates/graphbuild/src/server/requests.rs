@@ -90,6 +90,10 @@ fn solve(root: &Arc<StateRoot>, connection: &Connection, session: &Arc<Session>,
             "ran": outcome.solve.ran,
             "cached": outcome.solve.cached,
             "output_key": outcome.solve.output_key.map(|key| key.to_string()),
+            "image": outcome.image.map(|image| serde_json::json!({
+                "id": image.config.to_string(),
+                "manifest_digest": image.manifest.to_string(),
+            })),
             "warnings": outcome.warnings,
         })
     }))
@@ -124,6 +128,7 @@ fn build_request(root: &StateRoot, request: SolveRequest) -> Result<BuildRequest
         cache_to: Vec::new(),
         registry: crate::commands::registry::registry_config(root.path(), &[])?,
         source_date_epoch: None,
+        describe_image: true,
     })
 }
 

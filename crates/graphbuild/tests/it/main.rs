@@ -1,5 +1,6 @@
 //! End-to-end tests of the `graphbuild` binary, plus the workspace's structural rules.
 
+mod build_flags;
 mod crash;
 mod debug_parse;
 mod engine;

@@ -1,0 +1,84 @@
+//! `docker buildx build` flags scripts rely on: `-q` (only the image id), `--iidfile`,
+//! `--metadata-file` (buildx's JSON) and `--label`, each checked against what `image inspect`
+//! says of the image built.
+
+use serde_json::Value;
+
+use crate::engine::{Env, assert_ok, write};
+
+/// A context whose image has a label of its own and a file.
+fn context() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("context");
+    write(dir.path(), "Dockerfile", "FROM busybox\nLABEL from=dockerfile keep=yes\nCOPY a.txt /a.txt\n");
+    write(dir.path(), "a.txt", "flags");
+    dir
+}
+
+fn inspect(env: &Env, name: &str) -> Value {
+    let output = env.cmd(&["image", "inspect", name]).output().expect("inspect");
+    assert_ok(&output);
+    let all: Value = serde_json::from_slice(&output.stdout).expect("inspect JSON");
+    all[0].clone()
+}
+
+#[test]
+fn quiet_prints_only_the_image_id() {
+    let env = Env::new();
+    let context = context();
+    let output = env.cmd(&["build", "-q", "-t", "flags:q"]).arg(context.path()).output().expect("build");
+    assert_ok(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.trim_end(), inspect(&env, "flags:q")["Id"].as_str().expect("id"), "{stdout:?}");
+    assert!(stdout.starts_with("sha256:") && stdout.lines().count() == 1, "{stdout:?}");
+    assert!(output.stderr.is_empty(), "no progress: {}", String::from_utf8_lossy(&output.stderr));
+    // Without a name, the image is still made and named by its id.
+    let unnamed = env.cmd(&["build", "--quiet"]).arg(context.path()).output().expect("build");
+    assert_ok(&unnamed);
+    assert_eq!(unnamed.stdout, output.stdout, "the same image, with or without a name");
+}
+
+#[test]
+fn iidfile_and_metadata_file_name_the_image_built() {
+    let env = Env::new();
+    let context = context();
+    let out = tempfile::tempdir().expect("out");
+    let (iid, metadata) = (out.path().join("iid"), out.path().join("metadata.json"));
+    let output = env
+        .cmd(&["build", "--progress", "plain", "-t", "flags:1", "-t", "registry.lan:5000/flags:2"])
+        .arg("--iidfile")
+        .arg(&iid)
+        .arg("--metadata-file")
+        .arg(&metadata)
+        .arg(context.path())
+        .output()
+        .expect("build");
+    assert_ok(&output);
+    let image = inspect(&env, "flags:1");
+    let id = image["Id"].as_str().expect("id");
+    assert_eq!(std::fs::read_to_string(&iid).expect("iidfile"), id);
+    let metadata: Value = serde_json::from_str(&std::fs::read_to_string(&metadata).expect("metadata")).expect("JSON");
+    assert_eq!(metadata["containerimage.config.digest"], id);
+    assert_eq!(metadata["containerimage.digest"], image["ManifestDigest"]);
+    assert_eq!(metadata["containerimage.descriptor"]["digest"], image["ManifestDigest"]);
+    assert_eq!(metadata["containerimage.descriptor"]["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    assert!(metadata["containerimage.descriptor"]["size"].as_u64().is_some_and(|size| size > 0), "{metadata}");
+    assert_eq!(metadata["image.name"], "docker.io/library/flags:1,registry.lan:5000/flags:2");
+}
+
+#[test]
+fn labels_from_the_command_line_come_after_the_dockerfiles() {
+    let env = Env::new();
+    let context = context();
+    let output = env
+        .cmd(&["build", "--progress", "plain", "-t", "flags:labels", "--label", "from=cli", "--label", "bare"])
+        .arg(context.path())
+        .output()
+        .expect("build");
+    assert_ok(&output);
+    let labels = &inspect(&env, "flags:labels")["Config"]["Labels"];
+    assert_eq!(labels["from"], "cli", "{labels}");
+    assert_eq!(labels["keep"], "yes", "{labels}");
+    assert_eq!(labels["bare"], "", "{labels}");
+    let bad = env.cmd(&["build", "--label", "=x"]).arg(context.path()).output().expect("build");
+    assert_eq!(bad.status.code(), Some(1), "{}", String::from_utf8_lossy(&bad.stderr));
+}
