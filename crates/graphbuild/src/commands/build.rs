@@ -82,13 +82,14 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
     let mut locals = BTreeMap::new();
     locals.insert("context".to_owned(), args.context.clone());
     let describe = args.quiet || args.iidfile.is_some() || args.metadata_file.is_some();
+    let source_date_epoch = prepared.options.build_args.get("SOURCE_DATE_EPOCH").cloned();
     let image = super::engine::solve_and_export(
         state.clone(),
         &lowered.definition,
         &args.run,
         locals,
         Some((prepared.file, prepared.text)),
-        super::engine::ImageOptions { tags: &args.tags, describe },
+        super::engine::ImageOptions { tags: &args.tags, describe, source_date_epoch: source_date_epoch.as_deref() },
         insecure,
     )?;
     if args.push {

@@ -146,6 +146,9 @@ pub struct ImageOptions<'a> {
     pub tags: &'a [String],
     /// Assemble the image even with no image export, for its id (`-q`, `--iidfile`).
     pub describe: bool,
+    /// `--build-arg SOURCE_DATE_EPOCH=...`, which wins over the environment variable (buildx
+    /// passes the variable as this build arg).
+    pub source_date_epoch: Option<&'a str>,
 }
 
 /// Solves a definition and exports its output, on the engine; returns the image it assembled.
@@ -189,7 +192,7 @@ pub fn solve_and_export(
         cache_from: cache_options("--cache-from", &run.cache_from)?,
         cache_to: cache_options("--cache-to", &run.cache_to)?,
         registry: super::registry::registry_config(root.path(), insecure)?,
-        source_date_epoch: source_date_epoch()?,
+        source_date_epoch: source_date_epoch(image.source_date_epoch)?,
         describe_image: image.describe,
     };
     let runtime = crate::session::shared_runtime().map_err(Failure::os("starting the async runtime"))?;
@@ -244,8 +247,8 @@ pub fn engine_failure(error: EngineError, dockerfile: Option<(String, String)>) 
 }
 
 /// The SOURCE_DATE_EPOCH the user set, for reproducible images.
-fn source_date_epoch() -> Result<Option<i64>, Failure> {
-    match crate::session::var("SOURCE_DATE_EPOCH") {
+fn source_date_epoch(build_arg: Option<&str>) -> Result<Option<i64>, Failure> {
+    match build_arg.map(str::to_owned).or_else(|| crate::session::var("SOURCE_DATE_EPOCH")) {
         Some(text) if !text.is_empty() => text
             .parse::<i64>()
             .map(Some)

@@ -82,3 +82,21 @@ fn labels_from_the_command_line_come_after_the_dockerfiles() {
     let bad = env.cmd(&["build", "--label", "=x"]).arg(context.path()).output().expect("build");
     assert_eq!(bad.status.code(), Some(1), "{}", String::from_utf8_lossy(&bad.stderr));
 }
+
+#[test]
+fn source_date_epoch_as_a_build_arg_dates_the_image_as_buildkit_does() {
+    let env = Env::new();
+    let context = context();
+    let output = env
+        .cmd(&["build", "--progress", "plain", "-t", "flags:sde", "--build-arg", "SOURCE_DATE_EPOCH=1700000000"])
+        .arg(context.path())
+        .env("SOURCE_DATE_EPOCH", "1600000000")
+        .output()
+        .expect("build");
+    assert_ok(&output);
+    let image = inspect(&env, "flags:sde");
+    assert_eq!(image["Created"], "2023-11-14T22:13:20Z", "the build arg wins over the environment");
+    let history = image["History"].as_array().expect("history");
+    let last = history.last().expect("an entry");
+    assert_eq!(last["created"], "2023-11-14T22:13:20Z", "{last}");
+}
