@@ -10,6 +10,7 @@ mod images;
 mod input_errors;
 mod lower;
 mod network;
+mod parity;
 mod platform;
 mod registry;
 mod run;

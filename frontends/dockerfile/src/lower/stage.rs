@@ -174,10 +174,16 @@ impl Lowerer<'_> {
             stage = StageState { name: name.clone(), args: Vec::new(), cmd_set: false, ..(*base).clone() };
             stage.config.on_build.clear();
         } else if image_name.eq_ignore_ascii_case("scratch") {
+            // BuildKit's empty image: the root as working directory and the default PATH.
+            let config = ImageConfig {
+                env: vec![gb_ir::EnvVar::new("PATH", gb_ir::DEFAULT_PATH)],
+                working_dir: Some("/".to_owned()),
+                ..ImageConfig::default()
+            };
             stage = StageState {
                 name: name.clone(),
                 fs: None,
-                config: ImageConfig::default(),
+                config,
                 deferred: false,
                 config_source: None,
                 base_reference: None,
