@@ -209,6 +209,12 @@ fn lower_counted(
     for warning in &ast.warnings {
         lowerer.warn(warning.message.clone(), Some(warning.location.start_line));
     }
+    if let Some(syntax) = ast.directives.syntax.as_deref().filter(|name| !is_builtin_frontend(name)) {
+        let message = format!(
+            "the front end {syntax:?} that `# syntax=` names is not available in graphbuild; the built-in Dockerfile front end builds this file"
+        );
+        lowerer.warn(message, directive_line(source, "syntax"));
+    }
     let (meta_instructions, stages) = split_stages(source, &ast.children)?;
     lowerer.stages = stages;
     lowerer.declare_global_args(&meta_instructions)?;
@@ -217,6 +223,31 @@ fn lower_counted(
     let state = lowerer.lower_target(target)?;
     let spent = lowerer.spent.get();
     Ok((lowerer.finish(state)?, spent))
+}
+
+/// Whether a `# syntax=` image is the Dockerfile front end graphbuild has built in (any tag or
+/// digest of `docker/dockerfile` or `docker/dockerfile-upstream`).
+fn is_builtin_frontend(name: &str) -> bool {
+    let name = name.trim();
+    let name = name.split_once('@').map_or(name, |(repository, _)| repository);
+    let repository = match name.rsplit_once(':') {
+        Some((repository, tag)) if !tag.contains('/') => repository,
+        _ => name,
+    };
+    let repository = repository.strip_prefix("docker.io/").unwrap_or(repository);
+    matches!(repository, "docker/dockerfile" | "docker/dockerfile-upstream")
+}
+
+/// The line (1-based) of the parser directive `name` at the top of the file.
+fn directive_line(source: &str, name: &str) -> Option<usize> {
+    source
+        .lines()
+        .position(|line| {
+            line.trim_start()
+                .strip_prefix('#')
+                .is_some_and(|rest| rest.trim_start().to_ascii_lowercase().starts_with(name))
+        })
+        .map(|index| index + 1)
 }
 
 fn split_stages(source: &str, nodes: &[Node]) -> Result<(Vec<Instruction>, Vec<StageDecl>), DockerfileError> {
@@ -705,8 +736,34 @@ pub(crate) fn history_entry(created_by: String, layer: bool) -> HistoryEntry {
 
 #[cfg(test)]
 mod tests {
-    use super::lower_counted;
+    use super::{is_builtin_frontend, lower_counted};
     use crate::{LowerOptions, NoImages};
+
+    #[test]
+    fn a_syntax_line_naming_another_front_end_is_warned_about_with_its_line() {
+        let warnings = |text: &str| {
+            let lowered = crate::lower(text, &LowerOptions::default(), &NoImages).expect("lowers");
+            lowered.warnings.into_iter().map(|w| (w.message, w.line)).collect::<Vec<_>>()
+        };
+        let foreign = warnings("# syntax=example.com/other/frontend:1\nFROM scratch\n");
+        assert_eq!(foreign.len(), 1, "{foreign:?}");
+        assert!(foreign[0].0.contains("\"example.com/other/frontend:1\""), "{foreign:?}");
+        assert_eq!(foreign[0].1, Some(1));
+        assert!(warnings("# syntax=docker/dockerfile:1.7\nFROM scratch\n").is_empty());
+        for builtin in [
+            "docker/dockerfile",
+            "docker/dockerfile:1",
+            "docker.io/docker/dockerfile:1.7-labs",
+            "docker/dockerfile-upstream:master",
+            "docker/dockerfile@sha256:abc",
+        ] {
+            assert!(is_builtin_frontend(builtin), "{builtin}");
+        }
+        for other in ["tonistiigi/dockerfile:x", "localhost:5000/docker/dockerfile2", "example.com/docker/dockerfile:1"]
+        {
+            assert!(!is_builtin_frontend(other), "{other}");
+        }
+    }
 
     /// The bytes lowering `text` counts against the bound.
     fn spent(text: &str) -> usize {
