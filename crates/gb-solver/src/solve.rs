@@ -52,8 +52,8 @@ pub struct SolveOptions {
     pub no_cache: bool,
     /// Local directories by name (`context` is the build context).
     pub local_dirs: BTreeMap<String, PathBuf>,
-    /// Secret files by id (`--secret id=ID,src=PATH`).
-    pub secrets: BTreeMap<String, PathBuf>,
+    /// Secrets by id (`--secret id=ID,src=PATH` or `id=ID,env=VAR`).
+    pub secrets: BTreeMap<String, SecretSource>,
     /// Fired to cancel the solve (Ctrl-C).
     pub cancel: CancellationToken,
     /// Pulls base images that are pinned but not in the store, only when their layers are
@@ -96,6 +96,25 @@ pub fn default_parallelism() -> usize {
     // was a visible part of a no-op build.
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
+}
+
+/// Where a secret's value comes from.
+#[derive(Clone)]
+pub enum SecretSource {
+    /// A file, read when a step mounts it.
+    File(PathBuf),
+    /// A value given with the build (an environment variable of the user's).
+    Value(Vec<u8>),
+}
+
+impl std::fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A value is never printed.
+        match self {
+            SecretSource::File(path) => f.debug_tuple("File").field(path).finish(),
+            SecretSource::Value(_) => f.write_str("Value(..)"),
+        }
+    }
 }
 
 /// What a solve produced.

@@ -211,8 +211,9 @@ pub struct RunOptions {
     /// Progress output (on standard error).
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
-    /// A secret for `RUN --mount=type=secret`: `id=ID,src=PATH`.
-    #[arg(long = "secret", value_name = "id=ID,src=PATH")]
+    /// A secret for `RUN --mount=type=secret`: `id=ID,src=PATH` (a file), `id=ID,env=VAR` (an
+    /// environment variable), or `id=VAR` (the variable named like the id).
+    #[arg(long = "secret", value_name = "id=ID[,src=PATH|env=VAR]")]
     pub secrets: Vec<String>,
     /// Grant a privilege that RUN steps ask for: `network.host` (`RUN --network=host`) or
     /// `security.insecure` (`RUN --security=insecure`); repeatable or comma-separated. Only what

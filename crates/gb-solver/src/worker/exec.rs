@@ -236,7 +236,7 @@ fn prepare(
     root_snapshot: &Snapshot,
     snapshots: &[Option<Snapshot>],
     mut settings: crate::env::ProcessSettings,
-    secrets: &std::collections::BTreeMap<String, PathBuf>,
+    secrets: &std::collections::BTreeMap<String, crate::SecretSource>,
     fail: &(dyn Fn(String) -> SolveError + Send + Sync),
 ) -> Result<Prepared, SolveError> {
     let work = state.snapshots.work_dir().map_err(|e| SolveError::env("making a work directory", e))?;
@@ -394,8 +394,11 @@ fn prepare(
                     }
                     continue;
                 };
-                let content = std::fs::read(source)
-                    .map_err(|e| fail(format!("reading secret {id} from {}: {e}", source.display())))?;
+                let content = match source {
+                    crate::SecretSource::File(path) => std::fs::read(path)
+                        .map_err(|e| fail(format!("reading secret {id} from {}: {e}", path.display())))?,
+                    crate::SecretSource::Value(value) => value.clone(),
+                };
                 if let Some(name) = env {
                     settings.env.push(format!("{name}={}", String::from_utf8_lossy(&content)));
                 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use gb_engine::{BuildRequest, Engine, EngineError, Export, TarDestination};
 use gb_export::Compression;
 use gb_ir::{Definition, ImageReference};
-use gb_solver::{Entitlement, SolveOptions};
+use gb_solver::{Entitlement, SecretSource, SolveOptions};
 use gb_store::StateRoot;
 
 use crate::cli::RunOptions;
@@ -72,20 +72,33 @@ pub fn parse_outputs(outputs: &[String]) -> Result<Vec<Export>, Failure> {
         .collect()
 }
 
-/// Parses `--secret id=ID,src=PATH` (also `source=`, and `env=` is not supported here).
-pub fn parse_secrets(secrets: &[String]) -> Result<BTreeMap<String, PathBuf>, Failure> {
+/// Parses `--secret` as buildx does: `id=ID,src=PATH` (also `source=`, `type=file`),
+/// `id=ID,env=VAR` (`type=env`), and a bare `id=ID`, the environment variable `ID`.
+pub fn parse_secrets(secrets: &[String]) -> Result<BTreeMap<String, SecretSource>, Failure> {
     let mut map = BTreeMap::new();
     for spec in secrets {
         let fields: BTreeMap<&str, &str> = spec.split(',').filter_map(|f| f.split_once('=')).collect();
-        let id = fields.get("id").ok_or_else(|| Failure::Input(format!("--secret {spec}: id=ID is missing")))?;
-        let src = fields
-            .get("src")
-            .or_else(|| fields.get("source"))
-            .ok_or_else(|| Failure::Input(format!("--secret {spec}: src=PATH is missing")))?;
-        if !Path::new(src).is_file() {
-            return Err(Failure::Input(format!("--secret {spec}: {src} is not a file")));
-        }
-        map.insert((*id).to_owned(), PathBuf::from(src));
+        let invalid = |why: String| Failure::Input(format!("--secret {spec}: {why}"));
+        let id = fields.get("id").ok_or_else(|| invalid("id=ID is missing".to_owned()))?;
+        let src = fields.get("src").or_else(|| fields.get("source"));
+        let source = match (fields.get("type").copied(), src, fields.get("env")) {
+            (Some("file") | None, Some(src), _) => {
+                if !Path::new(src).is_file() {
+                    return Err(invalid(format!("{src} is not a file")));
+                }
+                SecretSource::File(PathBuf::from(src))
+            }
+            (Some("file"), None, _) => return Err(invalid("src=PATH is missing".to_owned())),
+            (Some("env") | None, None, env) => {
+                let name = env.copied().unwrap_or(id);
+                let value = crate::session::var(name)
+                    .ok_or_else(|| invalid(format!("the environment variable {name} is not set")))?;
+                SecretSource::Value(value.into_bytes())
+            }
+            (Some("env"), Some(_), _) => return Err(invalid("type=env takes env=VAR, not src".to_owned())),
+            (Some(other), _, _) => return Err(invalid(format!("type={other} is not supported (file or env)"))),
+        };
+        map.insert((*id).to_owned(), source);
     }
     Ok(map)
 }

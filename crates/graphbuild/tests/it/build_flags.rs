@@ -100,3 +100,35 @@ fn source_date_epoch_as_a_build_arg_dates_the_image_as_buildkit_does() {
     let last = history.last().expect("an entry");
     assert_eq!(last["created"], "2023-11-14T22:13:20Z", "{last}");
 }
+
+/// `--secret id=ID,env=VAR` and a bare `--secret id=VAR` take the value from the user's
+/// environment (through the server, from the client's), as buildx does; the value reaches the
+/// step and no layer.
+#[test]
+fn secrets_come_from_environment_variables_too() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox\nRUN --mount=type=secret,id=tok cat /run/secrets/tok | wc -c > /tok\nRUN --mount=type=secret,id=GB_BARE,env=BARE [ \"$BARE\" = bare-value ] && echo ok > /bare\n",
+    );
+    let out = tempfile::tempdir().expect("out");
+    let output = env
+        .cmd(&["build", "--progress", "plain", "--secret", "id=tok,env=GB_TOKEN", "--secret", "type=env,id=GB_BARE"])
+        .arg("-o")
+        .arg(format!("type=local,dest={}", out.path().display()))
+        .arg(context.path())
+        .env("GB_TOKEN", "twelve-bytes")
+        .env("GB_BARE", "bare-value")
+        .output()
+        .expect("build");
+    assert_ok(&output);
+    assert_eq!(std::fs::read_to_string(out.path().join("tok")).expect("tok").trim(), "12");
+    assert_eq!(std::fs::read_to_string(out.path().join("bare")).expect("bare").trim(), "ok");
+    let missing =
+        env.cmd(&["build", "--secret", "id=tok,env=GB_UNSET_VARIABLE"]).arg(context.path()).output().expect("build");
+    assert_eq!(missing.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("the environment variable GB_UNSET_VARIABLE is not set"), "{stderr}");
+}
