@@ -149,6 +149,9 @@ pub struct DockerfileArgs {
     /// A build argument, `KEY=VALUE` (or `KEY` to take the value from the environment).
     #[arg(long = "build-arg", value_name = "KEY=VALUE")]
     pub build_args: Vec<String>,
+    /// An `/etc/hosts` entry for every RUN, `HOST:IP` (or `HOST=IP`), as `docker build --add-host`.
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    pub add_hosts: Vec<String>,
     /// The platform to build for, `os/arch[/variant]`.
     #[arg(long)]
     pub platform: Option<String>,

@@ -170,6 +170,20 @@ struct Prepared {
 }
 
 /// The resolv.conf of a step on the private network: slirp's DNS forwarder (which relays to the
+/// A hosts file: `host`'s lines, then one `IP\tNAME` line per `name=ip` entry.
+fn hosts_file(host: &str, extra: &[String]) -> String {
+    let mut text = host.to_owned();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    for entry in extra {
+        if let Some((name, ip)) = entry.split_once('=') {
+            text.push_str(&format!("{ip}\t{name}\n"));
+        }
+    }
+    text
+}
+
 /// host's resolvers) and the host's `search` and `options` lines.
 fn private_resolv_conf(host: &str) -> String {
     let mut text = format!("nameserver {}\n", gb_exec::PRIVATE_NETWORK_DNS);
@@ -441,7 +455,17 @@ fn prepare(
         } else {
             Some(PathBuf::from("/etc/resolv.conf")).filter(|p| p.is_file())
         };
-        let hosts = Some(PathBuf::from("/etc/hosts")).filter(|p| p.is_file());
+        let hosts = if exec.meta.extra_hosts.is_empty() {
+            Some(PathBuf::from("/etc/hosts")).filter(|p| p.is_file())
+        } else {
+            // The host's entries, then `--add-host`'s, as BuildKit appends them.
+            let copy = state.tmp_dir().join(format!("hosts-{}", gb_cache::LayerId::random()));
+            let host = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+            std::fs::write(&copy, hosts_file(&host, &exec.meta.extra_hosts))
+                .map_err(|e| SolveError::env("writing the step's hosts file", e))?;
+            secret_files.push(copy.clone());
+            Some(copy)
+        };
         for (target, path) in [("/etc/resolv.conf", resolv_conf), ("/etc/hosts", hosts)] {
             if let Some(path) = path {
                 mounts.push(ContainerMount {

@@ -52,6 +52,7 @@ pub fn prepare(context: &Path, args: &DockerfileArgs) -> Result<Prepared, Failur
             .transpose()?,
         build_platform: None,
         context_excludes,
+        extra_hosts: parse_add_hosts(&args.add_hosts)?,
     };
     Ok(Prepared { file, text, options })
 }
@@ -98,6 +99,27 @@ pub fn run(args: LowerArgs, root: Option<&Path>) -> Result<(), Failure> {
         GraphFormat::Dot => out!("{}", gb_ir::to_dot(&lowered.definition)),
     }
     Ok(())
+}
+
+/// Parses `--add-host HOST:IP` (or `HOST=IP`; an IPv6 address keeps its colons) into the IR's
+/// `name=ip` entries.
+pub fn parse_add_hosts(hosts: &[String]) -> Result<Vec<String>, Failure> {
+    hosts
+        .iter()
+        .map(|entry| {
+            let (name, ip) = entry
+                .split_once('=')
+                .or_else(|| entry.split_once(':'))
+                .ok_or_else(|| Failure::Input(format!("--add-host {entry}: expected HOST:IP")))?;
+            let ip = ip.trim_start_matches('[').trim_end_matches(']');
+            if name.is_empty() || name.chars().any(char::is_whitespace) {
+                return Err(Failure::Input(format!("--add-host {entry}: {name:?} is not a host name")));
+            }
+            ip.parse::<std::net::IpAddr>()
+                .map_err(|_| Failure::Input(format!("--add-host {entry}: {ip:?} is not an IP address")))?;
+            Ok(format!("{name}={ip}"))
+        })
+        .collect()
 }
 
 /// Parses `--build-arg` values; a bare `KEY` takes its value from the environment, as Docker.

@@ -132,3 +132,27 @@ fn secrets_come_from_environment_variables_too() {
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(stderr.contains("the environment variable GB_UNSET_VARIABLE is not set"), "{stderr}");
 }
+
+/// `--add-host` puts entries into every RUN's `/etc/hosts`, and is part of the RUN's op (a
+/// build without it does not take the result of one with it), as in BuildKit.
+#[test]
+fn add_host_entries_reach_every_run() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", "FROM busybox\nRUN grep myhost /etc/hosts > /hosts || true\n");
+    let out = tempfile::tempdir().expect("out");
+    let dest = format!("type=local,dest={}", out.path().display());
+    let with = env
+        .cmd(&["build", "--progress", "plain", "--add-host", "myhost:10.1.2.3", "--add-host", "v6host=::1", "-o", &dest])
+        .arg(context.path())
+        .output()
+        .expect("build");
+    assert_ok(&with);
+    let hosts = std::fs::read_to_string(out.path().join("hosts")).expect("hosts");
+    assert_eq!(hosts, "10.1.2.3\tmyhost\n");
+    let without = env.cmd(&["build", "--progress", "plain", "-o", &dest]).arg(context.path()).output().expect("build");
+    assert_ok(&without);
+    assert_eq!(std::fs::read_to_string(out.path().join("hosts")).expect("hosts"), "", "not the other build's result");
+    let bad = env.cmd(&["build", "--add-host", "myhost:not-an-ip"]).arg(context.path()).output().expect("build");
+    assert_eq!(bad.status.code(), Some(1), "{}", String::from_utf8_lossy(&bad.stderr));
+}

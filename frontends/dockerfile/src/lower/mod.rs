@@ -51,6 +51,9 @@ pub struct LowerOptions {
     pub build_platform: Option<Platform>,
     /// Patterns from `.dockerignore`, excluded from every read of the context.
     pub context_excludes: Vec<String>,
+    /// `--add-host` entries (`name=ip`), given to every RUN's `/etc/hosts` (and so part of its
+    /// op, as in BuildKit).
+    pub extra_hosts: Vec<String>,
 }
 
 /// A base image whose config the caller could look up (in the local store, say).

@@ -157,7 +157,7 @@ impl Lowerer<'_> {
                     user: stage.config.user.clone(),
                     config_from,
                     proxy_env,
-                    extra_hosts: Vec::new(),
+                    extra_hosts: self.options.extra_hosts.clone(),
                 },
                 mounts: exec_mounts,
                 network,
