@@ -33,7 +33,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build a Dockerfile: run its steps with the cache and export the result.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Run a Definition (the JSON IR) that any front end printed.
     Solve(SolveArgs),
     /// Make a one-layer image in the local store from a root file system tarball.
@@ -149,6 +149,10 @@ pub struct DockerfileArgs {
     /// A build argument, `KEY=VALUE` (or `KEY` to take the value from the environment).
     #[arg(long = "build-arg", value_name = "KEY=VALUE")]
     pub build_args: Vec<String>,
+    /// The network of every RUN that names none: `default` (a private network with outbound
+    /// access), `none`, or `host` (needs `--allow network.host`).
+    #[arg(long, value_name = "MODE", default_value = "default")]
+    pub network: String,
     /// An `/etc/hosts` entry for every RUN, `HOST:IP` (or `HOST=IP`), as `docker build --add-host`.
     #[arg(long = "add-host", value_name = "HOST:IP")]
     pub add_hosts: Vec<String>,

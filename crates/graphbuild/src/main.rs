@@ -100,7 +100,7 @@ fn execute(cli: cli::Cli) -> i32 {
     let root = root.as_deref();
     let insecure = cli.insecure_registries.clone();
     let result = match cli.command {
-        cli::Command::Build(args) => commands::build::run(args, root, &insecure),
+        cli::Command::Build(args) => commands::build::run(*args, root, &insecure),
         cli::Command::Solve(args) => commands::solve::run(args, root, &insecure),
         cli::Command::Import(args) => commands::import::run(args, root),
         cli::Command::Run(args) => commands::run::run(args, root),

@@ -53,6 +53,14 @@ pub fn prepare(context: &Path, args: &DockerfileArgs) -> Result<Prepared, Failur
         build_platform: None,
         context_excludes,
         extra_hosts: parse_add_hosts(&args.add_hosts)?,
+        network: match args.network.as_str() {
+            "default" => gb_ir::NetworkMode::Default,
+            "none" => gb_ir::NetworkMode::None,
+            "host" => gb_ir::NetworkMode::Host,
+            other => {
+                return Err(Failure::Input(format!("--network {other}: expected default, none or host")));
+            }
+        },
     };
     Ok(Prepared { file, text, options })
 }

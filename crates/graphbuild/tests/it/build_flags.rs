@@ -143,7 +143,17 @@ fn add_host_entries_reach_every_run() {
     let out = tempfile::tempdir().expect("out");
     let dest = format!("type=local,dest={}", out.path().display());
     let with = env
-        .cmd(&["build", "--progress", "plain", "--add-host", "myhost:10.1.2.3", "--add-host", "v6host=::1", "-o", &dest])
+        .cmd(&[
+            "build",
+            "--progress",
+            "plain",
+            "--add-host",
+            "myhost:10.1.2.3",
+            "--add-host",
+            "v6host=::1",
+            "-o",
+            &dest,
+        ])
         .arg(context.path())
         .output()
         .expect("build");
@@ -155,4 +165,34 @@ fn add_host_entries_reach_every_run() {
     assert_eq!(std::fs::read_to_string(out.path().join("hosts")).expect("hosts"), "", "not the other build's result");
     let bad = env.cmd(&["build", "--add-host", "myhost:not-an-ip"]).arg(context.path()).output().expect("build");
     assert_eq!(bad.status.code(), Some(1), "{}", String::from_utf8_lossy(&bad.stderr));
+}
+
+/// `--network` sets the network of every RUN that names none (`RUN --network=default` included),
+/// as buildx's; `host` still needs its entitlement.
+#[test]
+fn network_sets_the_default_network_of_runs() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox\nRUN tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort > /plain\nRUN --network=default tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort > /named\n",
+    );
+    let out = tempfile::tempdir().expect("out");
+    let dest = format!("type=local,dest={}", out.path().display());
+    let none = env
+        .cmd(&["build", "--progress", "plain", "--network", "none", "-o", &dest])
+        .arg(context.path())
+        .output()
+        .expect("build");
+    assert_ok(&none);
+    assert_eq!(std::fs::read_to_string(out.path().join("plain")).expect("plain"), "lo\n");
+    assert_eq!(std::fs::read_to_string(out.path().join("named")).expect("named"), "lo\n");
+    let default = env.cmd(&["build", "--progress", "plain", "-o", &dest]).arg(context.path()).output().expect("build");
+    assert_ok(&default);
+    let interfaces = std::fs::read_to_string(out.path().join("plain")).expect("plain");
+    assert!(interfaces.lines().count() > 1, "the default network has an interface out: {interfaces:?}");
+    let host = env.cmd(&["build", "--network", "host"]).arg(context.path()).output().expect("build");
+    assert_eq!(host.status.code(), Some(1), "host needs --allow network.host");
+    assert!(String::from_utf8_lossy(&host.stderr).contains("network.host"), "{}", String::from_utf8_lossy(&host.stderr));
 }

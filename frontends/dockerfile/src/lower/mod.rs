@@ -54,6 +54,8 @@ pub struct LowerOptions {
     /// `--add-host` entries (`name=ip`), given to every RUN's `/etc/hosts` (and so part of its
     /// op, as in BuildKit).
     pub extra_hosts: Vec<String>,
+    /// `--network`: the network of a RUN that names none (or `default`).
+    pub network: gb_ir::NetworkMode,
 }
 
 /// A base image whose config the caller could look up (in the local store, say).

@@ -104,7 +104,7 @@ impl Lowerer<'_> {
 
         let network =
             match network.as_deref().map(|n| self.expand(stage, n, node, "RUN --network")).transpose()?.as_deref() {
-                None | Some("default") => NetworkMode::Default,
+                None | Some("default") => self.options.network,
                 Some("none") => NetworkMode::None,
                 Some("host") => NetworkMode::Host,
                 Some(other) => {
