@@ -194,5 +194,9 @@ fn network_sets_the_default_network_of_runs() {
     assert!(interfaces.lines().count() > 1, "the default network has an interface out: {interfaces:?}");
     let host = env.cmd(&["build", "--network", "host"]).arg(context.path()).output().expect("build");
     assert_eq!(host.status.code(), Some(1), "host needs --allow network.host");
-    assert!(String::from_utf8_lossy(&host.stderr).contains("network.host"), "{}", String::from_utf8_lossy(&host.stderr));
+    assert!(
+        String::from_utf8_lossy(&host.stderr).contains("network.host"),
+        "{}",
+        String::from_utf8_lossy(&host.stderr)
+    );
 }
