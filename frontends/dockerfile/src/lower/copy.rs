@@ -132,7 +132,7 @@ impl Lowerer<'_> {
         let mut actions = Vec::new();
         let mut context_paths = Vec::new();
         let from_input = match &from {
-            Some(from) => Some(self.resolve_from(stage, node, from)?),
+            Some(from) => Some(self.resolve_from(stage, node, from, super::run::FromUse::Copy)?),
             None => None,
         };
         let mut pending: Vec<(Option<Input>, CopyAction)> = Vec::new();

@@ -432,7 +432,7 @@ impl Lowerer<'_> {
         source: &str,
     ) -> Result<Input, DockerfileError> {
         match from {
-            Some(from) => self.resolve_from(stage, node, from),
+            Some(from) => self.resolve_from(stage, node, from, FromUse::Mount),
             None => {
                 let path = context_relative(source);
                 let include = if path.is_empty() { Vec::new() } else { vec![path] };
@@ -455,14 +455,30 @@ impl Lowerer<'_> {
         Input::of(self.add_op(op, "load build context".to_owned(), Some(node)))
     }
 
-    /// What `--from` names: a stage (by name or index) or an image.
+    /// What `--from` names: a stage (by name or index) or an image. A stage must come before
+    /// the one reading it, as BuildKit dispatches stages in order (`what` says how it is read,
+    /// for BuildKit's message).
     pub(crate) fn resolve_from(
         &mut self,
         stage: &StageState,
         node: &Node,
         from: &str,
+        what: FromUse,
     ) -> Result<Input, DockerfileError> {
         if let Some(index) = self.find_stage(from, true) {
+            // A stage being lowered is a cycle, which lowering it again reports as BuildKit does.
+            if index >= stage.index && !self.in_progress.contains(&index) {
+                let current = self.stages[stage.index].name.clone().unwrap_or_default();
+                let message = match what {
+                    FromUse::Copy => format!(
+                        "cannot copy from stage {from:?}, it needs to be defined before current stage {current:?}"
+                    ),
+                    FromUse::Mount => format!(
+                        "cannot mount from stage {from:?} to {current:?}, stage needs to be defined before current command"
+                    ),
+                };
+                return Err(error_at_text(self.source, node, from, message));
+            }
             let other = self.lower_stage(index)?;
             return Ok(match other.fs.clone() {
                 Some(fs) => fs,
@@ -544,4 +560,13 @@ mod tests {
         assert_eq!(parse_size("1.5k"), Some(1536));
         assert_eq!(parse_size("x"), None);
     }
+}
+
+/// How an instruction reads what `--from` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FromUse {
+    /// `COPY --from`.
+    Copy,
+    /// `RUN --mount=from=`.
+    Mount,
 }

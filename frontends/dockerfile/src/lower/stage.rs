@@ -18,6 +18,8 @@ use crate::parser::Node;
 pub(crate) struct StageState {
     /// Display name: the stage's name or `stage-N`.
     pub name: String,
+    /// The stage's position in the Dockerfile.
+    pub index: usize,
     /// The current file system; `None` is scratch.
     pub fs: Option<Input>,
     /// The image config so far.
@@ -171,7 +173,7 @@ impl Lowerer<'_> {
             self.charge(base.copied_bytes());
             self.check_budget(&from.node)?;
             triggers = base.config.on_build.clone();
-            stage = StageState { name: name.clone(), args: Vec::new(), cmd_set: false, ..(*base).clone() };
+            stage = StageState { name: name.clone(), index, args: Vec::new(), cmd_set: false, ..(*base).clone() };
             stage.config.on_build.clear();
         } else if image_name.eq_ignore_ascii_case("scratch") {
             // BuildKit's empty image: the root as working directory and the default PATH.
@@ -182,6 +184,7 @@ impl Lowerer<'_> {
             };
             stage = StageState {
                 name: name.clone(),
+                index,
                 fs: None,
                 config,
                 deferred: false,
@@ -212,6 +215,7 @@ impl Lowerer<'_> {
             config.on_build.clear();
             stage = StageState {
                 name: name.clone(),
+                index,
                 fs: Some(Input::of(op)),
                 config,
                 deferred,
