@@ -343,10 +343,11 @@ impl Lowerer<'_> {
                     expanded.extend(words.words.into_iter().map(|w| vars::fill_holes_empty(&w)));
                 }
                 let specs = parse_ports(&expanded).map_err(|message| error_at_node(self.source, node, message))?;
-                stage.history.push(history_entry(
-                    format!("EXPOSE map[{}]", specs.iter().map(|p| format!("{p}:{{}}")).collect::<Vec<_>>().join(" ")),
-                    false,
-                ));
+                // BuildKit records the ports sorted, as a list: `EXPOSE [1234/udp 2375/tcp]`.
+                let mut listed: Vec<String> = specs.iter().map(ToString::to_string).collect();
+                listed.sort();
+                listed.dedup();
+                stage.history.push(history_entry(format!("EXPOSE [{}]", listed.join(" ")), false));
                 stage.config.exposed_ports.extend(specs);
             }
             Command::Volume(paths) => {
