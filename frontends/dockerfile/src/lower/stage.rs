@@ -309,8 +309,12 @@ impl Lowerer<'_> {
                         Some(value) => format!("{name}={value}"),
                         None => name.clone(),
                     });
-                    stage.args.retain(|(arg, _)| arg != name);
-                    stage.args.push((name.clone(), value));
+                    // A declared again ARG keeps its place with its new value, as BuildKit lists
+                    // them in a RUN's history (`RUN |2 foo=bar2 bar=123 ...`).
+                    match stage.args.iter_mut().find(|(arg, _)| arg == name) {
+                        Some(declared) => declared.1 = value,
+                        None => stage.args.push((name.clone(), value)),
+                    }
                 }
                 stage.history.push(history_entry(format!("ARG {}", parts.join(" ")), false));
             }
