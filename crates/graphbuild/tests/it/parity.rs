@@ -23,3 +23,40 @@ fn a_scratch_image_has_the_root_as_workdir_and_the_default_path() {
     assert_eq!(config["WorkingDir"], "/", "{config}");
     assert_eq!(config["Env"], serde_json::json!(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]));
 }
+
+/// Image history reads as BuildKit writes it (`dockerfile2llb` `dispatchCopy`,
+/// `dispatchWorkdir`): a COPY's entry keeps `--chown`/`--chmod` but not `--from`, and
+/// `WORKDIR /` makes no layer.
+#[test]
+fn history_reads_as_buildkit_writes_it() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox AS base\nCOPY a.txt /foo2\nFROM busybox\nCOPY --from=base --chmod=600 foo2 foo3\nWORKDIR /\nEXPOSE 2375 5000 1234/udp\n",
+    );
+    write(context.path(), "a.txt", "history");
+    let output =
+        env.cmd(&["build", "--progress", "plain", "-t", "parity:history"]).arg(context.path()).output().expect("build");
+    assert_ok(&output);
+    let inspect = env.cmd(&["image", "inspect", "parity:history"]).output().expect("inspect");
+    assert_ok(&inspect);
+    let image: Value = serde_json::from_slice(&inspect.stdout).expect("inspect JSON");
+    let history = image[0]["History"].as_array().expect("history").clone();
+    let last: Vec<(String, bool)> = history[history.len() - 3..]
+        .iter()
+        .map(|h| (h["created_by"].as_str().unwrap_or_default().to_owned(), h["empty_layer"].as_bool().unwrap_or(false)))
+        .collect();
+    assert_eq!(
+        last,
+        [
+            ("COPY --chmod=600 foo2 foo3 # buildkit".to_owned(), false),
+            ("WORKDIR /".to_owned(), true),
+            ("EXPOSE [1234/udp 2375/tcp 5000/tcp]".to_owned(), true),
+        ]
+    );
+    let layers = image[0]["RootFS"]["Layers"].as_array().expect("layers").len();
+    let with_layer = history.iter().filter(|h| !h["empty_layer"].as_bool().unwrap_or(false)).count();
+    assert_eq!(layers, with_layer, "one layer per entry that is not empty");
+}

@@ -296,18 +296,17 @@ impl Lowerer<'_> {
         }
         stage.fs = Some(Input::of(digest));
 
+        // As BuildKit words it: `--parents`, `--chown` and `--chmod` are kept, `--from` and
+        // `--link` are not (`COPY --from=base foo2 foo3` reads `COPY foo2 foo3`).
         let mut created_by = vec![what.to_owned()];
-        if let Some(from) = &from {
-            created_by.push(format!("--from={from}"));
+        if copy.parents {
+            created_by.push("--parents".to_owned());
         }
         if let Some(chown) = &copy.chown {
             created_by.push(format!("--chown={chown}"));
         }
         if let Some(chmod) = &chmod {
             created_by.push(format!("--chmod={chmod}"));
-        }
-        if copy.link {
-            created_by.push("--link".to_owned());
         }
         for source in &sources {
             created_by.push(match source {

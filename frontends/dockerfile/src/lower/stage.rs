@@ -467,6 +467,11 @@ impl Lowerer<'_> {
         }
         let dir = join_workdir(stage.config.working_dir.as_deref(), &path);
         stage.config.working_dir = Some(dir.clone());
+        // The root always exists: BuildKit makes no layer for it.
+        if dir == "/" {
+            stage.history.push(history_entry(format!("WORKDIR {dir}"), false));
+            return Ok(());
+        }
         // BuildKit creates the directory, owned by the current USER, so later steps can use it.
         let owner = stage.config.user.as_deref().and_then(super::copy::parse_chown);
         let mut inputs = Vec::new();
