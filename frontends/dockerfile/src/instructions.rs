@@ -79,6 +79,8 @@ pub struct CopyCommand {
     pub checksum: Option<String>,
     /// `ADD --keep-git-dir`.
     pub keep_git_dir: bool,
+    /// `ADD --unpack[=BOOL]`; absent, a local archive is unpacked.
+    pub unpack: Option<bool>,
 }
 
 /// `HEALTHCHECK`.
@@ -186,6 +188,10 @@ impl<'a> Flags<'a> {
 
     fn bool(&self, name: &str) -> bool {
         self.values.iter().rev().find(|(n, _)| *n == name).is_some_and(|(_, v)| v.is_none_or(|v| v == "true"))
+    }
+
+    fn given(&self, name: &str) -> bool {
+        self.values.iter().any(|(n, _)| *n == name)
     }
 
     fn all(&self, name: &str) -> Vec<String> {
@@ -311,6 +317,7 @@ impl Instruction {
                             ("link", Bool),
                             ("checksum", Value),
                             ("keep-git-dir", Bool),
+                            ("unpack", Bool),
                             ("exclude", Repeated),
                         ],
                     )?
@@ -350,6 +357,7 @@ impl Instruction {
                     exclude: flags.all("exclude"),
                     checksum: flags.value("checksum"),
                     keep_git_dir: flags.bool("keep-git-dir"),
+                    unpack: flags.given("unpack").then(|| flags.bool("unpack")),
                 })
             }
             "volume" => {

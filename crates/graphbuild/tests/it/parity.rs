@@ -60,3 +60,39 @@ fn history_reads_as_buildkit_writes_it() {
     let with_layer = history.iter().filter(|h| !h["empty_layer"].as_bool().unwrap_or(false)).count();
     assert_eq!(layers, with_layer, "one layer per entry that is not empty");
 }
+
+/// `ADD --unpack=false` copies a local archive as it is; without the flag (or with `=true`) it is
+/// unpacked (BuildKit's `ADD --unpack`, dockerfile_addunpack_test.go).
+#[test]
+fn add_unpack_false_keeps_a_local_archive_whole() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "inner/file.txt", "inside");
+    let tar = std::process::Command::new("tar")
+        .args(["-C", "inner", "-cf", "a.tar", "file.txt"])
+        .current_dir(context.path())
+        .status()
+        .expect("tar");
+    assert!(tar.success());
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox\nADD --unpack=false a.tar /kept/\nADD a.tar /unpacked/\nADD --unpack=true a.tar /also/\n",
+    );
+    let out = tempfile::tempdir().expect("out");
+    let output = env
+        .cmd(&["build", "--progress", "plain", "-o"])
+        .arg(format!("type=local,dest={}", out.path().display()))
+        .arg(context.path())
+        .output()
+        .expect("build");
+    assert_ok(&output);
+    assert!(out.path().join("kept/a.tar").is_file(), "the archive was kept whole");
+    assert!(!out.path().join("kept/file.txt").exists());
+    assert_eq!(std::fs::read_to_string(out.path().join("unpacked/file.txt")).expect("unpacked"), "inside");
+    assert_eq!(std::fs::read_to_string(out.path().join("also/file.txt")).expect("unpacked"), "inside");
+    let bad = tempfile::tempdir().expect("context");
+    write(bad.path(), "Dockerfile", "FROM busybox\nADD --unpack=maybe a.tar /x/\n");
+    let refused = env.cmd(&["build"]).arg(bad.path()).output().expect("build");
+    assert_eq!(refused.status.code(), Some(1), "{}", String::from_utf8_lossy(&refused.stderr));
+}

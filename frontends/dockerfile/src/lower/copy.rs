@@ -259,7 +259,7 @@ impl Lowerer<'_> {
                             action_for(format!("/{relative}"))
                         }
                     };
-                    action.attempt_unpack = copy.is_add;
+                    action.attempt_unpack = copy.is_add && copy.unpack.unwrap_or(true);
                     action.allow_empty_wildcard = false;
                     action.allow_wildcard = has_wildcard(src) || action.allow_wildcard;
                     pending.push((from_input.clone(), action));
