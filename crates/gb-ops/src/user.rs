@@ -86,6 +86,11 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> Result<ResolvedUser, FileOpErr
         resolved.additional_gids =
             groups.iter().filter(|group| group.members.contains(&entry.name)).map(|group| group.gid).collect();
     }
+    // The primary group comes first among the supplementary ones, as BuildKit gives them (seen
+    // side by side with BuildKit v0.32.2 on busybox: `id` shows `groups=0(root)` for root,
+    // `groups=1001(u1),2002(g2)` for `USER u1`, `groups=2002(g2)` for `USER u1:g2`).
+    resolved.additional_gids.retain(|gid| *gid != resolved.gid);
+    resolved.additional_gids.insert(0, resolved.gid);
     Ok(resolved)
 }
 

@@ -28,16 +28,17 @@ fn users_resolve_like_runc() {
     let root = tempfile::tempdir().expect("temp dir");
     write(root.path(), "etc/passwd", PASSWD);
     write(root.path(), "etc/group", GROUP);
+    // The primary gid leads the supplementary ones, as BuildKit's `id` shows them.
     let cases: [(&str, Result<ResolvedUser, &str>); 11] = [
-        ("", Ok(user(0, 0, &[10], Some("/root")))),
-        ("0", Ok(user(0, 0, &[10], Some("/root")))),
-        ("1000", Ok(user(1000, 1000, &[50, 29], Some("/home/app")))),
-        ("2000", Ok(user(2000, 0, &[], None))),
-        ("1000:1000", Ok(user(1000, 1000, &[], Some("/home/app")))),
-        ("app", Ok(user(1000, 1000, &[50, 29], Some("/home/app")))),
-        ("app:staff", Ok(user(1000, 50, &[], Some("/home/app")))),
-        ("2000:77", Ok(user(2000, 77, &[], None))),
-        ("other:audio", Ok(user(1001, 29, &[], Some("/home/other")))),
+        ("", Ok(user(0, 0, &[0, 10], Some("/root")))),
+        ("0", Ok(user(0, 0, &[0, 10], Some("/root")))),
+        ("1000", Ok(user(1000, 1000, &[1000, 50, 29], Some("/home/app")))),
+        ("2000", Ok(user(2000, 0, &[0], None))),
+        ("1000:1000", Ok(user(1000, 1000, &[1000], Some("/home/app")))),
+        ("app", Ok(user(1000, 1000, &[1000, 50, 29], Some("/home/app")))),
+        ("app:staff", Ok(user(1000, 50, &[50], Some("/home/app")))),
+        ("2000:77", Ok(user(2000, 77, &[77], None))),
+        ("other:audio", Ok(user(1001, 29, &[29], Some("/home/other")))),
         ("nobody", Err("unable to find user \"nobody\"")),
         ("app:nogroup", Err("unable to find group \"nogroup\"")),
     ];
@@ -53,8 +54,8 @@ fn users_resolve_like_runc() {
 #[test]
 fn without_passwd_only_numbers_resolve() {
     let root = tempfile::tempdir().expect("temp dir");
-    assert_eq!(resolve_user(root.path(), "").expect("root"), user(0, 0, &[], None));
-    assert_eq!(resolve_user(root.path(), "1000").expect("numeric"), user(1000, 0, &[], None));
-    assert_eq!(resolve_user(root.path(), "1000:5").expect("numeric pair"), user(1000, 5, &[], None));
+    assert_eq!(resolve_user(root.path(), "").expect("root"), user(0, 0, &[0], None));
+    assert_eq!(resolve_user(root.path(), "1000").expect("numeric"), user(1000, 0, &[0], None));
+    assert_eq!(resolve_user(root.path(), "1000:5").expect("numeric pair"), user(1000, 5, &[5], None));
     assert!(resolve_user(root.path(), "app").is_err());
 }
