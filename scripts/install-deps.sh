@@ -12,7 +12,9 @@ set -euo pipefail
 # reach); busybox-static makes the example's base image; librocksdb-dev + libclang-dev link the
 # rocksdb crate against Debian's RocksDB (bindgen needs libclang); git serves ADD of git URLs;
 # pkg-config finds the system libraries.
-build_packages=(runc slirp4netns busybox-static librocksdb-dev libclang-dev git pkg-config)
+# openssh-client's ssh-agent serves the key files of `--ssh ID=KEY` (its ssh-add and ssh-keygen
+# drive the `--ssh` tests).
+build_packages=(runc slirp4netns busybox-static librocksdb-dev libclang-dev git pkg-config openssh-client)
 # Testing: skopeo and umoci check exported images independently; docker-registry serves the
 # registry tests and apache2-utils brings htpasswd for their authentication.
 test_packages=(skopeo umoci docker-registry apache2-utils)

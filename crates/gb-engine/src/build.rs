@@ -1,6 +1,7 @@
 //! A build on the engine: import shared cache, solve, export shared cache, then each export
 //! (files, archives, the image store, pushes), as a sequence of named phases.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -83,6 +84,18 @@ pub struct BuildRequest {
     /// Assemble the image even when no export needs it, so the outcome names it (`-q`,
     /// `--iidfile`, `--metadata-file`).
     pub describe_image: bool,
+    /// `--annotation`s of the image.
+    pub annotations: Annotations,
+}
+
+/// OCI annotations a build adds (`docker buildx build --annotation`), by where they go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Annotations {
+    /// On the image manifest itself (part of its digest): `KEY=VALUE` or `manifest:KEY=VALUE`.
+    pub manifest: BTreeMap<String, String>,
+    /// On the manifest's descriptor in an OCI layout's `index.json`:
+    /// `manifest-descriptor:KEY=VALUE`.
+    pub manifest_descriptor: BTreeMap<String, String>,
 }
 
 /// The image a build assembled, as `--iidfile` and `--metadata-file` name it.
@@ -125,6 +138,7 @@ impl Engine {
             registry,
             source_date_epoch,
             describe_image,
+            annotations,
         } = request;
         let mut warnings = Vec::new();
         // Base images not in the store are pulled only when an op that must run reads them.
@@ -143,7 +157,8 @@ impl Engine {
             {
                 return Ok(Clone::clone(image));
             }
-            let made = self.assemble(&definition, &result, compression, source_date_epoch, &mut warnings)?;
+            let made =
+                self.assemble(&definition, &result, compression, source_date_epoch, &annotations, &mut warnings)?;
             image = Some((compression, made.clone()));
             Ok(made)
         };
@@ -154,7 +169,7 @@ impl Engine {
                 Export::Oci { dest, tar, compression, names: own } => {
                     let image = built(compression)?;
                     let refs = if own.is_empty() { names.clone() } else { own };
-                    self.export_oci(&image, &refs, &dest, tar)?;
+                    self.export_oci(&image, &refs, &annotations.manifest_descriptor, &dest, tar)?;
                 }
                 Export::Docker { dest, compression, names: own } => {
                     let image = built(compression)?;
@@ -223,15 +238,22 @@ impl Engine {
         &self,
         image: &gb_export::BuiltImage,
         names: &[String],
+        descriptor_annotations: &BTreeMap<String, String>,
         dest: &std::path::Path,
         tar: bool,
     ) -> Result<(), EngineError> {
-        let images = [gb_export::ImageRef { manifest_digest: image.manifest_digest, names }];
+        let images = [gb_export::ImageRef {
+            manifest_digest: image.manifest_digest,
+            names,
+            descriptor_annotations: descriptor_annotations.clone(),
+        }];
         let write = || {
             gb_export::write_oci_layout(&export_context(self.root()), &images, dest, tar)
                 .map_err(|source| EngineError::Archive { dest: dest.to_owned(), source: Box::new(source) })
         };
-        if tar { write_unless_current(dest, &image_identity(image, names), write) } else { write() }
+        // The descriptor's annotations are in the file but not in the image: they name it too.
+        let identity = format!("{} {descriptor_annotations:?}", image_identity(image, names));
+        if tar { write_unless_current(dest, &identity, write) } else { write() }
     }
 
     /// A docker-archive (not rewritten when it holds the image already).
@@ -241,7 +263,11 @@ impl Engine {
         names: &[String],
         dest: &std::path::Path,
     ) -> Result<(), EngineError> {
-        let images = [gb_export::ImageRef { manifest_digest: image.manifest_digest, names }];
+        let images = [gb_export::ImageRef {
+            manifest_digest: image.manifest_digest,
+            names,
+            descriptor_annotations: BTreeMap::new(),
+        }];
         write_unless_current(dest, &image_identity(image, names), || {
             gb_export::write_docker_archive(&export_context(self.root()), &images, dest)
                 .map_err(|source| EngineError::Archive { dest: dest.to_owned(), source: Box::new(source) })
@@ -272,6 +298,7 @@ impl Engine {
         result: &SolveResult,
         compression: Compression,
         source_date_epoch: Option<i64>,
+        annotations: &Annotations,
         warnings: &mut Vec<String>,
     ) -> Result<gb_export::BuiltImage, EngineError> {
         let root = self.root();
@@ -297,16 +324,15 @@ impl Engine {
             Some(key) => root.db.result(&key).ok().flatten().and_then(|r| i64::try_from(r.created_unix).ok()),
             None => None,
         };
-        let (image, assembled_warnings) = gb_export::assemble_image_at(
-            &export_context(root),
-            &spec,
-            &result.output,
-            base.as_ref(),
+        let options = gb_export::AssembleOptions {
             compression,
             source_date_epoch,
             built_at,
-        )
-        .map_err(|e| EngineError::Assemble(Box::new(e)))?;
+            annotations: annotations.manifest.clone(),
+        };
+        let (image, assembled_warnings) =
+            gb_export::assemble_image_with(&export_context(root), &spec, &result.output, base.as_ref(), &options)
+                .map_err(|e| EngineError::Assemble(Box::new(e)))?;
         warnings.extend(assembled_warnings);
         Ok(image)
     }

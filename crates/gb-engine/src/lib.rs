@@ -16,13 +16,14 @@ mod error;
 mod outputs;
 mod registry;
 mod resolve;
+mod ssh_agent;
 mod transfer;
 
 use std::sync::Arc;
 
 use gb_store::StateRoot;
 
-pub use build::{BuildOutcome, BuildRequest, Export, ImageDigests, TarDestination, normalized};
+pub use build::{Annotations, BuildOutcome, BuildRequest, Export, ImageDigests, TarDestination, normalized};
 pub use error::{EngineError, ErrorKind};
 pub use gb_store::{
     DiskUsage, Freed, HistoryEntry, ImageSummary, Pruned, Removal, collect_garbage, disk_usage, find_image,
@@ -31,6 +32,7 @@ pub use gb_store::{
 };
 pub use registry::{RegistryPuller, push};
 pub use resolve::{BaseImage, Resolution};
+pub use ssh_agent::KeyAgent;
 pub use transfer::{ArchiveFormat, Loaded};
 
 /// The engine over one opened state root.

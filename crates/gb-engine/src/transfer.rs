@@ -59,7 +59,11 @@ impl Engine {
         }
         let images: Vec<gb_export::ImageRef<'_>> = found
             .iter()
-            .map(|(digest, names)| gb_export::ImageRef { manifest_digest: *digest, names: names.as_slice() })
+            .map(|(digest, names)| gb_export::ImageRef {
+                manifest_digest: *digest,
+                names: names.as_slice(),
+                descriptor_annotations: Default::default(),
+            })
             .collect();
         let context = self.export_context();
         match format {

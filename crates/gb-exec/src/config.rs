@@ -3,7 +3,7 @@
 
 use oci_spec::runtime::{
     Capabilities, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder, LinuxNamespaceBuilder,
-    LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimitBuilder, PosixRlimitType,
+    LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType,
     ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
@@ -61,6 +61,29 @@ impl HostLimits {
     }
 }
 
+/// The process's resource limits: Docker's file limit unless the spec sets its own, then the
+/// spec's, in order.
+fn rlimits(spec: &ContainerSpec, host: &HostLimits) -> Result<Vec<PosixRlimit>, ExecError> {
+    let mut limits = Vec::new();
+    if !spec.rlimits.iter().any(|limit| limit.resource == "RLIMIT_NOFILE") {
+        limits.push(
+            PosixRlimitBuilder::default()
+                .typ(PosixRlimitType::RlimitNofile)
+                .hard(host.nofile)
+                .soft(host.nofile)
+                .build()?,
+        );
+    }
+    for limit in &spec.rlimits {
+        let typ = limit
+            .resource
+            .parse::<PosixRlimitType>()
+            .map_err(|_| ExecError::InvalidSpec { message: format!("{:?} is not a resource limit", limit.resource) })?;
+        limits.push(PosixRlimitBuilder::default().typ(typ).soft(limit.soft).hard(limit.hard).build()?);
+    }
+    Ok(limits)
+}
+
 /// The OCI config for `spec` under `host`'s limits.
 pub(crate) fn build(spec: &ContainerSpec, host: &HostLimits) -> Result<Spec, ExecError> {
     if spec.args.is_empty() {
@@ -89,8 +112,7 @@ pub(crate) fn build(spec: &ContainerSpec, host: &HostLimits) -> Result<Spec, Exe
         .build()?;
     let user =
         UserBuilder::default().uid(spec.uid).gid(spec.gid).additional_gids(spec.additional_gids.clone()).build()?;
-    let nofile =
-        PosixRlimitBuilder::default().typ(PosixRlimitType::RlimitNofile).hard(host.nofile).soft(host.nofile).build()?;
+    let rlimits = rlimits(spec, host)?;
     // Every field is set: the builders fill unset ones from oci-spec's `Default`, which is not
     // Docker's (it sets ambient capabilities, noNewPrivileges and a 1024 file limit).
     let process = ProcessBuilder::default()
@@ -100,7 +122,7 @@ pub(crate) fn build(spec: &ContainerSpec, host: &HostLimits) -> Result<Spec, Exe
         .env(env)
         .cwd(spec.cwd.clone())
         .capabilities(capabilities)
-        .rlimits(vec![nofile])
+        .rlimits(rlimits)
         .no_new_privileges(false)
         .build()?;
 
@@ -131,7 +153,7 @@ pub(crate) fn build(spec: &ContainerSpec, host: &HostLimits) -> Result<Spec, Exe
         .readonly_paths(readonly)
         .build()?;
 
-    let mut mounts = runtime_mounts(spec.privileged)?;
+    let mut mounts = runtime_mounts(spec.privileged, spec.shm_size)?;
     for mount in sorted_mounts(spec)? {
         mounts.push(extra_mount(&mount)?);
     }
@@ -186,7 +208,7 @@ pub fn mount_points(spec: &ContainerSpec) -> Vec<String> {
 }
 
 /// The runtime's own mounts, as Docker sets them up.
-fn runtime_mounts(privileged: bool) -> Result<Vec<Mount>, ExecError> {
+fn runtime_mounts(privileged: bool, shm_size: u64) -> Result<Vec<Mount>, ExecError> {
     let mount = |dest: &str, typ: &str, source: &str, options: &[&str]| {
         MountBuilder::default()
             .destination(dest)
@@ -196,6 +218,8 @@ fn runtime_mounts(privileged: bool) -> Result<Vec<Mount>, ExecError> {
             .build()
     };
     let sys_mode = if privileged { "rw" } else { "ro" };
+    // tmpfs takes the size in bytes; Docker writes its default as `65536k`, the same.
+    let shm_size = format!("size={shm_size}");
     Ok(vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
         mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
@@ -205,7 +229,7 @@ fn runtime_mounts(privileged: bool) -> Result<Vec<Mount>, ExecError> {
             "devpts",
             &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
         )?,
-        mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"])?,
+        mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", &shm_size])?,
         mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
         mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", sys_mode])?,
     ])

@@ -27,4 +27,4 @@ pub use error::{ErrorKind, ExecError};
 pub use net::DNS_SERVER as PRIVATE_NETWORK_DNS;
 pub use reap::reap_if_orphaned;
 pub use runtime::{RUNC_ENV, Runtime};
-pub use spec::{ContainerMount, ContainerSpec, MountSource, Network, OutputStream};
+pub use spec::{ContainerMount, ContainerSpec, DEFAULT_SHM_SIZE, MountSource, Network, OutputStream, Rlimit};

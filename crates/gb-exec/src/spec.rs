@@ -30,6 +30,24 @@ pub struct ContainerSpec {
     pub privileged: bool,
     /// The container's host name; empty keeps the host's name (in a new UTS namespace).
     pub hostname: String,
+    /// The size of `/dev/shm` in bytes.
+    pub shm_size: u64,
+    /// Resource limits beyond the default file limit; one for `RLIMIT_NOFILE` replaces it.
+    pub rlimits: Vec<Rlimit>,
+}
+
+/// Docker's `/dev/shm` size: 64 MiB.
+pub const DEFAULT_SHM_SIZE: u64 = 64 << 20;
+
+/// One resource limit of the process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rlimit {
+    /// The OCI runtime spec's name of the resource (`RLIMIT_NOFILE`).
+    pub resource: String,
+    /// The soft limit (`u64::MAX` for none).
+    pub soft: u64,
+    /// The hard limit (`u64::MAX` for none).
+    pub hard: u64,
 }
 
 impl ContainerSpec {
@@ -48,6 +66,8 @@ impl ContainerSpec {
             network: Network::default(),
             privileged: false,
             hostname: String::new(),
+            shm_size: DEFAULT_SHM_SIZE,
+            rlimits: Vec::new(),
         }
     }
 }

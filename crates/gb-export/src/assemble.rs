@@ -2,6 +2,8 @@
 //! exported, the config (base config, front end settings, history, diff ids) and the manifest
 //! written to the content store.
 
+use std::collections::BTreeMap;
+
 use gb_cache::{ImageRecord, LayerId, Snapshot};
 use gb_ir::{ImageSpec, Sha256Digest};
 use oci_spec::image::{
@@ -77,22 +79,35 @@ pub fn assemble_image(
     compression: Compression,
     source_date_epoch: Option<i64>,
 ) -> Result<(BuiltImage, Vec<String>), ExportError> {
-    assemble_image_at(ctx, spec, output, base, compression, source_date_epoch, None)
+    let options = AssembleOptions { compression, source_date_epoch, ..AssembleOptions::default() };
+    assemble_image_with(ctx, spec, output, base, &options)
 }
 
-/// [`assemble_image`] with the time the image's content was built: `created` (and the new
-/// history entries' times) are `source_date_epoch`, else `built_at`, else now. Passing the time
-/// the output was first built makes a no-op rebuild give the same image, so nothing downstream
-/// (an unchanged export file, a registry) has to change.
-pub fn assemble_image_at(
+/// How an image is assembled, beyond its content and the front end's spec.
+#[derive(Debug, Clone, Default)]
+pub struct AssembleOptions {
+    /// How new layers are compressed.
+    pub compression: Compression,
+    /// `SOURCE_DATE_EPOCH`: the image's `created` and its new history entries' times.
+    pub source_date_epoch: Option<i64>,
+    /// When the output was first built, the time used without `source_date_epoch`: a no-op
+    /// rebuild then gives the same image, so nothing downstream (an unchanged export file, a
+    /// registry) has to change. Absent, now.
+    pub built_at: Option<i64>,
+    /// Annotations of the manifest (`--annotation`), part of its digest.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// [`assemble_image`] with every [`AssembleOptions`].
+pub fn assemble_image_with(
     ctx: &ExportContext,
     spec: &ImageSpec,
     output: &Snapshot,
     base: Option<&ImageRecord>,
-    compression: Compression,
-    source_date_epoch: Option<i64>,
-    built_at: Option<i64>,
+    options: &AssembleOptions,
 ) -> Result<(BuiltImage, Vec<String>), ExportError> {
+    let AssembleOptions { compression, source_date_epoch, built_at, annotations } = options;
+    let (compression, source_date_epoch, built_at) = (*compression, *source_date_epoch, *built_at);
     let mut warnings = Vec::new();
     let created = rfc3339(source_date_epoch.or(built_at).unwrap_or_else(now_unix));
     // The base's history describes the bottom of this image only when the image is built on it.
@@ -162,13 +177,16 @@ pub fn assemble_image_at(
     let config_bytes = canonical_bytes(&config);
     let config_digest = ctx.content.put_bytes(&config_bytes).map_err(ExportError::store("store the image config"))?;
 
-    let manifest = ImageManifestBuilder::default()
+    let mut manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
         .config(descriptor(MEDIA_CONFIG, config_bytes.len() as u64, &config_digest)?)
         .layers(layers)
         .build()
         .map_err(|source| ExportError::Oci { what: "manifest", source })?;
+    if !annotations.is_empty() {
+        manifest.set_annotations(Some(annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect()));
+    }
     let manifest_bytes = canonical_bytes(&manifest);
     let manifest_digest =
         ctx.content.put_bytes(&manifest_bytes).map_err(ExportError::store("store the image manifest"))?;

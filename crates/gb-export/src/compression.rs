@@ -28,9 +28,10 @@ const MEDIA_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 const MEDIA_TAR_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
 /// How a layer blob is compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Compression {
     /// gzip (level [`GZIP_LEVEL`]); what every registry and runtime reads.
+    #[default]
     Gzip,
     /// zstd (level [`ZSTD_LEVEL`]); smaller and faster, read by containerd 1.5+ and Docker 23+.
     Zstd,

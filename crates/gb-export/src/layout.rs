@@ -23,12 +23,15 @@ pub(crate) const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name"
 pub(crate) const ANNOTATION_IMAGE_NAME: &str = "io.containerd.image.name";
 
 /// An image in the store as the writers need it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ImageRef<'a> {
     /// The image's manifest (its config and layer blobs must be in the store too).
     pub manifest_digest: Sha256Digest,
     /// Normalized references, e.g. `docker.io/library/app:1`; may be empty.
     pub names: &'a [String],
+    /// Annotations of the image's descriptors in `index.json` (`--annotation
+    /// manifest-descriptor:K=V`), beside the name annotations.
+    pub descriptor_annotations: BTreeMap<String, String>,
 }
 
 /// Writes `images` as an OCI image layout at `dest`: a directory (created if needed; an
@@ -58,6 +61,11 @@ pub fn write_oci_layout(
         let media_type = stored.manifest.media_type().clone().unwrap_or(MediaType::ImageManifest);
         let mut descriptor = Descriptor::new(media_type, stored.manifest_size, oci_digest(&stored.manifest_digest)?);
         descriptor.set_platform(Some(platform_of(&stored.config)?));
+        let own: HashMap<String, String> =
+            image.descriptor_annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        if !own.is_empty() {
+            descriptor.set_annotations(Some(own.clone()));
+        }
         let mut seen = HashSet::new();
         let names: Vec<&String> = image.names.iter().filter(|name| seen.insert(*name)).collect();
         if names.is_empty() {
@@ -65,7 +73,8 @@ pub fn write_oci_layout(
         }
         for name in names {
             let reference = ImageReference::parse(name)?;
-            let mut annotations = HashMap::from([(ANNOTATION_IMAGE_NAME.to_owned(), reference.to_string())]);
+            let mut annotations = own.clone();
+            annotations.insert(ANNOTATION_IMAGE_NAME.to_owned(), reference.to_string());
             if let Some(tag) = &reference.tag {
                 annotations.insert(ANNOTATION_REF_NAME.to_owned(), tag.clone());
             }

@@ -30,7 +30,7 @@ mod output;
 mod tarball;
 mod time;
 
-pub use assemble::{BuiltImage, assemble_image, assemble_image_at};
+pub use assemble::{AssembleOptions, BuiltImage, assemble_image, assemble_image_with};
 pub use blobs::layer_blobs;
 pub use compression::{Compression, GZIP_LEVEL, ZSTD_LEVEL};
 pub use context::{ExportContext, StoreAdditions};

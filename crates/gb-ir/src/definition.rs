@@ -315,6 +315,9 @@ mod tests {
                     config_from: None,
                     proxy_env: Vec::new(),
                     extra_hosts: Vec::new(),
+                    hostname: None,
+                    shm_size: None,
+                    ulimits: Vec::new(),
                 },
                 mounts: vec![Mount {
                     target: "/".into(),

@@ -49,6 +49,123 @@ pub struct ExecMeta {
     /// Extra `/etc/hosts` entries, `name=ip`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_hosts: Vec<String>,
+    /// The container's host name; absent, `buildkitsandbox`, as BuildKit names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// The size of `/dev/shm` in bytes (`--shm-size`); absent, Docker's 64 MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shm_size: Option<u64>,
+    /// Resource limits (`--ulimit`), each replacing the default of its resource.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ulimits: Vec<Ulimit>,
+}
+
+/// One resource limit of a process, as `docker run --ulimit` and BuildKit's `Meta.Ulimit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Ulimit {
+    /// The resource limited.
+    pub resource: Resource,
+    /// The soft limit.
+    pub soft: i64,
+    /// The hard limit, at least the soft one (-1 for no limit, as Docker spells it).
+    pub hard: i64,
+}
+
+/// A resource `setrlimit` limits, named as `docker run --ulimit` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)]
+pub enum Resource {
+    Core,
+    Cpu,
+    Data,
+    Fsize,
+    Locks,
+    Memlock,
+    Msgqueue,
+    Nice,
+    Nofile,
+    Nproc,
+    Rss,
+    Rtprio,
+    Rttime,
+    Sigpending,
+    Stack,
+    #[serde(rename = "as")]
+    AddressSpace,
+}
+
+impl Resource {
+    /// Every resource, in the order Docker lists them.
+    pub const ALL: [Resource; 16] = [
+        Resource::Core,
+        Resource::Cpu,
+        Resource::Data,
+        Resource::Fsize,
+        Resource::Locks,
+        Resource::Memlock,
+        Resource::Msgqueue,
+        Resource::Nice,
+        Resource::Nofile,
+        Resource::Nproc,
+        Resource::Rss,
+        Resource::Rtprio,
+        Resource::Rttime,
+        Resource::Sigpending,
+        Resource::Stack,
+        Resource::AddressSpace,
+    ];
+
+    /// The name `--ulimit` takes (`nofile`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Resource::Core => "core",
+            Resource::Cpu => "cpu",
+            Resource::Data => "data",
+            Resource::Fsize => "fsize",
+            Resource::Locks => "locks",
+            Resource::Memlock => "memlock",
+            Resource::Msgqueue => "msgqueue",
+            Resource::Nice => "nice",
+            Resource::Nofile => "nofile",
+            Resource::Nproc => "nproc",
+            Resource::Rss => "rss",
+            Resource::Rtprio => "rtprio",
+            Resource::Rttime => "rttime",
+            Resource::Sigpending => "sigpending",
+            Resource::Stack => "stack",
+            Resource::AddressSpace => "as",
+        }
+    }
+
+    /// The OCI runtime spec's name (`RLIMIT_NOFILE`).
+    pub fn rlimit_name(self) -> String {
+        format!("RLIMIT_{}", self.name().to_uppercase())
+    }
+}
+
+impl Ulimit {
+    /// Parses `--ulimit`'s `NAME=SOFT[:HARD]` (the hard limit defaults to the soft one), as
+    /// Docker's `units.ParseUlimit` reads it.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (name, limits) =
+            text.split_once('=').ok_or_else(|| format!("invalid ulimit {text:?}: expected NAME=SOFT[:HARD]"))?;
+        let resource = Resource::ALL
+            .into_iter()
+            .find(|resource| resource.name() == name)
+            .ok_or_else(|| format!("invalid ulimit type: {name}"))?;
+        let number = |value: &str| {
+            value.parse::<i64>().map_err(|_| format!("invalid ulimit {text:?}: {value:?} is not a number"))
+        };
+        let (soft, hard) = match limits.split_once(':') {
+            Some((soft, hard)) => (number(soft)?, number(hard)?),
+            None => (number(limits)?, number(limits)?),
+        };
+        if hard != -1 && (soft == -1 || soft > hard) {
+            return Err(format!("ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"));
+        }
+        Ok(Ulimit { resource, soft, hard })
+    }
 }
 
 /// One environment variable.

@@ -20,7 +20,8 @@ pub use definition::{Definition, DefinitionError, Location, OpEntry, OpMetadata,
 pub use digest::{DigestParseError, OpDigest, Sha256Digest};
 pub use dot::to_dot;
 pub use exec::{
-    CacheSharing, DEFAULT_PATH, EnvValue, EnvVar, ExecMeta, ExecOp, Mount, MountKind, NetworkMode, SecurityMode,
+    CacheSharing, DEFAULT_PATH, EnvValue, EnvVar, ExecMeta, ExecOp, Mount, MountKind, NetworkMode, Resource,
+    SecurityMode, Ulimit,
 };
 pub use file::{Chown, CopyAction, FileAction, FileOp, IdOrName, MkdirAction, MkfileAction, RmAction};
 pub use image::{Healthcheck, HistoryEntry, ImageConfig, ImageSpec};

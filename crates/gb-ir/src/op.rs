@@ -52,8 +52,12 @@ impl Platform {
         Self { os: std::env::consts::OS.to_owned(), architecture: architecture.to_owned(), variant: None }
     }
 
-    /// Parses `os/arch[/variant]`.
+    /// Parses `os/arch[/variant]`; each part is letters, digits, `_`, `.` or `-` (so a list such
+    /// as `linux/amd64,linux/arm64` is not one platform).
     pub fn parse(text: &str) -> Option<Self> {
+        if !text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '.' | '-')) {
+            return None;
+        }
         let mut parts = text.split('/');
         let os = parts.next().filter(|s| !s.is_empty())?;
         let architecture = parts.next().filter(|s| !s.is_empty())?;

@@ -89,12 +89,9 @@ pub(crate) fn copy(
     if let Some(pivot) = pivot {
         return copier.copy_parents(action, &dest, &pivot, &sources);
     }
-    if sources.len() > 1 && !dest_is_dir {
-        let dst = resolve_in_root(dest_root, &dest, true)?;
-        if !stat(&dst)?.is_some_and(|meta| meta.is_dir()) {
-            return Err(FileOpError::DestNotDirectory { dest: action.dest.clone(), count: sources.len() });
-        }
-    }
+    // Several matches are copied one after the other, each placed by what the destination is by
+    // then, as BuildKit's file op copies them (no match makes `dest` a directory by itself: an
+    // archive unpacks into it, a directory's contents merge into it, a file replaces it).
     for src in &sources {
         copier.copy_one(action, &dest, dest_is_dir, src)?;
     }
@@ -137,13 +134,23 @@ struct Copier<'a, 's> {
 }
 
 impl Copier<'_, '_> {
+    /// The mode of a destination directory the copy creates: an octal `--chmod`'s own (even
+    /// without execute bits), as BuildKit v0.32.2 creates them (side by side: `COPY --chmod=0644
+    /// a /d/e/a` makes `/d` and `/d/e` 644; a symbolic `--chmod` leaves them 755).
+    fn dest_dir_mode(&self) -> u32 {
+        match &self.chmod {
+            Some(Chmod::Octal(mode)) => *mode,
+            _ => DEST_DIR_MODE,
+        }
+    }
+
     /// Copies one matched source to `dest` with fsutil's placement rules: a file into an
     /// existing directory (or a `dest/`) keeps its base name; a directory's contents merge into
     /// `dest` when `dir_copy_contents`, otherwise the directory goes inside an existing `dest`.
     fn copy_one(&mut self, action: &CopyAction, dest: &str, dest_is_dir: bool, src: &Source) -> Result<()> {
         let root = self.dest_root;
         let ensure = if dest_is_dir { dest.to_owned() } else { parent_of(dest) };
-        mkdir_all(root, &resolve_in_root(root, &ensure, true)?, DEST_DIR_MODE, self.owner)?;
+        mkdir_all(root, &resolve_in_root(root, &ensure, true)?, self.dest_dir_mode(), self.owner)?;
         let dst = resolve_in_root(root, dest, true)?;
 
         if action.attempt_unpack
@@ -163,7 +170,7 @@ impl Copier<'_, '_> {
         } else {
             target.parent().map_or_else(|| root.to_path_buf(), Path::to_path_buf)
         };
-        mkdir_all(root, &parent, DEST_DIR_MODE, self.owner)?;
+        mkdir_all(root, &parent, self.dest_dir_mode(), self.owner)?;
         self.copy_tree(&src.host, "", &target, true)
     }
 
@@ -173,7 +180,7 @@ impl Copier<'_, '_> {
     fn copy_parents(&mut self, action: &CopyAction, dest: &str, pivot: &str, sources: &[Source]) -> Result<()> {
         let root = self.dest_root;
         let dst = resolve_in_root(root, dest, true)?;
-        mkdir_all(root, &dst, DEST_DIR_MODE, self.owner)?;
+        mkdir_all(root, &dst, self.dest_dir_mode(), self.owner)?;
         for src in sources {
             let (pivot, below) = strip_pivot(&src.path, pivot);
             if below.is_empty() {
@@ -229,7 +236,7 @@ impl Copier<'_, '_> {
 
     /// Extracts an archive found by [`archive`](Self::archive) into the directory `dst`.
     fn unpack_into(&mut self, archive: &(PathBuf, Compression), path: &str, dst: &Path) -> Result<()> {
-        mkdir_all(self.dest_root, dst, DEST_DIR_MODE, self.owner)?;
+        mkdir_all(self.dest_root, dst, self.dest_dir_mode(), self.owner)?;
         let (host, compression) = archive;
         unpack(host, &format!("/{path}"), *compression, self.dest_root, dst, self.owner, self.stats)
     }

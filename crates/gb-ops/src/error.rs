@@ -38,14 +38,6 @@ pub enum FileOpError {
         /// The in-image path.
         path: String,
     },
-    /// Several sources copied to one destination that is not a directory.
-    #[error("copying {count} sources to {dest:?}: the destination must be a directory and end with a /")]
-    DestNotDirectory {
-        /// The destination as written.
-        dest: String,
-        /// How many sources matched.
-        count: usize,
-    },
     /// The parent of a copy destination is missing and `create_dest_path` is off.
     #[error("destination parent of {dest:?} does not exist")]
     DestParentMissing {

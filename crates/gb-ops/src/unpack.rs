@@ -124,7 +124,7 @@ impl Extractor<'_> {
             return Ok(());
         }
         let entry_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let Some(parts) = self.clean(&entry.path_bytes())? else {
+        let Some(parts) = self.clean(&entry.path_bytes(), Escape::Clamp)? else {
             // `./` names the extraction directory itself, which is left as it is.
             return Ok(());
         };
@@ -139,11 +139,11 @@ impl Extractor<'_> {
         let xattrs = pax_xattrs(entry);
 
         let (leaf, dirs) = parts.split_last().map_or((OsString::new(), &parts[..0]), |(l, d)| (l.clone(), d));
-        let parent = self.resolve(dirs, true, &entry_name)?;
+        let parent = self.resolve(dirs, true, &entry_name, Escape::Clamp)?;
         self.make_parents(&parent)?;
         // A directory entry may name a link to a directory already extracted (BuildKit follows it).
         let target = if kind.is_dir() {
-            self.resolve(&parts, true, &entry_name)?
+            self.resolve(&parts, true, &entry_name, Escape::Clamp)?
         } else {
             let mut target = parent;
             target.push(leaf);
@@ -191,10 +191,10 @@ impl Extractor<'_> {
             }
             EntryType::Link => {
                 let link = entry.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default();
-                let Some(link_parts) = self.clean(&link)? else {
+                let Some(link_parts) = self.clean(&link, Escape::Reject)? else {
                     return Err(self.unsafe_entry(&entry_name));
                 };
-                let source = join(self.base, &self.resolve(&link_parts, false, &entry_name)?);
+                let source = join(self.base, &self.resolve(&link_parts, false, &entry_name, Escape::Reject)?);
                 fs::hard_link(&source, &target).map_err(|err| FileOpError::io("link", &target, err))?;
                 if lstat(&target)?.is_some_and(|meta| meta.file_type().is_symlink()) {
                     self.stats.files += 1;
@@ -227,15 +227,17 @@ impl Extractor<'_> {
         set_times(&target, mtime, mtime)
     }
 
-    /// An entry or link name as components below `base`, `None` for the base itself. A name
-    /// that climbs out with `..` is an error, as in BuildKit and Docker (tar-slip).
-    fn clean(&self, raw: &[u8]) -> Result<Option<Vec<OsString>>> {
+    /// An entry or link name as components below `base`, `None` for the base itself. A `..`
+    /// that would climb out stays at `base` with [`Escape::Clamp`] (entry names: BuildKit
+    /// extracts in a chroot of the destination, so `../x` lands in it as `x`) and is an error
+    /// with [`Escape::Reject`] (hard link targets, which must name an entry already there).
+    fn clean(&self, raw: &[u8], escape: Escape) -> Result<Option<Vec<OsString>>> {
         let mut parts: Vec<OsString> = Vec::new();
         for part in raw.split(|&b| b == b'/') {
             match part {
                 b"" | b"." => {}
                 b".." => {
-                    if parts.pop().is_none() {
+                    if parts.pop().is_none() && escape == Escape::Reject {
                         return Err(self.unsafe_entry(&String::from_utf8_lossy(raw)));
                     }
                 }
@@ -246,13 +248,14 @@ impl Extractor<'_> {
     }
 
     /// Resolves components below `base`, following links already extracted; a link leading out
-    /// of `base` is an error.
-    fn resolve(&self, parts: &[OsString], follow_last: bool, entry: &str) -> Result<Vec<OsString>> {
+    /// of `base` stays at `base` with [`Escape::Clamp`] (as in BuildKit's chroot) and is an
+    /// error with [`Escape::Reject`].
+    fn resolve(&self, parts: &[OsString], follow_last: bool, entry: &str, escape: Escape) -> Result<Vec<OsString>> {
         if parts.is_empty() {
             return Ok(Vec::new());
         }
         let path: PathBuf = parts.iter().collect();
-        match resolve_parts(self.base, &path, follow_last, Escape::Reject) {
+        match resolve_parts(self.base, &path, follow_last, escape) {
             Ok(Some(resolved)) => Ok(resolved),
             Ok(None) => Err(self.unsafe_entry(entry)),
             Err(ResolveError::Loop) => Err(FileOpError::TooManyLinks { path: entry.to_owned() }),

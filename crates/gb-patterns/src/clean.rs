@@ -3,7 +3,7 @@
 /// Cleans a path as Go's `path.Clean` does: collapses `//`, drops `.` elements, resolves `..`
 /// against the element before it (or drops it right after a leading `/`), and removes a
 /// trailing `/`. An empty result is `.`.
-pub(crate) fn go_clean(path: &str) -> String {
+pub fn go_clean(path: &str) -> String {
     let rooted = path.starts_with('/');
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {

@@ -22,6 +22,7 @@ mod error;
 mod glob;
 mod matcher;
 
+pub use clean::go_clean;
 pub use dockerignore::parse_dockerignore;
 pub use error::{PatternError, SyntaxProblem};
 pub use matcher::{MatchInfo, PatternMatcher};

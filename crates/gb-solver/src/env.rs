@@ -98,6 +98,9 @@ mod tests {
             config_from: Some(1),
             proxy_env: vec![],
             extra_hosts: vec![],
+            hostname: None,
+            shm_size: None,
+            ulimits: Vec::new(),
         }
     }
 

@@ -54,6 +54,8 @@ pub struct SolveOptions {
     pub local_dirs: BTreeMap<String, PathBuf>,
     /// Secrets by id (`--secret id=ID,src=PATH` or `id=ID,env=VAR`).
     pub secrets: BTreeMap<String, SecretSource>,
+    /// SSH agent sockets by id, for `RUN --mount=type=ssh` (`--ssh default`, `--ssh ID=SOCKET`).
+    pub ssh: BTreeMap<String, PathBuf>,
     /// Fired to cancel the solve (Ctrl-C).
     pub cancel: CancellationToken,
     /// Pulls base images that are pinned but not in the store, only when their layers are
@@ -70,6 +72,7 @@ impl std::fmt::Debug for SolveOptions {
             .field("no_cache", &self.no_cache)
             .field("local_dirs", &self.local_dirs)
             .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .field("ssh", &self.ssh)
             .field("puller", &self.puller.is_some())
             .field("entitlements", &self.entitlements)
             .finish_non_exhaustive()
@@ -83,6 +86,7 @@ impl Default for SolveOptions {
             no_cache: false,
             local_dirs: BTreeMap::new(),
             secrets: BTreeMap::new(),
+            ssh: BTreeMap::new(),
             cancel: CancellationToken::new(),
             puller: None,
             entitlements: BTreeSet::new(),
@@ -225,12 +229,15 @@ impl Solver {
         });
         let semaphore = Arc::new(tokio::sync::Semaphore::new(options.max_parallelism.max(1)));
         let index: HashMap<OpDigest, usize> = reachable.iter().enumerate().map(|(i, d)| (*d, i)).collect();
+        let ignoring = ignoring_cache(&context, &reachable, &nodes, &index);
         let ops: Vec<IrOp> = reachable
             .iter()
-            .map(|digest| {
+            .zip(ignoring)
+            .map(|(digest, ignores_cache)| {
                 let node = nodes[digest].clone();
                 IrOp {
                     digest: *digest,
+                    ignores_cache,
                     inputs: node.inputs.iter().map(|i| (index[&i.op], i.output)).collect(),
                     source: sources.remove(digest),
                     node,
@@ -526,11 +533,32 @@ impl Solver {
     }
 }
 
+/// Which of the reachable ops (in topological order) run even when the cache has their result:
+/// all under `--no-cache`; else those whose metadata asks (`--no-cache-filter`) and every op
+/// that reads one, since, as in BuildKit, a result made without the cache never vouches for a
+/// cached result built on the old one.
+fn ignoring_cache(
+    context: &Context,
+    reachable: &[OpDigest],
+    nodes: &HashMap<OpDigest, OpNode>,
+    index: &HashMap<OpDigest, usize>,
+) -> Vec<bool> {
+    let mut ignoring = Vec::with_capacity(reachable.len());
+    for digest in reachable {
+        let asked = context.options.no_cache || context.definition.metadata.get(digest).is_some_and(|m| m.ignore_cache);
+        let inherited = nodes[digest].inputs.iter().any(|input| ignoring[index[&input.op]]);
+        ignoring.push(asked || inherited);
+    }
+    ignoring
+}
+
 /// An IR op bound to the generic phases: its key is its digest with its inputs' keys (and a
 /// source's content key), its stored result is looked up for exec and file ops, a source's value
 /// was resolved before the solve, and running it is `run_step`.
 struct IrOp {
     digest: OpDigest,
+    /// The op runs even when the cache has its result (see [`ignoring_cache`]).
+    ignores_cache: bool,
     node: OpNode,
     inputs: Vec<(usize, u32)>,
     /// A source's content key and value, resolved before the phases.
@@ -558,7 +586,7 @@ impl GraphOp for IrOp {
             return Ok(Known::Resolved(vec![value.clone()]));
         }
         let cacheable = matches!(self.node.op, Op::Exec(_) | Op::File(_));
-        if !cacheable || self.context.options.no_cache {
+        if !cacheable || self.ignores_cache {
             return Ok(Known::Nothing);
         }
         Ok(stored_outputs(&self.context, key)?.map_or(Known::Nothing, Known::Stored))
@@ -571,7 +599,8 @@ impl GraphOp for IrOp {
     ) -> impl std::future::Future<Output = graph::RunOutcome<Self>> + Send + 'static {
         let (context, semaphore, digest, node) =
             (self.context.clone(), self.semaphore.clone(), self.digest, self.node.clone());
-        async move { run_step(&context, &semaphore, digest, &node, inputs, key).await }
+        let shared = matches!(node.op, Op::Exec(_) | Op::File(_)) && !self.ignores_cache;
+        async move { run_step(&context, &semaphore, digest, &node, inputs, key, shared).await }
     }
 }
 
@@ -586,8 +615,8 @@ async fn run_step(
     node: &OpNode,
     inputs: Vec<Value>,
     key: CacheKey,
+    shared: bool,
 ) -> Result<(Vec<Value>, Ran), SolveError> {
-    let shared = matches!(node.op, Op::Exec(_) | Op::File(_)) && !context.options.no_cache;
     // This build's own bound; the whole root's is taken by the worker around the step's work
     // proper (the command of an exec, the copying of a file op).
     let permit = || semaphore.clone().acquire_owned();

@@ -159,6 +159,18 @@ pub struct DockerfileArgs {
     /// The platform to build for, `os/arch[/variant]`.
     #[arg(long)]
     pub platform: Option<String>,
+    /// The size of every RUN's `/dev/shm`: bytes, or a number with a unit (`128m`, `1g`), as
+    /// `docker build --shm-size`; 64m by default.
+    #[arg(long, value_name = "SIZE")]
+    pub shm_size: Option<String>,
+    /// A resource limit of every RUN, `NAME=SOFT[:HARD]` (`nofile=1024:2048`), as `docker build
+    /// --ulimit`.
+    #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
+    pub ulimits: Vec<String>,
+    /// Run the RUN steps of these stages without the cache (repeatable or comma-separated), as
+    /// `docker buildx build --no-cache-filter`.
+    #[arg(long = "no-cache-filter", value_name = "STAGE", value_delimiter = ',')]
+    pub no_cache_filter: Vec<String>,
 }
 
 /// How `lower` prints the graph.
@@ -222,6 +234,11 @@ pub struct RunOptions {
     /// environment variable), or `id=VAR` (the variable named like the id).
     #[arg(long = "secret", value_name = "id=ID[,src=PATH|env=VAR]")]
     pub secrets: Vec<String>,
+    /// An ssh agent for `RUN --mount=type=ssh`, as `docker buildx build --ssh`: `default` (or
+    /// `ID`) forwards `$SSH_AUTH_SOCK`, `ID=SOCKET` an agent's socket, `ID=KEY[,KEY...]` key
+    /// files (served by an `ssh-agent` started for the build).
+    #[arg(long = "ssh", value_name = "default|ID[=SOCKET|KEY[,KEY...]]")]
+    pub ssh: Vec<String>,
     /// Grant a privilege that RUN steps ask for: `network.host` (`RUN --network=host`) or
     /// `security.insecure` (`RUN --security=insecure`); repeatable or comma-separated. Only what
     /// `entitlements` in `$GRAPHBUILD_ROOT/config.toml` permits can be granted.
@@ -255,6 +272,10 @@ pub struct BuildArgs {
     /// Name the result `NAME[:TAG]` in the local image store (repeatable).
     #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
     pub tags: Vec<String>,
+    /// Run the Dockerfile's build checks and build nothing, as `docker build --check`: prints
+    /// what they found and exits 1 when they found anything.
+    #[arg(long)]
+    pub check: bool,
     /// Push the `-t` names to their registries after the build.
     /// Print only the image id (`sha256:...`) on standard output, no progress (`docker build
     /// -q`).
@@ -269,6 +290,11 @@ pub struct BuildArgs {
     /// Set an image label (`--label KEY=VALUE`), after the Dockerfile's own.
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
+    /// Add an OCI annotation, as `docker buildx build --annotation`: `KEY=VALUE` (on the image
+    /// manifest) or `TYPE[,TYPE][[os/arch]]:KEY=VALUE` with TYPE `manifest` or
+    /// `manifest-descriptor` (on the manifest's descriptor in an OCI layout's index).
+    #[arg(long = "annotation", value_name = "[TYPE:]KEY=VALUE")]
+    pub annotations: Vec<String>,
     #[arg(long)]
     pub push: bool,
     /// Resolve base image tags against their registries even when the store has them.

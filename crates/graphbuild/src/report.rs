@@ -46,12 +46,49 @@ pub fn render_failure(failure: &Failure) -> String {
     }
 }
 
-/// Prints a front-end warning to standard error.
+/// Prints a front-end warning to standard error: `warning: FILE:LINE: ` then the build check's
+/// name (for a check's finding) and the message.
 pub fn print_warning(file: &str, warning: &gb_dockerfile::Warning) {
+    let rule = warning.rule.map(|rule| format!("{}: ", rule.name())).unwrap_or_default();
     match warning.line {
-        Some(line) => crate::session::errln!("warning: {file}:{line}: {}", warning.message),
-        None => crate::session::errln!("warning: {}", warning.message),
+        Some(line) => crate::session::errln!("warning: {file}:{line}: {rule}{}", warning.message),
+        None => crate::session::errln!("warning: {rule}{}", warning.message),
     }
+}
+
+/// A build check's finding as `docker build --check` prints it: a blank line, `WARNING: RULE -
+/// URL`, the message, then the Dockerfile's lines around it (BuildKit's `errdefs.Source.Print`:
+/// two lines of context each side, four for a one-line range, the line itself marked `>>>`).
+pub fn render_check_warning(file: &str, text: &str, warning: &gb_dockerfile::Warning) -> String {
+    let mut out = String::from("\nWARNING: ");
+    match warning.rule {
+        Some(rule) => out.push_str(&format!("{} - {}\n", rule.name(), rule.url())),
+        None => out.push('\n'),
+    }
+    out.push_str(&warning.message);
+    out.push('\n');
+    let lines: Vec<&str> = text.split('\n').collect();
+    let Some(line) = warning.line.filter(|line| (1..=lines.len()).contains(line)) else { return out };
+    let (mut start, mut end) = (line, line);
+    let mut padded = 0;
+    while padded < 4 {
+        if start > 1 {
+            start -= 1;
+            padded += 1;
+        }
+        if end != lines.len() {
+            end += 1;
+            padded += 1;
+        }
+        padded += 1;
+    }
+    out.push_str(&format!("{file}:{line}\n--------------------\n"));
+    for number in start..=end {
+        let marker = if number == line { ">>>" } else { "   " };
+        out.push_str(&format!(" {number:>3} | {marker} {}\n", lines[number - 1]));
+    }
+    out.push_str("--------------------\n");
+    out
 }
 
 fn render_solve_failure(error: &gb_solver::SolveError, dockerfile: Option<&(String, String)>) -> String {

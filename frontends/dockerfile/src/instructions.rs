@@ -509,7 +509,8 @@ fn suggest(word: &str) -> Option<&'static str> {
         .map(|(_, keyword)| keyword)
 }
 
-fn levenshtein(a: &str, b: &str) -> usize {
+/// The Levenshtein distance between two words, counted in characters.
+pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut previous: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

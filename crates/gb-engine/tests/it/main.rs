@@ -41,6 +41,7 @@ fn request(context: &Path, exports: Vec<Export>, names: Vec<String>) -> BuildReq
         registry: gb_registry::RegistryConfig::default(),
         source_date_epoch: Some(1_700_000_000),
         describe_image: false,
+        annotations: gb_engine::Annotations::default(),
     }
 }
 

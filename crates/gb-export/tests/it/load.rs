@@ -20,7 +20,11 @@ fn oci_layouts_round_trip() {
     let source = Root::new();
     let (image, layers) = app_image(&source, Compression::Gzip, Some(1_700_000_000));
     let names = vec!["docker.io/library/app:1".to_owned(), "docker.io/library/app:2".to_owned()];
-    let images = [ImageRef { manifest_digest: image.manifest_digest, names: &names }];
+    let images = [ImageRef {
+        manifest_digest: image.manifest_digest,
+        names: &names,
+        descriptor_annotations: Default::default(),
+    }];
     let out = tempfile::tempdir().expect("tempdir");
     let (archive, dir) = (out.path().join("app.tar"), out.path().join("app"));
     write_oci_layout(&source.ctx(), &images, &archive, true).expect("write");
@@ -57,7 +61,11 @@ fn docker_archives_round_trip() {
         let source = Root::new();
         let (image, layers) = app_image(&source, compression, None);
         let names = vec!["docker.io/library/app:1".to_owned()];
-        let images = [ImageRef { manifest_digest: image.manifest_digest, names: &names }];
+        let images = [ImageRef {
+            manifest_digest: image.manifest_digest,
+            names: &names,
+            descriptor_annotations: Default::default(),
+        }];
         let out = tempfile::tempdir().expect("tempdir");
         let archive = out.path().join("app.tar");
         write_docker_archive(&source.ctx(), &images, &archive).expect("write");
@@ -85,7 +93,11 @@ fn archives_written_by_skopeo_load() {
     let source = Root::new();
     let (image, layers) = app_image(&source, Compression::Gzip, None);
     let names = vec!["docker.io/library/app:1".to_owned()];
-    let images = [ImageRef { manifest_digest: image.manifest_digest, names: &names }];
+    let images = [ImageRef {
+        manifest_digest: image.manifest_digest,
+        names: &names,
+        descriptor_annotations: Default::default(),
+    }];
     let out = tempfile::tempdir().expect("tempdir");
     let layout = out.path().join("oci");
     write_oci_layout(&source.ctx(), &images, &layout, false).expect("write");
@@ -106,7 +118,8 @@ fn archives_written_by_skopeo_load() {
 fn tampered_and_foreign_archives_are_refused() {
     let source = Root::new();
     let (image, _) = app_image(&source, Compression::Gzip, None);
-    let images = [ImageRef { manifest_digest: image.manifest_digest, names: &[] }];
+    let images =
+        [ImageRef { manifest_digest: image.manifest_digest, names: &[], descriptor_annotations: Default::default() }];
     let out = tempfile::tempdir().expect("tempdir");
     let dir = out.path().join("oci");
     write_oci_layout(&source.ctx(), &images, &dir, false).expect("write");

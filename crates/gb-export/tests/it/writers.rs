@@ -57,7 +57,11 @@ fn oci_layouts_hold_every_blob_and_a_named_index() {
     let root = Root::new();
     let (image, _) = app_image(&root, Compression::Gzip, EPOCH);
     let names = names();
-    let images = [ImageRef { manifest_digest: image.manifest_digest, names: &names }];
+    let images = [ImageRef {
+        manifest_digest: image.manifest_digest,
+        names: &names,
+        descriptor_annotations: Default::default(),
+    }];
     let out = tempfile::tempdir().expect("tempdir");
     let (a, b) = (out.path().join("a.tar"), out.path().join("b.tar"));
     write_oci_layout(&root.ctx(), &images, &a, true).expect("write");
@@ -114,7 +118,11 @@ fn oci_layout_dirs_rewrite_planted_blobs_of_the_right_size() {
     let root = Root::new();
     let (image, _) = app_image(&root, Compression::Gzip, EPOCH);
     let names = names();
-    let images = [ImageRef { manifest_digest: image.manifest_digest, names: &names }];
+    let images = [ImageRef {
+        manifest_digest: image.manifest_digest,
+        names: &names,
+        descriptor_annotations: Default::default(),
+    }];
     let dir = tempfile::tempdir().expect("tempdir");
     let blob_dir = dir.path().join("blobs/sha256");
     std::fs::create_dir_all(&blob_dir).expect("mkdir");
@@ -147,7 +155,11 @@ fn docker_archives_hold_configs_and_uncompressed_layers() {
     let root = Root::new();
     let (image, _) = app_image(&root, Compression::Zstd, EPOCH);
     let names = names();
-    let images = [ImageRef { manifest_digest: image.manifest_digest, names: &names }];
+    let images = [ImageRef {
+        manifest_digest: image.manifest_digest,
+        names: &names,
+        descriptor_annotations: Default::default(),
+    }];
     let out = tempfile::tempdir().expect("tempdir");
     let (a, b) = (out.path().join("a.tar"), out.path().join("b.tar"));
     write_docker_archive(&root.ctx(), &images, &a).expect("write");
@@ -178,7 +190,11 @@ fn skopeo_reads_and_copies_what_is_written() {
     let root = Root::new();
     let (image, _) = app_image(&root, Compression::Gzip, EPOCH);
     let names = vec!["docker.io/library/app:1".to_owned()];
-    let images = [ImageRef { manifest_digest: image.manifest_digest, names: &names }];
+    let images = [ImageRef {
+        manifest_digest: image.manifest_digest,
+        names: &names,
+        descriptor_annotations: Default::default(),
+    }];
     let out = tempfile::tempdir().expect("tempdir");
     let path = |name: &str| out.path().join(name).display().to_string();
     write_oci_layout(&root.ctx(), &images, out.path().join("oci.tar").as_path(), true).expect("write");
@@ -223,7 +239,11 @@ fn umoci_unpacks_exactly_the_files_of_the_snapshot() {
     let root = Root::new();
     let (image, layers) = app_image(&root, Compression::Gzip, None);
     let names = vec!["docker.io/library/app:1".to_owned()];
-    let images = [ImageRef { manifest_digest: image.manifest_digest, names: &names }];
+    let images = [ImageRef {
+        manifest_digest: image.manifest_digest,
+        names: &names,
+        descriptor_annotations: Default::default(),
+    }];
     let out = tempfile::tempdir().expect("tempdir");
     let layout = out.path().join("oci");
     write_oci_layout(&root.ctx(), &images, &layout, false).expect("write");

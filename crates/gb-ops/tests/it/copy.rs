@@ -13,6 +13,7 @@ fn source_tree(roots: &Roots) {
     write(src, "two.md", "2");
     write(src, "dir/a.txt", "a");
     write(src, "dir/sub/b.txt", "b");
+    write(src, "dir2/c.txt", "c");
     symlink(src, "dir/link", "a.txt");
     symlink(src, "up", "../../../../etc/passwd");
     symlink(src, "abs", "/dir/a.txt");
@@ -97,10 +98,23 @@ fn sources_land_where_docker_puts_them() {
             want: Ok(&["z/", "z/b.txt=b"]),
         },
         Case {
-            name: "several matches need a directory destination",
+            name: "several file matches to a name without a slash replace one another, as in BuildKit",
             action: with(plain_copy("*.md", "/docs"), wild),
             before: &[],
-            want: Err("must be a directory"),
+            want: Ok(&["docs=2"]),
+        },
+        Case {
+            name: "several directory matches to a name without a slash merge into it",
+            action: with(with(plain_copy("d*", "/merged"), wild), contents),
+            before: &[],
+            want: Ok(&[
+                "merged/",
+                "merged/a.txt=a",
+                "merged/c.txt=c",
+                "merged/link->a.txt",
+                "merged/sub/",
+                "merged/sub/b.txt=b",
+            ]),
         },
         Case {
             name: "empty wildcard is an error",

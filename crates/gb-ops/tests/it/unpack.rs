@@ -143,21 +143,45 @@ fn raw_entry(builder: &mut tar::Builder<Vec<u8>>, kind: tar::EntryType, name: &s
     builder.append(&header, data).expect("append");
 }
 
+/// Entries that climb out with `..`, or through a link, land inside the extraction directory,
+/// as BuildKit extracts them (in a chroot of the destination); a hard link to a file outside is
+/// refused. Nothing is ever written outside.
 #[test]
 fn archives_cannot_write_outside_the_destination() {
     type Build = fn(&mut tar::Builder<Vec<u8>>);
-    let cases: [(&str, Build); 4] = [
-        ("dot-dot name", |b| raw_entry(b, tar::EntryType::Regular, "../../evil.txt", "", b"x")),
-        ("link out, then through it", |b| {
-            raw_entry(b, tar::EntryType::Symlink, "out", "../../..", b"");
-            raw_entry(b, tar::EntryType::Regular, "out/evil.txt", "", b"x");
-        }),
-        ("hard link to a file outside", |b| {
-            raw_entry(b, tar::EntryType::Link, "evil.txt", "../../../src/secret", b"");
-        }),
-        ("nested dot-dot", |b| raw_entry(b, tar::EntryType::Regular, "a/../../evil.txt", "", b"x")),
+    let kept_inside: [(&str, Build, &[&str]); 4] = [
+        ("dot-dot name", |b| raw_entry(b, tar::EntryType::Regular, "../../evil.txt", "", b"x"), &["evil.txt=x"]),
+        (
+            "link out, then through it",
+            |b| {
+                raw_entry(b, tar::EntryType::Symlink, "out", "../../..", b"");
+                raw_entry(b, tar::EntryType::Regular, "out/evil.txt", "", b"x");
+            },
+            &["evil.txt=x", "out->../../.."],
+        ),
+        ("nested dot-dot", |b| raw_entry(b, tar::EntryType::Regular, "a/../../evil.txt", "", b"x"), &["evil.txt=x"]),
+        (
+            "absolute name",
+            |b| raw_entry(b, tar::EntryType::Regular, "/etc/evil.txt", "", b"x"),
+            &["etc/", "etc/evil.txt=x"],
+        ),
     ];
-    for (name, build) in cases {
+    for (name, build, want) in kept_inside {
+        let roots = Roots::new();
+        let mut builder = tar::Builder::new(Vec::new());
+        build(&mut builder);
+        fs::write(roots.src.join("slip.tar"), builder.into_inner().expect("finish")).expect("write");
+        roots.copy(add("slip.tar", "/deep/x/")).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let extracted: Vec<String> = tree(&roots.dest.join("deep/x"));
+        assert_eq!(extracted, *want, "{name}");
+        assert!(!roots.dir.path().join("evil.txt").exists(), "{name}: wrote outside the destination root");
+        assert!(!roots.dest.join("evil.txt").exists() && !roots.dest.join("deep/evil.txt").exists(), "{name}");
+    }
+
+    let refused: [(&str, Build); 1] = [("hard link to a file outside", |b| {
+        raw_entry(b, tar::EntryType::Link, "evil.txt", "../../../src/secret", b"");
+    })];
+    for (name, build) in refused {
         let roots = Roots::new();
         write(&roots.src, "secret", "s");
         let mut builder = tar::Builder::new(Vec::new());

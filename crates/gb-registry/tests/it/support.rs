@@ -73,7 +73,11 @@ impl Root {
         let archive = self.dir.path().join("push.tar");
         write_oci_layout(
             &self.ctx(),
-            &[ImageRef { manifest_digest: record.manifest_digest, names: &[] }],
+            &[ImageRef {
+                manifest_digest: record.manifest_digest,
+                names: &[],
+                descriptor_annotations: Default::default(),
+            }],
             &archive,
             true,
         )

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use gb_cache::{CacheKey, ResultRecord, Snapshot};
-use gb_export::{Compression, assemble_image_at, layer_blobs};
+use gb_export::{AssembleOptions, Compression, assemble_image_with, layer_blobs};
 use gb_ir::{EnvVar, HistoryEntry, ImageConfig, ImageSpec, Platform, Sha256Digest};
 use gb_registry::{Registry, RegistryConfig};
 use gb_test_support::TreeDetail;
@@ -98,8 +98,8 @@ impl Root {
             ],
         };
         let built_at = i64::try_from(created_unix).expect("time");
-        let (image, _) = assemble_image_at(&self.ctx(), &spec, snapshot, None, Compression::Gzip, None, Some(built_at))
-            .expect("assemble");
+        let options = AssembleOptions { built_at: Some(built_at), ..AssembleOptions::default() };
+        let (image, _) = assemble_image_with(&self.ctx(), &spec, snapshot, None, &options).expect("assemble");
         image.manifest_digest
     }
 }

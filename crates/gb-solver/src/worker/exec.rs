@@ -3,6 +3,7 @@
 //! created removed from the diff, and the upper dir committed as a layer.
 
 use std::collections::VecDeque;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -86,12 +87,12 @@ pub(super) async fn run(
     let root_layers = root_snapshot.layers.clone();
 
     let state = context.root.clone();
-    let secrets = context.options.secrets.clone();
+    let given = Given { secrets: context.options.secrets.clone(), ssh: context.options.ssh.clone() };
     let exec = exec.clone();
     let prepared = tokio::task::spawn_blocking({
         let state = state.clone();
         let fail = fail.clone();
-        move || prepare(&state, &exec, &root_snapshot, &snapshots, settings, &secrets, &fail)
+        move || prepare(&state, &exec, &root_snapshot, &snapshots, settings, &given, &fail)
     })
     .await
     .map_err(|e| SolveError::env("preparing a container", e))??;
@@ -152,6 +153,12 @@ pub(super) async fn run(
     Ok(vec![Snapshot { layers }])
 }
 
+/// What the build was given for its steps' secret and ssh mounts.
+struct Given {
+    secrets: std::collections::BTreeMap<String, crate::SecretSource>,
+    ssh: std::collections::BTreeMap<String, PathBuf>,
+}
+
 /// A container ready to run, and everything that must be released after it.
 struct Prepared {
     spec: ContainerSpec,
@@ -162,6 +169,9 @@ struct Prepared {
     root: gb_snapshot::Mounted,
     // Relative to the root, deepest first: where the runtime will create each mount point.
     created_mount_points: Vec<PathBuf>,
+    // Relays of `--mount=type=ssh` to the build's agents, stopped (and their sockets removed)
+    // before the secret files' directories go (fields drop in order).
+    ssh_relays: Vec<super::ssh::SshRelay>,
     secret_files: TempPaths,
     // Cache mount locks held while the process runs (`sharing=locked|private`).
     locks: Vec<nix::fcntl::Flock<std::fs::File>>,
@@ -230,9 +240,11 @@ impl Prepared {
             root,
             created_mount_points,
             secret_files,
+            ssh_relays,
             locks,
             private_dirs,
         } = self;
+        drop(ssh_relays);
         drop(locks);
         drop(private_dirs);
         drop(extra);
@@ -250,9 +262,10 @@ fn prepare(
     root_snapshot: &Snapshot,
     snapshots: &[Option<Snapshot>],
     mut settings: crate::env::ProcessSettings,
-    secrets: &std::collections::BTreeMap<String, crate::SecretSource>,
+    given: &Given,
     fail: &(dyn Fn(String) -> SolveError + Send + Sync),
 ) -> Result<Prepared, SolveError> {
+    let secrets = &given.secrets;
     let work = state.snapshots.work_dir().map_err(|e| SolveError::env("making a work directory", e))?;
     let root = state
         .snapshots
@@ -279,6 +292,7 @@ fn prepare(
     // Secret copies (and the private network's resolv.conf) and private cache dirs are removed
     // when these guards drop, on every path.
     let mut secret_files = TempPaths::default();
+    let mut ssh_relays = Vec::new();
     let mut locks = Vec::new();
     let mut private_dirs = TempPaths::default();
     // `sharing=locked` caches are locked up front, each id once and in sorted order, so two
@@ -427,9 +441,31 @@ fn prepare(
                     secret_files.push(copy);
                 }
             }
-            MountKind::Ssh { id, required, .. } => {
-                if *required {
-                    return Err(fail(format!("ssh agent forwarding ({id}) is not supported by this engine yet")));
+            MountKind::Ssh { id, required, uid, gid, mode } => {
+                let Some(agent) = given.ssh.get(id) else {
+                    if *required {
+                        return Err(fail(format!("no SSH key {id:?} forwarded from the client (--ssh {id})")));
+                    }
+                    continue;
+                };
+                let dir = state.tmp_dir().join(format!("ssh-{}", gb_cache::LayerId::random()));
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&dir)
+                    .map_err(|e| SolveError::env("making the ssh agent relay's directory", e))?;
+                secret_files.push(dir.clone());
+                let socket = dir.join("agent.sock");
+                let relay = super::ssh::SshRelay::start(agent, &socket, *uid, *gid, *mode)
+                    .map_err(|e| fail(format!("forwarding ssh agent {id} ({}): {e}", agent.display())))?;
+                ssh_relays.push(relay);
+                mounts.push(ContainerMount {
+                    target: mount.target.clone(),
+                    source: MountSource::Bind { path: socket, readonly: false },
+                });
+                // As BuildKit's exec op: the first agent is the default one, unless the step
+                // names its own.
+                if !settings.env.iter().any(|e| e.starts_with("SSH_AUTH_SOCK=")) {
+                    settings.env.push(format!("SSH_AUTH_SOCK={}", mount.target));
                 }
             }
         }
@@ -486,7 +522,9 @@ fn prepare(
         mounts,
         network,
         privileged: exec.security == SecurityMode::Insecure,
-        hostname: "buildkitsandbox".to_owned(),
+        hostname: exec.meta.hostname.clone().unwrap_or_else(|| "buildkitsandbox".to_owned()),
+        shm_size: exec.meta.shm_size.unwrap_or(gb_exec::DEFAULT_SHM_SIZE),
+        rlimits: exec.meta.ulimits.iter().map(rlimit).collect(),
     };
     let created = created_mount_points(&rootfs, &rootfs_dir, &spec)?;
     Ok(Prepared {
@@ -497,6 +535,7 @@ fn prepare(
         root,
         created_mount_points: created,
         secret_files,
+        ssh_relays,
         locks,
         private_dirs,
     })
@@ -601,6 +640,12 @@ fn create_cache_dir(
         Err(nix::errno::Errno::EEXIST) => Ok(()),
         Err(e) => Err(SolveError::env(format!("creating cache mount {id}"), e)),
     }
+}
+
+/// A `--ulimit` as the runtime takes it: Docker's -1 (or any negative) is no limit.
+fn rlimit(limit: &gb_ir::Ulimit) -> gb_exec::Rlimit {
+    let value = |v: i64| u64::try_from(v).unwrap_or(u64::MAX);
+    gb_exec::Rlimit { resource: limit.resource.rlimit_name(), soft: value(limit.soft), hard: value(limit.hard) }
 }
 
 #[cfg(test)]

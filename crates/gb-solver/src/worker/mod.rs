@@ -3,6 +3,7 @@
 
 mod exec;
 mod file;
+mod ssh;
 
 use std::path::PathBuf;
 

@@ -9,6 +9,7 @@ use gb_ir::{ImageReference, Platform};
 use crate::cli::BuildArgs;
 use crate::exit::Failure;
 use crate::report;
+use crate::stdout::{out, outln};
 
 /// The front end's view of the engine's image resolution (`Engine::resolve_image`): the local
 /// store, else the image's registry (or always the registry, with `--pull`). A registry that
@@ -61,6 +62,8 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
     }
     let labels = parse_labels(&args.labels)?;
     let prepared = super::lower::prepare(&args.context, &args.dockerfile)?;
+    let platform = prepared.options.target_platform.clone().unwrap_or_else(gb_ir::Platform::host);
+    let annotations = parse_annotations(&args.annotations, &platform)?;
     let state = super::engine::open_root(root)?;
     let runtime = crate::session::shared_runtime().map_err(Failure::os("starting the async runtime"))?;
     let images = EngineImages {
@@ -69,6 +72,9 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
         always_pull: args.pull,
         runtime,
     };
+    if args.check {
+        return check(&prepared, &images);
+    }
     let mut lowered =
         gb_dockerfile::lower(&prepared.text, &prepared.options, &images).map_err(|e| prepared.failure(e))?;
     drop(images);
@@ -78,6 +84,10 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
     }
     for warning in &lowered.warnings {
         report::print_warning(&prepared.file, warning);
+    }
+    // `# check=error=true`: a build check's finding fails the build before anything runs.
+    if let Some(violation) = lowered.check.violation(&prepared.text, &lowered.warnings) {
+        return Err(prepared.failure(violation));
     }
     let mut locals = BTreeMap::new();
     locals.insert("context".to_owned(), args.context.clone());
@@ -89,7 +99,12 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
         &args.run,
         locals,
         Some((prepared.file, prepared.text)),
-        super::engine::ImageOptions { tags: &args.tags, describe, source_date_epoch: source_date_epoch.as_deref() },
+        super::engine::ImageOptions {
+            tags: &args.tags,
+            describe,
+            source_date_epoch: source_date_epoch.as_deref(),
+            annotations,
+        },
         insecure,
     )?;
     if args.push {
@@ -104,6 +119,32 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
     }
 }
 
+/// `build --check`: the build checks of the Dockerfile, printed as `docker build --check`
+/// prints them (on standard output); exits 1 when they found anything, or the Dockerfile does
+/// not build.
+fn check(prepared: &super::lower::Prepared, images: &EngineImages) -> Result<(), Failure> {
+    let found = gb_dockerfile::check_report(&prepared.text, &prepared.options, images);
+    let count = found.warnings.len();
+    match count {
+        0 if found.error.is_none() => outln!("Check complete, no warnings found."),
+        0 => {}
+        1 => outln!("Check complete, 1 warning has been found!"),
+        n => outln!("Check complete, {n} warnings have been found!"),
+    }
+    let mut warnings: Vec<&gb_dockerfile::Warning> = found.warnings.iter().collect();
+    warnings.sort_by_key(|warning| (warning.line.is_some(), warning.line));
+    for warning in warnings {
+        out!("{}", report::render_check_warning(&prepared.file, &prepared.text, warning));
+    }
+    if let Some(error) = found.error {
+        return Err(prepared.failure(error));
+    }
+    if let Some(violation) = found.check.violation(&prepared.text, &found.warnings) {
+        return Err(prepared.failure(violation));
+    }
+    if count > 0 { Err(Failure::Exited(crate::exit::USER_INPUT)) } else { Ok(()) }
+}
+
 /// `--label KEY=VALUE` values.
 fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>, Failure> {
     labels
@@ -115,6 +156,51 @@ fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>, Failure> 
             _ => Err(Failure::Input(format!("--label {label:?}: expected KEY=VALUE"))),
         })
         .collect()
+}
+
+/// `--annotation [TYPE[,TYPE...][\[PLATFORM\]]:]KEY=VALUE` values, as buildx reads them: the
+/// types are `manifest` (the default) and `manifest-descriptor`; one for another platform than
+/// the build's is left out. A single-platform image has no index, so `index` and
+/// `index-descriptor` are refused with BuildKit's error.
+fn parse_annotations(values: &[String], platform: &gb_ir::Platform) -> Result<gb_engine::Annotations, Failure> {
+    let mut annotations = gb_engine::Annotations::default();
+    for value in values {
+        let invalid = |why: &str| Failure::Input(format!("--annotation {value:?}: {why}"));
+        let (key, text) = value.split_once('=').ok_or_else(|| invalid("expected [TYPE:]KEY=VALUE"))?;
+        let (types, key) = match key.split_once(':') {
+            Some((types, key)) => (types, key),
+            None => ("manifest", key),
+        };
+        if key.is_empty() {
+            return Err(invalid("the key is empty"));
+        }
+        let (types, only_for) = match types.split_once('[') {
+            Some((types, rest)) => {
+                let name = rest.strip_suffix(']').ok_or_else(|| invalid("a platform is written [os/arch]"))?;
+                let wanted =
+                    gb_ir::Platform::parse(name).ok_or_else(|| invalid(&format!("invalid platform {name:?}")))?;
+                (types, Some(wanted))
+            }
+            None => (types, None),
+        };
+        if only_for.is_some_and(|wanted| !wanted.matches(platform)) {
+            continue;
+        }
+        for kind in types.split(',') {
+            let into = match kind {
+                "" | "manifest" => &mut annotations.manifest,
+                "manifest-descriptor" => &mut annotations.manifest_descriptor,
+                "index" | "index-descriptor" => {
+                    return Err(Failure::Input(
+                        "index annotations not supported for single platform export".to_owned(),
+                    ));
+                }
+                other => return Err(invalid(&format!("unknown annotation type {other:?}"))),
+            };
+            into.insert(key.to_owned(), text.to_owned());
+        }
+    }
+    Ok(annotations)
 }
 
 /// What `-q`, `--iidfile` and `--metadata-file` say of the built image.

@@ -103,6 +103,58 @@ pub fn parse_secrets(secrets: &[String]) -> Result<BTreeMap<String, SecretSource
     Ok(map)
 }
 
+/// `--ssh` values, as buildx reads them: `default` or a bare `ID` forwards the client's
+/// `$SSH_AUTH_SOCK`; `ID=PATH` forwards the agent listening at `PATH` when it is a socket;
+/// otherwise the paths are key files, loaded into an `ssh-agent` started for the build (returned,
+/// so it lives as long as the build).
+pub fn parse_ssh(
+    specs: &[String],
+    tmp: &Path,
+) -> Result<(BTreeMap<String, PathBuf>, Vec<gb_engine::KeyAgent>), Failure> {
+    let mut agents = BTreeMap::new();
+    let mut started = Vec::new();
+    for spec in specs {
+        let invalid = |why: String| Failure::Input(format!("--ssh {spec}: {why}"));
+        let (id, paths) = match spec.split_once('=') {
+            Some((id, paths)) => (id, paths.split(',').filter(|p| !p.is_empty()).map(PathBuf::from).collect()),
+            None => (spec.as_str(), Vec::new()),
+        };
+        if id.is_empty() {
+            return Err(invalid("the id is empty".to_owned()));
+        }
+        // Absolute now: the relay runs on other threads than this client's command, whose
+        // working directory is the client's.
+        let absolute = |path: &Path| std::path::absolute(path).map_err(|e| invalid(format!("{}: {e}", path.display())));
+        let socket = match paths.as_slice() {
+            [] => {
+                let sock = crate::session::var("SSH_AUTH_SOCK").filter(|s| !s.is_empty()).ok_or_else(|| {
+                    invalid("invalid empty ssh agent socket: make sure SSH_AUTH_SOCK is set".to_owned())
+                })?;
+                absolute(Path::new(&sock))?
+            }
+            [one] if is_socket(one) => absolute(one)?,
+            keys => {
+                let keys = keys.iter().map(|key| absolute(key)).collect::<Result<Vec<_>, _>>()?;
+                if let Some(missing) = keys.iter().find(|key| !key.is_file()) {
+                    return Err(invalid(format!("{} is neither an agent's socket nor a key file", missing.display())));
+                }
+                let agent = gb_engine::KeyAgent::start(tmp, &keys).map_err(|e| Failure::Engine(Box::new(e)))?;
+                let socket = agent.socket().to_owned();
+                started.push(agent);
+                socket
+            }
+        };
+        agents.insert(id.to_owned(), socket);
+    }
+    Ok((agents, started))
+}
+
+/// Whether `path` is a Unix socket.
+fn is_socket(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt as _;
+    std::fs::metadata(path).is_ok_and(|meta| meta.file_type().is_socket())
+}
+
 /// The entitlements `--allow` grants. Each must be permitted by `entitlements` in
 /// `ROOT/config.toml`: the build's command line alone cannot widen what the machine allows, as
 /// buildkitd's `insecure-entitlements` rules `docker buildx build --allow`.
@@ -153,7 +205,7 @@ pub fn open_root(root: Option<&Path>) -> Result<Arc<StateRoot>, Failure> {
 }
 
 /// The image a build names and whether the caller needs its id.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct ImageOptions<'a> {
     /// `-t` names.
     pub tags: &'a [String],
@@ -162,6 +214,8 @@ pub struct ImageOptions<'a> {
     /// `--build-arg SOURCE_DATE_EPOCH=...`, which wins over the environment variable (buildx
     /// passes the variable as this build arg).
     pub source_date_epoch: Option<&'a str>,
+    /// `--annotation`s of the image.
+    pub annotations: gb_engine::Annotations,
 }
 
 /// Solves a definition and exports its output, on the engine; returns the image it assembled.
@@ -186,10 +240,13 @@ pub fn solve_and_export(
         exports.push(Export::Image { names: names.clone(), compression: Compression::Gzip, push: false });
     }
     let cancel = tokio_util::sync::CancellationToken::new();
+    // The agents started for key files live until the build is done.
+    let (ssh, _key_agents) = parse_ssh(&run.ssh, &root.tmp_dir())?;
     let mut solve = SolveOptions {
         no_cache: run.no_cache,
         local_dirs,
         secrets: parse_secrets(&run.secrets)?,
+        ssh,
         cancel: cancel.clone(),
         entitlements: granted_entitlements(root.path(), &run.allow)?,
         ..SolveOptions::default()
@@ -207,6 +264,7 @@ pub fn solve_and_export(
         registry: super::registry::registry_config(root.path(), insecure)?,
         source_date_epoch: source_date_epoch(image.source_date_epoch)?,
         describe_image: image.describe,
+        annotations: image.annotations,
     };
     let runtime = crate::session::shared_runtime().map_err(Failure::os("starting the async runtime"))?;
     let sink: Arc<dyn gb_events::EventSink> = Arc::from(crate::progress::sink(run.progress));

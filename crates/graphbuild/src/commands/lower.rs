@@ -46,8 +46,13 @@ pub fn prepare(context: &Path, args: &DockerfileArgs) -> Result<Prepared, Failur
             .platform
             .as_deref()
             .map(|p| {
-                Platform::parse(p)
-                    .ok_or_else(|| Failure::Input(format!("invalid --platform {p:?}: expected os/arch[/variant]")))
+                Platform::parse(p).ok_or_else(|| {
+                    Failure::Input(if p.contains(',') {
+                        format!("--platform {p}: building several platforms in one build is not supported yet; build each platform on its own")
+                    } else {
+                        format!("invalid --platform {p:?}: expected os/arch[/variant]")
+                    })
+                })
             })
             .transpose()?,
         build_platform: None,
@@ -61,6 +66,9 @@ pub fn prepare(context: &Path, args: &DockerfileArgs) -> Result<Prepared, Failur
                 return Err(Failure::Input(format!("--network {other}: expected default, none or host")));
             }
         },
+        shm_size: args.shm_size.as_deref().map(parse_shm_size).transpose()?,
+        ulimits: args.ulimits.iter().map(|text| gb_ir::Ulimit::parse(text).map_err(Failure::Input)).collect::<Result<_, _>>()?,
+        no_cache_filter: (!args.no_cache_filter.is_empty()).then(|| args.no_cache_filter.clone()),
     };
     Ok(Prepared { file, text, options })
 }
@@ -147,4 +155,53 @@ pub fn parse_build_args(args: &[String]) -> Result<BTreeMap<String, String>, Fai
         }
     }
     Ok(map)
+}
+
+/// Parses `--shm-size` as Docker's `units.RAMInBytes` does: a number (decimals allowed) and an
+/// optional binary unit `k`, `m`, `g`, `t` or `p`, optionally followed by `b`/`ib`, any case.
+fn parse_shm_size(text: &str) -> Result<u64, Failure> {
+    let invalid = || Failure::Input(format!("invalid --shm-size {text:?}: expected a size such as 64m or 1g"));
+    let lower = text.trim().to_ascii_lowercase();
+    let unit_start = lower.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(lower.len());
+    let (number, unit) = lower.split_at(unit_start);
+    let number: f64 = number.parse().map_err(|_| invalid())?;
+    let unit = unit.trim_start();
+    let unit = unit.strip_suffix('b').unwrap_or(unit);
+    let unit = unit.strip_suffix('i').unwrap_or(unit);
+    let shift = match unit {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        "p" => 50,
+        _ => return Err(invalid()),
+    };
+    let bytes = number * (1u64 << shift) as f64;
+    if !bytes.is_finite() || bytes < 0.0 || bytes >= u64::MAX as f64 {
+        return Err(invalid());
+    }
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_shm_size;
+
+    #[test]
+    fn shm_sizes_read_as_docker_reads_them() {
+        for (text, bytes) in [
+            ("1024", 1024),
+            ("64m", 64 << 20),
+            ("1g", 1 << 30),
+            ("128MB", 128 << 20),
+            ("2GiB", 2 << 30),
+            ("1.5k", 1536),
+        ] {
+            assert_eq!(parse_shm_size(text).ok(), Some(bytes), "{text}");
+        }
+        for bad in ["", "m", "12x", "-1m", "1e400"] {
+            assert!(parse_shm_size(bad).is_err(), "{bad}");
+        }
+    }
 }

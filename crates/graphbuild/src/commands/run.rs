@@ -149,6 +149,8 @@ async fn set_up(args: &RunArgs, root: Option<&Path>) -> Result<(Container, Conta
         network: Network::Host,
         privileged: false,
         hostname,
+        shm_size: gb_exec::DEFAULT_SHM_SIZE,
+        rlimits: Vec::new(),
     };
     drop(state);
     Ok((container, spec, runtime))

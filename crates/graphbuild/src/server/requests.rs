@@ -129,6 +129,7 @@ fn build_request(root: &StateRoot, request: SolveRequest) -> Result<BuildRequest
         registry: crate::commands::registry::registry_config(root.path(), &[])?,
         source_date_epoch: None,
         describe_image: true,
+        annotations: gb_engine::Annotations::default(),
     })
 }
 

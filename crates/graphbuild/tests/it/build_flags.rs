@@ -200,3 +200,125 @@ fn network_sets_the_default_network_of_runs() {
         String::from_utf8_lossy(&host.stderr)
     );
 }
+
+/// `--shm-size` and `--ulimit` reach every RUN, as `docker build`'s do; without them a RUN has
+/// Docker's 64 MiB `/dev/shm`.
+#[test]
+fn shm_size_and_ulimit_reach_every_run() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox\nRUN df -k /dev/shm | tail -n 1 | awk '{print $2}' > /shm && ulimit -n > /nofile && ulimit -s > /stack\n",
+    );
+    let build = |args: &[&str]| {
+        let out = env.build_local(context.path(), args);
+        let read = |path: &str| std::fs::read_to_string(out.path().join(path)).expect(path).trim().to_owned();
+        (read("shm"), read("nofile"), read("stack"))
+    };
+    let (shm, _, _) = build(&[]);
+    assert_eq!(shm, "65536", "Docker's default /dev/shm");
+    let (shm, nofile, stack) =
+        build(&["--shm-size", "128m", "--ulimit", "nofile=512:1024", "--ulimit", "stack=16777216"]);
+    assert_eq!((shm.as_str(), nofile.as_str(), stack.as_str()), ("131072", "512", "16384"));
+    let bad = env.cmd(&["build", "--ulimit", "nosuch=1"]).arg(context.path()).output().expect("build");
+    assert_eq!(bad.status.code(), Some(1), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid ulimit type: nosuch"));
+}
+
+/// `--no-cache-filter STAGE` runs that stage's RUN steps again, and what is built on them, as
+/// `docker buildx build --no-cache-filter` (BuildKit's solver never lets a result made without
+/// the cache vouch for a cached result built on the old one); the rest comes from the cache.
+#[test]
+fn no_cache_filter_runs_the_named_stages_again() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox AS first\nRUN echo one > /one\nFROM busybox AS second\nRUN echo two > /two\nCOPY --from=first /one /one\nRUN echo three > /three\n",
+    );
+    // Which of the three RUN steps ran (a step the build did not need, or CACHED, did not).
+    let build = |args: &[&str]| {
+        let output = env.cmd(&["build", "--progress", "plain"]).args(args).arg(context.path()).output().expect("build");
+        assert_ok(&output);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        let ran = |step: &str| {
+            stderr
+                .lines()
+                .find(|line| line.ends_with(step))
+                .and_then(|line| line.split_whitespace().next())
+                .is_some_and(|number| !stderr.lines().any(|line| line == format!("{number} CACHED")))
+        };
+        [ran("RUN echo one > /one"), ran("RUN echo two > /two"), ran("RUN echo three > /three")]
+    };
+    assert_eq!(build(&[]), [true, true, true]);
+    assert_eq!(build(&[]), [false, false, false]);
+    assert_eq!(build(&["--no-cache-filter", "FIRST"]), [true, false, true], "stage names match in any case");
+    assert_eq!(build(&["--no-cache-filter", "second"]), [false, true, true]);
+    assert_eq!(build(&["--no-cache-filter", "other,first"]), [true, false, true]);
+}
+
+/// `--annotation` puts OCI annotations on the image manifest (the default type) and on its
+/// descriptor in an OCI layout's index (`manifest-descriptor:`), as `docker buildx build
+/// --annotation`; one for another platform is left out, and index annotations are refused for
+/// a single-platform image with BuildKit's error.
+#[test]
+fn annotations_go_on_the_manifest_and_its_descriptor() {
+    let env = Env::new();
+    let context = context();
+    let out = tempfile::tempdir().expect("out");
+    let layout = out.path().join("layout");
+    let output = env
+        .cmd(&[
+            "build",
+            "--progress",
+            "plain",
+            "--annotation",
+            "org.opencontainers.image.title=hello",
+            "--annotation",
+            "manifest,manifest-descriptor:com.example.both=yes",
+            "--annotation",
+            "manifest-descriptor:com.example.descriptor=only",
+            "--annotation",
+            "manifest[linux/s390x]:com.example.elsewhere=no",
+            "-o",
+        ])
+        .arg(format!("type=oci,dest={},tar=false", layout.display()))
+        .arg(context.path())
+        .output()
+        .expect("build");
+    assert_ok(&output);
+    let read = |path: std::path::PathBuf| -> Value {
+        serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+            .expect("json")
+    };
+    let index = read(layout.join("index.json"));
+    let descriptor = &index["manifests"][0];
+    assert_eq!(
+        descriptor["annotations"],
+        serde_json::json!({"com.example.both": "yes", "com.example.descriptor": "only"}),
+        "{index}"
+    );
+    let digest = descriptor["digest"].as_str().expect("digest").trim_start_matches("sha256:");
+    let manifest = read(layout.join("blobs/sha256").join(digest));
+    assert_eq!(
+        manifest["annotations"],
+        serde_json::json!({"com.example.both": "yes", "org.opencontainers.image.title": "hello"}),
+        "{manifest}"
+    );
+
+    let refused = env
+        .cmd(&["build", "--annotation", "index:com.example.index=no", "-o"])
+        .arg(format!("type=oci,dest={}", out.path().join("x.tar").display()))
+        .arg(context.path())
+        .output()
+        .expect("build");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("index annotations not supported for single platform export"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

@@ -33,6 +33,22 @@ impl Env {
         cmd
     }
 
+    /// Builds `context` with `extra` flags into a new directory (`-o type=local`), which it
+    /// returns; the build must succeed.
+    pub fn build_local(&self, context: &Path, extra: &[&str]) -> tempfile::TempDir {
+        let out = tempfile::tempdir().expect("output directory");
+        let output = self
+            .cmd(&["build", "--progress", "plain"])
+            .args(extra)
+            .arg("-o")
+            .arg(format!("type=local,dest={}", out.path().display()))
+            .arg(context)
+            .output()
+            .expect("runs");
+        assert_ok(&output);
+        out
+    }
+
     /// Builds with JSON progress; returns the output and the parsed events.
     pub fn build(&self, context: &Path, extra: &[&str]) -> (Output, Vec<Value>) {
         let output = self.cmd(&["build", "--progress", "json"]).args(extra).arg(context).output().expect("runs");

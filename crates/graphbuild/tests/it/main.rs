@@ -1,5 +1,6 @@
 //! End-to-end tests of the `graphbuild` binary, plus the workspace's structural rules.
 
+mod build_checks;
 mod build_flags;
 mod crash;
 mod debug_parse;
@@ -16,6 +17,7 @@ mod registry;
 mod run;
 mod security;
 mod server;
+mod ssh;
 mod workspace_rules;
 
 use std::path::{Path, PathBuf};

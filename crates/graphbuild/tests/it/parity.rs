@@ -79,14 +79,7 @@ fn add_unpack_false_keeps_a_local_archive_whole() {
         "Dockerfile",
         "FROM busybox\nADD --unpack=false a.tar /kept/\nADD a.tar /unpacked/\nADD --unpack=true a.tar /also/\n",
     );
-    let out = tempfile::tempdir().expect("out");
-    let output = env
-        .cmd(&["build", "--progress", "plain", "-o"])
-        .arg(format!("type=local,dest={}", out.path().display()))
-        .arg(context.path())
-        .output()
-        .expect("build");
-    assert_ok(&output);
+    let out = env.build_local(context.path(), &[]);
     assert!(out.path().join("kept/a.tar").is_file(), "the archive was kept whole");
     assert!(!out.path().join("kept/file.txt").exists());
     assert_eq!(std::fs::read_to_string(out.path().join("unpacked/file.txt")).expect("unpacked"), "inside");
@@ -109,16 +102,104 @@ fn a_user_gets_buildkits_supplementary_groups() {
         "Dockerfile",
         "FROM busybox\nRUN id > /root-id\nRUN echo 'u1:x:1001:1001::/home/u1:/bin/sh' >> /etc/passwd && printf 'u1:x:1001:\\ng2:x:2002:u1\\n' >> /etc/group\nUSER u1\nRUN id > /tmp/u1-id\nUSER u1:g2\nRUN id > /tmp/u1g2-id\n",
     );
-    let out = tempfile::tempdir().expect("out");
-    let output = env
-        .cmd(&["build", "--progress", "plain", "-o"])
-        .arg(format!("type=local,dest={}", out.path().display()))
-        .arg(context.path())
-        .output()
-        .expect("build");
-    assert_ok(&output);
+    let out = env.build_local(context.path(), &[]);
     let read = |path: &str| std::fs::read_to_string(out.path().join(path)).expect(path).trim().to_owned();
     assert_eq!(read("root-id"), "uid=0(root) gid=0(root) groups=0(root)");
     assert_eq!(read("tmp/u1-id"), "uid=1001(u1) gid=1001(u1) groups=1001(u1),2002(g2)");
     assert_eq!(read("tmp/u1g2-id"), "uid=1001(u1) gid=2002(g2) groups=2002(g2)");
+}
+
+/// A wildcard that matches nothing copies nothing, beside other sources or alone (checked side
+/// by side with BuildKit v0.32.2: `COPY a.txt nomatch* /w/` copies a.txt; `COPY nomatch* /v/`
+/// succeeds and makes no /v).
+#[test]
+fn an_empty_wildcard_copies_nothing() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", "FROM busybox\nCOPY a.txt nomatch* /w/\nCOPY nomatch* /v/\n");
+    write(context.path(), "a.txt", "matched");
+    let out = env.build_local(context.path(), &[]);
+    assert_eq!(std::fs::read_to_string(out.path().join("w/a.txt")).expect("a.txt"), "matched");
+    assert!(!out.path().join("v").exists(), "an empty wildcard alone makes no destination");
+}
+
+/// Directories a COPY with an octal `--chmod` creates get that mode, as BuildKit gives them;
+/// a symbolic `--chmod` leaves them 755 (checked side by side with BuildKit v0.32.2).
+#[test]
+fn directories_a_chmod_copy_creates_get_its_mode() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox\nCOPY --chmod=0777 a.txt /p/q/a.txt\nCOPY --chmod=0644 a.txt /r/s/\nCOPY --chmod=u+x a.txt /t/u/\nRUN stat -c '%a %n' /p /p/q /r /r/s /t /t/u > /modes\n",
+    );
+    write(context.path(), "a.txt", "mode");
+    let out = env.build_local(context.path(), &[]);
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("modes")).expect("modes"),
+        "777 /p\n777 /p/q\n644 /r\n644 /r/s\n755 /t\n755 /t/u\n"
+    );
+}
+
+/// A RUN's host name is BuildKit's `buildkitsandbox`, or the `BUILDKIT_SANDBOX_HOSTNAME`
+/// build arg; a proxy build arg given in either case reaches the process in both, as BuildKit
+/// passes them.
+#[test]
+fn sandbox_hostname_and_proxy_build_args_reach_a_run() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox\nRUN hostname > /h && echo \"$HTTP_PROXY|$http_proxy\" > /proxy\n",
+    );
+    let build = |args: &[&str]| {
+        let out = env.build_local(context.path(), args);
+        let read = |path: &str| std::fs::read_to_string(out.path().join(path)).expect(path).trim().to_owned();
+        (read("h"), read("proxy"))
+    };
+    assert_eq!(build(&[]), ("buildkitsandbox".to_owned(), "|".to_owned()));
+    assert_eq!(
+        build(&["--build-arg", "BUILDKIT_SANDBOX_HOSTNAME=myhost", "--build-arg", "http_proxy=http://proxy.test:3128"]),
+        ("myhost".to_owned(), "http://proxy.test:3128|http://proxy.test:3128".to_owned())
+    );
+}
+
+/// Several wildcard matches copied to a destination without a trailing slash: archives unpack
+/// into it and directories merge into it, as BuildKit's file op copies each match in turn
+/// (`ADD *.tar /dest`, `ADD --exclude=... dir* /dest`); an archive entry that climbs out with
+/// `../` lands inside the destination, as BuildKit extracts in a chroot.
+#[test]
+fn several_matches_unpack_and_merge_into_a_destination_without_a_slash() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    let tar = |name: &str, entry: &str, body: &str| {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(0o644);
+        header.set_size(body.len() as u64);
+        let bytes = header.as_gnu_mut().expect("gnu header");
+        bytes.name[..entry.len()].copy_from_slice(entry.as_bytes());
+        header.set_cksum();
+        builder.append(&header, body.as_bytes()).expect("append");
+        std::fs::write(context.path().join(name), builder.into_inner().expect("tar")).expect("write tar");
+    };
+    tar("one.tar", "one.txt", "1");
+    tar("two.tar", "../../two.txt", "2");
+    write(context.path(), "dir1/a.txt", "a");
+    write(context.path(), "dir1/skip.tmp", "tmp");
+    write(context.path(), "dir2/b.txt", "b");
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox\nADD *.tar /dest\nADD --exclude=*.tmp dir* /merged\nCOPY --parents dir*/*.txt nomatch*/x /parents/\n",
+    );
+    let out = env.build_local(context.path(), &[]);
+    let read = |path: &str| std::fs::read_to_string(out.path().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert_eq!((read("dest/one.txt"), read("dest/two.txt")), ("1".to_owned(), "2".to_owned()));
+    assert!(!out.path().join("two.txt").exists(), "nothing lands outside the destination");
+    assert_eq!((read("merged/a.txt"), read("merged/b.txt")), ("a".to_owned(), "b".to_owned()));
+    assert!(!out.path().join("merged/skip.tmp").exists(), "--exclude applies to every match");
+    assert_eq!((read("parents/dir1/a.txt"), read("parents/dir2/b.txt")), ("a".to_owned(), "b".to_owned()));
 }

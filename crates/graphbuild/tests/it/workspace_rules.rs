@@ -36,10 +36,24 @@ struct Graph {
     edges: BTreeMap<String, BTreeSet<String>>,
 }
 
+/// The host's target triple, as `rustc -vV` names it.
+fn host_triple() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let output = Command::new(rustc).arg("-vV").output().expect("rustc -vV runs");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .expect("rustc -vV names the host")
+        .to_owned()
+}
+
 impl Graph {
     fn load() -> Self {
+        // Only this host's dependencies: a fresh machine's cargo has downloaded only those (the
+        // build needed no others), and `--offline` must not ask for the rest.
+        let host = host_triple();
         let output = Command::new(env!("CARGO"))
-            .args(["metadata", "--format-version", "1", "--offline", "--locked"])
+            .args(["metadata", "--format-version", "1", "--offline", "--locked", "--filter-platform", &host])
             .current_dir(repo_root())
             .output()
             .expect("cargo metadata runs");

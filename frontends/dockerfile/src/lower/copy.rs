@@ -79,7 +79,7 @@ impl Lowerer<'_> {
         };
         let mut excludes = Vec::new();
         for pattern in &copy.exclude {
-            excludes.push(self.expand(stage, pattern, node, "--exclude")?);
+            excludes.push(self.expand_unchecked(stage, pattern, node, "--exclude")?);
         }
         if copy.checksum.is_some() && !copy.is_add {
             return Err(error_at_node(self.source, node, "--checksum is only supported by ADD"));
@@ -121,7 +121,7 @@ impl Lowerer<'_> {
         }
 
         let from = match &copy.from {
-            Some(from) => Some(self.expand(stage, from, node, "--from")?),
+            Some(from) => Some(self.expand_unchecked(stage, from, node, "--from")?),
             None => None,
         };
         if copy.is_add && from.is_some() {
@@ -237,6 +237,9 @@ impl Lowerer<'_> {
                             "checksum can't be specified for a local source",
                         ));
                     }
+                    if from_input.is_none() {
+                        self.lint_copy_source(copy.is_add, src, node);
+                    }
                     let mut action = match &from_input {
                         Some(_) => {
                             action_for(if copy.parents { src.clone() } else { super::paths::clean_absolute(src) })
@@ -260,8 +263,11 @@ impl Lowerer<'_> {
                         }
                     };
                     action.attempt_unpack = copy.is_add && copy.unpack.unwrap_or(true);
-                    action.allow_empty_wildcard = false;
                     action.allow_wildcard = has_wildcard(src) || action.allow_wildcard;
+                    // A wildcard matching nothing copies nothing, as in BuildKit v0.32.2 (side by
+                    // side: `COPY a.txt nomatch* /w/` copies a.txt; `COPY nomatch* /w/` alone
+                    // succeeds and creates no /w).
+                    action.allow_empty_wildcard = action.allow_wildcard;
                     pending.push((from_input.clone(), action));
                 }
             }

@@ -4,6 +4,10 @@
 //! Stages are lowered on demand, starting from the target, so stages the target does not need
 //! produce no op at all, and an op's digest depends only on what it really reads.
 //!
+//! BuildKit's build checks run along the way where its converter runs them (`lints`): those on
+//! the parse tree and on every stage's FROM before any stage is lowered, those on instructions
+//! as each lowered stage applies them. [`check()`] lowers every stage to check them all.
+//!
 //! Lowering never recurses per stage, since a Dockerfile can chain thousands of stages
 //! (`FROM s0 AS s1`, `COPY --from=s1`, …). Stages wait on an explicit work stack instead:
 //! when an instruction needs a stage that is not lowered yet, [`Lowerer::lower_stage`] records
@@ -14,8 +18,10 @@
 //! their last request, so the ops, their order and the warnings are those a recursive lowering
 //! produces.
 
+mod check;
 mod copy;
-mod history;
+pub(crate) mod history;
+mod lints;
 mod paths;
 mod run;
 mod stage;
@@ -32,8 +38,11 @@ use gb_ir::{
 
 use crate::error::{DockerfileError, ErrorKind};
 use crate::instructions::{Command, Instruction, error_at_node, error_at_text};
+use crate::lint::config::{self as lint_config, CHECK_BUILD_ARG, CheckConfig};
+use crate::lint::rule::CheckRule;
 use crate::parser::{self, Node};
 
+pub use check::{CheckReport, Checked, check, check_report};
 pub(crate) use stage::StageState;
 
 /// What to lower and how.
@@ -56,6 +65,14 @@ pub struct LowerOptions {
     pub extra_hosts: Vec<String>,
     /// `--network`: the network of a RUN that names none (or `default`).
     pub network: gb_ir::NetworkMode,
+    /// `--shm-size`: the size of every RUN's `/dev/shm` in bytes (part of its op, as in
+    /// BuildKit).
+    pub shm_size: Option<u64>,
+    /// `--ulimit`: every RUN's resource limits (part of its op, as in BuildKit).
+    pub ulimits: Vec<gb_ir::Ulimit>,
+    /// `--no-cache-filter`: the stages whose steps ignore the cache; `Some` of an empty list means
+    /// every stage, as BuildKit's `no-cache` option without a value.
+    pub no_cache_filter: Option<Vec<String>>,
 }
 
 /// A base image whose config the caller could look up (in the local store, say).
@@ -103,6 +120,9 @@ pub struct Warning {
     pub message: String,
     /// The Dockerfile line it is about, when it is about one.
     pub line: Option<usize>,
+    /// The build check that reported it; `None` for graphbuild's own notices (unused build
+    /// args, a foreign `# syntax=`, a base image config that is not available).
+    pub rule: Option<CheckRule>,
 }
 
 /// The result of lowering.
@@ -114,6 +134,9 @@ pub struct Lowered {
     pub warnings: Vec<Warning>,
     /// Names of the stages that were lowered (the target and what it needs), in lowering order.
     pub stages: Vec<String>,
+    /// The build's check configuration: with `error: true`, a build whose `warnings` include
+    /// any rule's must fail ([`CheckConfig::violation`] gives BuildKit's error).
+    pub check: CheckConfig,
 }
 
 /// Platform variables Docker defines automatically.
@@ -210,22 +233,11 @@ fn lower_counted(
     images: &dyn ImageResolver,
 ) -> Result<(Lowered, usize), DockerfileError> {
     let ast = parser::parse(source).map_err(|err| crate::parse_error(source, &err))?;
-    let mut lowerer = Lowerer::new(source, options, images, ast.directives.escape);
-    for warning in &ast.warnings {
-        lowerer.warn(warning.message.clone(), Some(warning.location.start_line));
-    }
-    if let Some(syntax) = ast.directives.syntax.as_deref().filter(|name| !is_builtin_frontend(name)) {
-        let message = format!(
-            "the front end {syntax:?} that `# syntax=` names is not available in graphbuild; the built-in Dockerfile front end builds this file"
-        );
-        lowerer.warn(message, directive_line(source, "syntax"));
-    }
-    let (meta_instructions, stages) = split_stages(source, &ast.children)?;
-    lowerer.stages = stages;
-    lowerer.declare_global_args(&meta_instructions)?;
-    lowerer.check_stage_names()?;
-    let target = lowerer.target_index()?;
-    let state = lowerer.lower_target(target)?;
+    let config = lint_config::for_build(source, ast.directives.check.as_deref(), &options.build_args)?;
+    let mut lowerer = Lowerer::new(source, options, images, ast.directives.escape, config);
+    let target = lowerer.prepare(&ast)?;
+    lowerer.lower_stages(&[target])?;
+    let state = lowerer.lowered(target)?;
     let spent = lowerer.spent.get();
     Ok((lowerer.finish(state)?, spent))
 }
@@ -255,10 +267,18 @@ fn directive_line(source: &str, name: &str) -> Option<usize> {
         .map(|index| index + 1)
 }
 
-fn split_stages(source: &str, nodes: &[Node]) -> Result<(Vec<Instruction>, Vec<StageDecl>), DockerfileError> {
+/// Types the instructions and groups them into stages, after the global ARGs. `inspect` sees
+/// each instruction before it is typed, so the checks BuildKit runs while typing report what
+/// comes before an instruction that fails.
+fn split_stages(
+    source: &str,
+    nodes: &[Node],
+    mut inspect: impl FnMut(&Node),
+) -> Result<(Vec<Instruction>, Vec<StageDecl>), DockerfileError> {
     let mut meta = Vec::new();
     let mut stages: Vec<StageDecl> = Vec::new();
     for node in nodes {
+        inspect(node);
         let instruction = Instruction::from_node(node, source)?;
         match (&instruction.command, stages.last_mut()) {
             (Command::From { name, .. }, _) => {
@@ -316,10 +336,21 @@ pub(crate) struct Lowerer<'a> {
     used_build_args: BTreeSet<String>,
     target_platform: Platform,
     build_platform: Platform,
+    /// The build checks' configuration and what they read.
+    lint: lints::LintState,
+    /// Whether the stage being lowered is one `--no-cache-filter` names: its RUN steps ignore
+    /// the cache.
+    stage_ignores_cache: bool,
 }
 
 impl<'a> Lowerer<'a> {
-    fn new(source: &'a str, options: &'a LowerOptions, images: &'a dyn ImageResolver, escape: char) -> Self {
+    fn new(
+        source: &'a str,
+        options: &'a LowerOptions,
+        images: &'a dyn ImageResolver,
+        escape: char,
+        check: CheckConfig,
+    ) -> Self {
         Self {
             source,
             options,
@@ -339,11 +370,34 @@ impl<'a> Lowerer<'a> {
             used_build_args: BTreeSet::new(),
             target_platform: options.target_platform.clone().unwrap_or_else(Platform::host),
             build_platform: options.build_platform.clone().unwrap_or_else(Platform::host),
+            lint: lints::LintState::new(check, &options.context_excludes),
+            stage_ignores_cache: false,
         }
     }
 
     fn warn(&mut self, message: String, line: Option<usize>) {
-        self.warnings.push(Warning { message, line });
+        self.warnings.push(Warning { message, line, rule: None });
+    }
+
+    /// Everything before stages are lowered: the checks on the parse tree, the stages and
+    /// global ARGs, the checks on every stage's FROM. Returns the target stage's index.
+    fn prepare(&mut self, ast: &parser::Ast) -> Result<usize, DockerfileError> {
+        self.lint_parser_warnings(&ast.warnings);
+        if let Some(syntax) = ast.directives.syntax.as_deref().filter(|name| !is_builtin_frontend(name)) {
+            let message = format!(
+                "the front end {syntax:?} that `# syntax=` names is not available in graphbuild; the built-in Dockerfile front end builds this file"
+            );
+            self.warn(message, directive_line(self.source, "syntax"));
+        }
+        let source = self.source;
+        let (meta_instructions, stages) = split_stages(source, &ast.children, |node| self.lint_instruction(node))?;
+        self.stages = stages;
+        self.check_stage_names()?;
+        self.lint_file(&ast.children);
+        self.lint_default_base_names(&meta_instructions);
+        self.declare_global_args(&meta_instructions)?;
+        self.lint_stage_bases();
+        self.target_index()
     }
 
     /// The automatic platform variables for a target platform.
@@ -387,8 +441,9 @@ impl<'a> Lowerer<'a> {
         Ok(())
     }
 
+    /// Stage names must be valid; a repeated name is only a check's finding (DuplicateStageName),
+    /// and the name then means its last stage so far, as in BuildKit.
     fn check_stage_names(&self) -> Result<(), DockerfileError> {
-        let mut seen = BTreeSet::new();
         for stage in &self.stages {
             let Some(name) = &stage.name else { continue };
             let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
@@ -403,25 +458,18 @@ impl<'a> Lowerer<'a> {
                     ),
                 ));
             }
-            if !seen.insert(name.clone()) {
-                return Err(error_at_text(
-                    self.source,
-                    &stage.from.node,
-                    name,
-                    format!("duplicate stage name {name:?}"),
-                ));
-            }
         }
         Ok(())
     }
 
+    /// The stage to build: the one `--target` names (the last of that name), else the last.
     fn target_index(&self) -> Result<usize, DockerfileError> {
         match &self.options.target {
             None => Ok(self.stages.len() - 1),
             Some(target) => self
                 .stages
                 .iter()
-                .position(|stage| stage.name.as_deref() == Some(target.to_lowercase().as_str()))
+                .rposition(|stage| stage.name.as_deref() == Some(target.to_lowercase().as_str()))
                 .ok_or_else(|| {
                     DockerfileError::whole_file(
                         ErrorKind::Instruction,
@@ -431,10 +479,11 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// Finds a stage by name (case-insensitive) or index, as `FROM` and `--from` refer to them.
+    /// Finds a stage by name (case-insensitive) or index, as `--from` refers to them. A name
+    /// used by several stages means the last of them, as in BuildKit.
     fn find_stage(&self, reference: &str, allow_index: bool) -> Option<usize> {
         let lower = reference.to_lowercase();
-        if let Some(index) = self.stages.iter().position(|stage| stage.name.as_deref() == Some(lower.as_str())) {
+        if let Some(index) = self.stages.iter().rposition(|stage| stage.name.as_deref() == Some(lower.as_str())) {
             return Some(index);
         }
         if allow_index && let Ok(index) = reference.parse::<usize>() {
@@ -443,12 +492,33 @@ impl<'a> Lowerer<'a> {
         None
     }
 
-    /// Lowers the target and every stage it needs, each once, with an explicit stack of
-    /// waiting stages rather than recursion, and returns the target's final state.
-    fn lower_target(&mut self, target: usize) -> Result<Rc<StageState>, DockerfileError> {
+    /// The stage a FROM names: the last stage before `index` with that name (its case aside),
+    /// so a repeated name means the stage it last named, as in BuildKit. A name only later
+    /// stages have means the first of them (BuildKit would read it as an image name instead).
+    fn find_base_stage(&self, name: &str, index: usize) -> Option<usize> {
+        let lower = name.to_lowercase();
+        let named = |stage: &StageDecl| stage.name.as_deref() == Some(lower.as_str());
+        let before = &self.stages[..index.min(self.stages.len())];
+        before.iter().rposition(named).or_else(|| self.stages.iter().position(named).filter(|found| *found != index))
+    }
+
+    /// Lowers the given stages and every stage they need, each once, with an explicit stack
+    /// of waiting stages rather than recursion.
+    fn lower_stages(&mut self, roots: &[usize]) -> Result<(), DockerfileError> {
         self.results.resize_with(self.stages.len(), || None);
-        self.in_progress.insert(target);
-        let mut stack = vec![Frame::Start(target)];
+        for &root in roots {
+            if self.results.get(root).is_some_and(Option::is_some) {
+                continue;
+            }
+            self.in_progress.insert(root);
+            self.lower_from(root)?;
+        }
+        Ok(())
+    }
+
+    /// Lowers one stage and what it needs.
+    fn lower_from(&mut self, root: usize) -> Result<(), DockerfileError> {
+        let mut stack = vec![Frame::Start(root)];
         while let Some(frame) = stack.pop() {
             match self.advance(frame)? {
                 Progress::Done(body) => {
@@ -465,7 +535,12 @@ impl<'a> Lowerer<'a> {
                 }
             }
         }
-        self.results[target].clone().ok_or_else(|| {
+        Ok(())
+    }
+
+    /// The final state of a lowered stage.
+    fn lowered(&self, index: usize) -> Result<Rc<StageState>, DockerfileError> {
+        self.results.get(index).cloned().flatten().ok_or_else(|| {
             DockerfileError::whole_file(ErrorKind::Instruction, "internal error: the target stage was not lowered")
         })
     }
@@ -485,6 +560,7 @@ impl<'a> Lowerer<'a> {
             }
             Frame::Body(body) => body,
         };
+        self.stage_ignores_cache = self.ignores_cache(body.index);
         while let Some(work) = body.work.get(body.next) {
             let (instruction, step) = match work {
                 Work::Instruction(instruction, step) => (instruction, step.clone()),
@@ -537,6 +613,18 @@ impl<'a> Lowerer<'a> {
         Err(DockerfileError::whole_file(ErrorKind::Instruction, format!("stage {index} is not lowered yet")))
     }
 
+    /// Whether `--no-cache-filter` names the stage (case-insensitively, as BuildKit's
+    /// `IsNoCache`); an empty filter names every stage.
+    fn ignores_cache(&self, index: usize) -> bool {
+        self.options.no_cache_filter.as_ref().is_some_and(|names| {
+            names.is_empty()
+                || self.stages[index]
+                    .name
+                    .as_deref()
+                    .is_some_and(|stage| names.iter().any(|n| n.eq_ignore_ascii_case(stage)))
+        })
+    }
+
     /// How many steps a stage has: its FROM and its instructions.
     fn stage_total(&self, index: usize) -> usize {
         self.stages[index].instructions.len() + 1
@@ -579,6 +667,8 @@ impl<'a> Lowerer<'a> {
     fn add_op(&mut self, node: OpNode, description: String, instruction: Option<&Node>) -> OpDigest {
         // The digest set makes adding an op constant time; `Definition::add` searches linearly.
         let digest = node.digest();
+        // As BuildKit's `--no-cache-filter`, only a stage's RUN steps ignore the cache.
+        let ignore_cache = self.stage_ignores_cache && matches!(node.op, gb_ir::Op::Exec(_));
         if self.known_ops.insert(digest) {
             // Checked at the end of the instruction: an instruction adds a handful of ops.
             self.charge(json_size(&node) + description.len());
@@ -595,8 +685,14 @@ impl<'a> Lowerer<'a> {
                 })
                 .into_iter()
                 .collect(),
-            ignore_cache: false,
+            ignore_cache,
         });
+        if ignore_cache {
+            // The same RUN in a stage the filter does not name must not keep the cache for it.
+            if let Some(metadata) = self.definition.metadata.get_mut(&digest) {
+                metadata.ignore_cache = true;
+            }
+        }
         digest
     }
 
@@ -630,7 +726,18 @@ impl<'a> Lowerer<'a> {
 
     /// Expands a word against a scope, mapping expansion errors to the word's position.
     fn expand_with(&self, scope: &dyn gb_shell::Env, word: &str, node: &Node) -> Result<String, DockerfileError> {
-        let value = self.lexer.expand_word(word, scope).map(|e| e.value).map_err(|err| {
+        self.expand_full(scope, word, node).map(|expansion| expansion.value)
+    }
+
+    /// [`Self::expand_with`], also saying which variables the word read were set and which
+    /// were not.
+    fn expand_full(
+        &self,
+        scope: &dyn gb_shell::Env,
+        word: &str,
+        node: &Node,
+    ) -> Result<gb_shell::Expansion, DockerfileError> {
+        let expansion = self.lexer.expand_word(word, scope).map_err(|err| {
             // Point at the failing `$` or quote inside the word, not at the whole word.
             let whole = error_at_text(self.source, node, word, "");
             let offset = whole.span.map_or(0, |span| span.offset()) + err.offset();
@@ -644,8 +751,8 @@ impl<'a> Lowerer<'a> {
             error.label = "this substitution".to_owned();
             error
         })?;
-        self.charge_expansion(value.len(), word, node)?;
-        Ok(value)
+        self.charge_expansion(expansion.value.len(), word, node)?;
+        Ok(expansion)
     }
 
     /// Counts expanded bytes, failing at once: one instruction can expand many words.
@@ -681,14 +788,24 @@ impl<'a> Lowerer<'a> {
             .options
             .build_args
             .keys()
-            .filter(|name| !self.used_build_args.contains(*name) && !PROXY_ARGS.contains(&name.as_str()))
+            .filter(|name| {
+                // The check configuration is the front end's to read, like the proxy variables.
+                !self.used_build_args.contains(*name)
+                    && !PROXY_ARGS.contains(&name.as_str())
+                    && name.as_str() != CHECK_BUILD_ARG
+            })
             .collect();
         if !unused.is_empty() {
             let names = unused.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
             self.warn(format!("one or more build-args [{names}] were not consumed"), None);
         }
         debug_assert!(self.definition.validate().is_ok());
-        Ok(Lowered { definition: self.definition, warnings: self.warnings, stages: self.lowered_names })
+        Ok(Lowered {
+            definition: self.definition,
+            warnings: self.warnings,
+            stages: self.lowered_names,
+            check: self.lint.config,
+        })
     }
 }
 

@@ -140,10 +140,15 @@ impl Lowerer<'_> {
             env.push(EnvVar { name: name.clone(), value: EnvValue::Value(value.clone()) });
             build_args.push(format!("{name}={value}"));
         }
+        // A proxy given in either case reaches the process in both (`HTTP_PROXY` and
+        // `http_proxy`), as BuildKit sets them.
         let proxy_env = PROXY_ARGS
-            .iter()
-            .filter(|name| !stage.args.iter().any(|(arg, _)| arg == *name))
-            .filter_map(|name| self.options.build_args.get(*name).map(|value| EnvVar::new(*name, value.clone())))
+            .chunks(2)
+            .flat_map(|pair| {
+                let value = pair.iter().find_map(|name| self.options.build_args.get(*name)).cloned();
+                pair.iter().filter_map(move |name| value.clone().map(|value| EnvVar::new(*name, value)))
+            })
+            .filter(|var| !stage.args.iter().any(|(arg, _)| *arg == var.name))
             .collect();
         let config_from = if stage.deferred { stage.config_source.map(|op| inputs.index(Input::of(op))) } else { None };
 
@@ -158,6 +163,10 @@ impl Lowerer<'_> {
                     config_from,
                     proxy_env,
                     extra_hosts: self.options.extra_hosts.clone(),
+                    // BuildKit's build arg for the steps' host name (part of the op there too).
+                    hostname: self.options.build_args.get("BUILDKIT_SANDBOX_HOSTNAME").cloned(),
+                    shm_size: self.options.shm_size,
+                    ulimits: self.options.ulimits.clone(),
                 },
                 mounts: exec_mounts,
                 network,

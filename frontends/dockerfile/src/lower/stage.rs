@@ -6,6 +6,7 @@ use gb_ir::{
 };
 
 use super::history::{go_quote_list, parse_duration, parse_ports};
+use super::lints::{Once, StageLints};
 use super::paths::{clean_absolute, join_workdir};
 use super::vars::{self, Scope};
 use super::{Lowerer, StageBody, Started, Work, history_entry, step_label};
@@ -38,6 +39,8 @@ pub(crate) struct StageState {
     pub platform: Platform,
     /// A CMD was given in this stage (so ENTRYPOINT does not reset it).
     pub cmd_set: bool,
+    /// What the build checks remember about the stage.
+    pub lints: StageLints,
 }
 
 impl StageState {
@@ -98,7 +101,8 @@ impl StageState {
 
 impl Lowerer<'_> {
     /// Expands a word in a stage; variables of an unknown base image become empty, with a
-    /// warning, since only ENV values can be deferred.
+    /// warning, since only ENV values can be deferred. Variables that are neither set nor
+    /// declared are reported (UndefinedVar), as BuildKit reports them for the words it expands.
     pub(crate) fn expand(
         &mut self,
         stage: &StageState,
@@ -106,21 +110,43 @@ impl Lowerer<'_> {
         node: &Node,
         what: &str,
     ) -> Result<String, DockerfileError> {
+        let expansion = self.expand_full(&stage.scope(), word, node)?;
+        self.lint_undefined_vars(stage, &expansion.unmatched, node);
+        Ok(self.fill_holes(expansion.value, node, what))
+    }
+
+    /// [`Self::expand`] for a word BuildKit does not expand against the stage (MAINTAINER,
+    /// COPY `--from` and `--exclude`), so no variable in it is reported as undefined.
+    pub(crate) fn expand_unchecked(
+        &mut self,
+        stage: &StageState,
+        word: &str,
+        node: &Node,
+        what: &str,
+    ) -> Result<String, DockerfileError> {
         let value = self.expand_with(&stage.scope(), word, node)?;
+        Ok(self.fill_holes(value, node, what))
+    }
+
+    /// An expanded word with the unknown base image's variables made empty, warning that they
+    /// were.
+    fn fill_holes(&mut self, value: String, node: &Node, what: &str) -> String {
         if vars::has_holes(&value) {
             let names = vars::hole_names(&value).join(", ");
             self.warn(
                 format!("{what} uses ${names}, which may come from the base image whose config is not available while lowering; it was taken as empty"),
                 Some(node.location.start_line),
             );
-            return Ok(vars::fill_holes_empty(&value));
+            return vars::fill_holes_empty(&value);
         }
-        Ok(value)
+        value
     }
 
     /// Expands an ENV value, deferring it when it reads the unknown base image's env.
-    fn expand_env_value(&self, stage: &StageState, word: &str, node: &Node) -> Result<EnvValue, DockerfileError> {
-        Ok(vars::env_value(self.expand_with(&stage.scope(), word, node)?))
+    fn expand_env_value(&mut self, stage: &StageState, word: &str, node: &Node) -> Result<EnvValue, DockerfileError> {
+        let expansion = self.expand_full(&stage.scope(), word, node)?;
+        self.lint_undefined_vars(stage, &expansion.unmatched, node);
+        Ok(vars::env_value(expansion.value))
     }
 
     /// Resolves a stage's FROM and lists what the stage then does: its base's ONBUILD triggers
@@ -164,7 +190,7 @@ impl Lowerer<'_> {
 
         let mut stage;
         let mut triggers = Vec::new();
-        if let Some(base_index) = self.find_stage(&image_name, false).filter(|i| *i != index) {
+        if let Some(base_index) = self.find_base_stage(&image_name, index) {
             let base = match self.lower_stage(base_index) {
                 Ok(base) => base,
                 Err(err) => return self.needed.take().map(Started::Waiting).ok_or(err),
@@ -173,7 +199,9 @@ impl Lowerer<'_> {
             self.charge(base.copied_bytes());
             self.check_budget(&from.node)?;
             triggers = base.config.on_build.clone();
-            stage = StageState { name: name.clone(), index, args: Vec::new(), cmd_set: false, ..(*base).clone() };
+            let lints = StageLints::inherited(&base);
+            stage =
+                StageState { name: name.clone(), index, args: Vec::new(), cmd_set: false, lints, ..(*base).clone() };
             stage.config.on_build.clear();
         } else if image_name.eq_ignore_ascii_case("scratch") {
             // BuildKit's empty image: the root as working directory and the default PATH.
@@ -194,6 +222,7 @@ impl Lowerer<'_> {
                 args: Vec::new(),
                 platform: platform.clone(),
                 cmd_set: false,
+                lints: StageLints::default(),
             };
         } else {
             let reference = ImageReference::parse(&image_name)
@@ -225,6 +254,7 @@ impl Lowerer<'_> {
                 args: Vec::new(),
                 platform: platform.clone(),
                 cmd_set: false,
+                lints: StageLints::default(),
             };
         }
 
@@ -270,12 +300,14 @@ impl Lowerer<'_> {
             Command::Run { .. } => return self.lower_run(stage, instruction, description),
             Command::Copy(copy) => return self.lower_copy(stage, instruction, copy, description),
             Command::Env(pairs) => {
+                self.lint_key_values(node);
                 let mut parts = Vec::new();
                 for (key, value) in pairs {
                     let name = self.expand(stage, key, node, "ENV")?;
                     if name.is_empty() {
                         return Err(error_at_node(self.source, node, "ENV names can not be blank"));
                     }
+                    self.lint_secret_name("ENV", &name, node);
                     let value = self.expand_env_value(stage, value, node)?;
                     let shown = match &value {
                         EnvValue::Value(v) | EnvValue::Deferred(v) => v.clone(),
@@ -288,6 +320,7 @@ impl Lowerer<'_> {
             Command::Arg(args) => {
                 let mut parts = Vec::new();
                 for (name, default) in args {
+                    self.lint_secret_name("ARG", name, node);
                     let value = match (self.options.build_args.get(name), default) {
                         (Some(value), _) => Some(value.clone()),
                         (None, Some(default)) => Some(self.expand(stage, default, node, "ARG")?),
@@ -319,6 +352,7 @@ impl Lowerer<'_> {
                 stage.history.push(history_entry(format!("ARG {}", parts.join(" ")), false));
             }
             Command::Label(pairs) => {
+                self.lint_key_values(node);
                 let mut parts = Vec::new();
                 for (key, value) in pairs {
                     let key = self.expand(stage, key, node, "LABEL")?;
@@ -332,7 +366,7 @@ impl Lowerer<'_> {
                 stage.history.push(history_entry(format!("LABEL {}", parts.join(" ")), false));
             }
             Command::Maintainer(name) => {
-                let name = self.expand(stage, name, node, "MAINTAINER")?;
+                let name = self.expand_unchecked(stage, name, node, "MAINTAINER")?;
                 stage.config.labels.insert("maintainer".to_owned(), name.clone());
                 stage.history.push(history_entry(format!("MAINTAINER {name}"), false));
             }
@@ -346,6 +380,7 @@ impl Lowerer<'_> {
                     self.charge_expansion(words.words.iter().map(String::len).sum(), port, node)?;
                     expanded.extend(words.words.into_iter().map(|w| vars::fill_holes_empty(&w)));
                 }
+                self.lint_expose(&expanded, node);
                 let specs = parse_ports(&expanded).map_err(|message| error_at_node(self.source, node, message))?;
                 // BuildKit records the ports sorted, as a list: `EXPOSE [1234/udp 2375/tcp]`.
                 let mut listed: Vec<String> = specs.iter().map(ToString::to_string).collect();
@@ -385,6 +420,8 @@ impl Lowerer<'_> {
                 stage.config.stop_signal = Some(signal);
             }
             Command::Cmd(command) => {
+                self.lint_once(stage, Once::Cmd, node);
+                self.lint_json_args(stage, command, node);
                 let argv = stage.argv(command);
                 stage.history.push(history_entry(format!("CMD {}", go_quote_list(&argv)), false));
                 stage.config.cmd = Some(argv);
@@ -392,6 +429,8 @@ impl Lowerer<'_> {
                 stage.cmd_set = true;
             }
             Command::Entrypoint(command) => {
+                self.lint_once(stage, Once::Entrypoint, node);
+                self.lint_json_args(stage, command, node);
                 let argv = match command {
                     CommandLine::Shell(text) if text.is_empty() => Vec::new(),
                     _ => stage.argv(command),
@@ -412,6 +451,7 @@ impl Lowerer<'_> {
                 stage.config.on_build.push(trigger.clone());
             }
             Command::Healthcheck(check) => {
+                self.lint_once(stage, Once::Healthcheck, node);
                 let duration = |text: &Option<String>, what: &str| -> Result<Option<u64>, DockerfileError> {
                     text.as_ref()
                         .map(|t| {
@@ -459,6 +499,7 @@ impl Lowerer<'_> {
         if path.is_empty() {
             return Err(error_at_node(self.source, node, "WORKDIR requires a non-empty path"));
         }
+        self.lint_workdir(stage, &path, node);
         if stage.deferred && stage.config.working_dir.is_none() && !path.starts_with('/') {
             self.warn(
                 format!("WORKDIR {path} is relative to the base image's WorkingDir, which is not known while lowering; taken relative to /"),

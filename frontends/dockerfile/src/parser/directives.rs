@@ -55,6 +55,14 @@ fn parse_line(token: &str) -> Option<Directive<'_>> {
     })
 }
 
+/// The `(name, value)` of a directive written in a comment whose `#` is already gone, as
+/// BuildKit's `DirectiveParser` with an empty comment prefix reads the comments above an
+/// instruction (for `# check=` there). The name is lower-cased; any name is returned.
+pub(crate) fn comment_directive(comment: &str) -> Option<(String, String)> {
+    let token = format!("#{comment}");
+    parse_line(&token).map(|directive| (directive.name, directive.value.to_owned()))
+}
+
 /// Tracks whether directives may still appear and which were seen, as BuildKit's
 /// `DirectiveParser` does.
 #[derive(Debug, Default)]

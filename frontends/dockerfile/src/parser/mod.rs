@@ -28,5 +28,6 @@ mod shlex;
 mod tests;
 
 pub use ast::{Ast, Directives, Heredoc, Location, Node, Warning};
+pub(crate) use directives::comment_directive;
 pub use driver::parse;
 pub use error::ParseError;

@@ -1,2 +1,0 @@
-FROM busybox AS one
-FROM busybox AS One
