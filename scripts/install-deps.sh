@@ -17,7 +17,9 @@ set -euo pipefail
 build_packages=(runc slirp4netns busybox-static librocksdb-dev libclang-dev git pkg-config openssh-client)
 # Testing: skopeo and umoci check exported images independently; docker-registry serves the
 # registry tests and apache2-utils brings htpasswd for their authentication.
-test_packages=(skopeo umoci docker-registry apache2-utils)
+# qemu-user-static emulates arm64 for the multi-platform test (its binfmt_misc handler is
+# registered by the test), whose arm64 base is Debian's busybox-static:arm64, downloaded below.
+test_packages=(skopeo umoci docker-registry apache2-utils qemu-user-static)
 # Cargo tools of the test command, pinned so two machines run the same checks.
 nextest_version=0.9.143
 machete_version=0.9.2
@@ -65,6 +67,16 @@ if $with_test; then
       cargo install --locked --quiet "$crate" --version "$version"
     fi
   }
+  # The multi-platform test's arm64 busybox: the package file itself (never installed), kept
+  # where gb-test-support looks for it.
+  arm64_debs=/var/cache/graphbuild-test
+  if ! compgen -G "$arm64_debs/busybox-static_*_arm64.deb" >/dev/null; then
+    echo "install-deps.sh: downloading busybox-static:arm64 into $arm64_debs" >&2
+    dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
+    apt-get update -q >/dev/null
+    mkdir -p "$arm64_debs"
+    (cd "$arm64_debs" && apt-get download -q busybox-static:arm64 >/dev/null 2>&1)
+  fi
   cargo_tool cargo-machete cargo-machete "$machete_version"
   command -v cargo-nextest >/dev/null 2>&1 || cargo_tool cargo-nextest cargo-nextest "$nextest_version"
 fi

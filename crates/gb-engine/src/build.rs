@@ -198,7 +198,7 @@ impl Engine {
         Ok(BuildOutcome { solve: result, warnings, pushed, image })
     }
 
-    fn export_local(&self, result: &SolveResult, dir: &std::path::Path) -> Result<(), EngineError> {
+    pub(crate) fn export_local(&self, result: &SolveResult, dir: &std::path::Path) -> Result<(), EngineError> {
         std::fs::create_dir_all(dir)
             .map_err(|source| EngineError::Io { action: format!("creating {}", dir.display()), source })?;
         self.root()
@@ -292,7 +292,7 @@ impl Engine {
     }
 
     /// Assembles the image of a solve result (config, manifest, layer blobs) in the content store.
-    fn assemble(
+    pub(crate) fn assemble(
         &self,
         definition: &Definition,
         result: &SolveResult,

@@ -87,6 +87,15 @@ pub enum EngineError {
     /// A registry operation (push) failed.
     #[error(transparent)]
     Registry(Box<gb_registry::RegistryError>),
+    /// Fetching a remote build context (a git repository, an http tarball) failed.
+    #[error("fetching the build context {url}: {source}")]
+    Fetch {
+        /// The context's URL, credentials redacted.
+        url: String,
+        /// Why.
+        #[source]
+        source: Box<gb_fetch::FetchError>,
+    },
 }
 
 impl From<gb_solver::SolveError> for EngineError {
@@ -139,6 +148,10 @@ impl EngineError {
             EngineError::Registry(error) => match error.kind() {
                 gb_registry::ErrorKind::Input => ErrorKind::Input,
                 _ => ErrorKind::Environment,
+            },
+            EngineError::Fetch { source, .. } => match source.kind() {
+                gb_fetch::ErrorKind::Input => ErrorKind::Input,
+                gb_fetch::ErrorKind::Remote | gb_fetch::ErrorKind::Environment => ErrorKind::Environment,
             },
         }
     }

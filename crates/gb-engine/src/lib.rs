@@ -12,8 +12,10 @@
 //! whose [`ErrorKind`] says whose failure it is.
 
 mod build;
+mod contexts;
 mod error;
 mod outputs;
+mod platforms;
 mod registry;
 mod resolve;
 mod ssh_agent;
@@ -24,12 +26,14 @@ use std::sync::Arc;
 use gb_store::StateRoot;
 
 pub use build::{Annotations, BuildOutcome, BuildRequest, Export, ImageDigests, TarDestination, normalized};
+pub use contexts::{UnpackedContext, is_archive};
 pub use error::{EngineError, ErrorKind};
 pub use gb_store::{
     DiskUsage, Freed, HistoryEntry, ImageSummary, Pruned, Removal, collect_garbage, disk_usage, find_image,
     image_history, images, images_in_use, inspect_image, list_images, parse_created, process_runs, prune, remove_image,
     repository_and_tag, tag_image,
 };
+pub use platforms::{IndexExport, PlatformBuild, PlatformsOutcome, PlatformsRequest, platform_dir};
 pub use registry::{RegistryPuller, push};
 pub use resolve::{BaseImage, Resolution};
 pub use ssh_agent::KeyAgent;

@@ -43,8 +43,20 @@ impl Engine {
             .db
             .image(&gb_cache::ImageName::of(reference))
             .map_err(|source| EngineError::Store { action: "reading the image store", source: Box::new(source) })?
-            .map(|record| BaseImage { manifest: record.manifest_digest, config: gb_store::ir_config(&record.config) });
+            .map(|record| {
+                let matches = gb_store::record_platform(&record.config).is_none_or(|actual| platform.matches(&actual));
+                (record, matches)
+            });
+        // A stored image for another platform (one platform of a multi-platform base) is not
+        // this one's: the registry is asked, and only if it cannot answer is the stored one
+        // used (for the build to report the mismatch).
+        let stored_matches = stored.as_ref().is_some_and(|(_, matches)| *matches);
+        let stored = stored.map(|(record, _)| BaseImage {
+            manifest: record.manifest_digest,
+            config: gb_store::ir_config(&record.config),
+        });
         if let Some(image) = &stored
+            && stored_matches
             && !always_pull
         {
             return Ok(Resolution::Found(image.clone()));

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::context::ExportContext;
 use crate::error::ExportError;
 use crate::hashing::HashingReader;
-use crate::oci::{StoredImage, canonical_bytes, oci_digest};
+use crate::oci::{StoredImage, canonical_bytes, descriptor_digest, oci_digest};
 use crate::tarball::{Body, write_tar};
 
 /// The annotation OCI tools (skopeo `oci:DIR:REF`, umoci) select a manifest by: the tag.
@@ -66,22 +66,7 @@ pub fn write_oci_layout(
         if !own.is_empty() {
             descriptor.set_annotations(Some(own.clone()));
         }
-        let mut seen = HashSet::new();
-        let names: Vec<&String> = image.names.iter().filter(|name| seen.insert(*name)).collect();
-        if names.is_empty() {
-            manifests.push(descriptor.clone());
-        }
-        for name in names {
-            let reference = ImageReference::parse(name)?;
-            let mut annotations = own.clone();
-            annotations.insert(ANNOTATION_IMAGE_NAME.to_owned(), reference.to_string());
-            if let Some(tag) = &reference.tag {
-                annotations.insert(ANNOTATION_REF_NAME.to_owned(), tag.clone());
-            }
-            let mut named = descriptor.clone();
-            named.set_annotations(Some(annotations));
-            manifests.push(named);
-        }
+        manifests.extend(named_descriptors(&descriptor, image.names, &own)?);
     }
     let index = ImageIndexBuilder::default()
         .schema_version(2u32)
@@ -89,14 +74,112 @@ pub fn write_oci_layout(
         .manifests(manifests)
         .build()
         .map_err(|source| ExportError::Oci { what: "index", source })?;
-    let index = canonical_bytes(&index);
+    write_layout(ctx, &blobs, &canonical_bytes(&index), dest, as_tar)
+}
+
+/// Stores an OCI image index of `images` (stored images, one per platform; their manifests'
+/// descriptors carry their configs' platforms) in the content store, as a multi-platform build
+/// makes one; returns its digest and size.
+pub fn store_image_index(ctx: &ExportContext, images: &[Sha256Digest]) -> Result<(Sha256Digest, u64), ExportError> {
+    let mut manifests = Vec::new();
+    for manifest in images {
+        let stored = StoredImage::read(ctx, manifest)?;
+        let media_type = stored.manifest.media_type().clone().unwrap_or(MediaType::ImageManifest);
+        let mut descriptor = Descriptor::new(media_type, stored.manifest_size, oci_digest(&stored.manifest_digest)?);
+        descriptor.set_platform(Some(platform_of(&stored.config)?));
+        manifests.push(descriptor);
+    }
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(manifests)
+        .build()
+        .map_err(|source| ExportError::Oci { what: "index", source })?;
+    let bytes = canonical_bytes(&index);
+    let digest = ctx.content.put_bytes(&bytes).map_err(ExportError::store("store the image index"))?;
+    Ok((digest, bytes.len() as u64))
+}
+
+/// Writes the multi-platform image `index` (stored by [`store_image_index`]) as an OCI image
+/// layout, as BuildKit's oci exporter writes one: `index.json` names the index (with the name
+/// annotations of `names`), whose blob names each platform's manifest.
+pub fn write_oci_index_layout(
+    ctx: &ExportContext,
+    index: &Sha256Digest,
+    names: &[String],
+    dest: &Path,
+    as_tar: bool,
+) -> Result<(), ExportError> {
+    let bytes = ctx.content.read(index).map_err(ExportError::store(format!("read index {index}")))?;
+    let parsed: oci_spec::image::ImageIndex = serde_json::from_slice(&bytes)
+        .map_err(|e| ExportError::Oci { what: "index", source: oci_spec::OciSpecError::SerDe(e) })?;
+    let mut blobs = BTreeSet::from([*index]);
+    for manifest in parsed.manifests() {
+        let digest = descriptor_digest(manifest).map_err(|reason| ExportError::InvalidBlob {
+            what: "index",
+            digest: *index,
+            reason,
+        })?;
+        let stored = StoredImage::read(ctx, &digest)?;
+        blobs.insert(stored.manifest_digest);
+        blobs.insert(stored.config_digest);
+        blobs.extend(stored.layer_digests()?);
+    }
+    let descriptor = Descriptor::new(MediaType::ImageIndex, bytes.len() as u64, oci_digest(index)?);
+    let entries = named_descriptors(&descriptor, names, &HashMap::new())?;
+    let top = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(entries)
+        .build()
+        .map_err(|source| ExportError::Oci { what: "index", source })?;
+    write_layout(ctx, &blobs, &canonical_bytes(&top), dest, as_tar)
+}
+
+/// `descriptor` once per name (each annotated with the tag, `org.opencontainers.image.ref.name`,
+/// and the full name, `io.containerd.image.name`, beside `annotations`), or once plain when
+/// there are no names.
+fn named_descriptors(
+    descriptor: &Descriptor,
+    names: &[String],
+    annotations: &HashMap<String, String>,
+) -> Result<Vec<Descriptor>, ExportError> {
+    let mut seen = HashSet::new();
+    let mut named = Vec::new();
+    for name in names.iter().filter(|name| seen.insert(*name)) {
+        let reference = ImageReference::parse(name)?;
+        let mut own = annotations.clone();
+        own.insert(ANNOTATION_IMAGE_NAME.to_owned(), reference.to_string());
+        if let Some(tag) = &reference.tag {
+            own.insert(ANNOTATION_REF_NAME.to_owned(), tag.clone());
+        }
+        let mut entry = descriptor.clone();
+        entry.set_annotations(Some(own));
+        named.push(entry);
+    }
+    if named.is_empty() {
+        named.push(descriptor.clone());
+    }
+    Ok(named)
+}
+
+/// Writes an OCI layout holding `blobs` (from the content store) and the top `index` as
+/// `index.json`: a tar (sorted entries, mtime 0) or a directory written without following links.
+fn write_layout(
+    ctx: &ExportContext,
+    blobs: &BTreeSet<Sha256Digest>,
+    index: &[u8],
+    dest: &Path,
+    as_tar: bool,
+) -> Result<(), ExportError> {
+    let index = index.to_vec();
     let layout = canonical_bytes(&json!({ "imageLayoutVersion": "1.0.0" }));
 
     if as_tar {
         let mut entries = BTreeMap::new();
         entries.insert("blobs/".to_owned(), Body::Dir);
         entries.insert("blobs/sha256/".to_owned(), Body::Dir);
-        for digest in &blobs {
+        for digest in blobs {
             entries.insert(format!("blobs/sha256/{}", digest.hex()), Body::Blob(*digest));
         }
         entries.insert("index.json".to_owned(), Body::Bytes(index));
@@ -111,7 +194,7 @@ pub fn write_oci_layout(
     let dest_error = |source| ExportError::Dest { dest: dest.to_path_buf(), source };
     let root = ConfinedDir::open(dest).map_err(dest_error)?;
     let blob_dir = root.create_dir_all(Path::new("blobs/sha256"), 0o755).map_err(dest_error)?;
-    for digest in &blobs {
+    for digest in blobs {
         let name = digest.hex();
         let size = ctx.content.size(digest).map_err(ExportError::store(format!("read blob {digest}")))?;
         // A blob already there under its name is kept if it has the right size and content, as

@@ -37,7 +37,7 @@ pub use context::{ExportContext, StoreAdditions};
 pub use docker::write_docker_archive;
 pub use error::{ErrorKind, ExportError};
 pub use gb_ir::Sha256Digest;
-pub use layout::{ImageRef, write_oci_layout};
+pub use layout::{ImageRef, store_image_index, write_oci_index_layout, write_oci_layout};
 pub use load::{LayerReuse, import_layer_blob, load_archive};
 pub use output::OutputFile;
 pub use time::rfc3339;

@@ -388,6 +388,12 @@ impl Solver {
                 let name = gb_cache::ImageName::parse(&image.reference)
                     .map_err(|e| fail(format!("image {}: {e}", image.reference)))?;
                 let stored = self.root.db.image(&name).map_err(|e| SolveError::env("reading the image store", e))?;
+                // The store holds one image per name: another one under it (another platform of a
+                // multi-platform base, an older tag) is no copy of the pinned one.
+                let elsewhere = |record: &gb_cache::ImageRecord| {
+                    image.manifest.is_some_and(|pinned| pinned != record.manifest_digest) && options.puller.is_some()
+                };
+                let stored = stored.filter(|record| !elsewhere(record));
                 // A pinned image not in the store is keyed on its manifest and pulled only if an
                 // op that must run reads it: a cached build needs no base layer.
                 if let (None, Some(pinned), Some(_)) = (&stored, &image.manifest, &options.puller) {

@@ -6,12 +6,14 @@
 //! is missing; they never let a test pass without its subject.
 
 mod base;
+mod emulation;
 mod files;
 mod registry;
 mod root;
 mod tools;
 
 pub use base::{busybox_rootfs, busybox_tar};
+pub use emulation::{ARM64_DEBS, busybox_arm64_tar, require_arm64_emulation};
 pub use files::{TreeDetail, tree, write};
 pub use registry::{PASSWORD, TestRegistry, USER};
 pub use root::Root;

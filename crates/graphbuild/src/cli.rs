@@ -138,7 +138,7 @@ pub struct LowerArgs {
 }
 
 /// The options `lower` and `build` share: which Dockerfile, stage, build args and platform.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct DockerfileArgs {
     /// The Dockerfile; `CONTEXT/Dockerfile` by default, `-` for standard input.
     #[arg(short = 'f', long = "file")]
@@ -167,6 +167,11 @@ pub struct DockerfileArgs {
     /// --ulimit`.
     #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
     pub ulimits: Vec<String>,
+    /// A named build context, `NAME=DIR` or `NAME=docker-image://REF`, as `docker buildx build
+    /// --build-context`: it replaces the stage named NAME, or the image `FROM NAME` and
+    /// `--from=NAME` name (repeatable).
+    #[arg(long = "build-context", value_name = "NAME=DIR|docker-image://REF")]
+    pub build_contexts: Vec<String>,
     /// Run the RUN steps of these stages without the cache (repeatable or comma-separated), as
     /// `docker buildx build --no-cache-filter`.
     #[arg(long = "no-cache-filter", value_name = "STAGE", value_delimiter = ',')]
@@ -303,7 +308,9 @@ pub struct BuildArgs {
     /// Shared options.
     #[command(flatten)]
     pub run: RunOptions,
-    /// The build context directory.
+    /// The build context: a directory; `-` for standard input (a tar archive, plain or
+    /// compressed, that is the context, or a Dockerfile with an empty context); a git URL
+    /// (`https://host/repo.git#ref:subdir`, `git@host:repo.git`); or an http(s) URL of a tarball.
     pub context: PathBuf,
 }
 

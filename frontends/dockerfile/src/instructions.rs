@@ -233,6 +233,62 @@ fn key_values(node: &Node, source: &str, what: &str) -> Result<Vec<(String, Stri
     Ok(node.args.chunks(3).map(|triple| (triple[0].clone(), triple.get(1).cloned().unwrap_or_default())).collect())
 }
 
+/// Rejects a variable in a `--mount`'s `from`, as BuildKit does while parsing: which stage a
+/// RUN reads must be known before any stage is lowered. Like BuildKit, a `$` that ends the
+/// value is no variable.
+fn check_mount_from(source: &str, node: &Node, mount: &str) -> Result<(), DockerfileError> {
+    for field in split_csv(mount) {
+        let Some((key, value)) = field.split_once('=') else { continue };
+        let has_variable = value.find('$').is_some_and(|at| at + 1 != value.len());
+        if key.trim().eq_ignore_ascii_case("from") && has_variable {
+            return Err(error_at_text(
+                source,
+                node,
+                &field,
+                format!("'{}' doesn't support variable expansion, define alias stage instead", key.trim().to_lowercase()),
+            )
+            .with_help("name the stage in a FROM that reads a global ARG (FROM image:${VERSION} AS alias), then use from=alias"));
+        }
+    }
+    Ok(())
+}
+
+/// Checks RUN's `--network` and `--security` as written: BuildKit validates them while parsing
+/// and never expands variables in them.
+fn check_run_modes(
+    source: &str,
+    node: &Node,
+    network: Option<&str>,
+    security: Option<&str>,
+) -> Result<(), DockerfileError> {
+    if let Some(network) = network.filter(|n| !matches!(*n, "default" | "none" | "host")) {
+        return Err(error_at_text(source, node, network, format!("invalid network mode {network:?}"))
+            .with_help("--network takes default, none or host"));
+    }
+    if let Some(security) = security.filter(|s| !matches!(*s, "sandbox" | "insecure")) {
+        return Err(error_at_text(source, node, security, format!("security {security:?} is not valid"))
+            .with_help("--security takes sandbox or insecure"));
+    }
+    Ok(())
+}
+
+/// Splits a `--mount` value on commas outside double quotes, dropping the quotes, as Go's
+/// csv reader does.
+pub(crate) fn split_csv(text: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for ch in text.chars() {
+        match ch {
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    fields.push(current);
+    fields.into_iter().filter(|f| !f.trim().is_empty()).collect()
+}
+
 impl Instruction {
     /// Checks a parsed node and types it.
     pub fn from_node(node: &Node, source: &str) -> Result<Self, DockerfileError> {
@@ -273,12 +329,14 @@ impl Instruction {
                 if node.args.is_empty() && node.heredocs.is_empty() {
                     return Err(error_at_node(source, node, "RUN requires at least one argument"));
                 }
-                Command::Run {
-                    command: command_line(node),
-                    mounts: flags.all("mount"),
-                    network: flags.value("network"),
-                    security: flags.value("security"),
+                let mounts = flags.all("mount");
+                for mount in &mounts {
+                    check_mount_from(source, node, mount)?;
                 }
+                let network = flags.value("network");
+                let security = flags.value("security");
+                check_run_modes(source, node, network.as_deref(), security.as_deref())?;
+                Command::Run { command: command_line(node), mounts, network, security }
             }
             "cmd" => {
                 no_flags()?;
@@ -412,13 +470,20 @@ impl Instruction {
                     _ => {}
                 }
                 // Docker stores the trigger as the text after ONBUILD, keyword first.
-                let trigger = node
+                let mut trigger = node
                     .original
                     .trim_start()
                     .get("onbuild".len()..)
                     .map(str::trim_start)
                     .unwrap_or_default()
                     .to_owned();
+                // Heredoc bodies follow the line, each closed by its delimiter, so the trigger
+                // parses again whole where it fires (BuildKit's `parseOnBuild`).
+                for heredoc in &node.heredocs {
+                    trigger.push('\n');
+                    trigger.push_str(&heredoc.content);
+                    trigger.push_str(&heredoc.name);
+                }
                 Command::Onbuild { trigger }
             }
             "stopsignal" => {
@@ -522,4 +587,47 @@ pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
         previous = current;
     }
     previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields() {
+        assert_eq!(split_csv("type=cache,target=/x"), ["type=cache", "target=/x"]);
+        assert_eq!(split_csv("\"a,b\",c"), ["a,b", "c"]);
+    }
+
+    /// The typed first instruction of `text`, or its error's message.
+    fn typed(text: &str) -> Result<Command, String> {
+        let ast = crate::parser::parse(text).map_err(|err| err.message)?;
+        let node = ast.children.first().ok_or("no instruction")?;
+        Instruction::from_node(node, text).map(|i| i.command).map_err(|err| err.message)
+    }
+
+    #[test]
+    fn a_mount_from_names_no_variable_unless_the_dollar_ends_it() {
+        // BuildKit's `parseMount` without an expander (instructions/commands_runmount.go).
+        let refused = "'from' doesn't support variable expansion, define alias stage instead";
+        assert_eq!(typed("RUN --mount=from=$STAGE,target=/m true").err().as_deref(), Some(refused));
+        assert_eq!(typed("RUN --mount=target=/m,FROM=a${B} true").err().as_deref(), Some(refused));
+        assert!(typed("RUN --mount=from=stage$,target=/m true").is_ok());
+        assert!(typed("RUN --mount=type=cache,target=/m,id=$ID true").is_ok());
+    }
+
+    #[test]
+    fn network_and_security_are_checked_as_written() {
+        assert_eq!(typed("RUN --network=$NET true").err().as_deref(), Some("invalid network mode \"$NET\""));
+        assert_eq!(typed("RUN --security=$SEC true").err().as_deref(), Some("security \"$SEC\" is not valid"));
+        assert!(typed("RUN --network=none --security=insecure true").is_ok());
+    }
+
+    #[test]
+    fn an_onbuild_trigger_keeps_its_heredocs() {
+        let Ok(Command::Onbuild { trigger }) = typed("ONBUILD RUN <<EOF\necho hi\nEOF\n") else {
+            panic!("ONBUILD with a heredoc types");
+        };
+        assert_eq!(trigger, "RUN <<EOF\necho hi\nEOF");
+    }
 }

@@ -38,6 +38,9 @@ pub(super) async fn run(
             message,
         }
     };
+    if let Some(platform) = &node.platform {
+        check_emulation(platform).map_err(&fail)?;
+    }
     let runtime = context.runtime()?;
 
     let mut snapshots = Vec::with_capacity(exec.mounts.len());
@@ -157,6 +160,33 @@ pub(super) async fn run(
 struct Given {
     secrets: std::collections::BTreeMap<String, crate::SecretSource>,
     ssh: std::collections::BTreeMap<String, PathBuf>,
+}
+
+/// Fails unless this machine can run programs of `platform`: its own architecture, or one a
+/// `binfmt_misc` handler of QEMU (Debian's qemu-user-static) emulates, as BuildKit runs RUN
+/// steps of another platform.
+fn check_emulation(platform: &gb_ir::Platform) -> Result<(), String> {
+    let host = gb_ir::Platform::host();
+    let wanted = gb_ir::Platform { variant: None, ..platform.clone() };
+    if wanted.matches(&host) || (host.architecture == "amd64" && platform.architecture == "386") {
+        return Ok(());
+    }
+    let qemu = match platform.architecture.as_str() {
+        "arm64" => "aarch64",
+        "amd64" => "x86_64",
+        "386" => "i386",
+        "ppc64le" => "ppc64le",
+        "arm" => "arm",
+        other => other,
+    };
+    let handler = Path::new("/proc/sys/fs/binfmt_misc").join(format!("qemu-{qemu}"));
+    match std::fs::read_to_string(&handler) {
+        Ok(state) if state.starts_with("enabled") => Ok(()),
+        _ => Err(format!(
+            "running a step for {}/{} on this {} machine needs emulation: install qemu-user-static and register its binfmt_misc handler qemu-{qemu}",
+            platform.os, platform.architecture, host.architecture
+        )),
+    }
 }
 
 /// A container ready to run, and everything that must be released after it.

@@ -15,11 +15,28 @@ use crate::stdout::{out, outln};
 /// store, else the image's registry (or always the registry, with `--pull`). A registry that
 /// cannot be asked fails the build at its `FROM` with its reason, unless the store has the
 /// image (then a warning).
-struct EngineImages<'a> {
+pub(crate) struct EngineImages<'a> {
     engine: gb_engine::Engine,
     registry: gb_registry::RegistryConfig,
     always_pull: bool,
     runtime: &'a tokio::runtime::Runtime,
+}
+
+impl EngineImages<'static> {
+    /// The resolver of a build on `state`: the registries as `--insecure-registry` and the
+    /// root's config say, always asking them with `--pull`.
+    fn new(
+        state: &std::sync::Arc<gb_store::StateRoot>,
+        insecure: &[String],
+        always_pull: bool,
+    ) -> Result<Self, Failure> {
+        Ok(EngineImages {
+            engine: gb_engine::Engine::new(state.clone()),
+            registry: super::registry::registry_config(state.path(), insecure)?,
+            always_pull,
+            runtime: crate::session::shared_runtime().map_err(Failure::os("starting the async runtime"))?,
+        })
+    }
 }
 
 impl ImageResolver for EngineImages<'_> {
@@ -61,17 +78,20 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
         args.run.progress = crate::cli::ProgressMode::Quiet;
     }
     let labels = parse_labels(&args.labels)?;
+    let state = super::engine::open_root(root)?;
+    // Kept until the build is done: the context unpacked from standard input or fetched.
+    let _unpacked_context = match context_from_url(&mut args, &state)? {
+        Some(fetched) => Some(fetched),
+        None => context_from_stdin(&mut args, &state)?,
+    };
+    let platforms = super::platforms::requested(args.dockerfile.platform.as_deref())?;
+    if platforms.len() > 1 {
+        return build_platforms(&args, &platforms, &labels, state, insecure);
+    }
     let prepared = super::lower::prepare(&args.context, &args.dockerfile)?;
     let platform = prepared.options.target_platform.clone().unwrap_or_else(gb_ir::Platform::host);
     let annotations = parse_annotations(&args.annotations, &platform)?;
-    let state = super::engine::open_root(root)?;
-    let runtime = crate::session::shared_runtime().map_err(Failure::os("starting the async runtime"))?;
-    let images = EngineImages {
-        engine: gb_engine::Engine::new(state.clone()),
-        registry: super::registry::registry_config(state.path(), insecure)?,
-        always_pull: args.pull,
-        runtime,
-    };
+    let images = EngineImages::new(&state, insecure, args.pull)?;
     if args.check {
         return check(&prepared, &images);
     }
@@ -91,6 +111,7 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
     }
     let mut locals = BTreeMap::new();
     locals.insert("context".to_owned(), args.context.clone());
+    locals.extend(prepared.named_locals.clone());
     let describe = args.quiet || args.iidfile.is_some() || args.metadata_file.is_some();
     let source_date_epoch = prepared.options.build_args.get("SOURCE_DATE_EPOCH").cloned();
     let image = super::engine::solve_and_export(
@@ -117,6 +138,93 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
         None if describe => Err(Failure::Environment("the build assembled no image to name".to_owned())),
         None => Ok(()),
     }
+}
+
+/// `build --platform a,b`: every platform into one image index.
+fn build_platforms(
+    args: &BuildArgs,
+    platforms: &[Platform],
+    labels: &BTreeMap<String, String>,
+    state: std::sync::Arc<gb_store::StateRoot>,
+    insecure: &[String],
+) -> Result<(), Failure> {
+    if args.check {
+        return Err(Failure::Input("--check checks one platform: leave out the others".to_owned()));
+    }
+    let images = EngineImages::new(&state, insecure, args.pull)?;
+    let shared = super::platforms::Shared { state, images: &images, labels, insecure };
+    super::platforms::run(args, platforms, shared)
+}
+
+/// `build URL`: a git repository (`https://host/repo.git#ref:subdir`, `git@host:repo.git`) or
+/// an http(s) tarball (or Dockerfile) as the context, as `docker build URL` takes them; `-f`
+/// names a file in it. Points `args` at what it fetched, which lives as long as the returned
+/// guard.
+fn context_from_url(
+    args: &mut BuildArgs,
+    state: &gb_store::StateRoot,
+) -> Result<Option<gb_engine::UnpackedContext>, Failure> {
+    let Some(url) = args
+        .context
+        .to_str()
+        .filter(|text| ["http://", "https://", "git://", "git@"].iter().any(|scheme| text.starts_with(scheme)))
+    else {
+        return Ok(None);
+    };
+    let (fetched, dockerfile) =
+        gb_engine::UnpackedContext::from_url(&state.tmp_dir(), url).map_err(|e| Failure::Engine(Box::new(e)))?;
+    match (dockerfile, args.dockerfile.file.as_mut()) {
+        (Some(_), Some(_)) => {
+            return Err(Failure::Input(format!("{url} is a Dockerfile, not a context: -f cannot name another")));
+        }
+        (Some(dockerfile), None) => args.dockerfile.file = Some(dockerfile),
+        (None, Some(file)) if file.is_relative() && file != std::path::Path::new("-") => {
+            *file = fetched.path().join(&*file);
+        }
+        (None, _) => {}
+    }
+    args.context = fetched.path().to_owned();
+    Ok(Some(fetched))
+}
+
+/// `build -`: the context comes from standard input, as `docker build -` takes it: a tar
+/// archive (plain or compressed) is the context, with `-f` naming a file in it; anything else is
+/// the Dockerfile, with an empty context. Points `args` at what it unpacked, which lives as long
+/// as the returned guard.
+fn context_from_stdin(
+    args: &mut BuildArgs,
+    state: &gb_store::StateRoot,
+) -> Result<Option<gb_engine::UnpackedContext>, Failure> {
+    if args.context != std::path::Path::new("-") {
+        return Ok(None);
+    }
+    if args.dockerfile.file.as_deref() == Some(std::path::Path::new("-")) {
+        return Err(Failure::Input("the context and the Dockerfile cannot both come from standard input".to_owned()));
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut crate::session::current().stdin(), &mut bytes)
+        .map_err(Failure::os("reading standard input"))?;
+    let engine_failure = |e| Failure::Engine(Box::new(e));
+    let unpacked = if gb_engine::is_archive(&bytes) {
+        let unpacked = gb_engine::UnpackedContext::from_archive(&state.tmp_dir(), &bytes).map_err(engine_failure)?;
+        if let Some(file) = args.dockerfile.file.as_mut().filter(|file| file.is_relative()) {
+            *file = unpacked.path().join(&*file);
+        }
+        unpacked
+    } else {
+        if args.dockerfile.file.is_some() {
+            return Err(Failure::Input(
+                "-f cannot be used when the Dockerfile comes from standard input (`build -`)".to_owned(),
+            ));
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let (unpacked, dockerfile) =
+            gb_engine::UnpackedContext::with_dockerfile_only(&state.tmp_dir(), &text).map_err(engine_failure)?;
+        args.dockerfile.file = Some(dockerfile);
+        unpacked
+    };
+    args.context = unpacked.path().to_owned();
+    Ok(Some(unpacked))
 }
 
 /// `build --check`: the build checks of the Dockerfile, printed as `docker build --check`
@@ -162,7 +270,10 @@ fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>, Failure> 
 /// types are `manifest` (the default) and `manifest-descriptor`; one for another platform than
 /// the build's is left out. A single-platform image has no index, so `index` and
 /// `index-descriptor` are refused with BuildKit's error.
-fn parse_annotations(values: &[String], platform: &gb_ir::Platform) -> Result<gb_engine::Annotations, Failure> {
+pub(super) fn parse_annotations(
+    values: &[String],
+    platform: &gb_ir::Platform,
+) -> Result<gb_engine::Annotations, Failure> {
     let mut annotations = gb_engine::Annotations::default();
     for value in values {
         let invalid = |why: &str| Failure::Input(format!("--annotation {value:?}: {why}"));

@@ -239,21 +239,8 @@ pub fn solve_and_export(
     if !names.is_empty() {
         exports.push(Export::Image { names: names.clone(), compression: Compression::Gzip, push: false });
     }
-    let cancel = tokio_util::sync::CancellationToken::new();
     // The agents started for key files live until the build is done.
-    let (ssh, _key_agents) = parse_ssh(&run.ssh, &root.tmp_dir())?;
-    let mut solve = SolveOptions {
-        no_cache: run.no_cache,
-        local_dirs,
-        secrets: parse_secrets(&run.secrets)?,
-        ssh,
-        cancel: cancel.clone(),
-        entitlements: granted_entitlements(root.path(), &run.allow)?,
-        ..SolveOptions::default()
-    };
-    if let Some(max) = run.max_parallelism {
-        solve.max_parallelism = max.max(1);
-    }
+    let (solve, cancel, _key_agents) = solve_options(&root, run, local_dirs)?;
     let request = BuildRequest {
         definition: definition.clone(),
         solve,
@@ -266,10 +253,50 @@ pub fn solve_and_export(
         describe_image: image.describe,
         annotations: image.annotations,
     };
-    let runtime = crate::session::shared_runtime().map_err(Failure::os("starting the async runtime"))?;
     let sink: Arc<dyn gb_events::EventSink> = Arc::from(crate::progress::sink(run.progress));
     let engine = Engine::new(root);
-    let outcome = runtime.block_on(async {
+    let outcome = cancellable(&cancel, engine.build(request, sink))?;
+    let outcome = outcome.map_err(|error| engine_failure(error, dockerfile))?;
+    for warning in &outcome.warnings {
+        crate::session::errln!("warning: {warning}");
+    }
+    for (name, report) in &outcome.pushed {
+        super::registry::print_push(name, report);
+    }
+    Ok(outcome.image)
+}
+
+/// How to solve, from the shared flags: the solve options, the token Ctrl-C fires, and the ssh
+/// agents started for `--ssh` key files (which must live until the build is done).
+pub fn solve_options(
+    root: &StateRoot,
+    run: &RunOptions,
+    local_dirs: BTreeMap<String, PathBuf>,
+) -> Result<(SolveOptions, tokio_util::sync::CancellationToken, Vec<gb_engine::KeyAgent>), Failure> {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let (ssh, key_agents) = parse_ssh(&run.ssh, &root.tmp_dir())?;
+    let mut solve = SolveOptions {
+        no_cache: run.no_cache,
+        local_dirs,
+        secrets: parse_secrets(&run.secrets)?,
+        ssh,
+        cancel: cancel.clone(),
+        entitlements: granted_entitlements(root.path(), &run.allow)?,
+        ..SolveOptions::default()
+    };
+    if let Some(max) = run.max_parallelism {
+        solve.max_parallelism = max.max(1);
+    }
+    Ok((solve, cancel, key_agents))
+}
+
+/// Runs `work` on the shared runtime, firing `cancel` when the client presses Ctrl-C.
+pub fn cancellable<T>(
+    cancel: &tokio_util::sync::CancellationToken,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, Failure> {
+    let runtime = crate::session::shared_runtime().map_err(Failure::os("starting the async runtime"))?;
+    Ok(runtime.block_on(async {
         let on_ctrl_c = {
             let cancel = cancel.clone();
             let interrupted = crate::session::current().interrupted();
@@ -280,18 +307,10 @@ pub fn solve_and_export(
                 }
             })
         };
-        let outcome = engine.build(request, sink).await;
+        let outcome = work.await;
         on_ctrl_c.abort();
         outcome
-    });
-    let outcome = outcome.map_err(|error| engine_failure(error, dockerfile))?;
-    for warning in &outcome.warnings {
-        crate::session::errln!("warning: {warning}");
-    }
-    for (name, report) in &outcome.pushed {
-        super::registry::print_push(name, report);
-    }
-    Ok(outcome.image)
+    }))
 }
 
 /// `--cache-from` / `--cache-to` values.
@@ -318,7 +337,7 @@ pub fn engine_failure(error: EngineError, dockerfile: Option<(String, String)>) 
 }
 
 /// The SOURCE_DATE_EPOCH the user set, for reproducible images.
-fn source_date_epoch(build_arg: Option<&str>) -> Result<Option<i64>, Failure> {
+pub fn source_date_epoch(build_arg: Option<&str>) -> Result<Option<i64>, Failure> {
     match build_arg.map(str::to_owned).or_else(|| crate::session::var("SOURCE_DATE_EPOCH")) {
         Some(text) if !text.is_empty() => text
             .parse::<i64>()

@@ -19,6 +19,8 @@ pub struct Prepared {
     pub text: String,
     /// Lowering options.
     pub options: LowerOptions,
+    /// The directories of `--build-context NAME=DIR`, by the local name the graph reads them as.
+    pub named_locals: BTreeMap<String, std::path::PathBuf>,
 }
 
 impl Prepared {
@@ -38,6 +40,7 @@ pub fn prepare(context: &Path, args: &DockerfileArgs) -> Result<Prepared, Failur
     let file = dockerfile.display().to_string();
     let context_excludes =
         gb_dockerfile::dockerignore::load(context, &dockerfile).map_err(|e| Failure::dockerfile(e, &file, &text))?;
+    let (named_contexts, named_locals) = parse_build_contexts(&args.build_contexts, &file, &text)?;
     let options = LowerOptions {
         dockerfile_name: dockerfile.file_name().map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned()),
         target: args.target.clone(),
@@ -69,8 +72,9 @@ pub fn prepare(context: &Path, args: &DockerfileArgs) -> Result<Prepared, Failur
         shm_size: args.shm_size.as_deref().map(parse_shm_size).transpose()?,
         ulimits: args.ulimits.iter().map(|text| gb_ir::Ulimit::parse(text).map_err(Failure::Input)).collect::<Result<_, _>>()?,
         no_cache_filter: (!args.no_cache_filter.is_empty()).then(|| args.no_cache_filter.clone()),
+        named_contexts,
     };
-    Ok(Prepared { file, text, options })
+    Ok(Prepared { file, text, options, named_locals })
 }
 
 /// Base images from the local store, read without taking the build lock; images that are not
@@ -155,6 +159,45 @@ pub fn parse_build_args(args: &[String]) -> Result<BTreeMap<String, String>, Fai
         }
     }
     Ok(map)
+}
+
+/// The named contexts and their local directories.
+type BuildContexts = (BTreeMap<String, gb_dockerfile::NamedContext>, BTreeMap<String, std::path::PathBuf>);
+
+/// Parses `--build-context NAME=VALUE` as buildx does: `docker-image://REF` is an image; a value
+/// with another scheme is refused (not supported yet); anything else is a local directory,
+/// read with its own `.dockerignore`.
+fn parse_build_contexts(values: &[String], file: &str, text: &str) -> Result<BuildContexts, Failure> {
+    let mut contexts = BTreeMap::new();
+    let mut locals = BTreeMap::new();
+    for value in values {
+        let invalid = |why: String| Failure::Input(format!("--build-context {value}: {why}"));
+        let (name, target) = value.split_once('=').ok_or_else(|| invalid("expected NAME=VALUE".to_owned()))?;
+        if name.is_empty() || target.is_empty() {
+            return Err(invalid("expected NAME=VALUE".to_owned()));
+        }
+        let key = gb_dockerfile::named_context_key(name);
+        let context = if let Some(image) = target.strip_prefix("docker-image://") {
+            gb_ir::ImageReference::parse(image).map_err(|e| invalid(e.to_string()))?;
+            gb_dockerfile::NamedContext::Image(image.to_owned())
+        } else if let Some((scheme, _)) = target.split_once("://") {
+            return Err(invalid(format!(
+                "{scheme}:// build contexts are not supported yet (a directory or docker-image://)"
+            )));
+        } else {
+            let dir = std::path::absolute(target).map_err(|e| invalid(e.to_string()))?;
+            if !dir.is_dir() {
+                return Err(invalid(format!("{} is not a directory", dir.display())));
+            }
+            let exclude = gb_dockerfile::dockerignore::load(&dir, &dir.join("Dockerfile"))
+                .map_err(|e| Failure::dockerfile(e, file, text))?;
+            let local = format!("context:{key}");
+            locals.insert(local.clone(), dir);
+            gb_dockerfile::NamedContext::Local { name: local, exclude }
+        };
+        contexts.insert(key, context);
+    }
+    Ok((contexts, locals))
 }
 
 /// Parses `--shm-size` as Docker's `units.RAMInBytes` does: a number (decimals allowed) and an

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod images;
 pub mod import;
 pub mod lower;
+pub mod platforms;
 pub mod registry;
 pub mod run;
 pub mod solve;

@@ -322,3 +322,180 @@ fn annotations_go_on_the_manifest_and_its_descriptor() {
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+/// `--build-context` replaces a stage of that name, an image `FROM` names, and what `--from`
+/// names, with an image or a local directory (read with its own `.dockerignore`), as `docker
+/// buildx build --build-context`.
+#[test]
+fn build_contexts_replace_stages_images_and_from_names() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    let extra = tempfile::tempdir().expect("extra context");
+    write(extra.path(), "extra.txt", "from the extra context");
+    write(extra.path(), "secret.txt", "ignored");
+    write(extra.path(), ".dockerignore", "secret.txt\n");
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM scratch AS base\nCOPY does-not-exist /\n\
+         FROM alpine AS tools\nRUN echo tools > /tools.txt\n\
+         FROM base\nCOPY --from=tools /tools.txt /tools.txt\nCOPY --from=extra / /extra/\nRUN echo ran > /ran.txt\n",
+    );
+    let out = env.build_local(
+        context.path(),
+        &[
+            "--build-context",
+            "base=docker-image://busybox",
+            "--build-context",
+            "alpine:latest=docker-image://busybox:latest",
+            "--build-context",
+            &format!("extra={}", extra.path().display()),
+        ],
+    );
+    let read = |path: &str| std::fs::read_to_string(out.path().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert_eq!(read("ran.txt"), "ran\n", "the stage named base became busybox, whose shell ran");
+    assert_eq!(read("tools.txt"), "tools\n", "FROM alpine became busybox");
+    assert_eq!(read("extra/extra.txt"), "from the extra context");
+    assert!(!out.path().join("extra/secret.txt").exists(), "the context's own .dockerignore applies");
+
+    let refused = env
+        .cmd(&["build", "--build-context", "x=https://example.com/ctx.tar"])
+        .arg(context.path())
+        .output()
+        .expect("build");
+    assert_eq!(refused.status.code(), Some(1));
+}
+
+/// `build -` reads the context from standard input, as `docker build -`: a (compressed) tar
+/// archive is the context, `-f` naming a file in it; anything else is the Dockerfile, with an
+/// empty context.
+#[test]
+fn a_context_or_a_dockerfile_comes_from_standard_input() {
+    let env = Env::new();
+    let build_from_stdin = |input: Vec<u8>, extra: &[&str]| {
+        let out = tempfile::tempdir().expect("out");
+        let output = env
+            .cmd(&["build", "--progress", "plain"])
+            .args(extra)
+            .arg("-o")
+            .arg(format!("type=local,dest={}", out.path().display()))
+            .arg("-")
+            .write_stdin(input)
+            .output()
+            .expect("build");
+        assert_ok(&output);
+        out
+    };
+
+    let out = build_from_stdin(b"FROM busybox\nRUN echo hi > /hi.txt\nCOPY . /ctx/\n".to_vec(), &[]);
+    assert_eq!(std::fs::read_to_string(out.path().join("hi.txt")).expect("hi"), "hi\n");
+    let copied: Vec<_> = std::fs::read_dir(out.path().join("ctx")).expect("ctx").collect();
+    assert!(copied.is_empty(), "the context of a Dockerfile on standard input is empty: {copied:?}");
+
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "sub/Build.dockerfile", "FROM busybox\nCOPY data.txt /data.txt\n");
+    write(context.path(), "data.txt", "packed");
+    let archive =
+        std::process::Command::new("tar").args(["-cz", "-C"]).arg(context.path()).arg(".").output().expect("tar");
+    assert!(archive.status.success());
+    let out = build_from_stdin(archive.stdout, &["-f", "sub/Build.dockerfile"]);
+    assert_eq!(std::fs::read_to_string(out.path().join("data.txt")).expect("data"), "packed");
+}
+
+/// An HTTP server on 127.0.0.1 serving the files below a directory (query strings ignored, 404
+/// for anything else), enough for a tarball and for git's dumb http protocol; stopped on drop.
+struct FileServer {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FileServer {
+    fn serve(root: std::path::PathBuf) -> Self {
+        use std::io::{BufRead as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                };
+                let _ = stream.set_nonblocking(false);
+                let mut reader = std::io::BufReader::new(stream);
+                let mut request_line = String::new();
+                let _ = reader.read_line(&mut request_line);
+                // The rest of the request head, up to the blank line.
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let path = request_line.split_whitespace().nth(1).unwrap_or("/");
+                let path = path.split('?').next().unwrap_or("/").trim_start_matches('/');
+                let file = root.join(path);
+                let mut stream = reader.into_inner();
+                let found = !path.contains("..") && file.is_file();
+                let body = if found { std::fs::read(&file).unwrap_or_default() } else { Vec::new() };
+                let status = if found { "200 OK" } else { "404 Not Found" };
+                let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            }
+        });
+        Self { port, stop }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// `build URL`: an http(s) tarball or a git repository (`URL.git#ref:subdir`) is the context,
+/// as `docker build URL` takes them.
+#[test]
+fn a_context_comes_from_an_http_tarball_or_a_git_repository() {
+    let env = Env::new();
+    let served = tempfile::tempdir().expect("served");
+    // A tarball context.
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", "FROM busybox\nCOPY data.txt /data.txt\n");
+    write(context.path(), "data.txt", "from the tarball");
+    let archive =
+        std::process::Command::new("tar").args(["-cz", "-C"]).arg(context.path()).arg(".").output().expect("tar");
+    assert!(archive.status.success());
+    std::fs::write(served.path().join("context.tar.gz"), archive.stdout).expect("write tarball");
+    // A git repository, served over git's dumb http protocol, with the context in a subdirectory.
+    let work = tempfile::tempdir().expect("work tree");
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(dir)
+            .status()
+            .expect("git");
+        assert!(status.success(), "git {args:?}");
+    };
+    git(work.path(), &["init", "-q", "-b", "main"]);
+    write(work.path(), "app/Dockerfile", "FROM busybox\nCOPY note.txt /note.txt\n");
+    write(work.path(), "app/note.txt", "from git");
+    git(work.path(), &["add", "."]);
+    git(work.path(), &["commit", "-q", "-m", "context"]);
+    let bare = served.path().join("repo.git");
+    git(served.path(), &["clone", "-q", "--bare", &work.path().display().to_string(), "repo.git"]);
+    git(&bare, &["update-server-info"]);
+    let server = FileServer::serve(served.path().to_path_buf());
+
+    let out = env.build_local(std::path::Path::new(&format!("http://127.0.0.1:{}/context.tar.gz", server.port)), &[]);
+    assert_eq!(std::fs::read_to_string(out.path().join("data.txt")).expect("data"), "from the tarball");
+    let out =
+        env.build_local(std::path::Path::new(&format!("http://127.0.0.1:{}/repo.git#main:app", server.port)), &[]);
+    assert_eq!(std::fs::read_to_string(out.path().join("note.txt")).expect("note"), "from git");
+
+    let missing =
+        env.cmd(&["build", &format!("http://127.0.0.1:{}/nothing.tar.gz", server.port)]).output().expect("build");
+    assert_eq!(missing.status.code(), Some(3), "{}", String::from_utf8_lossy(&missing.stderr));
+}

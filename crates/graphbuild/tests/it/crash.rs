@@ -105,11 +105,30 @@ pub fn server_pid(env: &Env) -> u32 {
 /// Kills the root's server with SIGKILL; the client whose command it ran (`client`) fails at
 /// once with exit 3 and says what happened.
 fn kill_server(env: &Env, client: &mut Child, log: &Path) {
-    kill_9(server_pid(env));
+    let pid = server_pid(env);
+    kill_9(pid);
+    wait_until_dead(pid);
     let status = client.wait().expect("wait for the client");
     let text = std::fs::read_to_string(log).unwrap_or_default();
     assert_eq!(status.code(), Some(3), "the client of a killed server:\n{text}");
     assert!(text.contains("stopped before the command finished"), "the client says why:\n{text}");
+}
+
+/// Waits until `pid` has exited (gone, or a zombie whose descriptors are closed): until then its
+/// listening socket may still take a connection that the dying process never answers.
+fn wait_until_dead(pid: u32) {
+    let started = std::time::Instant::now();
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+        // The state is the field after the parenthesised command name.
+        let running =
+            state.as_deref().and_then(|stat| stat.rsplit_once(") ")).is_some_and(|(_, rest)| !rest.starts_with('Z'));
+        if !running {
+            return;
+        }
+        assert!(started.elapsed().as_secs() < 30, "process {pid} outlived SIGKILL");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 /// A build whose RUN writes into its layer without end and starts `sleep N`, unless the build

@@ -108,3 +108,105 @@ fn a_copy_built_for_one_platform_is_not_reused_for_another() {
     assert_ok(&output);
     assert!(started(&events).is_empty(), "and is cached for arm64: {:?}", started(&events));
 }
+
+/// `--platform linux/amd64,linux/arm64` builds each platform (arm64's RUN steps through QEMU's
+/// binfmt_misc emulation) into one OCI image index: pushed (checked with `skopeo inspect --raw`),
+/// written as an OCI layout, and split into one directory per platform, as `docker buildx
+/// build` exports a multi-platform result. The multi-platform base is itself built here, from
+/// each platform's busybox with `ADD busybox-$TARGETARCH.tar /`.
+#[test]
+fn several_platforms_build_into_one_image_index() {
+    gb_test_support::require_arm64_emulation();
+    gb_test_support::require_tool("skopeo", "skopeo");
+    let registry = gb_test_support::TestRegistry::start();
+    let env = Env::new();
+    let platforms = "linux/amd64,linux/arm64";
+
+    let base_context = tempfile::tempdir().expect("base context");
+    std::fs::copy(gb_test_support::busybox_tar(), base_context.path().join("busybox-amd64.tar")).expect("amd64");
+    std::fs::copy(gb_test_support::busybox_arm64_tar(), base_context.path().join("busybox-arm64.tar")).expect("arm64");
+    write(base_context.path(), "Dockerfile", "FROM scratch\nARG TARGETARCH\nADD busybox-$TARGETARCH.tar /\n");
+    let base = format!("{}/multi/busybox:latest", registry.addr);
+    let output = env
+        .cmd(&["build", "--progress", "plain", "--platform", platforms, "-t", &base, "--push"])
+        .arg(base_context.path())
+        .output()
+        .expect("build the base");
+    assert_ok(&output);
+
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        &format!("FROM {base}\nARG TARGETPLATFORM\nRUN uname -m > /arch && echo $TARGETPLATFORM > /platform\n"),
+    );
+    let app = format!("{}/multi/app:1", registry.addr);
+    let out = tempfile::tempdir().expect("out");
+    let layout = out.path().join("layout");
+    let files = out.path().join("files");
+    let output = env
+        .cmd(&["build", "--progress", "plain", "--platform", platforms, "-t", &app, "--push", "-o"])
+        .arg(format!("type=oci,dest={},tar=false", layout.display()))
+        .arg("-o")
+        .arg(format!("type=local,dest={}", files.display()))
+        .arg(context.path())
+        .output()
+        .expect("build the app");
+    assert_ok(&output);
+
+    let read = |path: &str| std::fs::read_to_string(files.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert_eq!(
+        (read("linux_amd64/arch"), read("linux_amd64/platform")),
+        ("x86_64\n".to_owned(), "linux/amd64\n".to_owned())
+    );
+    assert_eq!(
+        (read("linux_arm64/arch"), read("linux_arm64/platform")),
+        ("aarch64\n".to_owned(), "linux/arm64\n".to_owned())
+    );
+
+    let raw = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{app}"))
+        .output()
+        .expect("skopeo");
+    assert!(raw.status.success(), "{}", String::from_utf8_lossy(&raw.stderr));
+    let index: serde_json::Value = serde_json::from_slice(&raw.stdout).expect("index JSON");
+    assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json", "{index}");
+    let pushed: Vec<String> = index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["platform"]["os"].as_str().unwrap_or(""),
+                m["platform"]["architecture"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(pushed, ["linux/amd64", "linux/arm64"]);
+    // Each platform's image is there too, with the config of its own architecture.
+    let arm64 = std::process::Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--override-arch", "arm64"])
+        .arg(format!("docker://{app}"))
+        .output()
+        .expect("skopeo");
+    assert!(arm64.status.success(), "{}", String::from_utf8_lossy(&arm64.stderr));
+    let arm64: serde_json::Value = serde_json::from_slice(&arm64.stdout).expect("inspect JSON");
+    assert_eq!(arm64["Architecture"], "arm64");
+
+    let top: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index.json")).expect("json");
+    let nested = top["manifests"][0]["digest"].as_str().expect("digest").trim_start_matches("sha256:").to_owned();
+    assert_eq!(top["manifests"][0]["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let nested: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(nested)).expect("index blob"))
+            .expect("json");
+    assert_eq!(nested["manifests"].as_array().map(Vec::len), Some(2), "{nested}");
+
+    // The local image store holds one platform per name: -t alone is refused, as Docker's
+    // classic store refuses a manifest list.
+    let refused =
+        env.cmd(&["build", "--platform", platforms, "-t", "local:multi"]).arg(context.path()).output().expect("build");
+    assert_eq!(refused.status.code(), Some(1), "{}", String::from_utf8_lossy(&refused.stderr));
+}

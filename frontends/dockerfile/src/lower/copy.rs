@@ -8,9 +8,11 @@ use gb_ir::{
 
 use super::paths::{context_relative, resolve_dest};
 use super::run::Inputs;
-use super::{Lowerer, StageState, history_entry};
-use crate::error::DockerfileError;
-use crate::instructions::{CopyCommand, Instruction, error_at_node, error_at_text};
+use super::vars::Scope;
+use super::{Lowerer, StageState, history_entry, without_byte_offset};
+use crate::error::{DockerfileError, ErrorKind};
+use crate::instructions::{Command, CopyCommand, Instruction, error_at_node, error_at_text};
+use crate::parser::Node;
 
 /// Parses `user[:group]` into ids or names.
 pub(crate) fn parse_chown(text: &str) -> Option<Chown> {
@@ -77,10 +79,9 @@ impl Lowerer<'_> {
             }
             None => None,
         };
-        let mut excludes = Vec::new();
-        for pattern in &copy.exclude {
-            excludes.push(self.expand_unchecked(stage, pattern, node, "--exclude")?);
-        }
+        // BuildKit expands no variable in `--exclude` (its COPY and ADD `Expand` leave the
+        // patterns alone), so a `$` in one is matched as written.
+        let excludes = copy.exclude.clone();
         if copy.checksum.is_some() && !copy.is_add {
             return Err(error_at_node(self.source, node, "--checksum is only supported by ADD"));
         }
@@ -120,10 +121,9 @@ impl Lowerer<'_> {
             ));
         }
 
-        let from = match &copy.from {
-            Some(from) => Some(self.expand_unchecked(stage, from, node, "--from")?),
-            None => None,
-        };
+        // `--from` is used as written: one that would expand differently was refused before
+        // any stage was lowered ([`Self::check_copy_from`]).
+        let from = copy.from.clone();
         if copy.is_add && from.is_some() {
             return Err(error_at_node(self.source, node, "ADD does not support --from; use COPY --from"));
         }
@@ -147,21 +147,7 @@ impl Lowerer<'_> {
             };
             match source {
                 Source::Heredoc { name, content, expand } => {
-                    // An unquoted delimiter expands variables in the body, keeping quotes and
-                    // backslashes as written (BuildKit's raw-quotes mode).
-                    let data = if *expand {
-                        let escape = self.lexer.escape();
-                        let mut word = String::with_capacity(content.len());
-                        for ch in content.chars() {
-                            if matches!(ch, '"' | '\'') || ch == escape {
-                                word.push(escape);
-                            }
-                            word.push(ch);
-                        }
-                        self.expand(stage, &word, node, what)?
-                    } else {
-                        content.clone()
-                    };
+                    let data = if *expand { self.expand_heredoc(stage, content, node, what)? } else { content.clone() };
                     let file = OpNode {
                         inputs: Vec::new(),
                         op: Op::File(FileOp {
@@ -323,6 +309,77 @@ impl Lowerer<'_> {
         created_by.push(dest_word);
         stage.history.push(history_entry(created_by.join(" "), true));
         Ok(())
+    }
+}
+
+impl Lowerer<'_> {
+    /// Refuses a `COPY --from` that would expand (a variable, quotes, an escape), as BuildKit's
+    /// `toCommand` does for every stage before any is built, so which stage a COPY reads never
+    /// depends on a variable. As there, the value is expanded with no variable set and must
+    /// come out as written.
+    pub(crate) fn check_copy_from(&self, instruction: &Instruction) -> Result<(), DockerfileError> {
+        let Command::Copy(CopyCommand { from: Some(from), .. }) = &instruction.command else {
+            return Ok(());
+        };
+        let node = &instruction.node;
+        let nothing_set = Scope { env: &[], args: &[], deferred_base: false };
+        match self.lexer.expand_word(from, &nothing_set) {
+            Ok(expansion) if expansion.value == *from => Ok(()),
+            Ok(_) => Err(error_at_text(
+                self.source,
+                node,
+                from,
+                "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround",
+            )),
+            Err(err) => {
+                let mut error = error_at_text(self.source, node, from, without_byte_offset(&err.to_string()));
+                error.kind = ErrorKind::Expansion;
+                Err(error)
+            }
+        }
+    }
+
+    /// The body of a heredoc whose delimiter is not quoted, as BuildKit's `ExpandRaw` makes it:
+    /// variables expanded and `\` escapes applied (`\\` gives `\`, `\$` gives `$`, and a `\`
+    /// before a line break is dropped, the line break kept), with `\` as the escape whatever
+    /// `# escape=` says, and quotes kept as written.
+    fn expand_heredoc(
+        &mut self,
+        stage: &StageState,
+        body: &str,
+        node: &Node,
+        what: &str,
+    ) -> Result<String, DockerfileError> {
+        // BuildKit's lexer skips quote processing there; escaping each quote that no `\`
+        // escapes already makes the ordinary lexer give the same text. `added` keeps where
+        // escapes were added, to point an error at the body as written.
+        let mut word = String::with_capacity(body.len());
+        let mut added = Vec::new();
+        let mut chars = body.chars();
+        while let Some(ch) = chars.next() {
+            match ch {
+                '\\' => {
+                    word.push(ch);
+                    word.extend(chars.next());
+                }
+                '"' | '\'' => {
+                    added.push(word.len());
+                    word.push('\\');
+                    word.push(ch);
+                }
+                _ => word.push(ch),
+            }
+        }
+        let expansion = gb_shell::Lexer::new('\\').expand_word(&word, &stage.scope()).map_err(|err| {
+            let in_body = err.offset().saturating_sub(added.iter().filter(|&&at| at < err.offset()).count());
+            let range = self.source.get(node.location.start..node.location.end).unwrap_or_default();
+            // A body whose tabs `<<-` stripped is not in the source as it is: point at the COPY.
+            let offset = range.find(body).map_or(0, |at| at + in_body);
+            self.expansion_error(node.location.start + offset, &err)
+        })?;
+        self.charge_expansion(expansion.value.len(), body, node)?;
+        self.lint_undefined_vars(stage, &expansion.unmatched, node);
+        Ok(self.fill_holes(expansion.value, node, what))
     }
 }
 

@@ -3,7 +3,6 @@
 //! build), and the instruction checks for each stage that is lowered (as its `dispatch`).
 
 use std::collections::BTreeSet;
-use std::rc::Rc;
 
 use gb_ir::{ImageReference, Platform};
 
@@ -16,10 +15,6 @@ use crate::lint::rule::CheckRule;
 use crate::lint::syntax::{self, Finding};
 use crate::lint::words::{go_clean, is_secret_key, keyword_as_written, port_parts, suggest};
 use crate::parser::{self, Node};
-
-/// Variables BuildKit defines for FROM besides the platform ones graphbuild sets, so a FROM
-/// that reads them uses a declared ARG.
-const MORE_FROM_ARGS: &[&str] = &["BUILDOSVERSION", "TARGETOSVERSION", "TARGETSTAGE"];
 
 /// Build args BuildKit never turns into variables, so using one is not an undefined variable.
 const NON_ENV_ARGS: &[&str] = &["BUILDKIT_SBOM_SCAN_CONTEXT", "BUILDKIT_SBOM_SCAN_STAGE"];
@@ -52,43 +47,14 @@ pub(crate) struct StageLints {
     pub cmd: Option<usize>,
     pub entrypoint: Option<usize>,
     pub healthcheck: Option<usize>,
-    /// ARGs declared in the stages this one is built on, which BuildKit counts as defined.
-    pub base_args: Option<Rc<DeclaredArgs>>,
-}
-
-/// The ARG names a chain of stages declared, each stage's shared by the stages built on it, so
-/// a long chain keeps each name once.
-#[derive(Debug)]
-pub(crate) struct DeclaredArgs {
-    names: Vec<String>,
-    parent: Option<Rc<DeclaredArgs>>,
-}
-
-impl DeclaredArgs {
-    fn contains(chain: &Option<Rc<DeclaredArgs>>, name: &str) -> bool {
-        let mut current = chain.as_deref();
-        while let Some(args) = current {
-            if args.names.iter().any(|declared| declared == name) {
-                return true;
-            }
-            current = args.parent.as_deref();
-        }
-        false
-    }
 }
 
 impl StageLints {
-    /// What a stage built on `base` starts with: the base's WORKDIR and ARGs count, its CMD,
-    /// ENTRYPOINT and HEALTHCHECK do not (BuildKit's `dispatchState.init`).
+    /// What a stage built on `base` starts with: the base's WORKDIR counts, its CMD,
+    /// ENTRYPOINT and HEALTHCHECK do not (BuildKit's `dispatchState.init`). Its ARGs are the
+    /// stage's own (`StageState::args`), inherited with their values.
     pub(crate) fn inherited(base: &StageState) -> Self {
-        let parent = base.lints.base_args.clone();
-        let base_args = if base.args.is_empty() {
-            parent
-        } else {
-            let names = base.args.iter().map(|(name, _)| name.clone()).collect();
-            Some(Rc::new(DeclaredArgs { names, parent }))
-        };
-        Self { workdir_set: base.lints.workdir_set, base_args, ..Self::default() }
+        Self { workdir_set: base.lints.workdir_set, ..Self::default() }
     }
 }
 
@@ -148,7 +114,7 @@ impl Lowerer<'_> {
     /// (no build args), must be a valid image reference. Like BuildKit, the check gives up
     /// silently when a default cannot be expanded.
     pub(crate) fn lint_default_base_names(&mut self, meta: &[Instruction]) {
-        let mut args = self.platform_args(&self.target_platform.clone());
+        let mut args = self.builtin_args(&self.target_platform.clone());
         for instruction in meta {
             let Command::Arg(declared) = &instruction.command else { continue };
             for (name, default) in declared {
@@ -181,10 +147,9 @@ impl Lowerer<'_> {
     /// platform, RedundantTargetPlatform and FromPlatformFlagConstDisallowed. A FROM whose words
     /// do not expand is left to lowering to report.
     pub(crate) fn lint_stage_bases(&mut self) {
-        let mut args = self.platform_args(&self.target_platform.clone());
+        let mut args = self.builtin_args(&self.target_platform.clone());
         args.extend(self.meta_args.iter().cloned());
-        let mut declared: Vec<&str> = args.iter().map(|(name, _)| name.as_str()).collect();
-        declared.extend(MORE_FROM_ARGS);
+        let declared: Vec<&str> = args.iter().map(|(name, _)| name.as_str()).collect();
         let scope = Scope { env: &[], args: &args, deferred_base: false };
         let mut reports = Vec::new();
         for stage in &self.stages {
@@ -227,8 +192,7 @@ impl Lowerer<'_> {
     /// in the stage (or the stages it is built on), with BuildKit's "did you mean".
     pub(crate) fn lint_undefined_vars(&mut self, stage: &StageState, unmatched: &BTreeSet<String>, node: &Node) {
         for name in unmatched {
-            let declared =
-                stage.args.iter().any(|(arg, _)| arg == name) || DeclaredArgs::contains(&stage.lints.base_args, name);
+            let declared = stage.args.iter().any(|(arg, _)| arg == name);
             // BuildKit always gives a stage a PATH, so reading it is never undefined.
             if declared || NON_ENV_ARGS.contains(&name.as_str()) || name == "PATH" {
                 continue;

@@ -73,6 +73,35 @@ pub struct LowerOptions {
     /// `--no-cache-filter`: the stages whose steps ignore the cache; `Some` of an empty list means
     /// every stage, as BuildKit's `no-cache` option without a value.
     pub no_cache_filter: Option<Vec<String>>,
+    /// `--build-context NAME=...`: what replaces a stage named NAME, or an image `FROM NAME`
+    /// and `--from=NAME` name, keyed by [`named_context_key`] of NAME.
+    pub named_contexts: BTreeMap<String, NamedContext>,
+}
+
+/// What a named build context (`--build-context NAME=VALUE`) stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedContext {
+    /// An image (`docker-image://REF`), resolved like a `FROM` of it.
+    Image(String),
+    /// A local directory, read as the solve's local `name` (its own `.dockerignore` patterns in
+    /// `exclude`); as a stage's base it is an image with no config beyond BuildKit's empty one.
+    Local {
+        /// The local directory's name in the solve's locals.
+        name: String,
+        /// Patterns of its `.dockerignore`.
+        exclude: Vec<String>,
+    },
+}
+
+/// The key a name is looked up by among the named contexts, as BuildKit's `NamedContext`
+/// normalizes it: the familiar image name without a `:latest` tag (`docker.io/library/alpine`,
+/// `alpine:latest` and `alpine` are all `alpine`). A name that is no image reference is kept
+/// as written, lowercased.
+pub fn named_context_key(name: &str) -> String {
+    match ImageReference::parse(&name.to_lowercase()) {
+        Ok(reference) => reference.familiar().trim_end_matches(":latest").to_owned(),
+        Err(_) => name.to_lowercase(),
+    }
 }
 
 /// A base image whose config the caller could look up (in the local store, say).
@@ -139,16 +168,21 @@ pub struct Lowered {
     pub check: CheckConfig,
 }
 
-/// Platform variables Docker defines automatically.
-const PLATFORM_ARGS: &[&str] = &[
+/// The variables BuildKit defines for every build (its `defaultArgs`): the build and target
+/// platforms' parts and the name of the stage built. FROM and global ARGs read them; a stage
+/// sees one only after an `ARG` of its name.
+const BUILTIN_ARGS: &[&str] = &[
     "BUILDPLATFORM",
     "BUILDOS",
+    "BUILDOSVERSION",
     "BUILDARCH",
     "BUILDVARIANT",
     "TARGETPLATFORM",
     "TARGETOS",
+    "TARGETOSVERSION",
     "TARGETARCH",
     "TARGETVARIANT",
+    "TARGETSTAGE",
 ];
 
 /// Proxy variables usable as build args without an ARG, kept out of cache keys.
@@ -397,27 +431,54 @@ impl<'a> Lowerer<'a> {
         self.lint_default_base_names(&meta_instructions);
         self.declare_global_args(&meta_instructions)?;
         self.lint_stage_bases();
-        self.target_index()
+        let target = self.target_index()?;
+        // Once the target is known, every stage's COPY --from is checked, built or not, as in
+        // BuildKit.
+        for instruction in self.stages.iter().flat_map(|stage| &stage.instructions) {
+            self.check_copy_from(instruction)?;
+        }
+        Ok(target)
     }
 
-    /// The automatic platform variables for a target platform.
-    fn platform_args(&self, target: &Platform) -> Vec<(String, Option<String>)> {
+    /// The automatic variables ([`BUILTIN_ARGS`]) for a target platform; a build arg of the
+    /// same name replaces a value, as in BuildKit's `defaultArgs`. The OS versions are empty:
+    /// Linux platforms have none.
+    fn builtin_args(&self, target: &Platform) -> Vec<(String, Option<String>)> {
         let b = &self.build_platform;
         let values = [
             b.to_string(),
             b.os.clone(),
+            String::new(),
             b.architecture.clone(),
             b.variant.clone().unwrap_or_default(),
             target.to_string(),
             target.os.clone(),
+            String::new(),
             target.architecture.clone(),
             target.variant.clone().unwrap_or_default(),
+            self.target_stage_name(),
         ];
-        PLATFORM_ARGS.iter().zip(values).map(|(name, value)| ((*name).to_owned(), Some(value))).collect()
+        BUILTIN_ARGS
+            .iter()
+            .zip(values)
+            .map(|(name, value)| {
+                let value = self.options.build_args.get(*name).cloned().unwrap_or(value);
+                ((*name).to_owned(), Some(value))
+            })
+            .collect()
+    }
+
+    /// TARGETSTAGE: the stage `--target` names as written, else the last stage's name, else
+    /// `default` when that stage has none (BuildKit's `Dockerfile2LLB` and `defaultArgs`).
+    fn target_stage_name(&self) -> String {
+        match &self.options.target {
+            Some(target) if !target.is_empty() => target.clone(),
+            _ => self.stages.last().and_then(|stage| stage.name.clone()).unwrap_or_else(|| "default".to_owned()),
+        }
     }
 
     fn declare_global_args(&mut self, instructions: &[Instruction]) -> Result<(), DockerfileError> {
-        let mut scope_args = self.platform_args(&self.target_platform.clone());
+        let mut scope_args = self.builtin_args(&self.target_platform.clone());
         for instruction in instructions {
             let Command::Arg(args) = &instruction.command else { continue };
             for (name, default) in args {
@@ -430,7 +491,7 @@ impl<'a> Lowerer<'a> {
                     // A bare global `ARG TARGETARCH` keeps the automatic value.
                     (None, None) => scope_args
                         .iter()
-                        .find(|(arg, _)| arg == name && PLATFORM_ARGS.contains(&arg.as_str()))
+                        .find(|(arg, _)| arg == name && BUILTIN_ARGS.contains(&arg.as_str()))
                         .and_then(|(_, v)| v.clone()),
                 };
                 self.used_build_args.insert(name.clone());
@@ -740,19 +801,18 @@ impl<'a> Lowerer<'a> {
         let expansion = self.lexer.expand_word(word, scope).map_err(|err| {
             // Point at the failing `$` or quote inside the word, not at the whole word.
             let whole = error_at_text(self.source, node, word, "");
-            let offset = whole.span.map_or(0, |span| span.offset()) + err.offset();
-            let mut error = DockerfileError::at(
-                ErrorKind::Expansion,
-                self.source,
-                offset,
-                1,
-                without_byte_offset(&err.to_string()),
-            );
-            error.label = "this substitution".to_owned();
-            error
+            self.expansion_error(whole.span.map_or(0, |span| span.offset()) + err.offset(), &err)
         })?;
         self.charge_expansion(expansion.value.len(), word, node)?;
         Ok(expansion)
+    }
+
+    /// An expansion error pointing at the byte `offset` of the Dockerfile.
+    fn expansion_error(&self, offset: usize, err: &gb_shell::ExpandError) -> DockerfileError {
+        let mut error =
+            DockerfileError::at(ErrorKind::Expansion, self.source, offset, 1, without_byte_offset(&err.to_string()));
+        error.label = "this substitution".to_owned();
+        error
     }
 
     /// Counts expanded bytes, failing at once: one instruction can expand many words.

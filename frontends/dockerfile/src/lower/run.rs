@@ -8,7 +8,7 @@ use gb_ir::{
 use super::paths::{clean_absolute, context_relative, join_workdir};
 use super::{Lowerer, PROXY_ARGS, StageState, history_entry};
 use crate::error::DockerfileError;
-use crate::instructions::{Command, CommandLine, Instruction, error_at_node, error_at_text};
+use crate::instructions::{Command, CommandLine, Instruction, error_at_node, error_at_text, split_csv};
 use crate::parser::Node;
 
 /// Collects an op's inputs, giving each distinct input one index.
@@ -102,31 +102,16 @@ impl Lowerer<'_> {
             exec_mounts.push(mount);
         }
 
-        let network =
-            match network.as_deref().map(|n| self.expand(stage, n, node, "RUN --network")).transpose()?.as_deref() {
-                None | Some("default") => self.options.network,
-                Some("none") => NetworkMode::None,
-                Some("host") => NetworkMode::Host,
-                Some(other) => {
-                    return Err(error_at_text(
-                        self.source,
-                        node,
-                        other,
-                        format!("unsupported network mode {other:?} (default, none or host)"),
-                    ));
-                }
-            };
+        // Both were checked as written when the instruction was typed: BuildKit validates them
+        // while parsing and expands no variable in them.
+        let network = match network.as_deref() {
+            Some("none") => NetworkMode::None,
+            Some("host") => NetworkMode::Host,
+            _ => self.options.network,
+        };
         let security = match security.as_deref() {
-            None | Some("sandbox") => SecurityMode::Sandbox,
             Some("insecure") => SecurityMode::Insecure,
-            Some(other) => {
-                return Err(error_at_text(
-                    self.source,
-                    node,
-                    other,
-                    format!("unsupported security mode {other:?} (sandbox or insecure)"),
-                ));
-            }
+            _ => SecurityMode::Sandbox,
         };
 
         // The process sees ENV values and the stage's ARGs that ENV does not shadow.
@@ -497,6 +482,16 @@ impl Lowerer<'_> {
                 }
             });
         }
+        // A name no stage has may be a named build context, as BuildKit looks `--from` up.
+        let from = match self.options.named_contexts.get(&super::named_context_key(from)) {
+            Some(super::NamedContext::Local { name, exclude }) => {
+                let (name, exclude) = (name.clone(), exclude.clone());
+                return Ok(self.local_context_source(&name, &exclude, node));
+            }
+            Some(super::NamedContext::Image(image)) => image.clone(),
+            None => from.to_owned(),
+        };
+        let from = from.as_str();
         if from.eq_ignore_ascii_case("scratch") {
             let scratch = OpNode { inputs: Vec::new(), op: Op::Source(SourceOp::Scratch), platform: None };
             return Ok(Input::of(self.add_op(scratch, "scratch".to_owned(), None)));
@@ -520,23 +515,6 @@ fn selector(source: &str, from_context: bool) -> Option<String> {
     (path != "/").then_some(path)
 }
 
-/// Splits a `--mount` value on commas outside double quotes, dropping the quotes, as Go's
-/// csv reader does.
-fn split_csv(text: &str) -> Vec<String> {
-    let mut fields = Vec::new();
-    let mut current = String::new();
-    let mut quoted = false;
-    for ch in text.chars() {
-        match ch {
-            '"' => quoted = !quoted,
-            ',' if !quoted => fields.push(std::mem::take(&mut current)),
-            c => current.push(c),
-        }
-    }
-    fields.push(current);
-    fields.into_iter().filter(|f| !f.trim().is_empty()).collect()
-}
-
 /// Parses a size like Docker's `RAMInBytes`: `64m`, `1g`, `512k`, `100`.
 fn parse_size(text: &str) -> Option<u64> {
     let lower = text.trim().to_lowercase();
@@ -555,12 +533,6 @@ fn parse_size(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_fields() {
-        assert_eq!(split_csv("type=cache,target=/x"), ["type=cache", "target=/x"]);
-        assert_eq!(split_csv("\"a,b\",c"), ["a,b", "c"]);
-    }
 
     #[test]
     fn sizes() {

@@ -1,15 +1,15 @@
 //! One stage's state while it is lowered, and the instructions that only change metadata.
 
 use gb_ir::{
-    EnvValue, EnvVar, FileAction, FileOp, HistoryEntry, ImageConfig, ImageReference, Input, MkdirAction, Op, OpDigest,
-    OpNode, Platform,
+    EnvValue, EnvVar, FileAction, FileOp, HistoryEntry, ImageConfig, ImageReference, Input, LocalSource, MkdirAction,
+    Op, OpDigest, OpNode, Platform, SourceOp,
 };
 
 use super::history::{go_quote_list, parse_duration, parse_ports};
 use super::lints::{Once, StageLints};
 use super::paths::{clean_absolute, join_workdir};
 use super::vars::{self, Scope};
-use super::{Lowerer, StageBody, Started, Work, history_entry, step_label};
+use super::{Lowerer, NamedContext, StageBody, Started, Work, history_entry, named_context_key, step_label};
 use crate::error::DockerfileError;
 use crate::instructions::{Command, CommandLine, Instruction, error_at_node, error_at_text};
 use crate::parser::Node;
@@ -33,7 +33,7 @@ pub(crate) struct StageState {
     pub base_reference: Option<String>,
     /// History entries of this stage and the stages it is built on.
     pub history: Vec<HistoryEntry>,
-    /// ARGs declared in this stage, with their values.
+    /// ARGs declared in this stage or a stage it is built on, with their values.
     pub args: Vec<(String, Option<String>)>,
     /// The platform the stage builds for.
     pub platform: Platform,
@@ -115,8 +115,8 @@ impl Lowerer<'_> {
         Ok(self.fill_holes(expansion.value, node, what))
     }
 
-    /// [`Self::expand`] for a word BuildKit does not expand against the stage (MAINTAINER,
-    /// COPY `--from` and `--exclude`), so no variable in it is reported as undefined.
+    /// [`Self::expand`] for a word BuildKit does not expand against the stage (MAINTAINER), so
+    /// no variable in it is reported as undefined.
     pub(crate) fn expand_unchecked(
         &mut self,
         stage: &StageState,
@@ -130,7 +130,7 @@ impl Lowerer<'_> {
 
     /// An expanded word with the unknown base image's variables made empty, warning that they
     /// were.
-    fn fill_holes(&mut self, value: String, node: &Node, what: &str) -> String {
+    pub(crate) fn fill_holes(&mut self, value: String, node: &Node, what: &str) -> String {
         if vars::has_holes(&value) {
             let names = vars::hole_names(&value).join(", ");
             self.warn(
@@ -161,7 +161,7 @@ impl Lowerer<'_> {
         let name = self.stage_display_name(index);
 
         // FROM sees only global ARGs and the automatic platform variables.
-        let mut meta_scope = self.platform_args(&self.target_platform.clone());
+        let mut meta_scope = self.builtin_args(&self.target_platform.clone());
         meta_scope.extend(self.meta_args.iter().cloned());
         let scope = Scope { env: &[], args: &meta_scope, deferred_base: false };
         let platform = match platform {
@@ -188,8 +188,19 @@ impl Lowerer<'_> {
             ));
         }
 
-        let mut stage;
-        let mut triggers = Vec::new();
+        // A named build context named after this stage replaces it, as in BuildKit: its
+        // instructions never run.
+        let own_context = self.stages[index]
+            .name
+            .as_deref()
+            .and_then(|own| self.options.named_contexts.get(&named_context_key(own)))
+            .cloned();
+        if let Some(context) = own_context {
+            let (state, _) = self.context_stage(&context, &name, index, total, &platform, &from.node)?;
+            return Ok(Started::Body(Box::new(StageBody { index, state, work: Vec::new(), next: 0 })));
+        }
+
+        let (mut stage, triggers);
         if let Some(base_index) = self.find_base_stage(&image_name, index) {
             let base = match self.lower_stage(base_index) {
                 Ok(base) => base,
@@ -200,62 +211,20 @@ impl Lowerer<'_> {
             self.check_budget(&from.node)?;
             triggers = base.config.on_build.clone();
             let lints = StageLints::inherited(&base);
-            stage =
-                StageState { name: name.clone(), index, args: Vec::new(), cmd_set: false, lints, ..(*base).clone() };
+            // The base's ARGs stay declared with their values: BuildKit starts a stage from its
+            // base's state, whose env holds them, and its build args (`dispatchState.init`).
+            stage = StageState { name: name.clone(), index, cmd_set: false, lints, ..(*base).clone() };
             stage.config.on_build.clear();
+        } else if let Some(context) = self.options.named_contexts.get(&named_context_key(&image_name)).cloned() {
+            (stage, triggers) = self.context_stage(&context, &name, index, total, &platform, &from.node)?;
         } else if image_name.eq_ignore_ascii_case("scratch") {
-            // BuildKit's empty image: the root as working directory and the default PATH.
-            let config = ImageConfig {
-                env: vec![gb_ir::EnvVar::new("PATH", gb_ir::DEFAULT_PATH)],
-                working_dir: Some("/".to_owned()),
-                ..ImageConfig::default()
-            };
-            stage = StageState {
-                name: name.clone(),
-                index,
-                fs: None,
-                config,
-                deferred: false,
-                config_source: None,
-                base_reference: None,
-                history: Vec::new(),
-                args: Vec::new(),
-                platform: platform.clone(),
-                cmd_set: false,
-                lints: StageLints::default(),
-            };
+            (stage, triggers) = (empty_stage(&name, index, &platform), Vec::new());
         } else {
             let reference = ImageReference::parse(&image_name)
                 .map_err(|err| error_at_text(self.source, &from.node, image, err.to_string()))?;
             let description = format!("[{name} 1/{total}] FROM {reference}");
-            let (op, config) = self.image_source(&reference, image, &platform, &from.node, description)?;
-            let deferred = config.is_none();
-            if let Some(config) = &config {
-                triggers = config.on_build.clone();
-            } else {
-                let message = format!(
-                    "the config of base image {reference} is not in the local store; its Env, WorkingDir and User are applied when the graph is solved, and its ONBUILD triggers (if any) are not"
-                );
-                if !self.warnings.iter().any(|w| w.message == message) {
-                    self.warn(message, Some(from.node.location.start_line));
-                }
-            }
-            let mut config = config.unwrap_or_default();
-            config.on_build.clear();
-            stage = StageState {
-                name: name.clone(),
-                index,
-                fs: Some(Input::of(op)),
-                config,
-                deferred,
-                config_source: deferred.then_some(op),
-                base_reference: Some(reference.to_string()),
-                history: Vec::new(),
-                args: Vec::new(),
-                platform: platform.clone(),
-                cmd_set: false,
-                lints: StageLints::default(),
-            };
+            (stage, triggers) =
+                self.image_stage(&reference, image, &name, index, &platform, &from.node, description)?;
         }
 
         let mut work: Vec<Work> = triggers.into_iter().map(Work::Trigger).collect();
@@ -263,6 +232,92 @@ impl Lowerer<'_> {
             work.push(Work::Instruction(Box::new(instruction.clone()), step_label(&name, i + 2, total)));
         }
         Ok(Started::Body(Box::new(StageBody { index, state: stage, work, next: 0 })))
+    }
+
+    /// A stage starting from an image: its source op (pinned when the resolver knows the
+    /// image) and its config, or a config the solver resolves; also its ONBUILD triggers.
+    #[allow(clippy::too_many_arguments)]
+    fn image_stage(
+        &mut self,
+        reference: &ImageReference,
+        written: &str,
+        name: &str,
+        index: usize,
+        platform: &Platform,
+        node: &Node,
+        description: String,
+    ) -> Result<(StageState, Vec<String>), DockerfileError> {
+        let (op, config) = self.image_source(reference, written, platform, node, description)?;
+        let deferred = config.is_none();
+        let mut triggers = Vec::new();
+        if let Some(config) = &config {
+            triggers = config.on_build.clone();
+        } else {
+            let message = format!(
+                "the config of base image {reference} is not in the local store; its Env, WorkingDir and User are applied when the graph is solved, and its ONBUILD triggers (if any) are not"
+            );
+            if !self.warnings.iter().any(|w| w.message == message) {
+                self.warn(message, Some(node.location.start_line));
+            }
+        }
+        let mut config = config.unwrap_or_default();
+        config.on_build.clear();
+        let stage = StageState {
+            name: name.to_owned(),
+            index,
+            fs: Some(Input::of(op)),
+            config,
+            deferred,
+            config_source: deferred.then_some(op),
+            base_reference: Some(reference.to_string()),
+            history: Vec::new(),
+            args: Vec::new(),
+            platform: platform.clone(),
+            cmd_set: false,
+            lints: StageLints::default(),
+        };
+        Ok((stage, triggers))
+    }
+
+    /// A stage starting from a named build context: an image's like [`Self::image_stage`], or
+    /// a local directory as an image with BuildKit's empty config.
+    fn context_stage(
+        &mut self,
+        context: &NamedContext,
+        name: &str,
+        index: usize,
+        total: usize,
+        platform: &Platform,
+        node: &Node,
+    ) -> Result<(StageState, Vec<String>), DockerfileError> {
+        match context {
+            NamedContext::Image(written) => {
+                let reference = ImageReference::parse(written).map_err(|err| {
+                    error_at_node(self.source, node, format!("--build-context image {written:?}: {err}"))
+                })?;
+                let description = format!("[{name} 1/{total}] FROM {reference} (build context)");
+                self.image_stage(&reference, written, name, index, platform, node, description)
+            }
+            NamedContext::Local { name: local, exclude } => {
+                let mut stage = empty_stage(name, index, platform);
+                stage.fs = Some(self.local_context_source(local, exclude, node));
+                Ok((stage, Vec::new()))
+            }
+        }
+    }
+
+    /// The source op of a local directory given as a named build context.
+    pub(crate) fn local_context_source(&mut self, name: &str, exclude: &[String], node: &Node) -> Input {
+        let op = OpNode {
+            inputs: Vec::new(),
+            op: Op::Source(SourceOp::Local(LocalSource {
+                name: name.to_owned(),
+                include: Vec::new(),
+                exclude: exclude.to_vec(),
+            })),
+            platform: None,
+        };
+        Input::of(self.add_op(op, format!("load build context {name}"), Some(node)))
     }
 
     /// Parses an ONBUILD trigger; its errors and ops point at the FROM that fired it.
@@ -279,7 +334,8 @@ impl Lowerer<'_> {
             .map(|node| {
                 let mut node = node.clone();
                 node.location = from.location;
-                Instruction::from_node(&node, trigger).map_err(|err| {
+                let instruction = Instruction::from_node(&node, trigger);
+                instruction.and_then(|i| self.check_copy_from(&i).map(|()| i)).map_err(|err| {
                     error_at_node(self.source, from, format!("in ONBUILD trigger {trigger:?}: {}", err.message))
                 })
             })
@@ -331,7 +387,7 @@ impl Lowerer<'_> {
                             .find(|(meta, _)| meta == name)
                             .and_then(|(_, value)| value.clone())
                             .or_else(|| {
-                                self.platform_args(&self.target_platform.clone())
+                                self.builtin_args(&self.target_platform.clone())
                                     .into_iter()
                                     .find(|(arg, _)| arg == name)
                                     .and_then(|(_, v)| v)
@@ -343,9 +399,11 @@ impl Lowerer<'_> {
                         None => name.clone(),
                     });
                     // A declared again ARG keeps its place with its new value, as BuildKit lists
-                    // them in a RUN's history (`RUN |2 foo=bar2 bar=123 ...`).
+                    // them in a RUN's history (`RUN |2 foo=bar2 bar=123 ...`); without a value it
+                    // keeps the one it has, since BuildKit then leaves the stage's env as it was.
                     match stage.args.iter_mut().find(|(arg, _)| arg == name) {
-                        Some(declared) => declared.1 = value,
+                        Some(declared) if value.is_some() => declared.1 = value,
+                        Some(_) => {}
                         None => stage.args.push((name.clone(), value)),
                     }
                 }
@@ -542,4 +600,28 @@ impl Lowerer<'_> {
 
 fn go_list(items: &[String]) -> String {
     format!("[{}]", items.join(" "))
+}
+
+/// A stage from BuildKit's empty image (`FROM scratch`, a local build context): no file system,
+/// the root as working directory and the default PATH.
+fn empty_stage(name: &str, index: usize, platform: &Platform) -> StageState {
+    let config = ImageConfig {
+        env: vec![gb_ir::EnvVar::new("PATH", gb_ir::DEFAULT_PATH)],
+        working_dir: Some("/".to_owned()),
+        ..ImageConfig::default()
+    };
+    StageState {
+        name: name.to_owned(),
+        index,
+        fs: None,
+        config,
+        deferred: false,
+        config_source: None,
+        base_reference: None,
+        history: Vec::new(),
+        args: Vec::new(),
+        platform: platform.clone(),
+        cmd_set: false,
+        lints: StageLints::default(),
+    }
 }

@@ -11,5 +11,6 @@ ARG TARGETARCH
 ENV VERSION=env-wins
 RUN echo "$VERSION $STAGE_ONLY $TARGETARCH"
 
+# A child stage keeps its parent's ARGs and their values, as BuildKit's dispatchState.init.
 FROM first
-RUN echo "args do not carry over to child stages: $STAGE_ONLY"
+RUN echo "args carry over to child stages: $STAGE_ONLY"

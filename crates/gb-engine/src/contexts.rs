@@ -1,0 +1,134 @@
+//! Build contexts that are not a directory on the client: a tarball (on standard input, as
+//! `docker build - < context.tar`, or at an http(s) URL) unpacked into a private directory of
+//! the state root with the same confined extraction as `ADD` (no entry lands outside it), or a
+//! git repository checked out there (`https://host/repo.git#ref:subdir`).
+
+use std::path::{Path, PathBuf};
+
+use crate::EngineError;
+
+/// A context unpacked from an archive (or an empty one, for a Dockerfile given alone); removed
+/// when dropped.
+pub struct UnpackedContext {
+    dir: PathBuf,
+    context: PathBuf,
+}
+
+impl UnpackedContext {
+    /// An empty context, for a Dockerfile read from standard input (`docker build - <
+    /// Dockerfile`): the Dockerfile is written beside it, not in it, so `COPY .` copies nothing.
+    pub fn with_dockerfile_only(tmp: &Path, dockerfile: &str) -> Result<(Self, PathBuf), EngineError> {
+        let unpacked = Self::new(tmp)?;
+        let path = unpacked.dir.join("Dockerfile");
+        std::fs::write(&path, dockerfile).map_err(io("writing the Dockerfile from standard input"))?;
+        Ok((unpacked, path))
+    }
+
+    /// The context a tar archive holds (plain, gzip, bzip2, xz or zstd, detected by content).
+    pub fn from_archive(tmp: &Path, archive: &[u8]) -> Result<Self, EngineError> {
+        let unpacked = Self::new(tmp)?;
+        let source = unpacked.dir.join("source");
+        std::fs::create_dir(&source).map_err(io("making the context archive's directory"))?;
+        std::fs::write(source.join("context.tar"), archive).map_err(io("writing the context archive"))?;
+        let mut unpack = gb_ir::CopyAction::docker(0, "/context.tar", "/");
+        unpack.attempt_unpack = true;
+        let op = gb_ir::FileOp { base: None, actions: vec![gb_ir::FileAction::Copy(unpack)] };
+        gb_ops::apply_file_op(&unpacked.context, &op, &[Some(gb_ops::CopySource::new(&source))])
+            .map_err(|e| EngineError::Invalid(format!("the build context on standard input: {e}")))?;
+        std::fs::remove_dir_all(&source).map_err(io("removing the context archive"))?;
+        // An archive that was none is copied as the file it is: not a context.
+        if unpacked.context.join("context.tar").is_file() {
+            return Err(EngineError::Invalid(
+                "the build context on standard input is neither a tar archive nor a Dockerfile".to_owned(),
+            ));
+        }
+        Ok(unpacked)
+    }
+
+    /// The context at a URL, as `docker build URL` reads it: a git repository when the URL is
+    /// one (`git@…`, `git://…`, or http(s) ending in `.git`, with an optional `#ref[:subdir]`),
+    /// otherwise a tarball (or a plain Dockerfile, as docker takes one) downloaded over http(s).
+    /// Returns the context and, for a downloaded Dockerfile, its path.
+    pub fn from_url(tmp: &Path, url: &str) -> Result<(Self, Option<PathBuf>), EngineError> {
+        let fetch_failed = |source: gb_fetch::FetchError| EngineError::Fetch {
+            url: gb_fetch::redact_credentials(url),
+            source: Box::new(source),
+        };
+        let unpacked = Self::new(tmp)?;
+        if let Some((remote, reference, subdir)) = git_context(url) {
+            gb_fetch::fetch_git(&remote, reference.as_deref(), subdir.as_deref(), false, None, &unpacked.context)
+                .map_err(fetch_failed)?;
+            return Ok((unpacked, None));
+        }
+        let download = unpacked.dir.join("download");
+        std::fs::create_dir(&download).map_err(io("making the download directory"))?;
+        let fetched = gb_fetch::fetch_http(url, None, Some("context"), &download).map_err(fetch_failed)?;
+        let bytes = std::fs::read(&fetched.path).map_err(io("reading the downloaded context"))?;
+        if is_archive(&bytes) {
+            let archive = Self::from_archive(tmp, &bytes)?;
+            return Ok((archive, None));
+        }
+        let dockerfile = unpacked.dir.join("Dockerfile");
+        std::fs::rename(&fetched.path, &dockerfile).map_err(io("keeping the downloaded Dockerfile"))?;
+        Ok((unpacked, Some(dockerfile)))
+    }
+
+    /// The context directory.
+    pub fn path(&self) -> &Path {
+        &self.context
+    }
+
+    fn new(tmp: &Path) -> Result<Self, EngineError> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        let dir = tmp.join(format!("context-{}", gb_cache::LayerId::random()));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(&dir)
+            .map_err(io("making a directory for the build context"))?;
+        let context = dir.join("context");
+        std::fs::create_dir(&context).map_err(io("making a directory for the build context"))?;
+        Ok(Self { dir, context })
+    }
+}
+
+impl Drop for UnpackedContext {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Whether `bytes` start like a tar archive, plain or compressed, as `docker build -` tells a
+/// context archive from a Dockerfile.
+pub fn is_archive(bytes: &[u8]) -> bool {
+    const MAGIC: [&[u8]; 4] = [b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd"];
+    MAGIC.iter().any(|magic| bytes.starts_with(magic)) || bytes.get(257..262) == Some(b"ustar")
+}
+
+/// Whether a URL names a git repository, as BuildKit's `DetectGitContext` tells: `git@` and
+/// `git://` URLs, and http(s) URLs whose path ends in `.git`; then the remote, the ref and the
+/// subdirectory of its `#ref:subdir` fragment.
+pub fn git_context(url: &str) -> Option<(String, Option<String>, Option<String>)> {
+    let (remote, fragment) = match url.split_once('#') {
+        Some((remote, fragment)) => (remote, Some(fragment)),
+        None => (url, None),
+    };
+    let is_http = remote.starts_with("https://") || remote.starts_with("http://");
+    let is_git = remote.starts_with("git@") || remote.starts_with("git://") || (is_http && remote.ends_with(".git"));
+    if !is_git {
+        return None;
+    }
+    let (reference, subdir) = match fragment.map(|f| f.split_once(':').unwrap_or((f, ""))) {
+        Some((reference, subdir)) => {
+            let some = |text: &str| (!text.is_empty()).then(|| text.to_owned());
+            (some(reference), some(subdir))
+        }
+        None => (None, None),
+    };
+    Some((remote.to_owned(), reference, subdir))
+}
+
+fn io(action: &str) -> impl FnOnce(std::io::Error) -> EngineError {
+    let action = action.to_owned();
+    move |source| EngineError::Io { action, source }
+}

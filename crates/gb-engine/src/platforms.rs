@@ -1,0 +1,174 @@
+//! Several platforms in one build (`--platform linux/amd64,linux/arm64`): each platform's graph
+//! is solved and its image assembled, then the images go out together as one OCI image index,
+//! as BuildKit exports a multi-platform result (an OCI layout holding the index, a push of each
+//! image and of the index under the names, or each platform's files in a directory of its own).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use gb_events::EventSink;
+use gb_export::Compression;
+use gb_ir::{Definition, ImageReference, Platform, Sha256Digest};
+use gb_registry::{Registry, RegistryConfig};
+use gb_solver::{SolveOptions, Solver};
+
+use crate::build::{Annotations, ImageDigests};
+use crate::{Engine, EngineError};
+
+/// The OCI image index media type, under which the index is pushed.
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// One platform's graph.
+pub struct PlatformBuild {
+    /// The platform it builds for.
+    pub platform: Platform,
+    /// Its graph (the front end lowered for this platform).
+    pub definition: Definition,
+    /// `--annotation`s of its manifest.
+    pub annotations: Annotations,
+}
+
+/// Where a multi-platform result goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexExport {
+    /// An OCI layout (a directory, or a tar with `tar`) whose `index.json` names the index.
+    Oci {
+        /// Where.
+        dest: PathBuf,
+        /// A tar rather than a directory.
+        tar: bool,
+    },
+    /// Each platform's root file system in `DIR/os_arch[_variant]`, as BuildKit's local exporter
+    /// splits a multi-platform result.
+    Local(PathBuf),
+    /// Each image pushed by digest, then the index under each of these names.
+    Push(Vec<String>),
+}
+
+/// A multi-platform build.
+pub struct PlatformsRequest {
+    /// One graph per platform, in the order the index lists them.
+    pub builds: Vec<PlatformBuild>,
+    /// How to solve (its `puller` is set by the engine).
+    pub solve: SolveOptions,
+    /// Where the result goes.
+    pub exports: Vec<IndexExport>,
+    /// The build's names (normalized), which an OCI layout carries.
+    pub names: Vec<String>,
+    /// How to reach registries (lazy base pulls, pushes).
+    pub registry: RegistryConfig,
+    /// `SOURCE_DATE_EPOCH`: the images' and their new history entries' time.
+    pub source_date_epoch: Option<i64>,
+}
+
+/// What a multi-platform build made.
+pub struct PlatformsOutcome {
+    /// The index's digest.
+    pub index: Sha256Digest,
+    /// Each platform's image.
+    pub images: Vec<(Platform, ImageDigests)>,
+    /// Warnings for the user.
+    pub warnings: Vec<String>,
+    /// The names the index was pushed under (familiar).
+    pub pushed: Vec<String>,
+}
+
+impl Engine {
+    /// Builds every platform's graph, assembles each image and stores their index, then
+    /// exports it. Garbage collection waits until it is done.
+    pub async fn build_platforms(
+        &self,
+        request: PlatformsRequest,
+        events: Arc<dyn EventSink>,
+    ) -> Result<PlatformsOutcome, EngineError> {
+        let root = self.root().clone();
+        let _building = root.building_async().await;
+        let PlatformsRequest { builds, mut solve, exports, names, registry, source_date_epoch } = request;
+        solve.puller = Some(Arc::new(crate::RegistryPuller::new(root.clone(), registry.clone())?));
+        let mut warnings = Vec::new();
+        let mut built = Vec::new();
+        for build in &builds {
+            let result = Solver::new(root.clone()).solve(&build.definition, &solve, events.clone()).await?;
+            let image = self.assemble(
+                &build.definition,
+                &result,
+                Compression::Gzip,
+                source_date_epoch,
+                &build.annotations,
+                &mut warnings,
+            )?;
+            built.push((build.platform.clone(), result, image));
+        }
+        let manifests: Vec<Sha256Digest> = built.iter().map(|(_, _, image)| image.manifest_digest).collect();
+        let (index, _) = gb_export::store_image_index(&self.export_context(), &manifests)
+            .map_err(|e| EngineError::Assemble(Box::new(e)))?;
+
+        let mut pushed = Vec::new();
+        for export in exports {
+            match export {
+                IndexExport::Oci { dest, tar } => {
+                    gb_export::write_oci_index_layout(&self.export_context(), &index, &names, &dest, tar)
+                        .map_err(|source| EngineError::Archive { dest: dest.clone(), source: Box::new(source) })?;
+                }
+                IndexExport::Local(dir) => {
+                    for (platform, result, _) in &built {
+                        self.export_local(result, &dir.join(platform_dir(platform)))?;
+                    }
+                }
+                IndexExport::Push(targets) => {
+                    for name in targets {
+                        let images = built.iter().map(|(_, _, image)| image);
+                        pushed.push(self.push_index(images, &index, &name, &registry).await?);
+                    }
+                }
+            }
+        }
+        let images = built
+            .into_iter()
+            .map(|(platform, _, image)| {
+                let digests = ImageDigests {
+                    config: image.config_digest,
+                    manifest: image.manifest_digest,
+                    manifest_size: image.manifest_size,
+                };
+                (platform, digests)
+            })
+            .collect();
+        Ok(PlatformsOutcome { index, images, warnings, pushed })
+    }
+
+    /// Pushes each image by digest to `name`'s repository, then the index under `name`.
+    async fn push_index<'a>(
+        &self,
+        images: impl Iterator<Item = &'a gb_export::BuiltImage>,
+        index: &Sha256Digest,
+        name: &str,
+        registry: &RegistryConfig,
+    ) -> Result<String, EngineError> {
+        let target = ImageReference::parse(name).map_err(|e| EngineError::Invalid(format!("{name}: {e}")))?;
+        let client = Registry::new(registry.clone())?;
+        for image in images {
+            let by_digest = ImageReference { tag: None, digest: Some(image.manifest_digest), ..target.clone() };
+            let record = image.record(&by_digest.to_string(), 0);
+            client.push(&self.export_context(), &record, &by_digest).await?;
+        }
+        let bytes = self
+            .root()
+            .content
+            .read(index)
+            .map_err(|source| EngineError::Store { action: "reading the image index", source: Box::new(source) })?;
+        client.push_manifest_bytes(&target, bytes, OCI_INDEX).await?;
+        Ok(target.familiar())
+    }
+}
+
+/// The directory of a platform's files in a multi-platform local export: `linux_arm64`,
+/// `linux_arm_v7`, as BuildKit names them.
+pub fn platform_dir(platform: &Platform) -> String {
+    let mut name = format!("{}_{}", platform.os, platform.architecture);
+    if let Some(variant) = &platform.variant {
+        name.push('_');
+        name.push_str(variant);
+    }
+    name
+}
