@@ -16,6 +16,7 @@ mod contexts;
 mod error;
 mod outputs;
 mod platforms;
+mod provenance;
 mod registry;
 mod resolve;
 mod ssh_agent;
@@ -34,6 +35,7 @@ pub use gb_store::{
     repository_and_tag, tag_image,
 };
 pub use platforms::{IndexExport, PlatformBuild, PlatformsOutcome, PlatformsRequest, platform_dir};
+pub use provenance::{Provenance, ProvenanceMode, SLSA_V1};
 pub use registry::{RegistryPuller, push};
 pub use resolve::{BaseImage, Resolution};
 pub use ssh_agent::KeyAgent;

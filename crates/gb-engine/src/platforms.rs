@@ -13,6 +13,7 @@ use gb_registry::{Registry, RegistryConfig};
 use gb_solver::{SolveOptions, Solver};
 
 use crate::build::{Annotations, ImageDigests};
+use crate::provenance::Provenance;
 use crate::{Engine, EngineError};
 
 /// The OCI image index media type, under which the index is pushed.
@@ -59,6 +60,8 @@ pub struct PlatformsRequest {
     pub registry: RegistryConfig,
     /// `SOURCE_DATE_EPOCH`: the images' and their new history entries' time.
     pub source_date_epoch: Option<i64>,
+    /// Attach SLSA provenance to each image (`--provenance`).
+    pub provenance: Option<Provenance>,
 }
 
 /// What a multi-platform build made.
@@ -83,11 +86,14 @@ impl Engine {
     ) -> Result<PlatformsOutcome, EngineError> {
         let root = self.root().clone();
         let _building = root.building_async().await;
-        let PlatformsRequest { builds, mut solve, exports, names, registry, source_date_epoch } = request;
+        let PlatformsRequest { builds, mut solve, exports, names, registry, source_date_epoch, provenance } = request;
         solve.puller = Some(Arc::new(crate::RegistryPuller::new(root.clone(), registry.clone())?));
         let mut warnings = Vec::new();
         let mut built = Vec::new();
+        let mut entries = Vec::new();
+        let mut statements = Vec::new();
         for build in &builds {
+            let started = now_unix();
             let result = Solver::new(root.clone()).solve(&build.definition, &solve, events.clone()).await?;
             let image = self.assemble(
                 &build.definition,
@@ -97,10 +103,31 @@ impl Engine {
                 &build.annotations,
                 &mut warnings,
             )?;
+            entries.push(gb_export::IndexEntry::image(image.manifest_digest));
+            if let Some(provenance) = &provenance {
+                let statement = crate::provenance::statement(
+                    provenance,
+                    &crate::provenance::Built {
+                        definition: &build.definition,
+                        platform: &build.platform,
+                        manifest: image.manifest_digest,
+                        names: &names,
+                        started,
+                        finished: now_unix(),
+                    },
+                );
+                let attestation = gb_export::store_attestation_manifest(
+                    &self.export_context(),
+                    &image.manifest_digest,
+                    std::slice::from_ref(&statement),
+                )
+                .map_err(|e| EngineError::Assemble(Box::new(e)))?;
+                entries.push(attestation);
+                statements.push(statement);
+            }
             built.push((build.platform.clone(), result, image));
         }
-        let manifests: Vec<Sha256Digest> = built.iter().map(|(_, _, image)| image.manifest_digest).collect();
-        let (index, _) = gb_export::store_image_index(&self.export_context(), &manifests)
+        let (index, _) = gb_export::store_image_index(&self.export_context(), &entries)
             .map_err(|e| EngineError::Assemble(Box::new(e)))?;
 
         let mut pushed = Vec::new();
@@ -111,14 +138,20 @@ impl Engine {
                         .map_err(|source| EngineError::Archive { dest: dest.clone(), source: Box::new(source) })?;
                 }
                 IndexExport::Local(dir) => {
-                    for (platform, result, _) in &built {
-                        self.export_local(result, &dir.join(platform_dir(platform)))?;
+                    // One platform's files go to the directory itself, as BuildKit's local
+                    // exporter writes a single-platform result; its provenance beside them.
+                    let split = built.len() > 1;
+                    for (i, (platform, result, _)) in built.iter().enumerate() {
+                        let dest = if split { dir.join(platform_dir(platform)) } else { dir.clone() };
+                        self.export_local(result, &dest)?;
+                        if let Some(statement) = statements.get(i) {
+                            write_json(&dest.join("provenance.json"), statement)?;
+                        }
                     }
                 }
                 IndexExport::Push(targets) => {
                     for name in targets {
-                        let images = built.iter().map(|(_, _, image)| image);
-                        pushed.push(self.push_index(images, &index, &name, &registry).await?);
+                        pushed.push(self.push_index(&entries, &index, &name, &registry).await?);
                     }
                 }
             }
@@ -137,19 +170,20 @@ impl Engine {
         Ok(PlatformsOutcome { index, images, warnings, pushed })
     }
 
-    /// Pushes each image by digest to `name`'s repository, then the index under `name`.
-    async fn push_index<'a>(
+    /// Pushes each manifest of the index (images and attestations) by digest to `name`'s
+    /// repository, then the index under `name`.
+    async fn push_index(
         &self,
-        images: impl Iterator<Item = &'a gb_export::BuiltImage>,
+        entries: &[gb_export::IndexEntry],
         index: &Sha256Digest,
         name: &str,
         registry: &RegistryConfig,
     ) -> Result<String, EngineError> {
         let target = ImageReference::parse(name).map_err(|e| EngineError::Invalid(format!("{name}: {e}")))?;
         let client = Registry::new(registry.clone())?;
-        for image in images {
-            let by_digest = ImageReference { tag: None, digest: Some(image.manifest_digest), ..target.clone() };
-            let record = image.record(&by_digest.to_string(), 0);
+        for entry in entries {
+            let by_digest = ImageReference { tag: None, digest: Some(entry.manifest), ..target.clone() };
+            let record = manifest_record(&self.export_context(), &by_digest, &entry.manifest)?;
             client.push(&self.export_context(), &record, &by_digest).await?;
         }
         let bytes = self
@@ -160,6 +194,46 @@ impl Engine {
         client.push_manifest_bytes(&target, bytes, OCI_INDEX).await?;
         Ok(target.familiar())
     }
+}
+
+/// A record of the stored manifest `manifest`, for a push: its config read from the store (the
+/// push reads the blobs the manifest names; the record's layers are not needed).
+fn manifest_record(
+    ctx: &gb_export::ExportContext<'_>,
+    reference: &ImageReference,
+    manifest: &Sha256Digest,
+) -> Result<gb_cache::ImageRecord, EngineError> {
+    let store = |source| EngineError::Store { action: "reading a manifest to push", source: Box::new(source) };
+    let bytes = ctx.content.read(manifest).map_err(store)?;
+    let parsed: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| EngineError::Invalid(format!("manifest {manifest}: {e}")))?;
+    let config_digest: Sha256Digest = parsed["config"]["digest"]
+        .as_str()
+        .and_then(|digest| digest.parse().ok())
+        .ok_or_else(|| EngineError::Invalid(format!("manifest {manifest} names no sha256 config")))?;
+    let config = serde_json::from_slice(&ctx.content.read(&config_digest).map_err(store)?)
+        .map_err(|e| EngineError::Invalid(format!("config {config_digest}: {e}")))?;
+    Ok(gb_cache::ImageRecord {
+        reference: reference.to_string(),
+        manifest_digest: *manifest,
+        config_digest,
+        config,
+        layers: Vec::new(),
+        diff_ids: Vec::new(),
+        created_unix: 0,
+    })
+}
+
+/// Writes `value` as JSON to `path`.
+fn write_json(path: &std::path::Path, value: &serde_json::Value) -> Result<(), EngineError> {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    std::fs::write(path, text)
+        .map_err(|source| EngineError::Io { action: format!("writing {}", path.display()), source })
+}
+
+/// Seconds since the Unix epoch.
+fn now_unix() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// The directory of a platform's files in a multi-platform local export: `linux_arm64`,

@@ -11,6 +11,7 @@ use gb_snapshot::{ConfinedDir, EntryKind, Lookup};
 use oci_spec::image::{Arch, Descriptor, ImageIndexBuilder, MediaType, Os, PlatformBuilder};
 use serde_json::json;
 
+use crate::attestation::IndexEntry;
 use crate::context::ExportContext;
 use crate::error::ExportError;
 use crate::hashing::HashingReader;
@@ -77,16 +78,19 @@ pub fn write_oci_layout(
     write_layout(ctx, &blobs, &canonical_bytes(&index), dest, as_tar)
 }
 
-/// Stores an OCI image index of `images` (stored images, one per platform; their manifests'
-/// descriptors carry their configs' platforms) in the content store, as a multi-platform build
-/// makes one; returns its digest and size.
-pub fn store_image_index(ctx: &ExportContext, images: &[Sha256Digest]) -> Result<(Sha256Digest, u64), ExportError> {
+/// Stores an OCI image index of `entries` (stored images, one per platform, and attestation
+/// manifests; each descriptor carries its config's platform and the entry's annotations) in the
+/// content store, as a multi-platform build makes one; returns its digest and size.
+pub fn store_image_index(ctx: &ExportContext, entries: &[IndexEntry]) -> Result<(Sha256Digest, u64), ExportError> {
     let mut manifests = Vec::new();
-    for manifest in images {
-        let stored = StoredImage::read(ctx, manifest)?;
+    for entry in entries {
+        let stored = StoredImage::read(ctx, &entry.manifest)?;
         let media_type = stored.manifest.media_type().clone().unwrap_or(MediaType::ImageManifest);
         let mut descriptor = Descriptor::new(media_type, stored.manifest_size, oci_digest(&stored.manifest_digest)?);
         descriptor.set_platform(Some(platform_of(&stored.config)?));
+        if !entry.annotations.is_empty() {
+            descriptor.set_annotations(Some(entry.annotations.clone().into_iter().collect()));
+        }
         manifests.push(descriptor);
     }
     let index = ImageIndexBuilder::default()

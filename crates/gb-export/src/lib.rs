@@ -15,6 +15,7 @@
 //! archive has sorted entries with fixed times, so the same images give the same bytes.
 
 mod assemble;
+mod attestation;
 mod blobs;
 mod compression;
 mod config;
@@ -31,6 +32,7 @@ mod tarball;
 mod time;
 
 pub use assemble::{AssembleOptions, BuiltImage, assemble_image, assemble_image_with};
+pub use attestation::{IN_TOTO, IndexEntry, store_attestation_manifest};
 pub use blobs::layer_blobs;
 pub use compression::{Compression, GZIP_LEVEL, ZSTD_LEVEL};
 pub use context::{ExportContext, StoreAdditions};

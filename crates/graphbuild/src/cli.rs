@@ -277,6 +277,15 @@ pub struct BuildArgs {
     /// Name the result `NAME[:TAG]` in the local image store (repeatable).
     #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
     pub tags: Vec<String>,
+    /// Attach SLSA provenance to the image, as `docker buildx build --provenance`: `true` (or
+    /// the bare flag, `mode=min`), `mode=max` (with the whole build graph), `false`. The image then
+    /// goes out as an image index: push it, or export it with `-o type=oci` (`-o type=local`
+    /// writes `provenance.json`).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "true|false|mode=min|max")]
+    pub provenance: Option<String>,
+    /// An attestation, as `docker buildx build --attest`: `type=provenance[,mode=min|max]`.
+    #[arg(long = "attest", value_name = "type=provenance[,mode=min|max]")]
+    pub attest: Vec<String>,
     /// Run the Dockerfile's build checks and build nothing, as `docker build --check`: prints
     /// what they found and exits 1 when they found anything.
     #[arg(long)]

@@ -84,8 +84,13 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
         Some(fetched) => Some(fetched),
         None => context_from_stdin(&mut args, &state)?,
     };
-    let platforms = super::platforms::requested(args.dockerfile.platform.as_deref())?;
-    if platforms.len() > 1 {
+    let mut platforms = super::platforms::requested(args.dockerfile.platform.as_deref())?;
+    let provenance = super::platforms::provenance(&args)?;
+    // Provenance is attached in an image index, so one platform goes the same way as several.
+    if platforms.len() > 1 || (provenance.is_some() && !args.check) {
+        if platforms.is_empty() {
+            platforms.push(Platform::host());
+        }
         return build_platforms(&args, &platforms, &labels, state, insecure);
     }
     let prepared = super::lower::prepare(&args.context, &args.dockerfile)?;

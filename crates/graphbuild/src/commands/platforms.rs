@@ -29,6 +29,55 @@ pub fn requested(text: Option<&str>) -> Result<Vec<Platform>, Failure> {
     Ok(platforms)
 }
 
+/// The provenance `--provenance` and `--attest type=provenance` ask for, as buildx reads them
+/// (`--provenance=false` turns it off; `--attest type=sbom` is not supported yet).
+pub fn provenance(args: &BuildArgs) -> Result<Option<gb_engine::Provenance>, Failure> {
+    let mut mode = None;
+    if let Some(value) = &args.provenance {
+        mode = match value.as_str() {
+            "false" | "0" => None,
+            "true" | "1" | "min" | "mode=min" => Some(gb_engine::ProvenanceMode::Min),
+            "max" | "mode=max" => Some(gb_engine::ProvenanceMode::Max),
+            other => {
+                return Err(Failure::Input(format!(
+                    "--provenance {other}: expected true, false, mode=min or mode=max"
+                )));
+            }
+        };
+    }
+    for attest in &args.attest {
+        let fields: BTreeMap<&str, &str> = attest.split(',').filter_map(|f| f.split_once('=')).collect();
+        match (fields.get("type").copied(), fields.get("mode").copied(), fields.get("disabled").copied()) {
+            (Some("provenance"), _, Some("true")) => mode = None,
+            (Some("provenance"), None | Some("min"), _) => mode = Some(gb_engine::ProvenanceMode::Min),
+            (Some("provenance"), Some("max"), _) => mode = Some(gb_engine::ProvenanceMode::Max),
+            (Some("sbom"), _, _) => return Err(Failure::Input("--attest type=sbom is not supported yet".to_owned())),
+            _ => return Err(Failure::Input(format!("--attest {attest}: expected type=provenance[,mode=min|max]"))),
+        }
+    }
+    let Some(mode) = mode else { return Ok(None) };
+    let mut request_args = BTreeMap::new();
+    for (name, value) in super::lower::parse_build_args(&args.dockerfile.build_args)? {
+        request_args.insert(format!("build-arg:{name}"), value);
+    }
+    if let Some(target) = &args.dockerfile.target {
+        request_args.insert("target".to_owned(), target.clone());
+    }
+    let config_path = args
+        .dockerfile
+        .file
+        .as_ref()
+        .and_then(|file| file.file_name())
+        .map_or_else(|| "Dockerfile".to_owned(), |name| name.to_string_lossy().into_owned());
+    Ok(Some(gb_engine::Provenance {
+        mode,
+        frontend: "dockerfile.v0".to_owned(),
+        args: request_args,
+        config_path,
+        locals: vec!["context".to_owned(), "dockerfile".to_owned()],
+    }))
+}
+
 /// What a multi-platform build needs beside its arguments.
 pub struct Shared<'a> {
     /// The state root.
@@ -54,6 +103,7 @@ pub fn run(args: &BuildArgs, platforms: &[Platform], shared: Shared<'_>) -> Resu
         names,
         registry: super::registry::registry_config(&root, shared.insecure)?,
         source_date_epoch: super::engine::source_date_epoch(source_date_epoch.as_deref())?,
+        provenance: provenance(args)?,
     };
     let sink: Arc<dyn gb_events::EventSink> = Arc::from(crate::progress::sink(args.run.progress));
     let engine = gb_engine::Engine::new(shared.state.clone());
@@ -115,8 +165,8 @@ fn index_exports(args: &BuildArgs) -> Result<(Vec<IndexExport>, Vec<String>), Fa
     }
     let unsupported = |what: &str| {
         Failure::Input(format!(
-            "{what} cannot hold a multi-platform image: push it (--push, -o type=image,push=true), or export it \
-             with -o type=oci or -o type=local"
+            "{what} cannot hold an image index (several platforms, or an image with provenance): push it (--push, \
+             -o type=image,push=true), or export it with -o type=oci or -o type=local"
         ))
     };
     let mut exports = Vec::new();

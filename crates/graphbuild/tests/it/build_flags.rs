@@ -499,3 +499,75 @@ fn a_context_comes_from_an_http_tarball_or_a_git_repository() {
         env.cmd(&["build", &format!("http://127.0.0.1:{}/nothing.tar.gz", server.port)]).output().expect("build");
     assert_eq!(missing.status.code(), Some(3), "{}", String::from_utf8_lossy(&missing.stderr));
 }
+
+/// `--provenance` attaches SLSA v1 provenance as BuildKit does: the image goes out as an index
+/// holding the image and an attestation manifest (platform unknown/unknown, naming the image in
+/// its annotations) whose layer is the in-toto statement; `-o type=local` writes it as
+/// `provenance.json`; a push carries the whole index.
+#[test]
+fn provenance_is_attached_to_the_image_in_its_index() {
+    gb_test_support::require_tool("skopeo", "skopeo");
+    let env = Env::new();
+    let registry = gb_test_support::TestRegistry::start();
+    let context = context();
+    let out = tempfile::tempdir().expect("out");
+    let layout = out.path().join("layout");
+    let files = out.path().join("files");
+    let name = format!("{}/attested/app:1", registry.addr);
+    let output = env
+        .cmd(&["build", "--progress", "plain", "--provenance=mode=max", "--build-arg", "FLAVOR=plain", "-t", &name])
+        .arg("--push")
+        .arg("-o")
+        .arg(format!("type=oci,dest={},tar=false", layout.display()))
+        .arg("-o")
+        .arg(format!("type=local,dest={}", files.display()))
+        .arg(context.path())
+        .output()
+        .expect("build");
+    assert_ok(&output);
+    let read_json = |path: std::path::PathBuf| -> Value {
+        serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+            .expect("json")
+    };
+    let blob = |digest: &Value| {
+        layout.join("blobs/sha256").join(digest.as_str().expect("digest").trim_start_matches("sha256:"))
+    };
+    let top = read_json(layout.join("index.json"));
+    let index = read_json(blob(&top["manifests"][0]["digest"]));
+    let manifests = index["manifests"].as_array().expect("manifests");
+    assert_eq!(manifests.len(), 2, "{index}");
+    let (image, attestation) = (&manifests[0], &manifests[1]);
+    assert_eq!(attestation["platform"], serde_json::json!({"architecture": "unknown", "os": "unknown"}));
+    assert_eq!(attestation["annotations"]["vnd.docker.reference.type"], "attestation-manifest");
+    assert_eq!(attestation["annotations"]["vnd.docker.reference.digest"], image["digest"]);
+    let attestation_manifest = read_json(blob(&attestation["digest"]));
+    let layer = &attestation_manifest["layers"][0];
+    assert_eq!(layer["mediaType"], "application/vnd.in-toto+json");
+    let statement = read_json(blob(&layer["digest"]));
+    assert_eq!(statement["predicateType"], "https://slsa.dev/provenance/v1");
+    assert_eq!(
+        statement["subject"][0]["digest"]["sha256"].as_str().map(|d| format!("sha256:{d}")),
+        image["digest"].as_str().map(str::to_owned)
+    );
+    let definition = &statement["predicate"]["buildDefinition"];
+    assert_eq!(definition["externalParameters"]["request"]["args"]["build-arg:FLAVOR"], "plain");
+    assert_eq!(definition["externalParameters"]["configSource"]["path"], "Dockerfile");
+    let base = &definition["resolvedDependencies"][0];
+    assert!(
+        base["uri"].as_str().is_some_and(|uri| uri.starts_with("pkg:docker/busybox@latest?platform=linux%2F")),
+        "{base}"
+    );
+    assert!(base["digest"]["sha256"].is_string(), "the base is pinned: {base}");
+    assert!(definition["internalParameters"]["buildConfig"]["graphbuildDefinition"]["ops"].is_array(), "mode=max");
+    assert_eq!(read_json(files.join("provenance.json"))["predicateType"], "https://slsa.dev/provenance/v1");
+    assert!(files.join("a.txt").is_file(), "a single platform's files are the directory itself");
+
+    let raw = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{name}"))
+        .output()
+        .expect("skopeo");
+    assert!(raw.status.success(), "{}", String::from_utf8_lossy(&raw.stderr));
+    let pushed: Value = serde_json::from_slice(&raw.stdout).expect("index");
+    assert_eq!(pushed["manifests"].as_array().map(Vec::len), Some(2), "{pushed}");
+}
