@@ -73,6 +73,21 @@ impl UnpackedContext {
         Ok((unpacked, Some(dockerfile)))
     }
 
+    /// A named build context at a URL (`--build-context NAME=URL`), as BuildKit's
+    /// `NamedContext` loads one: a git repository checked out, or else the downloaded file
+    /// itself, named `context`, alone in the directory (not unpacked).
+    pub fn named_from_url(tmp: &Path, url: &str) -> Result<Self, EngineError> {
+        if git_context(url).is_some() {
+            return Self::from_url(tmp, url).map(|(unpacked, _)| unpacked);
+        }
+        let unpacked = Self::new(tmp)?;
+        gb_fetch::fetch_http(url, None, Some("context"), &unpacked.context).map_err(|source| EngineError::Fetch {
+            url: gb_fetch::redact_credentials(url),
+            source: Box::new(source),
+        })?;
+        Ok(unpacked)
+    }
+
     /// The context directory.
     pub fn path(&self) -> &Path {
         &self.context

@@ -168,6 +168,9 @@ pub fn assemble_image_with(
     if let Some(variant) = &spec.platform.variant {
         config = config.variant(variant.clone());
     }
+    if let Some(author) = &runtime.author {
+        config = config.author(author.clone());
+    }
     let config = config.build().map_err(|source| ExportError::Oci { what: "config", source })?;
     let mut config = serde_json::to_value(&config)
         .map_err(|e| ExportError::Oci { what: "config", source: oci_spec::OciSpecError::SerDe(e) })?;

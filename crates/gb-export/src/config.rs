@@ -26,6 +26,8 @@ pub(crate) struct RuntimeConfig {
     pub(crate) healthcheck: Option<Healthcheck>,
     pub(crate) shell: Option<Vec<String>>,
     pub(crate) on_build: Vec<String>,
+    /// The top-level `author` (MAINTAINER), inherited from the base unless set again.
+    pub(crate) author: Option<String>,
 }
 
 impl RuntimeConfig {
@@ -73,6 +75,7 @@ impl RuntimeConfig {
             // A base image's ONBUILD triggers are for the image built directly on it; Docker
             // and BuildKit drop them from the child's config.
             on_build: Vec::new(),
+            author: config["author"].as_str().filter(|s| !s.is_empty()).map(str::to_owned),
         }
     }
 
@@ -110,6 +113,7 @@ impl RuntimeConfig {
         if !spec.on_build.is_empty() {
             self.on_build = spec.on_build.clone();
         }
+        replace(&mut self.author, &spec.author);
         Ok(())
     }
 

@@ -72,6 +72,9 @@ pub struct ImageConfig {
     /// `ONBUILD` triggers, as written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub on_build: Vec<String>,
+    /// The image's author (`MAINTAINER`), the config's top-level `author`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
 }
 
 /// A container health check, durations in nanoseconds as Docker stores them.

@@ -134,6 +134,7 @@ pub fn ir_config(config: &serde_json::Value) -> ImageConfig {
         }),
         shell: strings(&inner["Shell"]),
         on_build: strings(&inner["OnBuild"]).unwrap_or_default(),
+        author: config["author"].as_str().filter(|s| !s.is_empty()).map(str::to_owned),
     }
 }
 

@@ -209,13 +209,11 @@ struct Prepared {
     private_dirs: TempPaths,
 }
 
-/// The resolv.conf of a step on the private network: slirp's DNS forwarder (which relays to the
-/// A hosts file: `host`'s lines, then one `IP\tNAME` line per `name=ip` entry.
-fn hosts_file(host: &str, extra: &[String]) -> String {
-    let mut text = host.to_owned();
-    if !text.is_empty() && !text.ends_with('\n') {
-        text.push('\n');
-    }
+/// A step's hosts file, as BuildKit writes it (`executor/oci/hosts.go`): the loopback
+/// addresses with `localhost` and the step's host name, then one `IP\tNAME` line per `name=ip`
+/// entry. The host's own entries stay out, so a step sees the same names on every machine.
+fn hosts_file(hostname: &str, extra: &[String]) -> String {
+    let mut text = format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n");
     for entry in extra {
         if let Some((name, ip)) = entry.split_once('=') {
             text.push_str(&format!("{ip}\t{name}\n"));
@@ -224,6 +222,7 @@ fn hosts_file(host: &str, extra: &[String]) -> String {
     text
 }
 
+/// The resolv.conf of a step on the private network: slirp's DNS forwarder (which relays to the
 /// host's resolvers) and the host's `search` and `options` lines.
 fn private_resolv_conf(host: &str) -> String {
     let mut text = format!("nameserver {}\n", gb_exec::PRIVATE_NETWORK_DNS);
@@ -502,6 +501,8 @@ fn prepare(
     }
     // Without `--network`, a private namespace reaching out through slirp4netns: a step must not
     // reach the host's loopback services, as under docker build or BuildKit.
+    // BuildKit's default host name of a step (`buildkitsandbox`), unless the op names one.
+    let hostname = exec.meta.hostname.clone().unwrap_or_else(|| "buildkitsandbox".to_owned());
     let network = match exec.network {
         NetworkMode::None => Network::Isolated,
         NetworkMode::Default => Network::Private,
@@ -521,13 +522,9 @@ fn prepare(
         } else {
             Some(PathBuf::from("/etc/resolv.conf")).filter(|p| p.is_file())
         };
-        let hosts = if exec.meta.extra_hosts.is_empty() {
-            Some(PathBuf::from("/etc/hosts")).filter(|p| p.is_file())
-        } else {
-            // The host's entries, then `--add-host`'s, as BuildKit appends them.
+        let hosts = {
             let copy = state.tmp_dir().join(format!("hosts-{}", gb_cache::LayerId::random()));
-            let host = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
-            std::fs::write(&copy, hosts_file(&host, &exec.meta.extra_hosts))
+            std::fs::write(&copy, hosts_file(&hostname, &exec.meta.extra_hosts))
                 .map_err(|e| SolveError::env("writing the step's hosts file", e))?;
             secret_files.push(copy.clone());
             Some(copy)
@@ -552,7 +549,7 @@ fn prepare(
         mounts,
         network,
         privileged: exec.security == SecurityMode::Insecure,
-        hostname: exec.meta.hostname.clone().unwrap_or_else(|| "buildkitsandbox".to_owned()),
+        hostname,
         shm_size: exec.meta.shm_size.unwrap_or(gb_exec::DEFAULT_SHM_SIZE),
         rlimits: exec.meta.ulimits.iter().map(rlimit).collect(),
     };

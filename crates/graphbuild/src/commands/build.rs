@@ -84,6 +84,7 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
         Some(fetched) => Some(fetched),
         None => context_from_stdin(&mut args, &state)?,
     };
+    let _named_contexts = named_contexts_from_urls(&mut args, &state)?;
     let mut platforms = super::platforms::requested(args.dockerfile.platform.as_deref())?;
     let provenance = super::platforms::provenance(&args)?;
     // Provenance is attached in an image index, so one platform goes the same way as several.
@@ -190,6 +191,27 @@ fn context_from_url(
     }
     args.context = fetched.path().to_owned();
     Ok(Some(fetched))
+}
+
+/// `--build-context NAME=URL` (a git repository, or an http(s) file): fetched now into
+/// directories of the state root, which the flags then name instead; they live as long as the
+/// returned guards.
+fn named_contexts_from_urls(
+    args: &mut BuildArgs,
+    state: &gb_store::StateRoot,
+) -> Result<Vec<gb_engine::UnpackedContext>, Failure> {
+    let mut fetched = Vec::new();
+    for value in &mut args.dockerfile.build_contexts {
+        let Some((name, url)) = value.split_once('=') else { continue };
+        if !["http://", "https://", "git://", "git@"].iter().any(|scheme| url.starts_with(scheme)) {
+            continue;
+        }
+        let context = gb_engine::UnpackedContext::named_from_url(&state.tmp_dir(), url)
+            .map_err(|e| Failure::Engine(Box::new(e)))?;
+        *value = format!("{name}={}", context.path().display());
+        fetched.push(context);
+    }
+    Ok(fetched)
 }
 
 /// `build -`: the context comes from standard input, as `docker build -` takes it: a tar

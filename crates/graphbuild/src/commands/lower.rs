@@ -32,7 +32,13 @@ impl Prepared {
 
 /// Reads the Dockerfile and `.dockerignore` and parses the shared flags of `lower` and `build`.
 pub fn prepare(context: &Path, args: &DockerfileArgs) -> Result<Prepared, Failure> {
-    let dockerfile = args.file.clone().unwrap_or_else(|| context.join("Dockerfile"));
+    // Without -f, `Dockerfile`, else `dockerfile`, as BuildKit's `DefaultLocalNameDockerfile`
+    // lookup falls back to the lower-case name.
+    let dockerfile = args.file.clone().unwrap_or_else(|| {
+        let upper = context.join("Dockerfile");
+        let lower = context.join("dockerfile");
+        if !upper.exists() && lower.is_file() { lower } else { upper }
+    });
     if !context.is_dir() {
         return Err(Failure::Input(format!("the build context {} is not a directory", context.display())));
     }
@@ -181,8 +187,10 @@ fn parse_build_contexts(values: &[String], file: &str, text: &str) -> Result<Bui
             gb_ir::ImageReference::parse(image).map_err(|e| invalid(e.to_string()))?;
             gb_dockerfile::NamedContext::Image(image.to_owned())
         } else if let Some((scheme, _)) = target.split_once("://") {
+            // `build` fetches git and http(s) contexts into directories before this; `lower`
+            // fetches nothing.
             return Err(invalid(format!(
-                "{scheme}:// build contexts are not supported yet (a directory or docker-image://)"
+                "{scheme}:// build contexts are not supported here (a directory, docker-image://, or a git or http(s) URL with `build`)"
             )));
         } else {
             let dir = std::path::absolute(target).map_err(|e| invalid(e.to_string()))?;

@@ -358,11 +358,8 @@ fn build_contexts_replace_stages_images_and_from_names() {
     assert_eq!(read("extra/extra.txt"), "from the extra context");
     assert!(!out.path().join("extra/secret.txt").exists(), "the context's own .dockerignore applies");
 
-    let refused = env
-        .cmd(&["build", "--build-context", "x=https://example.com/ctx.tar"])
-        .arg(context.path())
-        .output()
-        .expect("build");
+    let refused =
+        env.cmd(&["build", "--build-context", "x=oci-layout:///nowhere"]).arg(context.path()).output().expect("build");
     assert_eq!(refused.status.code(), Some(1));
 }
 
@@ -494,6 +491,29 @@ fn a_context_comes_from_an_http_tarball_or_a_git_repository() {
     let out =
         env.build_local(std::path::Path::new(&format!("http://127.0.0.1:{}/repo.git#main:app", server.port)), &[]);
     assert_eq!(std::fs::read_to_string(out.path().join("note.txt")).expect("note"), "from git");
+
+    // As named contexts, a git repository is its checkout and an http file is itself, named
+    // `context` (BuildKit's `NamedContext` does not unpack it).
+    let named = tempfile::tempdir().expect("named");
+    write(
+        named.path(),
+        "Dockerfile",
+        "FROM busybox\nCOPY --from=src note.txt /named.txt\nCOPY --from=file context /file.tgz\n",
+    );
+    let out = env.build_local(
+        named.path(),
+        &[
+            "--build-context",
+            &format!("src=http://127.0.0.1:{}/repo.git#main:app", server.port),
+            "--build-context",
+            &format!("file=http://127.0.0.1:{}/context.tar.gz", server.port),
+        ],
+    );
+    assert_eq!(std::fs::read_to_string(out.path().join("named.txt")).expect("named"), "from git");
+    assert_eq!(
+        std::fs::read(out.path().join("file.tgz")).expect("file"),
+        std::fs::read(served.path().join("context.tar.gz")).expect("served")
+    );
 
     let missing =
         env.cmd(&["build", &format!("http://127.0.0.1:{}/nothing.tar.gz", server.port)]).output().expect("build");

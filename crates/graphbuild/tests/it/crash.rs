@@ -176,7 +176,8 @@ impl SpinningBuild {
 /// `graphbuild images` on the root succeeds, at once after a kill.
 fn assert_images_works(env: &Env) {
     let images = env.cmd(&["images"]).output().expect("images");
-    assert_eq!(images.status.code(), Some(0), "images after the kill:\n{}", stderr(&images));
+    let log = std::fs::read_to_string(env.root.path().join("server.log")).unwrap_or_default();
+    assert_eq!(images.status.code(), Some(0), "images after the kill:\n{}\nserver.log:\n{log}", stderr(&images));
 }
 
 /// Starts `graphbuild ARGS` on the root, its output going to `log`.

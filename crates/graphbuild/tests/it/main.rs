@@ -2,6 +2,7 @@
 
 mod build_checks;
 mod build_flags;
+mod buildkit_cases;
 mod crash;
 mod debug_parse;
 mod engine;

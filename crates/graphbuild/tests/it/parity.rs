@@ -203,3 +203,20 @@ fn several_matches_unpack_and_merge_into_a_destination_without_a_slash() {
     assert!(!out.path().join("merged/skip.tmp").exists(), "--exclude applies to every match");
     assert_eq!((read("parents/dir1/a.txt"), read("parents/dir2/b.txt")), ("a".to_owned(), "b".to_owned()));
 }
+
+/// MAINTAINER sets the image's Author as written (BuildKit's `dispatchMaintainer` expands no
+/// variable and sets no label), and a child image keeps its base's Author.
+#[test]
+fn maintainer_sets_the_author_as_written() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", "FROM busybox AS base\nENV X=y\nMAINTAINER someone $X\nFROM base\nRUN true\n");
+    let output =
+        env.cmd(&["build", "--progress", "plain", "-t", "parity:author"]).arg(context.path()).output().expect("build");
+    assert_ok(&output);
+    let inspect = env.cmd(&["image", "inspect", "parity:author"]).output().expect("inspect");
+    assert_ok(&inspect);
+    let image: Value = serde_json::from_slice(&inspect.stdout).expect("inspect JSON");
+    assert_eq!(image[0]["Author"], "someone $X");
+    assert!(image[0]["Config"]["Labels"].get("maintainer").is_none(), "{}", image[0]["Config"]);
+}

@@ -65,17 +65,32 @@ impl Lowerer<'_> {
         let chmod = match &copy.chmod {
             Some(chmod) => {
                 let chmod = self.expand(stage, chmod, node, "--chmod")?;
-                let octal = !chmod.is_empty() && chmod.len() <= 4 && chmod.chars().all(|c| ('0'..='7').contains(&c));
-                let symbolic = !chmod.is_empty() && chmod.chars().all(|c| "ugoa+-=rwxXst,".contains(c));
-                if !octal && !symbolic {
-                    return Err(error_at_text(
-                        self.source,
-                        node,
-                        &chmod,
-                        format!("invalid --chmod value {chmod:?}: expected octal digits or a symbolic mode"),
-                    ));
+                // A value that looks numeric must be octal up to 07777, with BuildKit's message
+                // (`convert_copy.go`); anything else must be a symbolic mode.
+                if chmod.starts_with(|c: char| c.is_ascii_digit()) {
+                    if !u32::from_str_radix(&chmod, 8).is_ok_and(|mode| mode <= 0o7777) {
+                        return Err(error_at_text(
+                            self.source,
+                            node,
+                            &chmod,
+                            format!(
+                                "invalid chmod parameter: '{chmod}'. it should be octal string and between 0 and 07777"
+                            ),
+                        ));
+                    }
+                    Some(chmod)
+                } else {
+                    let symbolic = !chmod.is_empty() && chmod.chars().all(|c| "ugoa+-=rwxXst,".contains(c));
+                    if !symbolic {
+                        return Err(error_at_text(
+                            self.source,
+                            node,
+                            &chmod,
+                            format!("invalid --chmod value {chmod:?}: expected octal digits or a symbolic mode"),
+                        ));
+                    }
+                    Some(chmod)
                 }
-                Some(chmod)
             }
             None => None,
         };

@@ -185,6 +185,10 @@ const BUILTIN_ARGS: &[&str] = &[
     "TARGETSTAGE",
 ];
 
+/// The build arg naming the RUN steps' host name: BuildKit reads it as a front-end option
+/// (dockerui's `BUILDKIT_SANDBOX_HOSTNAME`), so it needs no ARG and is never unused.
+pub(crate) const HOSTNAME_BUILD_ARG: &str = "BUILDKIT_SANDBOX_HOSTNAME";
+
 /// Proxy variables usable as build args without an ARG, kept out of cache keys.
 const PROXY_ARGS: &[&str] = &[
     "HTTP_PROXY",
@@ -532,9 +536,14 @@ impl<'a> Lowerer<'a> {
                 .iter()
                 .rposition(|stage| stage.name.as_deref() == Some(target.to_lowercase().as_str()))
                 .ok_or_else(|| {
+                    // BuildKit suggests the closest stage name (`suggest.WrapError`).
+                    let names = self.stages.iter().filter_map(|stage| stage.name.as_deref());
+                    let hint = crate::lint::words::suggest(target, names)
+                        .map(|name| format!(" (did you mean {name}?)"))
+                        .unwrap_or_default();
                     DockerfileError::whole_file(
                         ErrorKind::Instruction,
-                        format!("target stage {target:?} could not be found"),
+                        format!("target stage {target:?} could not be found{hint}"),
                     )
                 }),
         }
@@ -628,7 +637,8 @@ impl<'a> Lowerer<'a> {
                 Work::Trigger(trigger) => {
                     // A trigger becomes its instructions, in its place.
                     let instructions = self.parse_trigger(trigger, &self.stages[body.index].from.node)?;
-                    let step = format!("{} ONBUILD", step_label(&body.state.name, 1, self.stage_total(body.index)));
+                    let step =
+                        format!("{} ONBUILD", step_label(&body.state.name, 1, self.stage_total(body.index, true)));
                     let items = instructions
                         .into_iter()
                         .map(|instruction| Work::Instruction(Box::new(instruction), step.clone()));
@@ -686,9 +696,11 @@ impl<'a> Lowerer<'a> {
         })
     }
 
-    /// How many steps a stage has: its FROM and its instructions.
-    fn stage_total(&self, index: usize) -> usize {
-        self.stages[index].instructions.len() + 1
+    /// How many steps a stage has, as BuildKit counts them (`cmdTotal`): its FROM unless it is
+    /// `scratch`, and its RUN, COPY, ADD and WORKDIR instructions.
+    fn stage_total(&self, index: usize, from_counts: bool) -> usize {
+        let counted = self.stages[index].instructions.iter().filter(|i| stage::counts_as_step(&i.command)).count();
+        (counted + usize::from(from_counts)).max(1)
     }
 
     /// Counts bytes built from the Dockerfile against [`MAX_LOWERED_BYTES`].
@@ -853,6 +865,7 @@ impl<'a> Lowerer<'a> {
                 !self.used_build_args.contains(*name)
                     && !PROXY_ARGS.contains(&name.as_str())
                     && name.as_str() != CHECK_BUILD_ARG
+                    && name.as_str() != HOSTNAME_BUILD_ARG
             })
             .collect();
         if !unused.is_empty() {

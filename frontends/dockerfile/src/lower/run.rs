@@ -149,7 +149,7 @@ impl Lowerer<'_> {
                     proxy_env,
                     extra_hosts: self.options.extra_hosts.clone(),
                     // BuildKit's build arg for the steps' host name (part of the op there too).
-                    hostname: self.options.build_args.get("BUILDKIT_SANDBOX_HOSTNAME").cloned(),
+                    hostname: self.options.build_args.get(super::HOSTNAME_BUILD_ARG).cloned(),
                     shm_size: self.options.shm_size,
                     ulimits: self.options.ulimits.clone(),
                 },

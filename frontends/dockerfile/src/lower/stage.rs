@@ -115,19 +115,6 @@ impl Lowerer<'_> {
         Ok(self.fill_holes(expansion.value, node, what))
     }
 
-    /// [`Self::expand`] for a word BuildKit does not expand against the stage (MAINTAINER), so
-    /// no variable in it is reported as undefined.
-    pub(crate) fn expand_unchecked(
-        &mut self,
-        stage: &StageState,
-        word: &str,
-        node: &Node,
-        what: &str,
-    ) -> Result<String, DockerfileError> {
-        let value = self.expand_with(&stage.scope(), word, node)?;
-        Ok(self.fill_holes(value, node, what))
-    }
-
     /// An expanded word with the unknown base image's variables made empty, warning that they
     /// were.
     pub(crate) fn fill_holes(&mut self, value: String, node: &Node, what: &str) -> String {
@@ -157,7 +144,6 @@ impl Lowerer<'_> {
         let Command::From { image, platform, .. } = &from.command else {
             return Err(error_at_node(self.source, &from.node, "a stage must start with FROM"));
         };
-        let total = self.stage_total(index);
         let name = self.stage_display_name(index);
 
         // FROM sees only global ARGs and the automatic platform variables.
@@ -187,6 +173,8 @@ impl Lowerer<'_> {
                 format!("base name ({image}) should not be blank"),
             ));
         }
+        let from_counts = !image_name.eq_ignore_ascii_case("scratch");
+        let total = self.stage_total(index, from_counts);
 
         // A named build context named after this stage replaces it, as in BuildKit: its
         // instructions never run.
@@ -227,9 +215,15 @@ impl Lowerer<'_> {
                 self.image_stage(&reference, image, &name, index, &platform, &from.node, description)?;
         }
 
+        // Steps are numbered as BuildKit numbers them (`cmdIndex`): only the FROM of an image
+        // and the instructions that make an op count.
         let mut work: Vec<Work> = triggers.into_iter().map(Work::Trigger).collect();
-        for (i, instruction) in self.stages[index].instructions.iter().enumerate() {
-            work.push(Work::Instruction(Box::new(instruction.clone()), step_label(&name, i + 2, total)));
+        let mut step = usize::from(from_counts);
+        for instruction in &self.stages[index].instructions {
+            if counts_as_step(&instruction.command) {
+                step += 1;
+            }
+            work.push(Work::Instruction(Box::new(instruction.clone()), step_label(&name, step.max(1), total)));
         }
         Ok(Started::Body(Box::new(StageBody { index, state: stage, work, next: 0 })))
     }
@@ -424,8 +418,9 @@ impl Lowerer<'_> {
                 stage.history.push(history_entry(format!("LABEL {}", parts.join(" ")), false));
             }
             Command::Maintainer(name) => {
-                let name = self.expand_unchecked(stage, name, node, "MAINTAINER")?;
-                stage.config.labels.insert("maintainer".to_owned(), name.clone());
+                // As BuildKit's `dispatchMaintainer`: the image's Author, as written (MAINTAINER
+                // expands no variable), not a label.
+                stage.config.author = Some(name.clone());
                 stage.history.push(history_entry(format!("MAINTAINER {name}"), false));
             }
             Command::Expose(ports) => {
@@ -505,7 +500,7 @@ impl Lowerer<'_> {
                 stage.config.shell = Some(shell.clone());
             }
             Command::Onbuild { trigger } => {
-                stage.history.push(history_entry(format!("ONBUILD {trigger}"), false));
+                // As BuildKit's `dispatchOnbuild`: the trigger is kept, no history entry is made.
                 stage.config.on_build.push(trigger.clone());
             }
             Command::Healthcheck(check) => {
@@ -624,4 +619,10 @@ fn empty_stage(name: &str, index: usize, platform: &Platform) -> StageState {
         cmd_set: false,
         lints: StageLints::default(),
     }
+}
+
+/// Whether an instruction is a numbered step of its stage, as BuildKit counts them
+/// (`dispatchState.cmdTotal`): RUN, COPY and ADD (both `Copy` here) and WORKDIR.
+pub(crate) fn counts_as_step(command: &Command) -> bool {
+    matches!(command, Command::Run { .. } | Command::Copy(_) | Command::Workdir(_))
 }

@@ -1,0 +1,342 @@
+//! BuildKit v0.32.2's Dockerfile integration tests (`frontend/dockerfile/*_test.go`) that need
+//! only a busybox base, ported as data: each `tests/data/buildkit/GROUP/NAME.case` is one test
+//! (or sub-case), built end to end by the `graphbuild` binary and checked as BuildKit checks it.
+//!
+//! # The case format
+//!
+//! A case file is a list of sections. A section starts with a header line `=== KIND` or
+//! `=== KIND: ARGUMENT`; its body is the text up to the next header, less the line break that
+//! ends its last line (so a body that must end in a line break ends with an empty line). Lines
+//! before the first header are comments.
+//!
+//! Input sections:
+//! - `=== test: NAME` (required): the Go test function ported, plus the file it is in; the body
+//!   may say what was adapted (an alpine command done with busybox, say).
+//! - `=== Dockerfile`: the context's `Dockerfile`.
+//! - `=== file: PATH`: a file of the context.
+//! - `=== setup`: a `sh -e` script run in the context before the build (archives, symlinks,
+//!   modes: what plain files cannot say).
+//! - `=== args`: build flags, one argument a line (`--build-arg` then `A=1` on the next line).
+//!   The build runs in the context directory, so relative paths (`-f`, `--secret src=`) work.
+//! - `=== env: KEY=VALUE`: an environment variable of the build command.
+//!
+//! Expectations (about the root file system exported with `-o type=local`, unless said):
+//! - `=== expect file: PATH`: the file's content is exactly the body.
+//! - `=== expect contains: PATH`: each line of the body occurs in the file.
+//! - `=== expect lacks: PATH`: no line of the body occurs in the file.
+//! - `=== expect absent: PATH` / `=== expect exists: PATH`: the path is missing / is there.
+//! - `=== expect mode: PATH`: the permission bits, in octal (`0755`).
+//! - `=== expect owner: PATH`: `UID:GID`.
+//! - `=== expect symlink: PATH`: the link's target.
+//! - `=== expect dir: PATH`: the directory's entries, sorted, one a line.
+//! - `=== expect image: POINTER`: the JSON value at a JSON pointer into `graphbuild image
+//!   inspect`'s object for the image (built with `-t`), e.g. `/Config/Env`; an array index may
+//!   be negative, counting from the end (`/History/-1/created_by`).
+//! - `=== expect stderr`: each line of the body occurs in the (successful) build's output.
+//! - `=== expect error`: the build fails, and each line of the body occurs in its output.
+//!
+//! `=== differs: WHY` marks a case graphbuild gets wrong on purpose or for now, saying what
+//! BuildKit does and what graphbuild does. Such a case must still fail one of its
+//! expectations: when it starts passing, the runner fails so the mark is removed.
+//!
+//! Set `BUILDKIT_CASE=SUBSTRING` to run only the cases whose name contains it.
+
+use std::fmt::Write as _;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::engine::{Env, write};
+use crate::repo_root;
+
+/// One section of a case file.
+struct Section {
+    kind: String,
+    argument: String,
+    body: String,
+}
+
+/// A parsed case file.
+struct Case {
+    name: String,
+    sections: Vec<Section>,
+}
+
+impl Case {
+    fn parse(name: String, text: &str) -> Result<Self, String> {
+        let mut sections: Vec<Section> = Vec::new();
+        for line in text.split_inclusive('\n') {
+            if let Some(header) = line.strip_prefix("=== ") {
+                let header = header.trim_end_matches('\n');
+                let (kind, argument) = match header.split_once(": ") {
+                    Some((kind, argument)) => (kind.trim(), argument.trim()),
+                    None => (header.trim(), ""),
+                };
+                sections.push(Section { kind: kind.to_owned(), argument: argument.to_owned(), body: String::new() });
+            } else if let Some(section) = sections.last_mut() {
+                section.body.push_str(line);
+            }
+        }
+        for section in &mut sections {
+            if section.body.ends_with('\n') {
+                section.body.pop();
+            }
+        }
+        let case = Self { name, sections };
+        if !case.sections.iter().any(|s| s.kind == "test") {
+            return Err("no `=== test:` section".to_owned());
+        }
+        Ok(case)
+    }
+
+    fn all<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Section> + 'a {
+        self.sections.iter().filter(move |s| s.kind == kind)
+    }
+
+    fn one(&self, kind: &str) -> Option<&Section> {
+        self.sections.iter().find(|s| s.kind == kind)
+    }
+}
+
+/// Runs every case of one group (a directory under `tests/data/buildkit`) and fails with the
+/// name and the findings of each case that did not do what it says.
+fn run_group(group: &str) {
+    let dir = repo_root().join("crates/graphbuild/tests/data/buildkit").join(group);
+    let filter = std::env::var("BUILDKIT_CASE").unwrap_or_default();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "case"))
+        .filter(|path| path.to_string_lossy().contains(&filter))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return;
+    }
+    let env = Env::new();
+    let mut report = String::new();
+    let (mut passed, mut differ) = (0, 0);
+    for path in &paths {
+        let name = format!("{group}/{}", path.file_stem().expect("a case name").to_string_lossy());
+        let text = std::fs::read_to_string(path).expect("case file");
+        let case = match Case::parse(name.clone(), &text) {
+            Ok(case) => case,
+            Err(e) => {
+                let _ = writeln!(report, "{name}: bad case file: {e}");
+                continue;
+            }
+        };
+        let problems = run_case(&env, &case);
+        match (case.one("differs"), problems.is_empty()) {
+            (None, true) => passed += 1,
+            (Some(_), false) => differ += 1,
+            (None, false) => {
+                let _ = writeln!(report, "{name}: FAILED\n  {}", problems.join("\n  "));
+            }
+            (Some(why), true) => {
+                let _ = writeln!(
+                    report,
+                    "{name}: marked `differs` ({}) but now does what BuildKit does: remove the mark",
+                    why.argument
+                );
+            }
+        }
+    }
+    eprintln!("buildkit cases {group}: {} run, {passed} pass, {differ} differ as marked", paths.len());
+    assert!(report.is_empty(), "buildkit cases of {group} that failed:\n{report}");
+}
+
+/// Builds one case and returns what it found wrong (nothing when it did what it expects).
+fn run_case(env: &Env, case: &Case) -> Vec<String> {
+    let context = tempfile::tempdir().expect("context");
+    if let Some(dockerfile) = case.one("Dockerfile") {
+        write(context.path(), "Dockerfile", &format!("{}\n", dockerfile.body));
+    }
+    for file in case.all("file") {
+        write(context.path(), &file.argument, &file.body);
+    }
+    if let Some(setup) = case.one("setup") {
+        let status = std::process::Command::new("sh")
+            .args(["-ec", &setup.body])
+            .current_dir(context.path())
+            .status()
+            .expect("sh runs");
+        if !status.success() {
+            return vec![format!("setup failed: {status}")];
+        }
+    }
+    let out = tempfile::tempdir().expect("output");
+    let expects_error = case.one("expect error").is_some();
+    let wants_image = case.all("expect image").next().is_some();
+    let tag = format!("buildkit-case/{}", case.name.replace(['/', '_'], "-").to_lowercase());
+    let mut command = env.cmd(&["build", "--progress", "plain"]);
+    command.current_dir(context.path());
+    for arg in case.all("args").flat_map(|s| s.body.lines()) {
+        command.arg(arg);
+    }
+    for var in case.all("env") {
+        let (key, value) = var.argument.split_once('=').unwrap_or((&var.argument, ""));
+        command.env(key, value);
+    }
+    if !expects_error {
+        command.arg("-o").arg(format!("type=local,dest={}", out.path().display()));
+        if wants_image {
+            command.args(["-t", &tag]);
+        }
+    }
+    let output = command.arg(".").output().expect("graphbuild runs");
+    let log = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let mut problems = Vec::new();
+    if expects_error {
+        if output.status.success() {
+            problems.push("the build succeeded but BuildKit's fails".to_owned());
+        }
+        for wanted in case.all("expect error").flat_map(|s| s.body.lines()) {
+            if !log.contains(wanted) {
+                problems.push(format!("the output lacks {wanted:?}:\n{}", indent(&log)));
+            }
+        }
+        return problems;
+    }
+    if !output.status.success() {
+        return vec![format!("the build failed:\n{}", indent(&log))];
+    }
+    for wanted in case.all("expect stderr").flat_map(|s| s.body.lines()) {
+        if !log.contains(wanted) {
+            problems.push(format!("the output lacks {wanted:?}"));
+        }
+    }
+    let image = if wants_image { inspect(env, &tag) } else { Value::Null };
+    for section in case.sections.iter().filter(|s| s.kind.starts_with("expect ")) {
+        if let Err(problem) = check(out.path(), &image, section) {
+            problems.push(format!("{} {}: {problem}", section.kind, section.argument));
+        }
+    }
+    problems
+}
+
+/// Checks one expectation about the exported root file system `rootfs` or the `image`.
+fn check(rootfs: &Path, image: &Value, section: &Section) -> Result<(), String> {
+    let path = rootfs.join(section.argument.trim_start_matches('/'));
+    let body = section.body.as_str();
+    match section.kind.as_str() {
+        "expect file" => {
+            let content = std::fs::read(&path).map_err(|e| e.to_string())?;
+            let content = String::from_utf8_lossy(&content);
+            if content != body {
+                return Err(format!("is {content:?}, not {body:?}"));
+            }
+        }
+        "expect contains" => {
+            let content = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+            if let Some(line) = body.lines().find(|line| !content.contains(line)) {
+                return Err(format!("lacks {line:?} in {content:?}"));
+            }
+        }
+        "expect lacks" => {
+            let content = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+            if let Some(line) = body.lines().find(|line| content.contains(line)) {
+                return Err(format!("has {line:?} in {content:?}"));
+            }
+        }
+        "expect absent" => {
+            if path.symlink_metadata().is_ok() {
+                return Err("is there".to_owned());
+            }
+        }
+        "expect exists" => {
+            path.symlink_metadata().map_err(|e| e.to_string())?;
+        }
+        "expect mode" => {
+            let mode = path.symlink_metadata().map_err(|e| e.to_string())?.permissions().mode() & 0o7777;
+            if format!("{mode:04o}") != body.trim() {
+                return Err(format!("is {mode:04o}"));
+            }
+        }
+        "expect owner" => {
+            let meta = path.symlink_metadata().map_err(|e| e.to_string())?;
+            let owner = format!("{}:{}", meta.uid(), meta.gid());
+            if owner != body.trim() {
+                return Err(format!("is {owner}"));
+            }
+        }
+        "expect symlink" => {
+            let target = std::fs::read_link(&path).map_err(|e| e.to_string())?;
+            if target.to_string_lossy() != body.trim() {
+                return Err(format!("points to {}", target.display()));
+            }
+        }
+        "expect dir" => {
+            let mut names: Vec<String> = std::fs::read_dir(&path)
+                .map_err(|e| e.to_string())?
+                .map(|entry| entry.map(|e| e.file_name().to_string_lossy().into_owned()).map_err(|e| e.to_string()))
+                .collect::<Result<_, _>>()?;
+            names.sort();
+            let wanted: Vec<&str> = body.lines().collect();
+            if names != wanted {
+                return Err(format!("holds {names:?}, not {wanted:?}"));
+            }
+        }
+        "expect image" => {
+            let wanted: Value = serde_json::from_str(body).map_err(|e| format!("bad JSON in the case: {e}"))?;
+            let found = pointer(image, &section.argument);
+            if found != Some(&wanted) {
+                return Err(format!("is {}, not {wanted}", found.map_or("missing".to_owned(), Value::to_string)));
+            }
+        }
+        "expect error" | "expect stderr" => {}
+        other => return Err(format!("unknown expectation `{other}`")),
+    }
+    Ok(())
+}
+
+/// The value at a JSON pointer, where an array index may be negative (from the end).
+fn pointer<'a>(value: &'a Value, pointer: &str) -> Option<&'a Value> {
+    pointer.split('/').skip(1).try_fold(value, |value, token| match value {
+        Value::Array(items) => {
+            let index: i64 = token.parse().ok()?;
+            let index =
+                if index < 0 { items.len().checked_sub(index.unsigned_abs() as usize)? } else { index as usize };
+            items.get(index)
+        }
+        Value::Object(map) => map.get(&token.replace("~1", "/").replace("~0", "~")),
+        _ => None,
+    })
+}
+
+/// `graphbuild image inspect`'s object for `name`.
+fn inspect(env: &Env, name: &str) -> Value {
+    let output = env.cmd(&["image", "inspect", name]).output().expect("inspect runs");
+    let all: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    all[0].clone()
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|line| format!("    {line}")).collect::<Vec<_>>().join("\n")
+}
+
+/// One test per group of cases, so nextest runs groups side by side and each stays short.
+macro_rules! groups {
+    ($($group:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $group() {
+                run_group(stringify!($group));
+            }
+        )*
+    };
+}
+
+groups!(args, copy, core, heredoc, workdir);
+
+/// Every directory of cases has its test above, so no case is left unrun.
+#[test]
+fn every_group_has_a_test() {
+    let dir = repo_root().join("crates/graphbuild/tests/data/buildkit");
+    let known = ["args", "copy", "core", "heredoc", "workdir"];
+    for entry in std::fs::read_dir(&dir).expect("cases directory") {
+        let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
+        assert!(known.contains(&name.as_str()), "tests/data/buildkit/{name} has no test in buildkit_cases.rs");
+    }
+}
