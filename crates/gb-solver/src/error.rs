@@ -18,8 +18,9 @@ pub enum ErrorKind {
 /// Why a solve failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SolveError {
-    /// A RUN step exited non-zero.
-    #[error("{description} failed: {command:?} exited with code {exit_code}")]
+    /// A RUN step exited non-zero; the message holds BuildKit's (`process "..." did not
+    /// complete successfully: exit code: N`), which scripts match.
+    #[error("{description}: process \"{}\" did not complete successfully: exit code: {exit_code}", command.join(" "))]
     RunFailed {
         /// The op's description.
         description: String,

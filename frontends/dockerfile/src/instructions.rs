@@ -157,7 +157,11 @@ impl<'a> Flags<'a> {
                     source,
                     node,
                     flag,
-                    format!("unknown flag: {}", flag.split('=').next().unwrap_or(flag)),
+                    format!(
+                        "unknown flag: {}{}",
+                        flag.split('=').next().unwrap_or(flag),
+                        did_you_mean(crate::lint::words::suggest(name, allowed.iter().map(|(n, _)| *n)))
+                    ),
                 ));
             };
             match (kind, value) {
@@ -562,6 +566,11 @@ impl Instruction {
         };
         Ok(Self { command, node: node.clone() })
     }
+}
+
+/// BuildKit's `suggest.WrapError` tail: ` (did you mean X?)`, or nothing without a suggestion.
+pub(crate) fn did_you_mean(suggestion: Option<String>) -> String {
+    suggestion.map(|s| format!(" (did you mean {s}?)")).unwrap_or_default()
 }
 
 /// The closest instruction keyword to a misspelled one, if any is close.

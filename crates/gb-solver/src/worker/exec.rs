@@ -156,6 +156,13 @@ pub(super) async fn run(
     Ok(vec![Snapshot { layers }])
 }
 
+/// The directory name of a cache mount: its id with the owner and mode of its new directory,
+/// as BuildKit keys a cache by its id and the base it starts from (a directory made with that
+/// owner and mode), so `uid=1001` does not reuse a cache root's steps made.
+fn cache_dir_name(id: &str, uid: u32, gid: u32, mode: u32) -> String {
+    gb_ir::Sha256Digest::of(format!("{id}\n{uid}:{gid}:{mode:o}").as_bytes()).hex()
+}
+
 /// What the build was given for its steps' secret and ssh mounts.
 struct Given {
     secrets: std::collections::BTreeMap<String, crate::SecretSource>,
@@ -326,20 +333,21 @@ fn prepare(
     let mut private_dirs = TempPaths::default();
     // `sharing=locked` caches are locked up front, each id once and in sorted order, so two
     // steps locking the same caches can never wait on each other.
-    let locked_ids: std::collections::BTreeSet<&String> = exec
+    let locked_ids: std::collections::BTreeSet<String> = exec
         .mounts
         .iter()
         .filter_map(|m| match &m.kind {
-            MountKind::Cache { id, sharing: CacheSharing::Locked, .. } => Some(id),
+            MountKind::Cache { id, sharing: CacheSharing::Locked, uid, gid, mode } => {
+                Some(cache_dir_name(id, *uid, *gid, *mode))
+            }
             _ => None,
         })
         .collect();
     // Private: what RUN steps leave in cache mounts (a set-uid copy of a shell) must not be
     // reachable by other users.
     gb_store::create_private_dir(&state.cache_mounts_dir())?;
-    for id in locked_ids {
-        let lock_path =
-            state.cache_mounts_dir().join(gb_ir::Sha256Digest::of(id.as_bytes()).hex()).with_extension("lock");
+    for name in locked_ids {
+        let lock_path = state.cache_mounts_dir().join(name).with_extension("lock");
         let lock_file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -347,7 +355,7 @@ fn prepare(
             .open(&lock_path)
             .map_err(|e| SolveError::env(format!("opening {}", lock_path.display()), e))?;
         let lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| SolveError::env(format!("locking cache mount {id}"), e))?;
+            .map_err(|(_, e)| SolveError::env(format!("locking cache mount {}", lock_path.display()), e))?;
         locks.push(lock);
     }
     for (mount, snapshot) in exec.mounts.iter().zip(snapshots).skip(1) {
@@ -384,7 +392,7 @@ fn prepare(
                 extra.push(mounted);
             }
             MountKind::Cache { id, uid, gid, mode, sharing } => {
-                let shared_dir = state.cache_mounts_dir().join(gb_ir::Sha256Digest::of(id.as_bytes()).hex());
+                let shared_dir = state.cache_mounts_dir().join(cache_dir_name(id, *uid, *gid, *mode));
                 gb_store::create_private_dir(&state.cache_mounts_dir())?;
                 let lock_path = shared_dir.with_extension("lock");
                 let lock_file = std::fs::OpenOptions::new()
@@ -445,9 +453,7 @@ fn prepare(
             MountKind::Secret { id, required, uid, gid, mode, env } => {
                 let Some(source) = secrets.get(id) else {
                     if *required {
-                        return Err(fail(format!(
-                            "secret {id} is required but was not given (--secret id={id},src=PATH)"
-                        )));
+                        return Err(fail(format!("secret {id}: not found (give it with --secret id={id},src=PATH)")));
                     }
                     continue;
                 };

@@ -86,7 +86,10 @@ pub fn parse_secrets(secrets: &[String]) -> Result<BTreeMap<String, SecretSource
                 if !Path::new(src).is_file() {
                     return Err(invalid(format!("{src} is not a file")));
                 }
-                SecretSource::File(PathBuf::from(src))
+                // Absolute now, against the client's working directory: the step reads it on
+                // another thread of the server.
+                let path = std::path::absolute(src).map_err(|e| invalid(e.to_string()))?;
+                SecretSource::File(path)
             }
             (Some("file"), None, _) => return Err(invalid("src=PATH is missing".to_owned())),
             (Some("env") | None, None, env) => {

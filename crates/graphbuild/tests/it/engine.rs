@@ -225,7 +225,10 @@ fn a_failing_run_stops_the_build_with_its_line_exit_code_and_output() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     let error = stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
-    assert!(error.contains("Dockerfile:3") && error.contains("exited with code 7"), "{stderr}");
+    assert!(
+        error.contains("Dockerfile:3") && error.contains("did not complete successfully: exit code: 7"),
+        "{stderr}"
+    );
     assert!(stderr.contains("detail"), "the last output lines are shown: {stderr}");
     assert!(!started(&events).iter().any(|d| d.contains("never")), "steps after the failure do not run");
 }

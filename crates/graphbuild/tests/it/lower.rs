@@ -74,7 +74,8 @@ fn a_bad_dockerfile_gets_one_error_with_position_and_caret() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let first_line = stderr.lines().next().unwrap_or_default();
     assert!(
-        first_line.starts_with("error: ") && first_line.ends_with("Dockerfile:3:6: unknown flag: --form"),
+        first_line.starts_with("error: ")
+            && first_line.ends_with("Dockerfile:3:6: unknown flag: --form (did you mean from?)"),
         "{stderr}"
     );
     assert!(stderr.contains("COPY --form=build /a /b"), "the source line is shown: {stderr}");
@@ -104,10 +105,7 @@ fn an_arg_only_dockerfile_fails_at_a_line_as_the_users_input() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     let first_line = stderr.lines().next().unwrap_or_default();
-    assert!(
-        first_line.ends_with("Dockerfile:2:1: the Dockerfile has no FROM instruction, so there is no stage to build"),
-        "{stderr}"
-    );
+    assert!(first_line.ends_with("Dockerfile:2:1: dockerfile contains no stages to build"), "{stderr}");
     assert!(stderr.contains("ARG VERSION=1.0"), "the line is shown: {stderr}");
 }
 

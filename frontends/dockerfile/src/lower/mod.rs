@@ -339,7 +339,8 @@ fn split_stages(
         }
     }
     if stages.is_empty() {
-        let message = "the Dockerfile has no FROM instruction, so there is no stage to build";
+        // BuildKit's words, which scripts match.
+        let message = "dockerfile contains no stages to build";
         let error = match nodes.first() {
             // Point at the ARGs that are all there is, so the message names a line.
             Some(node) => error_at_node(source, node, message),

@@ -11,6 +11,29 @@ use crate::error::DockerfileError;
 use crate::instructions::{Command, CommandLine, Instruction, error_at_node, error_at_text, split_csv};
 use crate::parser::Node;
 
+/// The keys a `--mount` accepts, in BuildKit's order, for "did you mean" hints.
+const MOUNT_KEYS: [&str; 19] = [
+    "type",
+    "from",
+    "source",
+    "target",
+    "readonly",
+    "id",
+    "sharing",
+    "required",
+    "size",
+    "mode",
+    "uid",
+    "gid",
+    "src",
+    "dst",
+    "destination",
+    "ro",
+    "rw",
+    "readwrite",
+    "env",
+];
+
 /// Collects an op's inputs, giving each distinct input one index.
 #[derive(Default)]
 pub(crate) struct Inputs(pub Vec<Input>);
@@ -275,7 +298,10 @@ impl Lowerer<'_> {
                         self.source,
                         node,
                         &field,
-                        format!("unexpected key '{key}' in '{field}'"),
+                        format!(
+                            "unexpected key '{key}' in '{field}'{}",
+                            crate::instructions::did_you_mean(crate::lint::words::suggest(&key, MOUNT_KEYS))
+                        ),
                     ));
                 }
             }
@@ -326,7 +352,11 @@ impl Lowerer<'_> {
                     Some("private") => CacheSharing::Private,
                     Some("locked") => CacheSharing::Locked,
                     Some(other) => {
-                        return Err(err(format!("unsupported sharing value {other:?} (shared, private or locked)")));
+                        let hint = match crate::lint::words::suggest(other, ["shared", "private", "locked"]) {
+                            Some(name) => format!("did you mean {name}?"),
+                            None => "shared, private or locked".to_owned(),
+                        };
+                        return Err(err(format!("unsupported sharing value {other:?} ({hint})")));
                     }
                 };
                 let (input, selector) = match &spec.from {
@@ -412,7 +442,13 @@ impl Lowerer<'_> {
                     mode: number(&spec.mode, 0o600, true)?,
                 },
             },
-            other => return Err(err(format!("unsupported mount type {other:?} (bind, cache, tmpfs, secret or ssh)"))),
+            other => {
+                let hint = match crate::lint::words::suggest(other, ["bind", "cache", "tmpfs", "secret", "ssh"]) {
+                    Some(name) => format!("did you mean {name}?"),
+                    None => "bind, cache, tmpfs, secret or ssh".to_owned(),
+                };
+                return Err(err(format!("unsupported mount type {other:?} ({hint})")));
+            }
         };
         Ok(mount)
     }
