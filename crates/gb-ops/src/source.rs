@@ -19,17 +19,20 @@ pub struct CopySource<'a> {
     pub root: &'a Path,
     /// `.dockerignore` patterns, relative to `root`.
     pub exclude: Option<&'a PatternMatcher>,
+    /// The tree is the client's (the build context), read as BuildKit receives one: a socket in
+    /// it arrives as an empty regular file, as fsutil sends it.
+    pub from_client: bool,
 }
 
 impl<'a> CopySource<'a> {
     /// A source without exclude patterns.
     pub fn new(root: &'a Path) -> Self {
-        Self { root, exclude: None }
+        Self { root, exclude: None, from_client: false }
     }
 
-    /// A source whose paths matching `exclude` are hidden.
+    /// The build context: paths matching `exclude` are hidden, sockets are empty files.
     pub fn with_exclude(root: &'a Path, exclude: &'a PatternMatcher) -> Self {
-        Self { root, exclude: Some(exclude) }
+        Self { root, exclude: Some(exclude), from_client: true }
     }
 
     /// The path of `host` relative to the root, as the exclude patterns see it.

@@ -80,12 +80,8 @@ pub(super) async fn run(
         }
         let sources: Vec<Option<gb_ops::CopySource<'_>>> = (0..inputs.len() as u32)
             .map(|index| match (&inputs[index as usize], mounts.get(&index), matchers.get(&index)) {
-                (Value::Snapshot(_), Some(mounted), _) => {
-                    Some(gb_ops::CopySource { root: mounted.path(), exclude: None })
-                }
-                (Value::Local { root, .. }, _, Some(matcher)) => {
-                    Some(gb_ops::CopySource { root, exclude: Some(matcher) })
-                }
+                (Value::Snapshot(_), Some(mounted), _) => Some(gb_ops::CopySource::new(mounted.path())),
+                (Value::Local { root, .. }, _, Some(matcher)) => Some(gb_ops::CopySource::with_exclude(root, matcher)),
                 _ => None,
             })
             .collect();

@@ -171,7 +171,7 @@ async fn snapshot_for(context: &Context, reader: Option<&OpDigest>, value: Value
                 let work = state.snapshots.work_dir().map_err(|e| SolveError::env("making a work directory", e))?;
                 let matcher = gb_patterns::PatternMatcher::new(&exclude)
                     .map_err(|e| SolveError::env("the context's exclude patterns", e))?;
-                let sources = [Some(gb_ops::CopySource { root: &root, exclude: Some(&matcher) })];
+                let sources = [Some(gb_ops::CopySource::with_exclude(&root, &matcher))];
                 let paths = if include.is_empty() { vec![String::new()] } else { include };
                 let actions = paths
                     .iter()
