@@ -129,3 +129,50 @@ fn ssh_mounts_reach_the_agents_given_with_ssh() {
     assert_eq!(no_agent.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&no_agent.stderr).contains("make sure SSH_AUTH_SOCK is set"));
 }
+
+/// The agent a build starts for `--ssh ID=KEY` ends with the build, and with the server when the
+/// server is killed mid-build: nothing is left running.
+#[test]
+fn the_agent_for_key_files_never_outlives_its_build() {
+    let env = Env::new();
+    let keys = tempfile::tempdir().expect("keys");
+    let key = key(keys.path(), "file-key");
+    let root = env.root.path().display().to_string();
+    let agents = || crate::crash::processes_with(&format!("ssh-agent -D -a {root}"));
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", "FROM busybox\nRUN --mount=type=ssh,id=k test -S /run/buildkit/ssh_agent.0\n");
+    let output = env
+        .cmd(&["build", "--progress", "plain", "--ssh"])
+        .arg(format!("k={}", key.display()))
+        .arg(context.path())
+        .output()
+        .expect("build");
+    assert_ok(&output);
+    assert_eq!(agents(), Vec::new(), "the agent ended with the build");
+
+    // Killed mid-build (its RUN waits), the server takes its agent with it.
+    write(context.path(), "Dockerfile", "FROM busybox\nRUN --mount=type=ssh,id=k sleep 600\n");
+    let mut build = std::process::Command::new(env!("CARGO_BIN_EXE_graphbuild"))
+        .arg("--root")
+        .arg(env.root.path())
+        .args(["build", "--progress", "plain", "--ssh"])
+        .arg(format!("k={}", key.display()))
+        .arg(context.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("build");
+    let started = std::time::Instant::now();
+    while agents().is_empty() {
+        assert!(started.elapsed().as_secs() < 30, "no agent started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let server = crate::crash::server_pid(&env);
+    let _ = std::process::Command::new("kill").args(["-9", &server.to_string()]).status();
+    let _ = build.wait();
+    let started = std::time::Instant::now();
+    while !agents().is_empty() {
+        assert!(started.elapsed().as_secs() < 30, "the agent outlived its killed server: {:?}", agents());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
