@@ -58,6 +58,9 @@ fn a_build_warns_with_the_line_and_fails_only_with_error_true() {
         "{stderr}"
     );
 
+    // Step names upper-case the keyword, as BuildKit's `uppercaseCmd` does.
+    assert!(stderr.contains("[base 2/2] COPY Dockerfile ."), "{stderr}");
+
     write(context.path(), "Dockerfile", &format!("# check=error=true{TWO_FINDINGS}"));
     let failed = env.cmd(&["build", "--progress", "plain"]).arg(context.path()).output().expect("build");
     assert_eq!(failed.status.code(), Some(1));

@@ -344,7 +344,10 @@ impl Lowerer<'_> {
         step: String,
     ) -> Result<(), DockerfileError> {
         let node = &instruction.node;
-        let description = format!("{step} {}", node.original.trim());
+        // BuildKit's step names upper-case the instruction's keyword (`uppercaseCmd`).
+        let original = node.original.trim();
+        let (keyword, rest) = original.split_once(' ').unwrap_or((original, ""));
+        let description = format!("{step} {} {rest}", keyword.to_uppercase()).trim_end().to_owned();
         match &instruction.command {
             Command::From { .. } => return Err(error_at_node(self.source, node, "FROM is not allowed here")),
             Command::Run { .. } => return self.lower_run(stage, instruction, description),
