@@ -20,6 +20,7 @@
 
 mod check;
 mod copy;
+mod display;
 pub(crate) mod history;
 mod lints;
 mod paths;

@@ -314,6 +314,35 @@ impl Lowerer<'_> {
         Input::of(self.add_op(op, format!("load build context {name}"), Some(node)))
     }
 
+    /// An instruction's step name as BuildKit prints it: a RUN's line with the stage's set
+    /// variables expanded (quotes and unset variables as written, secrets given as environment
+    /// variables as `****`), a COPY's, ADD's or WORKDIR's line expanded as a word, and the keyword
+    /// upper-cased (`uppercaseCmd`). A line with heredocs, or that does not expand, is shown as
+    /// written.
+    fn step_name(&self, stage: &StageState, instruction: &Instruction) -> String {
+        let node = &instruction.node;
+        let original = node.original.trim();
+        let scope = stage.scope();
+        let known = |name: &str| gb_shell::Env::lookup(&scope, name).filter(|value| !vars::has_holes(value));
+        let expanded = match &instruction.command {
+            _ if !node.heredocs.is_empty() => None,
+            Command::Run { mounts, .. } => {
+                let secrets = secret_env_names(mounts);
+                let lookup =
+                    |name: &str| if secrets.iter().any(|s| s == name) { Some("****".to_owned()) } else { known(name) };
+                super::display::raw_expand(original, self.lexer.escape(), &lookup)
+            }
+            Command::Copy(_) | Command::Workdir(_) => {
+                let expansion = self.lexer.expand_word(original, &scope).ok();
+                expansion.map(|e| e.value).filter(|value| !vars::has_holes(value))
+            }
+            _ => None,
+        };
+        let text = expanded.unwrap_or_else(|| original.to_owned());
+        let (keyword, rest) = text.split_once(' ').unwrap_or((&text, ""));
+        format!("{} {rest}", keyword.to_uppercase()).trim_end().to_owned()
+    }
+
     /// Parses an ONBUILD trigger; its errors and ops point at the FROM that fired it.
     pub(crate) fn parse_trigger(&self, trigger: &str, from: &Node) -> Result<Vec<Instruction>, DockerfileError> {
         let ast = crate::parser::parse(trigger).map_err(|err| {
@@ -344,10 +373,7 @@ impl Lowerer<'_> {
         step: String,
     ) -> Result<(), DockerfileError> {
         let node = &instruction.node;
-        // BuildKit's step names upper-case the instruction's keyword (`uppercaseCmd`).
-        let original = node.original.trim();
-        let (keyword, rest) = original.split_once(' ').unwrap_or((original, ""));
-        let description = format!("{step} {} {rest}", keyword.to_uppercase()).trim_end().to_owned();
+        let description = format!("{step} {}", self.step_name(stage, instruction));
         match &instruction.command {
             Command::From { .. } => return Err(error_at_node(self.source, node, "FROM is not allowed here")),
             Command::Run { .. } => return self.lower_run(stage, instruction, description),
@@ -628,4 +654,20 @@ fn empty_stage(name: &str, index: usize, platform: &Platform) -> StageState {
 /// (`dispatchState.cmdTotal`): RUN, COPY and ADD (both `Copy` here) and WORKDIR.
 pub(crate) fn counts_as_step(command: &Command) -> bool {
     matches!(command, Command::Run { .. } | Command::Copy(_) | Command::Workdir(_))
+}
+
+/// The variables a RUN's secret mounts set (`--mount=type=secret,env=NAME`), which its step name
+/// shows as `****`.
+fn secret_env_names(mounts: &[String]) -> Vec<String> {
+    mounts
+        .iter()
+        .filter_map(|mount| {
+            let fields = crate::instructions::split_csv(mount);
+            let field = |key: &str| {
+                fields.iter().find_map(|f| f.split_once('=').filter(|(k, _)| k.trim().eq_ignore_ascii_case(key)))
+            };
+            let is_secret = field("type").is_some_and(|(_, v)| v.trim() == "secret");
+            field("env").filter(|_| is_secret).map(|(_, name)| name.trim().to_owned())
+        })
+        .collect()
 }
