@@ -25,8 +25,9 @@ use crate::error::ExecError;
 /// The MTU rootless Docker and Podman give slirp4netns: the largest a tap device takes, which
 /// makes slirp's copying cheapest.
 const MTU: &str = "--mtu=65520";
-/// The interface slirp4netns creates in the namespace.
-pub(crate) const TAP: &str = "tap0";
+/// The interface slirp4netns creates in the namespace, named as BuildKit's containers name theirs
+/// (scripts run `ip addr show eth0`).
+pub(crate) const TAP: &str = "eth0";
 /// slirp's built-in DNS forwarder, which relays to the host's resolvers.
 pub const DNS_SERVER: &str = "10.0.2.3";
 /// How long slirp4netns may take to configure the namespace before the run fails.
@@ -53,7 +54,7 @@ impl NetworkTools {
     }
 }
 
-/// A network namespace with slirp4netns serving its `tap0`; both processes are killed on drop.
+/// A network namespace with slirp4netns serving its `eth0` (a tap device); both processes are killed on drop.
 #[derive(Debug)]
 pub(crate) struct PrivateNetwork {
     holder: Child,

@@ -101,7 +101,7 @@ pub enum MountSource {
 /// The container's network.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Network {
-    /// A new network namespace whose `tap0` reaches out through slirp4netns, a user-mode network
+    /// A new network namespace whose `eth0` (a tap device, named as BuildKit's containers name theirs) reaches out through slirp4netns, a user-mode network
     /// stack: outbound connections and DNS (10.0.2.3) work, the host's loopback (its 127.0.0.1
     /// services, its abstract unix sockets) does not. The default, as a build's steps must not
     /// reach the host's private services, like Docker's bridge or BuildKit's worker namespace.

@@ -71,6 +71,10 @@ pub struct MkdirAction {
     /// Owner of what is created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<Chown>,
+    /// The access and modification time (seconds since the Unix epoch) of every directory it
+    /// creates; absent, the time of creation (BuildKit's `WithCreatedTime`, SOURCE_DATE_EPOCH).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<i64>,
 }
 
 /// Writes a file.

@@ -6,10 +6,11 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use gb_ir::{MkdirAction, MkfileAction, RmAction};
+use nix::sys::time::TimeSpec;
 
 use crate::apply::FileOpStats;
 use crate::error::{FileOpError, Result};
-use crate::meta::{chown, clear_for_file, is_absent, lstat, mkdir_all, set_mode};
+use crate::meta::{chown, clear_for_file, is_absent, lstat, mkdir_all, set_mode, set_times};
 use crate::paths::{base_name, clean_relative, os, resolve_in_root};
 use crate::source::CopySource;
 use crate::user::resolve_owner;
@@ -22,7 +23,24 @@ pub(crate) fn mkdir(root: &Path, action: &MkdirAction) -> Result<()> {
     let owner = action.owner.as_ref().map(|owner| resolve_owner(root, owner)).transpose()?;
     let path = resolve_in_root(root, &action.path, true)?;
     if action.make_parents {
-        return mkdir_all(root, &path, action.mode, owner);
+        // The directories this creates, deepest first, for their times.
+        let created: Vec<PathBuf> = match action.timestamp {
+            Some(_) => path
+                .ancestors()
+                .take_while(|dir| dir.starts_with(root) && *dir != root)
+                .map(Path::to_path_buf)
+                .filter(|dir| !matches!(lstat(dir), Ok(Some(_))))
+                .collect(),
+            None => Vec::new(),
+        };
+        mkdir_all(root, &path, action.mode, owner)?;
+        if let Some(seconds) = action.timestamp {
+            let time = TimeSpec::new(seconds, 0);
+            for dir in &created {
+                set_times(dir, time, time)?;
+            }
+        }
+        return Ok(());
     }
     match lstat(&path)? {
         Some(meta) if meta.is_dir() => return Ok(()),
@@ -39,7 +57,11 @@ pub(crate) fn mkdir(root: &Path, action: &MkdirAction) -> Result<()> {
     if let Some((uid, gid)) = owner {
         chown(&path, uid, gid)?;
     }
-    set_mode(&path, action.mode)
+    set_mode(&path, action.mode)?;
+    match action.timestamp {
+        Some(seconds) => set_times(&path, TimeSpec::new(seconds, 0), TimeSpec::new(seconds, 0)),
+        None => Ok(()),
+    }
 }
 
 /// `mkfile`: writes a new file with exactly `mode`, replacing a file or link at the path (a

@@ -22,7 +22,7 @@ use crate::paths::{base_name, clean_absolute, clean_relative, image_path, os, re
 use crate::source::CopySource;
 use crate::unpack::{Compression, archive_compression, unpack};
 use crate::user::resolve_owner;
-use crate::wildcard::{has_wildcard, resolve_wildcards};
+use crate::wildcard::{has_wildcard, resolve_parents_wildcards, resolve_wildcards};
 
 /// Mode of destination directories a copy creates (fsutil's `MkdirAll(..., 0755, ...)`).
 const DEST_DIR_MODE: u32 = 0o755;
@@ -65,12 +65,32 @@ pub(crate) fn copy(
         (None, clean_relative(&action.src))
     };
     let matches = if action.allow_wildcard && pattern.split('/').any(has_wildcard) {
-        resolve_wildcards(source, &pattern)?
+        match &pivot {
+            Some(pivot) => {
+                let depth = pivot.split('/').filter(|c| !c.is_empty()).count();
+                resolve_parents_wildcards(source, &pattern, depth)?
+            }
+            None => resolve_wildcards(source, &pattern)?,
+        }
     } else {
         vec![pattern]
     };
     if matches.is_empty() {
         if action.allow_empty_wildcard {
+            // BuildKit copies a `--parents` source as its pivot directory filtered by the rest
+            // (an include pattern), so an existing pivot makes `dest` even when nothing of it
+            // is included.
+            if let Some(pivot) = &pivot {
+                let pivot_exists = if pivot.split('/').any(has_wildcard) {
+                    !resolve_wildcards(source, pivot)?.is_empty()
+                } else {
+                    lstat(&resolve_in_root(source.root, pivot, true)?)?.is_some()
+                };
+                if pivot_exists {
+                    let dst = resolve_in_root(dest_root, &dest, true)?;
+                    mkdir_all(dest_root, &dst, copier.dest_dir_mode(), copier.owner)?;
+                }
+            }
             return Ok(());
         }
         return Err(FileOpError::NoMatch { pattern: action.src.clone() });

@@ -28,49 +28,86 @@ pub(crate) fn has_wildcard(component: &str) -> bool {
 /// links inside the root); the rest are matched against directory entries, descending only
 /// into real directories, and an excluded entry never matches.
 pub(crate) fn resolve_wildcards(source: &CopySource<'_>, pattern: &str) -> Result<Vec<String>> {
+    resolve(source, pattern, None)
+}
+
+/// [`resolve_wildcards`] for a `COPY --parents` source whose pivot has `pivot_depth`
+/// components: what follows the pivot is an include pattern (BuildKit's `IncludePatterns`),
+/// where a `**` component also matches any number of directories, none included.
+pub(crate) fn resolve_parents_wildcards(
+    source: &CopySource<'_>,
+    pattern: &str,
+    pivot_depth: usize,
+) -> Result<Vec<String>> {
+    resolve(source, pattern, Some(pivot_depth))
+}
+
+/// `spans_from`: the component index from which `**` spans directories, if it ever does.
+fn resolve(source: &CopySource<'_>, pattern: &str, spans_from: Option<usize>) -> Result<Vec<String>> {
     let parts: Vec<&str> = pattern.split('/').filter(|p| !p.is_empty()).collect();
     let Some(first) = parts.iter().position(|p| has_wildcard(p)) else {
         return Ok(vec![pattern.to_owned()]);
     };
     let base = resolve_in_root(source.root, &parts[..first].join("/"), true)?;
     let mut out = Vec::new();
-    walk(source, &base, &parts[first..], &mut out)?;
+    let walk = Walk { source, spans_from };
+    walk.walk(&base, &parts[first..], first, &mut out)?;
     Ok(out)
 }
 
-fn walk(source: &CopySource<'_>, dir: &Path, parts: &[&str], out: &mut Vec<String>) -> Result<()> {
-    let Some((pattern, rest)) = parts.split_first() else {
-        return Ok(());
-    };
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        // The literal prefix is missing or not a directory: nothing matches.
-        Err(_) if !dir.is_dir() => return Ok(()),
-        Err(err) => return Err(FileOpError::io("read directory", dir, err)),
-    };
-    let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|err| FileOpError::io("read directory", dir, err))?;
-        names.push(entry.file_name());
+struct Walk<'a, 'b> {
+    source: &'a CopySource<'b>,
+    spans_from: Option<usize>,
+}
+
+impl Walk<'_, '_> {
+    /// Matches `parts`, the pattern from its component `depth` on, below `dir`.
+    fn walk(&self, dir: &Path, parts: &[&str], depth: usize, out: &mut Vec<String>) -> Result<()> {
+        let source = self.source;
+        let Some((pattern, rest)) = parts.split_first() else {
+            return Ok(());
+        };
+        // `**` before more components: none of the directories (the rest matched here), or
+        // one more (the whole `**` pattern again below each subdirectory).
+        let spans = self.spans_from.is_some_and(|from| depth >= from) && *pattern == "**" && !rest.is_empty();
+        if spans {
+            self.walk(dir, rest, depth + 1, out)?;
+        }
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            // The literal prefix is missing or not a directory: nothing matches.
+            Err(_) if !dir.is_dir() => return Ok(()),
+            Err(err) => return Err(FileOpError::io("read directory", dir, err)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|err| FileOpError::io("read directory", dir, err))?;
+            names.push(entry.file_name());
+        }
+        // Go's Walk visits names in sorted (byte) order; keep that so copies happen in that order.
+        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        for name in names {
+            let Some(name) = name.to_str() else { continue };
+            if !matches_component(pattern, name) {
+                continue;
+            }
+            let host = dir.join(os(name));
+            if !source.visible(&host)? {
+                continue;
+            }
+            let is_dir = || std::fs::symlink_metadata(&host).is_ok_and(|meta| meta.is_dir());
+            if spans {
+                if is_dir() {
+                    self.walk(&host, parts, depth, out)?;
+                }
+            } else if rest.is_empty() {
+                out.push(relative_str(source.root, &host));
+            } else if is_dir() {
+                self.walk(&host, rest, depth + 1, out)?;
+            }
+        }
+        Ok(())
     }
-    // Go's Walk visits names in sorted (byte) order; keep that so copies happen in that order.
-    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    for name in names {
-        let Some(name) = name.to_str() else { continue };
-        if !matches_component(pattern, name) {
-            continue;
-        }
-        let host = dir.join(os(name));
-        if !source.visible(&host)? {
-            continue;
-        }
-        if rest.is_empty() {
-            out.push(relative_str(source.root, &host));
-        } else if std::fs::symlink_metadata(&host).is_ok_and(|meta| meta.is_dir()) {
-            walk(source, &host, rest, out)?;
-        }
-    }
-    Ok(())
 }
 
 /// Go's `filepath.Match` for one component: `*` any run, `?` any one character, `[...]` a class

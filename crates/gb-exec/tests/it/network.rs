@@ -1,4 +1,4 @@
-//! The default, private network: a namespace of its own whose `tap0` reaches out through
+//! The default, private network: a namespace of its own whose `eth0` reaches out through
 //! slirp4netns, but not to the host's loopback; and its processes end with the run.
 
 use std::io::{BufRead, BufReader};
@@ -61,18 +61,18 @@ fn first_line(listener: TcpListener, stop: Arc<AtomicBool>) -> std::thread::Join
 }
 
 #[tokio::test]
-async fn private_network_has_tap0_and_loopback_up() {
+async fn private_network_has_eth0_and_loopback_up() {
     let fx = Fixture::new();
     let out = fx.sh_ok("private-links", "ip -o link; echo ---; cat /proc/net/dev; echo ---; ip route").await;
     let parts: Vec<&str> = out.stdout.split("---\n").collect();
     assert_eq!(parts.len(), 3, "{}{}", out.stdout, out.stderr);
-    let tap = parts[0].lines().find(|l| l.contains(": tap0:")).unwrap_or_else(|| panic!("no tap0: {}", parts[0]));
+    let tap = parts[0].lines().find(|l| l.contains(": eth0:")).unwrap_or_else(|| panic!("no eth0: {}", parts[0]));
     assert!(tap.contains("UP") && tap.contains("mtu 65520"), "{tap}");
     let lo = parts[0].lines().find(|l| l.contains(": lo:")).unwrap_or_else(|| panic!("no lo: {}", parts[0]));
     assert!(lo.contains("UP"), "{lo}");
     // Its own namespace: the host's interfaces are not there.
-    assert_eq!(interfaces(parts[1]), ["lo", "tap0"]);
-    assert!(parts[2].contains("default via 10.0.2.2 dev tap0"), "{}", parts[2]);
+    assert_eq!(interfaces(parts[1]), ["eth0", "lo"]);
+    assert!(parts[2].contains("default via 10.0.2.2 dev eth0"), "{}", parts[2]);
 }
 
 #[tokio::test]

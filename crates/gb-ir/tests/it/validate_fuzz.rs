@@ -79,8 +79,13 @@ fn exec(inputs: Vec<Input>, tag: u16) -> OpNode {
 }
 
 fn file(inputs: Vec<Input>, tag: u16) -> OpNode {
-    let mut actions =
-        vec![FileAction::Mkdir(MkdirAction { path: format!("/d{tag}"), mode: 0o755, make_parents: true, owner: None })];
+    let mut actions = vec![FileAction::Mkdir(MkdirAction {
+        path: format!("/d{tag}"),
+        mode: 0o755,
+        make_parents: true,
+        owner: None,
+        timestamp: None,
+    })];
     for index in 1..inputs.len() {
         actions.push(FileAction::Copy(CopyAction::docker(index as u32, "/", format!("/c{index}/"))));
     }

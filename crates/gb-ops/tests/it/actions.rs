@@ -56,6 +56,7 @@ fn mkdir_with_parents_gives_every_new_directory_the_mode_and_owner() {
         mode: 0o750,
         make_parents: true,
         owner: Some(Chown { user: IdOrName::Id(1000), group: None }),
+        timestamp: None,
     });
     run(&roots.dest, action, None).expect("mkdir -p");
     assert_eq!((mode(&roots.dest, "a/b"), owner(&roots.dest, "a/b")), (0o750, (1000, 1000)));
@@ -63,7 +64,13 @@ fn mkdir_with_parents_gives_every_new_directory_the_mode_and_owner() {
     assert_eq!(owner(&roots.dest, "a"), (0, 0), "existing directories are left alone");
 
     let action = |path: &str| {
-        FileAction::Mkdir(MkdirAction { path: path.to_owned(), mode: 0o700, make_parents: false, owner: None })
+        FileAction::Mkdir(MkdirAction {
+            path: path.to_owned(),
+            mode: 0o700,
+            make_parents: false,
+            owner: None,
+            timestamp: None,
+        })
     };
     run(&roots.dest, action("/a/b/c/d"), None).expect("mkdir");
     assert_eq!(mode(&roots.dest, "a/b/c/d"), 0o700);

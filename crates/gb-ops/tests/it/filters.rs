@@ -147,3 +147,38 @@ fn parents_through_a_link_take_the_metadata_inside_the_source_root() {
     assert_eq!(tree(&roots.dest.join("out")), ["a/", "a/b/", "a/b/c.txt=c"]);
     assert_eq!(mode(&roots.dest, "out/a"), 0o750, "the directory's mode came from the host");
 }
+
+#[test]
+fn parents_double_star_after_the_pivot_spans_directories() {
+    // BuildKit's testCopyRelativeParents: after the pivot the source is an include pattern,
+    // whose `**` matches any number of directories (none too); before it, `*` is one.
+    for (src, want) in [
+        ("a/b*/./c/**/bar", &["out/", "out/c/", "out/c/d/", "out/c/d/e/", "out/c/d/e/bar=r"][..]),
+        ("a/b*/./c/d/**/bar", &["out/", "out/c/", "out/c/d/", "out/c/d/e/", "out/c/d/e/bar=r"][..]),
+        ("a/./**/c/d/bar", &["out/"][..]),
+    ] {
+        let roots = Roots::new();
+        write(&roots.src, "a/b2/c/d/e/bar", "r");
+        write(&roots.src, "a/b/c/d/foo", "f");
+        let mut action = gb_ir::CopyAction::docker(0, src, "/out/");
+        action.parents = true;
+        action.allow_empty_wildcard = true;
+        roots.copy(action).unwrap_or_else(|err| panic!("{src}: {err}"));
+        assert_eq!(tree(&roots.dest), want, "{src}");
+    }
+}
+
+#[test]
+fn parents_with_no_match_still_make_the_destination_when_the_pivot_exists() {
+    // BuildKit's testCopyParentsMissingDirectory: `wildcard-nonexistent` and
+    // `wildcard-afterpivot` leave an empty `/out`; a pivot that matches nothing leaves none.
+    for (src, want) in [("a/b2*/c", &["out/"][..]), ("a/b/./c2*", &["out/"][..]), ("a/x*/./c", &[][..])] {
+        let roots = Roots::new();
+        write(&roots.src, "a/b/c/d/foo", "f");
+        let mut action = gb_ir::CopyAction::docker(0, src, "/out/");
+        action.parents = true;
+        action.allow_empty_wildcard = true;
+        roots.copy(action).unwrap_or_else(|err| panic!("{src}: {err}"));
+        assert_eq!(tree(&roots.dest), want, "{src}");
+    }
+}

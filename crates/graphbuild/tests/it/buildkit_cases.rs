@@ -19,6 +19,7 @@
 //! - `=== args`: build flags, one argument a line (`--build-arg` then `A=1` on the next line).
 //!   The build runs in the context directory, so relative paths (`-f`, `--secret src=`) work.
 //! - `=== env: KEY=VALUE`: an environment variable of the build command.
+//! - `=== root file: PATH`: a file of the state root (`config.toml`, say) for this build only.
 //!
 //! Expectations (about the root file system exported with `-o type=local`, unless said):
 //! - `=== expect file: PATH`: the file's content is exactly the body.
@@ -27,6 +28,7 @@
 //! - `=== expect absent: PATH` / `=== expect exists: PATH`: the path is missing / is there.
 //! - `=== expect mode: PATH`: the permission bits, in octal (`0755`).
 //! - `=== expect owner: PATH`: `UID:GID`.
+//! - `=== expect mtime: PATH`: the modification time, in seconds since the epoch.
 //! - `=== expect symlink: PATH`: the link's target.
 //! - `=== expect dir: PATH`: the directory's entries, sorted, one a line.
 //! - `=== expect image: POINTER`: the JSON value at a JSON pointer into `graphbuild image
@@ -186,7 +188,13 @@ fn run_case(env: &Env, case: &Case) -> Vec<String> {
             command.args(["-t", &tag]);
         }
     }
+    for file in case.all("root file") {
+        write(env.root.path(), &file.argument, &file.body);
+    }
     let output = command.arg(".").output().expect("graphbuild runs");
+    for file in case.all("root file") {
+        std::fs::remove_file(env.root.path().join(&file.argument)).expect("root file removed");
+    }
     let log = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     let mut problems = Vec::new();
     if expects_error {
@@ -262,6 +270,12 @@ fn check(rootfs: &Path, image: &Value, section: &Section) -> Result<(), String> 
                 return Err(format!("is {owner}"));
             }
         }
+        "expect mtime" => {
+            let mtime = path.symlink_metadata().map_err(|e| e.to_string())?.mtime();
+            if mtime.to_string() != body.trim() {
+                return Err(format!("is {mtime}"));
+            }
+        }
         "expect symlink" => {
             let target = std::fs::read_link(&path).map_err(|e| e.to_string())?;
             if target.to_string_lossy() != body.trim() {
@@ -329,13 +343,45 @@ macro_rules! groups {
     };
 }
 
-groups!(args, cmd, copy, core, heredoc, mount, multistage, onbuild, secrets, workdir);
+groups!(
+    add,
+    args,
+    cmd,
+    copy,
+    core,
+    dockerignore,
+    heredoc,
+    history,
+    mount,
+    multistage,
+    network,
+    onbuild,
+    parents,
+    secrets,
+    workdir,
+);
 
 /// Every directory of cases has its test above, so no case is left unrun.
 #[test]
 fn every_group_has_a_test() {
     let dir = repo_root().join("crates/graphbuild/tests/data/buildkit");
-    let known = ["args", "cmd", "copy", "core", "heredoc", "mount", "multistage", "onbuild", "secrets", "workdir"];
+    let known = [
+        "add",
+        "args",
+        "cmd",
+        "copy",
+        "core",
+        "dockerignore",
+        "heredoc",
+        "history",
+        "mount",
+        "multistage",
+        "network",
+        "onbuild",
+        "parents",
+        "secrets",
+        "workdir",
+    ];
     for entry in std::fs::read_dir(&dir).expect("cases directory") {
         let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
         assert!(known.contains(&name.as_str()), "tests/data/buildkit/{name} has no test in buildkit_cases.rs");

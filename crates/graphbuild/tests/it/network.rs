@@ -62,7 +62,7 @@ fn a_default_run_cannot_reach_the_hosts_loopback_but_a_host_network_run_can() {
     assert_ok(&output);
 
     let read = |file: &str| std::fs::read_to_string(out.path().join(file)).expect("exported file");
-    assert_eq!(read("default"), "lo\ntap0\ndone\n", "the default step reached the host's 127.0.0.1:{port}");
+    assert_eq!(read("default"), "eth0\nlo\ndone\n", "the default step reached the host's 127.0.0.1:{port}");
     assert_eq!(read("host"), "reached\n");
     assert_eq!(lines, ["host\n"], "only the host-network step connected");
 }

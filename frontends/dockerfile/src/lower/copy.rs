@@ -231,12 +231,7 @@ impl Lowerer<'_> {
                 }
                 Source::Path(src) => {
                     if copy.checksum.is_some() {
-                        return Err(error_at_text(
-                            self.source,
-                            node,
-                            src,
-                            "checksum can't be specified for a local source",
-                        ));
+                        return Err(error_at_text(self.source, node, src, "checksum requires HTTP(S) or Git sources"));
                     }
                     if from_input.is_none() {
                         self.lint_copy_source(copy.is_add, src, node);

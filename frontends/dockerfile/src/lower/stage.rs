@@ -611,13 +611,17 @@ impl Lowerer<'_> {
                     mode: 0o755,
                     make_parents: true,
                     owner,
+                    // BuildKit's WORKDIR gives the directory SOURCE_DATE_EPOCH's time.
+                    timestamp: self.options.build_args.get("SOURCE_DATE_EPOCH").and_then(|t| t.parse().ok()),
                 })],
             }),
             platform: Some(stage.platform.clone()),
         };
         let digest = self.add_op(op, description, Some(node));
         stage.fs = Some(Input::of(digest));
-        stage.history.push(history_entry(format!("WORKDIR {dir}"), true));
+        // A layer, but no ` # buildkit`: BuildKit's dispatchWorkdir passes no state to
+        // `commitToHistory`.
+        stage.history.push(HistoryEntry { created_by: format!("WORKDIR {dir}"), ..history_entry(String::new(), true) });
         Ok(())
     }
 }
