@@ -19,7 +19,7 @@ pub(crate) fn raw_expand(text: &str, escape: char, lookup: &dyn Fn(&str) -> Opti
                 at = end + 1;
             }
             '"' => at = double_quoted(&chars, at, escape, lookup, &mut out)?,
-            '$' => at = dollar(&chars, at, lookup, &mut out)?,
+            '$' => at = dollar(&chars, at, escape, lookup, &mut out)?,
             c if c == escape => {
                 // Outside quotes the escape character goes and the next one stays as it is.
                 if let Some(&next) = chars.get(at + 1) {
@@ -52,7 +52,7 @@ fn double_quoted(
                 out.push('"');
                 return Some(at + 1);
             }
-            '$' => at = dollar(chars, at, lookup, out)?,
+            '$' => at = dollar(chars, at, escape, lookup, out)?,
             c if c == escape => match chars.get(at + 1) {
                 // `\"`, `\$` and a doubled escape lose the escape; any other keeps it.
                 Some(&next) if next == '"' || next == '$' || next == escape => {
@@ -75,7 +75,13 @@ fn double_quoted(
 
 /// A `$` substitution starting at `start`; returns the index after it. A variable `lookup` does
 /// not know is kept as written.
-fn dollar(chars: &[char], start: usize, lookup: &dyn Fn(&str) -> Option<String>, out: &mut String) -> Option<usize> {
+fn dollar(
+    chars: &[char],
+    start: usize,
+    escape: char,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    out: &mut String,
+) -> Option<usize> {
     let name_len = |from: usize| chars[from..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == '_').count();
     if chars.get(start + 1) != Some(&'{') {
         let len = name_len(start + 1);
@@ -121,7 +127,7 @@ fn dollar(chars: &[char], start: usize, lookup: &dyn Fn(&str) -> Option<String>,
         Some(_) => {
             // A set variable, with or without a modifier: Docker's rules, as in any word.
             let env = Lookup(lookup);
-            out.push_str(&gb_shell::Lexer::new('\\').expand_word(&whole, &env).ok()?.value);
+            out.push_str(&gb_shell::Lexer::new(escape).expand_word(&whole, &env).ok()?.value);
         }
     }
     Some(end + 1)
