@@ -27,21 +27,9 @@ impl UnpackedContext {
     /// The context a tar archive holds (plain, gzip, bzip2, xz or zstd, detected by content).
     pub fn from_archive(tmp: &Path, archive: &[u8]) -> Result<Self, EngineError> {
         let unpacked = Self::new(tmp)?;
-        let source = unpacked.dir.join("source");
-        std::fs::create_dir(&source).map_err(io("making the context archive's directory"))?;
-        std::fs::write(source.join("context.tar"), archive).map_err(io("writing the context archive"))?;
-        let mut unpack = gb_ir::CopyAction::docker(0, "/context.tar", "/");
-        unpack.attempt_unpack = true;
-        let op = gb_ir::FileOp { base: None, actions: vec![gb_ir::FileAction::Copy(unpack)] };
-        gb_ops::apply_file_op(&unpacked.context, &op, &[Some(gb_ops::CopySource::new(&source))])
-            .map_err(|e| EngineError::Invalid(format!("the build context on standard input: {e}")))?;
-        std::fs::remove_dir_all(&source).map_err(io("removing the context archive"))?;
-        // An archive that was none is copied as the file it is: not a context.
-        if unpacked.context.join("context.tar").is_file() {
-            return Err(EngineError::Invalid(
-                "the build context on standard input is neither a tar archive nor a Dockerfile".to_owned(),
-            ));
-        }
+        let source = unpacked.source_dir()?;
+        std::fs::write(source.join(ARCHIVE), archive).map_err(io("writing the context archive"))?;
+        unpacked.unpack(&source, "the build context on standard input")?;
         Ok(unpacked)
     }
 
@@ -50,23 +38,17 @@ impl UnpackedContext {
     /// otherwise a tarball (or a plain Dockerfile, as docker takes one) downloaded over http(s).
     /// Returns the context and, for a downloaded Dockerfile, its path.
     pub fn from_url(tmp: &Path, url: &str) -> Result<(Self, Option<PathBuf>), EngineError> {
-        let fetch_failed = |source: gb_fetch::FetchError| EngineError::Fetch {
-            url: gb_fetch::redact_credentials(url),
-            source: Box::new(source),
-        };
         let unpacked = Self::new(tmp)?;
         if let Some((remote, reference, subdir)) = git_context(url) {
             gb_fetch::fetch_git(&remote, reference.as_deref(), subdir.as_deref(), false, None, &unpacked.context)
-                .map_err(fetch_failed)?;
+                .map_err(fetch_failed(url))?;
             return Ok((unpacked, None));
         }
-        let download = unpacked.dir.join("download");
-        std::fs::create_dir(&download).map_err(io("making the download directory"))?;
-        let fetched = gb_fetch::fetch_http(url, None, Some("context"), &download).map_err(fetch_failed)?;
-        let bytes = std::fs::read(&fetched.path).map_err(io("reading the downloaded context"))?;
-        if is_archive(&bytes) {
-            let archive = Self::from_archive(tmp, &bytes)?;
-            return Ok((archive, None));
+        let source = unpacked.source_dir()?;
+        let fetched = gb_fetch::fetch_http(url, None, Some(ARCHIVE), &source).map_err(fetch_failed(url))?;
+        if starts_like_an_archive(&fetched.path)? {
+            unpacked.unpack(&source, &format!("the build context {}", gb_fetch::redact_credentials(url)))?;
+            return Ok((unpacked, None));
         }
         let dockerfile = unpacked.dir.join("Dockerfile");
         std::fs::rename(&fetched.path, &dockerfile).map_err(io("keeping the downloaded Dockerfile"))?;
@@ -81,11 +63,31 @@ impl UnpackedContext {
             return Self::from_url(tmp, url).map(|(unpacked, _)| unpacked);
         }
         let unpacked = Self::new(tmp)?;
-        gb_fetch::fetch_http(url, None, Some("context"), &unpacked.context).map_err(|source| EngineError::Fetch {
-            url: gb_fetch::redact_credentials(url),
-            source: Box::new(source),
-        })?;
+        gb_fetch::fetch_http(url, None, Some("context"), &unpacked.context).map_err(fetch_failed(url))?;
         Ok(unpacked)
+    }
+
+    /// A new directory beside the context, for an archive before it is unpacked.
+    fn source_dir(&self) -> Result<PathBuf, EngineError> {
+        let source = self.dir.join("source");
+        std::fs::create_dir(&source).map_err(io("making the context archive's directory"))?;
+        Ok(source)
+    }
+
+    /// Unpacks `source`'s archive into the context (gb-ops' confined extraction, as ADD), then
+    /// removes it; `what` names the context in errors.
+    fn unpack(&self, source: &Path, what: &str) -> Result<(), EngineError> {
+        let mut unpack = gb_ir::CopyAction::docker(0, format!("/{ARCHIVE}"), "/");
+        unpack.attempt_unpack = true;
+        let op = gb_ir::FileOp { base: None, actions: vec![gb_ir::FileAction::Copy(unpack)] };
+        gb_ops::apply_file_op(&self.context, &op, &[Some(gb_ops::CopySource::new(source))])
+            .map_err(|e| EngineError::Invalid(format!("{what}: {e}")))?;
+        std::fs::remove_dir_all(source).map_err(io("removing the context archive"))?;
+        // An archive that was none is copied as the file it is: not a context.
+        if self.context.join(ARCHIVE).is_file() {
+            return Err(EngineError::Invalid(format!("{what} is neither a tar archive nor a Dockerfile")));
+        }
+        Ok(())
     }
 
     /// The context directory.
@@ -111,6 +113,25 @@ impl Drop for UnpackedContext {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The name an archive context is unpacked from.
+const ARCHIVE: &str = "context.tar";
+
+/// Whether the file at `path` starts like a tar archive, plain or compressed.
+fn starts_like_an_archive(path: &Path) -> Result<bool, EngineError> {
+    use std::io::Read as _;
+    let mut head = Vec::with_capacity(512);
+    std::fs::File::open(path)
+        .and_then(|file| file.take(512).read_to_end(&mut head))
+        .map_err(io("reading the downloaded context"))?;
+    Ok(is_archive(&head))
+}
+
+/// An error for a failed download or checkout of the context at `url`.
+fn fetch_failed(url: &str) -> impl FnOnce(gb_fetch::FetchError) -> EngineError {
+    let url = gb_fetch::redact_credentials(url);
+    move |source| EngineError::Fetch { url, source: Box::new(source) }
 }
 
 /// Whether `bytes` start like a tar archive, plain or compressed, as `docker build -` tells a

@@ -54,14 +54,8 @@ pub fn write_oci_layout(
     let mut manifests = Vec::new();
     for image in images {
         let stored = StoredImage::read(ctx, &image.manifest_digest)?;
-        blobs.insert(stored.manifest_digest);
-        blobs.insert(stored.config_digest);
-        for digest in stored.layer_digests()? {
-            blobs.insert(digest);
-        }
-        let media_type = stored.manifest.media_type().clone().unwrap_or(MediaType::ImageManifest);
-        let mut descriptor = Descriptor::new(media_type, stored.manifest_size, oci_digest(&stored.manifest_digest)?);
-        descriptor.set_platform(Some(platform_of(&stored.config)?));
+        add_blobs(&stored, &mut blobs)?;
+        let mut descriptor = platform_descriptor(&stored)?;
         let own: HashMap<String, String> =
             image.descriptor_annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         if !own.is_empty() {
@@ -69,13 +63,7 @@ pub fn write_oci_layout(
         }
         manifests.extend(named_descriptors(&descriptor, image.names, &own)?);
     }
-    let index = ImageIndexBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageIndex)
-        .manifests(manifests)
-        .build()
-        .map_err(|source| ExportError::Oci { what: "index", source })?;
-    write_layout(ctx, &blobs, &canonical_bytes(&index), dest, as_tar)
+    write_layout(ctx, &blobs, index_bytes(manifests)?, dest, as_tar)
 }
 
 /// Stores an OCI image index of `entries` (stored images, one per platform, and attestation
@@ -84,22 +72,13 @@ pub fn write_oci_layout(
 pub fn store_image_index(ctx: &ExportContext, entries: &[IndexEntry]) -> Result<(Sha256Digest, u64), ExportError> {
     let mut manifests = Vec::new();
     for entry in entries {
-        let stored = StoredImage::read(ctx, &entry.manifest)?;
-        let media_type = stored.manifest.media_type().clone().unwrap_or(MediaType::ImageManifest);
-        let mut descriptor = Descriptor::new(media_type, stored.manifest_size, oci_digest(&stored.manifest_digest)?);
-        descriptor.set_platform(Some(platform_of(&stored.config)?));
+        let mut descriptor = platform_descriptor(&StoredImage::read(ctx, &entry.manifest)?)?;
         if !entry.annotations.is_empty() {
             descriptor.set_annotations(Some(entry.annotations.clone().into_iter().collect()));
         }
         manifests.push(descriptor);
     }
-    let index = ImageIndexBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageIndex)
-        .manifests(manifests)
-        .build()
-        .map_err(|source| ExportError::Oci { what: "index", source })?;
-    let bytes = canonical_bytes(&index);
+    let bytes = index_bytes(manifests)?;
     let digest = ctx.content.put_bytes(&bytes).map_err(ExportError::store("store the image index"))?;
     Ok((digest, bytes.len() as u64))
 }
@@ -124,20 +103,38 @@ pub fn write_oci_index_layout(
             digest: *index,
             reason,
         })?;
-        let stored = StoredImage::read(ctx, &digest)?;
-        blobs.insert(stored.manifest_digest);
-        blobs.insert(stored.config_digest);
-        blobs.extend(stored.layer_digests()?);
+        add_blobs(&StoredImage::read(ctx, &digest)?, &mut blobs)?;
     }
     let descriptor = Descriptor::new(MediaType::ImageIndex, bytes.len() as u64, oci_digest(index)?);
     let entries = named_descriptors(&descriptor, names, &HashMap::new())?;
-    let top = ImageIndexBuilder::default()
+    write_layout(ctx, &blobs, index_bytes(entries)?, dest, as_tar)
+}
+
+/// Adds a stored image's blobs (manifest, config, layers) to `blobs`.
+fn add_blobs(stored: &StoredImage, blobs: &mut BTreeSet<Sha256Digest>) -> Result<(), ExportError> {
+    blobs.insert(stored.manifest_digest);
+    blobs.insert(stored.config_digest);
+    blobs.extend(stored.layer_digests()?);
+    Ok(())
+}
+
+/// A stored image's manifest descriptor, with the platform its config names.
+fn platform_descriptor(stored: &StoredImage) -> Result<Descriptor, ExportError> {
+    let media_type = stored.manifest.media_type().clone().unwrap_or(MediaType::ImageManifest);
+    let mut descriptor = Descriptor::new(media_type, stored.manifest_size, oci_digest(&stored.manifest_digest)?);
+    descriptor.set_platform(Some(platform_of(&stored.config)?));
+    Ok(descriptor)
+}
+
+/// The canonical bytes of an OCI image index of `manifests`.
+fn index_bytes(manifests: Vec<Descriptor>) -> Result<Vec<u8>, ExportError> {
+    let index = ImageIndexBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageIndex)
-        .manifests(entries)
+        .manifests(manifests)
         .build()
         .map_err(|source| ExportError::Oci { what: "index", source })?;
-    write_layout(ctx, &blobs, &canonical_bytes(&top), dest, as_tar)
+    Ok(canonical_bytes(&index))
 }
 
 /// `descriptor` once per name (each annotated with the tag, `org.opencontainers.image.ref.name`,
@@ -172,11 +169,10 @@ fn named_descriptors(
 fn write_layout(
     ctx: &ExportContext,
     blobs: &BTreeSet<Sha256Digest>,
-    index: &[u8],
+    index: Vec<u8>,
     dest: &Path,
     as_tar: bool,
 ) -> Result<(), ExportError> {
-    let index = index.to_vec();
     let layout = canonical_bytes(&json!({ "imageLayoutVersion": "1.0.0" }));
 
     if as_tar {

@@ -92,7 +92,7 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
         if platforms.is_empty() {
             platforms.push(Platform::host());
         }
-        return build_platforms(&args, &platforms, &labels, state, insecure);
+        return build_platforms(&args, &platforms, &labels, provenance, state, insecure);
     }
     let prepared = super::lower::prepare(&args.context, &args.dockerfile)?;
     let platform = prepared.options.target_platform.clone().unwrap_or_else(gb_ir::Platform::host);
@@ -101,20 +101,8 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
     if args.check {
         return check(&prepared, &images);
     }
-    let mut lowered =
-        gb_dockerfile::lower(&prepared.text, &prepared.options, &images).map_err(|e| prepared.failure(e))?;
+    let definition = lower_for_build(&prepared, &images, &labels, &mut Vec::new())?;
     drop(images);
-    // `--label` comes after the Dockerfile's LABELs, as docker applies it.
-    if let Some(image) = lowered.definition.image.as_mut() {
-        image.config.labels.extend(labels);
-    }
-    for warning in &lowered.warnings {
-        report::print_warning(&prepared.file, warning);
-    }
-    // `# check=error=true`: a build check's finding fails the build before anything runs.
-    if let Some(violation) = lowered.check.violation(&prepared.text, &lowered.warnings) {
-        return Err(prepared.failure(violation));
-    }
     let mut locals = BTreeMap::new();
     locals.insert("context".to_owned(), args.context.clone());
     locals.extend(prepared.named_locals.clone());
@@ -122,7 +110,7 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
     let source_date_epoch = prepared.options.build_args.get("SOURCE_DATE_EPOCH").cloned();
     let image = super::engine::solve_and_export(
         state.clone(),
-        &lowered.definition,
+        &definition,
         &args.run,
         locals,
         Some((prepared.file, prepared.text)),
@@ -146,11 +134,38 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
     }
 }
 
+/// Lowers a prepared Dockerfile for a build: `--label`s after the Dockerfile's LABELs (as
+/// docker applies them), the warnings not in `printed` printed (and added to it), and a build
+/// check's finding under `# check=error=true` failing the build before anything runs.
+pub(super) fn lower_for_build(
+    prepared: &super::lower::Prepared,
+    images: &EngineImages<'_>,
+    labels: &BTreeMap<String, String>,
+    printed: &mut Vec<gb_dockerfile::Warning>,
+) -> Result<gb_ir::Definition, Failure> {
+    let mut lowered =
+        gb_dockerfile::lower(&prepared.text, &prepared.options, images).map_err(|e| prepared.failure(e))?;
+    if let Some(image) = lowered.definition.image.as_mut() {
+        image.config.labels.extend(labels.clone());
+    }
+    for warning in &lowered.warnings {
+        if !printed.contains(warning) {
+            report::print_warning(&prepared.file, warning);
+            printed.push(warning.clone());
+        }
+    }
+    if let Some(violation) = lowered.check.violation(&prepared.text, &lowered.warnings) {
+        return Err(prepared.failure(violation));
+    }
+    Ok(lowered.definition)
+}
+
 /// `build --platform a,b`: every platform into one image index.
 fn build_platforms(
     args: &BuildArgs,
     platforms: &[Platform],
     labels: &BTreeMap<String, String>,
+    provenance: Option<gb_engine::Provenance>,
     state: std::sync::Arc<gb_store::StateRoot>,
     insecure: &[String],
 ) -> Result<(), Failure> {
@@ -158,8 +173,13 @@ fn build_platforms(
         return Err(Failure::Input("--check checks one platform: leave out the others".to_owned()));
     }
     let images = EngineImages::new(&state, insecure, args.pull)?;
-    let shared = super::platforms::Shared { state, images: &images, labels, insecure };
+    let shared = super::platforms::Shared { state, images: &images, labels, provenance, insecure };
     super::platforms::run(args, platforms, shared)
+}
+
+/// Whether a context names a remote one (http(s), git) rather than a directory.
+fn is_remote(context: &str) -> bool {
+    ["http://", "https://", "git://", "git@"].iter().any(|scheme| context.starts_with(scheme))
 }
 
 /// `build URL`: a git repository (`https://host/repo.git#ref:subdir`, `git@host:repo.git`) or
@@ -170,11 +190,7 @@ fn context_from_url(
     args: &mut BuildArgs,
     state: &gb_store::StateRoot,
 ) -> Result<Option<gb_engine::UnpackedContext>, Failure> {
-    let Some(url) = args
-        .context
-        .to_str()
-        .filter(|text| ["http://", "https://", "git://", "git@"].iter().any(|scheme| text.starts_with(scheme)))
-    else {
+    let Some(url) = args.context.to_str().filter(|text| is_remote(text)) else {
         return Ok(None);
     };
     let (fetched, dockerfile) =
@@ -203,7 +219,7 @@ fn named_contexts_from_urls(
     let mut fetched = Vec::new();
     for value in &mut args.dockerfile.build_contexts {
         let Some((name, url)) = value.split_once('=') else { continue };
-        if !["http://", "https://", "git://", "git@"].iter().any(|scheme| url.starts_with(scheme)) {
+        if !is_remote(url) {
             continue;
         }
         let context = gb_engine::UnpackedContext::named_from_url(&state.tmp_dir(), url)

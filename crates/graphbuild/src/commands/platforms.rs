@@ -13,7 +13,6 @@ use gb_store::StateRoot;
 use super::build::EngineImages;
 use crate::cli::BuildArgs;
 use crate::exit::Failure;
-use crate::report;
 
 /// The platforms of `--platform`: one, or a comma-separated list of several.
 pub fn requested(text: Option<&str>) -> Result<Vec<Platform>, Failure> {
@@ -86,6 +85,8 @@ pub struct Shared<'a> {
     pub images: &'a EngineImages<'a>,
     /// `--label`s, applied to every platform's image.
     pub labels: &'a BTreeMap<String, String>,
+    /// The provenance `--provenance`/`--attest` ask for ([`provenance`]).
+    pub provenance: Option<gb_engine::Provenance>,
     /// `--insecure-registry`.
     pub insecure: &'a [String],
 }
@@ -103,7 +104,7 @@ pub fn run(args: &BuildArgs, platforms: &[Platform], shared: Shared<'_>) -> Resu
         names,
         registry: super::registry::registry_config(&root, shared.insecure)?,
         source_date_epoch: super::engine::source_date_epoch(source_date_epoch.as_deref())?,
-        provenance: provenance(args)?,
+        provenance: shared.provenance,
     };
     let sink: Arc<dyn gb_events::EventSink> = Arc::from(crate::progress::sink(args.run.progress));
     let engine = gb_engine::Engine::new(shared.state.clone());
@@ -131,24 +132,11 @@ fn lower_each(args: &BuildArgs, platforms: &[Platform], shared: &Shared<'_>) -> 
     for platform in platforms {
         let dockerfile = crate::cli::DockerfileArgs { platform: Some(platform.to_string()), ..args.dockerfile.clone() };
         let prepared = super::lower::prepare(&args.context, &dockerfile)?;
-        let mut lowered =
-            gb_dockerfile::lower(&prepared.text, &prepared.options, shared.images).map_err(|e| prepared.failure(e))?;
-        if let Some(image) = lowered.definition.image.as_mut() {
-            image.config.labels.extend(shared.labels.clone());
-        }
-        for warning in &lowered.warnings {
-            if !printed.contains(warning) {
-                report::print_warning(&prepared.file, warning);
-                printed.push(warning.clone());
-            }
-        }
-        if let Some(violation) = lowered.check.violation(&prepared.text, &lowered.warnings) {
-            return Err(prepared.failure(violation));
-        }
+        let definition = super::build::lower_for_build(&prepared, shared.images, shared.labels, &mut printed)?;
         locals.extend(prepared.named_locals.clone());
         source_date_epoch = prepared.options.build_args.get("SOURCE_DATE_EPOCH").cloned();
         let annotations = super::build::parse_annotations(&args.annotations, platform)?;
-        builds.push(PlatformBuild { platform: platform.clone(), definition: lowered.definition, annotations });
+        builds.push(PlatformBuild { platform: platform.clone(), definition, annotations });
     }
     Ok((builds, locals, source_date_epoch))
 }

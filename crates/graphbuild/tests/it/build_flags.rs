@@ -399,58 +399,6 @@ fn a_context_or_a_dockerfile_comes_from_standard_input() {
     assert_eq!(std::fs::read_to_string(out.path().join("data.txt")).expect("data"), "packed");
 }
 
-/// An HTTP server on 127.0.0.1 serving the files below a directory (query strings ignored, 404
-/// for anything else), enough for a tarball and for git's dumb http protocol; stopped on drop.
-struct FileServer {
-    port: u16,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl FileServer {
-    fn serve(root: std::path::PathBuf) -> Self {
-        use std::io::{BufRead as _, Write as _};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        listener.set_nonblocking(true).expect("nonblocking");
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stop.clone();
-        std::thread::spawn(move || {
-            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                let Ok((stream, _)) = listener.accept() else {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                    continue;
-                };
-                let _ = stream.set_nonblocking(false);
-                let mut reader = std::io::BufReader::new(stream);
-                let mut request_line = String::new();
-                let _ = reader.read_line(&mut request_line);
-                // The rest of the request head, up to the blank line.
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                    line.clear();
-                }
-                let path = request_line.split_whitespace().nth(1).unwrap_or("/");
-                let path = path.split('?').next().unwrap_or("/").trim_start_matches('/');
-                let file = root.join(path);
-                let mut stream = reader.into_inner();
-                let found = !path.contains("..") && file.is_file();
-                let body = if found { std::fs::read(&file).unwrap_or_default() } else { Vec::new() };
-                let status = if found { "200 OK" } else { "404 Not Found" };
-                let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(&body);
-            }
-        });
-        Self { port, stop }
-    }
-}
-
-impl Drop for FileServer {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
 /// `build URL`: an http(s) tarball or a git repository (`URL.git#ref:subdir`) is the context,
 /// as `docker build URL` takes them.
 #[test]
@@ -484,7 +432,7 @@ fn a_context_comes_from_an_http_tarball_or_a_git_repository() {
     let bare = served.path().join("repo.git");
     git(served.path(), &["clone", "-q", "--bare", &work.path().display().to_string(), "repo.git"]);
     git(&bare, &["update-server-info"]);
-    let server = FileServer::serve(served.path().to_path_buf());
+    let server = crate::engine::FileServer::serve(served.path().to_path_buf());
 
     let out = env.build_local(std::path::Path::new(&format!("http://127.0.0.1:{}/context.tar.gz", server.port)), &[]);
     assert_eq!(std::fs::read_to_string(out.path().join("data.txt")).expect("data"), "from the tarball");

@@ -399,15 +399,16 @@ fn a_missing_base_image_is_a_clear_error() {
     assert!(stderr.contains("nosuchimage") && stderr.contains("graphbuild import"), "{stderr}");
 }
 
-/// A one-file HTTP server on 127.0.0.1 that serves `body` for every request, stopped on drop.
-struct TinyServer {
-    port: u16,
+/// An HTTP server on 127.0.0.1 serving the files below a directory (query strings ignored, 404
+/// for anything else), enough for a tarball and for git's dumb http protocol; stopped on drop.
+pub struct FileServer {
+    pub port: u16,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
-impl TinyServer {
-    fn serve(body: &'static [u8]) -> Self {
-        use std::io::{Read as _, Write as _};
+impl FileServer {
+    pub fn serve(root: std::path::PathBuf) -> Self {
+        use std::io::{BufRead as _, Write as _};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         listener.set_nonblocking(true).expect("nonblocking");
@@ -415,25 +416,36 @@ impl TinyServer {
         let flag = stop.clone();
         std::thread::spawn(move || {
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((mut stream, _)) => {
-                        let _ = stream.set_nonblocking(false);
-                        let mut request = [0u8; 4096];
-                        let _ = stream.read(&mut request);
-                        let header =
-                            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-                        let _ = stream.write_all(header.as_bytes());
-                        let _ = stream.write_all(body);
-                    }
-                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                };
+                let _ = stream.set_nonblocking(false);
+                let mut reader = std::io::BufReader::new(stream);
+                let mut request_line = String::new();
+                let _ = reader.read_line(&mut request_line);
+                // The rest of the request head, up to the blank line.
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
                 }
+                let path = request_line.split_whitespace().nth(1).unwrap_or("/");
+                let path = path.split('?').next().unwrap_or("/").trim_start_matches('/');
+                let file = root.join(path);
+                let mut stream = reader.into_inner();
+                let found = !path.contains("..") && file.is_file();
+                let body = if found { std::fs::read(&file).unwrap_or_default() } else { Vec::new() };
+                let status = if found { "200 OK" } else { "404 Not Found" };
+                let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
             }
         });
         Self { port, stop }
     }
 }
 
-impl Drop for TinyServer {
+impl Drop for FileServer {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
@@ -442,7 +454,9 @@ impl Drop for TinyServer {
 #[test]
 fn add_fetches_urls_with_checksums_and_git_repositories() {
     let env = Env::new();
-    let server = TinyServer::serve(b"downloaded content\n");
+    let served = tempfile::tempdir().expect("served");
+    write(served.path(), "files/data.txt", "downloaded content\n");
+    let server = FileServer::serve(served.path().to_path_buf());
     let repo_parent = tempfile::tempdir().expect("repo");
     let repo = RepoDir(repo_parent.path().join("project.git"));
     std::fs::create_dir_all(repo.path()).expect("repo dir");
