@@ -116,7 +116,7 @@ fn kill_server(env: &Env, client: &mut Child, log: &Path) {
 
 /// Waits until `pid` has exited (gone, or a zombie whose descriptors are closed): until then its
 /// listening socket may still take a connection that the dying process never answers.
-fn wait_until_dead(pid: u32) {
+pub fn wait_until_dead(pid: u32) {
     let started = std::time::Instant::now();
     loop {
         let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();

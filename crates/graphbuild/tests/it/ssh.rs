@@ -169,10 +169,15 @@ fn the_agent_for_key_files_never_outlives_its_build() {
     }
     let server = crate::crash::server_pid(&env);
     let _ = std::process::Command::new("kill").args(["-9", &server.to_string()]).status();
+    crate::crash::wait_until_dead(server);
     let _ = build.wait();
     let started = std::time::Instant::now();
     while !agents().is_empty() {
         assert!(started.elapsed().as_secs() < 30, "the agent outlived its killed server: {:?}", agents());
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    // The next command's server unmounts what the killed one left (the step's root file system).
+    assert_ok(&env.cmd(&["images"]).output().expect("images"));
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(!mounts.contains(&root), "a mount below the root is left: {mounts}");
 }
