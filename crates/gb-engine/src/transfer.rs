@@ -73,6 +73,49 @@ impl Engine {
         .map_err(|source| EngineError::Archive { dest: dest.to_owned(), source: Box::new(source) })
     }
 
+    /// Stores the image an `oci-layout://` build context named `name` takes (for `platform`)
+    /// and returns the reference the build reads it by: `oci-layout.invalid/NAME@DIGEST`, the
+    /// manifest's digest under a registry name that never resolves (`.invalid` is reserved),
+    /// so the image can only ever come from the store, and is listed there as such.
+    pub fn import_layout_image(
+        &self,
+        name: &str,
+        layout: &gb_export::LayoutReference,
+        platform: &Platform,
+    ) -> Result<ImageReference, EngineError> {
+        let root = self.root();
+        let _building = root.building();
+        let mut record = gb_export::load_layout_image(&self.export_context(), layout, platform)
+            .map_err(|source| EngineError::Load { input: layout.path.clone(), source: Box::new(source) })?;
+        // A single manifest names no platform of its own: its config says which it is for.
+        if let Some(actual) = gb_store::record_platform(&record.config)
+            && !platform.matches(&actual)
+        {
+            return Err(EngineError::Invalid(format!(
+                "the image {} of the OCI layout {} is for {actual}, not {platform}",
+                record.manifest_digest,
+                layout.path.display()
+            )));
+        }
+        let repository: String =
+            name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+        let repository = repository.trim_matches('-');
+        let text = format!(
+            "oci-layout.invalid/{}@{}",
+            if repository.is_empty() { "layout" } else { repository },
+            record.manifest_digest
+        );
+        let reference = ImageReference::parse(&text)
+            .or_else(|_| ImageReference::parse(&format!("oci-layout.invalid/layout@{}", record.manifest_digest)))
+            .map_err(|e| EngineError::Invalid(format!("{text}: {e}")))?;
+        record.reference = reference.to_string();
+        let key = ImageName::of(&reference);
+        root.db
+            .put_image(&key, &record)
+            .map_err(|source| EngineError::Store { action: "writing the image store", source: Box::new(source) })?;
+        Ok(reference)
+    }
+
     /// Loads every image of the archive at `input` (docker-archive or OCI) and names them.
     pub fn load(&self, input: &Path) -> Result<Vec<Loaded>, EngineError> {
         let root = self.root();

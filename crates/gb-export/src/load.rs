@@ -50,6 +50,79 @@ pub fn load_archive(ctx: &ExportContext, path: &Path) -> Result<Vec<(Vec<String>
     }
 }
 
+/// An image of an OCI layout, as buildx's `oci-layout://PATH[:TAG][@DIGEST]` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayoutReference {
+    /// The layout: a directory (or a tar of one).
+    pub path: std::path::PathBuf,
+    /// The `org.opencontainers.image.ref.name` of its `index.json` entry.
+    pub tag: Option<String>,
+    /// The manifest or index digest, which wins over the tag.
+    pub digest: Option<Sha256Digest>,
+}
+
+impl LayoutReference {
+    /// Parses what follows `oci-layout://` as buildx does: a trailing `@sha256:…` is the
+    /// digest, then a trailing `:TAG` (a valid tag) the tag; with neither, the tag is `latest`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut path = text;
+        let mut digest = None;
+        if let Some((rest, after)) = path.rsplit_once('@')
+            && after.starts_with("sha256:")
+        {
+            digest = Some(after.parse::<Sha256Digest>().map_err(|_| format!("`{after}` is not a sha256 digest"))?);
+            path = rest;
+        }
+        let mut tag = None;
+        if let Some((rest, after)) = path.rsplit_once(':')
+            && is_tag(after)
+        {
+            tag = Some(after.to_owned());
+            path = rest;
+        }
+        if path.is_empty() {
+            return Err("the layout's path is empty".to_owned());
+        }
+        if tag.is_none() && digest.is_none() {
+            tag = Some("latest".to_owned());
+        }
+        Ok(Self { path: path.into(), tag, digest })
+    }
+}
+
+/// Whether `text` is a tag as the distribution reference grammar has it: `[\w][\w.-]{0,127}`.
+fn is_tag(text: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.len() <= 128 && text.chars().next().is_some_and(word) && text.chars().all(|c| word(c) || c == '.' || c == '-')
+}
+
+/// Reads the image `reference` names for `platform` from its OCI layout (a directory or a tar):
+/// a manifest as it is, an index's manifest for the platform. Its blobs are stored (verified)
+/// and its layers imported or reused, as [`load_archive`] does; nothing is named in the
+/// database.
+pub fn load_layout_image(
+    ctx: &ExportContext,
+    reference: &LayoutReference,
+    platform: &Platform,
+) -> Result<ImageRecord, ExportError> {
+    let files = ArchiveFiles::open(ctx, &reference.path)?;
+    let mut loader = Loader { ctx, files, reuse: LayerReuse::new(ctx)? };
+    if !loader.files.exists("oci-layout") {
+        return Err(loader.invalid("not an OCI layout (no oci-layout file)"));
+    }
+    let digest = loader.layout_digest(reference)?;
+    loader.files.store(ctx, &blob_path(&digest), Some(&digest))?;
+    let bytes = ctx.content.read(&digest).map_err(ExportError::store(format!("read {digest}")))?;
+    let parsed: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| ExportError::InvalidBlob {
+        what: "manifest",
+        digest,
+        reason: e.to_string(),
+    })?;
+    let manifest =
+        if parsed.get("manifests").is_some() { loader.pick_platform(&digest, platform, false)? } else { digest };
+    loader.load_oci_image(&manifest, None)
+}
+
 struct Loader<'a, 'c> {
     ctx: &'a ExportContext<'c>,
     files: ArchiveFiles,
@@ -73,21 +146,16 @@ impl Loader<'_, '_> {
     }
 
     fn load_oci(&mut self) -> Result<Vec<(Vec<String>, ImageRecord)>, ExportError> {
-        let layout: serde_json::Value = serde_json::from_slice(&self.files.read(self.ctx, "oci-layout")?)
-            .map_err(|e| self.invalid(format!("oci-layout: {e}")))?;
-        let version = layout["imageLayoutVersion"].as_str().unwrap_or_default();
-        if !version.starts_with("1.") {
-            return Err(self.invalid(format!("unsupported image layout version `{version}`")));
-        }
-        let index: ImageIndex = serde_json::from_slice(&self.files.read(self.ctx, "index.json")?)
-            .map_err(|e| self.invalid(format!("index.json: {e}")))?;
+        let index = self.layout_index()?;
         // One entry per manifest, in index order, with the names of every descriptor of it.
         let mut images: Vec<(Sha256Digest, Vec<String>)> = Vec::new();
         for entry in index.manifests() {
             let digest = descriptor_digest(entry).map_err(|reason| self.invalid(format!("index.json: {reason}")))?;
             let manifest = match entry.media_type().as_ref() {
                 "application/vnd.oci.image.manifest.v1+json" | DOCKER_MANIFEST => digest,
-                "application/vnd.oci.image.index.v1+json" | DOCKER_MANIFEST_LIST => self.pick_platform(&digest)?,
+                "application/vnd.oci.image.index.v1+json" | DOCKER_MANIFEST_LIST => {
+                    self.pick_platform(&digest, &Platform::host(), true)?
+                }
                 other => return Err(self.invalid(format!("index.json: unsupported manifest media type {other}"))),
             };
             let names = names_of(entry)?;
@@ -113,30 +181,74 @@ impl Loader<'_, '_> {
             .collect()
     }
 
-    /// The manifest of a (nested) index for this host's platform, or its first image manifest.
-    fn pick_platform(&mut self, index_digest: &Sha256Digest) -> Result<Sha256Digest, ExportError> {
+    /// The layout's `index.json`, once `oci-layout` says it is a version this reads.
+    fn layout_index(&self) -> Result<ImageIndex, ExportError> {
+        let layout: serde_json::Value = serde_json::from_slice(&self.files.read(self.ctx, "oci-layout")?)
+            .map_err(|e| self.invalid(format!("oci-layout: {e}")))?;
+        let version = layout["imageLayoutVersion"].as_str().unwrap_or_default();
+        if !version.starts_with("1.") {
+            return Err(self.invalid(format!("unsupported image layout version `{version}`")));
+        }
+        serde_json::from_slice(&self.files.read(self.ctx, "index.json")?)
+            .map_err(|e| self.invalid(format!("index.json: {e}")))
+    }
+
+    /// The digest `reference` names: its own, else the `index.json` entry whose
+    /// `org.opencontainers.image.ref.name` is its tag, else the only entry, as buildx resolves
+    /// an `oci-layout://` context.
+    fn layout_digest(&self, reference: &LayoutReference) -> Result<Sha256Digest, ExportError> {
+        if let Some(digest) = reference.digest {
+            return Ok(digest);
+        }
+        let index = self.layout_index()?;
+        let tag = reference.tag.as_deref().unwrap_or("latest");
+        let tagged = index.manifests().iter().find(|entry| {
+            entry.annotations().as_ref().and_then(|a| a.get(ANNOTATION_REF_NAME)).is_some_and(|name| name == tag)
+        });
+        let entry = match (tagged, index.manifests().as_slice()) {
+            (Some(entry), _) | (None, [entry]) => entry,
+            (None, _) => return Err(self.invalid(format!("index.json names no image tagged `{tag}`"))),
+        };
+        descriptor_digest(entry).map_err(|reason| self.invalid(format!("index.json: {reason}")))
+    }
+
+    /// The manifest of a (nested) index for `platform`. With `or_first`, an index without one
+    /// gives its first image manifest (a load takes some image of every entry); without, it
+    /// is an error, unless no entry names a platform and there is one manifest.
+    fn pick_platform(
+        &mut self,
+        index_digest: &Sha256Digest,
+        platform: &Platform,
+        or_first: bool,
+    ) -> Result<Sha256Digest, ExportError> {
         self.files.store(self.ctx, &blob_path(index_digest), Some(index_digest))?;
         let bytes =
             self.ctx.content.read(index_digest).map_err(ExportError::store(format!("read index {index_digest}")))?;
         let invalid = |reason: String| ExportError::InvalidBlob { what: "index", digest: *index_digest, reason };
         let index: ImageIndex = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
-        let host = Platform::host();
         let is_manifest = |entry: &&Descriptor| {
             matches!(entry.media_type(), MediaType::ImageManifest) || entry.media_type().as_ref() == DOCKER_MANIFEST
         };
-        let matches_host = |entry: &&Descriptor| {
-            entry.platform().as_ref().is_some_and(|platform| {
-                platform.os().to_string() == host.os
-                    && platform.architecture().to_string() == host.architecture
-                    && (host.variant.is_none() || platform.variant().as_deref() == host.variant.as_deref())
+        let matches_platform = |entry: &&Descriptor| {
+            entry.platform().as_ref().is_some_and(|actual| {
+                platform.matches(&Platform {
+                    os: actual.os().to_string(),
+                    architecture: actual.architecture().to_string(),
+                    variant: actual.variant().clone(),
+                })
             })
         };
         let manifests: Vec<&Descriptor> = index.manifests().iter().filter(is_manifest).collect();
-        let chosen = manifests
-            .iter()
-            .find(|entry| matches_host(entry))
-            .or_else(|| manifests.first())
-            .ok_or_else(|| invalid("it names no image manifest".to_owned()))?;
+        let fallback = match manifests.as_slice() {
+            [only] if only.platform().is_none() => Some(only),
+            _ if or_first => manifests.first(),
+            _ => None,
+        };
+        let chosen = match manifests.iter().find(|entry| matches_platform(entry)).or(fallback) {
+            Some(chosen) => chosen,
+            None if manifests.is_empty() => return Err(invalid("it names no image manifest".to_owned())),
+            None => return Err(invalid(format!("it has no image for {platform}"))),
+        };
         descriptor_digest(chosen).map_err(invalid)
     }
 
@@ -363,5 +475,34 @@ fn names_of(entry: &Descriptor) -> Result<Vec<String>, ExportError> {
         Some(name) if name.contains(['/', ':']) => Ok(vec![ImageReference::parse(name)?.to_string()]),
         Some(tag) => Ok(vec![tag.clone()]),
         None => Ok(Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LayoutReference;
+
+    /// As buildx's `util/ocilayout` parse tests: a trailing digest, then a trailing tag, else
+    /// `latest`; a colon that starts no tag is part of the path.
+    #[test]
+    fn layout_references_parse_as_buildx_parses_them() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let parsed = |text: &str| LayoutReference::parse(text).expect(text);
+        let plain = parsed("/path/to/oci/layout");
+        assert_eq!(
+            (plain.path.to_str(), plain.tag.as_deref(), plain.digest),
+            (Some("/path/to/oci/layout"), Some("latest"), None)
+        );
+        let tagged = parsed("/path/to/oci/layout:1.3");
+        assert_eq!((tagged.path.to_str(), tagged.tag.as_deref()), (Some("/path/to/oci/layout"), Some("1.3")));
+        let pinned = parsed(&format!("/path/to/oci/@/layout@{digest}"));
+        assert_eq!(pinned.path.to_str(), Some("/path/to/oci/@/layout"));
+        assert_eq!(pinned.tag, None);
+        assert_eq!(pinned.digest.map(|d| d.to_string()), Some(digest.clone()));
+        let both = parsed(&format!("layout:v1@{digest}"));
+        assert_eq!((both.path.to_str(), both.tag.as_deref()), (Some("layout"), Some("v1")));
+        assert_eq!(parsed("dir:with/colon").path.to_str(), Some("dir:with/colon"));
+        assert!(LayoutReference::parse("layout@sha256:nothex").is_err());
+        assert!(LayoutReference::parse(":v1").is_err());
     }
 }

@@ -167,10 +167,11 @@ pub struct DockerfileArgs {
     /// --ulimit`.
     #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
     pub ulimits: Vec<String>,
-    /// A named build context, `NAME=DIR`, `NAME=docker-image://REF` or `NAME=URL` (a git
+    /// A named build context, `NAME=DIR`, `NAME=docker-image://REF`,
+    /// `NAME=oci-layout://PATH[:TAG][@DIGEST]` (an image of an OCI layout) or `NAME=URL` (a git
     /// repository, or an http(s) file), as `docker buildx build --build-context`: it replaces
     /// the stage named NAME, or the image `FROM NAME` and `--from=NAME` name (repeatable).
-    #[arg(long = "build-context", value_name = "NAME=DIR|docker-image://REF|URL")]
+    #[arg(long = "build-context", value_name = "NAME=DIR|docker-image://REF|oci-layout://PATH|URL")]
     pub build_contexts: Vec<String>,
     /// Run the RUN steps of these stages without the cache (repeatable or comma-separated), as
     /// `docker buildx build --no-cache-filter`.

@@ -94,6 +94,8 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
         }
         return build_platforms(&args, &platforms, &labels, provenance, state, insecure);
     }
+    let requested = args.dockerfile.platform.as_deref().and_then(Platform::parse).unwrap_or_else(Platform::host);
+    layout_contexts(&mut args.dockerfile, &state, &requested)?;
     let prepared = super::lower::prepare(&args.context, &args.dockerfile)?;
     let platform = prepared.options.target_platform.clone().unwrap_or_else(gb_ir::Platform::host);
     let annotations = parse_annotations(&args.annotations, &platform)?;
@@ -228,6 +230,33 @@ fn named_contexts_from_urls(
         fetched.push(context);
     }
     Ok(fetched)
+}
+
+/// `--build-context NAME=oci-layout://PATH[:TAG][@DIGEST]`: stores the layout's image for
+/// `platform` and makes the context that stored image (`docker-image://` of the reference
+/// [`gb_engine::Engine::import_layout_image`] gives), so `FROM NAME` and `COPY --from=NAME`
+/// read it as buildx's OCI layout store serves it.
+pub(crate) fn layout_contexts(
+    dockerfile: &mut crate::cli::DockerfileArgs,
+    state: &std::sync::Arc<gb_store::StateRoot>,
+    platform: &Platform,
+) -> Result<(), Failure> {
+    for value in &mut dockerfile.build_contexts {
+        let Some((name, layout)) = value.split_once('=') else { continue };
+        let Some(layout) = layout.strip_prefix("oci-layout://") else { continue };
+        let layout = gb_export::LayoutReference::parse(layout)
+            .map_err(|why| Failure::Input(format!("--build-context {value}: {why}")))?;
+        let layout =
+            gb_export::LayoutReference { path: std::path::absolute(&layout.path).unwrap_or(layout.path), ..layout };
+        if !layout.path.exists() {
+            return Err(Failure::Input(format!("--build-context {value}: {} does not exist", layout.path.display())));
+        }
+        let reference = gb_engine::Engine::new(state.clone())
+            .import_layout_image(name, &layout, platform)
+            .map_err(|e| Failure::Engine(Box::new(e)))?;
+        *value = format!("{name}=docker-image://{reference}");
+    }
+    Ok(())
 }
 
 /// `build -`: the context comes from standard input, as `docker build -` takes it: a tar

@@ -171,8 +171,8 @@ pub fn parse_build_args(args: &[String]) -> Result<BTreeMap<String, String>, Fai
 type BuildContexts = (BTreeMap<String, gb_dockerfile::NamedContext>, BTreeMap<String, std::path::PathBuf>);
 
 /// Parses `--build-context NAME=VALUE` as buildx does: `docker-image://REF` is an image; a value
-/// with another scheme is refused (not supported yet); anything else is a local directory,
-/// read with its own `.dockerignore`.
+/// with another scheme is refused (`build` turns URLs and `oci-layout://` into directories and
+/// images first); anything else is a local directory, read with its own `.dockerignore`.
 fn parse_build_contexts(values: &[String], file: &str, text: &str) -> Result<BuildContexts, Failure> {
     let mut contexts = BTreeMap::new();
     let mut locals = BTreeMap::new();
@@ -187,10 +187,10 @@ fn parse_build_contexts(values: &[String], file: &str, text: &str) -> Result<Bui
             gb_ir::ImageReference::parse(image).map_err(|e| invalid(e.to_string()))?;
             gb_dockerfile::NamedContext::Image(image.to_owned())
         } else if let Some((scheme, _)) = target.split_once("://") {
-            // `build` fetches git and http(s) contexts into directories before this; `lower`
-            // fetches nothing.
+            // `build` fetches git and http(s) contexts into directories and stores OCI layouts'
+            // images before this; `lower` fetches and stores nothing.
             return Err(invalid(format!(
-                "{scheme}:// build contexts are not supported here (a directory, docker-image://, or a git or http(s) URL with `build`)"
+                "{scheme}:// build contexts are not supported here (a directory, docker-image://, or a git or http(s) URL or oci-layout:// with `build`)"
             )));
         } else {
             let dir = std::path::absolute(target).map_err(|e| invalid(e.to_string()))?;

@@ -130,7 +130,9 @@ fn lower_each(args: &BuildArgs, platforms: &[Platform], shared: &Shared<'_>) -> 
     let mut printed = Vec::new();
     let mut source_date_epoch = None;
     for platform in platforms {
-        let dockerfile = crate::cli::DockerfileArgs { platform: Some(platform.to_string()), ..args.dockerfile.clone() };
+        let mut dockerfile =
+            crate::cli::DockerfileArgs { platform: Some(platform.to_string()), ..args.dockerfile.clone() };
+        super::build::layout_contexts(&mut dockerfile, &shared.state, platform)?;
         let prepared = super::lower::prepare(&args.context, &dockerfile)?;
         let definition = super::build::lower_for_build(&prepared, shared.images, shared.labels, &mut printed)?;
         locals.extend(prepared.named_locals.clone());

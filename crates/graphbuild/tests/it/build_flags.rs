@@ -2,6 +2,8 @@
 //! `--metadata-file` (buildx's JSON) and `--label`, each checked against what `image inspect`
 //! says of the image built.
 
+use std::path::Path;
+
 use serde_json::Value;
 
 use crate::engine::{Env, assert_ok, write};
@@ -361,6 +363,107 @@ fn build_contexts_replace_stages_images_and_from_names() {
     let refused =
         env.cmd(&["build", "--build-context", "x=oci-layout:///nowhere"]).arg(context.path()).output().expect("build");
     assert_eq!(refused.status.code(), Some(1));
+}
+
+/// `--build-context NAME=oci-layout://PATH[:TAG][@DIGEST]` takes the image from an OCI layout,
+/// as BuildKit's testNamedOCILayoutContext (dockerfile_namedcontext_test.go): a stage and a
+/// `FROM` name both become the layout's image (its files and its `ENV`), found by digest, by
+/// `org.opencontainers.image.ref.name` tag, or as the layout's only image; an index gives each
+/// platform its own manifest.
+#[test]
+fn build_contexts_come_from_oci_layouts() {
+    let env = Env::new();
+    let layout_source = context();
+    write(
+        layout_source.path(),
+        "Dockerfile",
+        "FROM busybox:latest\nWORKDIR /test\nRUN sh -c \"echo -n first > out\"\nRUN sh -c \"echo -n second > out2\"\nENV foo=bar\n",
+    );
+    let layouts = tempfile::tempdir().expect("layouts");
+    let layout = layouts.path().join("layout");
+    let output = env
+        .cmd(&["build", "-q", "-t", "made:v1", "-o"])
+        .arg(format!("type=oci,dest={},tar=false", layout.display()))
+        .arg(layout_source.path())
+        .output()
+        .expect("build");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index.json")).expect("json");
+    let digest = index["manifests"][0]["digest"].as_str().expect("a digest").to_owned();
+
+    let context = context();
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox AS base\nRUN cat /etc/alpine-release > out\n\
+         FROM foo AS imported\nRUN echo -n $foo > outfoo\n\
+         FROM scratch\nCOPY --from=base /test/o* /\nCOPY --from=imported /test/outfoo /\n",
+    );
+    let by_digest = format!("oci-layout://{}@{digest}", layout.display());
+    let out = env.build_local(
+        context.path(),
+        &["--build-context", &format!("base={by_digest}"), "--build-context", &format!("foo={by_digest}")],
+    );
+    let read =
+        |dir: &Path, path: &str| std::fs::read_to_string(dir.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert_eq!(read(out.path(), "out"), "first", "the stage named base is the layout's image");
+    assert_eq!(read(out.path(), "out2"), "second");
+    assert_eq!(read(out.path(), "outfoo"), "bar", "FROM foo has the layout image's ENV");
+
+    // By tag, relative to the working directory, and refused for a platform it lacks.
+    write(context.path(), "Dockerfile", "FROM foo\nRUN cp /test/out /copied\n");
+    let out = tempfile::tempdir().expect("out");
+    let by_tag = env
+        .cmd(&["build", "--progress", "plain", "--build-context", "foo=oci-layout://layout:v1", "-o"])
+        .arg(format!("type=local,dest={}", out.path().display()))
+        .arg(context.path())
+        .current_dir(layouts.path())
+        .output()
+        .expect("build");
+    assert!(by_tag.status.success(), "{}", String::from_utf8_lossy(&by_tag.stderr));
+    assert_eq!(read(out.path(), "copied"), "first");
+    let other_platform = env
+        .cmd(&["build", "--platform", "linux/s390x", "--build-context"])
+        .arg(format!("foo=oci-layout://{}:v1", layout.display()))
+        .arg(context.path())
+        .output()
+        .expect("build");
+    assert_eq!(other_platform.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&other_platform.stderr).contains("is for linux/amd64, not linux/s390x"));
+    let missing = env
+        .cmd(&["build", "--build-context", "foo=oci-layout:///nowhere/layout"])
+        .arg(context.path())
+        .output()
+        .expect("build");
+    assert_eq!(missing.status.code(), Some(1), "{}", String::from_utf8_lossy(&missing.stderr));
+
+    // A layout holding an index: each platform of a multi-platform build takes its own image.
+    let multi_source = tempfile::tempdir().expect("context");
+    write(multi_source.path(), "Dockerfile", "FROM scratch\nARG TARGETARCH\nCOPY $TARGETARCH.txt /arch.txt\n");
+    write(multi_source.path(), "amd64.txt", "made for amd64");
+    write(multi_source.path(), "arm64.txt", "made for arm64");
+    let multi = layouts.path().join("multi");
+    let output = env
+        .cmd(&["build", "-q", "--platform", "linux/amd64,linux/arm64", "-o"])
+        .arg(format!("type=oci,dest={},tar=false", multi.display()))
+        .arg(multi_source.path())
+        .output()
+        .expect("build");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    write(context.path(), "Dockerfile", "FROM scratch\nCOPY --from=foo /arch.txt /from-layout.txt\n");
+    let out = tempfile::tempdir().expect("out");
+    let output = env
+        .cmd(&["build", "--progress", "plain", "--platform", "linux/amd64,linux/arm64", "--build-context"])
+        .arg(format!("foo=oci-layout://{}", multi.display()))
+        .arg("-o")
+        .arg(format!("type=local,dest={}", out.path().display()))
+        .arg(context.path())
+        .output()
+        .expect("build");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(read(out.path(), "linux_amd64/from-layout.txt"), "made for amd64");
+    assert_eq!(read(out.path(), "linux_arm64/from-layout.txt"), "made for arm64");
 }
 
 /// `build -` reads the context from standard input, as `docker build -`: a (compressed) tar
