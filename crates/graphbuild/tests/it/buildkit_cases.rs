@@ -14,10 +14,16 @@
 //!   may say what was adapted (an alpine command done with busybox, say).
 //! - `=== Dockerfile`: the context's `Dockerfile`.
 //! - `=== file: PATH`: a file of the context.
+//! - `=== prebuild: TAG`: a Dockerfile built, in an empty context of its own and the group's
+//!   state root, and named `TAG` before the case's own build: the base image of a test that
+//!   builds an image and then one `FROM` it (pushed to a registry in BuildKit's test). Several
+//!   are built in the order given, before the setup. The group's cases share the root, so `TAG`
+//!   is the case's own.
 //! - `=== setup`: a `sh -e` script run in the context before the build (archives, symlinks,
-//!   modes: what plain files cannot say).
+//!   modes: what plain files cannot say; builds of their own: see the variables below).
 //! - `=== args`: build flags, one argument a line (`--build-arg` then `A=1` on the next line).
-//!   The build runs in the context directory, so relative paths (`-f`, `--secret src=`) work.
+//!   The build runs in the context directory, so relative paths (`-f`, `--secret src=`) work;
+//!   `$SCRATCH` in an argument is the case's scratch directory (below).
 //! - `=== env: KEY=VALUE`: an environment variable of the build command.
 //! - `=== root file: PATH`: a file of the state root (`config.toml`, say) for this build only.
 //!
@@ -35,8 +41,22 @@
 //!   inspect`'s object for the image (built with `-t`), e.g. `/Config/Env`; an array index may
 //!   be negative, counting from the end (`/History/-1/created_by`). `null` also matches a
 //!   missing value (BuildKit's config leaves empty fields out).
+//! - `=== expect image count: POINTER`: the number of items of the array (or object) there; a
+//!   missing value counts none.
+//! - `=== expect oci: POINTER` / `=== expect oci count: POINTER`: the same, into the OCI image
+//!   layout the case's `args` export to `$SCRATCH/oci` (`-o type=oci,dest=$SCRATCH/oci,tar=false`,
+//!   with the exporter options the test gives): an object of its `index` (index.json), its first
+//!   `manifest` and that manifest's `config` (`/manifest/layers/0/annotations`, say).
 //! - `=== expect stderr`: each line of the body occurs in the (successful) build's output.
 //! - `=== expect error`: the build fails, and each line of the body occurs in its output.
+//! - `=== check`: a `sh -e` script run in the context after the (successful) build, for what
+//!   the others cannot say (a comparison with an earlier build's output, say); the case fails
+//!   when it exits non-zero, and shows its output.
+//!
+//! The `setup` and `check` scripts get `GRAPHBUILD` (the binary; `GRAPHBUILD_ROOT` names the
+//! group's state root, so `"$GRAPHBUILD" build ...` builds there, as the case's build does),
+//! `SCRATCH` (an empty directory of the case's, outside the context: other builds' outputs go
+//! there) and, in `check`, `OUT` (the directory the build exported to).
 //!
 //! `=== differs: WHY` marks a case graphbuild gets wrong on purpose or for now, saying what
 //! BuildKit does and what graphbuild does. Such a case must still fail one of its
@@ -159,24 +179,35 @@ fn run_case(env: &Env, case: &Case) -> Vec<String> {
     for file in case.all("file") {
         write(context.path(), &file.argument, &file.body);
     }
-    if let Some(setup) = case.one("setup") {
-        let status = std::process::Command::new("sh")
-            .args(["-ec", &setup.body])
-            .current_dir(context.path())
-            .status()
-            .expect("sh runs");
-        if !status.success() {
-            return vec![format!("setup failed: {status}")];
+    let scratch = tempfile::tempdir().expect("scratch");
+    for prebuild in case.all("prebuild") {
+        let base = tempfile::tempdir().expect("prebuild context");
+        write(base.path(), "Dockerfile", &format!("{}\n", prebuild.body));
+        let output = env
+            .cmd(&["build", "--progress", "plain", "-t", &prebuild.argument])
+            .arg(base.path())
+            .output()
+            .expect("graphbuild runs");
+        if !output.status.success() {
+            let log = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+            return vec![format!("the prebuild of {} failed:\n{}", prebuild.argument, indent(&log))];
         }
     }
     let out = tempfile::tempdir().expect("output");
+    if let Some(setup) = case.one("setup") {
+        let output = script(env, &setup.body, context.path(), scratch.path(), out.path());
+        if !output.status.success() {
+            return vec![format!("setup failed: {}:\n{}", output.status, indent(&script_log(&output)))];
+        }
+    }
     let expects_error = case.one("expect error").is_some();
-    let wants_image = case.all("expect image").next().is_some();
+    let wants_image = case.sections.iter().any(|s| s.kind.starts_with("expect image"));
     let tag = format!("buildkit-case/{}", case.name.replace(['/', '_'], "-").to_lowercase());
     let mut command = env.cmd(&["build", "--progress", "plain"]);
     command.current_dir(context.path());
+    let scratch_path = scratch.path().to_string_lossy().into_owned();
     for arg in case.all("args").flat_map(|s| s.body.lines()) {
-        command.arg(arg);
+        command.arg(arg.replace("$SCRATCH", &scratch_path));
     }
     for var in case.all("env") {
         let (key, value) = var.argument.split_once('=').unwrap_or((&var.argument, ""));
@@ -217,16 +248,42 @@ fn run_case(env: &Env, case: &Case) -> Vec<String> {
         }
     }
     let image = if wants_image { inspect(env, &tag) } else { Value::Null };
+    let oci = oci_layout(&scratch.path().join("oci"));
     for section in case.sections.iter().filter(|s| s.kind.starts_with("expect ")) {
-        if let Err(problem) = check(out.path(), &image, section) {
+        if let Err(problem) = check(out.path(), &image, &oci, section) {
             problems.push(format!("{} {}: {problem}", section.kind, section.argument));
+        }
+    }
+    for section in case.all("check") {
+        let output = script(env, &section.body, context.path(), scratch.path(), out.path());
+        if !output.status.success() {
+            problems.push(format!("check failed: {}:\n{}", output.status, indent(&script_log(&output))));
         }
     }
     problems
 }
 
-/// Checks one expectation about the exported root file system `rootfs` or the `image`.
-fn check(rootfs: &Path, image: &Value, section: &Section) -> Result<(), String> {
+/// Runs a `setup` or `check` script with `sh -e` in `context`, with the variables the format
+/// gives it.
+fn script(env: &Env, body: &str, context: &Path, scratch: &Path, out: &Path) -> std::process::Output {
+    std::process::Command::new("sh")
+        .args(["-ec", body])
+        .current_dir(context)
+        .env("GRAPHBUILD", env!("CARGO_BIN_EXE_graphbuild"))
+        .env("GRAPHBUILD_ROOT", env.root.path())
+        .env("SCRATCH", scratch)
+        .env("OUT", out)
+        .output()
+        .expect("sh runs")
+}
+
+fn script_log(output: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// Checks one expectation about the exported root file system `rootfs`, the `image` or the
+/// `oci` layout.
+fn check(rootfs: &Path, image: &Value, oci: &Value, section: &Section) -> Result<(), String> {
     let path = rootfs.join(section.argument.trim_start_matches('/'));
     let body = section.body.as_str();
     match section.kind.as_str() {
@@ -293,11 +350,25 @@ fn check(rootfs: &Path, image: &Value, section: &Section) -> Result<(), String> 
                 return Err(format!("holds {names:?}, not {wanted:?}"));
             }
         }
-        "expect image" => {
+        "expect image" | "expect oci" => {
+            let document = if section.kind == "expect image" { image } else { oci };
             let wanted: Value = serde_json::from_str(body).map_err(|e| format!("bad JSON in the case: {e}"))?;
-            let found = pointer(image, &section.argument);
+            let found = pointer(document, &section.argument);
             if found.unwrap_or(&Value::Null) != &wanted {
                 return Err(format!("is {}, not {wanted}", found.map_or("missing".to_owned(), Value::to_string)));
+            }
+        }
+        "expect image count" | "expect oci count" => {
+            let document = if section.kind == "expect image count" { image } else { oci };
+            let wanted: usize = body.trim().parse().map_err(|e| format!("bad count in the case: {e}"))?;
+            let found = match pointer(document, &section.argument) {
+                Some(Value::Array(items)) => items.len(),
+                Some(Value::Object(map)) => map.len(),
+                None | Some(Value::Null) => 0,
+                Some(other) => return Err(format!("is {other}, which has no items")),
+            };
+            if found != wanted {
+                return Err(format!("has {found} items, not {wanted}"));
             }
         }
         "expect error" | "expect stderr" => {}
@@ -318,6 +389,24 @@ fn pointer<'a>(value: &'a Value, pointer: &str) -> Option<&'a Value> {
         Value::Object(map) => map.get(&token.replace("~1", "/").replace("~0", "~")),
         _ => None,
     })
+}
+
+/// The OCI image layout directory `dir` as `{"index", "manifest", "config"}` (its first
+/// manifest); null where a part is missing.
+fn oci_layout(dir: &Path) -> Value {
+    let read = |path: PathBuf| -> Value {
+        std::fs::read(path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or(Value::Null)
+    };
+    let blob = |digest: &Value| {
+        digest
+            .as_str()
+            .and_then(|digest| digest.strip_prefix("sha256:"))
+            .map_or(Value::Null, |hex| read(dir.join("blobs/sha256").join(hex)))
+    };
+    let index = read(dir.join("index.json"));
+    let manifest = blob(&index["manifests"][0]["digest"]);
+    let config = blob(&manifest["config"]["digest"]);
+    serde_json::json!({ "index": index, "manifest": manifest, "config": config })
 }
 
 /// `graphbuild image inspect`'s object for `name`.
@@ -346,18 +435,24 @@ macro_rules! groups {
 groups!(
     add,
     args,
+    cache,
     cmd,
     copy,
     core,
     dockerignore,
+    export,
     heredoc,
     history,
+    image,
     mount,
     multistage,
     network,
     onbuild,
     parents,
+    platform,
+    resources,
     secrets,
+    sourcedateepoch,
     workdir,
 );
 
@@ -368,18 +463,24 @@ fn every_group_has_a_test() {
     let known = [
         "add",
         "args",
+        "cache",
         "cmd",
         "copy",
         "core",
         "dockerignore",
+        "export",
         "heredoc",
         "history",
+        "image",
         "mount",
         "multistage",
         "network",
         "onbuild",
         "parents",
+        "platform",
+        "resources",
         "secrets",
+        "sourcedateepoch",
         "workdir",
     ];
     for entry in std::fs::read_dir(&dir).expect("cases directory") {
