@@ -55,6 +55,34 @@ pub enum Export {
     },
 }
 
+/// How an image was made: its layers' compression, its epoch, and the epoch its new layers were
+/// clamped to.
+type ImageHow = (Compression, Option<i64>, Option<i64>);
+
+/// An export and its exporter's SOURCE_DATE_EPOCH options.
+pub struct ExportTo {
+    /// Where.
+    pub export: Export,
+    /// Its `source-date-epoch` and `rewrite-timestamp`.
+    pub epoch: ExportEpoch,
+}
+
+impl From<Export> for ExportTo {
+    fn from(export: Export) -> Self {
+        Self { export, epoch: ExportEpoch::default() }
+    }
+}
+
+/// SOURCE_DATE_EPOCH as one export applies it: BuildKit's exporter options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportEpoch {
+    /// `source-date-epoch=SECONDS` replaces the build's epoch; empty (`Some(None)`) drops it.
+    pub source_date_epoch: Option<Option<i64>>,
+    /// `rewrite-timestamp=true`: the image's new layers have their file times clamped to the
+    /// epoch (and say so); otherwise they keep them.
+    pub rewrite_timestamp: bool,
+}
+
 /// Where a root file system tar goes.
 pub enum TarDestination {
     /// A file, written whole or not at all (not rewritten when it holds the result already).
@@ -69,8 +97,8 @@ pub struct BuildRequest {
     pub definition: Definition,
     /// How to solve it (its `puller` is set by the engine).
     pub solve: SolveOptions,
-    /// Where the result goes.
-    pub exports: Vec<Export>,
+    /// Where the result goes, each with its exporter's SOURCE_DATE_EPOCH options.
+    pub exports: Vec<ExportTo>,
     /// The build's names (normalized), which archives carry when they name none themselves.
     pub names: Vec<String>,
     /// Cache to import before solving.
@@ -79,7 +107,9 @@ pub struct BuildRequest {
     pub cache_to: Vec<(CacheLocation, CacheMode)>,
     /// How to reach registries (lazy base pulls, registry caches, pushes).
     pub registry: RegistryConfig,
-    /// `SOURCE_DATE_EPOCH`: the image's and its new history entries' time.
+    /// `SOURCE_DATE_EPOCH` (the front end's): the image's and its new history entries' time,
+    /// and every file's time in local and tar exports, as BuildKit's exporters apply it, unless
+    /// an export's own [`ExportEpoch`] replaces it.
     pub source_date_epoch: Option<i64>,
     /// Assemble the image even when no export needs it, so the outcome names it (`-q`,
     /// `--iidfile`, `--metadata-file`).
@@ -150,34 +180,44 @@ impl Engine {
         export_cache(self, registry_client.as_ref(), &cache_to, &result).await?;
 
         let mut pushed = Vec::new();
-        let mut image = None;
-        let mut built = |compression| -> Result<gb_export::BuiltImage, EngineError> {
-            if let Some((made_with, image)) = &image
-                && *made_with == compression
-            {
-                return Ok(Clone::clone(image));
-            }
-            let made =
-                self.assemble(&definition, &result, compression, source_date_epoch, &annotations, &mut warnings)?;
-            image = Some((compression, made.clone()));
-            Ok(made)
-        };
-        for export in exports {
+        let makes_image = exports.iter().any(|to| !matches!(to.export, Export::Local(_) | Export::Tar(_)));
+        // Each image made, by how: exports that make it alike share it; the last is the build's.
+        let mut images: Vec<(ImageHow, gb_export::BuiltImage)> = Vec::new();
+        let mut built =
+            |compression, (epoch, rewrite): (Option<i64>, Option<i64>)| -> Result<gb_export::BuiltImage, EngineError> {
+                let how = (compression, epoch, rewrite);
+                if let Some(position) = images.iter().position(|(made_how, _)| *made_how == how) {
+                    let made = images.remove(position);
+                    images.push(made.clone());
+                    return Ok(made.1);
+                }
+                let made =
+                    self.assemble(&definition, &result, compression, (epoch, rewrite), &annotations, &mut warnings)?;
+                images.push((how, made.clone()));
+                Ok(made)
+            };
+        for ExportTo { export, epoch: options } in exports {
+            // The exporter's epoch (its own, else the front end's) dates exported files and
+            // clamps rewritten layers; the image's times are the front end's unless the
+            // exporter names an epoch of its own (BuildKit's `patchImageConfig`).
+            let epoch = options.source_date_epoch.unwrap_or(source_date_epoch);
+            let config_epoch = options.source_date_epoch.flatten().or(source_date_epoch);
+            let image_epoch = (config_epoch, epoch.filter(|_| options.rewrite_timestamp));
             match export {
-                Export::Local(dir) => self.export_local(&result, &dir)?,
-                Export::Tar(destination) => self.export_tar(&result, destination)?,
+                Export::Local(dir) => self.export_local(&result, &dir, epoch)?,
+                Export::Tar(destination) => self.export_tar(&result, destination, epoch)?,
                 Export::Oci { dest, tar, compression, names: own } => {
-                    let image = built(compression)?;
+                    let image = built(compression, image_epoch)?;
                     let refs = if own.is_empty() { names.clone() } else { own };
                     self.export_oci(&image, &refs, &annotations.manifest_descriptor, &dest, tar)?;
                 }
                 Export::Docker { dest, compression, names: own } => {
-                    let image = built(compression)?;
+                    let image = built(compression, image_epoch)?;
                     let refs = if own.is_empty() { names.clone() } else { own };
                     self.export_docker(&image, &refs, &dest)?;
                 }
                 Export::Image { names: own, compression, push } => {
-                    let image = built(compression)?;
+                    let image = built(compression, image_epoch)?;
                     for name in own {
                         self.store_image(&image, &name)?;
                         if push {
@@ -187,10 +227,10 @@ impl Engine {
                 }
             }
         }
-        if describe_image {
-            built(Compression::Gzip)?;
+        if describe_image && !makes_image {
+            built(Compression::Gzip, (source_date_epoch, None))?;
         }
-        let image = image.map(|(_, image)| ImageDigests {
+        let image = images.pop().map(|(_, image)| ImageDigests {
             config: image.config_digest,
             manifest: image.manifest_digest,
             manifest_size: image.manifest_size,
@@ -198,34 +238,46 @@ impl Engine {
         Ok(BuildOutcome { solve: result, warnings, pushed, image })
     }
 
-    pub(crate) fn export_local(&self, result: &SolveResult, dir: &std::path::Path) -> Result<(), EngineError> {
+    /// The result's files into `dir`, each with the time `mtime` when given (SOURCE_DATE_EPOCH).
+    pub(crate) fn export_local(
+        &self,
+        result: &SolveResult,
+        dir: &std::path::Path,
+        mtime: Option<i64>,
+    ) -> Result<(), EngineError> {
         std::fs::create_dir_all(dir)
             .map_err(|source| EngineError::Io { action: format!("creating {}", dir.display()), source })?;
         self.root()
             .snapshots
-            .export_dir(&result.output, dir)
+            .export_dir_with(&result.output, dir, mtime)
             .map_err(|source| EngineError::Files { where_to: dir.display().to_string(), source: Box::new(source) })
     }
 
-    fn export_tar(&self, result: &SolveResult, destination: TarDestination) -> Result<(), EngineError> {
+    /// The result's files as a tar, each with the time `mtime` when given (SOURCE_DATE_EPOCH).
+    fn export_tar(
+        &self,
+        result: &SolveResult,
+        destination: TarDestination,
+        mtime: Option<i64>,
+    ) -> Result<(), EngineError> {
         let snapshots = &self.root().snapshots;
         match destination {
             TarDestination::Stream(mut out) => {
                 let stdout = || "standard output".to_owned();
                 snapshots
-                    .export_tar(&result.output, &mut out)
+                    .export_tar_with(&result.output, &mut out, mtime)
                     .map_err(|source| EngineError::Files { where_to: stdout(), source: Box::new(source) })?;
                 out.flush().map_err(|source| EngineError::Io { action: stdout(), source })
             }
             TarDestination::File(file) => {
-                write_unless_current(&file, &layers_identity(&result.output), || {
+                let epoch = mtime.map(|t| format!("@{t}")).unwrap_or_default();
+                write_unless_current(&file, &format!("{}{epoch}", layers_identity(&result.output)), || {
                     // As the image archives: a reader never sees half a tar, a device is written
                     // in place rather than replaced, a killed export leaves no temporary file.
                     let archive = |source| EngineError::Archive { dest: file.clone(), source: Box::new(source) };
                     let mut out = gb_export::OutputFile::create(&file).map_err(archive)?;
-                    snapshots.export_tar(&result.output, &mut out).map_err(|source| EngineError::Files {
-                        where_to: file.display().to_string(),
-                        source: Box::new(source),
+                    snapshots.export_tar_with(&result.output, &mut out, mtime).map_err(|source| {
+                        EngineError::Files { where_to: file.display().to_string(), source: Box::new(source) }
                     })?;
                     out.persist().map_err(archive)
                 })
@@ -297,7 +349,7 @@ impl Engine {
         definition: &Definition,
         result: &SolveResult,
         compression: Compression,
-        source_date_epoch: Option<i64>,
+        (source_date_epoch, rewrite_timestamp): (Option<i64>, Option<i64>),
         annotations: &Annotations,
         warnings: &mut Vec<String>,
     ) -> Result<gb_export::BuiltImage, EngineError> {
@@ -327,6 +379,7 @@ impl Engine {
         let options = gb_export::AssembleOptions {
             compression,
             source_date_epoch,
+            rewrite_timestamp,
             built_at,
             annotations: annotations.manifest.clone(),
         };

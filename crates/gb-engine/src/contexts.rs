@@ -141,6 +141,80 @@ pub fn is_archive(bytes: &[u8]) -> bool {
     MAGIC.iter().any(|magic| bytes.starts_with(magic)) || bytes.get(257..262) == Some(b"ustar")
 }
 
+/// The time SOURCE_DATE_EPOCH takes from the file at an http(s) `url`, as BuildKit's source
+/// metadata gives it: its Last-Modified, else the newest regular file of the (compressed) tar
+/// archive it is, else none. The file is downloaded (and checked against `checksum`) into a
+/// directory under `tmp` that is removed after.
+pub fn http_source_time(tmp: &Path, url: &str, checksum: Option<&str>) -> Result<Option<i64>, EngineError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let checksum = checksum
+        .map(|text| {
+            text.parse::<gb_ir::Sha256Digest>()
+                .map_err(|_| EngineError::Invalid(format!("unsupported checksum {text:?}")))
+        })
+        .transpose()?;
+    let work = UnpackedContext::new(tmp)?;
+    let source = work.source_dir()?;
+    let fetched = gb_fetch::fetch_http(url, checksum.as_ref(), Some(ARCHIVE), &source).map_err(fetch_failed(url))?;
+    let modified = std::fs::metadata(&fetched.path).map_err(io("reading the downloaded file"))?.mtime();
+    // Without Last-Modified the download's time is the epoch's start.
+    if modified != 0 {
+        return Ok(Some(modified));
+    }
+    if !starts_like_an_archive(&fetched.path)? {
+        return Ok(None);
+    }
+    work.unpack(&source, &gb_fetch::redact_credentials(url))?;
+    newest_file_time(work.path())
+}
+
+/// The time SOURCE_DATE_EPOCH takes from a git repository (`URL#ref:subdir`, as ADD names one):
+/// the committer time of the commit the ref resolves to, checked out under `tmp` and removed.
+pub fn git_source_time(tmp: &Path, url: &str) -> Result<Option<i64>, EngineError> {
+    // ADD also takes `file://…/repo.git` and other URLs a context would not be.
+    let (remote, reference, _) = git_context(url).unwrap_or_else(|| {
+        let (remote, fragment) = url.split_once('#').unwrap_or((url, ""));
+        let reference = fragment.split(':').next().filter(|r| !r.is_empty()).map(str::to_owned);
+        (remote.to_owned(), reference, None)
+    });
+    let work = UnpackedContext::new(tmp)?;
+    gb_fetch::fetch_git(&remote, reference.as_deref(), None, true, None, work.path()).map_err(fetch_failed(url))?;
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(work.path())
+        .args(["log", "-1", "--format=%ct", "HEAD"])
+        .output()
+        .map_err(io("running git log"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    match text.trim().parse::<i64>() {
+        Ok(seconds) if output.status.success() => Ok(Some(seconds)),
+        _ => Err(EngineError::Invalid(format!(
+            "reading the commit time of {}: {}",
+            gb_fetch::redact_credentials(url),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))),
+    }
+}
+
+/// The newest modification time of the regular files under `dir`, none when it has none.
+fn newest_file_time(dir: &Path) -> Result<Option<i64>, EngineError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut newest = None;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).map_err(io("reading the unpacked archive"))? {
+            let entry = entry.map_err(io("reading the unpacked archive"))?;
+            let meta = entry.metadata().map_err(io("reading the unpacked archive"))?;
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else if meta.is_file() {
+                newest = newest.max(Some(meta.mtime()));
+            }
+        }
+    }
+    Ok(newest)
+}
+
 /// Whether a URL names a git repository, as BuildKit's `DetectGitContext` tells: `git@` and
 /// `git://` URLs, and http(s) URLs whose path ends in `.git`; then the remote, the ref and the
 /// subdirectory of its `#ref:subdir` fragment.

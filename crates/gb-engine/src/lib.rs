@@ -26,8 +26,10 @@ use std::sync::Arc;
 
 use gb_store::StateRoot;
 
-pub use build::{Annotations, BuildOutcome, BuildRequest, Export, ImageDigests, TarDestination, normalized};
-pub use contexts::{UnpackedContext, is_archive};
+pub use build::{
+    Annotations, BuildOutcome, BuildRequest, Export, ExportEpoch, ExportTo, ImageDigests, TarDestination, normalized,
+};
+pub use contexts::{UnpackedContext, git_source_time, http_source_time, is_archive};
 pub use error::{EngineError, ErrorKind};
 pub use gb_store::{
     DiskUsage, Freed, HistoryEntry, ImageSummary, Pruned, Removal, collect_garbage, disk_usage, find_image,

@@ -60,6 +60,8 @@ pub struct PlatformsRequest {
     pub registry: RegistryConfig,
     /// `SOURCE_DATE_EPOCH`: the images' and their new history entries' time.
     pub source_date_epoch: Option<i64>,
+    /// The outputs' `source-date-epoch` and `rewrite-timestamp` (one index, so one setting).
+    pub export_epoch: crate::ExportEpoch,
     /// Attach SLSA provenance to each image (`--provenance`).
     pub provenance: Option<Provenance>,
 }
@@ -86,7 +88,19 @@ impl Engine {
     ) -> Result<PlatformsOutcome, EngineError> {
         let root = self.root().clone();
         let _building = root.building_async().await;
-        let PlatformsRequest { builds, mut solve, exports, names, registry, source_date_epoch, provenance } = request;
+        let PlatformsRequest {
+            builds,
+            mut solve,
+            exports,
+            names,
+            registry,
+            source_date_epoch,
+            export_epoch,
+            provenance,
+        } = request;
+        // As a single-platform build's exports do (`Engine::build`).
+        let config_epoch = export_epoch.source_date_epoch.flatten().or(source_date_epoch);
+        let files_epoch = export_epoch.source_date_epoch.unwrap_or(source_date_epoch);
         solve.puller = Some(Arc::new(crate::RegistryPuller::new(root.clone(), registry.clone())?));
         let mut warnings = Vec::new();
         let mut built = Vec::new();
@@ -99,7 +113,7 @@ impl Engine {
                 &build.definition,
                 &result,
                 Compression::Gzip,
-                source_date_epoch,
+                (config_epoch, files_epoch.filter(|_| export_epoch.rewrite_timestamp)),
                 &build.annotations,
                 &mut warnings,
             )?;
@@ -143,7 +157,7 @@ impl Engine {
                     let split = built.len() > 1;
                     for (i, (platform, result, _)) in built.iter().enumerate() {
                         let dest = if split { dir.join(platform_dir(platform)) } else { dir.clone() };
-                        self.export_local(result, &dest)?;
+                        self.export_local(result, &dest, files_epoch)?;
                         if let Some(statement) = statements.get(i) {
                             write_json(&dest.join("provenance.json"), statement)?;
                         }

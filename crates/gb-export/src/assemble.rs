@@ -65,7 +65,9 @@ impl BuiltImage {
 ///   layers go through [`layer_blobs`].
 /// - Config: when `spec.base_config_applied` is false, the base's config with `spec.config`
 ///   applied over it (see `docs/ir.md`); `created` and the new history entries' times are
-///   `source_date_epoch` or now; history is the base's followed by the spec's.
+///   `source_date_epoch` or now; history is the base's followed by the spec's. The new layers'
+///   file times are clamped to `source_date_epoch` ([`AssembleOptions::rewrite_timestamp`]),
+///   for an image that is the same whenever it is made.
 /// - History that names more or fewer layers than the image has is adjusted so that it
 ///   matches, with a warning in the returned list.
 ///
@@ -79,9 +81,18 @@ pub fn assemble_image(
     compression: Compression,
     source_date_epoch: Option<i64>,
 ) -> Result<(BuiltImage, Vec<String>), ExportError> {
-    let options = AssembleOptions { compression, source_date_epoch, ..AssembleOptions::default() };
+    let options = AssembleOptions {
+        compression,
+        source_date_epoch,
+        rewrite_timestamp: source_date_epoch,
+        ..AssembleOptions::default()
+    };
     assemble_image_with(ctx, spec, output, base, &options)
 }
+
+/// The annotation BuildKit puts on a layer whose file times `rewrite-timestamp` clamped: the
+/// epoch, in seconds.
+pub const REWRITTEN_TIMESTAMP: &str = "buildkit/rewritten-timestamp";
 
 /// How an image is assembled, beyond its content and the front end's spec.
 #[derive(Debug, Clone, Default)]
@@ -90,6 +101,10 @@ pub struct AssembleOptions {
     pub compression: Compression,
     /// `SOURCE_DATE_EPOCH`: the image's `created` and its new history entries' times.
     pub source_date_epoch: Option<i64>,
+    /// BuildKit's `rewrite-timestamp=true` with the exporter's epoch: the new layers' file
+    /// times are clamped to it, and each such layer's descriptor says so
+    /// ([`REWRITTEN_TIMESTAMP`]). Without it, layers keep their files' times, as BuildKit's do.
+    pub rewrite_timestamp: Option<i64>,
     /// When the output was first built, the time used without `source_date_epoch`: a no-op
     /// rebuild then gives the same image, so nothing downstream (an unchanged export file, a
     /// registry) has to change. Absent, now.
@@ -106,7 +121,7 @@ pub fn assemble_image_with(
     base: Option<&ImageRecord>,
     options: &AssembleOptions,
 ) -> Result<(BuiltImage, Vec<String>), ExportError> {
-    let AssembleOptions { compression, source_date_epoch, built_at, annotations } = options;
+    let AssembleOptions { compression, source_date_epoch, rewrite_timestamp, built_at, annotations } = options;
     let (compression, source_date_epoch, built_at) = (*compression, *source_date_epoch, *built_at);
     let mut warnings = Vec::new();
     let created = rfc3339(source_date_epoch.or(built_at).unwrap_or_else(now_unix));
@@ -121,8 +136,13 @@ pub fn assemble_image_with(
 
     let (mut layers, mut diff_ids) =
         built_on_base.and_then(|base| reusable_base_layers(ctx, base, &mut warnings)).unwrap_or_default();
-    for record in layer_blobs(ctx, &output.layers[layers.len()..], compression, source_date_epoch)? {
-        layers.push(descriptor(&record.media_type, record.size, &record.digest)?);
+    let clamp = *rewrite_timestamp;
+    for record in layer_blobs(ctx, &output.layers[layers.len()..], compression, clamp)? {
+        let mut layer = descriptor(&record.media_type, record.size, &record.digest)?;
+        if let Some(epoch) = clamp {
+            layer.set_annotations(Some([(REWRITTEN_TIMESTAMP.to_owned(), epoch.to_string())].into()));
+        }
+        layers.push(layer);
         diff_ids.push(record.diff_id);
     }
 

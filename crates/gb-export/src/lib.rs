@@ -31,7 +31,7 @@ mod output;
 mod tarball;
 mod time;
 
-pub use assemble::{AssembleOptions, BuiltImage, assemble_image, assemble_image_with};
+pub use assemble::{AssembleOptions, BuiltImage, REWRITTEN_TIMESTAMP, assemble_image, assemble_image_with};
 pub use attestation::{IN_TOTO, IndexEntry, store_attestation_manifest};
 pub use blobs::layer_blobs;
 pub use compression::{Compression, GZIP_LEVEL, ZSTD_LEVEL};

@@ -25,6 +25,12 @@ impl SnapshotStore {
     /// types, modes, owners, mtimes, extended attributes, symlinks and hard links. Entries in
     /// the way are replaced; `dest`'s own metadata is left alone.
     pub fn export_dir(&self, snapshot: &Snapshot, dest: &Path) -> Result<(), SnapshotError> {
+        self.export_dir_with(snapshot, dest, None)
+    }
+
+    /// [`SnapshotStore::export_dir`], every entry given the mtime `mtime` when set (BuildKit's
+    /// local exporter with SOURCE_DATE_EPOCH).
+    pub fn export_dir_with(&self, snapshot: &Snapshot, dest: &Path, mtime: Option<i64>) -> Result<(), SnapshotError> {
         let mounted = self.mount_readonly(snapshot)?;
         fs::create_dir_all(dest).map_err(SnapshotError::io("create", dest))?;
         let mut writer = TreeWriter::new(dest);
@@ -36,7 +42,10 @@ impl SnapshotStore {
             if is_whiteout(&meta) || file_type.is_socket() {
                 continue;
             }
-            let entry_meta = EntryMeta::of(&meta, read_xattrs(&abs)?);
+            let mut entry_meta = EntryMeta::of(&meta, read_xattrs(&abs)?);
+            if let Some(mtime) = mtime {
+                (entry_meta.mtime_sec, entry_meta.mtime_nsec) = (mtime, 0);
+            }
             if file_type.is_dir() {
                 writer.create(&rel, &name, NewEntry::Dir, &entry_meta)?;
             } else if file_type.is_file() {
@@ -77,8 +86,19 @@ impl SnapshotStore {
     /// files (mode, numeric owner, mtime in seconds, no user names; pax records where ustar
     /// falls short), no entry for the root.
     pub fn export_tar<W: Write>(&self, snapshot: &Snapshot, writer: W) -> Result<(), SnapshotError> {
+        self.export_tar_with(snapshot, writer, None)
+    }
+
+    /// [`SnapshotStore::export_tar`], every entry given the mtime `mtime` when set (BuildKit's
+    /// tar exporter with SOURCE_DATE_EPOCH).
+    pub fn export_tar_with<W: Write>(
+        &self,
+        snapshot: &Snapshot,
+        writer: W,
+        mtime: Option<i64>,
+    ) -> Result<(), SnapshotError> {
         let mounted = self.mount_readonly(snapshot)?;
-        let mut tar = TarWriter::new(writer);
+        let mut tar = TarWriter::new(writer).set_mtime(mtime);
         for (rel, meta) in sorted_entries(mounted.path())? {
             // A one-layer snapshot is a bind mount, which shows its (meaningless) whiteouts.
             if !is_whiteout(&meta) {

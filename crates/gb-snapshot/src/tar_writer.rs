@@ -30,6 +30,8 @@ pub(crate) struct TarWriter<W: Write> {
     links: HashMap<(u64, u64), Vec<u8>>,
     /// The latest mtime an entry may carry (later ones are lowered to it).
     clamp_mtime: Option<i64>,
+    /// The mtime every entry carries, whatever its file's.
+    set_mtime: Option<i64>,
 }
 
 /// One entry's header fields.
@@ -48,12 +50,18 @@ struct Fields {
 
 impl<W: Write> TarWriter<W> {
     pub(crate) fn new(writer: W) -> Self {
-        TarWriter { builder: tar::Builder::new(writer), links: HashMap::new(), clamp_mtime: None }
+        TarWriter { builder: tar::Builder::new(writer), links: HashMap::new(), clamp_mtime: None, set_mtime: None }
     }
 
     /// Lowers every entry's mtime that is later than `clamp` to `clamp` (`None`: times as they are).
     pub(crate) fn clamp_mtime(mut self, clamp: Option<i64>) -> Self {
         self.clamp_mtime = clamp;
+        self
+    }
+
+    /// Gives every entry the mtime `mtime` (`None`: times as they are).
+    pub(crate) fn set_mtime(mut self, mtime: Option<i64>) -> Self {
+        self.set_mtime = mtime;
         self
     }
 
@@ -140,6 +148,9 @@ impl<W: Write> TarWriter<W> {
         let err = |source| SnapshotError::TarWrite { path: rel.to_path_buf(), source };
         if let Some(clamp) = self.clamp_mtime {
             fields.mtime = fields.mtime.min(clamp);
+        }
+        if let Some(mtime) = self.set_mtime {
+            fields.mtime = mtime;
         }
         let mut pax = Vec::new();
         let mut header = Header::new_ustar();

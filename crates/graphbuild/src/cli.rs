@@ -140,6 +140,10 @@ pub struct LowerArgs {
 /// The options `lower` and `build` share: which Dockerfile, stage, build args and platform.
 #[derive(Debug, Clone, Args)]
 pub struct DockerfileArgs {
+    /// The URLs the main context (`context`) and named contexts were fetched from, which
+    /// SOURCE_DATE_EPOCH can take its time from (set while preparing a build, not a flag).
+    #[arg(skip)]
+    pub remote_contexts: std::collections::BTreeMap<String, String>,
     /// The Dockerfile; `CONTEXT/Dockerfile` by default, `-` for standard input.
     #[arg(short = 'f', long = "file")]
     pub file: Option<PathBuf>,

@@ -15,8 +15,8 @@ pub use error::{DockerfileError, ErrorKind};
 pub use lint::config::{CHECK_BUILD_ARG, CheckConfig, CheckOptionError};
 pub use lint::rule::CheckRule;
 pub use lower::{
-    CheckReport, Checked, ImageResolver, LowerOptions, Lowered, NamedContext, NoImages, ResolveError, ResolvedImage,
-    Warning, check, check_report, lower, named_context_key,
+    CheckReport, Checked, ImageResolver, LowerOptions, Lowered, MAIN_CONTEXT, NamedContext, NoImages, RemoteSource,
+    ResolveError, ResolvedImage, SOURCE_DATE_EPOCH, Warning, check, check_report, lower, named_context_key,
 };
 
 /// Turns a parser error into a front-end error pointing at its place.

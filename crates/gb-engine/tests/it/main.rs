@@ -34,7 +34,7 @@ fn request(context: &Path, exports: Vec<Export>, names: Vec<String>) -> BuildReq
     BuildRequest {
         definition: lowered.definition,
         solve: SolveOptions { local_dirs, ..SolveOptions::default() },
-        exports,
+        exports: exports.into_iter().map(Into::into).collect(),
         names,
         cache_from: Vec::new(),
         cache_to: Vec::new(),

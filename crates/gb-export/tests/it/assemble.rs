@@ -2,7 +2,7 @@
 //! the base's layer blobs reused, and the same bytes from the same inputs.
 
 use gb_cache::Snapshot;
-use gb_export::{Compression, assemble_image, layer_blobs};
+use gb_export::{AssembleOptions, Compression, assemble_image, assemble_image_with, layer_blobs};
 use gb_ir::Sha256Digest;
 use serde_json::json;
 
@@ -89,15 +89,26 @@ fn the_same_inputs_give_the_same_bytes() {
     let epoch = Some(1_700_000_000);
     let layers_a = a.fixture(None);
     let layers_b = b.fixture(Some(1_800_000_000));
-    let image = |root: &Root, layers: &[gb_cache::LayerId]| {
+    let image = |root: &Root, layers: &[gb_cache::LayerId], rewrite_timestamp: Option<i64>| {
         let base = base_image(root, &layers[0], Compression::Gzip);
         let output = Snapshot { layers: layers.to_vec() };
-        assemble_image(&root.ctx(), &spec(1), &output, Some(&base), Compression::Gzip, epoch).expect("assemble").0
+        let options = AssembleOptions {
+            compression: Compression::Gzip,
+            source_date_epoch: epoch,
+            rewrite_timestamp,
+            ..AssembleOptions::default()
+        };
+        assemble_image_with(&root.ctx(), &spec(1), &output, Some(&base), &options).expect("assemble").0
     };
-    let first = image(&a, &layers_a);
-    let again = image(&a, &layers_a);
+    let first = image(&a, &layers_a, epoch);
+    let again = image(&a, &layers_a, epoch);
     assert_eq!(first.manifest_digest, again.manifest_digest);
-    assert_eq!(first.manifest_digest, image(&b, &layers_b).manifest_digest, "another root, other file times");
+    assert_eq!(first.manifest_digest, image(&b, &layers_b, epoch).manifest_digest, "another root, other file times");
+    // The rewritten layer says so; the base's descriptor is the base's own, untouched.
+    assert_eq!(first.manifest["layers"][1]["annotations"]["buildkit/rewritten-timestamp"], "1700000000");
+    assert_eq!(first.manifest["layers"][0]["annotations"]["buildkit/rewritten-timestamp"], "1600000000");
+    // Without `rewrite-timestamp`, as BuildKit, the layer keeps its files' times.
+    assert_ne!(image(&a, &layers_a, None).manifest_digest, image(&b, &layers_b, None).manifest_digest);
 }
 
 #[test]

@@ -76,12 +76,16 @@ fn docker_archives_round_trip() {
         assert_eq!(found, &names);
         assert_eq!(record.config_digest, image.config_digest);
         assert_eq!(record.diff_ids, image.diff_ids);
-        if compression == Compression::Uncompressed {
-            // The layers were plain tars already, so the manifest made on load is the same one.
-            assert_eq!(record.manifest_digest, image.manifest_digest);
-        }
         let manifest: serde_json::Value =
             serde_json::from_slice(&target.content.read(&record.manifest_digest).expect("manifest")).expect("json");
+        if compression == Compression::Uncompressed {
+            // The layers were plain tars already, so the manifest made on load names the same
+            // blobs (without the layer annotations a docker-archive cannot carry).
+            let digests = |manifest: &serde_json::Value| {
+                manifest["layers"].as_array().expect("layers").iter().map(|l| l["digest"].clone()).collect::<Vec<_>>()
+            };
+            assert_eq!(digests(&manifest), digests(&image.manifest));
+        }
         assert_eq!(manifest["layers"][0]["mediaType"], Compression::Uncompressed.media_type());
         assert_eq!(files(&target, &record.layers), files(&source, &layers));
     }

@@ -66,6 +66,20 @@ impl ImageResolver for EngineImages<'_> {
         };
         Ok(Some(ResolvedImage { manifest: Some(image.manifest), config: image.config }))
     }
+
+    fn source_time(&self, source: &gb_dockerfile::RemoteSource) -> Result<Option<i64>, ResolveError> {
+        let tmp = self.engine.root().tmp_dir();
+        let found = match source {
+            gb_dockerfile::RemoteSource::Http { url, checksum } => {
+                gb_engine::http_source_time(&tmp, url, checksum.as_deref())
+            }
+            gb_dockerfile::RemoteSource::Git { url } => gb_engine::git_source_time(&tmp, url),
+        };
+        found.map_err(|error| ResolveError {
+            environment: error.kind() == gb_engine::ErrorKind::Environment,
+            message: error.to_string(),
+        })
+    }
 }
 
 /// Builds.
@@ -103,25 +117,19 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
     if args.check {
         return check(&prepared, &images);
     }
-    let definition = lower_for_build(&prepared, &images, &labels, &mut Vec::new())?;
+    let (definition, source_date_epoch) = lower_for_build(&prepared, &images, &labels, &mut Vec::new())?;
     drop(images);
     let mut locals = BTreeMap::new();
     locals.insert("context".to_owned(), args.context.clone());
     locals.extend(prepared.named_locals.clone());
     let describe = args.quiet || args.iidfile.is_some() || args.metadata_file.is_some();
-    let source_date_epoch = prepared.options.build_args.get("SOURCE_DATE_EPOCH").cloned();
     let image = super::engine::solve_and_export(
         state.clone(),
         &definition,
         &args.run,
         locals,
         Some((prepared.file, prepared.text)),
-        super::engine::ImageOptions {
-            tags: &args.tags,
-            describe,
-            source_date_epoch: source_date_epoch.as_deref(),
-            annotations,
-        },
+        super::engine::ImageOptions { tags: &args.tags, describe, source_date_epoch, annotations },
         insecure,
     )?;
     if args.push {
@@ -144,7 +152,7 @@ pub(super) fn lower_for_build(
     images: &EngineImages<'_>,
     labels: &BTreeMap<String, String>,
     printed: &mut Vec<gb_dockerfile::Warning>,
-) -> Result<gb_ir::Definition, Failure> {
+) -> Result<(gb_ir::Definition, Option<i64>), Failure> {
     let mut lowered =
         gb_dockerfile::lower(&prepared.text, &prepared.options, images).map_err(|e| prepared.failure(e))?;
     if let Some(image) = lowered.definition.image.as_mut() {
@@ -159,7 +167,7 @@ pub(super) fn lower_for_build(
     if let Some(violation) = lowered.check.violation(&prepared.text, &lowered.warnings) {
         return Err(prepared.failure(violation));
     }
-    Ok(lowered.definition)
+    Ok((lowered.definition, lowered.source_date_epoch))
 }
 
 /// `build --platform a,b`: every platform into one image index.
@@ -207,6 +215,7 @@ fn context_from_url(
         }
         (None, _) => {}
     }
+    args.dockerfile.remote_contexts.insert(gb_dockerfile::MAIN_CONTEXT.to_owned(), url.to_owned());
     args.context = fetched.path().to_owned();
     Ok(Some(fetched))
 }
@@ -226,6 +235,7 @@ fn named_contexts_from_urls(
         }
         let context = gb_engine::UnpackedContext::named_from_url(&state.tmp_dir(), url)
             .map_err(|e| Failure::Engine(Box::new(e)))?;
+        args.dockerfile.remote_contexts.insert(gb_dockerfile::named_context_key(name), url.to_owned());
         *value = format!("{name}={}", context.path().display());
         fetched.push(context);
     }

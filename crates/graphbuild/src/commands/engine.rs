@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use gb_engine::{BuildRequest, Engine, EngineError, Export, TarDestination};
+pub use gb_engine::ExportTo;
+use gb_engine::{BuildRequest, Engine, EngineError, Export, ExportEpoch, TarDestination};
 use gb_export::Compression;
 use gb_ir::{Definition, ImageReference};
 use gb_solver::{Entitlement, SecretSource, SolveOptions};
@@ -17,59 +18,61 @@ use crate::exit::Failure;
 
 /// Parses `-o type=local,dest=DIR`, `type=tar,dest=FILE`, `type=oci,dest=FILE[,tar=false]`,
 /// `type=docker,dest=FILE`, `type=image,name=NAME` (with `compression=gzip|zstd|uncompressed`
-/// for images); a bare path means `type=local`.
-pub fn parse_outputs(outputs: &[String]) -> Result<Vec<Export>, Failure> {
+/// for images); a bare path means `type=local`. Each may carry BuildKit's
+/// `source-date-epoch=` and `rewrite-timestamp=` ([`output_epoch_of`]).
+pub fn parse_outputs(outputs: &[String]) -> Result<Vec<ExportTo>, Failure> {
     outputs
         .iter()
         .map(|spec| {
             let fields: BTreeMap<&str, &str> = spec.split(',').filter_map(|f| f.split_once('=')).collect();
-            if fields.is_empty() {
-                return Ok(Export::Local(PathBuf::from(spec)));
-            }
-            let dest = || {
-                fields
-                    .get("dest")
-                    .map(PathBuf::from)
-                    .ok_or_else(|| Failure::Input(format!("-o {spec}: dest=PATH is missing")))
-            };
-            let compression = match fields.get("compression") {
-                Some(text) => text.parse::<Compression>().map_err(|_| {
-                    Failure::Input(format!("-o {spec}: compression must be gzip, zstd or uncompressed"))
-                })?,
-                None => Compression::Gzip,
-            };
-            let names: Vec<String> = fields
-                .get("name")
-                .map(|n| n.split(';').filter(|n| !n.is_empty()).map(str::to_owned).collect())
-                .unwrap_or_default();
-            let push = fields.get("push").is_some_and(|p| *p == "true");
-            if push && fields.get("type") != Some(&"image") {
-                return Err(Failure::Input(format!("-o {spec}: push=true needs type=image")));
-            }
-            let names = gb_engine::normalized(&names).map_err(|e| Failure::Input(e.to_string()))?;
-            match fields.get("type").copied() {
-                Some("local") => Ok(Export::Local(dest()?)),
-                Some("tar") => {
-                    let dest = dest()?;
-                    Ok(Export::Tar(if dest == Path::new("-") {
-                        TarDestination::Stream(crate::session::current().stdout_stream())
-                    } else {
-                        TarDestination::File(dest)
-                    }))
-                }
-                Some("oci") => {
-                    Ok(Export::Oci { dest: dest()?, tar: fields.get("tar") != Some(&"false"), compression, names })
-                }
-                Some("docker") => Ok(Export::Docker { dest: dest()?, compression, names }),
-                Some("image") if names.is_empty() => Err(Failure::Input(format!("-o {spec}: name=NAME is missing"))),
-                Some("image") => Ok(Export::Image { names, compression, push }),
-                Some(other) => Err(Failure::Input(format!(
-                    "-o {spec}: output type {other:?} is not supported (local, tar, oci, docker or image)"
-                ))),
-                None => Err(Failure::Input(format!("-o {spec}: type=TYPE is missing"))),
-            }
+            let epoch = output_epoch_of(spec, &fields)?;
+            parse_output(spec, &fields).map(|export| ExportTo { export, epoch })
         })
         .collect()
+}
+
+/// One `-o` spec's export.
+fn parse_output(spec: &str, fields: &BTreeMap<&str, &str>) -> Result<Export, Failure> {
+    if fields.is_empty() {
+        return Ok(Export::Local(PathBuf::from(spec)));
+    }
+    let dest = || {
+        fields.get("dest").map(PathBuf::from).ok_or_else(|| Failure::Input(format!("-o {spec}: dest=PATH is missing")))
+    };
+    let compression = match fields.get("compression") {
+        Some(text) => text
+            .parse::<Compression>()
+            .map_err(|_| Failure::Input(format!("-o {spec}: compression must be gzip, zstd or uncompressed")))?,
+        None => Compression::Gzip,
+    };
+    let names: Vec<String> = fields
+        .get("name")
+        .map(|n| n.split(';').filter(|n| !n.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let push = fields.get("push").is_some_and(|p| *p == "true");
+    if push && fields.get("type") != Some(&"image") {
+        return Err(Failure::Input(format!("-o {spec}: push=true needs type=image")));
+    }
+    let names = gb_engine::normalized(&names).map_err(|e| Failure::Input(e.to_string()))?;
+    match fields.get("type").copied() {
+        Some("local") => Ok(Export::Local(dest()?)),
+        Some("tar") => {
+            let dest = dest()?;
+            Ok(Export::Tar(if dest == Path::new("-") {
+                TarDestination::Stream(crate::session::current().stdout_stream())
+            } else {
+                TarDestination::File(dest)
+            }))
+        }
+        Some("oci") => Ok(Export::Oci { dest: dest()?, tar: fields.get("tar") != Some(&"false"), compression, names }),
+        Some("docker") => Ok(Export::Docker { dest: dest()?, compression, names }),
+        Some("image") if names.is_empty() => Err(Failure::Input(format!("-o {spec}: name=NAME is missing"))),
+        Some("image") => Ok(Export::Image { names, compression, push }),
+        Some(other) => Err(Failure::Input(format!(
+            "-o {spec}: output type {other:?} is not supported (local, tar, oci, docker or image)"
+        ))),
+        None => Err(Failure::Input(format!("-o {spec}: type=TYPE is missing"))),
+    }
 }
 
 /// Parses `--secret` as buildx does: `id=ID,src=PATH` (also `source=`, `type=file`),
@@ -214,9 +217,10 @@ pub struct ImageOptions<'a> {
     pub tags: &'a [String],
     /// Assemble the image even with no image export, for its id (`-q`, `--iidfile`).
     pub describe: bool,
-    /// `--build-arg SOURCE_DATE_EPOCH=...`, which wins over the environment variable (buildx
-    /// passes the variable as this build arg).
-    pub source_date_epoch: Option<&'a str>,
+    /// SOURCE_DATE_EPOCH as the front end resolved it (the build arg, which the environment
+    /// variable sets as in buildx, or the Dockerfile's default); an output's
+    /// `source-date-epoch=` wins.
+    pub source_date_epoch: Option<i64>,
     /// `--annotation`s of the image.
     pub annotations: gb_engine::Annotations,
 }
@@ -240,7 +244,7 @@ pub fn solve_and_export(
         );
     }
     if !names.is_empty() {
-        exports.push(Export::Image { names: names.clone(), compression: Compression::Gzip, push: false });
+        exports.push(Export::Image { names: names.clone(), compression: Compression::Gzip, push: false }.into());
     }
     // The agents started for key files live until the build is done.
     let (solve, cancel, _key_agents) = solve_options(&root, run, local_dirs)?;
@@ -252,7 +256,7 @@ pub fn solve_and_export(
         cache_from: cache_options("--cache-from", &run.cache_from)?,
         cache_to: cache_options("--cache-to", &run.cache_to)?,
         registry: super::registry::registry_config(root.path(), insecure)?,
-        source_date_epoch: source_date_epoch(image.source_date_epoch)?,
+        source_date_epoch: image.source_date_epoch,
         describe_image: image.describe,
         annotations: image.annotations,
     };
@@ -339,13 +343,42 @@ pub fn engine_failure(error: EngineError, dockerfile: Option<(String, String)>) 
     }
 }
 
-/// The SOURCE_DATE_EPOCH the user set, for reproducible images.
-pub fn source_date_epoch(build_arg: Option<&str>) -> Result<Option<i64>, Failure> {
-    match build_arg.map(str::to_owned).or_else(|| crate::session::var("SOURCE_DATE_EPOCH")) {
-        Some(text) if !text.is_empty() => text
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| Failure::Input(format!("SOURCE_DATE_EPOCH={text:?} is not a number of seconds"))),
-        _ => Ok(None),
+/// What one `-o` spec says of SOURCE_DATE_EPOCH, as BuildKit's exporter options:
+/// `source-date-epoch=SECONDS` (empty: none) replaces the build's epoch, `rewrite-timestamp=true`
+/// clamps the image's new layers to it.
+fn output_epoch_of(spec: &str, fields: &BTreeMap<&str, &str>) -> Result<ExportEpoch, Failure> {
+    let invalid = |why: &str| Failure::Input(format!("-o {spec}: {why}"));
+    let source_date_epoch = match fields.get("source-date-epoch") {
+        None => None,
+        Some(&"") => Some(None),
+        Some(text) => {
+            Some(Some(text.parse::<i64>().map_err(|_| invalid("source-date-epoch must be a number of seconds"))?))
+        }
+    };
+    let rewrite_timestamp = match fields.get("rewrite-timestamp").copied() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(invalid("rewrite-timestamp must be true or false")),
+    };
+    Ok(ExportEpoch { source_date_epoch, rewrite_timestamp })
+}
+
+/// The SOURCE_DATE_EPOCH options of a multi-platform build's outputs, which share one image
+/// index and so one setting: outputs that disagree are refused.
+pub fn output_epoch(outputs: &[String]) -> Result<ExportEpoch, Failure> {
+    let mut found: Option<ExportEpoch> = None;
+    for spec in outputs {
+        let fields: BTreeMap<&str, &str> = spec.split(',').filter_map(|f| f.split_once('=')).collect();
+        let invalid = |why: &str| Failure::Input(format!("-o {spec}: {why}"));
+        let this = output_epoch_of(spec, &fields)?;
+        match found {
+            Some(earlier) if earlier != this => {
+                return Err(invalid(
+                    "the outputs of a multi-platform build share one image index, so they cannot differ in source-date-epoch or rewrite-timestamp",
+                ));
+            }
+            _ => found = Some(this),
+        }
     }
+    Ok(found.unwrap_or_default())
 }

@@ -50,7 +50,7 @@ pub fn prepare(context: &Path, args: &DockerfileArgs) -> Result<Prepared, Failur
     let options = LowerOptions {
         dockerfile_name: dockerfile.file_name().map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned()),
         target: args.target.clone(),
-        build_args: parse_build_args(&args.build_args)?,
+        build_args: with_source_date_epoch(parse_build_args(&args.build_args)?),
         target_platform: args
             .platform
             .as_deref()
@@ -79,6 +79,7 @@ pub fn prepare(context: &Path, args: &DockerfileArgs) -> Result<Prepared, Failur
         ulimits: args.ulimits.iter().map(|text| gb_ir::Ulimit::parse(text).map_err(Failure::Input)).collect::<Result<_, _>>()?,
         no_cache_filter: (!args.no_cache_filter.is_empty()).then(|| args.no_cache_filter.clone()),
         named_contexts,
+        remote_contexts: args.remote_contexts.clone(),
     };
     Ok(Prepared { file, text, options, named_locals })
 }
@@ -146,6 +147,17 @@ pub fn parse_add_hosts(hosts: &[String]) -> Result<Vec<String>, Failure> {
             Ok(format!("{name}={ip}"))
         })
         .collect()
+}
+
+/// The build args with `SOURCE_DATE_EPOCH` from the environment when no `--build-arg` sets it,
+/// as buildx passes the variable.
+fn with_source_date_epoch(mut build_args: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    if !build_args.contains_key(gb_dockerfile::SOURCE_DATE_EPOCH)
+        && let Some(value) = crate::session::var(gb_dockerfile::SOURCE_DATE_EPOCH)
+    {
+        build_args.insert(gb_dockerfile::SOURCE_DATE_EPOCH.to_owned(), value);
+    }
+    build_args
 }
 
 /// Parses `--build-arg` values; a bare `KEY` takes its value from the environment, as Docker.

@@ -103,7 +103,8 @@ pub fn run(args: &BuildArgs, platforms: &[Platform], shared: Shared<'_>) -> Resu
         exports,
         names,
         registry: super::registry::registry_config(&root, shared.insecure)?,
-        source_date_epoch: super::engine::source_date_epoch(source_date_epoch.as_deref())?,
+        source_date_epoch,
+        export_epoch: super::engine::output_epoch(&args.run.outputs)?,
         provenance: shared.provenance,
     };
     let sink: Arc<dyn gb_events::EventSink> = Arc::from(crate::progress::sink(args.run.progress));
@@ -120,7 +121,7 @@ pub fn run(args: &BuildArgs, platforms: &[Platform], shared: Shared<'_>) -> Resu
 }
 
 /// Each platform's graph, the local directories they read, and `SOURCE_DATE_EPOCH`.
-type Lowered = (Vec<PlatformBuild>, BTreeMap<String, PathBuf>, Option<String>);
+type Lowered = (Vec<PlatformBuild>, BTreeMap<String, PathBuf>, Option<i64>);
 
 /// Lowers the Dockerfile for each platform (`TARGETPLATFORM` and the base images differ),
 /// printing each warning once.
@@ -134,9 +135,9 @@ fn lower_each(args: &BuildArgs, platforms: &[Platform], shared: &Shared<'_>) -> 
             crate::cli::DockerfileArgs { platform: Some(platform.to_string()), ..args.dockerfile.clone() };
         super::build::layout_contexts(&mut dockerfile, &shared.state, platform)?;
         let prepared = super::lower::prepare(&args.context, &dockerfile)?;
-        let definition = super::build::lower_for_build(&prepared, shared.images, shared.labels, &mut printed)?;
+        let (definition, epoch) = super::build::lower_for_build(&prepared, shared.images, shared.labels, &mut printed)?;
         locals.extend(prepared.named_locals.clone());
-        source_date_epoch = prepared.options.build_args.get("SOURCE_DATE_EPOCH").cloned();
+        source_date_epoch = epoch;
         let annotations = super::build::parse_annotations(&args.annotations, platform)?;
         builds.push(PlatformBuild { platform: platform.clone(), definition, annotations });
     }
@@ -160,7 +161,7 @@ fn index_exports(args: &BuildArgs) -> Result<(Vec<IndexExport>, Vec<String>), Fa
         ))
     };
     let mut exports = Vec::new();
-    for export in super::engine::parse_outputs(&args.run.outputs)? {
+    for super::engine::ExportTo { export, .. } in super::engine::parse_outputs(&args.run.outputs)? {
         exports.push(match export {
             Export::Oci { dest, tar, .. } => IndexExport::Oci { dest, tar },
             Export::Local(dir) => IndexExport::Local(dir),

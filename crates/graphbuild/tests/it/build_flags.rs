@@ -103,6 +103,89 @@ fn source_date_epoch_as_a_build_arg_dates_the_image_as_buildkit_does() {
     assert_eq!(last["created"], "2023-11-14T22:13:20Z", "{last}");
 }
 
+/// SOURCE_DATE_EPOCH as BuildKit's front end resolves it: the Dockerfile's global ARG default
+/// (which RUN steps then see, and which dates every file of a local export), the time of a
+/// `FROM scratch` stage's one remote ADD (the newest file of the archive an http server gives
+/// without Last-Modified), and `context` (a git context's commit time); a value that is none of
+/// these fails the build.
+#[test]
+fn source_date_epoch_comes_from_the_dockerfile_a_source_stage_or_the_context() {
+    use std::os::unix::fs::MetadataExt as _;
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        "ARG SOURCE_DATE_EPOCH=1700000000\nFROM busybox\nARG SOURCE_DATE_EPOCH\nRUN echo $SOURCE_DATE_EPOCH > /sde\n",
+    );
+    let out = env.build_local(context.path(), &["-t", "sde:default"]);
+    assert_eq!(std::fs::read_to_string(out.path().join("sde")).expect("sde"), "1700000000\n");
+    for file in ["sde", "bin/busybox", "etc"] {
+        let mtime = std::fs::symlink_metadata(out.path().join(file)).expect(file).mtime();
+        assert_eq!(mtime, 1_700_000_000, "{file}: a local export dates every file with the epoch");
+    }
+    assert_eq!(inspect(&env, "sde:default")["Created"], "2023-11-14T22:13:20Z");
+
+    // A source stage: the archive's newest file (2017-07-14T02:40:00Z).
+    let served = tempfile::tempdir().expect("served");
+    let files = tempfile::tempdir().expect("files");
+    write(files.path(), "old.txt", "old");
+    write(files.path(), "new.txt", "new");
+    let status = std::process::Command::new("sh")
+        .arg("-ec")
+        .arg(format!(
+            "touch -d @1400000000 old.txt && touch -d @1500000000 new.txt && tar -cf {}/src.tar old.txt new.txt",
+            served.path().display()
+        ))
+        .current_dir(files.path())
+        .status()
+        .expect("tar");
+    assert!(status.success());
+    let server = crate::engine::FileServer::serve(served.path().to_path_buf());
+    write(
+        context.path(),
+        "Dockerfile",
+        &format!(
+            "ARG SOURCE_DATE_EPOCH=src\nFROM scratch AS src\nADD http://127.0.0.1:{}/src.tar /\nFROM busybox\nRUN echo built > /built\n",
+            server.port
+        ),
+    );
+    let output =
+        env.cmd(&["build", "--progress", "plain", "-t", "sde:stage"]).arg(context.path()).output().expect("build");
+    assert_ok(&output);
+    assert_eq!(inspect(&env, "sde:stage")["Created"], "2017-07-14T02:40:00Z");
+
+    // `context`: a git context's commit time (2020-09-13T12:26:40Z).
+    let work = tempfile::tempdir().expect("work");
+    write(work.path(), "Dockerfile", "FROM busybox\nCOPY hello.txt /\n");
+    write(work.path(), "hello.txt", "hello");
+    let status = std::process::Command::new("sh")
+        .arg("-ec")
+        .arg(format!(
+            "git init -q -b main && git add . && git -c user.name=t -c user.email=t@example.com commit -q -m one && \
+             git clone -q --bare . {0}/project.git && git -C {0}/project.git update-server-info",
+            served.path().display()
+        ))
+        .env("GIT_COMMITTER_DATE", "@1600000000 +0000")
+        .current_dir(work.path())
+        .status()
+        .expect("git");
+    assert!(status.success());
+    let output = env
+        .cmd(&["build", "--progress", "plain", "-t", "sde:git", "--build-arg", "SOURCE_DATE_EPOCH=context"])
+        .arg(format!("http://127.0.0.1:{}/project.git#main", server.port))
+        .output()
+        .expect("build");
+    assert_ok(&output);
+    assert_eq!(inspect(&env, "sde:git")["Created"], "2020-09-13T12:26:40Z");
+
+    // Neither a number, nor `context`, a named context or a stage.
+    write(context.path(), "Dockerfile", "ARG SOURCE_DATE_EPOCH=not-a-timestamp\nFROM busybox\n");
+    let output = env.cmd(&["build"]).arg(context.path()).output().expect("build");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid SOURCE_DATE_EPOCH: not-a-timestamp"));
+}
+
 /// `--secret id=ID,env=VAR` and a bare `--secret id=VAR` take the value from the user's
 /// environment (through the server, from the client's), as buildx does; the value reaches the
 /// step and no layer.

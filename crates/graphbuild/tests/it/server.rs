@@ -17,7 +17,9 @@ fn spawn_build(env: &Env, context: &Path, tag: &str, log: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_graphbuild"))
         .arg("--root")
         .arg(env.root.path())
-        .args(["build", "--progress", "json", "-t", tag])
+        // Layers clamped to the epoch, as BuildKit's `rewrite-timestamp=true`: the same image
+        // whenever it is built.
+        .args(["build", "--progress", "json", "-o", &format!("type=image,name={tag},rewrite-timestamp=true")])
         .arg(context)
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .stdin(Stdio::null())
@@ -333,7 +335,11 @@ fn the_image_does_not_depend_on_the_clients_umask() {
             let env = Env::new();
             let status = Command::new("sh")
                 .arg("-c")
-                .arg(format!("umask {umask}; exec \"$0\" --root \"$1\" build -t app:1 \"$2\""))
+                // Layers clamped to the epoch (`rewrite-timestamp=true`), so file times made
+                // during the build do not differ either.
+                .arg(format!(
+                    "umask {umask}; exec \"$0\" --root \"$1\" build -o type=image,name=app:1,rewrite-timestamp=true \"$2\""
+                ))
                 .arg(env!("CARGO_BIN_EXE_graphbuild"))
                 .arg(env.root.path())
                 .arg(context.path())

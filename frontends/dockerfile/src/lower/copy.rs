@@ -29,7 +29,7 @@ pub(crate) fn parse_chown(text: &str) -> Option<Chown> {
 }
 
 /// Whether an ADD source is a git repository rather than a plain URL, with BuildKit's rules.
-fn is_git_url(src: &str) -> bool {
+pub(super) fn is_git_url(src: &str) -> bool {
     src.starts_with("git://")
         || src.starts_with("git@")
         || src.starts_with("ssh://")
@@ -38,7 +38,7 @@ fn is_git_url(src: &str) -> bool {
             && src.split('#').next().is_some_and(|url| url.ends_with(".git")))
 }
 
-fn is_url(src: &str) -> bool {
+pub(super) fn is_url(src: &str) -> bool {
     src.starts_with("http://") || src.starts_with("https://")
 }
 

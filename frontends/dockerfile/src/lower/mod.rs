@@ -21,6 +21,7 @@
 mod check;
 mod copy;
 mod display;
+mod epoch;
 pub(crate) mod history;
 mod lints;
 mod paths;
@@ -44,6 +45,7 @@ use crate::lint::rule::CheckRule;
 use crate::parser::{self, Node};
 
 pub use check::{CheckReport, Checked, check, check_report};
+pub use epoch::{MAIN_CONTEXT, RemoteSource, SOURCE_DATE_EPOCH};
 pub(crate) use stage::StageState;
 
 /// What to lower and how.
@@ -77,6 +79,10 @@ pub struct LowerOptions {
     /// `--build-context NAME=...`: what replaces a stage named NAME, or an image `FROM NAME`
     /// and `--from=NAME` name, keyed by [`named_context_key`] of NAME.
     pub named_contexts: BTreeMap<String, NamedContext>,
+    /// The URLs the main context ([`MAIN_CONTEXT`]) and named contexts (by
+    /// [`named_context_key`]) were fetched from, when they were: SOURCE_DATE_EPOCH=`context` or
+    /// `NAME` takes its time from there.
+    pub remote_contexts: BTreeMap<String, String>,
 }
 
 /// What a named build context (`--build-context NAME=VALUE`) stands for.
@@ -120,6 +126,16 @@ pub struct ResolvedImage {
 pub trait ImageResolver {
     /// The image for `reference` on `platform`, when known.
     fn resolve(&self, reference: &ImageReference, platform: &Platform) -> Result<Option<ResolvedImage>, ResolveError>;
+
+    /// The time (seconds since the epoch) SOURCE_DATE_EPOCH takes from a remote source, `None`
+    /// when it has none. A resolver that cannot fetch sources says so.
+    fn source_time(&self, source: &RemoteSource) -> Result<Option<i64>, ResolveError> {
+        let _ = source;
+        Err(ResolveError {
+            message: "SOURCE_DATE_EPOCH from a remote source needs a build that can fetch it".to_owned(),
+            environment: false,
+        })
+    }
 }
 
 /// Why a resolver could not look an image up.
@@ -167,6 +183,8 @@ pub struct Lowered {
     /// The build's check configuration: with `error: true`, a build whose `warnings` include
     /// any rule's must fail ([`CheckConfig::violation`] gives BuildKit's error).
     pub check: CheckConfig,
+    /// SOURCE_DATE_EPOCH as resolved (a number, or a source's time): the image's epoch.
+    pub source_date_epoch: Option<i64>,
 }
 
 /// The variables BuildKit defines for every build (its `defaultArgs`): the build and target
@@ -373,6 +391,10 @@ pub(crate) struct Lowerer<'a> {
     attempt_expanded: Cell<usize>,
     lowered_names: Vec<String>,
     meta_args: Vec<(String, Option<String>)>,
+    /// `--build-arg` values, SOURCE_DATE_EPOCH resolved.
+    build_args: BTreeMap<String, String>,
+    /// SOURCE_DATE_EPOCH resolved ([`epoch`]).
+    source_date_epoch: Option<i64>,
     used_build_args: BTreeSet<String>,
     target_platform: Platform,
     build_platform: Platform,
@@ -407,6 +429,8 @@ impl<'a> Lowerer<'a> {
             attempt_expanded: Cell::new(0),
             lowered_names: Vec::new(),
             meta_args: Vec::new(),
+            build_args: options.build_args.clone(),
+            source_date_epoch: None,
             used_build_args: BTreeSet::new(),
             target_platform: options.target_platform.clone().unwrap_or_else(Platform::host),
             build_platform: options.build_platform.clone().unwrap_or_else(Platform::host),
@@ -436,6 +460,7 @@ impl<'a> Lowerer<'a> {
         self.lint_file(&ast.children);
         self.lint_default_base_names(&meta_instructions);
         self.declare_global_args(&meta_instructions)?;
+        self.resolve_source_date_epoch()?;
         self.lint_stage_bases();
         let target = self.target_index()?;
         // Once the target is known, every stage's COPY --from is checked, built or not, as in
@@ -468,7 +493,7 @@ impl<'a> Lowerer<'a> {
             .iter()
             .zip(values)
             .map(|(name, value)| {
-                let value = self.options.build_args.get(*name).cloned().unwrap_or(value);
+                let value = self.build_args.get(*name).cloned().unwrap_or(value);
                 ((*name).to_owned(), Some(value))
             })
             .collect()
@@ -488,7 +513,7 @@ impl<'a> Lowerer<'a> {
         for instruction in instructions {
             let Command::Arg(args) = &instruction.command else { continue };
             for (name, default) in args {
-                let value = match (self.options.build_args.get(name), default) {
+                let value = match (self.build_args.get(name), default) {
                     (Some(value), _) => Some(value.clone()),
                     (None, Some(default)) => {
                         let scope = vars::Scope { env: &[], args: &scope_args, deferred_base: false };
@@ -863,6 +888,10 @@ impl<'a> Lowerer<'a> {
             .build_args
             .keys()
             .filter(|name| {
+                // The front end reads SOURCE_DATE_EPOCH itself, declared or not.
+                if name.as_str() == SOURCE_DATE_EPOCH {
+                    return false;
+                }
                 // The check configuration is the front end's to read, like the proxy variables.
                 !self.used_build_args.contains(*name)
                     && !PROXY_ARGS.contains(&name.as_str())
@@ -880,6 +909,7 @@ impl<'a> Lowerer<'a> {
             warnings: self.warnings,
             stages: self.lowered_names,
             check: self.lint.config,
+            source_date_epoch: self.source_date_epoch,
         })
     }
 }

@@ -153,7 +153,7 @@ impl Lowerer<'_> {
         let proxy_env = PROXY_ARGS
             .chunks(2)
             .flat_map(|pair| {
-                let value = pair.iter().find_map(|name| self.options.build_args.get(*name)).cloned();
+                let value = pair.iter().find_map(|name| self.build_args.get(*name)).cloned();
                 pair.iter().filter_map(move |name| value.clone().map(|value| EnvVar::new(*name, value)))
             })
             .filter(|var| !stage.args.iter().any(|(arg, _)| *arg == var.name))
@@ -172,7 +172,7 @@ impl Lowerer<'_> {
                     proxy_env,
                     extra_hosts: self.options.extra_hosts.clone(),
                     // BuildKit's build arg for the steps' host name (part of the op there too).
-                    hostname: self.options.build_args.get(super::HOSTNAME_BUILD_ARG).cloned(),
+                    hostname: self.build_args.get(super::HOSTNAME_BUILD_ARG).cloned(),
                     shm_size: self.options.shm_size,
                     ulimits: self.options.ulimits.clone(),
                 },

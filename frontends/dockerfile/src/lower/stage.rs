@@ -400,7 +400,7 @@ impl Lowerer<'_> {
                 let mut parts = Vec::new();
                 for (name, default) in args {
                     self.lint_secret_name("ARG", name, node);
-                    let value = match (self.options.build_args.get(name), default) {
+                    let value = match (self.build_args.get(name), default) {
                         (Some(value), _) => Some(value.clone()),
                         (None, Some(default)) => Some(self.expand(stage, default, node, "ARG")?),
                         (None, None) => self
@@ -612,7 +612,7 @@ impl Lowerer<'_> {
                     make_parents: true,
                     owner,
                     // BuildKit's WORKDIR gives the directory SOURCE_DATE_EPOCH's time.
-                    timestamp: self.options.build_args.get("SOURCE_DATE_EPOCH").and_then(|t| t.parse().ok()),
+                    timestamp: self.source_date_epoch,
                 })],
             }),
             platform: Some(stage.platform.clone()),
