@@ -153,7 +153,8 @@ pub fn run_remotely(root: &Path, program: &ServerProgram, argv: Vec<String>) -> 
     signals.add(nix::sys::signal::Signal::SIGTERM);
     signals.thread_block().map_err(|e| ClientError::Io { context: "blocking signals".into(), source: e.into() })?;
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
-    for _attempt in 0..3 {
+    let (mut refused, mut unread) = (0, 0);
+    while refused < 3 {
         let mut connection = Connection::new(connect_or_start(root, program, &ServerFlags::default())?);
         // A failed send may be a server that refused before reading all of it: its reply says why.
         let sent = connection.send(&hello, &[stdin.as_fd(), stdout.as_fd(), stderr.as_fd()]);
@@ -162,16 +163,34 @@ pub fn run_remotely(root: &Path, program: &ServerProgram, argv: Vec<String>) -> 
             (Ok(Some((Reply::Refused { message, other_build: false }, _))), _) => {
                 return Err(ClientError::Refused(message));
             }
+            // A server that dies with the command unread (killed as this client connected, its
+            // socket still open for a moment) resets the connection: nothing ran, so the
+            // command goes to the next server. One that read it and died closes it instead.
+            (Err(error), _) | (Ok(None), Err(error)) if never_read(&error) && unread < 5 => {
+                unread += 1;
+                std::thread::sleep(Duration::from_millis(50 << unread));
+            }
             (_, Err(source)) => {
                 return Err(ClientError::Io { context: "sending the command to the graphbuild server".into(), source });
             }
             (Ok(Some((Reply::Exit(code), _))), Ok(())) => return Ok(code),
-            (Ok(Some((Reply::Refused { other_build: true, .. }, _))), Ok(())) => replace_server(root, program),
+            (Ok(Some((Reply::Refused { other_build: true, .. }, _))), Ok(())) => {
+                refused += 1;
+                replace_server(root, program);
+            }
             (Ok(Some((other, _))), Ok(())) => return Err(ClientError::Unexpected(format!("{other:?}"))),
             (Ok(None) | Err(_), Ok(())) => return Err(ClientError::Died { root: root.to_owned() }),
         }
     }
     Err(ClientError::KeptRefusing)
+}
+
+/// Whether a connection failed because its server went away without reading what was sent
+/// (the kernel resets a Unix socket closed with unread data, refuses one no longer listened
+/// on, and breaks the pipe of a send to a closed one), rather than after reading it.
+fn never_read(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(error.kind(), ErrorKind::ConnectionReset | ErrorKind::ConnectionRefused | ErrorKind::BrokenPipe)
 }
 
 /// This process's umask (read by setting it and putting it back; nothing else runs yet).

@@ -279,6 +279,31 @@ fn a_killed_run_leaves_no_container_and_the_next_run_cleans_up() {
     assert_eq!(entries(&env.root.path().join("containers")), Vec::<PathBuf>::new(), "its record is gone");
 }
 
+/// A server that goes away with the command unread (killed just as the client connected, its
+/// socket still listening for a moment) never ran it: the client gives it to a new server,
+/// rather than failing as it must when a server dies while running a command.
+#[test]
+fn a_command_a_dying_server_never_read_goes_to_the_next_server() {
+    let env = Env::new();
+    let pid = server_pid(&env);
+    let stopped = env.cmd(&["server", "stop"]).output().expect("server stop");
+    assert_eq!(stopped.status.code(), Some(0), "{}", stderr(&stopped));
+    wait_until_dead(pid);
+    let socket = env.root.path().join("server.sock");
+    let _ = std::fs::remove_file(&socket);
+    // Stands in for the dying server: it listens, never accepts, and closes with the client's
+    // command still queued.
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+    let closer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        drop(listener);
+    });
+    let output = env.cmd(&["images"]).output().expect("images");
+    closer.join().expect("closer");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("busybox"));
+}
+
 /// A tmpfs mounted on a temp dir, unmounted when dropped.
 struct SmallDisk {
     dir: tempfile::TempDir,
