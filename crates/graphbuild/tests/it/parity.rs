@@ -220,3 +220,50 @@ fn maintainer_sets_the_author_as_written() {
     assert_eq!(image[0]["Author"], "someone $X");
     assert!(image[0]["Config"]["Labels"].get("maintainer").is_none(), "{}", image[0]["Config"]);
 }
+
+/// An ARG with a value replaces an ENV of its name for the steps after it, but not in the
+/// image: BuildKit's `dispatchArg` adds the value to the build state's env, where the later of
+/// ENV and ARG wins, while the image config keeps the ENV. A RUN's history lists every ARG of
+/// the stage with the value the step sees (`runCommandString`), `K=` for one without.
+#[test]
+fn an_arg_after_an_env_of_its_name_wins_for_the_steps_as_in_buildkit() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox\nENV K=env\nARG K=arg\nARG EMPTY\nRUN echo \"$K\" > /after-arg\nENV L=$K\n\
+         ENV K=env-again\nRUN echo \"$K\" > /after-env\n",
+    );
+    let out = tempfile::tempdir().expect("out");
+    let output = env
+        .cmd(&["build", "--progress", "plain", "-t", "parity:argenv", "--build-arg", "K=cli"])
+        .arg("-o")
+        .arg(format!("type=local,dest={}", out.path().display()))
+        .arg(context.path())
+        .output()
+        .expect("build");
+    assert_ok(&output);
+    let read = |name: &str| std::fs::read_to_string(out.path().join(name)).expect(name);
+    assert_eq!(read("after-arg"), "cli\n", "the ARG (its --build-arg value) came after the ENV");
+    assert_eq!(read("after-env"), "env-again\n", "the ENV came after the ARG");
+    let inspect = env.cmd(&["image", "inspect", "parity:argenv"]).output().expect("inspect");
+    assert_ok(&inspect);
+    let image: Value = serde_json::from_slice(&inspect.stdout).expect("inspect JSON");
+    let config_env = image[0]["Config"]["Env"].as_array().expect("env").clone();
+    assert!(config_env.contains(&Value::from("K=env-again")), "{config_env:?}");
+    assert!(config_env.contains(&Value::from("L=cli")), "ENV expands with the ARG's value: {config_env:?}");
+    let history = image[0]["History"].as_array().expect("history");
+    let runs: Vec<&str> = history
+        .iter()
+        .filter_map(|entry| entry["created_by"].as_str())
+        .filter(|created_by| created_by.starts_with("RUN"))
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            "RUN |2 K=cli EMPTY= /bin/sh -c echo \"$K\" > /after-arg # buildkit",
+            "RUN |2 K=env-again EMPTY= /bin/sh -c echo \"$K\" > /after-env # buildkit",
+        ]
+    );
+}

@@ -332,7 +332,7 @@ impl Lowerer<'_> {
             return Ok(());
         };
         let node = &instruction.node;
-        let nothing_set = Scope { env: &[], args: &[], deferred_base: false };
+        let nothing_set = Scope { arg_env: &[], env: &[], args: &[], deferred_base: false };
         match self.lexer.expand_word(from, &nothing_set) {
             Ok(expansion) if expansion.value == *from => Ok(()),
             Ok(_) => Err(error_at_text(

@@ -208,7 +208,7 @@ impl Lowerer<'_> {
         word: &str,
         instruction: &Instruction,
     ) -> Result<String, DockerfileError> {
-        let scope = vars::Scope { env: &[], args, deferred_base: false };
+        let scope = vars::Scope { arg_env: &[], env: &[], args, deferred_base: false };
         self.expand_with(&scope, word, &instruction.node)
     }
 }

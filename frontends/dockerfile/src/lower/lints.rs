@@ -119,7 +119,7 @@ impl Lowerer<'_> {
             let Command::Arg(declared) = &instruction.command else { continue };
             for (name, default) in declared {
                 let Some(default) = default else { continue };
-                let scope = Scope { env: &[], args: &args, deferred_base: false };
+                let scope = Scope { arg_env: &[], env: &[], args: &args, deferred_base: false };
                 let Ok(expansion) = self.lexer.expand_word(default, &scope) else { return };
                 args.push((name.clone(), Some(expansion.value)));
             }
@@ -127,7 +127,7 @@ impl Lowerer<'_> {
         let mut findings = Vec::new();
         for stage in &self.stages {
             let Command::From { image, .. } = &stage.from.command else { continue };
-            let scope = Scope { env: &[], args: &args, deferred_base: false };
+            let scope = Scope { arg_env: &[], env: &[], args: &args, deferred_base: false };
             let Ok(expansion) = self.lexer.expand_word(image, &scope) else { break };
             if ImageReference::parse(&expansion.value).is_err() {
                 let line = stage.from.node.location.start_line;
@@ -150,7 +150,7 @@ impl Lowerer<'_> {
         let mut args = self.builtin_args(&self.target_platform.clone());
         args.extend(self.meta_args.iter().cloned());
         let declared: Vec<&str> = args.iter().map(|(name, _)| name.as_str()).collect();
-        let scope = Scope { env: &[], args: &args, deferred_base: false };
+        let scope = Scope { arg_env: &[], env: &[], args: &args, deferred_base: false };
         let mut reports = Vec::new();
         for stage in &self.stages {
             let Command::From { image, platform, .. } = &stage.from.command else { continue };

@@ -516,7 +516,7 @@ impl<'a> Lowerer<'a> {
                 let value = match (self.build_args.get(name), default) {
                     (Some(value), _) => Some(value.clone()),
                     (None, Some(default)) => {
-                        let scope = vars::Scope { env: &[], args: &scope_args, deferred_base: false };
+                        let scope = vars::Scope { arg_env: &[], env: &[], args: &scope_args, deferred_base: false };
                         Some(self.expand_with(&scope, default, &instruction.node)?)
                     }
                     // A bare global `ARG TARGETARCH` keeps the automatic value.

@@ -137,16 +137,28 @@ impl Lowerer<'_> {
             _ => SecurityMode::Sandbox,
         };
 
-        // The process sees ENV values and the stage's ARGs that ENV does not shadow.
+        // The process sees BuildKit's state env: ENV values (an ARG's where it came after the
+        // ENV of its name) and the stage's other ARGs with a value.
         let mut env: Vec<EnvVar> = stage.config.env.clone();
+        for var in &mut env {
+            if let Some((_, value)) = stage.arg_env.iter().find(|(arg, _)| *arg == var.name) {
+                var.value = EnvValue::Value(value.clone());
+            }
+        }
+        // The history lists every ARG of the stage, with the value the step sees (BuildKit's
+        // `runCommandString`): an ENV's, else its own, else nothing (`K=`).
         let mut build_args = Vec::new();
         for (name, value) in &stage.args {
-            let Some(value) = value else { continue };
-            if stage.config.env.iter().any(|var| &var.name == name) {
-                continue;
-            }
-            env.push(EnvVar { name: name.clone(), value: EnvValue::Value(value.clone()) });
-            build_args.push(format!("{name}={value}"));
+            let seen = match stage.step_env(name) {
+                Some(seen) => seen.or(value.as_deref()),
+                None => {
+                    if let Some(value) = value {
+                        env.push(EnvVar { name: name.clone(), value: EnvValue::Value(value.clone()) });
+                    }
+                    value.as_deref()
+                }
+            };
+            build_args.push(format!("{name}={}", seen.unwrap_or_default()));
         }
         // A proxy given in either case reaches the process in both (`HTTP_PROXY` and
         // `http_proxy`), as BuildKit sets them.

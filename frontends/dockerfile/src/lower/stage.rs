@@ -35,6 +35,11 @@ pub(crate) struct StageState {
     pub history: Vec<HistoryEntry>,
     /// ARGs declared in this stage or a stage it is built on, with their values.
     pub args: Vec<(String, Option<String>)>,
+    /// ARG values that replace an ENV variable of the same name for the steps (their
+    /// environment and expansion) but not in the image: BuildKit adds an ARG's value to the
+    /// build state's env, so the later of ENV and ARG wins there. An ENV of the name puts its
+    /// own value back.
+    pub arg_env: Vec<(String, String)>,
     /// The platform the stage builds for.
     pub platform: Platform,
     /// A CMD was given in this stage (so ENTRYPOINT does not reset it).
@@ -46,11 +51,24 @@ pub(crate) struct StageState {
 impl StageState {
     /// The variables visible to the next instruction.
     pub fn scope(&self) -> Scope<'_> {
-        Scope { env: &self.config.env, args: &self.args, deferred_base: self.deferred }
+        Scope { arg_env: &self.arg_env, env: &self.config.env, args: &self.args, deferred_base: self.deferred }
+    }
+
+    /// The value the steps see for `name` (BuildKit's state env): an ARG's over an earlier ENV,
+    /// else the ENV's (unknown when it comes from a base image not resolved yet).
+    pub fn step_env(&self, name: &str) -> Option<Option<&str>> {
+        if let Some((_, value)) = self.arg_env.iter().find(|(arg, _)| arg == name) {
+            return Some(Some(value));
+        }
+        self.config.env.iter().find(|var| var.name == name).map(|var| match &var.value {
+            EnvValue::Value(value) => Some(value.as_str()),
+            EnvValue::Deferred(_) => None,
+        })
     }
 
     /// Sets an environment variable, replacing an earlier one of the same name.
     pub fn set_env(&mut self, name: String, value: EnvValue) {
+        self.arg_env.retain(|(arg, _)| *arg != name);
         // Docker replaces a variable where it stands, keeping the order of the others.
         match self.config.env.iter_mut().find(|var| var.name == name) {
             Some(var) => var.value = value,
@@ -149,7 +167,7 @@ impl Lowerer<'_> {
         // FROM sees only global ARGs and the automatic platform variables.
         let mut meta_scope = self.builtin_args(&self.target_platform.clone());
         meta_scope.extend(self.meta_args.iter().cloned());
-        let scope = Scope { env: &[], args: &meta_scope, deferred_base: false };
+        let scope = Scope { arg_env: &[], env: &[], args: &meta_scope, deferred_base: false };
         let platform = match platform {
             Some(text) => {
                 let expanded = self.expand_with(&scope, text, &from.node)?;
@@ -266,6 +284,7 @@ impl Lowerer<'_> {
             base_reference: Some(reference.to_string()),
             history: Vec::new(),
             args: Vec::new(),
+            arg_env: Vec::new(),
             platform: platform.clone(),
             cmd_set: false,
             lints: StageLints::default(),
@@ -424,6 +443,13 @@ impl Lowerer<'_> {
                     // A declared again ARG keeps its place with its new value, as BuildKit lists
                     // them in a RUN's history (`RUN |2 foo=bar2 bar=123 ...`); without a value it
                     // keeps the one it has, since BuildKit then leaves the stage's env as it was.
+                    // With a value, it replaces an ENV of the name for the steps that follow.
+                    if let Some(value) = &value
+                        && stage.config.env.iter().any(|var| var.name == *name)
+                    {
+                        stage.arg_env.retain(|(arg, _)| arg != name);
+                        stage.arg_env.push((name.clone(), value.clone()));
+                    }
                     match stage.args.iter_mut().find(|(arg, _)| arg == name) {
                         Some(declared) if value.is_some() => declared.1 = value,
                         Some(_) => {}
@@ -648,6 +674,7 @@ fn empty_stage(name: &str, index: usize, platform: &Platform) -> StageState {
         base_reference: None,
         history: Vec::new(),
         args: Vec::new(),
+        arg_env: Vec::new(),
         platform: platform.clone(),
         cmd_set: false,
         lints: StageLints::default(),

@@ -14,6 +14,8 @@ const HOLE_END: char = '\u{E001}';
 
 /// The variables visible to one instruction: the stage's ENV (which wins) and declared ARGs.
 pub(crate) struct Scope<'a> {
+    /// ARG values that replace ENV variables of their names ([`super::StageState::arg_env`]).
+    pub arg_env: &'a [(String, String)],
     pub env: &'a [EnvVar],
     pub args: &'a [(String, Option<String>)],
     /// The base image's env is unknown: unknown names become holes.
@@ -22,6 +24,9 @@ pub(crate) struct Scope<'a> {
 
 impl gb_shell::Env for Scope<'_> {
     fn lookup(&self, name: &str) -> Option<String> {
+        if let Some((_, value)) = self.arg_env.iter().rev().find(|(arg, _)| arg == name) {
+            return Some(value.clone());
+        }
         if let Some(var) = self.env.iter().rev().find(|var| var.name == name) {
             return Some(match &var.value {
                 EnvValue::Value(value) => value.clone(),
@@ -112,7 +117,7 @@ mod tests {
     fn unknown_base_variables_become_deferred_words() {
         let env = vec![EnvVar::new("GOPATH", "/go")];
         let args = vec![("V".to_owned(), Some("1.2".to_owned()))];
-        let scope = Scope { env: &env, args: &args, deferred_base: true };
+        let scope = Scope { arg_env: &[], env: &env, args: &args, deferred_base: true };
         let expanded =
             Lexer::new('\\').expand_word("$GOPATH/bin:/v$V:$PATH", &scope).map(|e| e.value).unwrap_or_default();
         assert_eq!(env_value(expanded), EnvValue::Deferred("/go/bin:/v1.2:${PATH}".to_owned()));
@@ -120,14 +125,14 @@ mod tests {
 
     #[test]
     fn known_values_stay_values() {
-        let scope = Scope { env: &[], args: &[], deferred_base: false };
+        let scope = Scope { arg_env: &[], env: &[], args: &[], deferred_base: false };
         let expanded = Lexer::new('\\').expand_word("a$UNSET-b", &scope).map(|e| e.value).unwrap_or_default();
         assert_eq!(env_value(expanded), EnvValue::Value("a-b".to_owned()));
     }
 
     #[test]
     fn literal_dollars_survive_deferral() {
-        let scope = Scope { env: &[], args: &[], deferred_base: true };
+        let scope = Scope { arg_env: &[], env: &[], args: &[], deferred_base: true };
         let expanded = Lexer::new('\\').expand_word(r"'$HOME'$X", &scope).map(|e| e.value).unwrap_or_default();
         assert_eq!(env_value(expanded), EnvValue::Deferred(r"\$HOME${X}".to_owned()));
         assert_eq!(hole_names(&hole("X")), vec!["X".to_owned()]);
