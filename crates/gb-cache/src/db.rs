@@ -323,6 +323,7 @@ mod tests {
             outputs: vec![Snapshot::default(), Snapshot { layers: vec![LayerId::random(), LayerId::random()] }],
             created_unix: 1_700_000_000,
             description: "RUN make".to_owned(),
+            effective_key: None,
         }
     }
 

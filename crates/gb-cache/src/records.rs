@@ -3,7 +3,7 @@
 use gb_ir::Sha256Digest;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{LayerId, Snapshot};
+use crate::ids::{CacheKey, LayerId, Snapshot};
 
 /// What an op produced, stored under its cache key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,6 +14,10 @@ pub struct ResultRecord {
     pub created_unix: u64,
     /// A human-readable description of the op (for `df` and debugging; never part of a key).
     pub description: String,
+    /// The key its dependents build on when it differs from the one it is stored under: the op
+    /// keyed by the content it read of some inputs (the solver's content-based keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_key: Option<CacheKey>,
 }
 
 /// What the per-file index knows about one host file, keyed by its path: the stat fields that

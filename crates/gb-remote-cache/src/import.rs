@@ -106,6 +106,7 @@ pub async fn import_cache(
                 .collect(),
             created_unix: record.created_unix,
             description: record.description.clone(),
+            effective_key: None,
         };
         ctx.db
             .put_result(&record.key, &result)

@@ -5,6 +5,12 @@
 //! known, so a cached result needs nothing below it; phase 3 hands the rest to the scheduler.
 //! `solve.rs` binds the IR's ops (sources, exec, file, merge, diff) to [`GraphOp`]; the tests
 //! below solve graphs of fake ops.
+//!
+//! An op's *effective* key may differ from the key phase 1 gives it: an op that reads only part
+//! of an input can key that input by the content it reads (`solve.rs`), as BuildKit's
+//! content-based cache does, so what is downstream of a changed stage stays cached when the
+//! part it reads did not change. Phase 3 hands each op its inputs' effective keys; a stored
+//! result carries the effective key it was stored with.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -21,12 +27,14 @@ pub(crate) enum Known<V> {
     Nothing,
     /// A source's outputs, resolved before the solve (not a cache hit).
     Resolved(Vec<V>),
-    /// A stored result under its key (a cache hit).
-    Stored(Vec<V>),
+    /// A stored result under its key (a cache hit), and the effective key it was stored with.
+    Stored(Vec<V>, CacheKey),
 }
 
-/// What running an op of type `O` gives: its outputs and what the run tells, or its error.
-pub(crate) type RunOutcome<O> = Result<(Vec<<O as GraphOp>::Value>, <O as GraphOp>::Ran), <O as GraphOp>::Error>;
+/// What running an op of type `O` gives: its outputs, what the run tells and its effective key,
+/// or its error.
+pub(crate) type RunOutcome<O> =
+    Result<(Vec<<O as GraphOp>::Value>, <O as GraphOp>::Ran, CacheKey), <O as GraphOp>::Error>;
 
 /// One op of a graph, as the phases see it.
 pub(crate) trait GraphOp {
@@ -47,14 +55,24 @@ pub(crate) trait GraphOp {
     /// What is known of its outputs under `key` before running it.
     fn known(&self, key: &CacheKey) -> Result<Known<Self::Value>, Self::Error>;
 
-    /// Runs it on its inputs' values; the future owns what it needs.
-    fn run(&self, key: CacheKey, inputs: Vec<Self::Value>) -> impl Future<Output = RunOutcome<Self>> + Send + 'static;
+    /// Runs it on its inputs' values (with their effective keys); the future owns what it needs.
+    fn run(
+        &self,
+        key: CacheKey,
+        inputs: Vec<Self::Value>,
+        input_keys: Vec<(CacheKey, u32)>,
+    ) -> impl Future<Output = RunOutcome<Self>> + Send + 'static;
 }
+
+/// What a run of an op of type `O` gave: outputs, what the run told, its effective key.
+type RunDone<O> = (Vec<<O as GraphOp>::Value>, <O as GraphOp>::Ran, CacheKey);
 
 /// Phases 1 and 2: every op's key, what is known, and what must run.
 pub(crate) struct Planned<V> {
     /// Every op's key, by index.
     pub keys: Vec<CacheKey>,
+    /// The effective keys of the ops known before running, by index.
+    pub effective: HashMap<usize, CacheKey>,
     /// Outputs known before running, by index.
     pub known: HashMap<usize, Vec<V>>,
     /// The ops whose stored result was found (cache hits), in graph order.
@@ -68,6 +86,7 @@ pub(crate) struct Planned<V> {
 pub(crate) fn plan<O: GraphOp>(ops: &[O], output: usize) -> Result<Planned<O::Value>, O::Error> {
     let mut keys: Vec<CacheKey> = Vec::with_capacity(ops.len());
     let mut known = HashMap::new();
+    let mut effective = HashMap::new();
     let mut hits = Vec::new();
     for (index, op) in ops.iter().enumerate() {
         let input_keys: Vec<(CacheKey, u32)> = op.inputs().iter().map(|(input, out)| (keys[*input], *out)).collect();
@@ -77,9 +96,11 @@ pub(crate) fn plan<O: GraphOp>(ops: &[O], output: usize) -> Result<Planned<O::Va
             Known::Nothing => {}
             Known::Resolved(values) => {
                 known.insert(index, values);
+                effective.insert(index, key);
             }
-            Known::Stored(values) => {
+            Known::Stored(values, stored_with) => {
                 known.insert(index, values);
+                effective.insert(index, stored_with);
                 hits.push(index);
             }
         }
@@ -94,7 +115,7 @@ pub(crate) fn plan<O: GraphOp>(ops: &[O], output: usize) -> Result<Planned<O::Va
     }
     let mut needed: Vec<usize> = needed.into_iter().collect();
     needed.sort_unstable();
-    Ok(Planned { keys, known, hits, needed })
+    Ok(Planned { keys, effective, known, hits, needed })
 }
 
 /// What phase 3 ran: each op's outputs and what its run told.
@@ -113,7 +134,7 @@ pub(crate) async fn run<O: GraphOp>(
     cancel: &CancellationToken,
     on_panic: impl Fn(JoinError) -> O::Error,
 ) -> Result<Ran<O::Value, O::Ran>, O::Error> {
-    let Planned { keys, known, needed, .. } = planned;
+    let Planned { keys, effective, known, needed, .. } = planned;
     let in_plan: HashSet<usize> = needed.iter().copied().collect();
     let plan = scheduler::Plan {
         steps: needed
@@ -125,24 +146,32 @@ pub(crate) async fn run<O: GraphOp>(
             })
             .collect(),
     };
-    let start = |index: usize, done: &HashMap<usize, (Vec<O::Value>, O::Ran)>| {
+    let start = |index: usize, done: &HashMap<usize, RunDone<O>>| {
         let inputs: Vec<O::Value> = ops[index]
             .inputs()
             .iter()
             .map(|(input, out)| {
                 done.get(input)
-                    .map(|(values, _)| values)
+                    .map(|(values, _, _)| values)
                     .or_else(|| known.get(input))
                     .and_then(|values| values.get(*out as usize).cloned())
                     .unwrap_or_default()
             })
             .collect();
-        ops[index].run(keys[index], inputs)
+        let input_keys: Vec<(CacheKey, u32)> = ops[index]
+            .inputs()
+            .iter()
+            .map(|(input, out)| {
+                let key = done.get(input).map(|(_, _, key)| *key).or_else(|| effective.get(input).copied());
+                (key.unwrap_or(keys[*input]), *out)
+            })
+            .collect();
+        ops[index].run(keys[index], inputs, input_keys)
     };
     let done = scheduler::run(plan, cancel, start, on_panic).await?;
     let mut values = known;
     let mut ran = Vec::with_capacity(done.len());
-    for (index, (outputs, told)) in done {
+    for (index, (outputs, told, _)) in done {
         values.insert(index, outputs);
         ran.push((index, told));
     }
@@ -192,12 +221,17 @@ mod tests {
                 return Ok(Known::Resolved(vec![self.name.to_owned()]));
             }
             Ok(match self.world.stored.lock().expect("cache").get(key) {
-                Some(values) => Known::Stored(values.clone()),
+                Some(values) => Known::Stored(values.clone(), *key),
                 None => Known::Nothing,
             })
         }
 
-        fn run(&self, key: CacheKey, inputs: Vec<String>) -> impl Future<Output = RunOutcome<Self>> + Send + 'static {
+        fn run(
+            &self,
+            key: CacheKey,
+            inputs: Vec<String>,
+            _: Vec<(CacheKey, u32)>,
+        ) -> impl Future<Output = RunOutcome<Self>> + Send + 'static {
             let (name, fails, world) = (self.name, self.fails, self.world.clone());
             async move {
                 world.runs.lock().expect("log").push(name);
@@ -206,7 +240,7 @@ mod tests {
                 }
                 let value = format!("{name}({})", inputs.join(","));
                 world.stored.lock().expect("cache").insert(key, vec![value.clone()]);
-                Ok((vec![value], ()))
+                Ok((vec![value], (), key))
             }
         }
     }

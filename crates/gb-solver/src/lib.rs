@@ -7,6 +7,7 @@
 //! their inputs are ready, bounded by the parallelism limit. The phases are generic over an op
 //! trait (`graph.rs`, tested with fake ops); `solve.rs` binds the IR's ops to it.
 
+mod content;
 mod entitlements;
 mod env;
 mod error;

@@ -235,9 +235,11 @@ impl Solver {
             .zip(ignoring)
             .map(|(digest, ignores_cache)| {
                 let node = nodes[digest].clone();
+                let is_source = |position: usize| matches!(nodes[&node.inputs[position].op].op, Op::Source(_));
                 IrOp {
                     digest: *digest,
                     ignores_cache,
+                    content_reads: crate::content::content_reads(&node, is_source),
                     inputs: node.inputs.iter().map(|i| (index[&i.op], i.output)).collect(),
                     source: sources.remove(digest),
                     node,
@@ -262,7 +264,7 @@ impl Solver {
         let values = match outcome {
             Ok(done) => {
                 // A step another build ran counts as cached; merges and diffs run nothing.
-                cached += done.ran.iter().filter(|(_, by)| *by == Ran::ByAnother).count();
+                cached += done.ran.iter().filter(|(_, by)| matches!(by, Ran::ByAnother | Ran::Stored)).count();
                 let ran = done
                     .ran
                     .iter()
@@ -534,6 +536,7 @@ impl Solver {
             outputs: vec![snapshot.clone()],
             created_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
             description: self.description(definition, digest),
+            effective_key: None,
         };
         self.root.db.put_result(key, &record).map_err(|e| SolveError::env("writing the cache", e))
     }
@@ -569,6 +572,8 @@ struct IrOp {
     inputs: Vec<(usize, u32)>,
     /// A source's content key and value, resolved before the phases.
     source: Option<(Option<String>, Value)>,
+    /// The parts of inputs it keys by their content ([`crate::content::content_reads`]).
+    content_reads: Vec<Option<Vec<String>>>,
     context: Arc<Context>,
     semaphore: Arc<tokio::sync::Semaphore>,
 }
@@ -595,19 +600,89 @@ impl GraphOp for IrOp {
         if !cacheable || self.ignores_cache {
             return Ok(Known::Nothing);
         }
-        Ok(stored_outputs(&self.context, key)?.map_or(Known::Nothing, Known::Stored))
+        Ok(stored_result(&self.context, key)?
+            .map_or(Known::Nothing, |(values, effective)| Known::Stored(values, effective.unwrap_or(*key))))
     }
 
     fn run(
         &self,
         key: CacheKey,
         inputs: Vec<Value>,
+        input_keys: Vec<(CacheKey, u32)>,
     ) -> impl std::future::Future<Output = graph::RunOutcome<Self>> + Send + 'static {
         let (context, semaphore, digest, node) =
             (self.context.clone(), self.semaphore.clone(), self.digest, self.node.clone());
-        let shared = matches!(node.op, Op::Exec(_) | Op::File(_)) && !self.ignores_cache;
-        async move { run_step(&context, &semaphore, digest, &node, inputs, key, shared).await }
+        let cacheable = matches!(node.op, Op::Exec(_) | Op::File(_)) && !self.ignores_cache;
+        let content_reads = self.content_reads.clone();
+        async move {
+            // The key its dependents build on: its inputs' effective keys, the parts it reads by
+            // content. A result stored under it (by a build whose inputs differed elsewhere) is
+            // this op's too.
+            let effective = if cacheable {
+                effective_key(&context, &digest, &inputs, input_keys, &content_reads).await?
+            } else {
+                key
+            };
+            if effective != key
+                && let Some((outputs, _)) = stored_result(&context, &effective)?
+            {
+                store_alias(&context, &key, &effective, &digest, &outputs)?;
+                report_cached(&context, &digest);
+                return Ok((outputs, Ran::Stored, effective));
+            }
+            let (outputs, ran) = run_step(&context, &semaphore, digest, &node, inputs, key, cacheable).await?;
+            if effective != key {
+                let snapshots: Vec<Snapshot> = outputs
+                    .iter()
+                    .filter_map(|value| if let Value::Snapshot(s) = value { Some(s.clone()) } else { None })
+                    .collect();
+                if snapshots.len() == outputs.len() {
+                    store_result(&context, &effective, &digest, &snapshots)?;
+                    store_alias(&context, &key, &effective, &digest, &outputs)?;
+                }
+            }
+            Ok((outputs, ran, effective))
+        }
     }
+}
+
+/// The effective key of an op ([`graph`]): its digest with its inputs' effective keys, those it
+/// reads in part keyed by the content of that part.
+async fn effective_key(
+    context: &Context,
+    digest: &OpDigest,
+    inputs: &[Value],
+    input_keys: Vec<(CacheKey, u32)>,
+    content_reads: &[Option<Vec<String>>],
+) -> Result<CacheKey, SolveError> {
+    let mut keys = input_keys;
+    for (position, read) in content_reads.iter().enumerate() {
+        let (Some(selectors), Some(value)) = (read, inputs.get(position)) else { continue };
+        let snapshot = worker::to_snapshot(context, value.clone()).await?;
+        keys[position].0 = crate::content::content_key(context, snapshot, selectors.clone()).await?;
+    }
+    Ok(cache_key(digest, &keys, None))
+}
+
+/// Stores `outputs` under the op's `key` too, saying that its dependents build on `effective`.
+fn store_alias(
+    context: &Context,
+    key: &CacheKey,
+    effective: &CacheKey,
+    digest: &OpDigest,
+    outputs: &[Value],
+) -> Result<(), SolveError> {
+    let outputs: Vec<Snapshot> = outputs
+        .iter()
+        .filter_map(|value| if let Value::Snapshot(s) = value { Some(s.clone()) } else { None })
+        .collect();
+    let record = ResultRecord {
+        outputs,
+        created_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        description: context.description(digest),
+        effective_key: Some(*effective),
+    };
+    context.root.db.put_result(key, &record).map_err(|e| SolveError::env("writing the cache", e))
 }
 
 /// Runs one step when a slot is free, both this solve's and the root's. A cacheable step that a
@@ -646,10 +721,18 @@ async fn run_step(
 
 /// The stored result of `key` while every layer it names is on disk.
 fn stored_outputs(context: &Context, key: &CacheKey) -> Result<Option<Vec<Value>>, SolveError> {
+    Ok(stored_result(context, key)?.map(|(outputs, _)| outputs))
+}
+
+/// A stored result's outputs, and the effective key it was stored with when that differs.
+type StoredResult = (Vec<Value>, Option<CacheKey>);
+
+/// [`stored_outputs`], with the effective key the result was stored with when it differs.
+fn stored_result(context: &Context, key: &CacheKey) -> Result<Option<StoredResult>, SolveError> {
     let record = context.root.db.result(key).map_err(|e| SolveError::env("reading the cache", e))?;
     Ok(record
         .filter(|r| r.outputs.iter().all(|s| s.layers.iter().all(|l| context.root.snapshots.layer_path(l).is_dir())))
-        .map(|r| r.outputs.into_iter().map(Value::Snapshot).collect()))
+        .map(|r| (r.outputs.into_iter().map(Value::Snapshot).collect(), r.effective_key)))
 }
 
 fn report_cached(context: &Context, digest: &OpDigest) {
@@ -671,6 +754,7 @@ pub(crate) fn store_result(
         outputs: outputs.to_vec(),
         created_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         description: context.description(digest),
+        effective_key: None,
     };
     context.root.db.put_result(key, &record).map_err(|e| SolveError::env("writing the cache", e))
 }

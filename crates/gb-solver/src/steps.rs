@@ -39,6 +39,8 @@ pub(crate) enum Ran {
     Here,
     /// A concurrent solve that asked for the same key; this one took its stored result.
     ByAnother,
+    /// Nobody: the result was stored under the op's content-based key (`content.rs`).
+    Stored,
 }
 
 /// The claim on a running step; dropping it releases the key.

@@ -60,8 +60,12 @@ impl Root {
         let base_output = Snapshot { layers: vec![base.clone()] };
         let top_output = Snapshot { layers: vec![base, top] };
         let put = |key: &CacheKey, output: &Snapshot, created_unix, description: &str| {
-            let record =
-                ResultRecord { outputs: vec![output.clone()], created_unix, description: description.to_owned() };
+            let record = ResultRecord {
+                outputs: vec![output.clone()],
+                created_unix,
+                description: description.to_owned(),
+                effective_key: None,
+            };
             self.db.put_result(key, &record).expect("put result");
         };
         put(&base_key(), &base_output, 1_700_000_001, "ADD rootfs /");

@@ -267,3 +267,46 @@ fn an_arg_after_an_env_of_its_name_wins_for_the_steps_as_in_buildkit() {
         ]
     );
 }
+
+/// BuildKit's content-based cache: a step that copies part of a stage (`COPY --from`) or
+/// mounts it (`RUN --mount=from=`) is keyed by the content of that part, so when the stage
+/// changes elsewhere the step, and what follows it, stays cached.
+#[test]
+fn a_changed_stage_whose_copied_files_are_the_same_leaves_later_steps_cached() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox AS build\nCOPY bust /bust\nRUN mkdir -p /out && echo stable > /out/app && cat /bust > /log\n\
+         FROM busybox\nCOPY --from=build /out/app /app\nRUN head -c 16 /dev/urandom | od -x > /unique\n\
+         RUN --mount=from=build,src=/out,target=/mnt cat /mnt/app > /mounted && head -c 16 /dev/urandom | od -x > /unique2\n",
+    );
+    let build = |bust: &str| {
+        write(context.path(), "bust", bust);
+        let out = tempfile::tempdir().expect("out");
+        let output = env
+            .cmd(&["build", "--progress", "plain", "-o"])
+            .arg(format!("type=local,dest={}", out.path().display()))
+            .arg(context.path())
+            .output()
+            .expect("build");
+        assert_ok(&output);
+        let read = |name: &str| std::fs::read_to_string(out.path().join(name)).expect(name);
+        (read("unique"), read("unique2"), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let (unique, unique2, _) = build("one");
+    let (again, again2, log) = build("two");
+    assert!(log.contains("RUN mkdir -p /out"), "the build stage ran again: {log}");
+    assert_eq!(again, unique, "the RUN after the COPY --from stayed cached: {log}");
+    assert_eq!(again2, unique2, "the RUN that mounts the stage stayed cached: {log}");
+    // A change to the copied file runs them again.
+    write(
+        context.path(),
+        "Dockerfile",
+        &std::fs::read_to_string(context.path().join("Dockerfile")).expect("Dockerfile").replace("stable", "changed"),
+    );
+    let (changed, changed2, _) = build("two");
+    assert_ne!(changed, unique);
+    assert_ne!(changed2, unique2);
+}
