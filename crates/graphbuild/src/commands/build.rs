@@ -153,8 +153,18 @@ pub(super) fn lower_for_build(
     labels: &BTreeMap<String, String>,
     printed: &mut Vec<gb_dockerfile::Warning>,
 ) -> Result<(gb_ir::Definition, Option<i64>), Failure> {
-    let mut lowered =
-        gb_dockerfile::lower(&prepared.text, &prepared.options, images).map_err(|e| prepared.failure(e))?;
+    let mut lowered = match gb_dockerfile::lower(&prepared.text, &prepared.options, images) {
+        Ok(lowered) => lowered,
+        Err(error) => {
+            // The findings made before the error are reported first, as BuildKit's build does
+            // (testWarningsBeforeError).
+            let report = gb_dockerfile::check_report(&prepared.text, &prepared.options, images);
+            for warning in report.warnings.iter().filter(|w| !printed.contains(w)) {
+                report::print_warning(&prepared.file, warning);
+            }
+            return Err(prepared.failure(error));
+        }
+    };
     if let Some(image) = lowered.definition.image.as_mut() {
         image.config.labels.extend(labels.clone());
     }

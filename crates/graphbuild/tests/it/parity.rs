@@ -235,15 +235,7 @@ fn an_arg_after_an_env_of_its_name_wins_for_the_steps_as_in_buildkit() {
         "FROM busybox\nENV K=env\nARG K=arg\nARG EMPTY\nRUN echo \"$K\" > /after-arg\nENV L=$K\n\
          ENV K=env-again\nRUN echo \"$K\" > /after-env\n",
     );
-    let out = tempfile::tempdir().expect("out");
-    let output = env
-        .cmd(&["build", "--progress", "plain", "-t", "parity:argenv", "--build-arg", "K=cli"])
-        .arg("-o")
-        .arg(format!("type=local,dest={}", out.path().display()))
-        .arg(context.path())
-        .output()
-        .expect("build");
-    assert_ok(&output);
+    let out = env.build_local(context.path(), &["-t", "parity:argenv", "--build-arg", "K=cli"]);
     let read = |name: &str| std::fs::read_to_string(out.path().join(name)).expect(name);
     assert_eq!(read("after-arg"), "cli\n", "the ARG (its --build-arg value) came after the ENV");
     assert_eq!(read("after-env"), "env-again\n", "the ENV came after the ARG");
