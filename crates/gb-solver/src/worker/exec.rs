@@ -145,6 +145,17 @@ pub(super) async fn run(
             return Err(SolveError::RunFailed { description, location, command: args, exit_code, last_lines });
         }
         Err(gb_exec::ExecError::Cancelled) => return Err(SolveError::Cancelled),
+        // The command could not be started (no such program, not executable): the step's
+        // doing, reported at its line as BuildKit reports it.
+        Err(gb_exec::ExecError::Runtime { message, .. })
+            if message.contains("unable to start container process: exec:") =>
+        {
+            return Err(SolveError::OpFailed {
+                description,
+                location,
+                message: format!("process \"{}\" did not complete successfully: {message}", args.join(" ")),
+            });
+        }
         Err(err) => return Err(SolveError::env("running a container", err)),
     }
     let work = work.map_err(|e| SolveError::env("removing the mount points from the diff", e))?;

@@ -24,7 +24,8 @@ pub fn parse_outputs(outputs: &[String]) -> Result<Vec<ExportTo>, Failure> {
     outputs
         .iter()
         .map(|spec| {
-            let fields: BTreeMap<&str, &str> = spec.split(',').filter_map(|f| f.split_once('=')).collect();
+            let owned = key_values(spec);
+            let fields: BTreeMap<&str, &str> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             let epoch = output_epoch_of(spec, &fields)?;
             parse_output(spec, &fields).map(|export| ExportTo { export, epoch })
         })
@@ -47,7 +48,7 @@ fn parse_output(spec: &str, fields: &BTreeMap<&str, &str>) -> Result<Export, Fai
     };
     let names: Vec<String> = fields
         .get("name")
-        .map(|n| n.split(';').filter(|n| !n.is_empty()).map(str::to_owned).collect())
+        .map(|n| n.split([';', ',']).filter(|n| !n.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default();
     let push = fields.get("push").is_some_and(|p| *p == "true");
     if push && fields.get("type") != Some(&"image") {
@@ -75,12 +76,45 @@ fn parse_output(spec: &str, fields: &BTreeMap<&str, &str>) -> Result<Export, Fai
     }
 }
 
+/// The fields of a comma-separated option value as buildx reads them (Go's `encoding/csv`): a
+/// field in double quotes may hold commas, and `""` inside it is one quote. Each `KEY=VALUE`
+/// field becomes an entry; a field without `=` is left out.
+pub fn key_values(spec: &str) -> BTreeMap<String, String> {
+    csv_fields(spec)
+        .into_iter()
+        .filter_map(|field| field.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect()
+}
+
+/// The fields of one CSV record.
+fn csv_fields(record: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut chars = record.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            '"' if quoted => quoted = false,
+            '"' if field.is_empty() => quoted = true,
+            ',' if !quoted => fields.push(std::mem::take(&mut field)),
+            c => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
+}
+
 /// Parses `--secret` as buildx does: `id=ID,src=PATH` (also `source=`, `type=file`),
 /// `id=ID,env=VAR` (`type=env`), and a bare `id=ID`, the environment variable `ID`.
 pub fn parse_secrets(secrets: &[String]) -> Result<BTreeMap<String, SecretSource>, Failure> {
     let mut map = BTreeMap::new();
     for spec in secrets {
-        let fields: BTreeMap<&str, &str> = spec.split(',').filter_map(|f| f.split_once('=')).collect();
+        let owned = key_values(spec);
+        let fields: BTreeMap<&str, &str> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let invalid = |why: String| Failure::Input(format!("--secret {spec}: {why}"));
         let id = fields.get("id").ok_or_else(|| invalid("id=ID is missing".to_owned()))?;
         let src = fields.get("src").or_else(|| fields.get("source"));
@@ -368,7 +402,8 @@ fn output_epoch_of(spec: &str, fields: &BTreeMap<&str, &str>) -> Result<ExportEp
 pub fn output_epoch(outputs: &[String]) -> Result<ExportEpoch, Failure> {
     let mut found: Option<ExportEpoch> = None;
     for spec in outputs {
-        let fields: BTreeMap<&str, &str> = spec.split(',').filter_map(|f| f.split_once('=')).collect();
+        let owned = key_values(spec);
+        let fields: BTreeMap<&str, &str> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let invalid = |why: &str| Failure::Input(format!("-o {spec}: {why}"));
         let this = output_epoch_of(spec, &fields)?;
         match found {
@@ -381,4 +416,19 @@ pub fn output_epoch(outputs: &[String]) -> Result<ExportEpoch, Failure> {
         }
     }
     Ok(found.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_values;
+
+    #[test]
+    fn option_values_read_as_buildx_reads_them() {
+        let fields = key_values(r#"type=oci,dest=out,"name=org/repo:tag1,org/repo:tag2",tar=false"#);
+        assert_eq!(fields["name"], "org/repo:tag1,org/repo:tag2");
+        assert_eq!(fields["type"], "oci");
+        assert_eq!(fields["tar"], "false");
+        assert_eq!(key_values(r#""label=say ""hi""",x=1"#)["label"], r#"say "hi""#);
+        assert_eq!(key_values("a=1,,b=2").len(), 2);
+    }
 }

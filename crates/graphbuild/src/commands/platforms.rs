@@ -45,7 +45,8 @@ pub fn provenance(args: &BuildArgs) -> Result<Option<gb_engine::Provenance>, Fai
         };
     }
     for attest in &args.attest {
-        let fields: BTreeMap<&str, &str> = attest.split(',').filter_map(|f| f.split_once('=')).collect();
+        let owned = super::engine::key_values(attest);
+        let fields: BTreeMap<&str, &str> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         match (fields.get("type").copied(), fields.get("mode").copied(), fields.get("disabled").copied()) {
             (Some("provenance"), _, Some("true")) => mode = None,
             (Some("provenance"), None | Some("min"), _) => mode = Some(gb_engine::ProvenanceMode::Min),

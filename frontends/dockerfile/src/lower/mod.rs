@@ -888,8 +888,10 @@ impl<'a> Lowerer<'a> {
             .build_args
             .keys()
             .filter(|name| {
-                // The front end reads SOURCE_DATE_EPOCH itself, declared or not.
-                if name.as_str() == SOURCE_DATE_EPOCH {
+                // The front end reads SOURCE_DATE_EPOCH itself, declared or not, and BuildKit
+                // keeps the `BUILDKIT_` names for its front end's options
+                // (`BUILDKIT_MULTI_PLATFORM`, `BUILDKIT_CONTEXT_KEEP_GIT_DIR`, ...).
+                if name.as_str() == SOURCE_DATE_EPOCH || name.starts_with("BUILDKIT_") {
                     return false;
                 }
                 // The check configuration is the front end's to read, like the proxy variables.

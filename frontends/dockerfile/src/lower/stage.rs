@@ -304,6 +304,10 @@ impl Lowerer<'_> {
         node: &Node,
     ) -> Result<(StageState, Vec<String>), DockerfileError> {
         match context {
+            // `docker-image://scratch` is the empty image, as BuildKit's `EmptyImageName`.
+            NamedContext::Image(written) if written.eq_ignore_ascii_case("scratch") => {
+                Ok((empty_stage(name, index, platform), Vec::new()))
+            }
             NamedContext::Image(written) => {
                 let reference = ImageReference::parse(written).map_err(|err| {
                     error_at_node(self.source, node, format!("--build-context image {written:?}: {err}"))
