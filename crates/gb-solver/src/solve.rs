@@ -230,6 +230,13 @@ impl Solver {
         let semaphore = Arc::new(tokio::sync::Semaphore::new(options.max_parallelism.max(1)));
         let index: HashMap<OpDigest, usize> = reachable.iter().enumerate().map(|(i, d)| (*d, i)).collect();
         let ignoring = ignoring_cache(&context, &reachable, &nodes, &index);
+        // As BuildKit's `detectPrunedCacheID`: a step run without the cache starts its cache
+        // mounts empty too.
+        for (digest, ignores) in reachable.iter().zip(&ignoring) {
+            if let (true, Op::Exec(exec)) = (ignores, &nodes[digest].op) {
+                worker::prune_cache_mounts(&context.root, exec)?;
+            }
+        }
         let ops: Vec<IrOp> = reachable
             .iter()
             .zip(ignoring)

@@ -174,6 +174,26 @@ fn cache_dir_name(id: &str, uid: u32, gid: u32, mode: u32) -> String {
     gb_ir::Sha256Digest::of(format!("{id}\n{uid}:{gid}:{mode:o}").as_bytes()).hex()
 }
 
+/// Empties the cache mounts of `exec` (each its id with its owner and mode): the directory is
+/// moved aside at once, so a step that starts next makes a new one, and removed after; a step
+/// still using it keeps what it mounted.
+pub(crate) fn prune_cache_mounts(state: &gb_store::StateRoot, exec: &gb_ir::ExecOp) -> Result<(), SolveError> {
+    for mount in &exec.mounts {
+        let MountKind::Cache { id, uid, gid, mode, .. } = &mount.kind else { continue };
+        let dir = state.cache_mounts_dir().join(cache_dir_name(id, *uid, *gid, *mode));
+        let aside = state.tmp_dir().join(format!("cache-pruned-{}", gb_cache::LayerId::random()));
+        match std::fs::rename(&dir, &aside) {
+            Ok(()) => {
+                std::fs::remove_dir_all(&aside)
+                    .map_err(|e| SolveError::env(format!("removing the pruned cache mount {id}"), e))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(SolveError::env(format!("pruning the cache mount {id}"), e)),
+        }
+    }
+    Ok(())
+}
+
 /// What the build was given for its steps' secret and ssh mounts.
 struct Given {
     secrets: std::collections::BTreeMap<String, crate::SecretSource>,

@@ -5,6 +5,8 @@ mod exec;
 mod file;
 mod ssh;
 
+pub(crate) use exec::prune_cache_mounts;
+
 use std::path::PathBuf;
 
 use gb_cache::{CacheKey, LayerRecord, Snapshot};
