@@ -14,6 +14,8 @@ pub struct BaseImage {
     pub manifest: Sha256Digest,
     /// Its config.
     pub config: ImageConfig,
+    /// The platform its config names, when it names one.
+    pub platform: Option<Platform>,
 }
 
 /// What resolving a base image found.
@@ -54,6 +56,7 @@ impl Engine {
         let stored = stored.map(|(record, _)| BaseImage {
             manifest: record.manifest_digest,
             config: gb_store::ir_config(&record.config),
+            platform: gb_store::record_platform(&record.config),
         });
         if let Some(image) = &stored
             && stored_matches
@@ -69,6 +72,7 @@ impl Engine {
             (Ok(found), _) => Ok(Resolution::Found(BaseImage {
                 manifest: found.manifest_digest,
                 config: gb_store::ir_config(&found.config),
+                platform: gb_store::record_platform(&found.config),
             })),
             (Err(error @ gb_registry::RegistryError::NoMatchingPlatform { .. }), _) => Err(error.into()),
             (Err(error), Some(image)) => Ok(Resolution::Stored(image, error.into())),

@@ -62,7 +62,10 @@ pub fn print_warning(file: &str, warning: &gb_dockerfile::Warning) {
 pub fn render_check_warning(file: &str, text: &str, warning: &gb_dockerfile::Warning) -> String {
     let mut out = String::from("\nWARNING: ");
     match warning.rule {
-        Some(rule) => out.push_str(&format!("{} - {}\n", rule.name(), rule.url())),
+        Some(rule) => match rule.url() {
+            Some(url) => out.push_str(&format!("{} - {url}\n", rule.name())),
+            None => out.push_str(&format!("{}\n", rule.name())),
+        },
         None => out.push('\n'),
     }
     out.push_str(&warning.message);

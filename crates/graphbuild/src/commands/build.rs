@@ -64,7 +64,7 @@ impl ImageResolver for EngineImages<'_> {
                 return Err(ResolveError { message, environment });
             }
         };
-        Ok(Some(ResolvedImage { manifest: Some(image.manifest), config: image.config }))
+        Ok(Some(ResolvedImage { manifest: Some(image.manifest), config: image.config, platform: image.platform }))
     }
 
     fn source_time(&self, source: &gb_dockerfile::RemoteSource) -> Result<Option<i64>, ResolveError> {

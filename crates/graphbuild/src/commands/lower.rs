@@ -101,6 +101,7 @@ impl gb_dockerfile::ImageResolver for StoredImages {
         Ok(Some(gb_dockerfile::ResolvedImage {
             manifest: Some(record.manifest_digest),
             config: gb_store::ir_config(&record.config),
+            platform: gb_store::record_platform(&record.config),
         }))
     }
 }

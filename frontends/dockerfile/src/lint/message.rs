@@ -61,6 +61,10 @@ pub(crate) fn legacy_key_value_format(instruction: &str) -> String {
     format!("\"{instruction} key=value\" should be used instead of legacy \"{instruction} key value\" format")
 }
 
+pub(crate) fn invalid_base_image_platform(image: &str, expected: &str, actual: &str) -> String {
+    format!("Base image {image} was pulled with platform {actual:?}, expected {expected:?} for current build")
+}
+
 pub(crate) fn redundant_target_platform(platform: &str) -> String {
     format!("Setting platform to predefined {platform} in FROM is redundant as this is the default behavior")
 }

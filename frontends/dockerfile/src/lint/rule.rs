@@ -19,6 +19,7 @@ pub enum CheckRule {
     UndefinedVar,
     MultipleInstructionsDisallowed,
     LegacyKeyValueFormat,
+    InvalidBaseImagePlatform,
     RedundantTargetPlatform,
     SecretsUsedInArgOrEnv,
     InvalidDefaultArgInFrom,
@@ -31,7 +32,7 @@ pub enum CheckRule {
 
 impl CheckRule {
     /// Every rule, in BuildKit's order.
-    pub const ALL: [CheckRule; 21] = [
+    pub const ALL: [CheckRule; 22] = [
         CheckRule::StageNameCasing,
         CheckRule::FromAsCasing,
         CheckRule::NoEmptyContinuation,
@@ -45,6 +46,7 @@ impl CheckRule {
         CheckRule::UndefinedVar,
         CheckRule::MultipleInstructionsDisallowed,
         CheckRule::LegacyKeyValueFormat,
+        CheckRule::InvalidBaseImagePlatform,
         CheckRule::RedundantTargetPlatform,
         CheckRule::SecretsUsedInArgOrEnv,
         CheckRule::InvalidDefaultArgInFrom,
@@ -71,6 +73,7 @@ impl CheckRule {
             CheckRule::UndefinedVar => "UndefinedVar",
             CheckRule::MultipleInstructionsDisallowed => "MultipleInstructionsDisallowed",
             CheckRule::LegacyKeyValueFormat => "LegacyKeyValueFormat",
+            CheckRule::InvalidBaseImagePlatform => "InvalidBaseImagePlatform",
             CheckRule::RedundantTargetPlatform => "RedundantTargetPlatform",
             CheckRule::SecretsUsedInArgOrEnv => "SecretsUsedInArgOrEnv",
             CheckRule::InvalidDefaultArgInFrom => "InvalidDefaultArgInFrom",
@@ -113,6 +116,7 @@ impl CheckRule {
                 "Multiple instructions of the same type should not be used in the same stage"
             }
             CheckRule::LegacyKeyValueFormat => "Legacy key/value format with whitespace separator should not be used",
+            CheckRule::InvalidBaseImagePlatform => "Base image platform does not match expected target platform",
             CheckRule::RedundantTargetPlatform => {
                 "Setting platform to predefined $TARGETPLATFORM in FROM is redundant as this is the default behavior"
             }
@@ -132,9 +136,10 @@ impl CheckRule {
         }
     }
 
-    /// The rule's documentation page.
-    pub fn url(self) -> &'static str {
-        match self {
+    /// The rule's documentation page (BuildKit has none for InvalidBaseImagePlatform).
+    pub fn url(self) -> Option<&'static str> {
+        Some(match self {
+            CheckRule::InvalidBaseImagePlatform => return None,
             CheckRule::StageNameCasing => "https://docs.docker.com/go/dockerfile/rule/stage-name-casing/",
             CheckRule::FromAsCasing => "https://docs.docker.com/go/dockerfile/rule/from-as-casing/",
             CheckRule::NoEmptyContinuation => "https://docs.docker.com/go/dockerfile/rule/no-empty-continuation/",
@@ -170,7 +175,7 @@ impl CheckRule {
             }
             CheckRule::ExposeProtoCasing => "https://docs.docker.com/go/dockerfile/rule/expose-proto-casing/",
             CheckRule::ExposeInvalidFormat => "https://docs.docker.com/go/dockerfile/rule/expose-invalid-format/",
-        }
+        })
     }
 
     /// Experimental rules run only when `# check=experimental=NAME` (or `=all`) asks for them,
@@ -205,7 +210,13 @@ mod tests {
                 }
                 kebab.push(ch.to_ascii_lowercase());
             }
-            assert_eq!(rule.url(), format!("https://docs.docker.com/go/dockerfile/rule/{kebab}/"), "{rule}");
+            if rule != CheckRule::InvalidBaseImagePlatform {
+                assert_eq!(
+                    rule.url(),
+                    Some(format!("https://docs.docker.com/go/dockerfile/rule/{kebab}/").as_str()),
+                    "{rule}"
+                );
+            }
             assert_eq!(CheckRule::from_name(rule.name()), Some(rule));
         }
     }

@@ -80,7 +80,7 @@ impl Lowerer<'_> {
     }
 
     /// Reports a rule about an instruction, at its first line.
-    fn lint(&mut self, rule: CheckRule, node: &Node, message: String) {
+    pub(crate) fn lint(&mut self, rule: CheckRule, node: &Node, message: String) {
         self.report(Finding::new(rule, node.location.start_line, message), &node.prev_comment);
     }
 

@@ -118,6 +118,8 @@ pub struct ResolvedImage {
     pub manifest: Option<Sha256Digest>,
     /// The image's config (env values are all known).
     pub config: ImageConfig,
+    /// The platform its config names, when it names one.
+    pub platform: Option<Platform>,
 }
 
 /// Looks up base images while lowering. An image it does not know (`Ok(None)`) lowers to a
@@ -805,6 +807,18 @@ impl<'a> Lowerer<'a> {
         node: &Node,
         description: String,
     ) -> Result<(OpDigest, Option<ImageConfig>), DockerfileError> {
+        self.image_source_on(reference, written, platform, node, description).map(|(op, config, _)| (op, config))
+    }
+
+    /// [`Self::image_source`], also giving the platform the image's config names.
+    fn image_source_on(
+        &mut self,
+        reference: &ImageReference,
+        written: &str,
+        platform: &Platform,
+        node: &Node,
+        description: String,
+    ) -> Result<(OpDigest, Option<ImageConfig>, Option<Platform>), DockerfileError> {
         let resolved = self.images.resolve(reference, platform).map_err(|err| {
             let mut error = error_at_text(self.source, node, written, format!("resolving {reference}: {err}"));
             // Exit 3 for an unreachable registry, 1 for a missing image: the kind says which.
@@ -821,7 +835,8 @@ impl<'a> Lowerer<'a> {
             })),
             platform: Some(platform.clone()),
         };
-        Ok((self.add_op(op, description, Some(node)), resolved.map(|r| r.config)))
+        let (config, actual) = resolved.map_or((None, None), |r| (Some(r.config), r.platform));
+        Ok((self.add_op(op, description, Some(node)), config, actual))
     }
 
     /// Expands a word against a scope, mapping expansion errors to the word's position.

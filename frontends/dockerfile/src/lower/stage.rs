@@ -259,7 +259,18 @@ impl Lowerer<'_> {
         node: &Node,
         description: String,
     ) -> Result<(StageState, Vec<String>), DockerfileError> {
-        let (op, config) = self.image_source(reference, written, platform, node, description)?;
+        let (op, config, actual) = self.image_source_on(reference, written, platform, node, description)?;
+        // BuildKit's `validateBaseImagePlatform`: an image of another OS or architecture is
+        // used, with this finding.
+        if let Some(actual) = actual.filter(|actual| {
+            !(actual.os.eq_ignore_ascii_case(&platform.os)
+                && Platform { variant: None, ..actual.clone() }
+                    .matches(&Platform { variant: None, ..platform.clone() }))
+        }) {
+            let message =
+                crate::lint::message::invalid_base_image_platform(written, &platform.to_string(), &actual.to_string());
+            self.lint(crate::lint::rule::CheckRule::InvalidBaseImagePlatform, node, message);
+        }
         let deferred = config.is_none();
         let mut triggers = Vec::new();
         if let Some(config) = &config {

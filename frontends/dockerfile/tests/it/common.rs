@@ -70,7 +70,11 @@ impl ImageResolver for TestImages {
             },
             _ => return Ok(None),
         };
-        Ok(Some(ResolvedImage { manifest: Some(gb_ir::Sha256Digest::of(reference.to_string().as_bytes())), config }))
+        Ok(Some(ResolvedImage {
+            manifest: Some(gb_ir::Sha256Digest::of(reference.to_string().as_bytes())),
+            config,
+            platform: None,
+        }))
     }
 }
 

@@ -28,6 +28,7 @@ impl ImageResolver for CheckImages {
                     env: vec![EnvVar::new("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")],
                     ..ImageConfig::default()
                 },
+                platform: None,
             })),
             _ => Ok(None),
         }
@@ -184,7 +185,7 @@ fn every_rule_reported_carries_buildkit_name_description_and_link() {
     let rules: Vec<_> = lowered.warnings.iter().filter_map(|warning| warning.rule).collect();
     assert_eq!(rules, vec![gb_dockerfile::CheckRule::FromAsCasing, gb_dockerfile::CheckRule::MaintainerDeprecated]);
     assert_eq!(rules[0].description(), "The 'as' keyword should match the case of the 'from' keyword");
-    assert_eq!(rules[0].url(), "https://docs.docker.com/go/dockerfile/rule/from-as-casing/");
+    assert_eq!(rules[0].url(), Some("https://docs.docker.com/go/dockerfile/rule/from-as-casing/"));
 }
 
 #[test]
