@@ -798,20 +798,9 @@ impl<'a> Lowerer<'a> {
         digest
     }
 
-    /// The source op of an image (pinned when the resolver knows it) and its config when known.
+    /// The source op of an image (pinned when the resolver knows it), its config when known and
+    /// the platform that config names.
     fn image_source(
-        &mut self,
-        reference: &ImageReference,
-        written: &str,
-        platform: &Platform,
-        node: &Node,
-        description: String,
-    ) -> Result<(OpDigest, Option<ImageConfig>), DockerfileError> {
-        self.image_source_on(reference, written, platform, node, description).map(|(op, config, _)| (op, config))
-    }
-
-    /// [`Self::image_source`], also giving the platform the image's config names.
-    fn image_source_on(
         &mut self,
         reference: &ImageReference,
         written: &str,

@@ -547,7 +547,7 @@ impl Lowerer<'_> {
         let reference = ImageReference::parse(from)
             .map_err(|err| error_at_text(self.source, node, from, format!("--from names no stage, and {err}")))?;
         let platform = stage.platform.clone();
-        let (op, _) =
+        let (op, _, _) =
             self.image_source(&reference, from, &platform, node, format!("[{}] FROM {reference}", stage.name))?;
         Ok(Input::of(op))
     }

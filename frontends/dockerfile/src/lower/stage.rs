@@ -259,7 +259,7 @@ impl Lowerer<'_> {
         node: &Node,
         description: String,
     ) -> Result<(StageState, Vec<String>), DockerfileError> {
-        let (op, config, actual) = self.image_source_on(reference, written, platform, node, description)?;
+        let (op, config, actual) = self.image_source(reference, written, platform, node, description)?;
         // BuildKit's `validateBaseImagePlatform`: an image of another OS or architecture is
         // used, with this finding.
         if let Some(actual) = actual.filter(|actual| {
