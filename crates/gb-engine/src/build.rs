@@ -116,6 +116,10 @@ pub struct BuildRequest {
     pub describe_image: bool,
     /// `--annotation`s of the image.
     pub annotations: Annotations,
+    /// What its record says of the front end's options ([`crate::records`]).
+    pub info: crate::BuildInfo,
+    /// How many build records the root keeps.
+    pub keep_records: usize,
 }
 
 /// OCI annotations a build adds (`docker buildx build --annotation`), by where they go.
@@ -156,6 +160,45 @@ impl Engine {
     /// Runs a build. Garbage collection waits until it is done, so no layer it makes is
     /// removed before a result or an image names it.
     pub async fn build(&self, request: BuildRequest, events: Arc<dyn EventSink>) -> Result<BuildOutcome, EngineError> {
+        let started = std::time::SystemTime::now();
+        let started_unix_ms =
+            started.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
+        let recorder = Arc::new(crate::records::Recorder::new(events));
+        let (definition, info, keep) = (request.definition.clone(), request.info.clone(), request.keep_records);
+        let mut outcome = self.build_unrecorded(request, recorder.clone()).await;
+        let (status, error) = match &outcome {
+            Ok(_) => (crate::BuildStatus::Completed, None),
+            Err(e) if e.kind() == crate::ErrorKind::Cancelled => (crate::BuildStatus::Cancelled, None),
+            Err(e) => (crate::BuildStatus::Failed, Some(e.to_string())),
+        };
+        let record = crate::BuildRecord {
+            id: crate::records::new_id(started_unix_ms),
+            started_unix_ms,
+            duration_ms: started.elapsed().map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0)),
+            status,
+            error,
+            info,
+            steps: recorder.steps(&definition),
+            image: outcome.as_ref().ok().and_then(|o| o.image).map(|image| crate::RecordedImage {
+                id: image.config.to_string(),
+                manifest: image.manifest.to_string(),
+            }),
+            definition,
+        };
+        // A record that cannot be written costs the build nothing but the record.
+        if let Err(error) = crate::records::store(&self.root().builds_dir(), &record, keep)
+            && let Ok(outcome) = &mut outcome
+        {
+            outcome.warnings.push(format!("the build was not recorded: {error}"));
+        }
+        outcome
+    }
+
+    async fn build_unrecorded(
+        &self,
+        request: BuildRequest,
+        events: Arc<dyn EventSink>,
+    ) -> Result<BuildOutcome, EngineError> {
         let root = self.root().clone();
         let _building = root.building_async().await;
         let BuildRequest {
@@ -169,6 +212,8 @@ impl Engine {
             source_date_epoch,
             describe_image,
             annotations,
+            info: _,
+            keep_records: _,
         } = request;
         let mut warnings = Vec::new();
         // Base images not in the store are pulled only when an op that must run reads them.

@@ -17,6 +17,7 @@ mod error;
 mod outputs;
 mod platforms;
 mod provenance;
+pub mod records;
 mod registry;
 mod resolve;
 mod ssh_agent;
@@ -38,6 +39,7 @@ pub use gb_store::{
 };
 pub use platforms::{IndexExport, PlatformBuild, PlatformsOutcome, PlatformsRequest, platform_dir};
 pub use provenance::{Provenance, ProvenanceMode, SLSA_V1};
+pub use records::{BuildInfo, BuildRecord, BuildStatus, DEFAULT_KEEP, RecordedImage, StepRecord, StepStatus};
 pub use registry::{RegistryPuller, push};
 pub use resolve::{BaseImage, Resolution};
 pub use ssh_agent::KeyAgent;

@@ -126,6 +126,11 @@ impl StateRoot {
         self.path.join("cache-mounts")
     }
 
+    /// Where build records live (`builds/ID.json`).
+    pub fn builds_dir(&self) -> PathBuf {
+        self.path.join("builds")
+    }
+
     /// Scratch space for this process (wiped by the snapshot store at open).
     pub fn tmp_dir(&self) -> PathBuf {
         self.path.join("tmp")

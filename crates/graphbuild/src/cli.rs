@@ -75,6 +75,37 @@ pub enum Command {
     /// The state root's server, which every command goes through (started on first use).
     #[command(subcommand)]
     Server(ServerCommand),
+    /// The builds recorded in the state root (`docker buildx history`).
+    #[command(subcommand)]
+    Builds(BuildsCommand),
+}
+
+/// `graphbuild builds ...`.
+#[derive(Debug, Subcommand)]
+pub enum BuildsCommand {
+    /// List the recorded builds, newest first.
+    Ls(BuildsLsArgs),
+    /// Show one recorded build: its options, result and steps.
+    Show(BuildsShowArgs),
+}
+
+/// `graphbuild builds ls`.
+#[derive(Debug, Args)]
+pub struct BuildsLsArgs {
+    /// Print only the build ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `graphbuild builds show`.
+#[derive(Debug, Args)]
+pub struct BuildsShowArgs {
+    /// The build: its id, an unambiguous prefix of it, or `latest`.
+    #[arg(default_value = "latest")]
+    pub build: String,
+    /// `text` (default) or `json` (the whole record).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub format: String,
 }
 
 /// `graphbuild server ...`.

@@ -42,6 +42,8 @@ fn request(context: &Path, exports: Vec<Export>, names: Vec<String>) -> BuildReq
         source_date_epoch: Some(1_700_000_000),
         describe_image: false,
         annotations: gb_engine::Annotations::default(),
+        info: gb_engine::BuildInfo { target: Some("app".to_owned()), ..Default::default() },
+        keep_records: gb_engine::DEFAULT_KEEP,
     }
 }
 
@@ -100,6 +102,13 @@ fn an_archive_over_a_directory_is_the_users_error() {
     let error = build(&engine, request(context.path(), exports, Vec::new())).err().expect("refused");
     assert!(matches!(error, EngineError::Archive { .. }), "{error:?}");
     assert_eq!(error.kind(), ErrorKind::Input, "{error}");
+    // The failed build is recorded with its error, its step having run.
+    let records = gb_engine::records::list(&engine.root().builds_dir()).expect("records");
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].status, gb_engine::BuildStatus::Failed);
+    assert!(records[0].error.is_some());
+    assert_eq!(records[0].info.target.as_deref(), Some("app"));
+    assert_eq!(records[0].ran_and_cached(), (1, 0));
 }
 
 #[test]

@@ -123,13 +123,20 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
     locals.insert("context".to_owned(), args.context.clone());
     locals.extend(prepared.named_locals.clone());
     let describe = args.quiet || args.iidfile.is_some() || args.metadata_file.is_some();
+    let info = gb_engine::BuildInfo {
+        dockerfile: Some(prepared.file.clone()),
+        target: prepared.options.target.clone(),
+        platform: prepared.options.target_platform.as_ref().map(ToString::to_string),
+        build_args: prepared.options.build_args.clone(),
+        names: args.tags.clone(),
+    };
     let image = super::engine::solve_and_export(
         state.clone(),
         &definition,
         &args.run,
         locals,
         Some((prepared.file, prepared.text)),
-        super::engine::ImageOptions { tags: &args.tags, describe, source_date_epoch, annotations },
+        super::engine::ImageOptions { tags: &args.tags, describe, source_date_epoch, annotations, info },
         insecure,
     )?;
     if args.push {

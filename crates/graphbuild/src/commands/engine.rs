@@ -257,6 +257,8 @@ pub struct ImageOptions<'a> {
     pub source_date_epoch: Option<i64>,
     /// `--annotation`s of the image.
     pub annotations: gb_engine::Annotations,
+    /// What the build's record says of the front end's options.
+    pub info: gb_engine::BuildInfo,
 }
 
 /// Solves a definition and exports its output, on the engine; returns the image it assembled.
@@ -293,6 +295,8 @@ pub fn solve_and_export(
         source_date_epoch: image.source_date_epoch,
         describe_image: image.describe,
         annotations: image.annotations,
+        info: image.info,
+        keep_records: super::registry::records_kept(root.path())?,
     };
     let sink: Arc<dyn gb_events::EventSink> = Arc::from(crate::progress::sink(run.progress));
     let engine = Engine::new(root);

@@ -45,7 +45,7 @@ pub fn human_size(bytes: u64) -> String {
 }
 
 /// "2 minutes ago", as Docker prints times.
-fn ago(unix: u64) -> String {
+pub(crate) fn ago(unix: u64) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let seconds = now.saturating_sub(unix);
     let (value, unit) = match seconds {
@@ -150,7 +150,7 @@ fn docker_time(unix: u64) -> String {
     format!("{} +0000 UTC", rfc3339.trim_end_matches('Z').replacen('T', " ", 1))
 }
 
-fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
+pub(crate) fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -246,6 +246,10 @@ pub fn prune(args: PruneArgs, root: &StateRoot) -> Result<(), Failure> {
         pruned.blobs,
         if pruned.cache_mounts { ", and the cache mounts" } else { "" }
     );
+    let records = gb_engine::records::remove_all(&root.builds_dir()).map_err(failure)?;
+    if records > 0 {
+        outln!("Deleted {records} build records");
+    }
     outln!("Total reclaimed space: {}", human_size(pruned.bytes));
     Ok(())
 }

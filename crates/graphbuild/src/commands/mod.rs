@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod build;
+pub mod builds;
 pub mod debug;
 pub mod engine;
 pub mod images;

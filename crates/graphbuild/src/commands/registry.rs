@@ -29,6 +29,23 @@ pub struct ConfigFile {
     /// `[server]`: the root's server.
     #[serde(default)]
     pub server: ServerSection,
+    /// `[builds]`: the build records.
+    #[serde(default)]
+    pub builds: BuildsSection,
+}
+
+/// `[builds]` in `config.toml`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct BuildsSection {
+    /// How many build records the root keeps (`gb_engine::DEFAULT_KEEP` when absent).
+    #[serde(default)]
+    pub keep: Option<usize>,
+}
+
+/// How many build records the root keeps.
+pub fn records_kept(root: &Path) -> Result<usize, Failure> {
+    Ok(config_file(root)?.builds.keep.unwrap_or(gb_engine::DEFAULT_KEEP))
 }
 
 /// `[server]` in `config.toml`.

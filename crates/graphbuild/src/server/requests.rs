@@ -130,6 +130,8 @@ fn build_request(root: &StateRoot, request: SolveRequest) -> Result<BuildRequest
         source_date_epoch: None,
         describe_image: true,
         annotations: gb_engine::Annotations::default(),
+        info: gb_engine::BuildInfo::default(),
+        keep_records: crate::commands::registry::records_kept(root.path())?,
     })
 }
 

@@ -3,6 +3,7 @@
 mod build_checks;
 mod build_flags;
 mod buildkit_cases;
+mod builds;
 mod crash;
 mod debug_parse;
 mod engine;

@@ -1,0 +1,290 @@
+//! Build records: every build the engine runs leaves one in `ROOT/builds/ID.json` (what was
+//! built, with which options, each step's status and timing, the result), as BuildKit's build
+//! history does; `graphbuild builds ls|show` read them. The last [`DEFAULT_KEEP`] (or the
+//! configured number) are kept; `prune` removes them all.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use gb_events::{Event, EventSink};
+use gb_ir::Definition;
+use serde::{Deserialize, Serialize};
+
+use crate::error::EngineError;
+
+/// How many records a root keeps when its config names no number.
+pub const DEFAULT_KEEP: usize = 50;
+
+/// What the caller knows of a build beyond its graph: the front end's options.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildInfo {
+    /// The Dockerfile (its name as the user gave it), when a front end read one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dockerfile: Option<String>,
+    /// `--target`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// `--platform`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// The build args given, by name (as `docker buildx history inspect` shows them; secrets
+    /// are never build args).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub build_args: std::collections::BTreeMap<String, String>,
+    /// The image names (`-t`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+}
+
+/// How a build ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuildStatus {
+    /// It built its result.
+    Completed,
+    /// A step or an export failed.
+    Failed,
+    /// It was cancelled.
+    Cancelled,
+}
+
+/// How a step of a build ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// It ran.
+    Ran,
+    /// Its result came from the cache (or from a concurrent build that ran it).
+    Cached,
+    /// It failed.
+    Failed,
+    /// It was started and stopped with the build.
+    Cancelled,
+}
+
+/// One step (exec or file op) of a recorded build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// The op's digest.
+    pub op: String,
+    /// Its description (`[build 2/5] RUN make`).
+    pub description: String,
+    /// Where the front end's source says it comes from (`Dockerfile:7`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// How it ended.
+    pub status: StepStatus,
+    /// When it started running, in milliseconds since the build started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<u64>,
+    /// How long it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The image a recorded build made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedImage {
+    /// Its id (config digest).
+    pub id: String,
+    /// Its manifest digest.
+    pub manifest: String,
+}
+
+/// One recorded build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildRecord {
+    /// Its id (lower-case hex, unique in the root).
+    pub id: String,
+    /// When it started, in milliseconds since the Unix epoch.
+    pub started_unix_ms: u64,
+    /// How long it took, exports included.
+    pub duration_ms: u64,
+    /// How it ended.
+    pub status: BuildStatus,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The front end's options.
+    pub info: BuildInfo,
+    /// Its steps, in the order the graph lists them.
+    pub steps: Vec<StepRecord>,
+    /// The image it made, when it made one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<RecordedImage>,
+    /// The graph it solved.
+    pub definition: Definition,
+}
+
+impl BuildRecord {
+    /// How many steps ran and how many came from the cache.
+    pub fn ran_and_cached(&self) -> (usize, usize) {
+        let count = |status| self.steps.iter().filter(|step| step.status == status).count();
+        (count(StepStatus::Ran), count(StepStatus::Cached))
+    }
+}
+
+/// Passes a build's events on, keeping what its record needs (not the steps' logs).
+pub(crate) struct Recorder {
+    inner: Arc<dyn EventSink>,
+    events: Mutex<Vec<Event>>,
+}
+
+impl Recorder {
+    pub(crate) fn new(inner: Arc<dyn EventSink>) -> Self {
+        Self { inner, events: Mutex::new(Vec::new()) }
+    }
+
+    /// The steps of `definition` as the events tell them.
+    pub(crate) fn steps(&self, definition: &Definition) -> Vec<StepRecord> {
+        let events = self.events.lock().map(|events| events.clone()).unwrap_or_default();
+        let reachable = definition.reachable_from_output();
+        let ops: std::collections::HashMap<_, _> =
+            definition.ops.iter().map(|entry| (entry.digest, &entry.node)).collect();
+        reachable
+            .iter()
+            .filter(|digest| {
+                ops.get(*digest).is_some_and(|node| matches!(node.op, gb_ir::Op::Exec(_) | gb_ir::Op::File(_)))
+            })
+            .filter_map(|digest| {
+                let op = digest.to_string();
+                let metadata = definition.metadata.get(digest);
+                let mut step = StepRecord {
+                    op: op.clone(),
+                    description: metadata.map(|m| m.description.clone()).unwrap_or_default(),
+                    location: metadata
+                        .and_then(|m| m.locations.first())
+                        .map(|l| format!("{}:{}", l.file, l.start_line)),
+                    status: StepStatus::Cancelled,
+                    started_ms: None,
+                    duration_ms: None,
+                    error: None,
+                };
+                let mut seen = false;
+                for event in &events {
+                    match event {
+                        Event::OpCached { op: id, .. } if *id == op => {
+                            (seen, step.status) = (true, StepStatus::Cached);
+                        }
+                        Event::OpStarted { op: id, at_ms, .. } if *id == op => {
+                            (seen, step.started_ms) = (true, Some(*at_ms));
+                        }
+                        Event::OpCompleted { op: id, started_ms, duration_ms, .. } if *id == op => {
+                            step.status = StepStatus::Ran;
+                            (step.started_ms, step.duration_ms) = (Some(*started_ms), Some(*duration_ms));
+                        }
+                        Event::OpFailed { op: id, error, at_ms, .. } if *id == op => {
+                            step.status = StepStatus::Failed;
+                            step.error = Some(error.clone());
+                            step.duration_ms = step.started_ms.map(|started| at_ms.saturating_sub(started));
+                        }
+                        _ => {}
+                    }
+                }
+                // A step the build never reached (it stopped first) is left out.
+                seen.then_some(step)
+            })
+            .collect()
+    }
+}
+
+impl EventSink for Recorder {
+    fn emit(&self, event: Event) {
+        if !matches!(event, Event::OpLog { .. })
+            && let Ok(mut events) = self.events.lock()
+        {
+            events.push(event.clone());
+        }
+        self.inner.emit(event);
+    }
+}
+
+/// A new build id: the start time and random bits, in hex, so ids sort by start.
+pub(crate) fn new_id(started_unix_ms: u64) -> String {
+    let random = gb_cache::LayerId::random();
+    format!("{started_unix_ms:012x}{}", &random.0[..8])
+}
+
+/// Writes `record` into `dir` and removes all but the newest `keep` records.
+pub(crate) fn store(dir: &Path, record: &BuildRecord, keep: usize) -> Result<(), EngineError> {
+    let io = |action: String| move |source| EngineError::Io { action, source };
+    gb_store::create_private_dir(dir)?;
+    let bytes = serde_json::to_vec(record).map_err(|e| EngineError::Invalid(format!("a build record: {e}")))?;
+    let path = dir.join(format!("{}.json", record.id));
+    let partial = dir.join(format!(".{}.json.partial", record.id));
+    std::fs::write(&partial, bytes).map_err(io(format!("writing {}", partial.display())))?;
+    std::fs::rename(&partial, &path).map_err(io(format!("writing {}", path.display())))?;
+    let mut ids = record_ids(dir)?;
+    ids.sort();
+    let excess = ids.len().saturating_sub(keep);
+    for id in &ids[..excess] {
+        let _ = std::fs::remove_file(dir.join(format!("{id}.json")));
+    }
+    Ok(())
+}
+
+/// The ids of the records in `dir`.
+fn record_ids(dir: &Path) -> Result<Vec<String>, EngineError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(EngineError::Io { action: format!("reading {}", dir.display()), source }),
+    };
+    Ok(entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str().and_then(|name| name.strip_suffix(".json")).map(str::to_owned))
+        .filter(|id| !id.starts_with('.') && id.chars().all(|c| c.is_ascii_hexdigit()))
+        .collect())
+}
+
+/// The records in `dir`, newest first; an unreadable one is left out.
+pub fn list(dir: &Path) -> Result<Vec<BuildRecord>, EngineError> {
+    let mut ids = record_ids(dir)?;
+    ids.sort();
+    ids.reverse();
+    Ok(ids.iter().filter_map(|id| read(dir, id).ok()).collect())
+}
+
+/// The record a user names: its id, an unambiguous prefix of it, or `latest`.
+pub fn find(dir: &Path, name: &str) -> Result<BuildRecord, EngineError> {
+    let mut ids = record_ids(dir)?;
+    ids.sort();
+    let id = if name == "latest" {
+        ids.last().cloned()
+    } else {
+        let matching: Vec<&String> = ids.iter().filter(|id| id.starts_with(name)).collect();
+        match matching.as_slice() {
+            [one] => Some((*one).clone()),
+            [] => None,
+            _ => {
+                return Err(EngineError::Invalid(format!(
+                    "build {name:?} is ambiguous: {} builds start with it",
+                    matching.len()
+                )));
+            }
+        }
+    };
+    let id = id.ok_or_else(|| EngineError::Invalid(format!("no build {name:?} is recorded")))?;
+    read(dir, &id)
+}
+
+fn read(dir: &Path, id: &str) -> Result<BuildRecord, EngineError> {
+    let path: PathBuf = dir.join(format!("{id}.json"));
+    let bytes = std::fs::read(&path)
+        .map_err(|source| EngineError::Io { action: format!("reading {}", path.display()), source })?;
+    serde_json::from_slice(&bytes).map_err(|e| EngineError::Invalid(format!("{}: {e}", path.display())))
+}
+
+/// Removes every record in `dir`; returns how many there were.
+pub fn remove_all(dir: &Path) -> Result<usize, EngineError> {
+    let ids = record_ids(dir)?;
+    for id in &ids {
+        let path = dir.join(format!("{id}.json"));
+        std::fs::remove_file(&path)
+            .map_err(|source| EngineError::Io { action: format!("removing {}", path.display()), source })?;
+    }
+    Ok(ids.len())
+}

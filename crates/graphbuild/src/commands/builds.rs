@@ -1,0 +1,115 @@
+//! `graphbuild builds ls|show`: the builds recorded in the root, as `docker buildx history
+//! ls|inspect` lists them.
+
+use gb_engine::{BuildRecord, BuildStatus, StepStatus};
+use gb_store::StateRoot;
+
+use super::images::{ago, print_table};
+use crate::cli::{BuildsLsArgs, BuildsShowArgs};
+use crate::exit::Failure;
+use crate::stdout::outln;
+
+/// `builds ls`: one row per build, newest first.
+pub fn ls(args: BuildsLsArgs, root: &StateRoot) -> Result<(), Failure> {
+    let records = gb_engine::records::list(&root.builds_dir()).map_err(|e| Failure::Engine(Box::new(e)))?;
+    if args.quiet {
+        for record in &records {
+            outln!("{}", record.id);
+        }
+        return Ok(());
+    }
+    let rows: Vec<[String; 6]> = records
+        .iter()
+        .map(|record| {
+            let (ran, cached) = record.ran_and_cached();
+            [
+                record.id.clone(),
+                ago(record.started_unix_ms / 1000),
+                seconds(record.duration_ms),
+                format!("{ran} ran, {cached} cached"),
+                status(record.status).to_owned(),
+                record.info.target.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print_table(&["BUILD ID", "STARTED", "DURATION", "STEPS", "STATUS", "TARGET"], &rows);
+    Ok(())
+}
+
+/// `builds show BUILD`: the build's options and result, then one line per step.
+pub fn show(args: BuildsShowArgs, root: &StateRoot) -> Result<(), Failure> {
+    let record = gb_engine::records::find(&root.builds_dir(), &args.build).map_err(|e| Failure::Engine(Box::new(e)))?;
+    if args.format == "json" {
+        let json =
+            serde_json::to_string_pretty(&record).map_err(|e| Failure::Input(format!("build {}: {e}", record.id)))?;
+        outln!("{json}");
+        return Ok(());
+    }
+    print_summary(&record);
+    outln!();
+    for (index, step) in record.steps.iter().enumerate() {
+        let location = step.location.as_ref().map(|l| format!(" ({l})")).unwrap_or_default();
+        let outcome = match (step.status, step.duration_ms) {
+            (StepStatus::Ran, Some(ms)) => format!("ran {}", seconds(ms)),
+            (StepStatus::Failed, Some(ms)) => format!("failed after {}", seconds(ms)),
+            (status, _) => step_status(status).to_owned(),
+        };
+        outln!("#{} {}{location}: {outcome}", index + 1, step.description);
+        if let Some(error) = &step.error {
+            outln!("   {error}");
+        }
+    }
+    Ok(())
+}
+
+fn print_summary(record: &BuildRecord) {
+    let (ran, cached) = record.ran_and_cached();
+    let started = gb_export::rfc3339(i64::try_from(record.started_unix_ms / 1000).unwrap_or(i64::MAX));
+    outln!("Build:       {}", record.id);
+    outln!("Started:     {started}");
+    outln!("Duration:    {}", seconds(record.duration_ms));
+    outln!("Status:      {}", status(record.status));
+    if let Some(error) = &record.error {
+        outln!("Error:       {error}");
+    }
+    outln!("Steps:       {ran} ran, {cached} cached, {} in all", record.steps.len());
+    let info = &record.info;
+    for (label, value) in [
+        ("Dockerfile:", info.dockerfile.clone()),
+        ("Target:", info.target.clone()),
+        ("Platform:", info.platform.clone()),
+        (
+            "Build args:",
+            (!info.build_args.is_empty())
+                .then(|| info.build_args.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")),
+        ),
+        ("Names:", (!info.names.is_empty()).then(|| info.names.join(", "))),
+        ("Image:", record.image.as_ref().map(|image| format!("{} (manifest {})", image.id, image.manifest))),
+    ] {
+        if let Some(value) = value {
+            outln!("{label:<12} {value}");
+        }
+    }
+}
+
+/// A duration as BuildKit's progress prints one: `1.2s`.
+fn seconds(ms: u64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
+}
+
+fn status(status: BuildStatus) -> &'static str {
+    match status {
+        BuildStatus::Completed => "Completed",
+        BuildStatus::Failed => "Failed",
+        BuildStatus::Cancelled => "Cancelled",
+    }
+}
+
+fn step_status(status: StepStatus) -> &'static str {
+    match status {
+        StepStatus::Ran => "ran",
+        StepStatus::Cached => "cached",
+        StepStatus::Failed => "failed",
+        StepStatus::Cancelled => "cancelled",
+    }
+}

@@ -1,0 +1,96 @@
+//! Build records (issue 12): every build leaves one, `builds ls` and `builds show` read them,
+//! `[builds] keep` bounds them and `prune` removes them.
+
+use serde_json::Value;
+
+use crate::engine::{Env, assert_ok, write};
+
+fn stdout(env: &Env, args: &[&str]) -> String {
+    let output = env.cmd(args).output().expect("runs");
+    assert_ok(&output);
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn every_build_is_recorded_and_listed_newest_first() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox AS app\nARG GREETING\nRUN echo \"$GREETING\" > /greeting\nCOPY hello.txt /hello.txt\n",
+    );
+    write(context.path(), "hello.txt", "hello");
+    let build = |extra: &[&str]| {
+        let output = env
+            .cmd(&["build", "--progress", "plain", "--target", "app", "--build-arg", "GREETING=hi"])
+            .args(extra)
+            .arg(context.path())
+            .output()
+            .expect("build");
+        assert_ok(&output);
+    };
+    build(&["-t", "recorded:1"]);
+    build(&[]);
+    write(context.path(), "Dockerfile", "FROM busybox\nRUN exit 3\n");
+    let failed = env.cmd(&["build", "--progress", "plain"]).arg(context.path()).output().expect("build");
+    assert_eq!(failed.status.code(), Some(1));
+
+    let ids: Vec<String> = stdout(&env, &["builds", "ls", "-q"]).lines().map(str::to_owned).collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    let table = stdout(&env, &["builds", "ls"]);
+    let rows: Vec<&str> = table.lines().collect();
+    assert!(rows[0].starts_with("BUILD ID") && rows[0].contains("STEPS") && rows[0].contains("TARGET"), "{table}");
+    assert!(rows[1].starts_with(&ids[0]) && rows[1].contains("Failed"), "newest first: {table}");
+    assert!(
+        rows[2].contains("0 ran, 2 cached") && rows[2].contains("Completed") && rows[2].ends_with("app"),
+        "{table}"
+    );
+    assert!(rows[3].contains("2 ran, 0 cached"), "{table}");
+
+    // The failed build, by `latest`: its error and the failed step at its line.
+    let shown = stdout(&env, &["builds", "show", "latest"]);
+    assert!(shown.contains("Status:      Failed"), "{shown}");
+    assert!(!shown.contains("Build args:"), "{shown}");
+    assert!(shown.contains("RUN exit 3 (Dockerfile:2): failed after"), "{shown}");
+    assert!(shown.contains("exit code: 3"), "{shown}");
+
+    // The first, by a prefix of its id, as JSON: options by name only, steps, the image.
+    let prefix = &ids[2][..16];
+    let record: Value =
+        serde_json::from_str(&stdout(&env, &["builds", "show", prefix, "--format", "json"])).expect("json");
+    assert_eq!(record["id"], ids[2].as_str());
+    assert_eq!(record["status"], "completed");
+    assert_eq!(record["info"]["target"], "app");
+    assert_eq!(record["info"]["build_args"], serde_json::json!({ "GREETING": "hi" }));
+    assert_eq!(record["info"]["names"], serde_json::json!(["recorded:1"]));
+    let inspect = stdout(&env, &["image", "inspect", "recorded:1"]);
+    let image: Value = serde_json::from_str(&inspect).expect("inspect");
+    assert_eq!(record["image"]["id"], image[0]["Id"]);
+    let steps = record["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0]["status"], "ran");
+    assert_eq!(steps[0]["location"], "Dockerfile:3");
+    assert!(steps[0]["duration_ms"].is_u64());
+    assert!(record["definition"]["ops"].is_array(), "the graph is kept");
+
+    let unknown = env.cmd(&["builds", "show", "ffffffff"]).output().expect("show");
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no build \"ffffffff\" is recorded"));
+}
+
+#[test]
+fn records_are_bounded_by_config_and_removed_by_prune() {
+    let env = Env::new();
+    write(env.root.path(), "config.toml", "[builds]\nkeep = 2\n");
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", "FROM busybox\nRUN true\n");
+    for _ in 0..3 {
+        let output = env.cmd(&["build", "--progress", "plain"]).arg(context.path()).output().expect("build");
+        assert_ok(&output);
+    }
+    assert_eq!(stdout(&env, &["builds", "ls", "-q"]).lines().count(), 2, "the two newest are kept");
+    let pruned = stdout(&env, &["prune"]);
+    assert!(pruned.contains("Deleted 2 build records"), "{pruned}");
+    assert_eq!(stdout(&env, &["builds", "ls", "-q"]), "");
+}
