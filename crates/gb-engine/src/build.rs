@@ -161,35 +161,20 @@ impl Engine {
     /// removed before a result or an image names it.
     pub async fn build(&self, request: BuildRequest, events: Arc<dyn EventSink>) -> Result<BuildOutcome, EngineError> {
         let started = std::time::SystemTime::now();
-        let started_unix_ms =
-            started.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
         let recorder = Arc::new(crate::records::Recorder::new(events));
-        let (definition, info, keep) = (request.definition.clone(), request.info.clone(), request.keep_records);
+        let graphs = vec![crate::RecordedGraph { platform: None, definition: request.definition.clone() }];
+        let (info, keep) = (request.info.clone(), request.keep_records);
         let mut outcome = self.build_unrecorded(request, recorder.clone()).await;
-        let (status, error) = match &outcome {
-            Ok(_) => (crate::BuildStatus::Completed, None),
-            Err(e) if e.kind() == crate::ErrorKind::Cancelled => (crate::BuildStatus::Cancelled, None),
-            Err(e) => (crate::BuildStatus::Failed, Some(e.to_string())),
-        };
-        let record = crate::BuildRecord {
-            id: crate::records::new_id(started_unix_ms),
-            started_unix_ms,
-            duration_ms: started.elapsed().map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0)),
-            status,
-            error,
-            info,
-            steps: recorder.steps(&definition),
-            image: outcome.as_ref().ok().and_then(|o| o.image).map(|image| crate::RecordedImage {
-                id: image.config.to_string(),
-                manifest: image.manifest.to_string(),
-            }),
-            definition,
-        };
-        // A record that cannot be written costs the build nothing but the record.
-        if let Err(error) = crate::records::store(&self.root().builds_dir(), &record, keep)
+        let image = outcome
+            .as_ref()
+            .ok()
+            .and_then(|o| o.image)
+            .map(|image| crate::RecordedImage { id: image.config.to_string(), manifest: image.manifest.to_string() });
+        let ended = crate::records::Ended { started, graphs, info, keep, image };
+        if let Some(warning) = self.record(&recorder, ended, &outcome)
             && let Ok(outcome) = &mut outcome
         {
-            outcome.warnings.push(format!("the build was not recorded: {error}"));
+            outcome.warnings.push(warning);
         }
         outcome
     }

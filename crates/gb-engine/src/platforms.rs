@@ -62,6 +62,10 @@ pub struct PlatformsRequest {
     pub source_date_epoch: Option<i64>,
     /// The outputs' `source-date-epoch` and `rewrite-timestamp` (one index, so one setting).
     pub export_epoch: crate::ExportEpoch,
+    /// What its record says of the front end's options ([`crate::records`]).
+    pub info: crate::BuildInfo,
+    /// How many build records the root keeps.
+    pub keep_records: usize,
     /// Attach SLSA provenance to each image (`--provenance`).
     pub provenance: Option<Provenance>,
 }
@@ -86,6 +90,36 @@ impl Engine {
         request: PlatformsRequest,
         events: Arc<dyn EventSink>,
     ) -> Result<PlatformsOutcome, EngineError> {
+        let started = std::time::SystemTime::now();
+        let recorder = Arc::new(crate::records::Recorder::new(events));
+        let graphs = request
+            .builds
+            .iter()
+            .map(|build| crate::RecordedGraph {
+                platform: Some(build.platform.to_string()),
+                definition: build.definition.clone(),
+            })
+            .collect();
+        let (info, keep) = (request.info.clone(), request.keep_records);
+        let mut outcome = self.build_platforms_unrecorded(request, recorder.clone()).await;
+        let image = outcome
+            .as_ref()
+            .ok()
+            .map(|o| crate::RecordedImage { id: o.index.to_string(), manifest: o.index.to_string() });
+        let ended = crate::records::Ended { started, graphs, info, keep, image };
+        if let Some(warning) = self.record(&recorder, ended, &outcome)
+            && let Ok(outcome) = &mut outcome
+        {
+            outcome.warnings.push(warning);
+        }
+        outcome
+    }
+
+    async fn build_platforms_unrecorded(
+        &self,
+        request: PlatformsRequest,
+        events: Arc<dyn EventSink>,
+    ) -> Result<PlatformsOutcome, EngineError> {
         let root = self.root().clone();
         let _building = root.building_async().await;
         let PlatformsRequest {
@@ -97,6 +131,8 @@ impl Engine {
             source_date_epoch,
             export_epoch,
             provenance,
+            info: _,
+            keep_records: _,
         } = request;
         // As a single-platform build's exports do (`Engine::build`).
         let config_epoch = export_epoch.source_date_epoch.flatten().or(source_date_epoch);

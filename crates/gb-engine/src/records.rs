@@ -112,11 +112,30 @@ pub struct BuildRecord {
     pub info: BuildInfo,
     /// Its steps, in the order the graph lists them.
     pub steps: Vec<StepRecord>,
-    /// The image it made, when it made one.
+    /// The image it made, when it made one (a multi-platform build: its index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<RecordedImage>,
-    /// The graph it solved.
+    /// The graphs it solved: one, or one per platform.
+    pub graphs: Vec<RecordedGraph>,
+}
+
+/// A graph a recorded build solved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedGraph {
+    /// The platform it was lowered for, in a multi-platform build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// The graph.
     pub definition: Definition,
+}
+
+/// A build as it ended, for [`Engine::record`].
+pub(crate) struct Ended {
+    pub(crate) started: std::time::SystemTime,
+    pub(crate) graphs: Vec<RecordedGraph>,
+    pub(crate) info: BuildInfo,
+    pub(crate) keep: usize,
+    pub(crate) image: Option<RecordedImage>,
 }
 
 impl BuildRecord {
@@ -141,53 +160,90 @@ impl Recorder {
     /// The steps of `definition` as the events tell them.
     pub(crate) fn steps(&self, definition: &Definition) -> Vec<StepRecord> {
         let events = self.events.lock().map(|events| events.clone()).unwrap_or_default();
-        let reachable = definition.reachable_from_output();
-        let ops: std::collections::HashMap<_, _> =
-            definition.ops.iter().map(|entry| (entry.digest, &entry.node)).collect();
-        reachable
-            .iter()
-            .filter(|digest| {
-                ops.get(*digest).is_some_and(|node| matches!(node.op, gb_ir::Op::Exec(_) | gb_ir::Op::File(_)))
-            })
-            .filter_map(|digest| {
-                let op = digest.to_string();
-                let metadata = definition.metadata.get(digest);
-                let mut step = StepRecord {
-                    op: op.clone(),
-                    description: metadata.map(|m| m.description.clone()).unwrap_or_default(),
-                    location: metadata
-                        .and_then(|m| m.locations.first())
-                        .map(|l| format!("{}:{}", l.file, l.start_line)),
-                    status: StepStatus::Cancelled,
-                    started_ms: None,
-                    duration_ms: None,
-                    error: None,
-                };
-                let mut seen = false;
-                for event in &events {
-                    match event {
-                        Event::OpCached { op: id, .. } if *id == op => {
-                            (seen, step.status) = (true, StepStatus::Cached);
-                        }
-                        Event::OpStarted { op: id, at_ms, .. } if *id == op => {
-                            (seen, step.started_ms) = (true, Some(*at_ms));
-                        }
-                        Event::OpCompleted { op: id, started_ms, duration_ms, .. } if *id == op => {
-                            step.status = StepStatus::Ran;
-                            (step.started_ms, step.duration_ms) = (Some(*started_ms), Some(*duration_ms));
-                        }
-                        Event::OpFailed { op: id, error, at_ms, .. } if *id == op => {
-                            step.status = StepStatus::Failed;
-                            step.error = Some(error.clone());
-                            step.duration_ms = step.started_ms.map(|started| at_ms.saturating_sub(started));
-                        }
-                        _ => {}
+        steps_of(definition, &events)
+    }
+}
+
+/// The steps of `definition` as `events` tell them.
+fn steps_of(definition: &Definition, events: &[Event]) -> Vec<StepRecord> {
+    let reachable = definition.reachable_from_output();
+    let ops: std::collections::HashMap<_, _> = definition.ops.iter().map(|entry| (entry.digest, &entry.node)).collect();
+    reachable
+        .iter()
+        .filter(|digest| {
+            ops.get(*digest).is_some_and(|node| matches!(node.op, gb_ir::Op::Exec(_) | gb_ir::Op::File(_)))
+        })
+        .filter_map(|digest| {
+            let op = digest.to_string();
+            let metadata = definition.metadata.get(digest);
+            let mut step = StepRecord {
+                op: op.clone(),
+                description: metadata.map(|m| m.description.clone()).unwrap_or_default(),
+                location: metadata.and_then(|m| m.locations.first()).map(|l| format!("{}:{}", l.file, l.start_line)),
+                status: StepStatus::Cancelled,
+                started_ms: None,
+                duration_ms: None,
+                error: None,
+            };
+            let mut seen = false;
+            for event in events {
+                match event {
+                    Event::OpCached { op: id, .. } if *id == op => {
+                        (seen, step.status) = (true, StepStatus::Cached);
                     }
+                    Event::OpStarted { op: id, at_ms, .. } if *id == op => {
+                        (seen, step.started_ms) = (true, Some(*at_ms));
+                    }
+                    Event::OpCompleted { op: id, started_ms, duration_ms, .. } if *id == op => {
+                        step.status = StepStatus::Ran;
+                        (step.started_ms, step.duration_ms) = (Some(*started_ms), Some(*duration_ms));
+                    }
+                    Event::OpFailed { op: id, error, at_ms, .. } if *id == op => {
+                        step.status = StepStatus::Failed;
+                        step.error = Some(error.clone());
+                        step.duration_ms = step.started_ms.map(|started| at_ms.saturating_sub(started));
+                    }
+                    _ => {}
                 }
-                // A step the build never reached (it stopped first) is left out.
-                seen.then_some(step)
-            })
-            .collect()
+            }
+            // A step the build never reached (it stopped first) is left out.
+            seen.then_some(step)
+        })
+        .collect()
+}
+
+impl crate::Engine {
+    /// Records a build that ended with `outcome`; a record that cannot be written is a warning
+    /// (returned), never the build's failure.
+    pub(crate) fn record<T>(
+        &self,
+        recorder: &Recorder,
+        ended: Ended,
+        outcome: &Result<T, EngineError>,
+    ) -> Option<String> {
+        let Ended { started, graphs, info, keep, image } = ended;
+        let started_unix_ms =
+            started.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
+        let (status, error) = match outcome {
+            Ok(_) => (BuildStatus::Completed, None),
+            Err(e) if e.kind() == crate::ErrorKind::Cancelled => (BuildStatus::Cancelled, None),
+            Err(e) => (BuildStatus::Failed, Some(e.to_string())),
+        };
+        let steps = graphs.iter().flat_map(|graph| recorder.steps(&graph.definition)).collect();
+        let record = BuildRecord {
+            id: new_id(started_unix_ms),
+            started_unix_ms,
+            duration_ms: started.elapsed().map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0)),
+            status,
+            error,
+            info,
+            steps,
+            image: image.filter(|_| outcome.is_ok()),
+            graphs,
+        };
+        store(&self.root().builds_dir(), &record, keep)
+            .err()
+            .map(|error| format!("the build was not recorded: {error}"))
     }
 }
 

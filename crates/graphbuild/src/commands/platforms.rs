@@ -106,6 +106,16 @@ pub fn run(args: &BuildArgs, platforms: &[Platform], shared: Shared<'_>) -> Resu
         registry: super::registry::registry_config(&root, shared.insecure)?,
         source_date_epoch,
         export_epoch: super::engine::output_epoch(&args.run.outputs)?,
+        info: gb_engine::BuildInfo {
+            dockerfile: Some(
+                args.dockerfile.file.as_ref().map_or_else(|| "Dockerfile".to_owned(), |f| f.display().to_string()),
+            ),
+            target: args.dockerfile.target.clone(),
+            platform: Some(platforms.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")),
+            build_args: super::lower::parse_build_args(&args.dockerfile.build_args)?,
+            names: args.tags.clone(),
+        },
+        keep_records: super::registry::records_kept(&root)?,
         provenance: shared.provenance,
     };
     let sink: Arc<dyn gb_events::EventSink> = Arc::from(crate::progress::sink(args.run.progress));

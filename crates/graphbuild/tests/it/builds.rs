@@ -72,11 +72,38 @@ fn every_build_is_recorded_and_listed_newest_first() {
     assert_eq!(steps[0]["status"], "ran");
     assert_eq!(steps[0]["location"], "Dockerfile:3");
     assert!(steps[0]["duration_ms"].is_u64());
-    assert!(record["definition"]["ops"].is_array(), "the graph is kept");
+    assert!(record["graphs"][0]["definition"]["ops"].is_array(), "the graph is kept");
 
     let unknown = env.cmd(&["builds", "show", "ffffffff"]).output().expect("show");
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no build \"ffffffff\" is recorded"));
+}
+
+/// A multi-platform build is one record, with a graph per platform and the index as its image.
+#[test]
+fn a_multi_platform_build_is_one_record() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", "FROM scratch\nARG TARGETARCH\nCOPY $TARGETARCH.txt /arch.txt\n");
+    write(context.path(), "amd64.txt", "amd64");
+    write(context.path(), "arm64.txt", "arm64");
+    let out = tempfile::tempdir().expect("out");
+    let output = env
+        .cmd(&["build", "--progress", "plain", "--platform", "linux/amd64,linux/arm64", "-o"])
+        .arg(format!("type=oci,dest={},tar=false", out.path().join("layout").display()))
+        .arg(context.path())
+        .output()
+        .expect("build");
+    assert_ok(&output);
+    let record: Value = serde_json::from_str(&stdout(&env, &["builds", "show", "--format", "json"])).expect("json");
+    let platforms: Vec<&str> =
+        record["graphs"].as_array().expect("graphs").iter().filter_map(|g| g["platform"].as_str()).collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    assert_eq!(record["info"]["platform"], "linux/amd64,linux/arm64");
+    assert_eq!(record["steps"].as_array().expect("steps").len(), 2, "a COPY per platform");
+    let index: Value = serde_json::from_slice(&std::fs::read(out.path().join("layout/index.json")).expect("index"))
+        .expect("index json");
+    assert_eq!(record["image"]["manifest"], index["manifests"][0]["digest"]);
 }
 
 #[test]
