@@ -170,7 +170,8 @@ impl Engine {
             .ok()
             .and_then(|o| o.image)
             .map(|image| crate::RecordedImage { id: image.config.to_string(), manifest: image.manifest.to_string() });
-        let ended = crate::records::Ended { started, graphs, info, keep, image };
+        let sources = outcome.as_ref().map(|o| o.solve.sources.clone()).unwrap_or_default();
+        let ended = crate::records::Ended { started, graphs, info, keep, image, sources };
         if let Some(warning) = self.record(&recorder, ended, &outcome)
             && let Ok(outcome) = &mut outcome
         {

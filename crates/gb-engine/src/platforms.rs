@@ -106,7 +106,7 @@ impl Engine {
             .as_ref()
             .ok()
             .map(|o| crate::RecordedImage { id: o.index.to_string(), manifest: o.index.to_string() });
-        let ended = crate::records::Ended { started, graphs, info, keep, image };
+        let ended = crate::records::Ended { started, graphs, info, keep, image, sources: Default::default() };
         if let Some(warning) = self.record(&recorder, ended, &outcome)
             && let Ok(outcome) = &mut outcome
         {

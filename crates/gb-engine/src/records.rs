@@ -3,6 +3,7 @@
 //! history does; `graphbuild builds ls|show` read them. The last [`DEFAULT_KEEP`] (or the
 //! configured number) are kept; `prune` removes them all.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -34,7 +35,13 @@ pub struct BuildInfo {
     /// The image names (`-t`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
+    /// `--no-cache`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_cache: bool,
 }
+
+/// How many files of a context a record lists; a larger context is recorded by its checksum.
+pub const MAX_RECORDED_FILES: usize = 10_000;
 
 /// How a build ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +124,9 @@ pub struct BuildRecord {
     pub image: Option<RecordedImage>,
     /// The graphs it solved: one, or one per platform.
     pub graphs: Vec<RecordedGraph>,
+    /// What each source brought in (by op digest): its content key and a context's files.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sources: BTreeMap<String, gb_solver::SourceContent>,
 }
 
 /// A graph a recorded build solved.
@@ -136,6 +146,7 @@ pub(crate) struct Ended {
     pub(crate) info: BuildInfo,
     pub(crate) keep: usize,
     pub(crate) image: Option<RecordedImage>,
+    pub(crate) sources: BTreeMap<gb_ir::OpDigest, gb_solver::SourceContent>,
 }
 
 impl BuildRecord {
@@ -221,7 +232,16 @@ impl crate::Engine {
         ended: Ended,
         outcome: &Result<T, EngineError>,
     ) -> Option<String> {
-        let Ended { started, graphs, info, keep, image } = ended;
+        let Ended { started, graphs, info, keep, image, sources } = ended;
+        let sources = sources
+            .into_iter()
+            .map(|(digest, mut content)| {
+                if content.files.len() > MAX_RECORDED_FILES {
+                    content.files.clear();
+                }
+                (digest.to_string(), content)
+            })
+            .collect();
         let started_unix_ms =
             started.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
         let (status, error) = match outcome {
@@ -240,6 +260,7 @@ impl crate::Engine {
             steps,
             image: image.filter(|_| outcome.is_ok()),
             graphs,
+            sources,
         };
         store(&self.root().builds_dir(), &record, keep)
             .err()
@@ -332,6 +353,15 @@ fn read(dir: &Path, id: &str) -> Result<BuildRecord, EngineError> {
     let bytes = std::fs::read(&path)
         .map_err(|source| EngineError::Io { action: format!("reading {}", path.display()), source })?;
     serde_json::from_slice(&bytes).map_err(|e| EngineError::Invalid(format!("{}: {e}", path.display())))
+}
+
+/// The newest record before `record` of the same Dockerfile and target.
+pub fn previous(dir: &Path, record: &BuildRecord) -> Result<Option<BuildRecord>, EngineError> {
+    Ok(list(dir)?.into_iter().find(|other| {
+        other.id < record.id
+            && other.info.dockerfile == record.info.dockerfile
+            && other.info.target == record.info.target
+    }))
 }
 
 /// Removes every record in `dir`; returns how many there were.

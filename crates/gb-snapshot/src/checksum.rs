@@ -67,6 +67,9 @@ pub struct ChecksumResult {
     pub hashed: u64,
     /// How many bytes were read to hash them.
     pub bytes_hashed: u64,
+    /// Each selected regular file (its path below the root) and its content's sha256, in path
+    /// order: what a build record keeps to say which files changed.
+    pub file_digests: Vec<(String, Sha256Digest)>,
 }
 
 /// The content key of the selected entries of the tree at `root`.
@@ -142,11 +145,15 @@ pub fn checksum_tree(
     for part in &parts {
         hasher.update(part);
     }
+    let mut file_digests: Vec<(String, Sha256Digest)> =
+        files.iter().filter_map(|file| Some((file.rel.to_string_lossy().into_owned(), file.digest?))).collect();
+    file_digests.sort();
     Ok(ChecksumResult {
         digest: Sha256Digest::from_bytes(hasher.finalize().into()),
         files: files.len() as u64,
         hashed,
         bytes_hashed,
+        file_digests,
     })
 }
 

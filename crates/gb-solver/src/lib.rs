@@ -21,5 +21,7 @@ mod worker;
 pub use entitlements::{Entitlement, UnknownEntitlement};
 pub use error::{ErrorKind, SolveError};
 pub use keys::cache_key;
-pub use solve::{ImagePuller, PullError, SecretSource, SolveOptions, SolveResult, Solver, default_parallelism};
+pub use solve::{
+    ImagePuller, PullError, SecretSource, SolveOptions, SolveResult, Solver, SourceContent, default_parallelism,
+};
 pub use steps::limit_parallel_steps;

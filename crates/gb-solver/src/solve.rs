@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use gb_cache::{CacheKey, ResultRecord, Snapshot};
 use gb_events::{Event, EventSink};
-use gb_ir::{Definition, Op, OpDigest, OpNode, Platform, SourceOp};
+use gb_ir::{Definition, Op, OpDigest, OpNode, Platform, Sha256Digest, SourceOp};
 use tokio_util::sync::CancellationToken;
 
 use crate::entitlements::{self, Entitlement};
@@ -135,6 +135,21 @@ pub struct SolveResult {
     /// The cache keys of the build's exec and file ops that have a stored result, in
     /// topological order (what `--cache-to mode=max` exports; `output_key` is `mode=min`).
     pub result_keys: Vec<CacheKey>,
+    /// What each reachable source brought in: its content key (an image's manifest digest, a
+    /// context's checksum, a download's sha256) and, for a local context, each file read with
+    /// its content digest. What a build record keeps to explain a cache miss.
+    pub sources: BTreeMap<OpDigest, SourceContent>,
+}
+
+/// What a source brought into a solve.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SourceContent {
+    /// Its content key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// A local context's files (path below the context, sha256 of the content), in path order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<(String, Sha256Digest)>,
 }
 
 /// Runs Definitions against one state root.
@@ -211,6 +226,7 @@ impl Solver {
                 ran: 0,
                 cached: 0,
                 result_keys: Vec::new(),
+                sources: BTreeMap::new(),
             });
         };
         let reachable = definition.reachable_from_output();
@@ -218,7 +234,15 @@ impl Solver {
         entitlements::check(definition, &reachable, &options.entitlements)?;
         events.emit(Event::BuildStarted { ops: reachable.len() });
         let nodes: HashMap<OpDigest, OpNode> = definition.ops.iter().map(|e| (e.digest, e.node.clone())).collect();
-        let mut sources = self.resolve_sources(definition, &reachable, &nodes, options)?;
+        let files = std::sync::Mutex::new(BTreeMap::new());
+        let mut sources = self.resolve_sources(definition, &reachable, &nodes, options, &files)?;
+        let mut brought: BTreeMap<OpDigest, SourceContent> = sources
+            .iter()
+            .map(|(digest, (content, _))| (*digest, SourceContent { content: content.clone(), files: Vec::new() }))
+            .collect();
+        for (digest, files) in files.into_inner().unwrap_or_default() {
+            brought.entry(digest).or_default().files = files;
+        }
         let context = Arc::new(Context {
             root: self.root.clone(),
             runtime: std::sync::OnceLock::new(),
@@ -309,7 +333,14 @@ impl Solver {
             .filter(|i| matches!(ops[*i].node.op, Op::Exec(_) | Op::File(_)) && values.contains_key(i))
             .map(|i| keys[i])
             .collect();
-        Ok(SolveResult { output: output_snapshot, output_key: Some(keys[output_index]), ran, cached, result_keys })
+        Ok(SolveResult {
+            output: output_snapshot,
+            output_key: Some(keys[output_index]),
+            ran,
+            cached,
+            result_keys,
+            sources: brought,
+        })
     }
 
     fn description(&self, definition: &Definition, digest: &OpDigest) -> String {
@@ -325,6 +356,7 @@ impl Solver {
         reachable: &[OpDigest],
         nodes: &HashMap<OpDigest, OpNode>,
         options: &SolveOptions,
+        files: &LocalFiles,
     ) -> Result<HashMap<OpDigest, (Option<String>, Value)>, SolveError> {
         let sources: Vec<(&OpDigest, &OpNode, &SourceOp)> = reachable
             .iter()
@@ -335,7 +367,7 @@ impl Solver {
             .collect();
         let slow = |source: &SourceOp| matches!(source, SourceOp::Local(_) | SourceOp::Http(_) | SourceOp::Git(_));
         let resolve = |(digest, node, source): &(&OpDigest, &OpNode, &SourceOp)| {
-            self.resolve_source(definition, digest, node, source, options)
+            self.resolve_source(definition, digest, node, source, options, files)
         };
         let results: Vec<Result<(Option<String>, Value), SolveError>> =
             if sources.iter().filter(|(_, _, source)| slow(source)).count() < 2 {
@@ -376,6 +408,7 @@ impl Solver {
         node: &OpNode,
         source: &SourceOp,
         options: &SolveOptions,
+        files: &LocalFiles,
     ) -> Result<(Option<String>, Value), SolveError> {
         let fail = |message: String| SolveError::OpFailed {
             description: self.description(definition, digest),
@@ -460,6 +493,9 @@ impl Solver {
                             }
                             e => fail(e.to_string()),
                         })?;
+                if let Ok(mut files) = files.lock() {
+                    files.insert(*digest, checksum.file_digests);
+                }
                 Ok((
                     Some(checksum.digest.to_string()),
                     Value::Local { root: canonical, include: local.include.clone(), exclude: local.exclude.clone() },
@@ -548,6 +584,9 @@ impl Solver {
         self.root.db.put_result(key, &record).map_err(|e| SolveError::env("writing the cache", e))
     }
 }
+
+/// The files each local source read, as its checksum listed them.
+type LocalFiles = std::sync::Mutex<BTreeMap<OpDigest, Vec<(String, Sha256Digest)>>>;
 
 /// Which of the reachable ops (in topological order) run even when the cache has their result:
 /// all under `--no-cache`; else those whose metadata asks (`--no-cache-filter`) and every op

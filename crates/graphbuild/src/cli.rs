@@ -87,6 +87,21 @@ pub enum BuildsCommand {
     Ls(BuildsLsArgs),
     /// Show one recorded build: its options, result and steps.
     Show(BuildsShowArgs),
+    /// Say why each step of a recorded build that ran did not come from the cache of an
+    /// earlier one.
+    Explain(BuildsExplainArgs),
+}
+
+/// `graphbuild builds explain`.
+#[derive(Debug, Args)]
+pub struct BuildsExplainArgs {
+    /// The build: its id, an unambiguous prefix of it, or `latest`.
+    #[arg(default_value = "latest")]
+    pub build: String,
+    /// The build to compare with (default: the one before it of the same Dockerfile and
+    /// target).
+    #[arg(long)]
+    pub against: Option<String>,
 }
 
 /// `graphbuild builds ls`.
@@ -326,6 +341,10 @@ pub struct BuildArgs {
     /// what they found and exits 1 when they found anything.
     #[arg(long)]
     pub check: bool,
+    /// After the build, say why each step that ran did not come from the cache, against the
+    /// last recorded build of the same Dockerfile and target.
+    #[arg(long)]
+    pub explain: bool,
     /// Push the `-t` names to their registries after the build.
     /// Print only the image id (`sha256:...`) on standard output, no progress (`docker build
     /// -q`).

@@ -122,6 +122,7 @@ fn execute(cli: cli::Cli) -> i32 {
             cli::Command::Prune(args) => commands::images::prune(args, state),
             cli::Command::Builds(cli::BuildsCommand::Ls(args)) => commands::builds::ls(args, state),
             cli::Command::Builds(cli::BuildsCommand::Show(args)) => commands::builds::show(args, state),
+            cli::Command::Builds(cli::BuildsCommand::Explain(args)) => commands::builds::explain(args, state),
             cli::Command::Save(args) => commands::archive::save(args, state),
             cli::Command::Load(args) => commands::archive::load(args, state),
             cli::Command::Pull(args) => commands::registry::pull(args, state, &insecure),

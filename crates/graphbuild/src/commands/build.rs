@@ -129,6 +129,7 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
         platform: prepared.options.target_platform.as_ref().map(ToString::to_string),
         build_args: prepared.options.build_args.clone(),
         names: args.tags.clone(),
+        no_cache: args.run.no_cache,
     };
     let image = super::engine::solve_and_export(
         state.clone(),
@@ -143,6 +144,9 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
         for tag in &args.tags {
             super::registry::push_image(&state, insecure, tag)?;
         }
+    }
+    if args.explain {
+        super::builds::explain_latest(&state)?;
     }
     match image {
         Some(image) => report_image(&args, &image),

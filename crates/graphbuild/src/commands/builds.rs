@@ -5,7 +5,7 @@ use gb_engine::{BuildRecord, BuildStatus, StepStatus};
 use gb_store::StateRoot;
 
 use super::images::{ago, print_table};
-use crate::cli::{BuildsLsArgs, BuildsShowArgs};
+use crate::cli::{BuildsExplainArgs, BuildsLsArgs, BuildsShowArgs};
 use crate::exit::Failure;
 use crate::stdout::outln;
 
@@ -58,6 +58,39 @@ pub fn show(args: BuildsShowArgs, root: &StateRoot) -> Result<(), Failure> {
         if let Some(error) = &step.error {
             outln!("   {error}");
         }
+    }
+    Ok(())
+}
+
+/// `builds explain BUILD [--against BUILD]`.
+pub fn explain(args: BuildsExplainArgs, root: &StateRoot) -> Result<(), Failure> {
+    let dir = root.builds_dir();
+    let engine = |e| Failure::Engine(Box::new(e));
+    let later = gb_engine::records::find(&dir, &args.build).map_err(engine)?;
+    let earlier = match &args.against {
+        Some(name) => gb_engine::records::find(&dir, name).map_err(engine)?,
+        None => gb_engine::records::previous(&dir, &later).map_err(engine)?.ok_or_else(|| {
+            Failure::Input(format!("no build of the same Dockerfile and target was recorded before {}", later.id))
+        })?,
+    };
+    for line in gb_engine::explain(&earlier, &later) {
+        outln!("{line}");
+    }
+    Ok(())
+}
+
+/// After `build --explain`: the explanation of the build just recorded, on standard error.
+pub fn explain_latest(root: &StateRoot) -> Result<(), Failure> {
+    let dir = root.builds_dir();
+    let engine = |e| Failure::Engine(Box::new(e));
+    let later = gb_engine::records::find(&dir, "latest").map_err(engine)?;
+    match gb_engine::records::previous(&dir, &later).map_err(engine)? {
+        Some(earlier) => {
+            for line in gb_engine::explain(&earlier, &later) {
+                crate::session::errln!("{line}");
+            }
+        }
+        None => crate::session::errln!("explain: no earlier build of the same Dockerfile and target is recorded"),
     }
     Ok(())
 }

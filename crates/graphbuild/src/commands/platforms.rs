@@ -114,6 +114,7 @@ pub fn run(args: &BuildArgs, platforms: &[Platform], shared: Shared<'_>) -> Resu
             platform: Some(platforms.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")),
             build_args: super::lower::parse_build_args(&args.dockerfile.build_args)?,
             names: args.tags.clone(),
+            no_cache: args.run.no_cache,
         },
         keep_records: super::registry::records_kept(&root)?,
         provenance: shared.provenance,

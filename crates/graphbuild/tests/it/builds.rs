@@ -121,3 +121,61 @@ fn records_are_bounded_by_config_and_removed_by_prune() {
     assert!(pruned.contains("Deleted 2 build records"), "{pruned}");
     assert_eq!(stdout(&env, &["builds", "ls", "-q"]), "");
 }
+
+/// `build --explain` and `builds explain`: each step that ran, and why, against the last build
+/// of the same Dockerfile and target.
+#[test]
+fn explain_says_why_each_step_ran() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    let dockerfile =
+        "FROM busybox\nARG PKGS=curl\nRUN echo \"$PKGS\" > /pkgs\nCOPY src/ /app/\nRUN cat /app/main.c > /built\n";
+    write(context.path(), "Dockerfile", dockerfile);
+    write(context.path(), "src/main.c", "int main;");
+    write(context.path(), "src/old.h", "old");
+    let explain = |extra: &[&str]| {
+        let output = env
+            .cmd(&["build", "--progress", "quiet", "--explain"])
+            .args(extra)
+            .arg(context.path())
+            .output()
+            .expect("build");
+        assert_ok(&output);
+        String::from_utf8_lossy(&output.stderr).lines().map(str::to_owned).collect::<Vec<_>>()
+    };
+    assert_eq!(explain(&[]), ["explain: no earlier build of the same Dockerfile and target is recorded"]);
+    assert_eq!(explain(&[]), Vec::<String>::new(), "nothing ran");
+
+    write(context.path(), "src/main.c", "int main(void);");
+    write(context.path(), "src/new.h", "new");
+    std::fs::remove_file(context.path().join("src/old.h")).expect("rm");
+    assert_eq!(
+        explain(&[]),
+        [
+            "#2 COPY src/ /app/ (Dockerfile:4): 3 context files changed: src/main.c (content), src/new.h (added), src/old.h (removed)",
+            "#3 RUN cat /app/main.c > /built (Dockerfile:5): its input changed (#2)",
+        ]
+    );
+
+    let lines = explain(&["--build-arg", "PKGS=curl git"]);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].starts_with("#1 RUN echo "), "{lines:?}");
+    assert!(lines[0].ends_with("(Dockerfile:3): build arg PKGS changed: \"curl\" -> \"curl git\""), "{lines:?}");
+    assert_eq!(lines[1], "#2 COPY src/ /app/ (Dockerfile:4): its input changed (#1)");
+
+    let lines = explain(&["--build-arg", "PKGS=curl git", "--no-cache"]);
+    assert!(lines.iter().all(|line| line.ends_with(": --no-cache")) && lines.len() == 3, "{lines:?}");
+
+    write(context.path(), "Dockerfile", &dockerfile.replace("> /built", "> /built2"));
+    assert_eq!(
+        explain(&["--build-arg", "PKGS=curl git"]),
+        ["#3 RUN cat /app/main.c > /built2 (Dockerfile:5): the Dockerfile line changed"]
+    );
+
+    // `builds explain` gives the same lines for any two recorded builds.
+    let ids: Vec<String> = stdout(&env, &["builds", "ls", "-q"]).lines().map(str::to_owned).collect();
+    let against = stdout(&env, &["builds", "explain", &ids[0], "--against", &ids[1]]);
+    assert_eq!(against.trim_end(), "#3 RUN cat /app/main.c > /built2 (Dockerfile:5): the Dockerfile line changed");
+    let first = env.cmd(&["builds", "explain", &ids[ids.len() - 1]]).output().expect("explain");
+    assert_eq!(first.status.code(), Some(1), "nothing before the first build");
+}
