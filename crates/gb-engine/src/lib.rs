@@ -42,7 +42,8 @@ pub use gb_store::{
 pub use platforms::{IndexExport, PlatformBuild, PlatformsOutcome, PlatformsRequest, platform_dir};
 pub use provenance::{Provenance, ProvenanceMode, SLSA_V1};
 pub use records::{
-    BuildInfo, BuildRecord, BuildStatus, DEFAULT_KEEP, RecordedGraph, RecordedImage, StepRecord, StepStatus,
+    BuildInfo, BuildRecord, BuildStatus, CriticalPath, DEFAULT_KEEP, RecordedGraph, RecordedImage, StepRecord,
+    StepStatus,
 };
 pub use registry::{RegistryPuller, push};
 pub use resolve::{BaseImage, Resolution};

@@ -374,3 +374,106 @@ pub fn remove_all(dir: &Path) -> Result<usize, EngineError> {
     }
     Ok(ids.len())
 }
+
+/// The chain of steps that bounded a build's time: each step waits for the steps it reads, so
+/// the build took at least the sum of one chain's run times; this is the longest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CriticalPath {
+    /// The chain's steps (indexes into [`BuildRecord::steps`]), first to last.
+    pub steps: Vec<usize>,
+    /// The sum of their run times (a cached step's is 0).
+    pub duration_ms: u64,
+}
+
+impl BuildRecord {
+    /// For each step (by index), the steps it reads directly: the nearest steps above it,
+    /// looking through sources, merges and diffs.
+    pub fn step_inputs(&self) -> Vec<Vec<usize>> {
+        let index: std::collections::HashMap<&str, usize> =
+            self.steps.iter().enumerate().map(|(i, step)| (step.op.as_str(), i)).collect();
+        let nodes: std::collections::HashMap<String, &gb_ir::OpNode> = self
+            .graphs
+            .iter()
+            .flat_map(|graph| graph.definition.ops.iter().map(|entry| (entry.digest.to_string(), &entry.node)))
+            .collect();
+        self.steps
+            .iter()
+            .map(|step| {
+                let mut found = std::collections::BTreeSet::new();
+                let mut pending: Vec<String> = nodes
+                    .get(&step.op)
+                    .map(|node| node.inputs.iter().map(|input| input.op.to_string()).collect())
+                    .unwrap_or_default();
+                let mut seen = std::collections::HashSet::new();
+                while let Some(op) = pending.pop() {
+                    if !seen.insert(op.clone()) {
+                        continue;
+                    }
+                    match index.get(op.as_str()) {
+                        Some(&i) => {
+                            found.insert(i);
+                        }
+                        None => pending.extend(
+                            nodes.get(&op).into_iter().flat_map(|node| node.inputs.iter().map(|i| i.op.to_string())),
+                        ),
+                    }
+                }
+                found.into_iter().collect()
+            })
+            .collect()
+    }
+
+    /// The build's critical path ([`CriticalPath`]); steps are in graph (topological) order.
+    pub fn critical_path(&self) -> CriticalPath {
+        let inputs = self.step_inputs();
+        let mut best: Vec<(u64, Option<usize>)> = Vec::with_capacity(self.steps.len());
+        for (i, step) in self.steps.iter().enumerate() {
+            let own = if step.status == StepStatus::Cached { 0 } else { step.duration_ms.unwrap_or(0) };
+            let before = inputs[i].iter().filter(|&&p| p < i).max_by_key(|&&p| best[p].0).copied();
+            best.push((own + before.map_or(0, |p| best[p].0), before));
+        }
+        let Some(last) = (0..best.len()).max_by_key(|&i| best[i].0) else { return CriticalPath::default() };
+        let mut steps = vec![last];
+        while let Some(previous) = best[*steps.last().unwrap_or(&last)].1 {
+            steps.push(previous);
+        }
+        steps.reverse();
+        CriticalPath { steps, duration_ms: best[last].0 }
+    }
+}
+
+/// The record's step graph for Graphviz: each step with its status and run time, an edge from
+/// each step to the steps that read it, the critical path drawn bold.
+pub fn to_dot(record: &BuildRecord) -> String {
+    let critical = record.critical_path();
+    let mut out =
+        String::from("digraph build {\n  rankdir=\"TB\";\n  node [shape=box, fontname=\"monospace\", style=filled];\n");
+    for (i, step) in record.steps.iter().enumerate() {
+        let (status, color) = match step.status {
+            StepStatus::Ran => ("ran", "#cfe8ff"),
+            StepStatus::Cached => ("cached", "#e0e0e0"),
+            StepStatus::Failed => ("failed", "#ffc9c9"),
+            StepStatus::Cancelled => ("cancelled", "#fff3bf"),
+        };
+        let time = step
+            .duration_ms
+            .filter(|_| step.status != StepStatus::Cached)
+            .map(|ms| format!(" {:.1}s", ms as f64 / 1000.0));
+        let label = format!("#{} {}\\n{status}{}", i + 1, dot_escape(&step.description), time.unwrap_or_default());
+        let bold = if critical.steps.contains(&i) { ", penwidth=3, color=\"#c92a2a\"" } else { "" };
+        out.push_str(&format!("  s{} [label=\"{label}\", fillcolor=\"{color}\"{bold}];\n", i + 1));
+    }
+    for (i, inputs) in record.step_inputs().iter().enumerate() {
+        for p in inputs {
+            let on_path = critical.steps.windows(2).any(|pair| pair == [*p, i]);
+            let bold = if on_path { " [penwidth=3, color=\"#c92a2a\"]" } else { "" };
+            out.push_str(&format!("  s{} -> s{}{bold};\n", p + 1, i + 1));
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn dot_escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}

@@ -118,8 +118,9 @@ pub struct BuildsShowArgs {
     /// The build: its id, an unambiguous prefix of it, or `latest`.
     #[arg(default_value = "latest")]
     pub build: String,
-    /// `text` (default) or `json` (the whole record).
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    /// `text` (default), `json` (the whole record) or `dot` (the step graph for Graphviz, the
+    /// critical path drawn bold).
+    #[arg(long, default_value = "text", value_parser = ["text", "json", "dot"])]
     pub format: String,
 }
 

@@ -145,6 +145,18 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
             super::registry::push_image(&state, insecure, tag)?;
         }
     }
+    // The live view ends with the critical path (issue 12); other modes are read by scripts.
+    let tty = match args.run.progress {
+        crate::cli::ProgressMode::Tty => true,
+        crate::cli::ProgressMode::Auto => crate::session::current().stderr_is_terminal(),
+        _ => false,
+    };
+    if tty
+        && let Ok(record) = gb_engine::records::find(&state.builds_dir(), "latest")
+        && let Some(line) = super::builds::critical_path_line(&record)
+    {
+        crate::session::errln!("critical path: {line}");
+    }
     if args.explain {
         super::builds::explain_latest(&state)?;
     }

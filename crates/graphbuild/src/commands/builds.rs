@@ -45,6 +45,10 @@ pub fn show(args: BuildsShowArgs, root: &StateRoot) -> Result<(), Failure> {
         outln!("{json}");
         return Ok(());
     }
+    if args.format == "dot" {
+        crate::stdout::out!("{}", gb_engine::records::to_dot(&record));
+        return Ok(());
+    }
     print_summary(&record);
     outln!();
     for (index, step) in record.steps.iter().enumerate() {
@@ -106,6 +110,9 @@ fn print_summary(record: &BuildRecord) {
         outln!("Error:       {error}");
     }
     outln!("Steps:       {ran} ran, {cached} cached, {} in all", record.steps.len());
+    if let Some(line) = critical_path_line(record) {
+        outln!("Critical:    {line}");
+    }
     let info = &record.info;
     for (label, value) in [
         ("Dockerfile:", info.dockerfile.clone()),
@@ -123,6 +130,24 @@ fn print_summary(record: &BuildRecord) {
             outln!("{label:<12} {value}");
         }
     }
+}
+
+/// The critical path in one line: its length, its steps, its longest step.
+pub fn critical_path_line(record: &BuildRecord) -> Option<String> {
+    let path = record.critical_path();
+    let longest = path.steps.iter().copied().max_by_key(|&i| record.steps[i].duration_ms.unwrap_or(0))?;
+    let step = &record.steps[longest];
+    if path.duration_ms == 0 {
+        return None;
+    }
+    Some(format!(
+        "{} over {} steps; longest #{} {} ({})",
+        seconds(path.duration_ms),
+        path.steps.len(),
+        longest + 1,
+        step.description,
+        seconds(step.duration_ms.unwrap_or(0))
+    ))
 }
 
 /// A duration as BuildKit's progress prints one: `1.2s`.

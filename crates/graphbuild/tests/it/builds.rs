@@ -179,3 +179,35 @@ fn explain_says_why_each_step_ran() {
     let first = env.cmd(&["builds", "explain", &ids[ids.len() - 1]]).output().expect("explain");
     assert_eq!(first.status.code(), Some(1), "nothing before the first build");
 }
+
+/// The critical path: the chain of steps that bounded the build's time, in `builds show` and
+/// drawn bold in `--format dot`.
+#[test]
+fn the_critical_path_runs_through_the_slowest_chain() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox AS slow\nRUN sleep 0.6 && echo slow > /slow\nFROM busybox AS quick\nRUN echo quick > /quick\n\
+         FROM busybox\nCOPY --from=slow /slow /slow\nCOPY --from=quick /quick /quick\n",
+    );
+    let output = env.cmd(&["build", "--progress", "plain"]).arg(context.path()).output().expect("build");
+    assert_ok(&output);
+    let shown = stdout(&env, &["builds", "show"]);
+    let critical = shown.lines().find(|line| line.starts_with("Critical:")).unwrap_or_else(|| panic!("{shown}"));
+    assert!(critical.contains("over 3 steps"), "the slow RUN and both COPYs: {critical}");
+    assert!(critical.contains("RUN sleep 0.6"), "the longest step: {critical}");
+
+    let dot = stdout(&env, &["builds", "show", "--format", "dot"]);
+    assert!(dot.starts_with("digraph build {"), "{dot}");
+    let node =
+        |needle: &str| dot.lines().find(|line| line.contains(needle)).unwrap_or_else(|| panic!("{needle}: {dot}"));
+    assert!(node("RUN sleep 0.6").contains("penwidth=3"), "{dot}");
+    assert!(!node("RUN echo quick").contains("penwidth=3"), "{dot}");
+    assert_eq!(
+        dot.lines().filter(|line| line.contains(" -> ")).count(),
+        3,
+        "each COPY reads its stage; the second reads the first: {dot}"
+    );
+}
