@@ -19,7 +19,8 @@ build_packages=(runc slirp4netns busybox-static librocksdb-dev libclang-dev git 
 # registry tests and apache2-utils brings htpasswd for their authentication.
 # qemu-user-static emulates arm64 for the multi-platform test (its binfmt_misc handler is
 # registered by the test), whose arm64 base is Debian's busybox-static:arm64, downloaded below.
-test_packages=(skopeo umoci docker-registry apache2-utils qemu-user-static)
+# chromium renders `builds show --format html` headless for the report's browser test.
+test_packages=(skopeo umoci docker-registry apache2-utils qemu-user-static chromium)
 # Cargo tools of the test command, pinned so two machines run the same checks.
 nextest_version=0.9.143
 machete_version=0.9.2

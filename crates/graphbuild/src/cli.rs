@@ -118,9 +118,10 @@ pub struct BuildsShowArgs {
     /// The build: its id, an unambiguous prefix of it, or `latest`.
     #[arg(default_value = "latest")]
     pub build: String,
-    /// `text` (default), `json` (the whole record) or `dot` (the step graph for Graphviz, the
-    /// critical path drawn bold).
-    #[arg(long, default_value = "text", value_parser = ["text", "json", "dot"])]
+    /// `text` (default), `json` (the whole record), `dot` (the step graph for Graphviz, the
+    /// critical path drawn bold) or `html` (one self-contained page: the step graph with the
+    /// critical path, a timeline, totals).
+    #[arg(long, default_value = "text", value_parser = ["text", "json", "dot", "html"])]
     pub format: String,
 }
 

@@ -45,6 +45,10 @@ pub fn show(args: BuildsShowArgs, root: &StateRoot) -> Result<(), Failure> {
         outln!("{json}");
         return Ok(());
     }
+    if args.format == "html" {
+        crate::stdout::out!("{}", super::report::html(&record));
+        return Ok(());
+    }
     if args.format == "dot" {
         crate::stdout::out!("{}", gb_engine::records::to_dot(&record));
         return Ok(());

@@ -10,6 +10,7 @@ pub mod import;
 pub mod lower;
 pub mod platforms;
 pub mod registry;
+pub mod report;
 pub mod run;
 pub mod solve;
 

@@ -211,3 +211,47 @@ fn the_critical_path_runs_through_the_slowest_chain() {
         "each COPY reads its stage; the second reads the first: {dot}"
     );
 }
+
+/// `builds show --format html` is one self-contained page that a real browser renders without a
+/// script error: headless Chromium (Debian's `chromium`) loads it from a file, its script marks
+/// the page ready and counts one node per step and the highlighted critical path, and a
+/// screenshot is taken.
+#[test]
+fn the_html_report_renders_in_a_browser() {
+    gb_test_support::require_tool("chromium", "chromium");
+    let env = Env::new();
+    let example = crate::repo_root().join("examples/multistage");
+    let output = env.cmd(&["build", "--progress", "plain", "-t", "report:1"]).arg(&example).output().expect("build");
+    assert_ok(&output);
+    let record: Value = serde_json::from_str(&stdout(&env, &["builds", "show", "--format", "json"])).expect("json");
+    let steps = record["steps"].as_array().expect("steps").len();
+    let html = stdout(&env, &["builds", "show", "--format", "html"]);
+    assert!(!html.contains("http://") && !html.contains("https://"), "self-contained: nothing to fetch");
+    let dir = tempfile::tempdir().expect("dir");
+    let page = dir.path().join("report.html");
+    std::fs::write(&page, &html).expect("write");
+    let chromium = |extra: &[String]| {
+        std::process::Command::new("chromium")
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0"])
+            .arg(format!("--user-data-dir={}", dir.path().join("profile").display()))
+            .args(extra)
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .expect("chromium runs")
+    };
+    let dom = chromium(&["--dump-dom".to_owned()]);
+    assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
+    let dom_text = String::from_utf8_lossy(&dom.stdout);
+    let log = String::from_utf8_lossy(&dom.stderr);
+    assert!(!log.contains("Uncaught") && !log.contains(":CONSOLE("), "script errors: {log}");
+    assert!(dom_text.contains("data-ready=\"yes\""), "the page's script ran to its end");
+    assert!(dom_text.contains(&format!("data-steps=\"{steps}\"")), "one node per step ({steps})");
+    let critical = dom_text.split("data-critical=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("0");
+    assert!(critical.parse::<usize>().is_ok_and(|n| n >= 2), "a highlighted critical path: {critical}");
+
+    let shot = dir.path().join("report.png");
+    let screenshot = chromium(&[format!("--screenshot={}", shot.display()), "--window-size=1500,1100".to_owned()]);
+    assert!(screenshot.status.success(), "{}", String::from_utf8_lossy(&screenshot.stderr));
+    let png = std::fs::read(&shot).expect("screenshot");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a screenshot of {} bytes", png.len());
+}
