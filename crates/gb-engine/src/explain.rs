@@ -8,20 +8,59 @@ use gb_ir::{Definition, EnvValue, Op, OpDigest, OpNode, SourceOp};
 
 use crate::records::{BuildRecord, StepRecord, StepStatus};
 
-/// One line per step of `later` that ran, saying why it did not come from the cache that
-/// `earlier` left: `#5 COPY src/ /app/ (Dockerfile:7): 2 context files changed: ...`.
-pub fn explain(earlier: &BuildRecord, later: &BuildRecord) -> Vec<String> {
+/// Why one step ran.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Explanation {
+    /// The step's number (1-based, as `builds show` numbers them).
+    pub step: usize,
+    /// Its op's digest.
+    pub op: String,
+    /// Its description without the stage label (`COPY src/ /app/`).
+    pub description: String,
+    /// Where it comes from (`Dockerfile:7`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Why it did not come from the cache.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Explanation {
+    /// `#5 COPY src/ /app/ (Dockerfile:7): 2 context files changed: ...`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{} {}", self.step, self.description)?;
+        if let Some(location) = &self.location {
+            write!(f, " ({location})")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// One explanation per step of `later` that ran, saying why it did not come from the cache
+/// that `earlier` left.
+pub fn explain(earlier: &BuildRecord, later: &BuildRecord) -> Vec<Explanation> {
     let (Some(old), Some(new)) = (earlier.graphs.first(), later.graphs.first()) else { return Vec::new() };
-    let view =
-        Views { old: Graph::of(&old.definition, earlier), new: Graph::of(&new.definition, later), earlier, later };
+    let view = Views {
+        old: Graph::of(&old.definition, earlier),
+        new: Graph::of(&new.definition, later),
+        earlier,
+        later,
+        reasons: std::cell::RefCell::new(HashMap::new()),
+    };
     later
         .steps
         .iter()
         .enumerate()
         .filter(|(_, step)| step.status == StepStatus::Ran)
         .map(|(index, step)| {
-            let location = step.location.as_ref().map(|l| format!(" ({l})")).unwrap_or_default();
-            format!("#{} {}{location}: {}", index + 1, bare(&step.description), view.reason(step))
+            let reason = view.reason(step);
+            view.reasons.borrow_mut().insert(index + 1, reason.clone());
+            Explanation {
+                step: index + 1,
+                op: step.op.clone(),
+                description: bare(&step.description).to_owned(),
+                location: step.location.clone(),
+                reason,
+            }
         })
         .collect()
 }
@@ -63,7 +102,12 @@ struct Views<'a> {
     new: Graph<'a>,
     earlier: &'a BuildRecord,
     later: &'a BuildRecord,
+    /// The reasons given so far, by step number (steps come in graph order, inputs first).
+    reasons: std::cell::RefCell<HashMap<usize, String>>,
 }
+
+/// Why a step whose inputs did not change ran: its own result was gone.
+const PRUNED: &str = "the cache no longer had its result (pruned)";
 
 impl Views<'_> {
     fn reason(&self, step: &StepRecord) -> String {
@@ -101,14 +145,17 @@ impl Views<'_> {
     /// The op is the same as before: what it reads changed, or the cache was bypassed or lost.
     fn same_op(&self, node: &OpNode) -> String {
         for input in &node.inputs {
-            if let Some(number) = self.ran_step(&input.op) {
+            // An input that ran only because its own result was gone gave the same key.
+            if let Some(number) = self.ran_step(&input.op)
+                && self.reasons.borrow().get(&number).is_none_or(|reason| reason != PRUNED)
+            {
                 return format!("its input changed (#{number})");
             }
             if let Some(files) = self.context_change(&input.op) {
                 return files;
             }
         }
-        "the cache no longer had its result (pruned)".to_owned()
+        PRUNED.to_owned()
     }
 
     /// The number of the step `op` when it ran in the later build.
@@ -166,6 +213,16 @@ impl Views<'_> {
                         let show = |v: Option<String>| v.map_or_else(|| "unset".to_owned(), |v| format!("{v:?}"));
                         return format!("build arg {name} changed: {} -> {}", show(before), show(after));
                     }
+                }
+                let names: std::collections::BTreeSet<&str> =
+                    old_exec.meta.env.iter().chain(&new_exec.meta.env).map(|var| var.name.as_str()).collect();
+                if old_exec.meta.args == new_exec.meta.args
+                    && let Some(name) =
+                        names.iter().find(|name| value(&old_exec.meta.env, name) != value(&new_exec.meta.env, name))
+                {
+                    let show = |v: Option<String>| v.map_or_else(|| "unset".to_owned(), |v| format!("{v:?}"));
+                    let (before, after) = (value(&old_exec.meta.env, name), value(&new_exec.meta.env, name));
+                    return format!("the environment variable {name} changed: {} -> {}", show(before), show(after));
                 }
                 if old_exec.mounts != new_exec.mounts && old_exec.meta.args == new_exec.meta.args {
                     return "a secret or mount definition changed".to_owned();

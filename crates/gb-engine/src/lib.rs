@@ -33,7 +33,7 @@ pub use build::{
 };
 pub use contexts::{UnpackedContext, git_source_time, http_source_time, is_archive};
 pub use error::{EngineError, ErrorKind};
-pub use explain::explain;
+pub use explain::{Explanation, explain};
 pub use gb_store::{
     DiskUsage, Freed, HistoryEntry, ImageSummary, Pruned, Removal, collect_garbage, disk_usage, find_image,
     image_history, images, images_in_use, inspect_image, list_images, parse_created, process_runs, prune, remove_image,

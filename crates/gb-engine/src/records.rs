@@ -1,7 +1,7 @@
 //! Build records: every build the engine runs leaves one in `ROOT/builds/ID.json` (what was
 //! built, with which options, each step's status and timing, the result), as BuildKit's build
 //! history does; `graphbuild builds ls|show` read them. The last [`DEFAULT_KEEP`] (or the
-//! configured number) are kept; `prune` removes them all.
+//! configured number) are kept; `prune --all` removes them all.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

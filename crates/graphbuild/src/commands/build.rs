@@ -158,7 +158,7 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
         crate::session::errln!("critical path: {line}");
     }
     if args.explain {
-        super::builds::explain_latest(&state)?;
+        super::builds::explain_latest(&state, matches!(args.run.progress, crate::cli::ProgressMode::Json))?;
     }
     match image {
         Some(image) => report_image(&args, &image),

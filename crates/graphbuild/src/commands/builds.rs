@@ -81,21 +81,30 @@ pub fn explain(args: BuildsExplainArgs, root: &StateRoot) -> Result<(), Failure>
             Failure::Input(format!("no build of the same Dockerfile and target was recorded before {}", later.id))
         })?,
     };
-    for line in gb_engine::explain(&earlier, &later) {
-        outln!("{line}");
+    for explanation in gb_engine::explain(&earlier, &later) {
+        outln!("{explanation}");
     }
     Ok(())
 }
 
-/// After `build --explain`: the explanation of the build just recorded, on standard error.
-pub fn explain_latest(root: &StateRoot) -> Result<(), Failure> {
+/// After `build --explain`: the explanation of the build just recorded, on standard error (one
+/// `op_explained` JSON event per step with `--progress json`).
+pub fn explain_latest(root: &StateRoot, json: bool) -> Result<(), Failure> {
     let dir = root.builds_dir();
     let engine = |e| Failure::Engine(Box::new(e));
     let later = gb_engine::records::find(&dir, "latest").map_err(engine)?;
     match gb_engine::records::previous(&dir, &later).map_err(engine)? {
         Some(earlier) => {
-            for line in gb_engine::explain(&earlier, &later) {
-                crate::session::errln!("{line}");
+            for explanation in gb_engine::explain(&earlier, &later) {
+                if json {
+                    let mut event = serde_json::to_value(&explanation).unwrap_or_default();
+                    if let Some(object) = event.as_object_mut() {
+                        object.insert("event".to_owned(), "op_explained".into());
+                    }
+                    crate::session::errln!("{event}");
+                } else {
+                    crate::session::errln!("{explanation}");
+                }
             }
         }
         None => crate::session::errln!("explain: no earlier build of the same Dockerfile and target is recorded"),

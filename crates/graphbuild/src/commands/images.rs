@@ -246,9 +246,13 @@ pub fn prune(args: PruneArgs, root: &StateRoot) -> Result<(), Failure> {
         pruned.blobs,
         if pruned.cache_mounts { ", and the cache mounts" } else { "" }
     );
-    let records = gb_engine::records::remove_all(&root.builds_dir()).map_err(failure)?;
-    if records > 0 {
-        outln!("Deleted {records} build records");
+    // The records outlive a plain prune, so that a later build can say which steps it had to
+    // run again because the cache was pruned; `--all` removes them too.
+    if args.all {
+        let records = gb_engine::records::remove_all(&root.builds_dir()).map_err(failure)?;
+        if records > 0 {
+            outln!("Deleted {records} build records");
+        }
     }
     outln!("Total reclaimed space: {}", human_size(pruned.bytes));
     Ok(())

@@ -118,6 +118,9 @@ fn records_are_bounded_by_config_and_removed_by_prune() {
     }
     assert_eq!(stdout(&env, &["builds", "ls", "-q"]).lines().count(), 2, "the two newest are kept");
     let pruned = stdout(&env, &["prune"]);
+    assert!(!pruned.contains("build records"), "a plain prune keeps them: {pruned}");
+    assert_eq!(stdout(&env, &["builds", "ls", "-q"]).lines().count(), 2);
+    let pruned = stdout(&env, &["prune", "--all"]);
     assert!(pruned.contains("Deleted 2 build records"), "{pruned}");
     assert_eq!(stdout(&env, &["builds", "ls", "-q"]), "");
 }
@@ -178,6 +181,69 @@ fn explain_says_why_each_step_ran() {
     assert_eq!(against.trim_end(), "#3 RUN cat /app/main.c > /built2 (Dockerfile:5): the Dockerfile line changed");
     let first = env.cmd(&["builds", "explain", &ids[ids.len() - 1]]).output().expect("explain");
     assert_eq!(first.status.code(), Some(1), "nothing before the first build");
+
+    // A file's time alone is not part of any key: nothing runs.
+    let status = std::process::Command::new("touch").arg(context.path().join("src/main.c")).status().expect("touch");
+    assert!(status.success());
+    assert_eq!(explain(&["--build-arg", "PKGS=curl git"]), Vec::<String>::new());
+
+    // The cache pruned under a step: it says so.
+    assert_ok(&env.cmd(&["prune"]).output().expect("prune"));
+    let lines = explain(&["--build-arg", "PKGS=curl git"]);
+    assert!(
+        !lines.is_empty() && lines.iter().all(|l| l.ends_with(": the cache no longer had its result (pruned)")),
+        "{lines:?}"
+    );
+
+    // With --progress json each explanation is an event.
+    write(context.path(), "src/main.c", "int main(int);");
+    let output = env
+        .cmd(&["build", "--progress", "json", "--explain", "--build-arg", "PKGS=curl git"])
+        .arg(context.path())
+        .output()
+        .expect("build");
+    assert_ok(&output);
+    let explained: Vec<Value> = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|event| event["event"] == "op_explained")
+        .collect();
+    assert_eq!(explained.len(), 2, "{explained:?}");
+    assert_eq!(explained[0]["step"], 2);
+    assert_eq!(explained[0]["reason"], "1 context file changed: src/main.c (content)");
+    assert!(explained[0]["op"].as_str().is_some_and(|op| op.starts_with("sha256:")));
+}
+
+/// Explanations for what the Dockerfile's environment and base image change.
+#[test]
+fn explain_names_a_changed_env_and_base_image() {
+    let env = Env::new();
+    let base = tempfile::tempdir().expect("base");
+    let build_base = |version: &str| {
+        write(base.path(), "Dockerfile", &format!("FROM busybox\nRUN echo {version} > /version\n"));
+        assert_ok(&env.cmd(&["build", "--progress", "quiet", "-t", "base:1"]).arg(base.path()).output().expect("base"));
+    };
+    build_base("v1");
+    let context = tempfile::tempdir().expect("context");
+    let explain = |mode: &str| {
+        let dockerfile = format!("FROM base:1\nENV MODE={mode}\nRUN cat /version > /out && echo $MODE >> /out\n");
+        write(context.path(), "Dockerfile", &dockerfile);
+        let output =
+            env.cmd(&["build", "--progress", "quiet", "--explain"]).arg(context.path()).output().expect("build");
+        assert_ok(&output);
+        String::from_utf8_lossy(&output.stderr).lines().map(str::to_owned).collect::<Vec<_>>()
+    };
+    explain("fast");
+    let lines = explain("slow");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].ends_with(r#"(Dockerfile:3): the environment variable MODE changed: "fast" -> "slow""#),
+        "{lines:?}"
+    );
+    build_base("v2");
+    let lines = explain("slow");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("(Dockerfile:3): the base image base:1 changed: sha256:"), "{lines:?}");
 }
 
 /// The critical path: the chain of steps that bounded the build's time, in `builds show` and
