@@ -233,6 +233,10 @@ impl crate::Engine {
         outcome: &Result<T, EngineError>,
     ) -> Option<String> {
         let Ended { started, graphs, info, keep, image, sources } = ended;
+        // `[builds] keep = 0` turns recording off.
+        if keep == 0 {
+            return None;
+        }
         let sources = sources
             .into_iter()
             .map(|(digest, mut content)| {

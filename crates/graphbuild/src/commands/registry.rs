@@ -38,7 +38,8 @@ pub struct ConfigFile {
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct BuildsSection {
-    /// How many build records the root keeps (`gb_engine::DEFAULT_KEEP` when absent).
+    /// How many build records the root keeps (`gb_engine::DEFAULT_KEEP` when absent; 0 records
+    /// nothing).
     #[serde(default)]
     pub keep: Option<usize>,
 }

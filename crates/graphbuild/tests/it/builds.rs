@@ -123,6 +123,12 @@ fn records_are_bounded_by_config_and_removed_by_prune() {
     let pruned = stdout(&env, &["prune", "--all"]);
     assert!(pruned.contains("Deleted 2 build records"), "{pruned}");
     assert_eq!(stdout(&env, &["builds", "ls", "-q"]), "");
+
+    // `keep = 0` records nothing.
+    write(env.root.path(), "config.toml", "[builds]\nkeep = 0\n");
+    let output = env.cmd(&["build", "--progress", "plain"]).arg(context.path()).output().expect("build");
+    assert_ok(&output);
+    assert_eq!(stdout(&env, &["builds", "ls", "-q"]), "");
 }
 
 /// `build --explain` and `builds explain`: each step that ran, and why, against the last build
