@@ -84,9 +84,12 @@ pub struct StepRecord {
     /// When it started running, in milliseconds since the build started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_ms: Option<u64>,
-    /// How long it ran.
+    /// How long it ran, from its start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// How much of that it waited for a slot of the root's bound on parallel work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_ms: Option<u64>,
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -122,6 +125,9 @@ pub struct BuildRecord {
     /// The image it made, when it made one (a multi-platform build: its index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<RecordedImage>,
+    /// How long the exports (and pushes) took after the solve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_ms: Option<u64>,
     /// The graphs it solved: one, or one per platform.
     pub graphs: Vec<RecordedGraph>,
     /// What each source brought in (by op digest): its content key and a context's files.
@@ -168,6 +174,20 @@ impl Recorder {
         Self { inner, events: Mutex::new(Vec::new()) }
     }
 
+    /// How long the solve took, as its `build_completed` events say (a multi-platform build
+    /// solves each platform in turn: their sum).
+    pub(crate) fn solve_ms(&self) -> Option<u64> {
+        let events = self.events.lock().ok()?;
+        let solves: Vec<u64> = events
+            .iter()
+            .filter_map(|event| match event {
+                Event::BuildCompleted { duration_ms, .. } => Some(*duration_ms),
+                _ => None,
+            })
+            .collect();
+        (!solves.is_empty()).then(|| solves.iter().sum())
+    }
+
     /// The steps of `definition` as the events tell them.
     pub(crate) fn steps(&self, definition: &Definition) -> Vec<StepRecord> {
         let events = self.events.lock().map(|events| events.clone()).unwrap_or_default();
@@ -194,6 +214,7 @@ fn steps_of(definition: &Definition, events: &[Event]) -> Vec<StepRecord> {
                 status: StepStatus::Cancelled,
                 started_ms: None,
                 duration_ms: None,
+                queued_ms: None,
                 error: None,
             };
             let mut seen = false;
@@ -204,6 +225,9 @@ fn steps_of(definition: &Definition, events: &[Event]) -> Vec<StepRecord> {
                     }
                     Event::OpStarted { op: id, at_ms, .. } if *id == op => {
                         (seen, step.started_ms) = (true, Some(*at_ms));
+                    }
+                    Event::OpRunning { op: id, at_ms } if *id == op => {
+                        step.queued_ms = step.started_ms.map(|started| at_ms.saturating_sub(started));
                     }
                     Event::OpCompleted { op: id, started_ms, duration_ms, .. } if *id == op => {
                         step.status = StepStatus::Ran;
@@ -254,10 +278,12 @@ impl crate::Engine {
             Err(e) => (BuildStatus::Failed, Some(e.to_string())),
         };
         let steps = graphs.iter().flat_map(|graph| recorder.steps(&graph.definition)).collect();
+        let duration_ms = started.elapsed().map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
         let record = BuildRecord {
             id: new_id(started_unix_ms),
             started_unix_ms,
-            duration_ms: started.elapsed().map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0)),
+            duration_ms,
+            export_ms: recorder.solve_ms().map(|solve| duration_ms.saturating_sub(solve)).filter(|_| outcome.is_ok()),
             status,
             error,
             info,

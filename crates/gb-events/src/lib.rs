@@ -30,6 +30,14 @@ pub enum Event {
         /// When.
         at_ms: u64,
     },
+    /// A started op got a slot of the root's bound on parallel work and its work proper began;
+    /// the time since `op_started` went to waiting for the slot.
+    OpRunning {
+        /// The op's digest.
+        op: String,
+        /// When.
+        at_ms: u64,
+    },
     /// A chunk of a running op's output.
     OpLog {
         /// The op's digest.

@@ -60,7 +60,7 @@ fn seconds(ms: u64) -> String {
 impl EventSink for Plain {
     fn emit(&self, event: Event) {
         let line = match &event {
-            Event::BuildStarted { .. } => return,
+            Event::BuildStarted { .. } | Event::OpRunning { .. } => return,
             Event::OpCached { op, description, .. } => {
                 let n = self.number(op);
                 format!("#{n} {description}\n#{n} CACHED")
@@ -142,7 +142,7 @@ impl EventSink for Tty {
                 let _ =
                     self.multi.println(format!("built in {} ({ran} steps ran, {cached} cached)", seconds(duration_ms)));
             }
-            Event::BuildStarted { .. } | Event::BuildFailed { .. } => {}
+            Event::BuildStarted { .. } | Event::BuildFailed { .. } | Event::OpRunning { .. } => {}
         }
     }
 }

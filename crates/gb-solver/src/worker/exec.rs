@@ -132,6 +132,7 @@ pub(super) async fn run(
     // The whole root's bound covers the command itself, the CPU-heavy part that the core count
     // is about; mounting, runc's start and the commit around it overlap freely.
     let slot = context.root.shared::<crate::steps::Steps>().slot().await;
+    context.events.emit(gb_events::Event::OpRunning { op: digest.to_string(), at_ms: context.now_ms() });
     let outcome = runtime.run(&container_id, &prepared.spec, &on_output, context.options.cancel.clone()).await;
     drop(slot);
     let args = prepared.spec.args.clone();

@@ -33,6 +33,7 @@ pub(super) async fn run(
     let location = context.location(digest);
     // The whole root's bound covers the copying (see exec's).
     let _slot = context.root.shared::<crate::steps::Steps>().slot().await;
+    context.events.emit(gb_events::Event::OpRunning { op: digest.to_string(), at_ms: context.now_ms() });
     tokio::task::spawn_blocking(move || {
         let fail = |message: String| SolveError::OpFailed {
             description: description.clone(),

@@ -57,8 +57,10 @@ pub fn show(args: BuildsShowArgs, root: &StateRoot) -> Result<(), Failure> {
     outln!();
     for (index, step) in record.steps.iter().enumerate() {
         let location = step.location.as_ref().map(|l| format!(" ({l})")).unwrap_or_default();
+        let waited =
+            step.queued_ms.filter(|&ms| ms >= 100).map(|ms| format!(", {} of it waiting for a slot", seconds(ms)));
         let outcome = match (step.status, step.duration_ms) {
-            (StepStatus::Ran, Some(ms)) => format!("ran {}", seconds(ms)),
+            (StepStatus::Ran, Some(ms)) => format!("ran {}{}", seconds(ms), waited.unwrap_or_default()),
             (StepStatus::Failed, Some(ms)) => format!("failed after {}", seconds(ms)),
             (status, _) => step_status(status).to_owned(),
         };
@@ -118,6 +120,9 @@ fn print_summary(record: &BuildRecord) {
     outln!("Build:       {}", record.id);
     outln!("Started:     {started}");
     outln!("Duration:    {}", seconds(record.duration_ms));
+    if let Some(ms) = record.export_ms {
+        outln!("Exporting:   {}", seconds(ms));
+    }
     outln!("Status:      {}", status(record.status));
     if let Some(error) = &record.error {
         outln!("Error:       {error}");

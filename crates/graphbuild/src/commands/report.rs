@@ -39,12 +39,15 @@ fn totals(page: &mut String, record: &BuildRecord, critical: &gb_engine::Critica
     let failed = record.steps.iter().filter(|s| s.status == StepStatus::Failed).count();
     let run_total: u64 =
         record.steps.iter().filter(|s| s.status != StepStatus::Cached).filter_map(|s| s.duration_ms).sum();
+    let queued: u64 = record.steps.iter().filter_map(|s| s.queued_ms).sum();
     let rows = [
         ("Status", format!("{:?}", record.status)),
         ("Duration", seconds(record.duration_ms)),
         ("Critical path", format!("{} over {} steps", seconds(critical.duration_ms), critical.steps.len())),
         ("Steps", format!("{ran} ran, {cached} cached, {failed} failed, {} in all", record.steps.len())),
         ("Time running steps", seconds(run_total)),
+        ("Waiting for a slot", seconds(queued)),
+        ("Exporting", record.export_ms.map(seconds).unwrap_or_default()),
         ("Dockerfile", record.info.dockerfile.clone().unwrap_or_default()),
         ("Target", record.info.target.clone().unwrap_or_default()),
         ("Image", record.image.as_ref().map(|i| i.id.clone()).unwrap_or_default()),

@@ -271,6 +271,15 @@ fn the_critical_path_runs_through_the_slowest_chain() {
     assert!(critical.contains("over 3 steps"), "the slow RUN and both COPYs: {critical}");
     assert!(critical.contains("RUN sleep 0.6"), "the longest step: {critical}");
 
+    // Each step that ran says how long it waited for a slot; the build, how long it exported.
+    let record: Value = serde_json::from_str(&stdout(&env, &["builds", "show", "--format", "json"])).expect("json");
+    for step in record["steps"].as_array().expect("steps") {
+        assert!(step["queued_ms"].as_u64().is_some_and(|q| q <= step["duration_ms"].as_u64().unwrap_or(0)), "{step}");
+    }
+    assert!(record["export_ms"].is_u64(), "{record}");
+    let html = stdout(&env, &["builds", "show", "--format", "html"]);
+    assert!(html.contains("Waiting for a slot") && html.contains("Exporting"), "the report's totals");
+
     let dot = stdout(&env, &["builds", "show", "--format", "dot"]);
     assert!(dot.starts_with("digraph build {"), "{dot}");
     let node =

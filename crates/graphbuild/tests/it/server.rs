@@ -416,7 +416,7 @@ fn other_programs_drive_the_engine_with_typed_requests() {
     assert_eq!(outcome["ran"], 1, "{outcome}");
     let events: Vec<&Value> = lines.iter().filter_map(|l| l.get("event")).collect();
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
-    assert_eq!(kinds, ["build_started", "op_started", "op_completed", "build_completed"], "{events:?}");
+    assert_eq!(kinds, ["build_started", "op_started", "op_running", "op_completed", "build_completed"], "{events:?}");
     assert!(oci.is_file(), "the OCI export was written");
     assert_eq!(result(&typed_request(&env, solve))["ran"], 0, "the second solve comes from the cache");
 
