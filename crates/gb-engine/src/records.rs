@@ -55,6 +55,17 @@ pub enum BuildStatus {
     Cancelled,
 }
 
+impl BuildStatus {
+    /// Its name as `builds ls` and `builds show` print it (`Completed`).
+    pub fn label(self) -> &'static str {
+        match self {
+            BuildStatus::Completed => "Completed",
+            BuildStatus::Failed => "Failed",
+            BuildStatus::Cancelled => "Cancelled",
+        }
+    }
+}
+
 /// How a step of a build ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -67,6 +78,18 @@ pub enum StepStatus {
     Failed,
     /// It was started and stopped with the build.
     Cancelled,
+}
+
+impl StepStatus {
+    /// Its name, as the record spells it (`ran`, `cached`, `failed`, `cancelled`).
+    pub fn name(self) -> &'static str {
+        match self {
+            StepStatus::Ran => "ran",
+            StepStatus::Cached => "cached",
+            StepStatus::Failed => "failed",
+            StepStatus::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// One step (exec or file op) of a recorded build.
@@ -349,10 +372,16 @@ fn record_ids(dir: &Path) -> Result<Vec<String>, EngineError> {
 
 /// The records in `dir`, newest first; an unreadable one is left out.
 pub fn list(dir: &Path) -> Result<Vec<BuildRecord>, EngineError> {
+    Ok(newest_first(dir)?.collect())
+}
+
+/// The records in `dir`, newest first, each read when it is asked for; an unreadable one is
+/// left out.
+fn newest_first(dir: &Path) -> Result<impl Iterator<Item = BuildRecord> + '_, EngineError> {
     let mut ids = record_ids(dir)?;
     ids.sort();
     ids.reverse();
-    Ok(ids.iter().filter_map(|id| read(dir, id).ok()).collect())
+    Ok(ids.into_iter().filter_map(move |id| read(dir, &id).ok()))
 }
 
 /// The record a user names: its id, an unambiguous prefix of it, or `latest`.
@@ -387,7 +416,8 @@ fn read(dir: &Path, id: &str) -> Result<BuildRecord, EngineError> {
 
 /// The newest record before `record` of the same Dockerfile and target.
 pub fn previous(dir: &Path, record: &BuildRecord) -> Result<Option<BuildRecord>, EngineError> {
-    Ok(list(dir)?.into_iter().find(|other| {
+    // Read one at a time: the one wanted is usually among the newest.
+    Ok(newest_first(dir)?.find(|other| {
         other.id < record.id
             && other.info.dockerfile == record.info.dockerfile
             && other.info.target == record.info.target
@@ -470,40 +500,4 @@ impl BuildRecord {
         steps.reverse();
         CriticalPath { steps, duration_ms: best[last].0 }
     }
-}
-
-/// The record's step graph for Graphviz: each step with its status and run time, an edge from
-/// each step to the steps that read it, the critical path drawn bold.
-pub fn to_dot(record: &BuildRecord) -> String {
-    let critical = record.critical_path();
-    let mut out =
-        String::from("digraph build {\n  rankdir=\"TB\";\n  node [shape=box, fontname=\"monospace\", style=filled];\n");
-    for (i, step) in record.steps.iter().enumerate() {
-        let (status, color) = match step.status {
-            StepStatus::Ran => ("ran", "#cfe8ff"),
-            StepStatus::Cached => ("cached", "#e0e0e0"),
-            StepStatus::Failed => ("failed", "#ffc9c9"),
-            StepStatus::Cancelled => ("cancelled", "#fff3bf"),
-        };
-        let time = step
-            .duration_ms
-            .filter(|_| step.status != StepStatus::Cached)
-            .map(|ms| format!(" {:.1}s", ms as f64 / 1000.0));
-        let label = format!("#{} {}\\n{status}{}", i + 1, dot_escape(&step.description), time.unwrap_or_default());
-        let bold = if critical.steps.contains(&i) { ", penwidth=3, color=\"#c92a2a\"" } else { "" };
-        out.push_str(&format!("  s{} [label=\"{label}\", fillcolor=\"{color}\"{bold}];\n", i + 1));
-    }
-    for (i, inputs) in record.step_inputs().iter().enumerate() {
-        for p in inputs {
-            let on_path = critical.steps.windows(2).any(|pair| pair == [*p, i]);
-            let bold = if on_path { " [penwidth=3, color=\"#c92a2a\"]" } else { "" };
-            out.push_str(&format!("  s{} -> s{}{bold};\n", p + 1, i + 1));
-        }
-    }
-    out.push_str("}\n");
-    out
-}
-
-fn dot_escape(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

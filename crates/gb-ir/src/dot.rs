@@ -30,6 +30,7 @@ pub fn to_dot(definition: &Definition) -> String {
     out
 }
 
-fn escape(text: &str) -> String {
+/// `text` inside a double-quoted Graphviz string.
+pub fn escape(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

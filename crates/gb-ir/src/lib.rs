@@ -18,7 +18,7 @@ mod source;
 pub use canonical::canonical_json;
 pub use definition::{Definition, DefinitionError, Location, OpEntry, OpMetadata, Output, SCHEMA_VERSION};
 pub use digest::{DigestParseError, OpDigest, Sha256Digest};
-pub use dot::to_dot;
+pub use dot::{escape as dot_escape, to_dot};
 pub use exec::{
     CacheSharing, DEFAULT_PATH, EnvValue, EnvVar, ExecMeta, ExecOp, Mount, MountKind, NetworkMode, Resource,
     SecurityMode, Ulimit,

@@ -672,20 +672,19 @@ impl GraphOp for IrOp {
             if effective != key
                 && let Some((outputs, _)) = stored_result(&context, &effective)?
             {
-                store_alias(&context, &key, &effective, &digest, &outputs)?;
+                // Found under the plain key too next time, saying what its dependents build on.
+                if let Some(snapshots) = snapshots_of(&outputs) {
+                    store_result(&context, &key, &digest, &snapshots, Some(effective))?;
+                }
                 report_cached(&context, &digest);
                 return Ok((outputs, Ran::Stored, effective));
             }
             let (outputs, ran) = run_step(&context, &semaphore, digest, &node, inputs, key, cacheable).await?;
-            if effective != key {
-                let snapshots: Vec<Snapshot> = outputs
-                    .iter()
-                    .filter_map(|value| if let Value::Snapshot(s) = value { Some(s.clone()) } else { None })
-                    .collect();
-                if snapshots.len() == outputs.len() {
-                    store_result(&context, &effective, &digest, &snapshots)?;
-                    store_alias(&context, &key, &effective, &digest, &outputs)?;
-                }
+            if effective != key
+                && let Some(snapshots) = snapshots_of(&outputs)
+            {
+                store_result(&context, &effective, &digest, &snapshots, None)?;
+                store_result(&context, &key, &digest, &snapshots, Some(effective))?;
             }
             Ok((outputs, ran, effective))
         }
@@ -710,25 +709,9 @@ async fn effective_key(
     Ok(cache_key(digest, &keys, None))
 }
 
-/// Stores `outputs` under the op's `key` too, saying that its dependents build on `effective`.
-fn store_alias(
-    context: &Context,
-    key: &CacheKey,
-    effective: &CacheKey,
-    digest: &OpDigest,
-    outputs: &[Value],
-) -> Result<(), SolveError> {
-    let outputs: Vec<Snapshot> = outputs
-        .iter()
-        .filter_map(|value| if let Value::Snapshot(s) = value { Some(s.clone()) } else { None })
-        .collect();
-    let record = ResultRecord {
-        outputs,
-        created_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-        description: context.description(digest),
-        effective_key: Some(*effective),
-    };
-    context.root.db.put_result(key, &record).map_err(|e| SolveError::env("writing the cache", e))
+/// The snapshots `values` are, when each is one (what exec and file ops give).
+fn snapshots_of(values: &[Value]) -> Option<Vec<Snapshot>> {
+    values.iter().map(|value| if let Value::Snapshot(s) = value { Some(s.clone()) } else { None }).collect()
 }
 
 /// Runs one step when a slot is free, both this solve's and the root's. A cacheable step that a
@@ -789,18 +772,20 @@ fn report_cached(context: &Context, digest: &OpDigest) {
     });
 }
 
-/// Stores a ran op's result under its key.
+/// Stores a ran op's result under `key`, with the effective key its dependents build on when
+/// that differs (content-based keys).
 pub(crate) fn store_result(
     context: &Context,
     key: &CacheKey,
     digest: &OpDigest,
     outputs: &[Snapshot],
+    effective_key: Option<CacheKey>,
 ) -> Result<(), SolveError> {
     let record = ResultRecord {
         outputs: outputs.to_vec(),
         created_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         description: context.description(digest),
-        effective_key: None,
+        effective_key,
     };
     context.root.db.put_result(key, &record).map_err(|e| SolveError::env("writing the cache", e))
 }

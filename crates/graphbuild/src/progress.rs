@@ -53,7 +53,8 @@ impl Plain {
     }
 }
 
-fn seconds(ms: u64) -> String {
+/// A duration as BuildKit's progress prints one: `1.2s`.
+pub(crate) fn seconds(ms: u64) -> String {
     format!("{:.1}s", ms as f64 / 1000.0)
 }
 

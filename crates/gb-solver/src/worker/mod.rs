@@ -85,7 +85,7 @@ pub(crate) async fn run_op(
     match result {
         Ok(outputs) => {
             if matches!(node.op, Op::Exec(_) | Op::File(_)) {
-                store_result(context, &key, &digest, &outputs)?;
+                store_result(context, &key, &digest, &outputs, None)?;
             }
             if shows_progress {
                 let now = context.now_ms();

@@ -123,14 +123,7 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
     locals.insert("context".to_owned(), args.context.clone());
     locals.extend(prepared.named_locals.clone());
     let describe = args.quiet || args.iidfile.is_some() || args.metadata_file.is_some();
-    let info = gb_engine::BuildInfo {
-        dockerfile: Some(prepared.file.clone()),
-        target: prepared.options.target.clone(),
-        platform: prepared.options.target_platform.as_ref().map(ToString::to_string),
-        build_args: prepared.options.build_args.clone(),
-        names: args.tags.clone(),
-        no_cache: args.run.no_cache,
-    };
+    let info = build_info(&args, &prepared);
     let image = super::engine::solve_and_export(
         state.clone(),
         &definition,
@@ -164,6 +157,18 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
         Some(image) => report_image(&args, &image),
         None if describe => Err(Failure::Environment("the build assembled no image to name".to_owned())),
         None => Ok(()),
+    }
+}
+
+/// What a build's record says of its options (`gb_engine::records`).
+pub(super) fn build_info(args: &BuildArgs, prepared: &super::lower::Prepared) -> gb_engine::BuildInfo {
+    gb_engine::BuildInfo {
+        dockerfile: Some(prepared.file.clone()),
+        target: prepared.options.target.clone(),
+        platform: prepared.options.target_platform.as_ref().map(ToString::to_string),
+        build_args: prepared.options.build_args.clone(),
+        names: args.tags.clone(),
+        no_cache: args.run.no_cache,
     }
 }
 

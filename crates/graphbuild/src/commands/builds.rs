@@ -1,12 +1,13 @@
 //! `graphbuild builds ls|show`: the builds recorded in the root, as `docker buildx history
 //! ls|inspect` lists them.
 
-use gb_engine::{BuildRecord, BuildStatus, StepStatus};
+use gb_engine::{BuildRecord, StepStatus};
 use gb_store::StateRoot;
 
 use super::images::{ago, print_table};
 use crate::cli::{BuildsExplainArgs, BuildsLsArgs, BuildsShowArgs};
 use crate::exit::Failure;
+use crate::progress::seconds;
 use crate::stdout::outln;
 
 /// `builds ls`: one row per build, newest first.
@@ -27,7 +28,7 @@ pub fn ls(args: BuildsLsArgs, root: &StateRoot) -> Result<(), Failure> {
                 ago(record.started_unix_ms / 1000),
                 seconds(record.duration_ms),
                 format!("{ran} ran, {cached} cached"),
-                status(record.status).to_owned(),
+                record.status.label().to_owned(),
                 record.info.target.clone().unwrap_or_default(),
             ]
         })
@@ -50,7 +51,7 @@ pub fn show(args: BuildsShowArgs, root: &StateRoot) -> Result<(), Failure> {
         return Ok(());
     }
     if args.format == "dot" {
-        crate::stdout::out!("{}", gb_engine::records::to_dot(&record));
+        crate::stdout::out!("{}", super::report::dot(&record));
         return Ok(());
     }
     print_summary(&record);
@@ -62,7 +63,7 @@ pub fn show(args: BuildsShowArgs, root: &StateRoot) -> Result<(), Failure> {
         let outcome = match (step.status, step.duration_ms) {
             (StepStatus::Ran, Some(ms)) => format!("ran {}{}", seconds(ms), waited.unwrap_or_default()),
             (StepStatus::Failed, Some(ms)) => format!("failed after {}", seconds(ms)),
-            (status, _) => step_status(status).to_owned(),
+            (status, _) => status.name().to_owned(),
         };
         outln!("#{} {}{location}: {outcome}", index + 1, step.description);
         if let Some(error) = &step.error {
@@ -123,7 +124,7 @@ fn print_summary(record: &BuildRecord) {
     if let Some(ms) = record.export_ms {
         outln!("Exporting:   {}", seconds(ms));
     }
-    outln!("Status:      {}", status(record.status));
+    outln!("Status:      {}", record.status.label());
     if let Some(error) = &record.error {
         outln!("Error:       {error}");
     }
@@ -166,26 +167,4 @@ pub fn critical_path_line(record: &BuildRecord) -> Option<String> {
         step.description,
         seconds(step.duration_ms.unwrap_or(0))
     ))
-}
-
-/// A duration as BuildKit's progress prints one: `1.2s`.
-fn seconds(ms: u64) -> String {
-    format!("{:.1}s", ms as f64 / 1000.0)
-}
-
-fn status(status: BuildStatus) -> &'static str {
-    match status {
-        BuildStatus::Completed => "Completed",
-        BuildStatus::Failed => "Failed",
-        BuildStatus::Cancelled => "Cancelled",
-    }
-}
-
-fn step_status(status: StepStatus) -> &'static str {
-    match status {
-        StepStatus::Ran => "ran",
-        StepStatus::Cached => "cached",
-        StepStatus::Failed => "failed",
-        StepStatus::Cancelled => "cancelled",
-    }
 }

@@ -94,7 +94,7 @@ pub struct Shared<'a> {
 
 /// Builds every platform of `platforms` into one image index and exports it.
 pub fn run(args: &BuildArgs, platforms: &[Platform], shared: Shared<'_>) -> Result<(), Failure> {
-    let (builds, locals, source_date_epoch) = lower_each(args, platforms, &shared)?;
+    let (builds, locals, source_date_epoch, info) = lower_each(args, platforms, &shared)?;
     let (exports, names) = index_exports(args)?;
     let root = shared.state.path().to_path_buf();
     let (solve, cancel, _key_agents) = super::engine::solve_options(&shared.state, &args.run, locals)?;
@@ -106,16 +106,7 @@ pub fn run(args: &BuildArgs, platforms: &[Platform], shared: Shared<'_>) -> Resu
         registry: super::registry::registry_config(&root, shared.insecure)?,
         source_date_epoch,
         export_epoch: super::engine::output_epoch(&args.run.outputs)?,
-        info: gb_engine::BuildInfo {
-            dockerfile: Some(
-                args.dockerfile.file.as_ref().map_or_else(|| "Dockerfile".to_owned(), |f| f.display().to_string()),
-            ),
-            target: args.dockerfile.target.clone(),
-            platform: Some(platforms.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")),
-            build_args: super::lower::parse_build_args(&args.dockerfile.build_args)?,
-            names: args.tags.clone(),
-            no_cache: args.run.no_cache,
-        },
+        info,
         keep_records: super::registry::records_kept(&root)?,
         provenance: shared.provenance,
     };
@@ -132,8 +123,9 @@ pub fn run(args: &BuildArgs, platforms: &[Platform], shared: Shared<'_>) -> Resu
     report_index(args, &outcome)
 }
 
-/// Each platform's graph, the local directories they read, and `SOURCE_DATE_EPOCH`.
-type Lowered = (Vec<PlatformBuild>, BTreeMap<String, PathBuf>, Option<i64>);
+/// Each platform's graph, the local directories they read, `SOURCE_DATE_EPOCH`, and what the
+/// build's record says of its options.
+type Lowered = (Vec<PlatformBuild>, BTreeMap<String, PathBuf>, Option<i64>, gb_engine::BuildInfo);
 
 /// Lowers the Dockerfile for each platform (`TARGETPLATFORM` and the base images differ),
 /// printing each warning once.
@@ -142,6 +134,7 @@ fn lower_each(args: &BuildArgs, platforms: &[Platform], shared: &Shared<'_>) -> 
     let mut locals = BTreeMap::from([("context".to_owned(), args.context.clone())]);
     let mut printed = Vec::new();
     let mut source_date_epoch = None;
+    let mut info = gb_engine::BuildInfo::default();
     for platform in platforms {
         let mut dockerfile =
             crate::cli::DockerfileArgs { platform: Some(platform.to_string()), ..args.dockerfile.clone() };
@@ -150,10 +143,12 @@ fn lower_each(args: &BuildArgs, platforms: &[Platform], shared: &Shared<'_>) -> 
         let (definition, epoch) = super::build::lower_for_build(&prepared, shared.images, shared.labels, &mut printed)?;
         locals.extend(prepared.named_locals.clone());
         source_date_epoch = epoch;
+        info = super::build::build_info(args, &prepared);
         let annotations = super::build::parse_annotations(&args.annotations, platform)?;
         builds.push(PlatformBuild { platform: platform.clone(), definition, annotations });
     }
-    Ok((builds, locals, source_date_epoch))
+    info.platform = Some(platforms.iter().map(ToString::to_string).collect::<Vec<_>>().join(","));
+    Ok((builds, locals, source_date_epoch, info))
 }
 
 /// Where the index goes: `-o type=oci`, `-o type=local`, `-o type=image,push=true` and `-t`

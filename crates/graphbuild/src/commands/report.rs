@@ -1,10 +1,13 @@
-//! `builds show --format html`: one self-contained page (no network needed to view it) with the
-//! build's step graph laid out as a DAG (each step's status and run time, the critical path
-//! highlighted), a timeline of when each step ran on which lane of parallel work, and totals.
+//! `builds show --format dot` (the step graph for Graphviz) and `--format html`: one
+//! self-contained page (no network needed to view it) with the build's step graph laid out as a
+//! DAG (each step's status and run time, the critical path highlighted), a timeline of when each
+//! step ran on which lane of parallel work, and totals.
 
 use std::fmt::Write as _;
 
 use gb_engine::{BuildRecord, StepStatus};
+
+use crate::progress::seconds;
 
 const NODE_WIDTH: usize = 270;
 const NODE_HEIGHT: usize = 44;
@@ -12,6 +15,37 @@ const COLUMN: usize = 310;
 /// The characters of a step's description its box shows (all of it in its tooltip).
 const LABEL_CHARS: usize = 34;
 const ROW: usize = 64;
+
+/// The record's step graph for Graphviz: each step with its status and run time, an edge from
+/// each step to the steps that read it, the critical path drawn bold.
+pub fn dot(record: &BuildRecord) -> String {
+    let critical = record.critical_path();
+    let mut out =
+        String::from("digraph build {\n  rankdir=\"TB\";\n  node [shape=box, fontname=\"monospace\", style=filled];\n");
+    for (i, step) in record.steps.iter().enumerate() {
+        let status = step.status.name();
+        let color = match step.status {
+            StepStatus::Ran => "#cfe8ff",
+            StepStatus::Cached => "#e0e0e0",
+            StepStatus::Failed => "#ffc9c9",
+            StepStatus::Cancelled => "#fff3bf",
+        };
+        let time = step.duration_ms.filter(|_| step.status != StepStatus::Cached).map(|ms| format!(" {}", seconds(ms)));
+        let label =
+            format!("#{} {}\\n{status}{}", i + 1, gb_ir::dot_escape(&step.description), time.unwrap_or_default());
+        let bold = if critical.steps.contains(&i) { ", penwidth=3, color=\"#c92a2a\"" } else { "" };
+        out.push_str(&format!("  s{} [label=\"{label}\", fillcolor=\"{color}\"{bold}];\n", i + 1));
+    }
+    for (i, inputs) in record.step_inputs().iter().enumerate() {
+        for p in inputs {
+            let on_path = critical.steps.windows(2).any(|pair| pair == [*p, i]);
+            let bold = if on_path { " [penwidth=3, color=\"#c92a2a\"]" } else { "" };
+            out.push_str(&format!("  s{} -> s{}{bold};\n", p + 1, i + 1));
+        }
+    }
+    out.push_str("}\n");
+    out
+}
 
 /// The page.
 pub fn html(record: &BuildRecord) -> String {
@@ -41,7 +75,7 @@ fn totals(page: &mut String, record: &BuildRecord, critical: &gb_engine::Critica
         record.steps.iter().filter(|s| s.status != StepStatus::Cached).filter_map(|s| s.duration_ms).sum();
     let queued: u64 = record.steps.iter().filter_map(|s| s.queued_ms).sum();
     let rows = [
-        ("Status", format!("{:?}", record.status)),
+        ("Status", record.status.label().to_owned()),
         ("Duration", seconds(record.duration_ms)),
         ("Critical path", format!("{} over {} steps", seconds(critical.duration_ms), critical.steps.len())),
         ("Steps", format!("{ran} ran, {cached} cached, {failed} failed, {} in all", record.steps.len())),
@@ -92,7 +126,7 @@ fn graph(page: &mut String, record: &BuildRecord, inputs: &[Vec<usize>], critica
     }
     for (i, step) in record.steps.iter().enumerate() {
         let (x, y) = at(i);
-        let class = format!("step {}{}", status(step.status), if critical.contains(&i) { " critical" } else { "" });
+        let class = format!("step {}{}", step.status.name(), if critical.contains(&i) { " critical" } else { "" });
         let time = step.duration_ms.filter(|_| step.status != StepStatus::Cached).map(seconds).unwrap_or_default();
         let mut label: String = step.description.chars().take(LABEL_CHARS).collect();
         if step.description.chars().count() > LABEL_CHARS {
@@ -106,7 +140,7 @@ fn graph(page: &mut String, record: &BuildRecord, inputs: &[Vec<usize>], critica
             escape(&label),
             x + 8,
             y + 36,
-            status(step.status),
+            step.status.name(),
             step.location.as_ref().map(|l| format!(" · {}", escape(l))).unwrap_or_default(),
             n = i + 1,
             full = escape(&step.description),
@@ -146,7 +180,7 @@ fn timeline(page: &mut String, record: &BuildRecord, critical: &[usize]) {
     let scale = |ms: u64| 60 + (ms as f64 / end as f64 * width as f64) as usize;
     for (i, lane, start, duration) in bars {
         let step = &record.steps[i];
-        let class = format!("bar {}{}", status(step.status), if critical.contains(&i) { " critical" } else { "" });
+        let class = format!("bar {}{}", step.status.name(), if critical.contains(&i) { " critical" } else { "" });
         let (x, w) = (scale(start), (scale(start + duration) - scale(start)).max(2));
         let _ = writeln!(
             page,
@@ -167,19 +201,6 @@ fn timeline(page: &mut String, record: &BuildRecord, critical: &[usize]) {
         seconds(end)
     );
     page.push_str("</svg>\n");
-}
-
-fn status(status: StepStatus) -> &'static str {
-    match status {
-        StepStatus::Ran => "ran",
-        StepStatus::Cached => "cached",
-        StepStatus::Failed => "failed",
-        StepStatus::Cancelled => "cancelled",
-    }
-}
-
-fn seconds(ms: u64) -> String {
-    format!("{:.1}s", ms as f64 / 1000.0)
 }
 
 fn escape(text: &str) -> String {

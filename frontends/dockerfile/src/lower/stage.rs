@@ -286,19 +286,12 @@ impl Lowerer<'_> {
         let mut config = config.unwrap_or_default();
         config.on_build.clear();
         let stage = StageState {
-            name: name.to_owned(),
-            index,
             fs: Some(Input::of(op)),
             config,
             deferred,
             config_source: deferred.then_some(op),
             base_reference: Some(reference.to_string()),
-            history: Vec::new(),
-            args: Vec::new(),
-            arg_env: Vec::new(),
-            platform: platform.clone(),
-            cmd_set: false,
-            lints: StageLints::default(),
+            ..empty_stage(name, index, platform)
         };
         Ok((stage, triggers))
     }
