@@ -154,6 +154,8 @@ pub struct BuildOutcome {
     pub pushed: Vec<(String, PushReport)>,
     /// The image, when one was assembled (an image export, or `describe_image`).
     pub image: Option<ImageDigests>,
+    /// The build's record id (`builds show ID`), unless recording is off.
+    pub record: Option<String>,
 }
 
 impl Engine {
@@ -172,10 +174,10 @@ impl Engine {
             .map(|image| crate::RecordedImage { id: image.config.to_string(), manifest: image.manifest.to_string() });
         let sources = outcome.as_ref().map(|o| o.solve.sources.clone()).unwrap_or_default();
         let ended = crate::records::Ended { started, graphs, info, keep, image, sources };
-        if let Some(warning) = self.record(&recorder, ended, &outcome)
-            && let Ok(outcome) = &mut outcome
-        {
-            outcome.warnings.push(warning);
+        let record = self.record(&recorder, ended, &outcome);
+        if let Ok(outcome) = &mut outcome {
+            outcome.warnings.extend(crate::records::unrecorded());
+            outcome.record = record;
         }
         outcome
     }
@@ -266,7 +268,7 @@ impl Engine {
             manifest: image.manifest_digest,
             manifest_size: image.manifest_size,
         });
-        Ok(BuildOutcome { solve: result, warnings, pushed, image })
+        Ok(BuildOutcome { solve: result, warnings, pushed, image, record: None })
     }
 
     /// The result's files into `dir`, each with the time `mtime` when given (SOURCE_DATE_EPOCH).

@@ -80,6 +80,8 @@ pub struct PlatformsOutcome {
     pub warnings: Vec<String>,
     /// The names the index was pushed under (familiar).
     pub pushed: Vec<String>,
+    /// The build's record id (`builds show ID`), unless recording is off.
+    pub record: Option<String>,
 }
 
 impl Engine {
@@ -107,10 +109,10 @@ impl Engine {
             .ok()
             .map(|o| crate::RecordedImage { id: o.index.to_string(), manifest: o.index.to_string() });
         let ended = crate::records::Ended { started, graphs, info, keep, image, sources: Default::default() };
-        if let Some(warning) = self.record(&recorder, ended, &outcome)
-            && let Ok(outcome) = &mut outcome
-        {
-            outcome.warnings.push(warning);
+        let record = self.record(&recorder, ended, &outcome);
+        if let Ok(outcome) = &mut outcome {
+            outcome.warnings.extend(crate::records::unrecorded());
+            outcome.record = record;
         }
         outcome
     }
@@ -217,7 +219,7 @@ impl Engine {
                 (platform, digests)
             })
             .collect();
-        Ok(PlatformsOutcome { index, images, warnings, pushed })
+        Ok(PlatformsOutcome { index, images, warnings, pushed, record: None })
     }
 
     /// Pushes each manifest of the index (images and attestations) by digest to `name`'s

@@ -113,6 +113,9 @@ pub struct StepRecord {
     /// How much of that it waited for a slot of the root's bound on parallel work.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queued_ms: Option<u64>,
+    /// How many bytes the layers it wrote take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_written: Option<u64>,
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -184,6 +187,16 @@ impl BuildRecord {
         let count = |status| self.steps.iter().filter(|step| step.status == status).count();
         (count(StepStatus::Ran), count(StepStatus::Cached))
     }
+
+    /// How many bytes of the build contexts' files were read to hash them.
+    pub fn bytes_hashed(&self) -> u64 {
+        self.sources.values().map(|source| source.bytes_hashed).sum()
+    }
+
+    /// How many bytes the layers its steps wrote take.
+    pub fn bytes_written(&self) -> u64 {
+        self.steps.iter().filter_map(|step| step.bytes_written).sum()
+    }
 }
 
 /// Passes a build's events on, keeping what its record needs (not the steps' logs).
@@ -238,6 +251,7 @@ fn steps_of(definition: &Definition, events: &[Event]) -> Vec<StepRecord> {
                 started_ms: None,
                 duration_ms: None,
                 queued_ms: None,
+                bytes_written: None,
                 error: None,
             };
             let mut seen = false;
@@ -252,9 +266,10 @@ fn steps_of(definition: &Definition, events: &[Event]) -> Vec<StepRecord> {
                     Event::OpRunning { op: id, at_ms } if *id == op => {
                         step.queued_ms = step.started_ms.map(|started| at_ms.saturating_sub(started));
                     }
-                    Event::OpCompleted { op: id, started_ms, duration_ms, .. } if *id == op => {
+                    Event::OpCompleted { op: id, started_ms, duration_ms, bytes_written, .. } if *id == op => {
                         step.status = StepStatus::Ran;
                         (step.started_ms, step.duration_ms) = (Some(*started_ms), Some(*duration_ms));
+                        step.bytes_written = Some(*bytes_written);
                     }
                     Event::OpFailed { op: id, error, at_ms, .. } if *id == op => {
                         step.status = StepStatus::Failed;
@@ -271,8 +286,10 @@ fn steps_of(definition: &Definition, events: &[Event]) -> Vec<StepRecord> {
 }
 
 impl crate::Engine {
-    /// Records a build that ended with `outcome`; a record that cannot be written is a warning
-    /// (returned), never the build's failure.
+    /// Records a build that ended with `outcome` and returns the record's id. The record is
+    /// written on a thread of its own, so the caller's answer does not wait for the disk;
+    /// every reader of records in this process waits for it ([`flush`]). A record that cannot
+    /// be written is logged, never the build's failure.
     pub(crate) fn record<T>(
         &self,
         recorder: &Recorder,
@@ -315,10 +332,55 @@ impl crate::Engine {
             graphs,
             sources,
         };
-        store(&self.root().builds_dir(), &record, keep)
-            .err()
-            .map(|error| format!("the build was not recorded: {error}"))
+        let id = record.id.clone();
+        store_in_background(self.root().builds_dir(), record, keep);
+        Some(id)
     }
+}
+
+/// The record writes under way in this process.
+static WRITING: Mutex<Vec<std::thread::JoinHandle<()>>> = Mutex::new(Vec::new());
+
+/// Why records written in the background could not be, until a build reports them.
+static UNRECORDED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Writes `record` on a thread of its own ([`store`]); [`flush`] waits for it. A failure is
+/// kept for the next build's warnings ([`unrecorded`]).
+fn store_in_background(dir: PathBuf, record: BuildRecord, keep: usize) {
+    let pending = Arc::new((dir, record));
+    let write = move |pending: &(PathBuf, BuildRecord)| {
+        let (dir, record) = pending;
+        if let Err(error) = store(dir, record, keep)
+            && let Ok(mut unrecorded) = UNRECORDED.lock()
+        {
+            unrecorded.push(format!("build {} was not recorded: {error}", record.id));
+        }
+    };
+    let mine = pending.clone();
+    match std::thread::Builder::new().name("build-record".to_owned()).spawn(move || write(&mine)) {
+        Ok(handle) => {
+            if let Ok(mut writing) = WRITING.lock() {
+                writing.retain(|handle| !handle.is_finished());
+                writing.push(handle);
+            }
+        }
+        // No thread to spare: written here, then.
+        Err(_) => write(&pending),
+    }
+}
+
+/// Waits until every record this process started writing is written: before records are read,
+/// and before the process exits.
+pub fn flush() {
+    let handles = WRITING.lock().map(|mut writing| std::mem::take(&mut *writing)).unwrap_or_default();
+    for handle in handles {
+        let _ = handle.join();
+    }
+}
+
+/// The records that could not be written since the last call, as warnings.
+pub(crate) fn unrecorded() -> Vec<String> {
+    UNRECORDED.lock().map(|mut unrecorded| std::mem::take(&mut *unrecorded)).unwrap_or_default()
 }
 
 impl EventSink for Recorder {
@@ -347,13 +409,35 @@ pub(crate) fn store(dir: &Path, record: &BuildRecord, keep: usize) -> Result<(),
     let partial = dir.join(format!(".{}.json.partial", record.id));
     std::fs::write(&partial, bytes).map_err(io(format!("writing {}", partial.display())))?;
     std::fs::rename(&partial, &path).map_err(io(format!("writing {}", path.display())))?;
-    let mut ids = record_ids(dir)?;
+    // One pass over the directory: the records to trim and what a killed process left
+    // half-written (`.ID.json.partial`; one younger than a minute may be another build's,
+    // being written).
+    let entries = std::fs::read_dir(dir).map_err(io(format!("reading {}", dir.display())))?;
+    let minute_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    let mut ids = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(id) = record_id(name) {
+            ids.push(id.to_owned());
+        } else if name.starts_with('.')
+            && name.ends_with(".json.partial")
+            && entry.metadata().and_then(|m| m.modified()).is_ok_and(|modified| modified < minute_ago)
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
     ids.sort();
     let excess = ids.len().saturating_sub(keep);
     for id in &ids[..excess] {
         let _ = std::fs::remove_file(dir.join(format!("{id}.json")));
     }
     Ok(())
+}
+
+/// The id of the record a file of the records directory holds, by its name (`ID.json`).
+fn record_id(file_name: &str) -> Option<&str> {
+    file_name.strip_suffix(".json").filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// The ids of the records in `dir`.
@@ -365,13 +449,13 @@ fn record_ids(dir: &Path) -> Result<Vec<String>, EngineError> {
     };
     Ok(entries
         .filter_map(Result::ok)
-        .filter_map(|entry| entry.file_name().to_str().and_then(|name| name.strip_suffix(".json")).map(str::to_owned))
-        .filter(|id| !id.starts_with('.') && id.chars().all(|c| c.is_ascii_hexdigit()))
+        .filter_map(|entry| entry.file_name().to_str().and_then(record_id).map(str::to_owned))
         .collect())
 }
 
 /// The records in `dir`, newest first; an unreadable one is left out.
 pub fn list(dir: &Path) -> Result<Vec<BuildRecord>, EngineError> {
+    flush();
     Ok(newest_first(dir)?.collect())
 }
 
@@ -386,6 +470,7 @@ fn newest_first(dir: &Path) -> Result<impl Iterator<Item = BuildRecord> + '_, En
 
 /// The record a user names: its id, an unambiguous prefix of it, or `latest`.
 pub fn find(dir: &Path, name: &str) -> Result<BuildRecord, EngineError> {
+    flush();
     let mut ids = record_ids(dir)?;
     ids.sort();
     let id = if name == "latest" {
@@ -416,6 +501,7 @@ fn read(dir: &Path, id: &str) -> Result<BuildRecord, EngineError> {
 
 /// The newest record before `record` of the same Dockerfile and target.
 pub fn previous(dir: &Path, record: &BuildRecord) -> Result<Option<BuildRecord>, EngineError> {
+    flush();
     // Read one at a time: the one wanted is usually among the newest.
     Ok(newest_first(dir)?.find(|other| {
         other.id < record.id
@@ -426,6 +512,7 @@ pub fn previous(dir: &Path, record: &BuildRecord) -> Result<Option<BuildRecord>,
 
 /// Removes every record in `dir`; returns how many there were.
 pub fn remove_all(dir: &Path) -> Result<usize, EngineError> {
+    flush();
     let ids = record_ids(dir)?;
     for id in &ids {
         let path = dir.join(format!("{id}.json"));

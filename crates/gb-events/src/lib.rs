@@ -59,6 +59,10 @@ pub enum Event {
         started_ms: u64,
         /// How long it ran.
         duration_ms: u64,
+        /// How many bytes the layers it wrote take on disk (0 for an op that wrote none, or
+        /// from a server that does not count them).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        bytes_written: u64,
     },
     /// An op failed; the build stops.
     OpFailed {
@@ -129,14 +133,24 @@ impl EventSink for NoEvents {
     fn emit(&self, _: Event) {}
 }
 
+/// Whether a count is zero (left out of the JSON line).
+fn is_zero(count: &u64) -> bool {
+    *count == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn events_are_tagged_json_lines() {
-        let event =
-            Event::OpCompleted { op: "sha256:ab".into(), description: "RUN x".into(), started_ms: 1, duration_ms: 2 };
+        let event = Event::OpCompleted {
+            op: "sha256:ab".into(),
+            description: "RUN x".into(),
+            started_ms: 1,
+            duration_ms: 2,
+            bytes_written: 0,
+        };
         let line = event.to_json_line();
         assert_eq!(
             line,

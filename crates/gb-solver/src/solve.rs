@@ -150,6 +150,15 @@ pub struct SourceContent {
     /// A local context's files (path below the context, sha256 of the content), in path order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<(String, Sha256Digest)>,
+    /// How many bytes of a local context's files were read to hash them (files whose digest
+    /// the file index held are not read).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bytes_hashed: u64,
+}
+
+/// Whether a count is zero (left out of a record).
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 /// Runs Definitions against one state root.
@@ -238,10 +247,11 @@ impl Solver {
         let mut sources = self.resolve_sources(definition, &reachable, &nodes, options, &files)?;
         let mut brought: BTreeMap<OpDigest, SourceContent> = sources
             .iter()
-            .map(|(digest, (content, _))| (*digest, SourceContent { content: content.clone(), files: Vec::new() }))
+            .map(|(digest, (content, _))| (*digest, SourceContent { content: content.clone(), ..Default::default() }))
             .collect();
-        for (digest, files) in files.into_inner().unwrap_or_default() {
-            brought.entry(digest).or_default().files = files;
+        for (digest, (files, bytes_hashed)) in files.into_inner().unwrap_or_default() {
+            let brought = brought.entry(digest).or_default();
+            (brought.files, brought.bytes_hashed) = (files, bytes_hashed);
         }
         let context = Arc::new(Context {
             root: self.root.clone(),
@@ -494,7 +504,7 @@ impl Solver {
                             e => fail(e.to_string()),
                         })?;
                 if let Ok(mut files) = files.lock() {
-                    files.insert(*digest, checksum.file_digests);
+                    files.insert(*digest, (checksum.file_digests, checksum.bytes_hashed));
                 }
                 Ok((
                     Some(checksum.digest.to_string()),
@@ -585,8 +595,9 @@ impl Solver {
     }
 }
 
-/// The files each local source read, as its checksum listed them.
-type LocalFiles = std::sync::Mutex<BTreeMap<OpDigest, Vec<(String, Sha256Digest)>>>;
+/// The files each local source read, as its checksum listed them, with how many bytes of them
+/// had to be read (the others' digests were in the file index).
+type LocalFiles = std::sync::Mutex<BTreeMap<OpDigest, (Vec<(String, Sha256Digest)>, u64)>>;
 
 /// Which of the reachable ops (in topological order) run even when the cache has their result:
 /// all under `--no-cache`; else those whose metadata asks (`--no-cache-filter`) and every op

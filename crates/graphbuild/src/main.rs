@@ -44,6 +44,8 @@ fn main() {
         },
         None => execute(cli),
     };
+    // Build records are written in the background: none is lost to the exit.
+    gb_engine::records::flush();
     std::process::exit(code);
 }
 

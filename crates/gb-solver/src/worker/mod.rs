@@ -48,6 +48,14 @@ pub(crate) async fn run_op(
     let description = context.description(&digest);
     let shows_progress = matches!(node.op, Op::Exec(_) | Op::File(_));
     let started_ms = context.now_ms();
+    let input_layers: std::collections::HashSet<gb_cache::LayerId> = inputs
+        .iter()
+        .filter_map(|input| match input {
+            Value::Snapshot(snapshot) => Some(snapshot.layers.iter().cloned()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
     if shows_progress {
         context.events.emit(Event::OpStarted {
             op: digest.to_string(),
@@ -94,6 +102,7 @@ pub(crate) async fn run_op(
                     description,
                     started_ms,
                     duration_ms: now - started_ms,
+                    bytes_written: bytes_written(context, &outputs, &input_layers),
                 });
             }
             Ok(outputs.into_iter().map(Value::Snapshot).collect())
@@ -112,6 +121,24 @@ pub(crate) async fn run_op(
             Err(err)
         }
     }
+}
+
+/// The bytes of the layers an exec or file op wrote: each output's top layer, unless it is one
+/// of the op's inputs (an output left as it was). Layers below it came with the inputs (a base
+/// image pulled for the op included): they were not the op's writing.
+fn bytes_written(
+    context: &Context,
+    outputs: &[Snapshot],
+    input_layers: &std::collections::HashSet<gb_cache::LayerId>,
+) -> u64 {
+    let mut written = std::collections::HashSet::new();
+    outputs
+        .iter()
+        .filter_map(|output| output.layers.last())
+        .filter(|layer| !input_layers.contains(*layer) && written.insert((*layer).clone()))
+        .filter_map(|layer| context.root.db.layer(layer).ok().flatten())
+        .map(|record| record.size)
+        .sum()
 }
 
 /// A value as a snapshot: a local directory is copied (with its filters) into a new layer.

@@ -124,7 +124,7 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
     locals.extend(prepared.named_locals.clone());
     let describe = args.quiet || args.iidfile.is_some() || args.metadata_file.is_some();
     let info = build_info(&args, &prepared);
-    let image = super::engine::solve_and_export(
+    let super::engine::Solved { image, record } = super::engine::solve_and_export(
         state.clone(),
         &definition,
         &args.run,
@@ -144,14 +144,18 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
         crate::cli::ProgressMode::Auto => crate::session::current().stderr_is_terminal(),
         _ => false,
     };
-    if tty
-        && let Ok(record) = gb_engine::records::find(&state.builds_dir(), "latest")
-        && let Some(line) = super::builds::critical_path_line(&record)
-    {
+    // Read back only when shown: the record is written in the background.
+    let record =
+        record.filter(|_| tty || args.explain).and_then(|id| gb_engine::records::find(&state.builds_dir(), &id).ok());
+    if tty && let Some(line) = record.as_ref().and_then(super::builds::critical_path_line) {
         crate::session::errln!("critical path: {line}");
     }
     if args.explain {
-        super::builds::explain_latest(&state, matches!(args.run.progress, crate::cli::ProgressMode::Json))?;
+        let json = matches!(args.run.progress, crate::cli::ProgressMode::Json);
+        match &record {
+            Some(record) => super::builds::explain_build(&state, record, json)?,
+            None => crate::session::errln!("explain: builds are not recorded here ([builds] keep = 0)"),
+        }
     }
     match image {
         Some(image) => report_image(&args, &image),

@@ -92,13 +92,12 @@ pub fn explain(args: BuildsExplainArgs, root: &StateRoot) -> Result<(), Failure>
 
 /// After `build --explain`: the explanation of the build just recorded, on standard error (one
 /// `op_explained` JSON event per step with `--progress json`).
-pub fn explain_latest(root: &StateRoot, json: bool) -> Result<(), Failure> {
+pub fn explain_build(root: &StateRoot, later: &BuildRecord, json: bool) -> Result<(), Failure> {
     let dir = root.builds_dir();
     let engine = |e| Failure::Engine(Box::new(e));
-    let later = gb_engine::records::find(&dir, "latest").map_err(engine)?;
-    match gb_engine::records::previous(&dir, &later).map_err(engine)? {
+    match gb_engine::records::previous(&dir, later).map_err(engine)? {
         Some(earlier) => {
-            for explanation in gb_engine::explain(&earlier, &later) {
+            for explanation in gb_engine::explain(&earlier, later) {
                 if json {
                     let mut event = serde_json::to_value(&explanation).unwrap_or_default();
                     if let Some(object) = event.as_object_mut() {
@@ -129,6 +128,11 @@ fn print_summary(record: &BuildRecord) {
         outln!("Error:       {error}");
     }
     outln!("Steps:       {ran} ran, {cached} cached, {} in all", record.steps.len());
+    outln!(
+        "Bytes:       {} of context files hashed, {} of layers written",
+        super::images::human_size(record.bytes_hashed()),
+        super::images::human_size(record.bytes_written())
+    );
     if let Some(line) = critical_path_line(record) {
         outln!("Critical:    {line}");
     }

@@ -261,7 +261,15 @@ pub struct ImageOptions<'a> {
     pub info: gb_engine::BuildInfo,
 }
 
-/// Solves a definition and exports its output, on the engine; returns the image it assembled.
+/// What [`solve_and_export`] made.
+pub struct Solved {
+    /// The image it assembled, when it made one.
+    pub image: Option<gb_engine::ImageDigests>,
+    /// The build's record id, unless recording is off.
+    pub record: Option<String>,
+}
+
+/// Solves a definition and exports its output, on the engine.
 pub fn solve_and_export(
     root: Arc<StateRoot>,
     definition: &Definition,
@@ -270,7 +278,7 @@ pub fn solve_and_export(
     dockerfile: Option<(String, String)>,
     image: ImageOptions<'_>,
     insecure: &[String],
-) -> Result<Option<gb_engine::ImageDigests>, Failure> {
+) -> Result<Solved, Failure> {
     let tags = image.tags;
     let mut exports = parse_outputs(&run.outputs)?;
     let mut names = Vec::new();
@@ -308,7 +316,7 @@ pub fn solve_and_export(
     for (name, report) in &outcome.pushed {
         super::registry::print_push(name, report);
     }
-    Ok(outcome.image)
+    Ok(Solved { image: outcome.image, record: outcome.record })
 }
 
 /// How to solve, from the shared flags: the solve options, the token Ctrl-C fires, and the ssh

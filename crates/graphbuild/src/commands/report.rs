@@ -82,6 +82,8 @@ fn totals(page: &mut String, record: &BuildRecord, critical: &gb_engine::Critica
         ("Time running steps", seconds(run_total)),
         ("Waiting for a slot", seconds(queued)),
         ("Exporting", record.export_ms.map(seconds).unwrap_or_default()),
+        ("Context bytes hashed", super::images::human_size(record.bytes_hashed())),
+        ("Layer bytes written", super::images::human_size(record.bytes_written())),
         ("Dockerfile", record.info.dockerfile.clone().unwrap_or_default()),
         ("Target", record.info.target.clone().unwrap_or_default()),
         ("Image", record.image.as_ref().map(|i| i.id.clone()).unwrap_or_default()),

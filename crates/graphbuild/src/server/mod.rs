@@ -175,6 +175,7 @@ fn watch(server: &Server, identity: Option<(u64, u64)>) {
             if !orphaned {
                 let _ = std::fs::remove_file(&server.socket);
             }
+            gb_engine::records::flush();
             crate::session::errln!("graphbuild server (pid {}) exits", std::process::id());
             std::process::exit(crate::exit::SUCCESS);
         }

@@ -70,15 +70,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::case_file::{self, Section};
 use crate::engine::{Env, write};
 use crate::repo_root;
-
-/// One section of a case file.
-struct Section {
-    kind: String,
-    argument: String,
-    body: String,
-}
 
 /// A parsed case file.
 struct Case {
@@ -88,24 +82,7 @@ struct Case {
 
 impl Case {
     fn parse(name: String, text: &str) -> Result<Self, String> {
-        let mut sections: Vec<Section> = Vec::new();
-        for line in text.split_inclusive('\n') {
-            if let Some(header) = line.strip_prefix("=== ") {
-                let header = header.trim_end_matches('\n');
-                let (kind, argument) = match header.split_once(": ") {
-                    Some((kind, argument)) => (kind.trim(), argument.trim()),
-                    None => (header.trim(), ""),
-                };
-                sections.push(Section { kind: kind.to_owned(), argument: argument.to_owned(), body: String::new() });
-            } else if let Some(section) = sections.last_mut() {
-                section.body.push_str(line);
-            }
-        }
-        for section in &mut sections {
-            if section.body.ends_with('\n') {
-                section.body.pop();
-            }
-        }
+        let sections = case_file::sections(text);
         let case = Self { name, sections };
         if !case.sections.iter().any(|s| s.kind == "test") {
             return Err("no `=== test:` section".to_owned());
@@ -126,14 +103,7 @@ impl Case {
 /// name and the findings of each case that did not do what it says.
 fn run_group(group: &str) {
     let dir = repo_root().join("crates/graphbuild/tests/data/buildkit").join(group);
-    let filter = std::env::var("BUILDKIT_CASE").unwrap_or_default();
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "case"))
-        .filter(|path| path.to_string_lossy().contains(&filter))
-        .collect();
-    paths.sort();
+    let paths = case_file::case_paths(&dir, "BUILDKIT_CASE");
     if paths.is_empty() {
         return;
     }
