@@ -120,6 +120,9 @@ pub struct BuildRequest {
     pub info: crate::BuildInfo,
     /// How many build records the root keeps.
     pub keep_records: usize,
+    /// Explain each step that runs, in its `op_started` event, against the last recorded build
+    /// of the same Dockerfile and target (`build --explain`).
+    pub explain: bool,
 }
 
 /// OCI annotations a build adds (`docker buildx build --annotation`), by where they go.
@@ -163,7 +166,16 @@ impl Engine {
     /// removed before a result or an image names it.
     pub async fn build(&self, request: BuildRequest, events: Arc<dyn EventSink>) -> Result<BuildOutcome, EngineError> {
         let started = std::time::SystemTime::now();
-        let recorder = Arc::new(crate::records::Recorder::new(events));
+        let earlier = match request.explain && request.keep_records > 0 {
+            true => crate::records::newest_like(&self.root().builds_dir(), &request.info)?,
+            false => None,
+        };
+        let recorder = Arc::new(match earlier {
+            Some(earlier) => crate::records::Recorder::explaining(events, earlier, &request.definition, &request.info),
+            None => crate::records::Recorder::new(events),
+        });
+        let mut request = request;
+        request.solve.on_sources = recorder.sources_hook();
         let graphs = vec![crate::RecordedGraph { platform: None, definition: request.definition.clone() }];
         let (info, keep) = (request.info.clone(), request.keep_records);
         let mut outcome = self.build_unrecorded(request, recorder.clone()).await;
@@ -202,6 +214,7 @@ impl Engine {
             annotations,
             info: _,
             keep_records: _,
+            explain: _,
         } = request;
         let mut warnings = Vec::new();
         // Base images not in the store are pulled only when an op that must run reads them.

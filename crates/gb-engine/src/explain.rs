@@ -38,14 +38,7 @@ impl std::fmt::Display for Explanation {
 /// One explanation per step of `later` that ran, saying why it did not come from the cache
 /// that `earlier` left.
 pub fn explain(earlier: &BuildRecord, later: &BuildRecord) -> Vec<Explanation> {
-    let (Some(old), Some(new)) = (earlier.graphs.first(), later.graphs.first()) else { return Vec::new() };
-    let view = Views {
-        old: Graph::of(&old.definition, earlier),
-        new: Graph::of(&new.definition, later),
-        earlier,
-        later,
-        reasons: std::cell::RefCell::new(HashMap::new()),
-    };
+    let Some(view) = Views::of(earlier, later, HashMap::new()) else { return Vec::new() };
     later
         .steps
         .iter()
@@ -63,6 +56,24 @@ pub fn explain(earlier: &BuildRecord, later: &BuildRecord) -> Vec<Explanation> {
             }
         })
         .collect()
+}
+
+/// Why the step at `index` of `later` (a build under way, its steps so far) runs, as
+/// [`explain`] would say after the build; `reasons` holds those given for the steps before it,
+/// by number, and gets this one's.
+pub(crate) fn explain_step(
+    earlier: &BuildRecord,
+    later: &BuildRecord,
+    index: usize,
+    reasons: &mut HashMap<usize, String>,
+) -> Option<String> {
+    let view = Views::of(earlier, later, std::mem::take(reasons))?;
+    let reason = later.steps.get(index).map(|step| view.reason(step));
+    *reasons = view.reasons.into_inner();
+    if let Some(reason) = &reason {
+        reasons.insert(index + 1, reason.clone());
+    }
+    reason
 }
 
 /// A description without its `[stage 2/5] ` label.
@@ -109,7 +120,18 @@ struct Views<'a> {
 /// Why a step whose inputs did not change ran: its own result was gone.
 const PRUNED: &str = "the cache no longer had its result (pruned)";
 
-impl Views<'_> {
+impl<'a> Views<'a> {
+    fn of(earlier: &'a BuildRecord, later: &'a BuildRecord, reasons: HashMap<usize, String>) -> Option<Self> {
+        let (old, new) = (earlier.graphs.first()?, later.graphs.first()?);
+        Some(Views {
+            old: Graph::of(&old.definition, earlier),
+            new: Graph::of(&new.definition, later),
+            earlier,
+            later,
+            reasons: std::cell::RefCell::new(reasons),
+        })
+    }
+
     fn reason(&self, step: &StepRecord) -> String {
         let Some(digest) = step.op.parse::<gb_ir::Sha256Digest>().ok().map(OpDigest) else {
             return "its record names no op".to_owned();

@@ -116,6 +116,9 @@ pub struct StepRecord {
     /// How many bytes the layers it wrote take.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_written: Option<u64>,
+    /// Why it ran although the build it was compared with had it cached (`build --explain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -199,15 +202,76 @@ impl BuildRecord {
     }
 }
 
-/// Passes a build's events on, keeping what its record needs (not the steps' logs).
+/// Passes a build's events on, keeping what its record needs (not the steps' logs); when
+/// explaining, each step's `op_started` event gets why it runs.
 pub(crate) struct Recorder {
     inner: Arc<dyn EventSink>,
     events: Mutex<Vec<Event>>,
+    explaining: Option<Explaining>,
+}
+
+/// What explaining steps as they start needs: the earlier build, and this one so far.
+struct Explaining {
+    earlier: BuildRecord,
+    /// This build as a record (its graph, options and sources; the steps are made from the
+    /// events when one starts), and the reasons given so far by step number.
+    so_far: Mutex<(BuildRecord, std::collections::HashMap<usize, String>)>,
 }
 
 impl Recorder {
     pub(crate) fn new(inner: Arc<dyn EventSink>) -> Self {
-        Self { inner, events: Mutex::new(Vec::new()) }
+        Self { inner, events: Mutex::new(Vec::new()), explaining: None }
+    }
+
+    /// A recorder that explains each step that starts against `earlier` (the last build of
+    /// the same Dockerfile and target).
+    pub(crate) fn explaining(
+        inner: Arc<dyn EventSink>,
+        earlier: BuildRecord,
+        definition: &Definition,
+        info: &BuildInfo,
+    ) -> Self {
+        let so_far = BuildRecord {
+            id: String::new(),
+            started_unix_ms: 0,
+            duration_ms: 0,
+            status: BuildStatus::Completed,
+            error: None,
+            info: info.clone(),
+            steps: Vec::new(),
+            image: None,
+            export_ms: None,
+            graphs: vec![RecordedGraph { platform: None, definition: definition.clone() }],
+            sources: BTreeMap::new(),
+        };
+        let explaining = Explaining { earlier, so_far: Mutex::new((so_far, std::collections::HashMap::new())) };
+        Self { inner, events: Mutex::new(Vec::new()), explaining: Some(explaining) }
+    }
+
+    /// What the solver calls with the sources' content when explaining.
+    pub(crate) fn sources_hook(self: &Arc<Self>) -> Option<gb_solver::SourcesHook> {
+        self.explaining.as_ref()?;
+        let recorder = Arc::downgrade(self);
+        Some(Arc::new(move |sources: &BTreeMap<gb_ir::OpDigest, gb_solver::SourceContent>| {
+            if let Some(recorder) = recorder.upgrade()
+                && let Some(explaining) = &recorder.explaining
+                && let Ok(mut so_far) = explaining.so_far.lock()
+            {
+                so_far.0.sources = sources.iter().map(|(op, content)| (op.to_string(), content.clone())).collect();
+            }
+        }))
+    }
+
+    /// Why the step `op` runs, when explaining.
+    fn reason(&self, op: &str) -> Option<String> {
+        let explaining = self.explaining.as_ref()?;
+        let mut so_far = explaining.so_far.lock().ok()?;
+        let (record, reasons) = &mut *so_far;
+        let events = self.events.lock().ok()?;
+        record.steps = steps_of(&record.graphs.first()?.definition, &events, true);
+        drop(events);
+        let index = record.steps.iter().position(|step| step.op == op)?;
+        crate::explain::explain_step(&explaining.earlier, record, index, reasons)
     }
 
     /// How long the solve took, as its `build_completed` events say (a multi-platform build
@@ -227,12 +291,13 @@ impl Recorder {
     /// The steps of `definition` as the events tell them.
     pub(crate) fn steps(&self, definition: &Definition) -> Vec<StepRecord> {
         let events = self.events.lock().map(|events| events.clone()).unwrap_or_default();
-        steps_of(definition, &events)
+        steps_of(definition, &events, false)
     }
 }
 
-/// The steps of `definition` as `events` tell them.
-fn steps_of(definition: &Definition, events: &[Event]) -> Vec<StepRecord> {
+/// The steps of `definition` as `events` tell them; a step the build has not reached (or never
+/// did: it stopped first) is left out unless `unreached` asks for it.
+fn steps_of(definition: &Definition, events: &[Event], unreached: bool) -> Vec<StepRecord> {
     let reachable = definition.reachable_from_output();
     let ops: std::collections::HashMap<_, _> = definition.ops.iter().map(|entry| (entry.digest, &entry.node)).collect();
     reachable
@@ -252,6 +317,7 @@ fn steps_of(definition: &Definition, events: &[Event]) -> Vec<StepRecord> {
                 duration_ms: None,
                 queued_ms: None,
                 bytes_written: None,
+                reason: None,
                 error: None,
             };
             let mut seen = false;
@@ -260,8 +326,9 @@ fn steps_of(definition: &Definition, events: &[Event]) -> Vec<StepRecord> {
                     Event::OpCached { op: id, .. } if *id == op => {
                         (seen, step.status) = (true, StepStatus::Cached);
                     }
-                    Event::OpStarted { op: id, at_ms, .. } if *id == op => {
+                    Event::OpStarted { op: id, at_ms, reason, .. } if *id == op => {
                         (seen, step.started_ms) = (true, Some(*at_ms));
+                        step.reason.clone_from(reason);
                     }
                     Event::OpRunning { op: id, at_ms } if *id == op => {
                         step.queued_ms = step.started_ms.map(|started| at_ms.saturating_sub(started));
@@ -279,8 +346,7 @@ fn steps_of(definition: &Definition, events: &[Event]) -> Vec<StepRecord> {
                     _ => {}
                 }
             }
-            // A step the build never reached (it stopped first) is left out.
-            seen.then_some(step)
+            (seen || unreached).then_some(step)
         })
         .collect()
 }
@@ -384,7 +450,12 @@ pub(crate) fn unrecorded() -> Vec<String> {
 }
 
 impl EventSink for Recorder {
-    fn emit(&self, event: Event) {
+    fn emit(&self, mut event: Event) {
+        if let Event::OpStarted { op, reason, .. } = &mut event
+            && self.explaining.is_some()
+        {
+            *reason = self.reason(op);
+        }
         if !matches!(event, Event::OpLog { .. })
             && let Ok(mut events) = self.events.lock()
         {
@@ -508,6 +579,12 @@ pub fn previous(dir: &Path, record: &BuildRecord) -> Result<Option<BuildRecord>,
             && other.info.dockerfile == record.info.dockerfile
             && other.info.target == record.info.target
     }))
+}
+
+/// The newest record of a build of the Dockerfile and target `info` names.
+pub(crate) fn newest_like(dir: &Path, info: &BuildInfo) -> Result<Option<BuildRecord>, EngineError> {
+    flush();
+    Ok(newest_first(dir)?.find(|other| other.info.dockerfile == info.dockerfile && other.info.target == info.target))
 }
 
 /// Removes every record in `dir`; returns how many there were.

@@ -29,6 +29,10 @@ pub enum Event {
         description: String,
         /// When.
         at_ms: u64,
+        /// Why it runs although an earlier build of the same Dockerfile and target had it
+        /// cached (`build --explain`): `1 context file changed: src/main.c (content)`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// A started op got a slot of the root's bound on parallel work and its work proper began;
     /// the time since `op_started` went to waiting for the slot.

@@ -22,6 +22,7 @@ pub use entitlements::{Entitlement, UnknownEntitlement};
 pub use error::{ErrorKind, SolveError};
 pub use keys::cache_key;
 pub use solve::{
-    ImagePuller, PullError, SecretSource, SolveOptions, SolveResult, Solver, SourceContent, default_parallelism,
+    ImagePuller, PullError, SecretSource, SolveOptions, SolveResult, Solver, SourceContent, SourcesHook,
+    default_parallelism,
 };
 pub use steps::limit_parallel_steps;

@@ -63,7 +63,13 @@ pub struct SolveOptions {
     pub puller: Option<Arc<dyn ImagePuller>>,
     /// The privileges the build was granted (`--allow`); an exec op needing another is refused.
     pub entitlements: BTreeSet<Entitlement>,
+    /// Told what the sources brought in once they are resolved, before any op runs (what a
+    /// build's explanation of each step as it starts needs).
+    pub on_sources: Option<SourcesHook>,
 }
+
+/// See [`SolveOptions::on_sources`].
+pub type SourcesHook = Arc<dyn Fn(&BTreeMap<OpDigest, SourceContent>) + Send + Sync>;
 
 impl std::fmt::Debug for SolveOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,6 +81,7 @@ impl std::fmt::Debug for SolveOptions {
             .field("ssh", &self.ssh)
             .field("puller", &self.puller.is_some())
             .field("entitlements", &self.entitlements)
+            .field("on_sources", &self.on_sources.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -90,6 +97,7 @@ impl Default for SolveOptions {
             cancel: CancellationToken::new(),
             puller: None,
             entitlements: BTreeSet::new(),
+            on_sources: None,
         }
     }
 }
@@ -252,6 +260,9 @@ impl Solver {
         for (digest, (files, bytes_hashed)) in files.into_inner().unwrap_or_default() {
             let brought = brought.entry(digest).or_default();
             (brought.files, brought.bytes_hashed) = (files, bytes_hashed);
+        }
+        if let Some(hook) = &options.on_sources {
+            hook(&brought);
         }
         let context = Arc::new(Context {
             root: self.root.clone(),

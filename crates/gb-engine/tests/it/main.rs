@@ -44,6 +44,7 @@ fn request(context: &Path, exports: Vec<Export>, names: Vec<String>) -> BuildReq
         annotations: gb_engine::Annotations::default(),
         info: gb_engine::BuildInfo { target: Some("app".to_owned()), ..Default::default() },
         keep_records: gb_engine::DEFAULT_KEEP,
+        explain: false,
     }
 }
 

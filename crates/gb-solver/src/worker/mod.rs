@@ -61,6 +61,7 @@ pub(crate) async fn run_op(
             op: digest.to_string(),
             description: description.clone(),
             at_ms: started_ms,
+            reason: None,
         });
     }
     let result = match &node.op {

@@ -130,7 +130,14 @@ pub fn run(mut args: BuildArgs, root: Option<&std::path::Path>, insecure: &[Stri
         &args.run,
         locals,
         Some((prepared.file, prepared.text)),
-        super::engine::ImageOptions { tags: &args.tags, describe, source_date_epoch, annotations, info },
+        super::engine::ImageOptions {
+            tags: &args.tags,
+            describe,
+            source_date_epoch,
+            annotations,
+            info,
+            explain: args.explain,
+        },
         insecure,
     )?;
     if args.push {

@@ -66,6 +66,9 @@ pub fn show(args: BuildsShowArgs, root: &StateRoot) -> Result<(), Failure> {
             (status, _) => status.name().to_owned(),
         };
         outln!("#{} {}{location}: {outcome}", index + 1, step.description);
+        if let Some(reason) = &step.reason {
+            outln!("   why: {reason}");
+        }
         if let Some(error) = &step.error {
             outln!("   {error}");
         }

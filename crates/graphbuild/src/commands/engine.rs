@@ -259,6 +259,8 @@ pub struct ImageOptions<'a> {
     pub annotations: gb_engine::Annotations,
     /// What the build's record says of the front end's options.
     pub info: gb_engine::BuildInfo,
+    /// `--explain`: each step that runs says why in its `op_started` event.
+    pub explain: bool,
 }
 
 /// What [`solve_and_export`] made.
@@ -305,6 +307,7 @@ pub fn solve_and_export(
         annotations: image.annotations,
         info: image.info,
         keep_records: super::registry::records_kept(root.path())?,
+        explain: image.explain,
     };
     let sink: Arc<dyn gb_events::EventSink> = Arc::from(crate::progress::sink(run.progress));
     let engine = Engine::new(root);

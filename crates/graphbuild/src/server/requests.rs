@@ -132,6 +132,7 @@ fn build_request(root: &StateRoot, request: SolveRequest) -> Result<BuildRequest
         annotations: gb_engine::Annotations::default(),
         info: gb_engine::BuildInfo::default(),
         keep_records: crate::commands::registry::records_kept(root.path())?,
+        explain: false,
     })
 }
 

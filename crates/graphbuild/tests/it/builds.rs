@@ -228,12 +228,25 @@ fn explain_says_why_each_step_ran() {
         .output()
         .expect("build");
     assert_ok(&output);
-    let explained: Vec<Value> = String::from_utf8_lossy(&output.stderr)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|event| event["event"] == "op_explained")
-        .collect();
+    let events = |name: &str| -> Vec<Value> {
+        String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|event| event["event"] == name)
+            .collect()
+    };
+    let explained = events("op_explained");
     assert_eq!(explained.len(), 2, "{explained:?}");
+    // The same reason rides on each step's own `op_started` event, as it starts.
+    let started = events("op_started");
+    assert_eq!(started.len(), 2, "{started:?}");
+    for (started, explained) in started.iter().zip(&explained) {
+        assert_eq!(started["op"], explained["op"]);
+        assert_eq!(started["reason"], explained["reason"], "{started}");
+    }
+    // And the record keeps it: `builds show` says why each step ran.
+    let shown = stdout(&env, &["builds", "show", "latest"]);
+    assert!(shown.contains("   why: 1 context file changed: src/main.c (content)\n"), "{shown}");
     assert_eq!(explained[0]["step"], 2);
     assert_eq!(explained[0]["reason"], "1 context file changed: src/main.c (content)");
     assert!(explained[0]["op"].as_str().is_some_and(|op| op.starts_with("sha256:")));

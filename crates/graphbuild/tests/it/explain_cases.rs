@@ -91,11 +91,37 @@ fn run_case(sections: &[Section]) -> Vec<String> {
                         expected.join("\n    ")
                     ));
                 }
+                problems.extend(live_reasons_differ(&env, &printed).map(|e| format!("build {builds}: {e}")));
             }
             other => problems.push(format!("unknown section `=== {other}`")),
         }
     }
     problems
+}
+
+/// Whether the reasons the build gave each step as it started (its `op_started` events, which
+/// its record keeps) differ from those it printed after the build (`#N ...: REASON`).
+fn live_reasons_differ(env: &Env, printed: &[String]) -> Option<String> {
+    let shown = env.cmd(&["builds", "show", "latest", "--format", "json"]).output().expect("builds show");
+    assert_ok(&shown);
+    let record: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("a record");
+    let live: Vec<String> = record["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .enumerate()
+        .filter_map(|(i, step)| Some(format!("#{} {}", i + 1, without_digests(step["reason"].as_str()?))))
+        .collect();
+    let after: Vec<String> = printed
+        .iter()
+        .filter(|line| line.starts_with('#'))
+        .filter_map(|line| {
+            let (step, _) = line.split_once(' ')?;
+            let (_, reason) = line.rsplit_once("): ")?;
+            Some(format!("{step} {reason}"))
+        })
+        .collect();
+    (live != after).then(|| format!("reasons as steps started {live:?}, after the build {after:?}"))
 }
 
 /// Moves a file's modification time a minute on, leaving all else.
