@@ -227,6 +227,9 @@ impl Engine {
 
         let mut pushed = Vec::new();
         let makes_image = exports.iter().any(|to| !matches!(to.export, Export::Local(_) | Export::Tar(_)));
+        if makes_image || describe_image {
+            self.ensure_base_image(&definition, &registry).await?;
+        }
         // Each image made, by how: exports that make it alike share it; the last is the build's.
         let mut images: Vec<(ImageHow, gb_export::BuiltImage)> = Vec::new();
         let mut built =

@@ -147,6 +147,7 @@ impl Engine {
         for build in &builds {
             let started = now_unix();
             let result = Solver::new(root.clone()).solve(&build.definition, &solve, events.clone()).await?;
+            self.ensure_base_image(&build.definition, &registry).await?;
             let image = self.assemble(
                 &build.definition,
                 &result,

@@ -59,6 +59,49 @@ impl gb_solver::ImagePuller for RegistryPuller {
     }
 }
 
+impl Engine {
+    /// Puts the base image of `definition`'s image in the store when it is not there, so that
+    /// the image is assembled on the base's own blobs and history. A build whose steps all came
+    /// from a shared cache never needed the base's layers, so nothing pulled it; an image
+    /// assembled without it would re-serialize its layers and lose its history. The pull finds
+    /// the layers the cache import brought in by their blobs and downloads only what is missing.
+    pub(crate) async fn ensure_base_image(
+        &self,
+        definition: &gb_ir::Definition,
+        config: &RegistryConfig,
+    ) -> Result<(), EngineError> {
+        let Some(spec) = &definition.image else { return Ok(()) };
+        let Some(reference) = &spec.base else { return Ok(()) };
+        // The manifest the front end resolved the base to, which the build's steps were keyed on.
+        let Some(manifest) = definition.ops.iter().find_map(|entry| match &entry.node.op {
+            gb_ir::Op::Source(gb_ir::SourceOp::Image(image)) if image.reference == *reference => image.manifest,
+            _ => None,
+        }) else {
+            return Ok(());
+        };
+        let name =
+            gb_cache::ImageName::parse(reference).map_err(|e| EngineError::Invalid(format!("{reference}: {e}")))?;
+        let stored = self
+            .root()
+            .db
+            .image(&name)
+            .map_err(|source| EngineError::Store { action: "reading the image store", source: Box::new(source) })?;
+        if stored.is_some_and(|record| record.manifest_digest == manifest) {
+            return Ok(());
+        }
+        let mut pinned =
+            ImageReference::parse(reference).map_err(|e| EngineError::Invalid(format!("{reference}: {e}")))?;
+        (pinned.tag, pinned.digest) = (None, Some(manifest));
+        let registry = Registry::new(config.clone())?;
+        let mut record = registry.pull(&export_context(self.root()), &pinned, &spec.platform).await?;
+        record.reference = reference.clone();
+        self.root()
+            .db
+            .put_image(&name, &record)
+            .map_err(|source| EngineError::Store { action: "storing the base image", source: Box::new(source) })
+    }
+}
+
 /// Pushes the stored image `name` (normalized) to its registry; returns its familiar name and
 /// what the push did.
 pub async fn push(engine: &Engine, name: &str, config: &RegistryConfig) -> Result<(String, PushReport), EngineError> {

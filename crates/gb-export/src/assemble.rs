@@ -125,8 +125,12 @@ pub fn assemble_image_with(
     let (compression, source_date_epoch, built_at) = (*compression, *source_date_epoch, *built_at);
     let mut warnings = Vec::new();
     let created = rfc3339(source_date_epoch.or(built_at).unwrap_or_else(now_unix));
-    // The base's history describes the bottom of this image only when the image is built on it.
-    let built_on_base = base.filter(|base| output.layers.starts_with(&base.layers));
+    // The base's history describes the bottom of this image only when the image is built on it:
+    // on its layers, or on layers of the same content (a shared cache's import of them, say).
+    let built_on_base = match base {
+        Some(base) if output.layers.starts_with(&base.layers) || same_content(ctx, &output.layers, base)? => Some(base),
+        _ => None,
+    };
     if let Some(base) = base.filter(|_| built_on_base.is_none()) {
         warnings.push(format!(
             "the build result is not built on the layers of the base image {}; its history is left out",
@@ -229,6 +233,20 @@ pub fn assemble_image_with(
 /// The base manifest's layer descriptors and the base's diff ids, when they can stand for the
 /// bottom of the new image: the manifest is readable, agrees with the record, and every blob is
 /// in the store (a writer needs them). Otherwise a warning, and the layers are exported again.
+/// Whether the bottom of `layers` has the content of `base`'s layers, layer by layer, as their
+/// recorded unclamped exports say.
+fn same_content(ctx: &ExportContext, layers: &[LayerId], base: &ImageRecord) -> Result<bool, ExportError> {
+    if layers.len() < base.layers.len() || base.layers.len() != base.diff_ids.len() {
+        return Ok(false);
+    }
+    for (layer, diff_id) in layers.iter().zip(&base.diff_ids) {
+        if !crate::load::unclamped_diff_ids(ctx, layer)?.contains(diff_id) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 fn reusable_base_layers(
     ctx: &ExportContext,
     base: &ImageRecord,

@@ -417,9 +417,15 @@ pub fn import_layer_blob(
 pub struct LayerReuse {
     /// Every (diff id, layer) pair the image records make.
     candidates: HashMap<Sha256Digest, Vec<LayerId>>,
+    /// Every layer by the diff id of its recorded unclamped blobs, made when a diff id is not
+    /// among the images' (the layers a cache import brought in belong to no image).
+    recorded: Option<HashMap<Sha256Digest, Vec<LayerId>>>,
     /// Layers confirmed (or imported) for a diff id.
     found: HashMap<Sha256Digest, LayerId>,
 }
+
+/// The unclamped exports a layer's blob records are kept for.
+const UNCLAMPED: [Compression; 3] = [Compression::Gzip, Compression::Zstd, Compression::Uncompressed];
 
 impl LayerReuse {
     /// The candidates of every stored image.
@@ -430,38 +436,73 @@ impl LayerReuse {
                 candidates.entry(diff_id).or_default().push(layer);
             }
         }
-        Ok(LayerReuse { candidates, found: HashMap::new() })
+        Ok(LayerReuse { candidates, recorded: None, found: HashMap::new() })
     }
 
-    /// A layer whose content is `diff_id`: one an image record pairs with it, still on disk,
-    /// whose recorded unclamped export has that diff id (a record alone could pair a layer with
-    /// the diff id of a clamped export, whose file times differ).
+    /// A layer whose content is `diff_id`: one an image record pairs with it, or else any layer
+    /// of the root, still on disk, whose recorded unclamped export has that diff id (a record
+    /// alone could pair a layer with the diff id of a clamped export, whose file times differ).
     pub fn find(&mut self, ctx: &ExportContext, diff_id: &Sha256Digest) -> Result<Option<LayerId>, ExportError> {
         if let Some(layer) = self.found.get(diff_id) {
             return Ok(Some(layer.clone()));
         }
-        for layer in self.candidates.get(diff_id).into_iter().flatten() {
-            if !layer.is_well_formed() || !ctx.snapshots.layer_path(layer).is_dir() {
-                continue;
-            }
-            for compression in [Compression::Gzip, Compression::Zstd, Compression::Uncompressed] {
-                let record = ctx
-                    .db
-                    .layer_blob(layer, &compression.cache_variant(None))
-                    .map_err(ExportError::store(format!("read the blob record of layer {layer}")))?;
-                if record.is_some_and(|record| record.diff_id == *diff_id) {
-                    self.found.insert(*diff_id, layer.clone());
-                    return Ok(Some(layer.clone()));
-                }
-            }
+        let of_images = self.candidates.get(diff_id).cloned().unwrap_or_default();
+        if let Some(layer) = confirmed(ctx, &of_images, diff_id)? {
+            self.found.insert(*diff_id, layer.clone());
+            return Ok(Some(layer));
         }
-        Ok(None)
+        if self.recorded.is_none() {
+            self.recorded = Some(layers_by_diff_id(ctx)?);
+        }
+        let recorded = self.recorded.as_ref().and_then(|recorded| recorded.get(diff_id)).cloned().unwrap_or_default();
+        let layer = confirmed(ctx, &recorded, diff_id)?;
+        if let Some(layer) = &layer {
+            self.found.insert(*diff_id, layer.clone());
+        }
+        Ok(layer)
     }
 
     /// Notes that `layer` (just imported) has content `diff_id`.
     pub fn remember(&mut self, diff_id: &Sha256Digest, layer: &LayerId) {
         self.found.insert(*diff_id, layer.clone());
     }
+}
+
+/// The first of `layers` still on disk whose recorded unclamped export has content `diff_id`.
+fn confirmed(ctx: &ExportContext, layers: &[LayerId], diff_id: &Sha256Digest) -> Result<Option<LayerId>, ExportError> {
+    for layer in layers {
+        if !layer.is_well_formed() || !ctx.snapshots.layer_path(layer).is_dir() {
+            continue;
+        }
+        if unclamped_diff_ids(ctx, layer)?.contains(diff_id) {
+            return Ok(Some(layer.clone()));
+        }
+    }
+    Ok(None)
+}
+
+/// The diff ids of `layer`'s recorded unclamped exports (one per compression recorded).
+pub fn unclamped_diff_ids(ctx: &ExportContext, layer: &LayerId) -> Result<Vec<Sha256Digest>, ExportError> {
+    let mut diff_ids = Vec::new();
+    for compression in UNCLAMPED {
+        let record = ctx
+            .db
+            .layer_blob(layer, &compression.cache_variant(None))
+            .map_err(ExportError::store(format!("read the blob record of layer {layer}")))?;
+        diff_ids.extend(record.map(|record| record.diff_id));
+    }
+    Ok(diff_ids)
+}
+
+/// Every layer of the root by the diff ids of its recorded unclamped exports.
+fn layers_by_diff_id(ctx: &ExportContext) -> Result<HashMap<Sha256Digest, Vec<LayerId>>, ExportError> {
+    let mut found: HashMap<Sha256Digest, Vec<LayerId>> = HashMap::new();
+    for (layer, _) in ctx.db.layers().map_err(ExportError::store("list the layers"))? {
+        for diff_id in unclamped_diff_ids(ctx, &layer)? {
+            found.entry(diff_id).or_default().push(layer.clone());
+        }
+    }
+    Ok(found)
 }
 
 /// The names an index descriptor gives its manifest.

@@ -225,3 +225,81 @@ fn an_unreachable_registry_fails_the_build_at_its_from_line_with_exit_3() {
     assert!(stderr.contains(":3:") && stderr.contains("resolving 127.0.0.1:9/base/nowhere:1"), "{stderr}");
     assert!(!stderr.contains("not in the local store"), "the error is the registry's: {stderr}");
 }
+
+/// A base image no graphbuild made: a busybox root file system packed by umoci into an OCI
+/// layout (its own tar serialization and history) and pushed by skopeo as `REGISTRY/base/umoci:1`.
+fn push_umoci_base(registry: &Registry) -> String {
+    gb_test_support::require_tool("umoci", "umoci");
+    gb_test_support::require_tool("skopeo", "skopeo");
+    let work = tempfile::tempdir().expect("work");
+    let layout = work.path().join("layout");
+    let bundle = work.path().join("bundle");
+    let (layout_arg, image) = (layout.display().to_string(), format!("{}:base", layout.display()));
+    gb_test_support::run("umoci", &["init", "--layout", &layout_arg]);
+    gb_test_support::run("umoci", &["new", "--image", &image]);
+    gb_test_support::run("umoci", &["unpack", "--rootless", "--image", &image, &bundle.display().to_string()]);
+    gb_test_support::busybox_rootfs(&bundle.join("rootfs"), &["sh", "cat", "echo"]);
+    gb_test_support::run("umoci", &["repack", "--image", &image, &bundle.display().to_string()]);
+    gb_test_support::run(
+        "umoci",
+        &["config", "--image", &image, "--config.cmd", "sh", "--history.created_by", "umoci config"],
+    );
+    let reference = format!("{}/base/umoci:1", registry.addr);
+    gb_test_support::run(
+        "skopeo",
+        &["copy", "--dest-tls-verify=false", &format!("oci:{image}"), &format!("docker://{reference}")],
+    );
+    reference
+}
+
+/// The manifest digest of `reference` in the registry, as skopeo reads it.
+fn remote_manifest(reference: &str) -> (String, serde_json::Value) {
+    let raw =
+        gb_test_support::run("skopeo", &["inspect", "--tls-verify=false", "--raw", &format!("docker://{reference}")]);
+    let config = gb_test_support::run(
+        "skopeo",
+        &["inspect", "--tls-verify=false", "--config", &format!("docker://{reference}")],
+    );
+    (gb_ir::Sha256Digest::of(raw.as_bytes()).to_string(), serde_json::from_str(&config).expect("config json"))
+}
+
+/// Issue 13's registry defects: an image built from a shared cache, in a fresh root that never
+/// pulled the base, is the very image the first root built (the base's own blobs and history),
+/// and so is a fully cached rebuild in that root after the base was pulled.
+#[test]
+fn a_cache_imported_build_on_a_foreign_base_gives_the_very_same_image() {
+    let registry = Registry::start();
+    let base = push_umoci_base(&registry);
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", &format!("FROM {base}\nRUN echo hi > /hi\nCOPY f /f\n"));
+    write(context.path(), "f", "f\n");
+    let cache = format!("type=registry,ref={}/cache/foreign:1", registry.addr);
+    let build = |env: &Env, tag: &str, cache_flag: &str, cache: &str| {
+        let (output, events) = env.build(context.path(), &["-t", tag, "--push", cache_flag, cache]);
+        assert_ok(&output);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(!stderr.contains("warning"), "{stderr}");
+        crate::engine::started(&events)
+    };
+
+    let first = Env { root: tempfile::tempdir().expect("root") };
+    let app1 = format!("{}/app/foreign:1", registry.addr);
+    assert_eq!(build(&first, &app1, "--cache-to", &format!("{cache},mode=max")).len(), 2);
+    let (digest, config) = remote_manifest(&app1);
+    let history: Vec<&str> =
+        config["history"].as_array().expect("history").iter().filter_map(|h| h["created_by"].as_str()).collect();
+    assert_eq!(history[..2], ["umoci repack", "umoci config"], "{config}");
+
+    // A fresh root with nothing but the shared cache: no step runs, the same image comes out.
+    let second = Env { root: tempfile::tempdir().expect("root") };
+    let app2 = format!("{}/app/foreign:2", registry.addr);
+    assert_eq!(build(&second, &app2, "--cache-from", &cache), Vec::<String>::new());
+    assert_eq!(remote_manifest(&app2).0, digest, "the same manifest as the first root's");
+
+    // That root reused: the base pulled again after its image is gone, a fully cached rebuild.
+    run_ok(&second, &["rmi", &app2, &base]);
+    run_ok(&second, &["pull", &base]);
+    let app3 = format!("{}/app/foreign:3", registry.addr);
+    assert_eq!(build(&second, &app3, "--cache-from", &cache), Vec::<String>::new());
+    assert_eq!(remote_manifest(&app3).0, digest, "the same manifest again");
+}
