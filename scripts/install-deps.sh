@@ -20,7 +20,8 @@ build_packages=(runc slirp4netns busybox-static librocksdb-dev libclang-dev git 
 # qemu-user-static emulates arm64 for the multi-platform test (its binfmt_misc handler is
 # registered by the test), whose arm64 base is Debian's busybox-static:arm64, downloaded below.
 # chromium renders `builds show --format html` headless for the report's browser test.
-test_packages=(skopeo umoci docker-registry apache2-utils qemu-user-static chromium)
+# python3-venv holds BuildGrid (from PyPI, below), the REAPI server of the remote cache tests.
+test_packages=(skopeo umoci docker-registry apache2-utils qemu-user-static chromium python3-venv)
 # Cargo tools of the test command, pinned so two machines run the same checks.
 nextest_version=0.9.143
 machete_version=0.9.2
@@ -77,6 +78,15 @@ if $with_test; then
     apt-get update -q >/dev/null
     mkdir -p "$arm64_debs"
     (cd "$arm64_debs" && apt-get download -q busybox-static:arm64 >/dev/null 2>&1)
+  fi
+  # BuildGrid serves REAPI (CAS, ActionCache, ByteStream) to the remote cache tests; 0.4.4 is
+  # the newest release for Debian 12's Python 3.11. gb-test-support looks for it here.
+  buildgrid=/var/cache/graphbuild-test/buildgrid-0.4.4
+  if [ ! -x "$buildgrid/bin/bgd" ]; then
+    echo "install-deps.sh: installing BuildGrid 0.4.4 into $buildgrid" >&2
+    rm -rf "$buildgrid"
+    /usr/bin/python3 -m venv "$buildgrid"
+    "$buildgrid/bin/pip" install -q buildgrid==0.4.4 >/dev/null
   fi
   cargo_tool cargo-machete cargo-machete "$machete_version"
   command -v cargo-nextest >/dev/null 2>&1 || cargo_tool cargo-nextest cargo-nextest "$nextest_version"

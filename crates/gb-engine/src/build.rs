@@ -159,6 +159,8 @@ pub struct BuildOutcome {
     pub image: Option<ImageDigests>,
     /// The build's record id (`builds show ID`), unless recording is off.
     pub record: Option<String>,
+    /// What the REAPI cache did, by its endpoint, when the build used one.
+    pub remote: Option<(String, gb_reapi::ReapiReport)>,
 }
 
 impl Engine {
@@ -221,9 +223,24 @@ impl Engine {
         solve.puller = Some(Arc::new(crate::RegistryPuller::new(root.clone(), registry.clone())?));
         let registry_client = registry_client(&registry, &cache_from, &cache_to)?;
 
+        let reapi = self.reapi_cache(&cache_from, &cache_to);
+        if let Some(cache) = reapi.as_ref().filter(|cache| cache.from) {
+            solve.remote = Some(cache.cache.clone());
+        }
         import_cache(self, registry_client.as_ref(), &cache_from, &mut warnings).await?;
-        let result = Solver::new(root.clone()).solve(&definition, &solve, events).await?;
+        let solved = Solver::new(root.clone()).solve(&definition, &solve, events).await;
+        if let Some(cache) = &reapi {
+            // Its failures so far are warnings even when the solve failed.
+            warnings.extend(cache.cache.take_warnings());
+        }
+        let result = solved?;
         export_cache(self, registry_client.as_ref(), &cache_to, &result).await?;
+        if let Some(cache) = reapi.as_ref().filter(|cache| cache.to.is_some()) {
+            let keys = cache_keys(self, cache.to.unwrap_or_default(), &result);
+            cache.cache.store(&keys).await.map_err(|e| EngineError::Invalid(e.to_string()))?;
+            warnings.extend(cache.cache.take_warnings());
+        }
+        let remote_report = reapi.as_ref().map(|cache| (cache.endpoint.clone(), cache.cache.report()));
 
         let mut pushed = Vec::new();
         let makes_image = exports.iter().any(|to| !matches!(to.export, Export::Local(_) | Export::Tar(_)));
@@ -284,7 +301,7 @@ impl Engine {
             manifest: image.manifest_digest,
             manifest_size: image.manifest_size,
         });
-        Ok(BuildOutcome { solve: result, warnings, pushed, image, record: None })
+        Ok(BuildOutcome { solve: result, warnings, pushed, image, record: None, remote: remote_report })
     }
 
     /// The result's files into `dir`, each with the time `mtime` when given (SOURCE_DATE_EPOCH).
@@ -475,6 +492,9 @@ async fn import_cache(
     warnings: &mut Vec<String>,
 ) -> Result<(), EngineError> {
     for (location, _) in cache_from {
+        if matches!(location, CacheLocation::Reapi(_)) {
+            continue;
+        }
         let report =
             gb_remote_cache::import_cache(&engine.export_context(), registry, location).await.map_err(|source| {
                 EngineError::CacheShare {
@@ -488,6 +508,55 @@ async fn import_cache(
     Ok(())
 }
 
+/// The results a cache export of `mode` includes: min, the final result only (when it is
+/// stored); max, every step's result.
+fn cache_keys(engine: &Engine, mode: CacheMode, result: &SolveResult) -> Vec<gb_cache::CacheKey> {
+    let stored = |key| engine.root().db.result(key).ok().flatten().is_some();
+    match (mode, result.output_key) {
+        (CacheMode::Min, Some(key)) if stored(&key) => vec![key],
+        _ => result.result_keys.clone(),
+    }
+}
+
+/// A build's REAPI cache: read (`--cache-from`), written (`--cache-to`, with its mode) or both.
+pub(crate) struct ReapiUse {
+    pub(crate) cache: Arc<gb_reapi::ReapiCache>,
+    pub(crate) endpoint: String,
+    pub(crate) from: bool,
+    pub(crate) to: Option<CacheMode>,
+}
+
+impl Engine {
+    /// The REAPI cache the build's cache options name (the first endpoint named; one cache per
+    /// build).
+    fn reapi_cache(
+        &self,
+        cache_from: &[(CacheLocation, CacheMode)],
+        cache_to: &[(CacheLocation, CacheMode)],
+    ) -> Option<ReapiUse> {
+        let reapi = |options: &[(CacheLocation, CacheMode)]| {
+            options.iter().find_map(|(location, mode)| match location {
+                CacheLocation::Reapi(reapi) => Some((reapi.clone(), *mode)),
+                _ => None,
+            })
+        };
+        let (from, to) = (reapi(cache_from), reapi(cache_to));
+        let (location, _) = from.clone().or_else(|| to.clone())?;
+        let endpoint = gb_reapi::Endpoint {
+            url: location.endpoint.clone(),
+            instance: location.instance.clone(),
+            token: location.token.clone(),
+        };
+        let fatal = !location.ignore_error || to.as_ref().is_some_and(|(to, _)| !to.ignore_error);
+        Some(ReapiUse {
+            cache: Arc::new(gb_reapi::ReapiCache::new(endpoint, self.root().clone(), fatal)),
+            endpoint: location.endpoint,
+            from: from.is_some(),
+            to: to.map(|(_, mode)| mode),
+        })
+    }
+}
+
 async fn export_cache(
     engine: &Engine,
     registry: Option<&Registry>,
@@ -495,12 +564,10 @@ async fn export_cache(
     result: &SolveResult,
 ) -> Result<(), EngineError> {
     for (location, mode) in cache_to {
-        // min: the final result only (when it is stored); max: every step's result.
-        let stored = |key| engine.root().db.result(key).ok().flatten().is_some();
-        let keys: Vec<gb_cache::CacheKey> = match (mode, result.output_key) {
-            (CacheMode::Min, Some(key)) if stored(&key) => vec![key],
-            _ => result.result_keys.clone(),
-        };
+        if matches!(location, CacheLocation::Reapi(_)) {
+            continue;
+        }
+        let keys = cache_keys(engine, *mode, result);
         gb_remote_cache::export_cache(&engine.export_context(), registry, &keys, location).await.map_err(|source| {
             EngineError::CacheShare { flag: "--cache-to", location: location.to_string(), source: Box::new(source) }
         })?;

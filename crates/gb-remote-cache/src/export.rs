@@ -57,6 +57,7 @@ pub async fn export_cache(
     let target = match location {
         CacheLocation::Local(_) => None,
         CacheLocation::Registry(reference) => Some(push_target(registry, reference)?),
+        CacheLocation::Reapi(_) => return Err(not_a_document(location)),
     };
     let mut results = BTreeMap::new();
     for key in keys {
@@ -124,6 +125,7 @@ pub async fn export_cache(
         (CacheLocation::Registry(reference), _, _) => {
             return Err(CacheShareError::NoRegistryClient { location: reference.to_string() });
         }
+        (CacheLocation::Reapi(_), _, _) => return Err(not_a_document(location)),
     };
     Ok(ExportReport { records: results.len(), blobs: blobs.len(), written, manifest_digest })
 }
@@ -143,9 +145,18 @@ fn push_target(registry: Option<&Registry>, reference: &ImageReference) -> Resul
     Ok(ImageReference { digest: None, ..reference.clone() })
 }
 
+/// A REAPI cache holds no cache document: the engine stores and looks up its results step by
+/// step (`gb-reapi`).
+pub(crate) fn not_a_document(location: &CacheLocation) -> CacheShareError {
+    CacheShareError::Unsupported {
+        location: location.to_string(),
+        reason: "a REAPI cache is read and written step by step, not as one document".to_owned(),
+    }
+}
+
 /// The blob of each layer: its recorded unclamped export (gzip, zstd or uncompressed, in that
 /// order) whose blob is still in the content store, else a new gzip blob.
-fn layer_blob_records(
+pub fn layer_blob_records(
     ctx: &ExportContext,
     layers: &[LayerId],
 ) -> Result<HashMap<LayerId, LayerBlobRecord>, CacheShareError> {

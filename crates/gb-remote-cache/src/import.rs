@@ -60,6 +60,7 @@ pub async fn import_cache(
             let registry = registry.ok_or_else(|| CacheShareError::NoRegistryClient { location: name.clone() })?;
             Source::Registry(registry, reference)
         }
+        CacheLocation::Reapi(_) => return Err(crate::export::not_a_document(location)),
     };
     let Some((manifest_bytes, media_type)) = source.manifest(&name).await? else {
         return Ok(ImportReport {

@@ -16,6 +16,34 @@ pub enum CacheLocation {
     Local(PathBuf),
     /// A registry repository and tag (`latest` when none is given).
     Registry(ImageReference),
+    /// A REAPI v2 server (`type=reapi,endpoint=grpc://HOST:PORT`): steps' results are looked up
+    /// one by one as the solve needs them, not imported ahead (the engine's `gb-reapi`).
+    Reapi(ReapiLocation),
+}
+
+/// A REAPI cache endpoint.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ReapiLocation {
+    /// `grpc://HOST:PORT`.
+    pub endpoint: String,
+    /// The REAPI instance name (empty: the default instance).
+    pub instance: String,
+    /// Whether failures are warnings (`ignore-error=true`, the default) or the build's.
+    pub ignore_error: bool,
+    /// A bearer token for the endpoint (from `config.toml`, never from the command line),
+    /// never printed.
+    pub token: Option<String>,
+}
+
+impl fmt::Debug for ReapiLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReapiLocation")
+            .field("endpoint", &self.endpoint)
+            .field("instance", &self.instance)
+            .field("ignore_error", &self.ignore_error)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl fmt::Display for CacheLocation {
@@ -23,6 +51,7 @@ impl fmt::Display for CacheLocation {
         match self {
             CacheLocation::Local(dir) => write!(f, "{}", dir.display()),
             CacheLocation::Registry(reference) => write!(f, "{reference}"),
+            CacheLocation::Reapi(reapi) => write!(f, "{}", reapi.endpoint),
         }
     }
 }
@@ -65,8 +94,23 @@ pub fn parse_cache_option(text: &str) -> Result<(CacheLocation, CacheMode), Cach
     }
     let get = |name: &str| fields.iter().find(|(key, _)| *key == name).map(|(_, value)| *value);
     for (key, _) in &fields {
-        if !matches!(*key, "type" | "dest" | "src" | "ref" | "mode" | "oci-mediatypes" | "image-manifest") {
-            return Err(invalid(format!("unknown key `{key}`: expected type, dest, src, ref or mode")));
+        if !matches!(
+            *key,
+            "type"
+                | "dest"
+                | "src"
+                | "ref"
+                | "mode"
+                | "oci-mediatypes"
+                | "image-manifest"
+                | "endpoint"
+                | "instance"
+                | "ignore-error"
+        ) {
+            return Err(invalid(format!("unknown key `{key}`: expected type, dest, src, ref, endpoint or mode")));
+        }
+        if matches!(*key, "endpoint" | "instance") && get("type") != Some("reapi") {
+            return Err(invalid(format!("`{key}` is for type=reapi")));
         }
     }
     let mode = match get("mode") {
@@ -96,10 +140,31 @@ pub fn parse_cache_option(text: &str) -> Result<(CacheLocation, CacheMode), Cach
             let reference = get("ref").ok_or_else(|| invalid("type=registry needs ref=REF".to_owned()))?;
             CacheLocation::Registry(parse_reference(text, reference)?)
         }
-        Some(other) => {
-            return Err(invalid(format!("cache type `{other}` is not supported: expected local or registry")));
+        Some("reapi") => {
+            if ["dest", "src", "ref"].iter().any(|key| get(key).is_some()) {
+                return Err(invalid("a REAPI cache takes endpoint (and instance), not dest, src or ref".to_owned()));
+            }
+            let endpoint =
+                get("endpoint").ok_or_else(|| invalid("type=reapi needs endpoint=grpc://HOST:PORT".to_owned()))?;
+            if !endpoint.strip_prefix("grpc://").is_some_and(|rest| !rest.is_empty() && !rest.contains('/')) {
+                return Err(invalid(format!("endpoint `{endpoint}`: expected grpc://HOST:PORT")));
+            }
+            let ignore_error = match get("ignore-error") {
+                None | Some("true") => true,
+                Some("false") => false,
+                Some(other) => return Err(invalid(format!("ignore-error `{other}`: expected true or false"))),
+            };
+            CacheLocation::Reapi(ReapiLocation {
+                endpoint: endpoint.to_owned(),
+                instance: get("instance").unwrap_or_default().to_owned(),
+                ignore_error,
+                token: None,
+            })
         }
-        None => return Err(invalid("no type: expected type=local or type=registry".to_owned())),
+        Some(other) => {
+            return Err(invalid(format!("cache type `{other}` is not supported: expected local, registry or reapi")));
+        }
+        None => return Err(invalid("no type: expected type=local, type=registry or type=reapi".to_owned())),
     };
     Ok((location, mode))
 }
@@ -143,8 +208,8 @@ mod tests {
     #[test]
     fn malformed_options_say_what_is_wrong() {
         assert_eq!(reason(""), "it is empty");
-        assert_eq!(reason("type=gha,scope=x"), "unknown key `scope`: expected type, dest, src, ref or mode");
-        assert_eq!(reason("type=gha"), "cache type `gha` is not supported: expected local or registry");
+        assert_eq!(reason("type=gha,scope=x"), "unknown key `scope`: expected type, dest, src, ref, endpoint or mode");
+        assert_eq!(reason("type=gha"), "cache type `gha` is not supported: expected local, registry or reapi");
         assert_eq!(reason("type=local"), "type=local needs dest=DIR or src=DIR");
         assert_eq!(reason("type=local,dest=a,src=b"), "give either dest or src, not both");
         assert_eq!(reason("type=registry"), "type=registry needs ref=REF");
@@ -152,7 +217,30 @@ mod tests {
         assert_eq!(reason("type=local,dest=a,mode=all"), "mode `all`: expected min or max");
         assert_eq!(reason("type=local,dest=a,dest=b"), "`dest` is given twice");
         assert_eq!(reason("type=local,dest"), "`dest` is not key=value");
-        assert_eq!(reason("dest=a"), "no type: expected type=local or type=registry");
+        assert_eq!(reason("dest=a"), "no type: expected type=local, type=registry or type=reapi");
         assert!(reason("type=registry,ref=UPPER/case").contains("UPPER"), "{}", reason("type=registry,ref=UPPER/case"));
+        assert_eq!(reason("type=reapi"), "type=reapi needs endpoint=grpc://HOST:PORT");
+        assert_eq!(reason("type=reapi,endpoint=http://h:1"), "endpoint `http://h:1`: expected grpc://HOST:PORT");
+        assert_eq!(reason("type=local,dest=a,endpoint=grpc://h:1"), "`endpoint` is for type=reapi");
+        assert_eq!(
+            reason("type=reapi,endpoint=grpc://h:1,ignore-error=no"),
+            "ignore-error `no`: expected true or false"
+        );
+    }
+
+    #[test]
+    fn a_reapi_cache_takes_an_endpoint_an_instance_and_ignore_error() {
+        let (location, mode) =
+            parse("type=reapi,endpoint=grpc://127.0.0.1:9092,instance=farm,mode=max,ignore-error=false");
+        assert_eq!(mode, CacheMode::Max);
+        let CacheLocation::Reapi(reapi) = &location else { panic!("{location:?}") };
+        assert_eq!(
+            (reapi.endpoint.as_str(), reapi.instance.as_str(), reapi.ignore_error),
+            ("grpc://127.0.0.1:9092", "farm", false)
+        );
+        assert_eq!(location.to_string(), "grpc://127.0.0.1:9092");
+        let (location, _) = parse("type=reapi,endpoint=grpc://cache:9092");
+        let CacheLocation::Reapi(reapi) = location else { panic!("a reapi location") };
+        assert!(reapi.ignore_error && reapi.instance.is_empty() && reapi.token.is_none());
     }
 }

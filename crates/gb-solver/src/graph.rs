@@ -55,6 +55,12 @@ pub(crate) trait GraphOp {
     /// What is known of its outputs under `key` before running it.
     fn known(&self, key: &CacheKey) -> Result<Known<Self::Value>, Self::Error>;
 
+    /// What a cache beyond the local one holds under `key`, asked only of an op that phase 2
+    /// reaches and nothing local knows (each ask may be a network round trip).
+    fn known_remotely(&self, _key: &CacheKey) -> Result<Known<Self::Value>, Self::Error> {
+        Ok(Known::Nothing)
+    }
+
     /// Runs it on its inputs' values (with their effective keys); the future owns what it needs.
     fn run(
         &self,
@@ -108,11 +114,19 @@ pub(crate) fn plan<O: GraphOp>(ops: &[O], output: usize) -> Result<Planned<O::Va
     let mut needed: HashSet<usize> = HashSet::new();
     let mut stack = vec![output];
     while let Some(index) = stack.pop() {
-        if known.contains_key(&index) || !needed.insert(index) {
+        if known.contains_key(&index) || needed.contains(&index) {
             continue;
         }
+        if let Known::Stored(values, stored_with) = ops[index].known_remotely(&keys[index])? {
+            known.insert(index, values);
+            effective.insert(index, stored_with);
+            hits.push(index);
+            continue;
+        }
+        needed.insert(index);
         stack.extend(ops[index].inputs().iter().map(|(input, _)| *input));
     }
+    hits.sort_unstable();
     let mut needed: Vec<usize> = needed.into_iter().collect();
     needed.sort_unstable();
     Ok(Planned { keys, effective, known, hits, needed })

@@ -13,6 +13,7 @@ mod env;
 mod error;
 mod graph;
 mod keys;
+mod remote;
 mod scheduler;
 mod solve;
 mod steps;
@@ -21,6 +22,7 @@ mod worker;
 pub use entitlements::{Entitlement, UnknownEntitlement};
 pub use error::{ErrorKind, SolveError};
 pub use keys::cache_key;
+pub use remote::{RemoteCache, RemoteError, RemoteFuture, RemoteResult};
 pub use solve::{
     ImagePuller, PullError, SecretSource, SolveOptions, SolveResult, Solver, SourceContent, SourcesHook,
     default_parallelism,

@@ -66,6 +66,9 @@ pub struct SolveOptions {
     /// Told what the sources brought in once they are resolved, before any op runs (what a
     /// build's explanation of each step as it starts needs).
     pub on_sources: Option<SourcesHook>,
+    /// A cache beyond the state root, asked for the results of the steps on the way to the
+    /// output that the root lacks.
+    pub remote: Option<Arc<dyn crate::RemoteCache>>,
 }
 
 /// See [`SolveOptions::on_sources`].
@@ -82,6 +85,7 @@ impl std::fmt::Debug for SolveOptions {
             .field("puller", &self.puller.is_some())
             .field("entitlements", &self.entitlements)
             .field("on_sources", &self.on_sources.is_some())
+            .field("remote", &self.remote.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -98,6 +102,7 @@ impl Default for SolveOptions {
             puller: None,
             entitlements: BTreeSet::new(),
             on_sources: None,
+            remote: None,
         }
     }
 }
@@ -670,6 +675,27 @@ impl GraphOp for IrOp {
         }
         Ok(stored_result(&self.context, key)?
             .map_or(Known::Nothing, |(values, effective)| Known::Stored(values, effective.unwrap_or(*key))))
+    }
+
+    fn known_remotely(&self, key: &CacheKey) -> Result<Known<Value>, SolveError> {
+        let cacheable = matches!(self.node.op, Op::Exec(_) | Op::File(_));
+        let Some(remote) = self.context.options.remote.as_ref().filter(|_| cacheable && !self.ignores_cache) else {
+            return Ok(Known::Nothing);
+        };
+        let handle = tokio::runtime::Handle::current();
+        let found = tokio::task::block_in_place(|| handle.block_on(remote.lookup(key)))
+            .map_err(|e| SolveError::env("asking the remote cache", e))?;
+        let Some(found) = found else { return Ok(Known::Nothing) };
+        // Kept in the root (as old as it is): the next build finds it here.
+        let record = ResultRecord {
+            outputs: found.outputs.clone(),
+            created_unix: found.created_unix,
+            description: self.context.description(&self.digest),
+            effective_key: found.effective_key,
+        };
+        self.context.root.db.put_result(key, &record).map_err(|e| SolveError::env("writing the cache", e))?;
+        let effective = found.effective_key.unwrap_or(*key);
+        Ok(Known::Stored(found.outputs.into_iter().map(Value::Snapshot).collect(), effective))
     }
 
     fn run(

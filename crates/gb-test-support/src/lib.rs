@@ -8,6 +8,7 @@
 mod base;
 mod emulation;
 mod files;
+mod reapi;
 mod registry;
 mod root;
 mod tools;
@@ -15,6 +16,7 @@ mod tools;
 pub use base::{busybox_rootfs, busybox_tar};
 pub use emulation::{ARM64_DEBS, busybox_arm64_tar, require_arm64_emulation};
 pub use files::{TreeDetail, tree, write};
+pub use reapi::{BUILDGRID, ReapiServer};
 pub use registry::{PASSWORD, TestRegistry, USER};
 pub use root::Root;
 pub use tools::{process_alive, require_root, require_tool, run};

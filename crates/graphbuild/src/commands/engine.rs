@@ -294,13 +294,16 @@ pub fn solve_and_export(
     }
     // The agents started for key files live until the build is done.
     let (solve, cancel, _key_agents) = solve_options(&root, run, local_dirs)?;
+    let (mut cache_from, mut cache_to) =
+        (cache_options("--cache-from", &run.cache_from)?, cache_options("--cache-to", &run.cache_to)?);
+    super::registry::with_remote_cache(root.path(), &mut cache_from, &mut cache_to)?;
     let request = BuildRequest {
         definition: definition.clone(),
         solve,
         exports,
         names,
-        cache_from: cache_options("--cache-from", &run.cache_from)?,
-        cache_to: cache_options("--cache-to", &run.cache_to)?,
+        cache_from,
+        cache_to,
         registry: super::registry::registry_config(root.path(), insecure)?,
         source_date_epoch: image.source_date_epoch,
         describe_image: image.describe,
@@ -318,6 +321,18 @@ pub fn solve_and_export(
     }
     for (name, report) in &outcome.pushed {
         super::registry::print_push(name, report);
+    }
+    if let Some((endpoint, report)) = &outcome.remote
+        && !matches!(run.progress, crate::cli::ProgressMode::Quiet)
+    {
+        crate::session::errln!(
+            "remote cache {endpoint}: {} found, {} not found, {} stored, {} downloaded, {} uploaded",
+            report.hits,
+            report.misses,
+            report.stored,
+            super::images::human_size(report.downloaded),
+            super::images::human_size(report.uploaded)
+        );
     }
     Ok(Solved { image: outcome.image, record: outcome.record })
 }

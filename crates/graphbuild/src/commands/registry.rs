@@ -32,6 +32,77 @@ pub struct ConfigFile {
     /// `[builds]`: the build records.
     #[serde(default)]
     pub builds: BuildsSection,
+    /// `[remote-cache]`: a REAPI cache every build reads and writes.
+    #[serde(default)]
+    pub remote_cache: Option<RemoteCacheSection>,
+}
+
+/// `[remote-cache]` in `config.toml`: a REAPI cache (`endpoint = "grpc://HOST:PORT"`) every
+/// build of the root reads from and writes to, and the bearer token for it (never printed).
+#[derive(Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RemoteCacheSection {
+    /// `grpc://HOST:PORT`.
+    pub endpoint: String,
+    /// The REAPI instance name.
+    #[serde(default)]
+    pub instance: String,
+    /// What builds store: `min` (the final result, the default) or `max` (every step's).
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Failures are warnings (`true`, the default) or the build's.
+    #[serde(default)]
+    pub ignore_error: Option<bool>,
+    /// A bearer token sent with every call.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for RemoteCacheSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteCacheSection")
+            .field("endpoint", &self.endpoint)
+            .field("instance", &self.instance)
+            .field("mode", &self.mode)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Adds the root's standing REAPI cache (`[remote-cache]`) to a build's cache options, unless
+/// they name one already, and gives the token to any option naming its endpoint.
+pub fn with_remote_cache(
+    root: &Path,
+    cache_from: &mut Vec<(gb_remote_cache::CacheLocation, gb_remote_cache::CacheMode)>,
+    cache_to: &mut Vec<(gb_remote_cache::CacheLocation, gb_remote_cache::CacheMode)>,
+) -> Result<(), Failure> {
+    use gb_remote_cache::{CacheLocation, CacheMode};
+    let Some(section) = config_file(root)?.remote_cache else { return Ok(()) };
+    let invalid =
+        |what: String| Failure::Input(format!("{}: [remote-cache] {what}", root.join("config.toml").display()));
+    let mode = match section.mode.as_deref() {
+        None | Some("min") => CacheMode::Min,
+        Some("max") => CacheMode::Max,
+        Some(other) => return Err(invalid(format!("mode `{other}`: expected min or max"))),
+    };
+    let option = format!("type=reapi,endpoint={},instance={}", section.endpoint, section.instance);
+    let (location, _) = gb_remote_cache::parse_cache_option(&option).map_err(|e| invalid(format!("endpoint: {e}")))?;
+    let CacheLocation::Reapi(mut standing) = location else { return Ok(()) };
+    standing.ignore_error = section.ignore_error.unwrap_or(true);
+    standing.token = section.token.clone();
+    for options in [&mut *cache_from, &mut *cache_to] {
+        for (location, _) in options.iter_mut() {
+            if let CacheLocation::Reapi(named) = location
+                && named.endpoint == standing.endpoint
+            {
+                named.token = standing.token.clone();
+            }
+        }
+        if !options.iter().any(|(location, _)| matches!(location, CacheLocation::Reapi(_))) {
+            options.push((CacheLocation::Reapi(standing.clone()), mode));
+        }
+    }
+    Ok(())
 }
 
 /// `[builds]` in `config.toml`.

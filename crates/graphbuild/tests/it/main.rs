@@ -18,6 +18,7 @@ mod network;
 mod parity;
 mod platform;
 mod registry;
+mod remote_cache;
 mod run;
 mod security;
 mod server;

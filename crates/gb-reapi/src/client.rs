@@ -1,0 +1,273 @@
+//! The REAPI v2 calls the cache makes, over one gRPC channel: Capabilities, ActionCache
+//! (Get/UpdateActionResult), ContentAddressableStorage (FindMissingBlobs, BatchUpdateBlobs)
+//! and ByteStream (Read, Write) for blobs of any size.
+
+use std::time::Duration;
+
+use bazel_remote_apis::build::bazel::remote::execution::v2 as re;
+use bazel_remote_apis::google::bytestream;
+use futures_util::StreamExt;
+use gb_ir::Sha256Digest;
+use re::action_cache_client::ActionCacheClient;
+use re::capabilities_client::CapabilitiesClient;
+use re::content_addressable_storage_client::ContentAddressableStorageClient;
+use tonic::transport::Channel;
+
+use crate::error::ReapiError;
+
+/// A blob as REAPI names it: its sha256 and size.
+pub(crate) fn digest_of(digest: &Sha256Digest, size: u64) -> re::Digest {
+    re::Digest { hash: digest.hex(), size_bytes: i64::try_from(size).unwrap_or(i64::MAX) }
+}
+
+/// A status as one line: its message, and the innermost cause of a transport failure
+/// (`tcp connect error: Connection refused (os error 111)`).
+pub(crate) fn status_message(status: &tonic::Status) -> String {
+    let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(status);
+    let mut innermost = None;
+    while let Some(error) = cause {
+        innermost = Some(error.to_string());
+        cause = error.source();
+    }
+    match innermost {
+        Some(inner) if !status.message().contains(&inner) => format!("{}: {inner}", status.message()),
+        _ => status.message().to_owned(),
+    }
+}
+
+/// Blobs up to this size go in one BatchUpdateBlobs call with others; larger ones over
+/// ByteStream (servers cap a batch at a few MiB: BuildGrid at 4 MiB).
+const BATCH_LIMIT: u64 = 1 << 20;
+
+/// ByteStream writes send this much per message.
+const CHUNK: usize = 1 << 20;
+
+/// Where the cache is and how to reach it.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// `grpc://HOST:PORT` as the user wrote it (printed in messages; it holds no secret).
+    pub url: String,
+    /// The REAPI instance name (`""` for the default instance).
+    pub instance: String,
+    /// A bearer token sent with every call (`config.toml`), never printed.
+    pub token: Option<String>,
+}
+
+/// A connected client.
+#[derive(Clone)]
+pub(crate) struct Client {
+    channel: Channel,
+    endpoint: Endpoint,
+}
+
+impl Client {
+    /// Connects to `endpoint` (`grpc://` is plain HTTP/2; TLS endpoints are not supported yet).
+    pub(crate) async fn connect(endpoint: Endpoint) -> Result<Self, ReapiError> {
+        let address = match endpoint.url.strip_prefix("grpc://") {
+            Some(rest) => format!("http://{rest}"),
+            None => return Err(ReapiError::Endpoint(endpoint.url.clone())),
+        };
+        let channel = tonic::transport::Endpoint::from_shared(address)
+            .map_err(|_| ReapiError::Endpoint(endpoint.url.clone()))?
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(60))
+            .connect()
+            .await
+            .map_err(|source| ReapiError::Unreachable { endpoint: endpoint.url.clone(), source })?;
+        let client = Client { channel, endpoint };
+        client.check_capabilities().await?;
+        Ok(client)
+    }
+
+    /// A request carrying the bearer token, when there is one.
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(token) = &self.endpoint.token
+            && let Ok(value) = format!("Bearer {token}").parse()
+        {
+            request.metadata_mut().insert("authorization", value);
+        }
+        request
+    }
+
+    fn call_failed(&self, call: &'static str) -> impl Fn(tonic::Status) -> ReapiError + '_ {
+        move |status| ReapiError::Call { endpoint: self.endpoint.url.clone(), call, message: status_message(&status) }
+    }
+
+    /// The server must keep sha256 blobs and accept action results.
+    async fn check_capabilities(&self) -> Result<(), ReapiError> {
+        let request = re::GetCapabilitiesRequest { instance_name: self.endpoint.instance.clone() };
+        let capabilities = CapabilitiesClient::new(self.channel.clone())
+            .get_capabilities(self.request(request))
+            .await
+            .map_err(self.call_failed("GetCapabilities"))?
+            .into_inner();
+        let cache = capabilities.cache_capabilities.unwrap_or_default();
+        let sha256 = re::digest_function::Value::Sha256 as i32;
+        if !cache.digest_functions.is_empty() && !cache.digest_functions.contains(&sha256) {
+            return Err(ReapiError::Unsuitable { endpoint: self.endpoint.url.clone(), what: "sha256 digests" });
+        }
+        if cache.action_cache_update_capabilities.is_some_and(|update| !update.update_enabled) {
+            return Err(ReapiError::Unsuitable { endpoint: self.endpoint.url.clone(), what: "action cache updates" });
+        }
+        Ok(())
+    }
+
+    /// The action result under `action`; `None` for a miss (NOT_FOUND).
+    pub(crate) async fn action_result(&self, action: &re::Digest) -> Result<Option<re::ActionResult>, ReapiError> {
+        let request = re::GetActionResultRequest {
+            instance_name: self.endpoint.instance.clone(),
+            action_digest: Some(action.clone()),
+            ..Default::default()
+        };
+        match ActionCacheClient::new(self.channel.clone()).get_action_result(self.request(request)).await {
+            Ok(result) => Ok(Some(result.into_inner())),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+            Err(status) => Err(self.call_failed("GetActionResult")(status)),
+        }
+    }
+
+    /// Stores `result` under `action` (its blobs must be in the CAS already).
+    pub(crate) async fn update_action_result(
+        &self,
+        action: &re::Digest,
+        result: re::ActionResult,
+    ) -> Result<(), ReapiError> {
+        let request = re::UpdateActionResultRequest {
+            instance_name: self.endpoint.instance.clone(),
+            action_digest: Some(action.clone()),
+            action_result: Some(result),
+            ..Default::default()
+        };
+        ActionCacheClient::new(self.channel.clone())
+            .update_action_result(self.request(request))
+            .await
+            .map_err(self.call_failed("UpdateActionResult"))?;
+        Ok(())
+    }
+
+    /// Which of `digests` the CAS lacks.
+    pub(crate) async fn find_missing(&self, digests: Vec<re::Digest>) -> Result<Vec<re::Digest>, ReapiError> {
+        let request = re::FindMissingBlobsRequest {
+            instance_name: self.endpoint.instance.clone(),
+            blob_digests: digests,
+            ..Default::default()
+        };
+        Ok(ContentAddressableStorageClient::new(self.channel.clone())
+            .find_missing_blobs(self.request(request))
+            .await
+            .map_err(self.call_failed("FindMissingBlobs"))?
+            .into_inner()
+            .missing_blob_digests)
+    }
+
+    /// Uploads small blobs in one call.
+    pub(crate) async fn upload_small(&self, blobs: Vec<(re::Digest, Vec<u8>)>) -> Result<(), ReapiError> {
+        if blobs.is_empty() {
+            return Ok(());
+        }
+        let requests = blobs
+            .into_iter()
+            .map(|(digest, data)| re::batch_update_blobs_request::Request {
+                digest: Some(digest),
+                data,
+                ..Default::default()
+            })
+            .collect();
+        let request = re::BatchUpdateBlobsRequest {
+            instance_name: self.endpoint.instance.clone(),
+            requests,
+            ..Default::default()
+        };
+        let response = ContentAddressableStorageClient::new(self.channel.clone())
+            .batch_update_blobs(self.request(request))
+            .await
+            .map_err(self.call_failed("BatchUpdateBlobs"))?
+            .into_inner();
+        match response.responses.iter().find(|r| r.status.as_ref().is_some_and(|s| s.code != 0)) {
+            Some(failed) => Err(ReapiError::Refused {
+                endpoint: self.endpoint.url.clone(),
+                blob: failed.digest.as_ref().map(|d| d.hash.clone()).unwrap_or_default(),
+                message: failed.status.as_ref().map(|s| s.message.clone()).unwrap_or_default(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Uploads one blob over ByteStream, in chunks.
+    pub(crate) async fn upload_large(&self, digest: &re::Digest, data: Vec<u8>) -> Result<(), ReapiError> {
+        let upload = gb_cache::LayerId::random();
+        let resource = format!("{}uploads/{}/blobs/{}/{}", self.prefix(), upload.0, digest.hash, digest.size_bytes);
+        let total = data.len();
+        let mut messages = Vec::new();
+        let mut offset = 0;
+        loop {
+            let end = (offset + CHUNK).min(total);
+            messages.push(bytestream::WriteRequest {
+                resource_name: if offset == 0 { resource.clone() } else { String::new() },
+                write_offset: i64::try_from(offset).unwrap_or(i64::MAX),
+                finish_write: end == total,
+                data: data[offset..end].to_vec(),
+            });
+            if end == total {
+                break;
+            }
+            offset = end;
+        }
+        bytestream::byte_stream_client::ByteStreamClient::new(self.channel.clone())
+            .write(self.request(futures_util::stream::iter(messages)))
+            .await
+            .map_err(self.call_failed("ByteStream.Write"))?;
+        Ok(())
+    }
+
+    /// Uploads `blobs` the CAS lacks: small ones in one batch, large ones over ByteStream.
+    pub(crate) async fn upload_missing(&self, blobs: Vec<(re::Digest, Vec<u8>)>) -> Result<u64, ReapiError> {
+        let missing = self.find_missing(blobs.iter().map(|(digest, _)| digest.clone()).collect()).await?;
+        let mut uploaded = 0;
+        let mut small = Vec::new();
+        for (digest, data) in blobs.into_iter().filter(|(digest, _)| missing.contains(digest)) {
+            uploaded += data.len() as u64;
+            if (data.len() as u64) <= BATCH_LIMIT {
+                small.push((digest, data));
+            } else {
+                self.upload_large(&digest, data).await?;
+            }
+        }
+        self.upload_small(small).await?;
+        Ok(uploaded)
+    }
+
+    /// Reads a blob over ByteStream into `sink`, returning how many bytes came.
+    pub(crate) async fn read(
+        &self,
+        digest: &re::Digest,
+        sink: &mut (dyn std::io::Write + Send),
+    ) -> Result<u64, ReapiError> {
+        let request = bytestream::ReadRequest {
+            resource_name: format!("{}blobs/{}/{}", self.prefix(), digest.hash, digest.size_bytes),
+            read_offset: 0,
+            read_limit: 0,
+        };
+        let mut stream = bytestream::byte_stream_client::ByteStreamClient::new(self.channel.clone())
+            .read(self.request(request))
+            .await
+            .map_err(self.call_failed("ByteStream.Read"))?
+            .into_inner();
+        let mut read = 0;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(self.call_failed("ByteStream.Read"))?;
+            sink.write_all(&chunk.data).map_err(|source| ReapiError::Local { action: "writing a blob", source })?;
+            read += chunk.data.len() as u64;
+        }
+        Ok(read)
+    }
+
+    /// The resource-name prefix of the instance (`NAME/`, or nothing for the default one).
+    fn prefix(&self) -> String {
+        match self.endpoint.instance.as_str() {
+            "" => String::new(),
+            name => format!("{name}/"),
+        }
+    }
+}

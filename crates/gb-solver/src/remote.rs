@@ -1,0 +1,38 @@
+//! A cache beyond the state root (a REAPI server shared by a farm): asked for a step's result
+//! only when the root has none and the solve needs it (phase 2 reaches the step walking down
+//! from the output), so a record's layers are brought in only when a step that must run or the
+//! export reads them.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use gb_cache::{CacheKey, Snapshot};
+
+/// A result a remote cache held, brought into the root (its layers unpacked there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteResult {
+    /// Its outputs.
+    pub outputs: Vec<Snapshot>,
+    /// The key its dependents build on, when it differs (content-based keys).
+    pub effective_key: Option<CacheKey>,
+    /// When the result was made (seconds since the Unix epoch): an image of it is as old as
+    /// its content, on every machine.
+    pub created_unix: u64,
+}
+
+/// A boxed future, as the trait's methods return them.
+pub type RemoteFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A cache failure the user asked to be fatal (`ignore-error=false`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RemoteError(pub String);
+
+/// A cache the solver asks after the state root. A cache that fails (unreachable, slow, a
+/// blob that does not match its digest) answers a miss, so the step runs locally, and reports
+/// its failure itself; unless told failures are fatal, when it answers the error.
+pub trait RemoteCache: Send + Sync {
+    /// The result it holds under `key`, brought into the root; the solver stores it in the
+    /// root's cache.
+    fn lookup<'a>(&'a self, key: &'a CacheKey) -> RemoteFuture<'a, Result<Option<RemoteResult>, RemoteError>>;
+}

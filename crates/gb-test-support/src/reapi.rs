@@ -1,0 +1,125 @@
+//! A real REAPI v2 server for the remote cache tests: BuildGrid 0.4.4 (installed from PyPI by
+//! `scripts/install-deps.sh --test`) serving CAS, ActionCache, ByteStream and Capabilities from
+//! memory, on a free loopback port; stopped (its whole process group, by PID) when dropped.
+
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// Where `install-deps.sh --test` puts BuildGrid's virtual environment.
+pub const BUILDGRID: &str = "/var/cache/graphbuild-test/buildgrid-0.4.4";
+
+/// A running BuildGrid.
+pub struct ReapiServer {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    dir: TempDir,
+    /// The CAS directory, for a server storing blobs on disk.
+    disk: Option<std::path::PathBuf>,
+}
+
+impl ReapiServer {
+    /// Starts one keeping blobs in memory and waits until it accepts connections.
+    pub fn start() -> Self {
+        Self::launch(false)
+    }
+
+    /// Starts one keeping blobs on disk, where a test can tamper with them.
+    pub fn start_on_disk() -> Self {
+        Self::launch(true)
+    }
+
+    fn launch(on_disk: bool) -> Self {
+        let bgd = Path::new(BUILDGRID).join("bin/bgd");
+        assert!(bgd.is_file(), "{} is missing: run scripts/install-deps.sh --test", bgd.display());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let addr = format!("127.0.0.1:{port}");
+        let disk = on_disk.then(|| dir.path().join("cas"));
+        let storage = match &disk {
+            Some(path) => format!("!disk-storage &cas\n    path: {}", path.display()),
+            None => "!lru-storage &cas\n    size: 512M".to_owned(),
+        };
+        let config = format!(
+            "server:\n  - !channel\n    address: \"{addr}\"\n    insecure-mode: true\nauthorization:\n  method: none\n\
+             storages:\n  - {storage}\ncaches:\n  - !lru-action-cache &ac\n    storage: *cas\n    \
+             max-cached-refs: 100000\n    allow-updates: true\n    cache-failed-actions: true\ninstances:\n  - name: \"\"\n    \
+             services:\n      - !cas\n        storage: *cas\n      - !bytestream\n        storage: *cas\n      \
+             - !action-cache\n        cache: *ac\nthread-pool-size: 10\n"
+        );
+        let config_path = dir.path().join("buildgrid.yml");
+        std::fs::write(&config_path, config).expect("write the config");
+        let log = std::fs::File::create(dir.path().join("buildgrid.log")).expect("log file");
+        let child = Command::new(&bgd)
+            .args(["server", "start"])
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("start bgd");
+        let mut server = ReapiServer { child, addr, dir, disk };
+        server.wait_ready();
+        server
+    }
+
+    /// `grpc://127.0.0.1:PORT`, as `--cache-to type=reapi,endpoint=` takes it.
+    pub fn endpoint(&self) -> String {
+        format!("grpc://{}", self.addr)
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                panic!("bgd exited with {status}: {}", self.log());
+            }
+            if TcpStream::connect(&self.addr).is_ok() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "bgd did not listen on {} in 60 s: {}", self.addr, self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("buildgrid.log")).unwrap_or_default()
+    }
+
+    /// Changes one byte in the middle of every gzip blob (the layers) of an on-disk server,
+    /// keeping their names and sizes; returns how many it changed.
+    pub fn tamper_layer_blobs(&self) -> usize {
+        let disk = self.disk.as_ref().expect("a server started on disk");
+        let mut changed = 0;
+        for entry in walkdir::WalkDir::new(disk).into_iter().filter_map(Result::ok).filter(|e| e.file_type().is_file())
+        {
+            let mut bytes = std::fs::read(entry.path()).expect("read a blob");
+            if bytes.len() > 64 && bytes.starts_with(&[0x1f, 0x8b]) {
+                let middle = bytes.len() / 2;
+                bytes[middle] ^= 0xff;
+                std::fs::write(entry.path(), bytes).expect("write a blob");
+                changed += 1;
+            }
+        }
+        changed
+    }
+
+    /// Stops it now (a server gone mid-build); dropping it afterwards does nothing more.
+    pub fn stop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ReapiServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
