@@ -10,7 +10,7 @@ use gb_events::EventSink;
 use gb_export::Compression;
 use gb_ir::{Definition, ImageReference};
 use gb_registry::{PushReport, Registry, RegistryConfig};
-use gb_remote_cache::{CacheLocation, CacheMode};
+use gb_remote_cache::{CacheDocument, CacheLocation, CacheMode};
 use gb_solver::{SolveOptions, SolveResult, Solver};
 
 use crate::error::EngineError;
@@ -221,20 +221,25 @@ impl Engine {
         let mut warnings = Vec::new();
         // Base images not in the store are pulled only when an op that must run reads them.
         solve.puller = Some(Arc::new(crate::RegistryPuller::new(root.clone(), registry.clone())?));
-        let registry_client = registry_client(&registry, &cache_from, &cache_to)?;
+        let registry_client = registry_client(&registry, &cache_from, &cache_to)?.map(Arc::new);
 
         let reapi = self.reapi_cache(&cache_from, &cache_to);
+        let mut remotes = open_caches(self, registry_client.as_ref(), &cache_from, &mut warnings).await?;
         if let Some(cache) = reapi.as_ref().filter(|cache| cache.from) {
-            solve.remote = Some(cache.cache.clone());
+            remotes.push(cache.cache.clone());
         }
-        import_cache(self, registry_client.as_ref(), &cache_from, &mut warnings).await?;
+        solve.remote = match remotes.len() {
+            0 => None,
+            1 => remotes.pop(),
+            _ => Some(Arc::new(crate::remote::Caches(remotes))),
+        };
         let solved = Solver::new(root.clone()).solve(&definition, &solve, events).await;
         if let Some(cache) = &reapi {
             // Its failures so far are warnings even when the solve failed.
             warnings.extend(cache.cache.take_warnings());
         }
         let result = solved?;
-        export_cache(self, registry_client.as_ref(), &cache_to, &result).await?;
+        export_cache(self, registry_client.as_deref(), &cache_to, &result).await?;
         if let Some(cache) = reapi.as_ref().filter(|cache| cache.to.is_some()) {
             let keys = cache_keys(self, cache.to.unwrap_or_default(), &result);
             cache.cache.store(&keys).await.map_err(|e| EngineError::Invalid(e.to_string()))?;
@@ -485,27 +490,36 @@ fn registry_client(
     }
 }
 
-async fn import_cache(
+/// The `--cache-from` documents (registry tags, OCI layouts), read now; their records are
+/// brought in as the solve asks for them. A location with no cache is a warning, as in BuildKit.
+async fn open_caches(
     engine: &Engine,
-    registry: Option<&Registry>,
+    registry: Option<&Arc<Registry>>,
     cache_from: &[(CacheLocation, CacheMode)],
     warnings: &mut Vec<String>,
-) -> Result<(), EngineError> {
+) -> Result<Vec<Arc<dyn gb_solver::RemoteCache>>, EngineError> {
+    let mut caches: Vec<Arc<dyn gb_solver::RemoteCache>> = Vec::new();
     for (location, _) in cache_from {
         if matches!(location, CacheLocation::Reapi(_)) {
             continue;
         }
-        let report =
-            gb_remote_cache::import_cache(&engine.export_context(), registry, location).await.map_err(|source| {
-                EngineError::CacheShare {
-                    flag: "--cache-from",
-                    location: location.to_string(),
-                    source: Box::new(source),
-                }
-            })?;
-        warnings.extend(report.warnings.iter().map(|w| format!("--cache-from {location}: {w}")));
+        let opened = CacheDocument::open(&engine.export_context(), registry.map(Arc::as_ref), location).await;
+        let cache_share = |source| EngineError::CacheShare {
+            flag: "--cache-from",
+            location: location.to_string(),
+            source: Box::new(source),
+        };
+        match opened.map_err(cache_share)? {
+            Some(document) => caches.push(Arc::new(crate::remote::DocumentCache {
+                root: engine.root().clone(),
+                registry: registry.cloned(),
+                document,
+                name: location.to_string(),
+            })),
+            None => warnings.push(format!("--cache-from {location}: no cache found at {location}: nothing imported")),
+        }
     }
-    Ok(())
+    Ok(caches)
 }
 
 /// The results a cache export of `mode` includes: min, the final result only (when it is

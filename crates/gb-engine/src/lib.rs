@@ -20,6 +20,7 @@ mod platforms;
 mod provenance;
 pub mod records;
 mod registry;
+mod remote;
 mod resolve;
 mod ssh_agent;
 mod transfer;

@@ -34,86 +34,117 @@ pub struct ImportReport {
 
 /// Imports the cache at `location` into the state root of `ctx`.
 ///
-/// The manifest and config are read first; a location without a cache (no directory, no
-/// `index.json`, no such tag or repository) is a miss, as in BuildKit: nothing is imported and
-/// the report carries a warning. Then, for each record whose key has no usable result here (none,
-/// or one naming a missing layer), each layer blob is made a layer: a layer that was imported
-/// from or exported as that very blob is reused; otherwise the blob is copied from the
-/// directory or downloaded (verified against its digest as it streams into the content store;
-/// blobs already in the store are not fetched) and imported with
-/// [`gb_export::import_layer_blob`], which checks its diff id and records the blob as the
-/// layer's export, so images built on this root reuse the same bytes (and get the same digest).
-/// Last, each record is stored as a `ResultRecord` with the exported `created_unix` and
-/// description, so builds here run none of these steps.
-///
-/// Any failure before the records are written (a tampered blob, a lost connection) takes back
-/// the blobs and layers this import added and records nothing.
+/// The manifest and config are read first ([`CacheDocument::open`]); a location without a cache
+/// (no directory, no `index.json`, no such tag or repository) is a miss, as in BuildKit:
+/// nothing is imported and the report carries a warning. Then every record this root has no
+/// usable result for (none, or one naming a missing layer) is brought in
+/// ([`CacheDocument::bring_in`]), so builds here run none of these steps. A build brings in only
+/// the records its solve asks for instead (the engine's lazy import).
 pub async fn import_cache(
     ctx: &ExportContext<'_>,
     registry: Option<&Registry>,
     location: &CacheLocation,
 ) -> Result<ImportReport, CacheShareError> {
-    let name = location.to_string();
-    let source = match location {
-        CacheLocation::Local(dir) => Source::Local(dir),
-        CacheLocation::Registry(reference) => {
-            let registry = registry.ok_or_else(|| CacheShareError::NoRegistryClient { location: name.clone() })?;
-            Source::Registry(registry, reference)
-        }
-        CacheLocation::Reapi(_) => return Err(crate::export::not_a_document(location)),
-    };
-    let Some((manifest_bytes, media_type)) = source.manifest(&name).await? else {
-        return Ok(ImportReport {
-            warnings: vec![format!("no cache found at {name}: nothing imported")],
+    match CacheDocument::open(ctx, registry, location).await? {
+        Some(document) => document.bring_in(ctx, registry, None).await,
+        None => Ok(ImportReport {
+            warnings: vec![format!("no cache found at {location}: nothing imported")],
             ..ImportReport::default()
-        });
-    };
-    let manifest = parse_manifest(&manifest_bytes, &media_type, &name)?;
-    let config = parse_config(&source.config(ctx, &manifest.config, &name).await?, &name)?;
-    config.validate(&manifest, &name)?;
+        }),
+    }
+}
 
-    let mut wanted: Vec<&CacheRecord> = Vec::new();
-    for record in &config.records {
-        if !has_usable_result(ctx, &record.key)? {
-            wanted.push(record);
+/// A cache's manifest and config, read once: its records are brought in when asked for
+/// ([`CacheDocument::bring_in`]), so a build imports only the records its solve needs.
+#[derive(Debug, Clone)]
+pub struct CacheDocument {
+    location: CacheLocation,
+    config: crate::format::CacheConfig,
+}
+
+impl CacheDocument {
+    /// Reads and checks the cache's manifest and config; `None` when there is no cache at
+    /// `location` (a miss, not an error).
+    pub async fn open(
+        ctx: &ExportContext<'_>,
+        registry: Option<&Registry>,
+        location: &CacheLocation,
+    ) -> Result<Option<Self>, CacheShareError> {
+        let name = location.to_string();
+        let source = Source::of(registry, location)?;
+        let Some((manifest_bytes, media_type)) = source.manifest(&name).await? else { return Ok(None) };
+        let manifest = parse_manifest(&manifest_bytes, &media_type, &name)?;
+        let config = parse_config(&source.config(ctx, &manifest.config, &name).await?, &name)?;
+        config.validate(&manifest, &name)?;
+        Ok(Some(CacheDocument { location: location.clone(), config }))
+    }
+
+    /// Whether the cache has a record under `key`.
+    pub fn has(&self, key: &CacheKey) -> bool {
+        self.config.records.iter().any(|record| record.key == *key)
+    }
+
+    /// Imports the records under `keys` (all with `None`) that this root has no usable result
+    /// for: each layer blob is made a layer (one imported from or exported as that very blob
+    /// is reused; otherwise the blob is copied or downloaded, verified against its digest, and
+    /// imported with [`gb_export::import_layer_blob`], which checks its diff id and records the
+    /// blob as the layer's export, so images built on this root reuse the same bytes), then each
+    /// record is stored as a `ResultRecord` with the exported `created_unix` and description.
+    ///
+    /// Any failure before the records are written (a tampered blob, a lost connection) takes
+    /// back the blobs and layers this import added and records nothing.
+    pub async fn bring_in(
+        &self,
+        ctx: &ExportContext<'_>,
+        registry: Option<&Registry>,
+        keys: Option<&[CacheKey]>,
+    ) -> Result<ImportReport, CacheShareError> {
+        let name = self.location.to_string();
+        let source = Source::of(registry, &self.location)?;
+        let mut wanted: Vec<&CacheRecord> = Vec::new();
+        for record in &self.config.records {
+            if keys.is_none_or(|keys| keys.contains(&record.key)) && !has_usable_result(ctx, &record.key)? {
+                wanted.push(record);
+            }
         }
+        if wanted.is_empty() {
+            return Ok(ImportReport::default());
+        }
+        let layers: HashMap<Sha256Digest, &CacheLayer> =
+            self.config.layers.iter().map(|layer| (layer.blob, layer)).collect();
+        let mut seen = HashSet::new();
+        let needed: Vec<&CacheLayer> = wanted
+            .iter()
+            .flat_map(|record| record.outputs.iter().flatten())
+            .filter(|blob| seen.insert(**blob))
+            .map(|blob| layers[blob])
+            .collect();
+        let mut known = blocking(|| layers_by_blob(ctx))?;
+        let mut added = StoreAdditions::default();
+        let mut report = ImportReport { records: wanted.len(), ..ImportReport::default() };
+        let made = make_layers(ctx, &source, &name, &needed, &mut known, &mut added, &mut report).await;
+        if let Err(error) = made {
+            added.take_back(ctx);
+            return Err(error);
+        }
+        // Every layer exists now; each record is durable on its own and names only those layers.
+        for record in wanted {
+            let result = ResultRecord {
+                outputs: record
+                    .outputs
+                    .iter()
+                    .map(|blobs| Snapshot { layers: blobs.iter().map(|blob| known[blob].clone()).collect() })
+                    .collect(),
+                created_unix: record.created_unix,
+                description: record.description.clone(),
+                effective_key: None,
+            };
+            ctx.db
+                .put_result(&record.key, &result)
+                .map_err(CacheShareError::store(format!("record the result of {}", record.key)))?;
+        }
+        Ok(report)
     }
-    if wanted.is_empty() {
-        return Ok(ImportReport::default());
-    }
-    let layers: HashMap<Sha256Digest, &CacheLayer> = config.layers.iter().map(|layer| (layer.blob, layer)).collect();
-    let mut seen = HashSet::new();
-    let needed: Vec<&CacheLayer> = wanted
-        .iter()
-        .flat_map(|record| record.outputs.iter().flatten())
-        .filter(|blob| seen.insert(**blob))
-        .map(|blob| layers[blob])
-        .collect();
-    let mut known = blocking(|| layers_by_blob(ctx))?;
-    let mut added = StoreAdditions::default();
-    let mut report = ImportReport { records: wanted.len(), ..ImportReport::default() };
-    let made = make_layers(ctx, &source, &name, &needed, &mut known, &mut added, &mut report).await;
-    if let Err(error) = made {
-        added.take_back(ctx);
-        return Err(error);
-    }
-    // Every layer exists now; each record is durable on its own and names only those layers.
-    for record in wanted {
-        let result = ResultRecord {
-            outputs: record
-                .outputs
-                .iter()
-                .map(|blobs| Snapshot { layers: blobs.iter().map(|blob| known[blob].clone()).collect() })
-                .collect(),
-            created_unix: record.created_unix,
-            description: record.description.clone(),
-            effective_key: None,
-        };
-        ctx.db
-            .put_result(&record.key, &result)
-            .map_err(CacheShareError::store(format!("record the result of {}", record.key)))?;
-    }
-    Ok(report)
 }
 
 /// Where the cache's documents and blobs come from.
@@ -122,7 +153,20 @@ enum Source<'a> {
     Registry(&'a Registry, &'a ImageReference),
 }
 
-impl Source<'_> {
+impl<'a> Source<'a> {
+    /// Where `location`'s documents and blobs come from.
+    fn of(registry: Option<&'a Registry>, location: &'a CacheLocation) -> Result<Self, CacheShareError> {
+        match location {
+            CacheLocation::Local(dir) => Ok(Source::Local(dir)),
+            CacheLocation::Registry(reference) => {
+                let registry =
+                    registry.ok_or_else(|| CacheShareError::NoRegistryClient { location: location.to_string() })?;
+                Ok(Source::Registry(registry, reference))
+            }
+            CacheLocation::Reapi(_) => Err(crate::export::not_a_document(location)),
+        }
+    }
+
     /// The manifest's bytes and media type; `None` when there is no cache there.
     async fn manifest(&self, name: &str) -> Result<Option<(Vec<u8>, String)>, CacheShareError> {
         match self {

@@ -55,5 +55,5 @@ mod util;
 pub use error::{CacheShareError, ErrorKind};
 pub use export::{ExportReport, export_cache, layer_blob_records};
 pub use format::{CONFIG_MEDIA_TYPE, CONFIG_VERSION, CacheConfig, CacheLayer, CacheRecord, MANIFEST_MEDIA_TYPE};
-pub use import::{ImportReport, import_cache};
+pub use import::{CacheDocument, ImportReport, import_cache};
 pub use option::{CacheLocation, CacheMode, ReapiLocation, parse_cache_option};

@@ -20,8 +20,9 @@ pub struct RemoteResult {
     pub created_unix: u64,
 }
 
-/// A boxed future, as the trait's methods return them.
-pub type RemoteFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed future, as the trait's methods return them. Not `Send`: the solver drives it to its
+/// end where it asks (phase 2 is sequential), never across threads.
+pub type RemoteFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// A cache failure the user asked to be fatal (`ignore-error=false`).
 #[derive(Debug, thiserror::Error)]

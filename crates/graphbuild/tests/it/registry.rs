@@ -108,6 +108,13 @@ fn a_fresh_root_with_cache_from_a_registry_runs_no_step_and_gives_the_same_image
     let ran = build_shared(&second, context.path(), &["--cache-from", &cache.replace(",mode=max", "")]);
     assert!(ran.is_empty(), "no RUN step runs with the shared cache: {ran:?}");
     assert_eq!(image_digest(&second, "shared:1"), digest, "the same image comes out");
+
+    // Lazily: only the record the solve asked for (the last step's) came in with its layers;
+    // the builder stage's RUN, which the image does not need, was never imported here.
+    let (output, events) = second.build(context.path(), &["--target", "build"]);
+    assert_ok(&output);
+    let ran: Vec<String> = crate::engine::started(&events).into_iter().filter(|d| d.contains("RUN")).collect();
+    assert_eq!(ran.len(), 1, "{ran:?}");
 }
 
 #[test]
