@@ -562,8 +562,12 @@ impl Engine {
             token: location.token.clone(),
         };
         let fatal = !location.ignore_error || to.as_ref().is_some_and(|(to, _)| !to.ignore_error);
+        let mut cache = gb_reapi::ReapiCache::new(endpoint, self.root().clone(), fatal);
+        if to.as_ref().is_some_and(|(_, mode)| *mode == CacheMode::Max) {
+            cache = cache.storing_every_step();
+        }
         Some(ReapiUse {
-            cache: Arc::new(gb_reapi::ReapiCache::new(endpoint, self.root().clone(), fatal)),
+            cache: Arc::new(cache),
             endpoint: location.endpoint,
             from: from.is_some(),
             to: to.map(|(_, mode)| mode),

@@ -54,6 +54,15 @@ impl RemoteCache for DocumentCache {
 pub(crate) struct Caches(pub(crate) Vec<Arc<dyn RemoteCache>>);
 
 impl RemoteCache for Caches {
+    fn store_step<'a>(&'a self, key: &'a CacheKey) -> RemoteFuture<'a, Result<(), RemoteError>> {
+        Box::pin(async move {
+            for cache in &self.0 {
+                cache.store_step(key).await?;
+            }
+            Ok(())
+        })
+    }
+
     fn lookup<'a>(&'a self, key: &'a CacheKey) -> RemoteFuture<'a, Result<Option<RemoteResult>, RemoteError>> {
         Box::pin(async move {
             for cache in &self.0 {

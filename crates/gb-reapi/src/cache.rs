@@ -113,6 +113,10 @@ pub struct ReapiCache {
     given_up: AtomicBool,
     warnings: Mutex<Vec<String>>,
     counts: [AtomicU64; 5],
+    /// Whether each step's result is stored as soon as it is made (`mode=max`).
+    every_step: bool,
+    /// The keys stored so far this build.
+    stored: Mutex<HashSet<CacheKey>>,
 }
 
 impl ReapiCache {
@@ -126,7 +130,16 @@ impl ReapiCache {
             given_up: AtomicBool::new(false),
             warnings: Mutex::new(Vec::new()),
             counts: Default::default(),
+            every_step: false,
+            stored: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Stores each step's result as soon as the step made it (`--cache-to ...,mode=max`), so
+    /// the other machines of a farm find it while this build goes on.
+    pub fn storing_every_step(mut self) -> Self {
+        self.every_step = true;
+        self
     }
 
     /// The warnings of the build so far (each failure once), taken.
@@ -285,6 +298,12 @@ impl ReapiCache {
 
     async fn try_store(&self, keys: &[CacheKey]) -> Result<(), ReapiError> {
         let Some(client) = self.client().await? else { return Ok(()) };
+        // Each key once a build: a step's result stored as it was made is not sent again.
+        let keys: Vec<CacheKey> = match self.stored.lock() {
+            Ok(mut stored) => keys.iter().copied().filter(|key| stored.insert(*key)).collect(),
+            Err(_) => keys.to_vec(),
+        };
+        let keys = keys.as_slice();
         let ctx = export_context(&self.root);
         let mut blobs: BTreeMap<String, (re::Digest, BlobSource)> = BTreeMap::new();
         let mut results = Vec::new();
@@ -383,6 +402,10 @@ enum BlobSource {
 }
 
 impl RemoteCache for ReapiCache {
+    fn store_step<'a>(&'a self, key: &'a CacheKey) -> RemoteFuture<'a, Result<(), RemoteError>> {
+        Box::pin(async move { if self.every_step { self.store(std::slice::from_ref(key)).await } else { Ok(()) } })
+    }
+
     fn lookup<'a>(&'a self, key: &'a CacheKey) -> RemoteFuture<'a, Result<Option<RemoteResult>, RemoteError>> {
         Box::pin(async move {
             match tokio::time::timeout(LOOKUP_TIMEOUT, self.try_lookup(key)).await {

@@ -20,6 +20,30 @@ pub(crate) fn digest_of(digest: &Sha256Digest, size: u64) -> re::Digest {
     re::Digest { hash: digest.hex(), size_bytes: i64::try_from(size).unwrap_or(i64::MAX) }
 }
 
+/// Runs a call, and again after a growing pause while the server says it is busy
+/// (RESOURCE_EXHAUSTED, UNAVAILABLE): a farm's many builds can exceed a server's limit on
+/// concurrent calls for a moment, which is no reason to leave the cache for the whole build.
+async fn patiently<T, Call, Answer>(mut call: Call) -> Result<tonic::Response<T>, tonic::Status>
+where
+    Call: FnMut() -> Answer,
+    Answer: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let mut pause = Duration::from_millis(50);
+    for _ in 0..BUSY_RETRIES {
+        match call().await {
+            Err(status) if matches!(status.code(), tonic::Code::ResourceExhausted | tonic::Code::Unavailable) => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            answer => return answer,
+        }
+    }
+    call().await
+}
+
+/// How many times a call the server was too busy for is tried again.
+const BUSY_RETRIES: u32 = 5;
+
 /// A status as one line: its message, and the innermost cause of a transport failure
 /// (`tcp connect error: Connection refused (os error 111)`).
 pub(crate) fn status_message(status: &tonic::Status) -> String {
@@ -120,7 +144,11 @@ impl Client {
             action_digest: Some(action.clone()),
             ..Default::default()
         };
-        match ActionCacheClient::new(self.channel.clone()).get_action_result(self.request(request)).await {
+        let call = || {
+            let (mut client, request) = (ActionCacheClient::new(self.channel.clone()), self.request(request.clone()));
+            async move { client.get_action_result(request).await }
+        };
+        match patiently(call).await {
             Ok(result) => Ok(Some(result.into_inner())),
             Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
             Err(status) => Err(self.call_failed("GetActionResult")(status)),
@@ -139,10 +167,11 @@ impl Client {
             action_result: Some(result),
             ..Default::default()
         };
-        ActionCacheClient::new(self.channel.clone())
-            .update_action_result(self.request(request))
-            .await
-            .map_err(self.call_failed("UpdateActionResult"))?;
+        let call = || {
+            let (mut client, request) = (ActionCacheClient::new(self.channel.clone()), self.request(request.clone()));
+            async move { client.update_action_result(request).await }
+        };
+        patiently(call).await.map_err(self.call_failed("UpdateActionResult"))?;
         Ok(())
     }
 
@@ -153,12 +182,12 @@ impl Client {
             blob_digests: digests,
             ..Default::default()
         };
-        Ok(ContentAddressableStorageClient::new(self.channel.clone())
-            .find_missing_blobs(self.request(request))
-            .await
-            .map_err(self.call_failed("FindMissingBlobs"))?
-            .into_inner()
-            .missing_blob_digests)
+        let call = || {
+            let (mut client, request) =
+                (ContentAddressableStorageClient::new(self.channel.clone()), self.request(request.clone()));
+            async move { client.find_missing_blobs(request).await }
+        };
+        Ok(patiently(call).await.map_err(self.call_failed("FindMissingBlobs"))?.into_inner().missing_blob_digests)
     }
 
     /// Uploads small blobs in one call.
@@ -179,11 +208,12 @@ impl Client {
             requests,
             ..Default::default()
         };
-        let response = ContentAddressableStorageClient::new(self.channel.clone())
-            .batch_update_blobs(self.request(request))
-            .await
-            .map_err(self.call_failed("BatchUpdateBlobs"))?
-            .into_inner();
+        let call = || {
+            let (mut client, request) =
+                (ContentAddressableStorageClient::new(self.channel.clone()), self.request(request.clone()));
+            async move { client.batch_update_blobs(request).await }
+        };
+        let response = patiently(call).await.map_err(self.call_failed("BatchUpdateBlobs"))?.into_inner();
         match response.responses.iter().find(|r| r.status.as_ref().is_some_and(|s| s.code != 0)) {
             Some(failed) => Err(ReapiError::Refused {
                 endpoint: self.endpoint.url.clone(),

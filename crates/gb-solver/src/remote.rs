@@ -36,4 +36,11 @@ pub trait RemoteCache: Send + Sync {
     /// The result it holds under `key`, brought into the root; the solver stores it in the
     /// root's cache.
     fn lookup<'a>(&'a self, key: &'a CacheKey) -> RemoteFuture<'a, Result<Option<RemoteResult>, RemoteError>>;
+
+    /// Stores the root's result under `key` as soon as a step made it, when the cache takes
+    /// every step's result (`mode=max`): another machine's build then finds it even while this
+    /// build goes on. The default stores nothing.
+    fn store_step<'a>(&'a self, _key: &'a CacheKey) -> RemoteFuture<'a, Result<(), RemoteError>> {
+        Box::pin(async { Ok(()) })
+    }
 }

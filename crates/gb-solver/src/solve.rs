@@ -10,6 +10,7 @@ use gb_events::{Event, EventSink};
 use gb_ir::{Definition, Op, OpDigest, OpNode, Platform, Sha256Digest, SourceOp};
 use tokio_util::sync::CancellationToken;
 
+use crate::RemoteResult;
 use crate::entitlements::{self, Entitlement};
 use crate::error::SolveError;
 use crate::graph::{self, GraphOp, Known};
@@ -679,23 +680,16 @@ impl GraphOp for IrOp {
 
     fn known_remotely(&self, key: &CacheKey) -> Result<Known<Value>, SolveError> {
         let cacheable = matches!(self.node.op, Op::Exec(_) | Op::File(_));
-        let Some(remote) = self.context.options.remote.as_ref().filter(|_| cacheable && !self.ignores_cache) else {
+        if !cacheable || self.ignores_cache {
             return Ok(Known::Nothing);
-        };
-        let handle = tokio::runtime::Handle::current();
-        let found = tokio::task::block_in_place(|| handle.block_on(remote.lookup(key)))
-            .map_err(|e| SolveError::env("asking the remote cache", e))?;
-        let Some(found) = found else { return Ok(Known::Nothing) };
-        // Kept in the root (as old as it is): the next build finds it here.
-        let record = ResultRecord {
-            outputs: found.outputs.clone(),
-            created_unix: found.created_unix,
-            description: self.context.description(&self.digest),
-            effective_key: found.effective_key,
-        };
-        self.context.root.db.put_result(key, &record).map_err(|e| SolveError::env("writing the cache", e))?;
-        let effective = found.effective_key.unwrap_or(*key);
-        Ok(Known::Stored(found.outputs.into_iter().map(Value::Snapshot).collect(), effective))
+        }
+        Ok(match ask_remote(&self.context, key, &self.digest)? {
+            Some(found) => {
+                let effective = found.effective_key.unwrap_or(*key);
+                Known::Stored(found.outputs.into_iter().map(Value::Snapshot).collect(), effective)
+            }
+            None => Known::Nothing,
+        })
     }
 
     fn run(
@@ -727,12 +721,21 @@ impl GraphOp for IrOp {
                 report_cached(&context, &digest);
                 return Ok((outputs, Ran::Stored, effective));
             }
+            // Another machine may have made it since the plan asked (a farm's builds overlap).
+            if cacheable && let Some(found) = ask_remote(&context, &key, &digest)? {
+                report_cached(&context, &digest);
+                let effective = found.effective_key.unwrap_or(key);
+                return Ok((found.outputs.into_iter().map(Value::Snapshot).collect(), Ran::Stored, effective));
+            }
             let (outputs, ran) = run_step(&context, &semaphore, digest, &node, inputs, key, cacheable).await?;
             if effective != key
                 && let Some(snapshots) = snapshots_of(&outputs)
             {
                 store_result(&context, &effective, &digest, &snapshots, None)?;
                 store_result(&context, &key, &digest, &snapshots, Some(effective))?;
+            }
+            if cacheable && ran == Ran::Here {
+                share_step(&context, &key)?;
             }
             Ok((outputs, ran, effective))
         }
@@ -810,6 +813,33 @@ fn stored_result(context: &Context, key: &CacheKey) -> Result<Option<StoredResul
     Ok(record
         .filter(|r| r.outputs.iter().all(|s| s.layers.iter().all(|l| context.root.snapshots.layer_path(l).is_dir())))
         .map(|r| (r.outputs.into_iter().map(Value::Snapshot).collect(), r.effective_key)))
+}
+
+/// The remote cache's result under `key` for the op `digest`, when there is a remote cache and
+/// it has one; kept in the root (dated as the original), where the next build finds it.
+fn ask_remote(context: &Context, key: &CacheKey, digest: &OpDigest) -> Result<Option<RemoteResult>, SolveError> {
+    let Some(remote) = context.options.remote.as_ref() else { return Ok(None) };
+    let handle = tokio::runtime::Handle::current();
+    let found = tokio::task::block_in_place(|| handle.block_on(remote.lookup(key)))
+        .map_err(|e| SolveError::env("asking the remote cache", e))?;
+    let Some(found) = found else { return Ok(None) };
+    let record = ResultRecord {
+        outputs: found.outputs.clone(),
+        created_unix: found.created_unix,
+        description: context.description(digest),
+        effective_key: found.effective_key,
+    };
+    context.root.db.put_result(key, &record).map_err(|e| SolveError::env("writing the cache", e))?;
+    Ok(Some(found))
+}
+
+/// Hands a step's new result to the remote cache, which stores it now when it takes every
+/// step's result.
+fn share_step(context: &Context, key: &CacheKey) -> Result<(), SolveError> {
+    let Some(remote) = context.options.remote.as_ref() else { return Ok(()) };
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::block_in_place(|| handle.block_on(remote.store_step(key)))
+        .map_err(|e| SolveError::env("storing in the remote cache", e))
 }
 
 fn report_cached(context: &Context, digest: &OpDigest) {
