@@ -560,6 +560,9 @@ impl Engine {
             url: location.endpoint.clone(),
             instance: location.instance.clone(),
             token: location.token.clone(),
+            ca_cert: location.ca_cert.clone(),
+            client_cert: location.client_cert.clone(),
+            client_key: location.client_key.clone(),
         };
         let fatal = !location.ignore_error || to.as_ref().is_some_and(|(to, _)| !to.ignore_error);
         let mut cache = gb_reapi::ReapiCache::new(endpoint, self.root().clone(), fatal);

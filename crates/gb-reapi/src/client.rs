@@ -67,14 +67,68 @@ const BATCH_LIMIT: u64 = 1 << 20;
 const CHUNK: usize = 1 << 20;
 
 /// Where the cache is and how to reach it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Endpoint {
-    /// `grpc://HOST:PORT` as the user wrote it (printed in messages; it holds no secret).
+    /// `grpc://HOST:PORT` (plain HTTP/2) or `grpcs://HOST:PORT` (TLS) as the user wrote it
+    /// (printed in messages; it holds no secret).
     pub url: String,
     /// The REAPI instance name (`""` for the default instance).
     pub instance: String,
     /// A bearer token sent with every call (`config.toml`), never printed.
     pub token: Option<String>,
+    /// For `grpcs://`: a CA certificate (PEM) to trust besides the system's, and a client
+    /// certificate and key (PEM) for servers that ask for one (mTLS).
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// The client certificate (PEM).
+    pub client_cert: Option<std::path::PathBuf>,
+    /// The client certificate's key (PEM).
+    pub client_key: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("url", &self.url)
+            .field("instance", &self.instance)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("ca_cert", &self.ca_cert)
+            .field("client_cert", &self.client_cert)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// The channel's endpoint: its address, timeouts and, for `grpcs://`, TLS.
+    fn channel(&self) -> Result<tonic::transport::Endpoint, ReapiError> {
+        let wrong = || ReapiError::Endpoint(self.url.clone());
+        let (address, tls) = match (self.url.strip_prefix("grpc://"), self.url.strip_prefix("grpcs://")) {
+            (Some(rest), _) => (format!("http://{rest}"), false),
+            (_, Some(rest)) => (format!("https://{rest}"), true),
+            _ => return Err(wrong()),
+        };
+        let endpoint = tonic::transport::Endpoint::from_shared(address)
+            .map_err(|_| wrong())?
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(60));
+        if !tls {
+            return Ok(endpoint);
+        }
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|source| ReapiError::Tls {
+                endpoint: self.url.clone(),
+                file: path.to_owned(),
+                source,
+            })
+        };
+        let mut config = tonic::transport::ClientTlsConfig::new().with_native_roots();
+        if let Some(ca) = &self.ca_cert {
+            config = config.ca_certificate(tonic::transport::Certificate::from_pem(read(ca)?));
+        }
+        if let (Some(cert), Some(key)) = (&self.client_cert, &self.client_key) {
+            config = config.identity(tonic::transport::Identity::from_pem(read(cert)?, read(key)?));
+        }
+        endpoint.tls_config(config).map_err(|source| ReapiError::Unreachable { endpoint: self.url.clone(), source })
+    }
 }
 
 /// A connected client.
@@ -85,16 +139,10 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    /// Connects to `endpoint` (`grpc://` is plain HTTP/2; TLS endpoints are not supported yet).
+    /// Connects to `endpoint` and checks it can serve as the cache.
     pub(crate) async fn connect(endpoint: Endpoint) -> Result<Self, ReapiError> {
-        let address = match endpoint.url.strip_prefix("grpc://") {
-            Some(rest) => format!("http://{rest}"),
-            None => return Err(ReapiError::Endpoint(endpoint.url.clone())),
-        };
-        let channel = tonic::transport::Endpoint::from_shared(address)
-            .map_err(|_| ReapiError::Endpoint(endpoint.url.clone()))?
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(60))
+        let channel = endpoint
+            .channel()?
             .connect()
             .await
             .map_err(|source| ReapiError::Unreachable { endpoint: endpoint.url.clone(), source })?;

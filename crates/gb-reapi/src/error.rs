@@ -4,9 +4,17 @@
 /// A REAPI cache failure.
 #[derive(Debug, thiserror::Error)]
 pub enum ReapiError {
-    /// The endpoint is not `grpc://HOST:PORT`.
-    #[error("{0}: expected grpc://HOST:PORT (TLS endpoints are not supported yet)")]
+    /// The endpoint is not `grpc://HOST:PORT` or `grpcs://HOST:PORT`.
+    #[error("{0}: expected grpc://HOST:PORT or grpcs://HOST:PORT")]
     Endpoint(String),
+    /// A TLS file could not be read.
+    #[error("{endpoint}: reading {}", file.display())]
+    Tls {
+        endpoint: String,
+        file: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// No connection.
     #[error("{endpoint} is unreachable")]
     Unreachable {

@@ -33,6 +33,13 @@ pub struct ReapiLocation {
     /// A bearer token for the endpoint (from `config.toml`, never from the command line),
     /// never printed.
     pub token: Option<String>,
+    /// For `grpcs://`: a CA certificate to trust, and a client certificate and key (mTLS),
+    /// PEM files named in `config.toml`.
+    pub ca_cert: Option<PathBuf>,
+    /// The client certificate.
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's key.
+    pub client_key: Option<PathBuf>,
 }
 
 impl fmt::Debug for ReapiLocation {
@@ -146,8 +153,9 @@ pub fn parse_cache_option(text: &str) -> Result<(CacheLocation, CacheMode), Cach
             }
             let endpoint =
                 get("endpoint").ok_or_else(|| invalid("type=reapi needs endpoint=grpc://HOST:PORT".to_owned()))?;
-            if !endpoint.strip_prefix("grpc://").is_some_and(|rest| !rest.is_empty() && !rest.contains('/')) {
-                return Err(invalid(format!("endpoint `{endpoint}`: expected grpc://HOST:PORT")));
+            let address = endpoint.strip_prefix("grpc://").or_else(|| endpoint.strip_prefix("grpcs://"));
+            if !address.is_some_and(|rest| !rest.is_empty() && !rest.contains('/')) {
+                return Err(invalid(format!("endpoint `{endpoint}`: expected grpc://HOST:PORT or grpcs://HOST:PORT")));
             }
             let ignore_error = match get("ignore-error") {
                 None | Some("true") => true,
@@ -159,6 +167,9 @@ pub fn parse_cache_option(text: &str) -> Result<(CacheLocation, CacheMode), Cach
                 instance: get("instance").unwrap_or_default().to_owned(),
                 ignore_error,
                 token: None,
+                ca_cert: None,
+                client_cert: None,
+                client_key: None,
             })
         }
         Some(other) => {
@@ -220,7 +231,10 @@ mod tests {
         assert_eq!(reason("dest=a"), "no type: expected type=local, type=registry or type=reapi");
         assert!(reason("type=registry,ref=UPPER/case").contains("UPPER"), "{}", reason("type=registry,ref=UPPER/case"));
         assert_eq!(reason("type=reapi"), "type=reapi needs endpoint=grpc://HOST:PORT");
-        assert_eq!(reason("type=reapi,endpoint=http://h:1"), "endpoint `http://h:1`: expected grpc://HOST:PORT");
+        assert_eq!(
+            reason("type=reapi,endpoint=http://h:1"),
+            "endpoint `http://h:1`: expected grpc://HOST:PORT or grpcs://HOST:PORT"
+        );
         assert_eq!(reason("type=local,dest=a,endpoint=grpc://h:1"), "`endpoint` is for type=reapi");
         assert_eq!(
             reason("type=reapi,endpoint=grpc://h:1,ignore-error=no"),

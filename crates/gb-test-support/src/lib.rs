@@ -16,7 +16,7 @@ mod tools;
 pub use base::{busybox_rootfs, busybox_tar};
 pub use emulation::{ARM64_DEBS, busybox_arm64_tar, require_arm64_emulation};
 pub use files::{TreeDetail, tree, write};
-pub use reapi::{BUILDGRID, ReapiServer};
+pub use reapi::{BUILDGRID, ClientTls, ReapiServer};
 pub use registry::{PASSWORD, TestRegistry, USER};
 pub use root::Root;
 pub use tools::{process_alive, require_root, require_tool, run};

@@ -21,20 +21,64 @@ pub struct ReapiServer {
     dir: TempDir,
     /// The CAS directory, for a server storing blobs on disk.
     disk: Option<std::path::PathBuf>,
+    /// Whether it speaks TLS (`grpcs://`).
+    tls: bool,
+    /// The certificates of a TLS server and its clients, removed with it.
+    certs: Option<TempDir>,
+}
+
+/// The PEM files of a TLS server's clients: the CA that signed the server's certificate, and a
+/// client certificate and key the server accepts.
+pub struct ClientTls {
+    pub ca_cert: std::path::PathBuf,
+    pub client_cert: std::path::PathBuf,
+    pub client_key: std::path::PathBuf,
 }
 
 impl ReapiServer {
     /// Starts one keeping blobs in memory and waits until it accepts connections.
     pub fn start() -> Self {
-        Self::launch(false)
+        Self::launch(false, None)
     }
 
     /// Starts one keeping blobs on disk, where a test can tamper with them.
     pub fn start_on_disk() -> Self {
-        Self::launch(true)
+        Self::launch(true, None)
     }
 
-    fn launch(on_disk: bool) -> Self {
+    /// Starts one that speaks TLS only and requires a client certificate (mTLS), with a CA,
+    /// server and client certificates made by openssl for the occasion.
+    pub fn start_with_mtls() -> (Self, ClientTls) {
+        crate::tools::require_tool("openssl", "openssl");
+        let certs_dir = tempfile::tempdir().expect("certificates");
+        let certs = certs_dir.path().to_owned();
+        let sh = |script: &str| {
+            let status = Command::new("sh").arg("-ec").arg(script).current_dir(&certs).status().expect("sh");
+            assert!(status.success(), "{script}");
+        };
+        sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 -subj /CN=test-ca 2>/dev/null
+            openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null
+            printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > server.ext
+            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 1 -extfile server.ext 2>/dev/null
+            openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=graphbuild 2>/dev/null
+            printf 'extendedKeyUsage=clientAuth\n' > client.ext
+            openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 1 -extfile client.ext 2>/dev/null");
+        let credentials = format!(
+            "    credentials:\n      tls-server-key: {0}/server.key\n      tls-server-cert: {0}/server.pem\n      \
+             tls-client-certs: {0}/ca.pem\n",
+            certs.display()
+        );
+        let mut server = Self::launch(false, Some(credentials));
+        server.certs = Some(certs_dir);
+        let client = ClientTls {
+            ca_cert: certs.join("ca.pem"),
+            client_cert: certs.join("client.pem"),
+            client_key: certs.join("client.key"),
+        };
+        (server, client)
+    }
+
+    fn launch(on_disk: bool, tls: Option<String>) -> Self {
         let bgd = Path::new(BUILDGRID).join("bin/bgd");
         assert!(bgd.is_file(), "{} is missing: run scripts/install-deps.sh --test", bgd.display());
         let dir = tempfile::tempdir().expect("tempdir");
@@ -45,8 +89,12 @@ impl ReapiServer {
             Some(path) => format!("!disk-storage &cas\n    path: {}", path.display()),
             None => "!lru-storage &cas\n    size: 512M".to_owned(),
         };
+        let channel = match &tls {
+            Some(credentials) => format!("    insecure-mode: false\n{credentials}"),
+            None => "    insecure-mode: true\n".to_owned(),
+        };
         let config = format!(
-            "server:\n  - !channel\n    address: \"{addr}\"\n    insecure-mode: true\nauthorization:\n  method: none\n\
+            "server:\n  - !channel\n    address: \"{addr}\"\n{channel}authorization:\n  method: none\n\
              storages:\n  - {storage}\ncaches:\n  - !lru-action-cache &ac\n    storage: *cas\n    \
              max-cached-refs: 100000\n    allow-updates: true\n    cache-failed-actions: true\ninstances:\n  - name: \"\"\n    \
              services:\n      - !cas\n        storage: *cas\n      - !bytestream\n        storage: *cas\n      \
@@ -64,14 +112,15 @@ impl ReapiServer {
             .process_group(0)
             .spawn()
             .expect("start bgd");
-        let mut server = ReapiServer { child, addr, dir, disk };
+        let mut server = ReapiServer { child, addr, dir, disk, tls: tls.is_some(), certs: None };
         server.wait_ready();
         server
     }
 
-    /// `grpc://127.0.0.1:PORT`, as `--cache-to type=reapi,endpoint=` takes it.
+    /// `grpc://127.0.0.1:PORT` (`grpcs://` for a TLS server), as `--cache-to
+    /// type=reapi,endpoint=` takes it.
     pub fn endpoint(&self) -> String {
-        format!("grpc://{}", self.addr)
+        format!("{}://{}", if self.tls { "grpcs" } else { "grpc" }, self.addr)
     }
 
     fn wait_ready(&mut self) {

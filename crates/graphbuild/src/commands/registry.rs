@@ -56,6 +56,15 @@ pub struct RemoteCacheSection {
     /// A bearer token sent with every call.
     #[serde(default)]
     pub token: Option<String>,
+    /// For a `grpcs://` endpoint: a CA certificate (PEM file) to trust besides the system's.
+    #[serde(default)]
+    pub ca_cert: Option<PathBuf>,
+    /// A client certificate (PEM file) for servers that ask for one (mTLS).
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's key (PEM file).
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for RemoteCacheSection {
@@ -88,14 +97,21 @@ pub fn with_remote_cache(
     let option = format!("type=reapi,endpoint={},instance={}", section.endpoint, section.instance);
     let (location, _) = gb_remote_cache::parse_cache_option(&option).map_err(|e| invalid(format!("endpoint: {e}")))?;
     let CacheLocation::Reapi(mut standing) = location else { return Ok(()) };
+    if section.client_cert.is_some() != section.client_key.is_some() {
+        return Err(invalid("client-cert and client-key come together".to_owned()));
+    }
     standing.ignore_error = section.ignore_error.unwrap_or(true);
     standing.token = section.token.clone();
+    (standing.ca_cert, standing.client_cert, standing.client_key) =
+        (section.ca_cert.clone(), section.client_cert.clone(), section.client_key.clone());
     for options in [&mut *cache_from, &mut *cache_to] {
         for (location, _) in options.iter_mut() {
             if let CacheLocation::Reapi(named) = location
                 && named.endpoint == standing.endpoint
             {
                 named.token = standing.token.clone();
+                (named.ca_cert, named.client_cert, named.client_key) =
+                    (standing.ca_cert.clone(), standing.client_cert.clone(), standing.client_key.clone());
             }
         }
         if !options.iter().any(|(location, _)| matches!(location, CacheLocation::Reapi(_))) {

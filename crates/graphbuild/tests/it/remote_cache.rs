@@ -163,3 +163,44 @@ fn a_standing_remote_cache_in_the_config_serves_every_build() {
     let (_, stderr) = build(&second, context.path(), &[]);
     assert!(stderr.contains("warning: remote cache grpc://") && !stderr.contains("s3cr3t"), "{stderr}");
 }
+
+/// A `grpcs://` cache that requires a client certificate: the root's config names the CA and
+/// the client's certificate and key; a root without the certificate cannot use it (one
+/// warning) and builds locally.
+#[test]
+fn a_tls_cache_with_a_client_certificate_is_used_and_refuses_clients_without_one() {
+    let (server, tls) = ReapiServer::start_with_mtls();
+    let endpoint = server.endpoint();
+    assert!(endpoint.starts_with("grpcs://"), "{endpoint}");
+    let config = |with_client: bool| {
+        let mut text = format!(
+            "[remote-cache]\nendpoint = \"{endpoint}\"\nmode = \"max\"\nca-cert = \"{}\"\n",
+            tls.ca_cert.display()
+        );
+        if with_client {
+            text.push_str(&format!(
+                "client-cert = \"{}\"\nclient-key = \"{}\"\n",
+                tls.client_cert.display(),
+                tls.client_key.display()
+            ));
+        }
+        text
+    };
+    let context = context();
+    let first = Env::new();
+    write(first.root.path(), "config.toml", &config(true));
+    let (ran, stderr) = build(&first, context.path(), &[]);
+    assert_eq!(ran.len(), 2, "{stderr}");
+    assert!(!stderr.contains("warning") && stderr.contains(", 4 stored,"), "{stderr}");
+
+    let second = Env::new();
+    write(second.root.path(), "config.toml", &config(true));
+    let (ran, stderr) = build(&second, context.path(), &[]);
+    assert!(ran.is_empty() && stderr.contains(": 1 found,"), "{stderr}");
+
+    let stranger = Env::new();
+    write(stranger.root.path(), "config.toml", &config(false));
+    let (ran, stderr) = build(&stranger, context.path(), &[]);
+    assert_eq!(ran.len(), 2, "{stderr}");
+    assert_eq!(stderr.matches("warning: remote cache grpcs://").count(), 1, "{stderr}");
+}
