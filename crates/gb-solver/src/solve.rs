@@ -307,7 +307,15 @@ impl Solver {
             })
             .collect();
 
-        let planned = graph::plan(&ops, index[&output.op])?;
+        let mut planned = graph::plan(&ops, index[&output.op])?;
+        if options.remote.is_some() {
+            // Steps that could run at once start in an order of this build's own, so two
+            // machines building the same graph at the same time tend to take different steps
+            // first and find each other's results (see `ask_remote`) instead of both running
+            // each. Order among ready steps is free: each still waits for its inputs.
+            let order = std::collections::hash_map::RandomState::new();
+            planned.needed.sort_by_key(|index| std::hash::BuildHasher::hash_one(&order, index));
+        }
         for hit in &planned.hits {
             events.emit(Event::OpCached {
                 op: reachable[*hit].to_string(),
@@ -721,12 +729,6 @@ impl GraphOp for IrOp {
                 report_cached(&context, &digest);
                 return Ok((outputs, Ran::Stored, effective));
             }
-            // Another machine may have made it since the plan asked (a farm's builds overlap).
-            if cacheable && let Some(found) = ask_remote(&context, &key, &digest)? {
-                report_cached(&context, &digest);
-                let effective = found.effective_key.unwrap_or(key);
-                return Ok((found.outputs.into_iter().map(Value::Snapshot).collect(), Ran::Stored, effective));
-            }
             let (outputs, ran) = run_step(&context, &semaphore, digest, &node, inputs, key, cacheable).await?;
             if effective != key
                 && let Some(snapshots) = snapshots_of(&outputs)
@@ -786,7 +788,14 @@ async fn run_step(
         let outputs = worker::run_op(context, digest, node, inputs, key).await?;
         return Ok((outputs, Ran::Here));
     }
-    let stored = || stored_outputs(context, &key);
+    // Found here, or (once this step has its slot, just before it would run) in the remote
+    // cache: another machine may have made it since the plan asked, as a farm's builds overlap.
+    let stored =
+        || match stored_outputs(context, &key)? {
+            Some(outputs) => Ok(Some(outputs)),
+            None => Ok(ask_remote(context, &key, &digest)?
+                .map(|found| found.outputs.into_iter().map(Value::Snapshot).collect())),
+        };
     let run = || worker::run_op(context, digest, node, inputs, key);
     let (outputs, ran) = context
         .root

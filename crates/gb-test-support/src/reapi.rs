@@ -23,7 +23,7 @@ pub struct ReapiServer {
     disk: Option<std::path::PathBuf>,
     /// Whether it speaks TLS (`grpcs://`).
     tls: bool,
-    /// The certificates of a TLS server and its clients, removed with it.
+    /// The certificates of a TLS server and its clients, or a JWT secret, removed with it.
     certs: Option<TempDir>,
 }
 
@@ -44,6 +44,29 @@ impl ReapiServer {
     /// Starts one keeping blobs on disk, where a test can tamper with them.
     pub fn start_on_disk() -> Self {
         Self::launch(true, None)
+    }
+
+    /// Starts one that accepts only calls bearing a JWT signed with its secret (BuildGrid's
+    /// `jwt` authorization, HS256); returns it and a valid token, made by BuildGrid's own PyJWT.
+    pub fn start_with_token() -> (Self, String) {
+        let secret_dir = tempfile::tempdir().expect("secret");
+        let secret = secret_dir.path().join("auth.secret");
+        std::fs::write(&secret, "graphbuild-test-secret-5e1f").expect("write the secret");
+        let python = Path::new(BUILDGRID).join("bin/python");
+        let token = crate::tools::run(
+            &python.display().to_string(),
+            &[
+                "-c",
+                "import jwt,sys,time; print(jwt.encode({'sub': 'graphbuild', 'exp': int(time.time()) + 3600}, \
+                 open(sys.argv[1]).read(), algorithm='HS256'))",
+                &secret.display().to_string(),
+            ],
+        );
+        let authorization =
+            format!("authorization:\n  method: jwt\n  secret: {}\n  algorithm: hs256\n", secret.display());
+        let mut server = Self::launch_with(false, None, Some(authorization));
+        server.certs = Some(secret_dir);
+        (server, token.trim().to_owned())
     }
 
     /// Starts one that speaks TLS only and requires a client certificate (mTLS), with a CA,
@@ -79,6 +102,10 @@ impl ReapiServer {
     }
 
     fn launch(on_disk: bool, tls: Option<String>) -> Self {
+        Self::launch_with(on_disk, tls, None)
+    }
+
+    fn launch_with(on_disk: bool, tls: Option<String>, authorization: Option<String>) -> Self {
         let bgd = Path::new(BUILDGRID).join("bin/bgd");
         assert!(bgd.is_file(), "{} is missing: run scripts/install-deps.sh --test", bgd.display());
         let dir = tempfile::tempdir().expect("tempdir");
@@ -93,8 +120,9 @@ impl ReapiServer {
             Some(credentials) => format!("    insecure-mode: false\n{credentials}"),
             None => "    insecure-mode: true\n".to_owned(),
         };
+        let authorization = authorization.unwrap_or_else(|| "authorization:\n  method: none\n".to_owned());
         let config = format!(
-            "server:\n  - !channel\n    address: \"{addr}\"\n{channel}authorization:\n  method: none\n\
+            "server:\n  - !channel\n    address: \"{addr}\"\n{channel}{authorization}\
              storages:\n  - {storage}\ncaches:\n  - !lru-action-cache &ac\n    storage: *cas\n    \
              max-cached-refs: 100000\n    allow-updates: true\n    cache-failed-actions: true\ninstances:\n  - name: \"\"\n    \
              services:\n      - !cas\n        storage: *cas\n      - !bytestream\n        storage: *cas\n      \

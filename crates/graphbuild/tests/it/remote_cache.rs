@@ -204,3 +204,30 @@ fn a_tls_cache_with_a_client_certificate_is_used_and_refuses_clients_without_one
     assert_eq!(ran.len(), 2, "{stderr}");
     assert_eq!(stderr.matches("warning: remote cache grpcs://").count(), 1, "{stderr}");
 }
+
+/// A cache that wants a bearer token (BuildGrid's JWT authorization): the root's config gives
+/// it and the cache serves; a wrong token is one warning (never printing the token) and the
+/// build goes on locally.
+#[test]
+fn a_cache_that_wants_a_token_gets_the_configured_one() {
+    let (server, token) = ReapiServer::start_with_token();
+    let config = |token: &str| format!("[remote-cache]\nendpoint = \"{}\"\ntoken = \"{token}\"\n", server.endpoint());
+    let context = context();
+    let first = Env::new();
+    write(first.root.path(), "config.toml", &config(&token));
+    let (ran, stderr) = build(&first, context.path(), &[]);
+    assert_eq!(ran.len(), 2, "{stderr}");
+    assert!(!stderr.contains("warning") && stderr.contains(", 1 stored,"), "{stderr}");
+
+    let second = Env::new();
+    write(second.root.path(), "config.toml", &config("not-the-token"));
+    let (ran, stderr) = build(&second, context.path(), &[]);
+    assert_eq!(ran.len(), 2, "{stderr}");
+    assert_eq!(stderr.matches("warning: remote cache grpc://").count(), 1, "{stderr}");
+    assert!(!stderr.contains("not-the-token") && !stderr.contains(&token), "{stderr}");
+
+    let third = Env::new();
+    write(third.root.path(), "config.toml", &config(&token));
+    let (ran, stderr) = build(&third, context.path(), &[]);
+    assert!(ran.is_empty() && stderr.contains(": 1 found,"), "{stderr}");
+}
