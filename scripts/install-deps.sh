@@ -20,8 +20,9 @@ build_packages=(runc slirp4netns busybox-static librocksdb-dev libclang-dev git 
 # qemu-user-static emulates arm64 for the multi-platform test (its binfmt_misc handler is
 # registered by the test), whose arm64 base is Debian's busybox-static:arm64, downloaded below.
 # chromium renders `builds show --format html` headless for the report's browser test.
-# python3-venv holds BuildGrid (from PyPI, below), the REAPI server of the remote cache tests.
-test_packages=(skopeo umoci docker-registry apache2-utils qemu-user-static chromium python3-venv)
+# python3-venv holds BuildGrid (from PyPI, below), the REAPI server of the remote cache tests;
+# openssl makes the certificates of its TLS test.
+test_packages=(skopeo umoci docker-registry apache2-utils qemu-user-static chromium python3-venv openssl)
 # Cargo tools of the test command, pinned so two machines run the same checks.
 nextest_version=0.9.143
 machete_version=0.9.2
