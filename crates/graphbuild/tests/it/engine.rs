@@ -17,6 +17,14 @@ pub struct Env {
     pub root: tempfile::TempDir,
 }
 
+impl Drop for Env {
+    /// Stops the root's server before the root goes: it writes build records after answering,
+    /// and writes the last ones before it exits, so removing the root then races with nothing.
+    fn drop(&mut self) {
+        let _ = crate::graphbuild().arg("--root").arg(self.root.path()).args(["server", "stop"]).output();
+    }
+}
+
 impl Env {
     pub fn new() -> Self {
         gb_test_support::require_root();

@@ -44,6 +44,15 @@ pub struct Scratch {
     dir: Option<tempfile::TempDir>,
 }
 
+impl Drop for Scratch {
+    /// Stops the root's server before the root goes (see `engine::Env`'s drop).
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = graphbuild().arg("--root").arg(dir.path()).args(["server", "stop"]).output();
+        }
+    }
+}
+
 impl Scratch {
     pub fn new() -> Self {
         Self { dir: Some(tempfile::tempdir().expect("scratch root")) }
