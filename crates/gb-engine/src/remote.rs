@@ -23,8 +23,8 @@ pub(crate) struct DocumentCache {
 }
 
 impl DocumentCache {
-    fn failed(&self, message: String) -> RemoteError {
-        RemoteError(format!("--cache-from {}: {message}", self.name))
+    fn failed(&self, message: String, input: bool) -> RemoteError {
+        RemoteError { message: format!("--cache-from {}: {message}", self.name), input }
     }
 }
 
@@ -39,8 +39,8 @@ impl RemoteCache for DocumentCache {
             // named it.
             let keys = [*key];
             let brought = self.document.bring_in(&ctx, self.registry.as_deref(), Some(&keys)).await;
-            brought.map_err(|e| self.failed(e.to_string()))?;
-            let record = self.root.db.result(key).map_err(|e| self.failed(e.to_string()))?;
+            brought.map_err(|e| self.failed(e.to_string(), e.kind() == gb_remote_cache::ErrorKind::Input))?;
+            let record = self.root.db.result(key).map_err(|e| self.failed(e.to_string(), false))?;
             Ok(record.map(|record| RemoteResult {
                 outputs: record.outputs,
                 effective_key: record.effective_key,

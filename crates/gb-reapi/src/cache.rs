@@ -181,7 +181,8 @@ impl ReapiCache {
         let url = &self.endpoint.url;
         let what = text.strip_prefix(url.as_str()).map_or(format!(": {text}"), str::to_owned);
         if self.fatal {
-            return Err(RemoteError(format!("remote cache {url}{what}")));
+            let input = matches!(error, ReapiError::Corrupt { .. });
+            return Err(RemoteError { message: format!("remote cache {url}{what}"), input });
         }
         if give_up {
             self.given_up.store(true, Ordering::Relaxed);

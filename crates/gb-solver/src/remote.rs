@@ -24,10 +24,16 @@ pub struct RemoteResult {
 /// end where it asks (phase 2 is sequential), never across threads.
 pub type RemoteFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
-/// A cache failure the user asked to be fatal (`ignore-error=false`).
+/// A cache failure that fails the build (a `--cache-from` document, or `ignore-error=false`).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct RemoteError(pub String);
+#[error("{message}")]
+pub struct RemoteError {
+    /// What went wrong, naming the cache.
+    pub message: String,
+    /// Whether the cache's content is at fault (a blob that does not match its digest), so the
+    /// build's input, rather than the machine or network.
+    pub input: bool,
+}
 
 /// A cache the solver asks after the state root. A cache that fails (unreachable, slow, a
 /// blob that does not match its digest) answers a miss, so the step runs locally, and reports

@@ -829,8 +829,15 @@ fn stored_result(context: &Context, key: &CacheKey) -> Result<Option<StoredResul
 fn ask_remote(context: &Context, key: &CacheKey, digest: &OpDigest) -> Result<Option<RemoteResult>, SolveError> {
     let Some(remote) = context.options.remote.as_ref() else { return Ok(None) };
     let handle = tokio::runtime::Handle::current();
-    let found = tokio::task::block_in_place(|| handle.block_on(remote.lookup(key)))
-        .map_err(|e| SolveError::env("asking the remote cache", e))?;
+    let found = tokio::task::block_in_place(|| handle.block_on(remote.lookup(key))).map_err(|e| match e.input {
+        // What the cache holds for this step is wrong: the step fails, at its line.
+        true => SolveError::OpFailed {
+            description: context.description(digest),
+            location: context.location(digest),
+            message: e.message,
+        },
+        false => SolveError::env("asking the remote cache", e),
+    })?;
     let Some(found) = found else { return Ok(None) };
     let record = ResultRecord {
         outputs: found.outputs.clone(),

@@ -310,3 +310,29 @@ fn a_cache_imported_build_on_a_foreign_base_gives_the_very_same_image() {
     assert_eq!(build(&second, &app3, "--cache-from", &cache), Vec::<String>::new());
     assert_eq!(remote_manifest(&app3).0, digest, "the same manifest again");
 }
+
+/// A `--cache-from` record whose layer the registry serves with other bytes fails the step that
+/// would use it, as the build's input (exit 1), naming the cache; nothing of it is kept.
+#[test]
+fn a_tampered_registry_cache_fails_the_step_that_reads_it() {
+    let registry = Registry::start();
+    let cache = format!("type=registry,ref={}/cache/tampered:1", registry.addr);
+    let context = cache_context();
+    let first = Env::new();
+    build_shared(&first, context.path(), &["--cache-to", &format!("{cache},mode=max")]);
+    let raw = gb_test_support::run(
+        "skopeo",
+        &["inspect", "--tls-verify=false", "--raw", &format!("docker://{}/cache/tampered:1", registry.addr)],
+    );
+    let manifest: serde_json::Value = serde_json::from_str(&raw).expect("manifest");
+    for layer in manifest["layers"].as_array().expect("layers") {
+        registry.tamper(&layer["digest"].as_str().expect("digest").parse().expect("a digest"));
+    }
+
+    let second = Env::new();
+    let (output, _) = second.build(context.path(), &["-t", "shared:1", "--cache-from", &cache]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("--cache-from {}/cache/tampered:1", registry.addr)), "{stderr}");
+    assert!(stderr.contains("digest"), "{stderr}");
+}
