@@ -15,7 +15,7 @@ use gb_solver::{RemoteCache, RemoteError, RemoteFuture, RemoteResult};
 use gb_store::StateRoot;
 use serde::{Deserialize, Serialize};
 
-use crate::client::{Client, Endpoint, digest_of};
+use crate::client::{Client, Endpoint, Upload, digest_of};
 use crate::error::ReapiError;
 
 /// The path of the result's description among the action result's output files.
@@ -306,7 +306,7 @@ impl ReapiCache {
         };
         let keys = keys.as_slice();
         let ctx = export_context(&self.root);
-        let mut blobs: BTreeMap<String, (re::Digest, BlobSource)> = BTreeMap::new();
+        let mut blobs: BTreeMap<String, (re::Digest, Upload)> = BTreeMap::new();
         let mut results = Vec::new();
         for key in keys {
             let Some(record) = self.root.db.result(key).map_err(|e| ReapiError::Store {
@@ -330,7 +330,10 @@ impl ReapiCache {
                         diff_id: found.diff_id,
                         media_type: found.media_type.clone(),
                     };
-                    blobs.insert(file.blob.hex(), (digest_of(&file.blob, file.size), BlobSource::Content(file.blob)));
+                    blobs.insert(
+                        file.blob.hex(),
+                        (digest_of(&file.blob, file.size), Upload::File(ctx.content.path(&file.blob))),
+                    );
                     files.push(file);
                 }
                 outputs.push(files);
@@ -345,24 +348,14 @@ impl ReapiCache {
             let bytes = serde_json::to_vec(&described)
                 .map_err(|e| ReapiError::Store { action: "describing a result".to_owned(), message: e.to_string() })?;
             let file_digest = digest_of(&Sha256Digest::of(&bytes), bytes.len() as u64);
-            blobs.insert(file_digest.hash.clone(), (file_digest.clone(), BlobSource::Bytes(bytes)));
+            blobs.insert(file_digest.hash.clone(), (file_digest.clone(), Upload::Bytes(bytes)));
             let action = action_for(key);
             for (digest, bytes) in [action.action.clone(), action.command, action.input_root] {
-                blobs.insert(digest.hash.clone(), (digest, BlobSource::Bytes(bytes)));
+                blobs.insert(digest.hash.clone(), (digest, Upload::Bytes(bytes)));
             }
             results.push((action.action.0, described, file_digest));
         }
-        let mut uploads = Vec::new();
-        for (_, (digest, source)) in blobs {
-            let bytes = match source {
-                BlobSource::Bytes(bytes) => bytes,
-                BlobSource::Content(blob) => ctx.content.read(&blob).map_err(|e| ReapiError::Store {
-                    action: format!("reading blob {blob}"),
-                    message: e.to_string(),
-                })?,
-            };
-            uploads.push((digest, bytes));
-        }
+        let uploads = blobs.into_values().collect();
         let uploaded = client.upload_missing(uploads).await?;
         self.count(4, uploaded);
         // Only now that every blob it names is in the CAS: servers check (BuildGrid answers a
@@ -394,12 +387,6 @@ impl ReapiCache {
         }
         Ok(())
     }
-}
-
-/// Where a blob to upload comes from.
-enum BlobSource {
-    Bytes(Vec<u8>),
-    Content(Sha256Digest),
 }
 
 impl RemoteCache for ReapiCache {

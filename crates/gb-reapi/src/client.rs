@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use bazel_remote_apis::build::bazel::remote::execution::v2 as re;
 use bazel_remote_apis::google::bytestream;
+use std::io::Read as _;
+
 use futures_util::StreamExt;
 use gb_ir::Sha256Digest;
 use re::action_cache_client::ActionCacheClient;
@@ -65,6 +67,12 @@ const BATCH_LIMIT: u64 = 1 << 20;
 
 /// ByteStream writes send this much per message.
 const CHUNK: usize = 1 << 20;
+
+/// A blob to upload: bytes made here, or a file of the content store.
+pub(crate) enum Upload {
+    Bytes(Vec<u8>),
+    File(std::path::PathBuf),
+}
 
 /// Where the cache is and how to reach it.
 #[derive(Clone)]
@@ -272,44 +280,76 @@ impl Client {
         }
     }
 
-    /// Uploads one blob over ByteStream, in chunks.
-    pub(crate) async fn upload_large(&self, digest: &re::Digest, data: Vec<u8>) -> Result<(), ReapiError> {
+    /// Uploads one blob over ByteStream, in chunks read as they are sent (a layer of hundreds of
+    /// megabytes is never held in memory).
+    async fn upload_large(&self, digest: &re::Digest, blob: Upload) -> Result<(), ReapiError> {
         let upload = gb_cache::LayerId::random();
         let resource = format!("{}uploads/{}/blobs/{}/{}", self.prefix(), upload.0, digest.hash, digest.size_bytes);
-        let total = data.len();
-        let mut messages = Vec::new();
-        let mut offset = 0;
-        loop {
-            let end = (offset + CHUNK).min(total);
-            messages.push(bytestream::WriteRequest {
-                resource_name: if offset == 0 { resource.clone() } else { String::new() },
-                write_offset: i64::try_from(offset).unwrap_or(i64::MAX),
-                finish_write: end == total,
-                data: data[offset..end].to_vec(),
-            });
-            if end == total {
-                break;
+        let total = u64::try_from(digest.size_bytes).unwrap_or(0);
+        let reader: Box<dyn std::io::Read + Send> = match blob {
+            Upload::Bytes(bytes) => Box::new(std::io::Cursor::new(bytes)),
+            Upload::File(path) => Box::new(
+                std::fs::File::open(&path).map_err(|source| ReapiError::Local { action: "reading a blob", source })?,
+            ),
+        };
+        // Each message: the next chunk, the resource named in the first, the last finishing.
+        let chunks = futures_util::stream::unfold((reader, 0u64, false), move |(mut reader, offset, done)| {
+            let resource = resource.clone();
+            async move {
+                if done {
+                    return None;
+                }
+                let mut data = vec![0; CHUNK];
+                let mut filled = 0;
+                while filled < CHUNK {
+                    match reader.read(&mut data[filled..]) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => filled += n,
+                    }
+                }
+                data.truncate(filled);
+                let next = offset + filled as u64;
+                let finish = next >= total || filled < CHUNK;
+                let message = bytestream::WriteRequest {
+                    resource_name: if offset == 0 { resource } else { String::new() },
+                    write_offset: i64::try_from(offset).unwrap_or(i64::MAX),
+                    finish_write: finish,
+                    data,
+                };
+                Some((message, (reader, next, finish)))
             }
-            offset = end;
-        }
-        bytestream::byte_stream_client::ByteStreamClient::new(self.channel.clone())
-            .write(self.request(futures_util::stream::iter(messages)))
+        });
+        let response = bytestream::byte_stream_client::ByteStreamClient::new(self.channel.clone())
+            .write(self.request(chunks))
             .await
-            .map_err(self.call_failed("ByteStream.Write"))?;
+            .map_err(self.call_failed("ByteStream.Write"))?
+            .into_inner();
+        if u64::try_from(response.committed_size).unwrap_or(0) != total {
+            return Err(ReapiError::Refused {
+                endpoint: self.endpoint.url.clone(),
+                blob: digest.hash.clone(),
+                message: format!("committed {} of {total} bytes", response.committed_size),
+            });
+        }
         Ok(())
     }
 
     /// Uploads `blobs` the CAS lacks: small ones in one batch, large ones over ByteStream.
-    pub(crate) async fn upload_missing(&self, blobs: Vec<(re::Digest, Vec<u8>)>) -> Result<u64, ReapiError> {
+    /// Returns how many bytes were sent.
+    pub(crate) async fn upload_missing(&self, blobs: Vec<(re::Digest, Upload)>) -> Result<u64, ReapiError> {
         let missing = self.find_missing(blobs.iter().map(|(digest, _)| digest.clone()).collect()).await?;
         let mut uploaded = 0;
         let mut small = Vec::new();
-        for (digest, data) in blobs.into_iter().filter(|(digest, _)| missing.contains(digest)) {
-            uploaded += data.len() as u64;
-            if (data.len() as u64) <= BATCH_LIMIT {
-                small.push((digest, data));
-            } else {
-                self.upload_large(&digest, data).await?;
+        for (digest, blob) in blobs.into_iter().filter(|(digest, _)| missing.contains(digest)) {
+            let size = u64::try_from(digest.size_bytes).unwrap_or(0);
+            uploaded += size;
+            match blob {
+                blob if size > BATCH_LIMIT => self.upload_large(&digest, blob).await?,
+                Upload::Bytes(bytes) => small.push((digest, bytes)),
+                Upload::File(path) => small.push((
+                    digest,
+                    std::fs::read(&path).map_err(|source| ReapiError::Local { action: "reading a blob", source })?,
+                )),
             }
         }
         self.upload_small(small).await?;

@@ -6,13 +6,14 @@ use serde_json::Value;
 
 use crate::engine::{Env, assert_ok, write};
 
-/// A two-stage build with two RUN steps, as the registry cache tests use.
+/// A two-stage build with two RUN steps, as the registry cache tests use; the second writes
+/// 2.5 MB that does not compress, so its layer blob goes over ByteStream both ways.
 fn context() -> tempfile::TempDir {
     let context = tempfile::tempdir().expect("context");
     write(
         context.path(),
         "Dockerfile",
-        "FROM busybox AS build\nRUN seq 1 1000 > /numbers\nFROM busybox\nCOPY --from=build /numbers /numbers\nRUN wc -l /numbers > /count\nCOPY note /note\n",
+        "FROM busybox AS build\nRUN seq 1 1000 > /numbers\nFROM busybox\nCOPY --from=build /numbers /numbers\nRUN wc -l /numbers > /count && head -c 2500000 /dev/urandom > /noise\nCOPY note /note\n",
     );
     write(context.path(), "note", "v1\n");
     context
