@@ -63,6 +63,9 @@ pub enum StoreError {
     /// No image has this name or id.
     #[error("no such image: {0}")]
     NoSuchImage(String),
+    /// An id prefix that more than one image's id starts with.
+    #[error("multiple IDs found with provided prefix: {prefix} ({count} images)")]
+    AmbiguousImage { prefix: String, count: usize },
     /// The store's state forbids the operation (an image in use, a shared id), as docker's
     /// "conflict" errors.
     #[error("conflict: {0}")]
@@ -80,6 +83,7 @@ impl StoreError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             StoreError::NoSuchImage(_)
+            | StoreError::AmbiguousImage { .. }
             | StoreError::Conflict(_)
             | StoreError::InvalidName(_)
             | StoreError::Import(_) => ErrorKind::Input,

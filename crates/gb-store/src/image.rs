@@ -151,7 +151,8 @@ pub fn manifest_of(record: &ImageRecord) -> Sha256Digest {
 }
 
 /// Finds an image by name (`busybox`, `app:1`, normalized as Docker does) or by id (the config
-/// digest, full or a prefix of at least 4 hex digits, with or without `sha256:`).
+/// digest, full or a prefix of at least 4 hex digits, with or without `sha256:`); a prefix two
+/// images' ids start with is an error ([`StoreError::AmbiguousImage`]).
 pub fn find(root: &StateRoot, name_or_id: &str) -> Result<Option<(ImageName, ImageRecord)>, StoreError> {
     if let Ok(name) = ImageName::parse(name_or_id)
         && let Some(record) = root.db.image(&name).map_err(StoreError::records("reading the image store"))?
@@ -165,6 +166,12 @@ pub fn find(root: &StateRoot, name_or_id: &str) -> Result<Option<(ImageName, Ima
     let images = root.db.images().map_err(StoreError::records("reading the image store"))?;
     let mut matches: Vec<(ImageName, ImageRecord)> =
         images.into_iter().filter(|(_, record)| record.config_digest.hex().starts_with(prefix)).collect();
+    // One image may have several names; a prefix of two images' ids names neither, as docker
+    // says: taking either could make `rmi` remove the wrong image.
+    let ids: std::collections::BTreeSet<_> = matches.iter().map(|(_, record)| record.config_digest).collect();
+    if ids.len() > 1 {
+        return Err(StoreError::AmbiguousImage { prefix: name_or_id.to_owned(), count: ids.len() });
+    }
     matches.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(matches.into_iter().next())
 }
@@ -172,6 +179,36 @@ pub fn find(root: &StateRoot, name_or_id: &str) -> Result<Option<(ImageName, Ima
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two images whose ids start alike: a prefix of both is refused, a longer one finds one,
+    /// and a prefix of one image with two names finds it.
+    #[test]
+    fn an_id_prefix_of_two_images_is_refused() {
+        let dir = tempfile::tempdir().expect("root");
+        let root = StateRoot::open(dir.path()).expect("open");
+        let image = |name: &str, id: &str| {
+            let record = ImageRecord {
+                reference: name.to_owned(),
+                manifest_digest: Sha256Digest::of(name.as_bytes()),
+                config_digest: id.parse().expect("digest"),
+                config: json!({}),
+                layers: Vec::new(),
+                diff_ids: Vec::new(),
+                created_unix: 0,
+            };
+            root.db.put_image(&ImageName::parse(name).expect("name"), &record).expect("put");
+        };
+        let (first, second) = (format!("sha256:abcd1{}", "0".repeat(59)), format!("sha256:abcd2{}", "0".repeat(59)));
+        image("one:1", &first);
+        image("one:latest", &first);
+        image("two:1", &second);
+        let refused = find(&root, "abcd").expect_err("ambiguous");
+        assert_eq!(refused.to_string(), "multiple IDs found with provided prefix: abcd (2 images)");
+        assert_eq!(refused.kind(), crate::ErrorKind::Input);
+        let (name, _) = find(&root, "abcd1").expect("find").expect("one image");
+        assert_eq!(name.to_string(), "docker.io/library/one:1");
+        assert!(find(&root, "abcd2").expect("find").is_some_and(|(name, _)| name.to_string().contains("two")));
+    }
 
     #[test]
     fn a_config_names_its_platform_or_nothing() {

@@ -409,7 +409,9 @@ pub struct ImportArgs {
 /// `graphbuild images`.
 #[derive(Debug, Args)]
 pub struct ImagesArgs {
-    /// Only images whose repository matches this pattern (`*` wildcards, as `docker images`).
+    /// Only images whose repository (and tag, after a `:`) match: `REPOSITORY[:TAG]`, `*` and
+    /// `?` wildcards, as `docker images`.
+    #[arg(value_name = "REPOSITORY[:TAG]")]
     pub pattern: Option<String>,
     /// Only print image ids.
     #[arg(short, long)]

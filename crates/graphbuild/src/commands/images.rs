@@ -82,12 +82,30 @@ fn matches_pattern(pattern: &str, text: &str) -> bool {
     go(&p, &t)
 }
 
+/// `images REPOSITORY[:TAG]`'s pattern as docker reads it: the repository (its familiar name,
+/// `*` and `?` allowed) and, after a `:` past the last `/`, the tag, which must match too.
+fn split_pattern(pattern: &str) -> (String, Option<String>) {
+    let name_start = pattern.rfind('/').map_or(0, |slash| slash + 1);
+    let (repository, tag) = match pattern[name_start..].find(':') {
+        Some(colon) => (&pattern[..name_start + colon], Some(pattern[name_start + colon + 1..].to_owned())),
+        None => (pattern, None),
+    };
+    // A plain name is normalized as docker does (`docker.io/library/app` is `app`).
+    let repository = match repository.contains(['*', '?']) {
+        true => repository.to_owned(),
+        false => gb_engine::repository_and_tag(repository).0,
+    };
+    (repository, tag)
+}
+
 /// `graphbuild images`.
 pub fn images(args: ImagesArgs, root: &StateRoot) -> Result<(), Failure> {
-    let pattern = args.pattern.as_deref().map(|p| gb_engine::repository_and_tag(p).0);
     let mut rows = gb_engine::list_images(root).map_err(failure)?;
-    if let Some(pattern) = &pattern {
-        rows.retain(|image| matches_pattern(pattern, &image.repository));
+    if let Some((repository, tag)) = args.pattern.as_deref().map(split_pattern) {
+        rows.retain(|image| {
+            matches_pattern(&repository, &image.repository)
+                && tag.as_ref().is_none_or(|tag| matches_pattern(tag, &image.tag))
+        });
     }
     if args.quiet {
         let mut seen = BTreeSet::new();
@@ -223,8 +241,19 @@ pub fn tag(args: TagArgs, root: &StateRoot) -> Result<(), Failure> {
 
 /// `graphbuild rmi`: each name in turn, as docker reports them; then the layers nothing names.
 pub fn rmi(args: RmiArgs, root: &StateRoot) -> Result<(), Failure> {
+    // As docker: every name that can be removed is, and each failure is reported; the command
+    // fails (with the last failure) when any did.
+    let mut failed = None;
     for name in &args.names {
-        let removal = gb_engine::remove_image(root, name, args.force).map_err(failure)?;
+        let removal = match gb_engine::remove_image(root, name, args.force) {
+            Ok(removal) => removal,
+            Err(error) => {
+                if let Some(earlier) = failed.replace(failure(error)) {
+                    crate::report::print_failure(&earlier);
+                }
+                continue;
+            }
+        };
         for familiar in &removal.untagged {
             outln!("Untagged: {familiar}");
         }
@@ -233,7 +262,7 @@ pub fn rmi(args: RmiArgs, root: &StateRoot) -> Result<(), Failure> {
         }
     }
     gb_engine::collect_garbage(root, false).map_err(failure)?;
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 /// `graphbuild prune`.
@@ -324,6 +353,16 @@ mod tests {
         assert_eq!(human_size(1_234), "1.23kB");
         assert_eq!(human_size(12_345_678), "12.3MB");
         assert_eq!(human_size(123_456_789), "123MB");
+    }
+
+    #[test]
+    fn a_pattern_with_a_tag_matches_the_tag_too() {
+        assert_eq!(split_pattern("basic:1"), ("basic".to_owned(), Some("1".to_owned())));
+        assert_eq!(split_pattern("basic"), ("basic".to_owned(), None));
+        assert_eq!(split_pattern("localhost:5000/app:v*"), ("localhost:5000/app".to_owned(), Some("v*".to_owned())));
+        assert_eq!(split_pattern("localhost:5000/app"), ("localhost:5000/app".to_owned(), None));
+        assert_eq!(split_pattern("docker.io/library/basic:1"), ("basic".to_owned(), Some("1".to_owned())));
+        assert_eq!(split_pattern("w*"), ("w*".to_owned(), None));
     }
 
     #[test]

@@ -321,3 +321,34 @@ fn images_format_json_prints_one_docker_object_per_image() {
     let bad = env.cmd(&["images", "--format", "yaml"]).output().expect("images");
     assert_eq!(bad.status.code(), Some(1));
 }
+
+/// `images NAME:TAG` shows that tag only, as docker does, so `rmi $(images -q basic:1)` removes
+/// basic:1's image and leaves basic:2's; `rmi` of several names removes each it can (issue 14).
+#[test]
+fn images_with_a_tag_shows_that_tag_only() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    for version in ["1", "2"] {
+        write(context.path(), "Dockerfile", &format!("FROM busybox\nRUN echo {version} > /version\n"));
+        run_ok(&env, &["build", "-q", "-t", &format!("basic:{version}"), &context.path().display().to_string()]);
+    }
+    let one = run_ok(&env, &["images", "-q", "basic:1"]);
+    assert_eq!(one.lines().count(), 1, "{one}");
+    let both = run_ok(&env, &["images", "-q", "basic"]);
+    assert_eq!(both.lines().count(), 2, "{both}");
+    let table = run_ok(&env, &["images", "b*:2"]);
+    assert_eq!(table.lines().count(), 2, "a header and basic:2: {table}");
+    assert!(table.lines().nth(1).is_some_and(|row| row.starts_with("basic") && row.contains(" 2 ")), "{table}");
+
+    run_ok(&env, &["rmi", one.trim()]);
+    let left = run_ok(&env, &["images", "basic"]);
+    assert!(!left.contains(" 1 ") && left.contains(" 2 "), "{left}");
+
+    // `rmi A B C` removes every name it can and reports each one it cannot.
+    let output = env.cmd(&["rmi", "nosuch:1", "basic:2", "other:1"]).output().expect("rmi");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nosuch:1") && stderr.contains("other:1"), "{stderr}");
+    assert!(stdout(&output).contains("Untagged: basic:2"), "{}", stdout(&output));
+    assert_eq!(run_ok(&env, &["images", "-q", "basic"]), "");
+}
