@@ -446,7 +446,8 @@ pub struct HistoryArgs {
     /// Don't truncate CREATED BY.
     #[arg(long)]
     pub no_trunc: bool,
-    /// Print sizes in bytes and times as dates.
+    /// Print sizes and dates in human readable format (`-H=false`: sizes in bytes, dates in
+    /// RFC 3339), as `docker history`.
     #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set)]
     pub human: bool,
     /// Image name or id.

@@ -218,7 +218,11 @@ pub fn history(args: HistoryArgs, root: &StateRoot) -> Result<(), Failure> {
             };
             [
                 "<missing>".to_owned(),
-                entry.created_unix.map_or_else(|| "N/A".to_owned(), ago),
+                match (entry.created_unix, args.human) {
+                    (None, _) => "N/A".to_owned(),
+                    (Some(unix), true) => ago(unix),
+                    (Some(unix), false) => gb_export::rfc3339(i64::try_from(unix).unwrap_or(i64::MAX)),
+                },
                 created_by,
                 if args.human { human_size(entry.size) } else { entry.size.to_string() },
                 entry.comment.clone(),

@@ -344,6 +344,12 @@ fn images_with_a_tag_shows_that_tag_only() {
     let left = run_ok(&env, &["images", "basic"]);
     assert!(!left.contains(" 1 ") && left.contains(" 2 "), "{left}");
 
+    // `history -H=false`: sizes in bytes and dates in RFC 3339, as docker prints them.
+    let history = run_ok(&env, &["history", "-H=false", "basic:2"]);
+    let top: Vec<&str> = history.lines().nth(1).expect("a row").split_whitespace().collect();
+    assert!(top[1].len() == 20 && top[1].ends_with('Z') && top[1].contains('T'), "{history}");
+    assert!(history.lines().skip(1).all(|row| !row.contains("ago") && !row.contains("kB")), "{history}");
+
     // `rmi A B C` removes every name it can and reports each one it cannot.
     let output = env.cmd(&["rmi", "nosuch:1", "basic:2", "other:1"]).output().expect("rmi");
     assert_eq!(output.status.code(), Some(1));
