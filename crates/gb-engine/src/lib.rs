@@ -83,5 +83,5 @@ impl Engine {
 
 /// The exporters' view of a state root.
 pub fn export_context(root: &StateRoot) -> gb_export::ExportContext<'_> {
-    gb_export::ExportContext { db: &root.db, content: &root.content, snapshots: &root.snapshots }
+    root.export_context()
 }

@@ -40,6 +40,14 @@ pub struct BuildInfo {
     pub no_cache: bool,
 }
 
+impl BuildInfo {
+    /// Whether `other` builds the same thing: the same Dockerfile and target (what a build is
+    /// explained against).
+    pub fn same_build(&self, other: &BuildInfo) -> bool {
+        self.dockerfile == other.dockerfile && self.target == other.target
+    }
+}
+
 /// How many files of a context a record lists; a larger context is recorded by its checksum.
 pub const MAX_RECORDED_FILES: usize = 10_000;
 
@@ -511,8 +519,10 @@ fn record_id(file_name: &str) -> Option<&str> {
     file_name.strip_suffix(".json").filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
-/// The ids of the records in `dir`.
+/// The ids of the records in `dir`, once the records this process is writing are written: every
+/// reader of records lists them here first.
 fn record_ids(dir: &Path) -> Result<Vec<String>, EngineError> {
+    flush();
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -526,7 +536,6 @@ fn record_ids(dir: &Path) -> Result<Vec<String>, EngineError> {
 
 /// The records in `dir`, newest first; an unreadable one is left out.
 pub fn list(dir: &Path) -> Result<Vec<BuildRecord>, EngineError> {
-    flush();
     Ok(newest_first(dir)?.collect())
 }
 
@@ -541,7 +550,6 @@ fn newest_first(dir: &Path) -> Result<impl Iterator<Item = BuildRecord> + '_, En
 
 /// The record a user names: its id, an unambiguous prefix of it, or `latest`.
 pub fn find(dir: &Path, name: &str) -> Result<BuildRecord, EngineError> {
-    flush();
     let mut ids = record_ids(dir)?;
     ids.sort();
     let id = if name == "latest" {
@@ -572,24 +580,17 @@ fn read(dir: &Path, id: &str) -> Result<BuildRecord, EngineError> {
 
 /// The newest record before `record` of the same Dockerfile and target.
 pub fn previous(dir: &Path, record: &BuildRecord) -> Result<Option<BuildRecord>, EngineError> {
-    flush();
     // Read one at a time: the one wanted is usually among the newest.
-    Ok(newest_first(dir)?.find(|other| {
-        other.id < record.id
-            && other.info.dockerfile == record.info.dockerfile
-            && other.info.target == record.info.target
-    }))
+    Ok(newest_first(dir)?.find(|other| other.id < record.id && other.info.same_build(&record.info)))
 }
 
 /// The newest record of a build of the Dockerfile and target `info` names.
 pub(crate) fn newest_like(dir: &Path, info: &BuildInfo) -> Result<Option<BuildRecord>, EngineError> {
-    flush();
-    Ok(newest_first(dir)?.find(|other| other.info.dockerfile == info.dockerfile && other.info.target == info.target))
+    Ok(newest_first(dir)?.find(|other| other.info.same_build(info)))
 }
 
 /// Removes every record in `dir`; returns how many there were.
 pub fn remove_all(dir: &Path) -> Result<usize, EngineError> {
-    flush();
     let ids = record_ids(dir)?;
     for id in &ids {
         let path = dir.join(format!("{id}.json"));

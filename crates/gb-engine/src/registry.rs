@@ -34,29 +34,39 @@ impl gb_solver::ImagePuller for RegistryPuller {
     {
         Box::pin(async move {
             let _one_at_a_time = self.lock.lock().await;
-            let name = gb_cache::ImageName::parse(reference)
-                .map_err(|e| PullError { environment: false, source: Box::new(e) })?;
-            if let Ok(Some(record)) = self.root.db.image(&name)
-                && record.manifest_digest == *manifest
-            {
-                return Ok(record);
-            }
-            let mut pinned =
-                ImageReference::parse(reference).map_err(|e| PullError { environment: false, source: Box::new(e) })?;
-            pinned.tag = None;
-            pinned.digest = Some(*manifest);
-            let mut record = self.registry.pull(&export_context(&self.root), &pinned, platform).await.map_err(|e| {
-                // No such image or no access is the build's input; an unreachable or misbehaving
-                // registry, or our own disk, is the environment's.
-                let environment = e.kind() != gb_registry::ErrorKind::Input;
-                PullError { environment, source: Box::new(e) }
-            })?;
-            // Also under the tag the build named, where the solver looks it up.
-            record.reference = reference.to_owned();
-            self.root.db.put_image(&name, &record).map_err(|e| PullError { environment: true, source: Box::new(e) })?;
-            Ok(record)
+            // No such image or no access is the build's input; an unreachable or misbehaving
+            // registry, or our own disk, is the environment's.
+            pull_pinned(&self.root, &self.registry, reference, manifest, platform)
+                .await
+                .map_err(|e| PullError { environment: e.kind() != crate::ErrorKind::Input, source: Box::new(e) })
         })
     }
+}
+
+/// The image `reference` pinned to `manifest`: the store's when it holds that manifest under
+/// the name, else pulled by digest and stored under the name the build gave (where the solver
+/// and the exporter look it up).
+async fn pull_pinned(
+    root: &StateRoot,
+    registry: &Registry,
+    reference: &str,
+    manifest: &gb_ir::Sha256Digest,
+    platform: &Platform,
+) -> Result<gb_cache::ImageRecord, EngineError> {
+    let invalid = |e: &dyn std::fmt::Display| EngineError::Invalid(format!("{reference}: {e}"));
+    let name = gb_cache::ImageName::parse(reference).map_err(|e| invalid(&e))?;
+    let store = |action| move |source| EngineError::Store { action, source: Box::new(source) };
+    if let Some(record) = root.db.image(&name).map_err(store("reading the image store"))?
+        && record.manifest_digest == *manifest
+    {
+        return Ok(record);
+    }
+    let mut pinned = ImageReference::parse(reference).map_err(|e| invalid(&e))?;
+    (pinned.tag, pinned.digest) = (None, Some(*manifest));
+    let mut record = registry.pull(&export_context(root), &pinned, platform).await?;
+    record.reference = reference.to_owned();
+    root.db.put_image(&name, &record).map_err(store("storing the pulled image"))?;
+    Ok(record)
 }
 
 impl Engine {
@@ -79,26 +89,8 @@ impl Engine {
         }) else {
             return Ok(());
         };
-        let name =
-            gb_cache::ImageName::parse(reference).map_err(|e| EngineError::Invalid(format!("{reference}: {e}")))?;
-        let stored = self
-            .root()
-            .db
-            .image(&name)
-            .map_err(|source| EngineError::Store { action: "reading the image store", source: Box::new(source) })?;
-        if stored.is_some_and(|record| record.manifest_digest == manifest) {
-            return Ok(());
-        }
-        let mut pinned =
-            ImageReference::parse(reference).map_err(|e| EngineError::Invalid(format!("{reference}: {e}")))?;
-        (pinned.tag, pinned.digest) = (None, Some(manifest));
-        let registry = Registry::new(config.clone())?;
-        let mut record = registry.pull(&export_context(self.root()), &pinned, &spec.platform).await?;
-        record.reference = reference.clone();
-        self.root()
-            .db
-            .put_image(&name, &record)
-            .map_err(|source| EngineError::Store { action: "storing the base image", source: Box::new(source) })
+        pull_pinned(self.root(), &Registry::new(config.clone())?, reference, &manifest, &spec.platform).await?;
+        Ok(())
     }
 }
 

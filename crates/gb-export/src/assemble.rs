@@ -230,9 +230,6 @@ pub fn assemble_image_with(
     Ok((image, warnings))
 }
 
-/// The base manifest's layer descriptors and the base's diff ids, when they can stand for the
-/// bottom of the new image: the manifest is readable, agrees with the record, and every blob is
-/// in the store (a writer needs them). Otherwise a warning, and the layers are exported again.
 /// Whether the bottom of `layers` has the content of `base`'s layers, layer by layer, as their
 /// recorded unclamped exports say.
 fn same_content(ctx: &ExportContext, layers: &[LayerId], base: &ImageRecord) -> Result<bool, ExportError> {
@@ -240,13 +237,16 @@ fn same_content(ctx: &ExportContext, layers: &[LayerId], base: &ImageRecord) -> 
         return Ok(false);
     }
     for (layer, diff_id) in layers.iter().zip(&base.diff_ids) {
-        if !crate::load::unclamped_diff_ids(ctx, layer)?.contains(diff_id) {
+        if !crate::unclamped_diff_ids(ctx, layer)?.contains(diff_id) {
             return Ok(false);
         }
     }
     Ok(true)
 }
 
+/// The base manifest's layer descriptors and the base's diff ids, when they can stand for the
+/// bottom of the new image: the manifest is readable, agrees with the record, and every blob is
+/// in the store (a writer needs them). Otherwise a warning, and the layers are exported again.
 fn reusable_base_layers(
     ctx: &ExportContext,
     base: &ImageRecord,

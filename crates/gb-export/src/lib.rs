@@ -40,6 +40,9 @@ pub use docker::write_docker_archive;
 pub use error::{ErrorKind, ExportError};
 pub use gb_ir::Sha256Digest;
 pub use layout::{ImageRef, store_image_index, write_oci_index_layout, write_oci_layout};
-pub use load::{LayerReuse, LayoutReference, import_layer_blob, load_archive, load_layout_image};
+pub use load::{
+    LayerReuse, LayoutReference, import_layer_blob, load_archive, load_layout_image, unclamped_diff_ids,
+    unclamped_exports,
+};
 pub use output::OutputFile;
 pub use time::rfc3339;

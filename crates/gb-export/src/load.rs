@@ -481,17 +481,23 @@ fn confirmed(ctx: &ExportContext, layers: &[LayerId], diff_id: &Sha256Digest) ->
     Ok(None)
 }
 
-/// The diff ids of `layer`'s recorded unclamped exports (one per compression recorded).
-pub fn unclamped_diff_ids(ctx: &ExportContext, layer: &LayerId) -> Result<Vec<Sha256Digest>, ExportError> {
-    let mut diff_ids = Vec::new();
+/// The recorded unclamped exports of `layer` (without SOURCE_DATE_EPOCH, whose blobs hold the
+/// layer's files as they are): gzip, zstd, uncompressed, in that order, those recorded.
+pub fn unclamped_exports(ctx: &ExportContext, layer: &LayerId) -> Result<Vec<gb_cache::LayerBlobRecord>, ExportError> {
+    let mut records = Vec::new();
     for compression in UNCLAMPED {
         let record = ctx
             .db
             .layer_blob(layer, &compression.cache_variant(None))
             .map_err(ExportError::store(format!("read the blob record of layer {layer}")))?;
-        diff_ids.extend(record.map(|record| record.diff_id));
+        records.extend(record);
     }
-    Ok(diff_ids)
+    Ok(records)
+}
+
+/// The diff ids of `layer`'s recorded unclamped exports (one per compression recorded).
+pub fn unclamped_diff_ids(ctx: &ExportContext, layer: &LayerId) -> Result<Vec<Sha256Digest>, ExportError> {
+    Ok(unclamped_exports(ctx, layer)?.into_iter().map(|record| record.diff_id).collect())
 }
 
 /// Every layer of the root by the diff ids of its recorded unclamped exports.

@@ -102,17 +102,31 @@ pub struct ReapiReport {
     pub uploaded: u64,
 }
 
+/// What the cache did so far, counted as it goes ([`ReapiReport`]'s fields).
+#[derive(Default)]
+struct Counts {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    stored: AtomicU64,
+    downloaded: AtomicU64,
+    uploaded: AtomicU64,
+}
+
+fn add(count: &AtomicU64, by: u64) {
+    count.fetch_add(by, Ordering::Relaxed);
+}
+
 /// A REAPI server as the build cache of one state root.
 pub struct ReapiCache {
     endpoint: Endpoint,
     root: Arc<StateRoot>,
     /// Failures are the build's (`ignore-error=false`) rather than warnings.
     fatal: bool,
-    client: tokio::sync::OnceCell<Option<Client>>,
+    client: tokio::sync::OnceCell<Client>,
     /// Set after a failure that would make every later call fail or wait (unreachable, slow).
     given_up: AtomicBool,
     warnings: Mutex<Vec<String>>,
-    counts: [AtomicU64; 5],
+    counts: Counts,
     /// Whether each step's result is stored as soon as it is made (`mode=max`).
     every_step: bool,
     /// The keys stored so far this build.
@@ -129,7 +143,7 @@ impl ReapiCache {
             client: tokio::sync::OnceCell::new(),
             given_up: AtomicBool::new(false),
             warnings: Mutex::new(Vec::new()),
-            counts: Default::default(),
+            counts: Counts::default(),
             every_step: false,
             stored: Mutex::new(HashSet::new()),
         }
@@ -149,12 +163,10 @@ impl ReapiCache {
 
     /// What the cache did so far.
     pub fn report(&self) -> ReapiReport {
-        let [hits, misses, stored, downloaded, uploaded] = self.counts.each_ref().map(|c| c.load(Ordering::Relaxed));
+        let Counts { hits, misses, stored, downloaded, uploaded } = &self.counts;
+        let [hits, misses, stored, downloaded, uploaded] =
+            [hits, misses, stored, downloaded, uploaded].map(|count| count.load(Ordering::Relaxed));
         ReapiReport { hits, misses, stored, downloaded, uploaded }
-    }
-
-    fn count(&self, which: usize, by: u64) {
-        self.counts[which].fetch_add(by, Ordering::Relaxed);
     }
 
     /// The connected client, or `None` once the cache has been given up.
@@ -162,10 +174,8 @@ impl ReapiCache {
         if self.given_up.load(Ordering::Relaxed) {
             return Ok(None);
         }
-        let connected =
-            self.client.get_or_try_init(|| async { connect_patiently(&self.endpoint).await.map(Some) }).await;
-        match connected {
-            Ok(client) => Ok(client.clone()),
+        match self.client.get_or_try_init(|| connect_patiently(&self.endpoint)).await {
+            Ok(client) => Ok(Some(client.clone())),
             Err(error) => {
                 self.given_up.store(true, Ordering::Relaxed);
                 Err(error)
@@ -200,7 +210,7 @@ impl ReapiCache {
         let Some(client) = self.client().await? else { return Ok(None) };
         let action = action_for(key).action.0;
         let Some(result) = client.action_result(&action).await? else {
-            self.count(1, 1);
+            add(&self.counts.misses, 1);
             return Ok(None);
         };
         let file = result.output_files.iter().find(|file| file.path == RESULT_FILE).and_then(|f| f.digest.clone());
@@ -209,7 +219,7 @@ impl ReapiCache {
         };
         let mut bytes = Vec::new();
         let read = client.read(&file, &mut bytes).await?;
-        self.count(3, read);
+        add(&self.counts.downloaded, read);
         if Sha256Digest::of(&bytes).hex() != file.hash {
             return Err(self.corrupt(format!("{RESULT_FILE} of {key} does not match its digest")));
         }
@@ -219,7 +229,7 @@ impl ReapiCache {
             return Err(self.corrupt(format!("{RESULT_FILE} under {key} describes {}", described.key)));
         }
         let outputs = self.bring_in(&client, &described).await?;
-        self.count(0, 1);
+        add(&self.counts.hits, 1);
         Ok(Some(RemoteResult { outputs, effective_key: described.effective_key, created_unix: described.created_unix }))
     }
 
@@ -230,17 +240,15 @@ impl ReapiCache {
     /// The result's layers as layers of the root: one it has already (by content), else its
     /// blob downloaded, checked against its digest, and unpacked.
     async fn bring_in(&self, client: &Client, described: &ResultFile) -> Result<Vec<Snapshot>, ReapiError> {
-        let ctx = export_context(&self.root);
-        let store =
-            |action: String| move |e: gb_export::ExportError| ReapiError::Store { action, message: e.to_string() };
-        let mut reuse = LayerReuse::new(&ctx).map_err(store("listing the root's layers".to_owned()))?;
+        let ctx = self.root.export_context();
+        let mut reuse = LayerReuse::new(&ctx).map_err(ReapiError::store("listing the root's layers"))?;
         let mut outputs = Vec::with_capacity(described.outputs.len());
         for layers in &described.outputs {
             let mut snapshot = Snapshot::default();
             for layer in layers {
                 let id = match reuse
                     .find(&ctx, &layer.diff_id)
-                    .map_err(store(format!("finding layer {}", layer.diff_id)))?
+                    .map_err(ReapiError::store(format!("finding layer {}", layer.diff_id)))?
                 {
                     Some(id) => id,
                     None => self.download_layer(client, &ctx, layer).await?,
@@ -262,24 +270,18 @@ impl ReapiCache {
         let compression = Compression::from_media_type(&layer.media_type)
             .ok_or_else(|| self.corrupt(format!("layer {} has media type {}", layer.blob, layer.media_type)))?;
         if !ctx.content.contains(&layer.blob) {
-            let mut writer = ctx
-                .content
-                .writer()
-                .map_err(|e| ReapiError::Store { action: "storing a blob".to_owned(), message: e.to_string() })?;
+            let mut writer = ctx.content.writer().map_err(ReapiError::store("storing a blob"))?;
             let read = client.read(&digest_of(&layer.blob, layer.size), &mut writer).await?;
-            self.count(3, read);
+            add(&self.counts.downloaded, read);
             writer.flush().map_err(|source| ReapiError::Local { action: "writing a blob", source })?;
             writer.commit(Some(&layer.blob)).map_err(|e| match e {
                 gb_cache::CacheError::DigestMismatch { actual, .. } => {
                     self.corrupt(format!("blob {} read as {actual}: it does not match its digest", layer.blob))
                 }
-                e => ReapiError::Store { action: format!("storing blob {}", layer.blob), message: e.to_string() },
+                e => ReapiError::store(format!("storing blob {}", layer.blob))(e),
             })?;
         }
-        let size = ctx.content.size(&layer.blob).map_err(|e| ReapiError::Store {
-            action: format!("reading blob {}", layer.blob),
-            message: e.to_string(),
-        })?;
+        let size = ctx.content.size(&layer.blob).map_err(ReapiError::store(format!("reading blob {}", layer.blob)))?;
         gb_export::import_layer_blob(ctx, &layer.blob, size, compression, &layer.diff_id, &self.endpoint.url)
             .map_err(|e| self.corrupt(e.to_string()))
     }
@@ -305,20 +307,18 @@ impl ReapiCache {
             Err(_) => keys.to_vec(),
         };
         let keys = keys.as_slice();
-        let ctx = export_context(&self.root);
+        let ctx = self.root.export_context();
         let mut blobs: BTreeMap<String, (re::Digest, Upload)> = BTreeMap::new();
         let mut results = Vec::new();
         for key in keys {
-            let Some(record) = self.root.db.result(key).map_err(|e| ReapiError::Store {
-                action: format!("reading the result {key}"),
-                message: e.to_string(),
-            })?
+            let Some(record) =
+                self.root.db.result(key).map_err(ReapiError::store(format!("reading the result {key}")))?
             else {
                 continue;
             };
             let layers: Vec<LayerId> = record.outputs.iter().flat_map(|o| o.layers.iter().cloned()).collect();
-            let records = gb_remote_cache::layer_blob_records(&ctx, &layers)
-                .map_err(|e| ReapiError::Store { action: "exporting layers".to_owned(), message: e.to_string() })?;
+            let records =
+                gb_remote_cache::layer_blob_records(&ctx, &layers).map_err(ReapiError::store("exporting layers"))?;
             let mut outputs = Vec::new();
             for output in &record.outputs {
                 let mut files = Vec::new();
@@ -345,8 +345,7 @@ impl ReapiCache {
                 created_unix: record.created_unix,
                 outputs,
             };
-            let bytes = serde_json::to_vec(&described)
-                .map_err(|e| ReapiError::Store { action: "describing a result".to_owned(), message: e.to_string() })?;
+            let bytes = serde_json::to_vec(&described).map_err(ReapiError::store("describing a result"))?;
             let file_digest = digest_of(&Sha256Digest::of(&bytes), bytes.len() as u64);
             blobs.insert(file_digest.hash.clone(), (file_digest.clone(), Upload::Bytes(bytes)));
             let action = action_for(key);
@@ -357,7 +356,7 @@ impl ReapiCache {
         }
         let uploads = blobs.into_values().collect();
         let uploaded = client.upload_missing(uploads).await?;
-        self.count(4, uploaded);
+        add(&self.counts.uploaded, uploaded);
         // Only now that every blob it names is in the CAS: servers check (BuildGrid answers a
         // result whose blobs are missing with NOT_FOUND).
         for (action, described, file_digest) in results {
@@ -383,7 +382,7 @@ impl ReapiCache {
                 ..Default::default()
             };
             client.update_action_result(&action, result).await?;
-            self.count(2, 1);
+            add(&self.counts.stored, 1);
         }
         Ok(())
     }
@@ -429,11 +428,6 @@ async fn connect_patiently(endpoint: &Endpoint) -> Result<Client, ReapiError> {
             connected => return connected,
         }
     }
-}
-
-/// The exporters' view of a state root.
-fn export_context(root: &StateRoot) -> ExportContext<'_> {
-    ExportContext { db: &root.db, content: &root.content, snapshots: &root.snapshots }
 }
 
 /// An error and its sources, as one line.

@@ -42,6 +42,20 @@ pub enum ReapiError {
         source: std::io::Error,
     },
     /// The local store failed.
-    #[error("{action}: {message}")]
-    Store { action: String, message: String },
+    #[error("{action}")]
+    Store {
+        action: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl ReapiError {
+    /// A failure of the local store while doing `action`, as a `map_err` argument.
+    pub(crate) fn store<E: std::error::Error + Send + Sync + 'static>(
+        action: impl Into<String>,
+    ) -> impl FnOnce(E) -> Self {
+        let action = action.into();
+        move |source| ReapiError::Store { action, source: Box::new(source) }
+    }
 }

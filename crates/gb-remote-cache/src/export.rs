@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use gb_cache::{CacheKey, LayerBlobRecord, LayerId};
-use gb_export::{Compression, ExportContext, layer_blobs};
+use gb_export::{Compression, ExportContext, layer_blobs, unclamped_exports};
 use gb_ir::{ImageReference, Sha256Digest};
 use gb_registry::Registry;
 
@@ -163,17 +163,7 @@ pub fn layer_blob_records(
     let mut found = HashMap::new();
     let mut missing = Vec::new();
     for layer in layers {
-        let mut recorded = None;
-        for compression in [Compression::Gzip, Compression::Zstd, Compression::Uncompressed] {
-            let record = ctx
-                .db
-                .layer_blob(layer, &compression.cache_variant(None))
-                .map_err(CacheShareError::store(format!("read the blob record of layer {layer}")))?;
-            if let Some(record) = record.filter(|record| ctx.content.contains(&record.digest)) {
-                recorded = Some(record);
-                break;
-            }
-        }
+        let recorded = unclamped_exports(ctx, layer)?.into_iter().find(|record| ctx.content.contains(&record.digest));
         match recorded {
             Some(record) => {
                 found.insert(layer.clone(), record);

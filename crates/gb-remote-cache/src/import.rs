@@ -6,7 +6,7 @@ use std::path::Path;
 
 use futures_util::{StreamExt as _, stream};
 use gb_cache::{CacheKey, LayerId, ResultRecord, Snapshot};
-use gb_export::{Compression, ExportContext, StoreAdditions, import_layer_blob};
+use gb_export::{Compression, ExportContext, StoreAdditions, import_layer_blob, unclamped_exports};
 use gb_ir::{ImageReference, Sha256Digest};
 use gb_registry::{Registry, RegistryError};
 
@@ -274,14 +274,8 @@ fn layers_by_blob(ctx: &ExportContext) -> Result<HashMap<Sha256Digest, LayerId>,
         if !layer.is_well_formed() || !ctx.snapshots.layer_path(&layer).is_dir() {
             continue;
         }
-        for compression in [Compression::Gzip, Compression::Zstd, Compression::Uncompressed] {
-            let record = ctx
-                .db
-                .layer_blob(&layer, &compression.cache_variant(None))
-                .map_err(CacheShareError::store(format!("read the blob record of layer {layer}")))?;
-            if let Some(record) = record {
-                found.entry(record.digest).or_insert_with(|| layer.clone());
-            }
+        for record in unclamped_exports(ctx, &layer)? {
+            found.entry(record.digest).or_insert_with(|| layer.clone());
         }
     }
     Ok(found)

@@ -839,13 +839,7 @@ fn ask_remote(context: &Context, key: &CacheKey, digest: &OpDigest) -> Result<Op
         false => SolveError::env("asking the remote cache", e),
     })?;
     let Some(found) = found else { return Ok(None) };
-    let record = ResultRecord {
-        outputs: found.outputs.clone(),
-        created_unix: found.created_unix,
-        description: context.description(digest),
-        effective_key: found.effective_key,
-    };
-    context.root.db.put_result(key, &record).map_err(|e| SolveError::env("writing the cache", e))?;
+    put_result(context, key, digest, &found.outputs, found.effective_key, found.created_unix)?;
     Ok(Some(found))
 }
 
@@ -875,9 +869,23 @@ pub(crate) fn store_result(
     outputs: &[Snapshot],
     effective_key: Option<CacheKey>,
 ) -> Result<(), SolveError> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    put_result(context, key, digest, outputs, effective_key, now)
+}
+
+/// Stores a result of the op `digest` under `key`, made at `created_unix` (an image of it is
+/// dated so).
+fn put_result(
+    context: &Context,
+    key: &CacheKey,
+    digest: &OpDigest,
+    outputs: &[Snapshot],
+    effective_key: Option<CacheKey>,
+    created_unix: u64,
+) -> Result<(), SolveError> {
     let record = ResultRecord {
         outputs: outputs.to_vec(),
-        created_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        created_unix,
         description: context.description(digest),
         effective_key,
     };

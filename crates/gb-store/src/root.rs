@@ -48,6 +48,11 @@ impl StateRoot {
     /// The root is made private (0700): cache mounts keep what RUN steps leave, set-uid files
     /// included, and runtimes' bundles hold secrets. A root owned by another user is refused,
     /// since its owner could plant container state that the reaper acts on.
+    /// The exporters' view of this root: its records, blobs and layers.
+    pub fn export_context(&self) -> gb_export::ExportContext<'_> {
+        gb_export::ExportContext { db: &self.db, content: &self.content, snapshots: &self.snapshots }
+    }
+
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         Self::create_dir(path)?;
         let lock_path = path.join("lock");

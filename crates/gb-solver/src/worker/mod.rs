@@ -48,14 +48,18 @@ pub(crate) async fn run_op(
     let description = context.description(&digest);
     let shows_progress = matches!(node.op, Op::Exec(_) | Op::File(_));
     let started_ms = context.now_ms();
-    let input_layers: std::collections::HashSet<gb_cache::LayerId> = inputs
-        .iter()
-        .filter_map(|input| match input {
-            Value::Snapshot(snapshot) => Some(snapshot.layers.iter().cloned()),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    // What a step wrote is counted against what it read (merges and diffs report nothing).
+    let input_layers: std::collections::HashSet<gb_cache::LayerId> = match shows_progress {
+        true => inputs
+            .iter()
+            .filter_map(|input| match input {
+                Value::Snapshot(snapshot) => Some(snapshot.layers.iter().cloned()),
+                _ => None,
+            })
+            .flatten()
+            .collect(),
+        false => Default::default(),
+    };
     if shows_progress {
         context.events.emit(Event::OpStarted {
             op: digest.to_string(),
