@@ -171,6 +171,20 @@ pub(crate) fn build(spec: &ContainerSpec, host: &HostLimits) -> Result<Spec, Exe
     Ok(config)
 }
 
+/// Gives the process a terminal of `size` (`docker run -t`): runc makes it and sends its master
+/// side over the console socket.
+pub(crate) fn give_terminal(config: &mut Spec, size: crate::terminal::TerminalSize) {
+    if let Some(process) = config.process_mut() {
+        process.set_terminal(Some(true));
+        let console = oci_spec::runtime::BoxBuilder::default()
+            .height(u64::from(size.rows))
+            .width(u64::from(size.cols))
+            .build()
+            .ok();
+        process.set_console_size(console);
+    }
+}
+
 /// Makes the container join the network namespace at `path` (`/proc/PID/ns/net`) instead of
 /// getting a new one; a config without a network namespace (the host's network) is left alone.
 pub(crate) fn join_network(config: &mut Spec, path: &std::path::Path) {
@@ -339,6 +353,11 @@ mod tests {
         let config = build(&spec(), &host())?;
         let json = serde_json::to_value(&config).map_err(|e| ExecError::InvalidSpec { message: e.to_string() })?;
         assert_eq!(json["process"]["noNewPrivileges"], false);
+        let mut with_terminal = build(&spec(), &host()).expect("config");
+        give_terminal(&mut with_terminal, crate::terminal::TerminalSize { rows: 30, cols: 100 });
+        let terminal = serde_json::to_value(&with_terminal).expect("json");
+        assert_eq!(terminal["process"]["terminal"], true, "{terminal}");
+        assert_eq!(terminal["process"]["consoleSize"], serde_json::json!({"height": 30, "width": 100}));
         assert_eq!(json["process"]["terminal"], false);
         assert_eq!(json["process"]["rlimits"][0]["hard"], 20_000);
         assert_eq!(json["process"]["capabilities"]["ambient"], serde_json::json!([]));

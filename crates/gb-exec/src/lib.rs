@@ -14,17 +14,21 @@
 
 mod caps;
 mod config;
+mod control;
 mod error;
 mod net;
 mod reap;
 mod runc;
 mod runtime;
 mod spec;
+mod terminal;
 
 pub use caps::{DOCKER_DEFAULT as DOCKER_DEFAULT_CAPABILITIES, mask as capability_mask};
 pub use config::mount_points;
+pub use control::ContainerControl;
 pub use error::{ErrorKind, ExecError};
 pub use net::DNS_SERVER as PRIVATE_NETWORK_DNS;
 pub use reap::reap_if_orphaned;
 pub use runtime::{RUNC_ENV, Runtime};
 pub use spec::{ContainerMount, ContainerSpec, DEFAULT_SHM_SIZE, MountSource, Network, OutputStream, Rlimit};
+pub use terminal::{ProcessIo, TerminalSize};

@@ -16,6 +16,7 @@ use crate::net::{NetworkTools, PrivateNetwork};
 use crate::reap::{OWNER_FILE, ProcessId, Watchdog};
 use crate::runc::{Cleanup, Runc};
 use crate::spec::{ContainerSpec, Network, OutputStream};
+use crate::terminal::ProcessIo;
 
 /// The environment variable that names the runc binary, overriding the `PATH` search.
 pub const RUNC_ENV: &str = "GRAPHBUILD_RUNC";
@@ -127,8 +128,23 @@ impl Runtime {
         on_output: &(dyn Fn(OutputStream, &[u8]) + Send + Sync),
         cancel: CancellationToken,
     ) -> Result<i32, ExecError> {
+        self.run_with_io(id, spec, ProcessIo::default(), on_output, cancel).await
+    }
+
+    /// [`Runtime::run`] with a standard input and, optionally, a terminal (`docker run -i -t`).
+    pub async fn run_with_io(
+        &self,
+        id: &str,
+        spec: &ContainerSpec,
+        io: ProcessIo,
+        on_output: &(dyn Fn(OutputStream, &[u8]) + Send + Sync),
+        cancel: CancellationToken,
+    ) -> Result<i32, ExecError> {
         check_id(id)?;
         let mut config = self.oci_config(spec)?;
+        if let Some(size) = io.terminal {
+            config::give_terminal(&mut config, size);
+        }
         if cancel.is_cancelled() {
             return Err(ExecError::Cancelled);
         }
@@ -146,7 +162,7 @@ impl Runtime {
         let result = match self.private_network(spec, &bundle, &mut config, &cancel).await {
             Ok(made) => {
                 network = made;
-                self.run_in_bundle(id, &bundle, &config, on_output, cancel).await
+                self.run_in_bundle(id, &bundle, &config, io, on_output, cancel).await
             }
             Err(e) => Err(e),
         };
@@ -204,6 +220,7 @@ impl Runtime {
         id: &str,
         bundle: &Path,
         config: &oci_spec::runtime::Spec,
+        io: ProcessIo,
         on_output: &(dyn Fn(OutputStream, &[u8]) + Send + Sync),
         cancel: CancellationToken,
     ) -> Result<i32, ExecError> {
@@ -213,15 +230,14 @@ impl Runtime {
         let log = bundle.join("runc.log");
 
         // Without a terminal, `runc run` hands its own stdio to the container, so these pipes
-        // are the container's stdout and stderr; runc's logs go to the log file instead.
-        let mut child = self
-            .runc
-            .command()
-            .arg("--log")
-            .arg(&log)
-            .args(["--log-format", "json", "run", "--bundle"])
-            .arg(bundle)
+        // are the container's stdout and stderr; runc's logs go to the log file instead. With
+        // one, runc copies the terminal's output to its stdout.
+        let mut command = self.runc.command();
+        command.arg("--log").arg(&log).args(["--log-format", "json", "run", "--bundle"]).arg(bundle);
+        let stdin = io.stdin.map_or_else(Stdio::null, Stdio::from);
+        let mut child = command
             .arg(id)
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -320,7 +336,7 @@ async fn runc_errors(log: &Path) -> Option<String> {
 }
 
 /// Copies a pipe to `on_output` chunk by chunk until EOF.
-async fn pump(
+pub(crate) async fn pump(
     pipe: Option<impl AsyncRead + Unpin>,
     stream: OutputStream,
     on_output: &(dyn Fn(OutputStream, &[u8]) + Send + Sync),

@@ -98,14 +98,7 @@ impl SnapshotStore {
         mtime: Option<i64>,
     ) -> Result<(), SnapshotError> {
         let mounted = self.mount_readonly(snapshot)?;
-        let mut tar = TarWriter::new(writer).set_mtime(mtime);
-        for (rel, meta) in sorted_entries(mounted.path())? {
-            // A one-layer snapshot is a bind mount, which shows its (meaningless) whiteouts.
-            if !is_whiteout(&meta) {
-                tar.append_path(&mounted.path().join(&rel), &rel, &meta)?;
-            }
-        }
-        tar.finish()?;
+        tree_tar(mounted.path(), writer, mtime)?;
         mounted.unmount()
     }
 
@@ -125,39 +118,61 @@ impl SnapshotStore {
         options: &DiffTarOptions,
     ) -> Result<(), SnapshotError> {
         let dir = self.existing_layer(id)?;
-        let mut items = Vec::new();
-        // The walk below does not list the root, which an imported `./.wh..wh..opq` marks.
-        if is_opaque(&dir)? {
-            let marker = PathBuf::from(std::ffi::OsStr::from_bytes(OPAQUE_MARKER));
-            items.push((marker, Item::Marker(marker_meta(&crate::fsutil::lstat(&dir)?))));
-        }
-        for (rel, meta) in sorted_entries(&dir)? {
-            let abs = dir.join(&rel);
-            if is_whiteout(&meta) {
-                let mut marker = OsString::from_vec(WHITEOUT_PREFIX.to_vec());
-                marker.push(rel.file_name().unwrap_or_default());
-                items.push((rel.with_file_name(marker), Item::Marker(marker_meta(&meta))));
-                continue;
-            }
-            reject_unportable(&abs, &meta)?;
-            if meta.is_dir() && is_opaque(&abs)? {
-                let marker = rel.join(std::ffi::OsStr::from_bytes(OPAQUE_MARKER));
-                items.push((marker, Item::Marker(marker_meta(&meta))));
-            }
-            items.push((rel, Item::File(abs, meta)));
-        }
-        // Markers take other names than the entries they stand for, so sort again.
-        items.sort_by(|(a, _), (b, _)| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
-        let mut tar = TarWriter::new(writer).clamp_mtime(options.clamp_mtime);
-        for (rel, item) in items {
-            match item {
-                Item::File(abs, meta) => tar.append_path(&abs, &rel, &meta)?,
-                Item::Marker(meta) => tar.append_marker(&rel, &meta)?,
-            }
-        }
-        tar.finish()?;
-        Ok(())
+        upper_dir_diff_tar(&dir, writer, options)
     }
+}
+
+/// Writes the tree at `dir` (a mounted root file system) as a tar, as
+/// [`SnapshotStore::export_tar_with`] describes; whiteouts are skipped (a one-layer snapshot is
+/// a bind mount, which shows its meaningless ones).
+pub fn tree_tar<W: Write>(dir: &Path, writer: W, mtime: Option<i64>) -> Result<(), SnapshotError> {
+    let mut tar = TarWriter::new(writer).set_mtime(mtime);
+    for (rel, meta) in sorted_entries(dir)? {
+        if !is_whiteout(&meta) {
+            tar.append_path(&dir.join(&rel), &rel, &meta)?;
+        }
+    }
+    tar.finish()?;
+    Ok(())
+}
+
+/// Writes an overlayfs upper dir (a layer, or a container's changes) as an OCI layer tar, as
+/// [`SnapshotStore::layer_diff_tar_with`] describes. `dir` is trusted to be the caller's own
+/// directory; nothing below it is followed.
+pub fn upper_dir_diff_tar<W: Write>(dir: &Path, writer: W, options: &DiffTarOptions) -> Result<(), SnapshotError> {
+    let dir = dir.to_path_buf();
+    let mut items = Vec::new();
+    // The walk below does not list the root, which an imported `./.wh..wh..opq` marks.
+    if is_opaque(&dir)? {
+        let marker = PathBuf::from(std::ffi::OsStr::from_bytes(OPAQUE_MARKER));
+        items.push((marker, Item::Marker(marker_meta(&crate::fsutil::lstat(&dir)?))));
+    }
+    for (rel, meta) in sorted_entries(&dir)? {
+        let abs = dir.join(&rel);
+        if is_whiteout(&meta) {
+            let mut marker = OsString::from_vec(WHITEOUT_PREFIX.to_vec());
+            marker.push(rel.file_name().unwrap_or_default());
+            items.push((rel.with_file_name(marker), Item::Marker(marker_meta(&meta))));
+            continue;
+        }
+        reject_unportable(&abs, &meta)?;
+        if meta.is_dir() && is_opaque(&abs)? {
+            let marker = rel.join(std::ffi::OsStr::from_bytes(OPAQUE_MARKER));
+            items.push((marker, Item::Marker(marker_meta(&meta))));
+        }
+        items.push((rel, Item::File(abs, meta)));
+    }
+    // Markers take other names than the entries they stand for, so sort again.
+    items.sort_by(|(a, _), (b, _)| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
+    let mut tar = TarWriter::new(writer).clamp_mtime(options.clamp_mtime);
+    for (rel, item) in items {
+        match item {
+            Item::File(abs, meta) => tar.append_path(&abs, &rel, &meta)?,
+            Item::Marker(meta) => tar.append_marker(&rel, &meta)?,
+        }
+    }
+    tar.finish()?;
+    Ok(())
 }
 
 /// How [`SnapshotStore::layer_diff_tar_with`] writes a layer.

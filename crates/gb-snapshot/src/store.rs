@@ -37,6 +37,8 @@ pub struct WorkDir {
     work: PathBuf,
     /// Live writable mounts of this work dir (0 or 1), shared with their [`crate::Mounted`].
     pub(crate) mounts: Arc<AtomicUsize>,
+    /// Kept on drop: a container's changes, which outlive any one run of it.
+    kept: bool,
 }
 
 impl WorkDir {
@@ -53,7 +55,7 @@ impl WorkDir {
 
 impl Drop for WorkDir {
     fn drop(&mut self) {
-        if self.mounts.load(Ordering::SeqCst) == 0 {
+        if self.mounts.load(Ordering::SeqCst) == 0 && !self.kept {
             // Best effort: whatever is left is wiped by the next `open`.
             let _ = fs::remove_dir_all(&self.dir);
         }
@@ -129,11 +131,39 @@ impl SnapshotStore {
     /// A new work dir: `tmp/<random>/{upper,work}`.
     pub fn work_dir(&self) -> Result<WorkDir, SnapshotError> {
         let dir = self.private_dir("w-")?;
-        let work =
-            WorkDir { upper: dir.join("upper"), work: dir.join("work"), dir, mounts: Arc::new(AtomicUsize::new(0)) };
+        let work = WorkDir {
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            dir,
+            mounts: Arc::new(AtomicUsize::new(0)),
+            kept: false,
+        };
         for path in [&work.upper, &work.work] {
             // The upper dir becomes the layer's root directory, so it gets a root's usual mode.
             DirBuilder::new().mode(0o755).create(path).map_err(SnapshotError::io("create", path))?;
+        }
+        Ok(work)
+    }
+
+    /// A work dir at `dir` (`dir/upper`, `dir/work`, created when missing) that is never
+    /// removed on drop nor by [`SnapshotStore::open`]: a container's changes, kept between its
+    /// runs until the container is removed. Committing it is refused.
+    pub fn kept_work_dir(&self, dir: &Path) -> Result<WorkDir, SnapshotError> {
+        let work = WorkDir {
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            dir: dir.to_path_buf(),
+            mounts: Arc::new(AtomicUsize::new(0)),
+            kept: true,
+        };
+        DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(SnapshotError::io("create", dir))?;
+        for path in [&work.upper, &work.work] {
+            match DirBuilder::new().mode(0o755).create(path) {
+                Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => {
+                    return Err(SnapshotError::io("create", path)(err));
+                }
+                _ => {}
+            }
         }
         Ok(work)
     }
@@ -142,7 +172,7 @@ impl SnapshotStore {
     /// syncs `layers/` so the rename itself is durable. Returns the new id and the layer's size
     /// (the bytes of its regular files, each hard-linked file counted once).
     pub fn commit(&self, work: WorkDir) -> Result<(LayerId, u64), SnapshotError> {
-        if work.mounts.load(Ordering::SeqCst) != 0 {
+        if work.mounts.load(Ordering::SeqCst) != 0 || work.kept {
             return Err(SnapshotError::StillMounted { path: work.upper.clone() });
         }
         let size = tree_size(&work.upper)?;

@@ -33,22 +33,24 @@ pub fn find_image(root: &StateRoot, name: &str) -> Result<(ImageName, ImageRecor
     crate::image::find(root, name)?.ok_or_else(|| StoreError::NoSuchImage(name.to_owned()))
 }
 
-/// Images that running containers (`graphbuild run`) use, by config digest.
+/// Images that running containers use, by config digest.
 pub fn images_in_use(root: &StateRoot) -> BTreeSet<Sha256Digest> {
     container_records(root)
-        .filter(|record| record["pid"].as_u64().is_some_and(process_runs))
-        .filter_map(|record| record["image"].as_str().and_then(|d| d.parse().ok()))
+        .filter(|record| {
+            record["state"]["status"] == "running" && record["state"]["pid"].as_u64().is_some_and(process_runs)
+        })
+        .filter_map(|record| record["image_id"].as_str().and_then(|d| d.parse().ok()))
         .collect()
 }
 
-/// The records `graphbuild run` keeps of its containers (`ROOT/containers/*.json`); unreadable
+/// The records of the root's containers (`ROOT/containers/ID/container.json`, written by the
+/// gb-containers crate, which this reads only for `image_id`, `layers` and `state`); unreadable
 /// ones are skipped.
 fn container_records(root: &StateRoot) -> impl Iterator<Item = serde_json::Value> {
-    std::fs::read_dir(root.containers_dir())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| serde_json::from_str(&std::fs::read_to_string(entry.path()).ok()?).ok())
+    std::fs::read_dir(root.containers_dir()).into_iter().flatten().flatten().filter_map(|entry| {
+        let path = entry.path().join("container.json");
+        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+    })
 }
 
 /// Removes blobs and layers nothing references any more: every image's manifest, config and
@@ -107,7 +109,8 @@ fn live(root: &StateRoot) -> Result<(BTreeSet<LayerId>, BTreeSet<Sha256Digest>),
             }
         }
     }
-    // Layers a running `graphbuild run` is mounted from stay, whatever happened to its image.
+    // Layers a container is made from stay while the container does, whatever happened to its
+    // image.
     for record in container_records(root) {
         for layer in record["layers"].as_array().into_iter().flatten() {
             if let Some(id) = layer.as_str().and_then(|l| l.parse::<LayerId>().ok()) {

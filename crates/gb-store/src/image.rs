@@ -31,41 +31,9 @@ pub fn import_rootfs(
     let gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
     file.rewind().map_err(StoreError::io("reading the tarball"))?;
 
-    // Keep the layer blob as given (compressed or not) and extract the uncompressed stream.
-    let storing = format!("storing {} in the content store", tarball.display());
-    let mut writer = root.content.writer().map_err(StoreError::records("storing the tarball in the content store"))?;
-    std::io::copy(&mut file, &mut writer).map_err(StoreError::io(storing))?;
-    let (blob_digest, blob_size) =
-        writer.commit(None).map_err(StoreError::records("storing the tarball in the content store"))?;
-    let blob = root.content.open_blob(&blob_digest).map_err(StoreError::records("reading a blob"))?;
-    let imported = if gzip {
-        root.snapshots.import_tar(flate2::read::GzDecoder::new(blob))
-    } else {
-        root.snapshots.import_tar(blob)
-    }
-    .map_err(|e| {
-        if crate::root::is_no_space(&e) {
-            return StoreError::layers("writing the imported layer")(e);
-        }
-        StoreError::Import(e.to_string())
-    })?;
-    let created_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    root.db
-        .put_layer(&imported.layer, &gb_cache::LayerRecord { size: imported.size, created_unix })
-        .map_err(StoreError::records("recording a layer"))?;
-
-    // Record the blob the layer came from, so a load, a pull or a cache import that brings the
-    // same blob reuses this layer and an export never compresses it again.
-    let compression = if gzip { gb_export::Compression::Gzip } else { gb_export::Compression::Uncompressed };
-    let blob_record = gb_cache::LayerBlobRecord {
-        digest: blob_digest,
-        diff_id: imported.diff_id,
-        size: blob_size,
-        media_type: compression.media_type().to_owned(),
-    };
-    root.db
-        .put_layer_blob(&imported.layer, &compression.cache_variant(None), &blob_record)
-        .map_err(StoreError::records("recording a layer blob"))?;
+    let stored = store_layer_tar(root, &mut file, gzip, &tarball.display().to_string())?;
+    let (imported, blob_digest, blob_size, created_unix) =
+        (stored.imported, stored.blob_digest, stored.blob_size, stored.created_unix);
 
     let config = json!({
         "architecture": platform.architecture,
@@ -95,6 +63,134 @@ pub fn import_rootfs(
         created_unix,
     };
     root.db.put_image(&ImageName::of(&reference), &record).map_err(StoreError::records("recording the image"))?;
+    Ok(record)
+}
+
+/// A layer stored from a tar: unpacked as a layer, its blob in the content store.
+struct StoredLayer {
+    imported: gb_snapshot::Imported,
+    blob_digest: Sha256Digest,
+    blob_size: u64,
+    created_unix: u64,
+}
+
+/// Keeps a layer tar (gzip or plain) as a blob, as given, and unpacks it as a new layer whose
+/// blob is recorded, so that a load, a pull or a cache import that brings the same blob reuses
+/// the layer and an export never compresses it again. `what` names the tar in errors.
+fn store_layer_tar(root: &StateRoot, tar: &mut dyn Read, gzip: bool, what: &str) -> Result<StoredLayer, StoreError> {
+    let storing = format!("storing {what} in the content store");
+    let mut writer = root.content.writer().map_err(StoreError::records("storing a layer in the content store"))?;
+    std::io::copy(tar, &mut writer).map_err(StoreError::io(storing))?;
+    let (blob_digest, blob_size) =
+        writer.commit(None).map_err(StoreError::records("storing a layer in the content store"))?;
+    let blob = root.content.open_blob(&blob_digest).map_err(StoreError::records("reading a blob"))?;
+    let imported = if gzip {
+        root.snapshots.import_tar(flate2::read::GzDecoder::new(blob))
+    } else {
+        root.snapshots.import_tar(blob)
+    }
+    .map_err(|e| {
+        if crate::root::is_no_space(&e) {
+            return StoreError::layers("writing the imported layer")(e);
+        }
+        StoreError::Import(e.to_string())
+    })?;
+    let created_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    root.db
+        .put_layer(&imported.layer, &gb_cache::LayerRecord { size: imported.size, created_unix })
+        .map_err(StoreError::records("recording a layer"))?;
+    let compression = if gzip { gb_export::Compression::Gzip } else { gb_export::Compression::Uncompressed };
+    let blob_record = gb_cache::LayerBlobRecord {
+        digest: blob_digest,
+        diff_id: imported.diff_id,
+        size: blob_size,
+        media_type: compression.media_type().to_owned(),
+    };
+    root.db
+        .put_layer_blob(&imported.layer, &compression.cache_variant(None), &blob_record)
+        .map_err(StoreError::records("recording a layer blob"))?;
+    Ok(StoredLayer { imported, blob_digest, blob_size, created_unix })
+}
+
+/// What `docker commit` records besides the new layer.
+#[derive(Debug, Clone, Default)]
+pub struct CommitInfo {
+    /// The history entry's `created_by`: the container's command.
+    pub created_by: String,
+    /// `-m`: the history entry's comment.
+    pub comment: String,
+    /// `-a`: the image's author.
+    pub author: String,
+    /// The image's `config` after `--change`s (the base image's, changed).
+    pub config: serde_json::Value,
+}
+
+/// Stores a container's changes (`layer_tar`, an uncompressed OCI layer tar) as one new layer
+/// on `base`, with a history entry, as `docker commit` does, and names the image `name`. The
+/// result is an ordinary image: its manifest lists the base's blobs and the new layer's.
+pub fn commit_image(
+    root: &StateRoot,
+    base: &ImageRecord,
+    layer_tar: &mut dyn Read,
+    info: &CommitInfo,
+    name: &ImageName,
+) -> Result<ImageRecord, StoreError> {
+    let stored = store_layer_tar(root, layer_tar, false, "the container's changes")?;
+    let base_manifest: serde_json::Value = root
+        .content
+        .read(&base.manifest_digest)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| StoreError::Import(format!("the manifest of image {} is missing", base.config_digest)))?;
+    let created = gb_export::rfc3339(i64::try_from(stored.created_unix).unwrap_or(i64::MAX));
+    let mut config = base.config.clone();
+    config["config"] = info.config.clone();
+    config["created"] = json!(created);
+    if !info.author.is_empty() {
+        config["author"] = json!(info.author);
+    }
+    let mut diff_ids: Vec<serde_json::Value> = base.diff_ids.iter().map(|d| json!(d.to_string())).collect();
+    diff_ids.push(json!(stored.imported.diff_id.to_string()));
+    config["rootfs"] = json!({ "type": "layers", "diff_ids": diff_ids });
+    let mut entry = json!({ "created": created, "created_by": info.created_by });
+    if !info.author.is_empty() {
+        entry["author"] = json!(info.author);
+    }
+    if !info.comment.is_empty() {
+        entry["comment"] = json!(info.comment);
+    }
+    match config["history"].as_array_mut() {
+        Some(history) => history.push(entry),
+        None => config["history"] = json!([entry]),
+    }
+    let config_bytes = gb_ir::canonical_json(&config);
+    let config_digest = root.content.put_bytes(&config_bytes).map_err(StoreError::records("writing the config"))?;
+    let mut layers = base_manifest["layers"].as_array().cloned().unwrap_or_default();
+    layers
+        .push(json!({ "mediaType": MEDIA_LAYER, "digest": stored.blob_digest.to_string(), "size": stored.blob_size }));
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": MEDIA_MANIFEST,
+        "config": { "mediaType": MEDIA_CONFIG, "digest": config_digest.to_string(), "size": config_bytes.len() },
+        "layers": layers,
+    });
+    let manifest_bytes = gb_ir::canonical_json(&manifest);
+    let manifest_digest =
+        root.content.put_bytes(&manifest_bytes).map_err(StoreError::records("writing the manifest"))?;
+    let mut image_layers = base.layers.clone();
+    image_layers.push(stored.imported.layer);
+    let mut diff_ids = base.diff_ids.clone();
+    diff_ids.push(stored.imported.diff_id);
+    let record = ImageRecord {
+        reference: name.as_str().to_owned(),
+        manifest_digest,
+        config_digest,
+        config,
+        layers: image_layers,
+        diff_ids,
+        created_unix: stored.created_unix,
+    };
+    root.db.put_image(name, &record).map_err(StoreError::records("recording the image"))?;
     Ok(record)
 }
 

@@ -12,7 +12,7 @@ mod root;
 
 pub use error::{ErrorKind, StoreError};
 pub use gc::{Freed, collect_garbage, find_image, images, images_in_use, process_runs};
-pub use image::{find, import_rootfs, ir_config, manifest_of, record_platform};
+pub use image::{CommitInfo, commit_image, find, import_rootfs, ir_config, manifest_of, record_platform};
 pub use images::{
     DiskUsage, HistoryEntry, ImageSummary, Pruned, Removal, disk_usage, image_history, inspect_image, list_images,
     parse_created, prune, remove_image, repository_and_tag, tag_image,

@@ -9,8 +9,8 @@
 //! ROOT/tmp/            scratch, wiped at open
 //! ROOT/exec/PID-RAND/  a container runtime's work dir, reaped when its process is dead
 //! ROOT/cache-mounts/   RUN --mount=type=cache contents
-//! ROOT/containers/     `graphbuild run` container records (ID.json)
-//! ROOT/run/ID/         a running container's mounts and runtime dir
+//! ROOT/containers/ID/  a container (gb-containers): record, changes, log, runtime dir
+//! ROOT/volumes/NAME/   a named volume's data (`_data`)
 //! ```
 
 use std::any::{Any, TypeId};
@@ -146,14 +146,9 @@ impl StateRoot {
         self.path.join("layers")
     }
 
-    /// Where `graphbuild run` keeps its container records (`ID.json`).
+    /// Where containers live: `ID/container.json` (the record), their changes, logs and runtime.
     pub fn containers_dir(&self) -> PathBuf {
         self.path.join("containers")
-    }
-
-    /// Where a running container's mounts and runtime live (`run/ID/`).
-    pub fn runs_dir(&self) -> PathBuf {
-        self.path.join("run")
     }
 
     /// A new work dir for a container runtime of this process, `ROOT/exec/PID-RANDOM/`: each
@@ -191,16 +186,15 @@ pub fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
 }
 
 /// Kills the containers of graphbuild processes that died without cleaning up (a build killed
-/// with SIGKILL, a crash, a killed `graphbuild run`): the runtimes of builds, `ROOT/exec/*/`
-/// (and `ROOT/exec/` itself, the layout before per-runtime dirs), and those of `graphbuild
-/// run`, `ROOT/run/*/exec/`. A runtime whose owner is alive (a `run` that released the lock) is
-/// left alone. Best effort: whatever fails is tried again at the next open, and the open goes on,
+/// with SIGKILL, a crash, a killed server with containers): the runtimes of builds,
+/// `ROOT/exec/*/` (and `ROOT/exec/` itself, the layout before per-runtime dirs), and those of
+/// containers, `ROOT/containers/*/runtime/`. A runtime whose owner is alive is left alone. Best effort: whatever fails is tried again at the next open, and the open goes on,
 /// since a leftover container is no reason to refuse the root.
 fn reap_orphaned_containers(root: &Path) {
     let exec = root.join("exec");
     let mut work_dirs = vec![exec.clone()];
     work_dirs.extend(subdirs(&exec));
-    work_dirs.extend(subdirs(&root.join("run")).into_iter().map(|run| run.join("exec")));
+    work_dirs.extend(subdirs(&root.join("containers")).into_iter().map(|dir| dir.join("runtime")));
     for dir in work_dirs {
         let _ = gb_exec::reap_if_orphaned(&dir);
     }

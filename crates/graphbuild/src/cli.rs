@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+pub use crate::container_cli::*;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// What `graphbuild --help` says first: a sentence for users, not the crate's description.
@@ -59,6 +60,35 @@ pub enum Command {
     Load(LoadArgs),
     /// Run a command in a new container from an image.
     Run(RunArgs),
+    /// Create a new container from an image, without starting it.
+    Create(RunArgs),
+    /// List containers.
+    Ps(PsArgs),
+    /// Print a container's logs.
+    Logs(LogsArgs),
+    /// Stop running containers: SIGTERM, then SIGKILL after a grace period.
+    Stop(StopArgs),
+    /// Kill running containers.
+    Kill(KillArgs),
+    /// Start stopped containers.
+    Start(StartArgs),
+    /// Restart containers.
+    Restart(StopArgs),
+    /// Remove containers.
+    Rm(RmArgs),
+    /// Run a command in a running container.
+    Exec(ExecArgs),
+    /// Print containers' or images' details as JSON.
+    Inspect(ContainerInspectArgs),
+    /// List the files a container changed: A added, C changed, D deleted.
+    Diff(ContainerArgs),
+    /// Write a container's file system as a tar archive.
+    Export(ExportArgs),
+    /// Make a new image from a container's changes.
+    Commit(CommitArgs),
+    /// Container commands.
+    #[command(subcommand)]
+    Container(ContainerCommand),
     /// Pull an image from a registry into the local store.
     Pull(PullArgs),
     /// Push an image from the local store to a registry.
@@ -512,34 +542,6 @@ pub struct LoadArgs {
     pub input: PathBuf,
 }
 
-/// `graphbuild run`.
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Remove the container when it exits (containers are always removed; accepted for Docker compatibility).
-    #[arg(long)]
-    pub rm: bool,
-    /// Set an environment variable, `K=V` (or `K` to take it from this environment).
-    #[arg(short = 'e', long = "env", value_name = "K=V", value_parser = env_entry)]
-    pub env: Vec<String>,
-    /// A name for the container.
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Replace the image's ENTRYPOINT.
-    #[arg(long)]
-    pub entrypoint: Option<String>,
-    /// The working directory.
-    #[arg(short = 'w', long = "workdir")]
-    pub workdir: Option<String>,
-    /// The user, `name|uid[:group|gid]`.
-    #[arg(short = 'u', long = "user")]
-    pub user: Option<String>,
-    /// The image.
-    pub image: String,
-    /// The command and its arguments (replace the image's CMD).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<String>,
-}
-
 /// `graphbuild pull`.
 #[derive(Debug, Args)]
 pub struct PullArgs {
@@ -582,7 +584,7 @@ pub struct LogoutArgs {
 
 /// Checks a `-e` value as `docker run` does: `K=V` or `K`, with a name. A nameless entry
 /// (`=x`) would reach the container runtime, which rejects it as a failure of the environment.
-fn env_entry(text: &str) -> Result<String, String> {
+pub(crate) fn env_entry(text: &str) -> Result<String, String> {
     let name = text.split_once('=').map_or(text, |(name, _)| name);
     if name.is_empty() {
         return Err("invalid environment variable: the name before '=' is empty".to_owned());

@@ -7,6 +7,7 @@
 //! | 2 | the command line is wrong (clap's usage errors) |
 //! | 3 | the environment failed (no container runtime, a mount or write failed) |
 //! | 130 | the build was cancelled (Ctrl-C) |
+//! | 125, 126, 127 | `run`: graphbuild failed, the command cannot be executed, it was not found (docker's) |
 //! | 141 | standard output's reader went away (`graphbuild images \| head`), as SIGPIPE ends docker |
 
 use gb_dockerfile::{DockerfileError, ErrorKind};
@@ -65,6 +66,18 @@ pub enum Failure {
     /// `docker run` exits with its container's.
     #[error("exited with status {0}")]
     Exited(i32),
+    /// A container command failed; its kind picks the exit code.
+    #[error(transparent)]
+    Container(#[from] gb_containers::ContainerError),
+    /// A failure that ends the command with a status of its own: `run`'s 125 when graphbuild
+    /// fails before the container's process runs, as docker's.
+    #[error("{failure}")]
+    WithStatus {
+        /// The exit status.
+        status: i32,
+        /// The failure.
+        failure: Box<Failure>,
+    },
     /// A solve failed; the Dockerfile (name, text) is kept to show the failing line.
     #[error("{error}")]
     Solve {
@@ -118,6 +131,12 @@ impl Failure {
                 _ => ENVIRONMENT,
             },
             Failure::Exited(code) => *code,
+            Failure::Container(gb_containers::ContainerError::CannotStart { code, .. }) => *code,
+            Failure::Container(error) => match error.kind() {
+                gb_containers::ErrorKind::Input => USER_INPUT,
+                gb_containers::ErrorKind::Environment => ENVIRONMENT,
+            },
+            Failure::WithStatus { status, .. } => *status,
             Failure::Solve { error, .. } => match error.kind() {
                 gb_solver::ErrorKind::Build => USER_INPUT,
                 gb_solver::ErrorKind::Environment => ENVIRONMENT,

@@ -5,12 +5,15 @@
 mod cli;
 mod client;
 mod commands;
+mod container_cli;
 mod exit;
 mod progress;
 mod report;
 mod server;
 mod session;
 mod stdout;
+mod template;
+mod terminal;
 
 use std::path::Path;
 use std::time::Duration;
@@ -105,7 +108,9 @@ fn execute(cli: cli::Cli) -> i32 {
         cli::Command::Build(args) => commands::build::run(*args, root, &insecure),
         cli::Command::Solve(args) => commands::solve::run(args, root, &insecure),
         cli::Command::Import(args) => commands::import::run(args, root),
-        cli::Command::Run(args) => commands::run::run(args, root),
+        cli::Command::Run(args) | cli::Command::Container(cli::ContainerCommand::Run(args)) => {
+            commands::run::run(args, root)
+        }
         cli::Command::Lower(args) => commands::lower::run(args, root),
         cli::Command::Logout(args) => commands::registry::logout(args),
         cli::Command::Debug(cli::DebugCommand::Parse(args)) => commands::debug::parse(args),
@@ -125,6 +130,46 @@ fn execute(cli: cli::Cli) -> i32 {
             cli::Command::Builds(cli::BuildsCommand::Ls(args)) => commands::builds::ls(args, state),
             cli::Command::Builds(cli::BuildsCommand::Show(args)) => commands::builds::show(args, state),
             cli::Command::Builds(cli::BuildsCommand::Explain(args)) => commands::builds::explain(args, state),
+            cli::Command::Create(args) | cli::Command::Container(cli::ContainerCommand::Create(args)) => {
+                commands::run::create(args, state)
+            }
+            cli::Command::Ps(args) | cli::Command::Container(cli::ContainerCommand::Ls(args)) => {
+                commands::containers::ps(args, state)
+            }
+            cli::Command::Logs(args) | cli::Command::Container(cli::ContainerCommand::Logs(args)) => {
+                commands::containers::logs(args, state)
+            }
+            cli::Command::Stop(args) | cli::Command::Container(cli::ContainerCommand::Stop(args)) => {
+                commands::containers::stop(args, state)
+            }
+            cli::Command::Kill(args) | cli::Command::Container(cli::ContainerCommand::Kill(args)) => {
+                commands::containers::kill(args, state)
+            }
+            cli::Command::Start(args) | cli::Command::Container(cli::ContainerCommand::Start(args)) => {
+                commands::containers::start(args, state)
+            }
+            cli::Command::Restart(args) | cli::Command::Container(cli::ContainerCommand::Restart(args)) => {
+                commands::containers::restart(args, state)
+            }
+            cli::Command::Rm(args) | cli::Command::Container(cli::ContainerCommand::Rm(args)) => {
+                commands::containers::rm(args, state)
+            }
+            cli::Command::Exec(args) | cli::Command::Container(cli::ContainerCommand::Exec(args)) => {
+                commands::containers::exec(args, state)
+            }
+            cli::Command::Inspect(args) | cli::Command::Container(cli::ContainerCommand::Inspect(args)) => {
+                commands::containers::inspect(args, state)
+            }
+            cli::Command::Diff(args) | cli::Command::Container(cli::ContainerCommand::Diff(args)) => {
+                commands::containers::diff(args, state)
+            }
+            cli::Command::Export(args) | cli::Command::Container(cli::ContainerCommand::Export(args)) => {
+                commands::containers::export(args, state)
+            }
+            cli::Command::Commit(args) | cli::Command::Container(cli::ContainerCommand::Commit(args)) => {
+                commands::containers::commit(args, state)
+            }
+            cli::Command::Container(cli::ContainerCommand::Prune(args)) => commands::containers::prune(args, state),
             cli::Command::Save(args) => commands::archive::save(args, state),
             cli::Command::Load(args) => commands::archive::load(args, state),
             cli::Command::Pull(args) => commands::registry::pull(args, state, &insecure),

@@ -38,9 +38,10 @@ pub fn render_failure(failure: &Failure) -> String {
             out
         }
         Failure::Input(message) | Failure::Environment(message) => format!("error: {message}\n"),
-        Failure::Client(_) | Failure::Engine(_) | Failure::Registry(_) | Failure::Os { .. } => {
+        Failure::Client(_) | Failure::Engine(_) | Failure::Registry(_) | Failure::Os { .. } | Failure::Container(_) => {
             format!("error: {failure}\n")
         }
+        Failure::WithStatus { failure, .. } => render_failure(failure),
         Failure::Exited(_) => String::new(),
         Failure::Solve { error, dockerfile } => render_solve_failure(error, dockerfile.as_ref()),
     }

@@ -128,6 +128,28 @@ impl Session {
         }
     }
 
+    /// Standard input as an owned file (a container reads it directly).
+    pub fn stdin_file(&self) -> Option<File> {
+        match &self.streams {
+            Some(streams) => streams.stdin.try_clone().ok(),
+            None => {
+                use std::os::fd::AsFd as _;
+                std::io::stdin().as_fd().try_clone_to_owned().ok().map(File::from)
+            }
+        }
+    }
+
+    /// Standard output as an owned file (to ask a terminal its size).
+    pub fn stdout_file(&self) -> Option<File> {
+        match &self.streams {
+            Some(streams) => streams.stdout.try_clone().ok(),
+            None => {
+                use std::os::fd::AsFd as _;
+                std::io::stdout().as_fd().try_clone_to_owned().ok().map(File::from)
+            }
+        }
+    }
+
     /// A handle on standard error that outlives the borrow (for progress renderers).
     pub fn stderr_file(&self) -> Option<File> {
         self.streams.as_ref().and_then(|s| s.stderr.try_clone().ok())

@@ -319,7 +319,7 @@ impl Prepared {
         drop(scratch_work);
         drop(root);
         drop(secret_files);
-        remove_created_mount_points(work.upper(), &created_mount_points)?;
+        gb_snapshot::remove_created_mount_points(work.upper(), &created_mount_points)?;
         Ok(work)
     }
 }
@@ -591,7 +591,10 @@ fn prepare(
         shm_size: exec.meta.shm_size.unwrap_or(gb_exec::DEFAULT_SHM_SIZE),
         rlimits: exec.meta.ulimits.iter().map(rlimit).collect(),
     };
-    let created = created_mount_points(&rootfs, &rootfs_dir, &spec)?;
+    let resolved =
+        gb_exec::mount_points(&spec).into_iter().filter_map(|p| gb_ops::resolve_in_root(&rootfs, &p, true).ok());
+    let created = gb_snapshot::created_mount_points(&rootfs, &rootfs_dir, resolved)
+        .map_err(|e| SolveError::env("inspecting mount points", e))?;
     Ok(Prepared {
         spec,
         work,
@@ -612,48 +615,6 @@ fn write_secret(path: &Path, content: &[u8], uid: u32, gid: u32, mode: u32) -> s
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(uid)), Some(nix::unistd::Gid::from_raw(gid)))
         .map_err(std::io::Error::from)
-}
-
-/// Where the runtime will create mount points (each missing target and missing parent), as
-/// paths relative to the root, deepest first. runc resolves a target's symlinks inside the
-/// rootfs (securejoin), so a target under a link in the image is created where the link leads,
-/// and that is where it is looked for. A point that cannot be resolved, or is reached only
-/// through a link or a file, is not recorded: it is never the runtime's to remove.
-fn created_mount_points(
-    rootfs: &Path,
-    rootfs_dir: &ConfinedDir,
-    spec: &ContainerSpec,
-) -> Result<Vec<PathBuf>, SolveError> {
-    let mut created: Vec<PathBuf> = Vec::new();
-    for point in gb_exec::mount_points(spec) {
-        let Ok(resolved) = gb_ops::resolve_in_root(rootfs, &point, true) else { continue };
-        let Ok(relative) = resolved.strip_prefix(rootfs) else { continue };
-        let mut path = PathBuf::new();
-        for part in relative.components() {
-            path.push(part);
-            let lookup = rootfs_dir.lookup(&path).map_err(|e| SolveError::env("inspecting mount points", e))?;
-            if lookup == Lookup::Missing && !created.contains(&path) {
-                created.push(path.clone());
-            }
-        }
-    }
-    created.sort_by(|a, b| b.components().count().cmp(&a.components().count()).then_with(|| b.cmp(a)));
-    Ok(created)
-}
-
-/// Removes the empty mount points (deepest first) that the runtime created in the upper dir.
-///
-/// The process ran with this upper dir as its root and may have put anything at these paths,
-/// links to the host included (`mv /mp /mp.old && ln -s /etc /mp`). Every path is therefore
-/// walked from a descriptor of the upper dir without following a link, and only an empty
-/// directory or empty file found that way is removed; anything else is the process's change
-/// and stays in the diff.
-fn remove_created_mount_points(upper: &Path, points: &[PathBuf]) -> Result<(), gb_snapshot::SnapshotError> {
-    let upper = ConfinedDir::open(upper)?;
-    for point in points {
-        upper.remove_if_empty(point)?;
-    }
-    Ok(())
 }
 
 /// Makes the missing cache mount directory `dir` with its owner, mode and first contents

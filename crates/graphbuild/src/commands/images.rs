@@ -163,7 +163,7 @@ fn json_line(image: &ImageSummary) -> String {
 }
 
 /// Docker's time format for `CreatedAt`: `2006-01-02 15:04:05 +0000 UTC`.
-fn docker_time(unix: u64) -> String {
+pub(crate) fn docker_time(unix: u64) -> String {
     let rfc3339 = gb_export::rfc3339(i64::try_from(unix).unwrap_or(i64::MAX));
     format!("{} +0000 UTC", rfc3339.trim_end_matches('Z').replacen('T', " ", 1))
 }
@@ -249,10 +249,12 @@ pub fn rmi(args: RmiArgs, root: &StateRoot) -> Result<(), Failure> {
     // fails (with the last failure) when any did.
     let mut failed = None;
     for name in &args.names {
-        let removal = match gb_engine::remove_image(root, name, args.force) {
+        let removal = match super::containers::release_image(root, name, args.force)
+            .and_then(|()| gb_engine::remove_image(root, name, args.force).map_err(failure))
+        {
             Ok(removal) => removal,
             Err(error) => {
-                if let Some(earlier) = failed.replace(failure(error)) {
+                if let Some(earlier) = failed.replace(error) {
                     crate::report::print_failure(&earlier);
                 }
                 continue;

@@ -3,6 +3,8 @@
 pub mod archive;
 pub mod build;
 pub mod builds;
+pub mod changes;
+pub mod containers;
 pub mod debug;
 pub mod engine;
 pub mod images;

@@ -170,8 +170,13 @@ fn watch(server: &Server, identity: Option<(u64, u64)>) {
         if orphaned {
             state.stopping = true;
         }
-        let idle = state.running == 0 && state.idle_since.elapsed() >= server.options.idle_timeout;
-        if state.running == 0 && (state.stopping || idle) {
+        // Containers it supervises keep it busy, as commands do; stopping, it kills them.
+        let containers = gb_containers::supervised();
+        if state.stopping && containers > 0 {
+            gb_containers::stop_all();
+        }
+        let idle = state.running == 0 && containers == 0 && state.idle_since.elapsed() >= server.options.idle_timeout;
+        if state.running == 0 && containers == 0 && (state.stopping || idle) {
             if !orphaned {
                 let _ = std::fs::remove_file(&server.socket);
             }

@@ -1,6 +1,6 @@
 //! `graphbuild run` end to end with runc on a busybox base: Docker's ENTRYPOINT/CMD rules,
-//! environment, user, working directory, exit status, output streams, and the container record
-//! that keeps `rmi` from removing an image a container uses.
+//! environment, user, working directory, exit status (125/126/127 as docker's), output streams,
+//! and the container that keeps `rmi` from removing an image it uses.
 //!
 //! These tests need root (mounts, runc), as graphbuild itself does; CI runs as root.
 
@@ -92,12 +92,13 @@ fn mounts_under(root: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Nothing left of a container: no record, no directory, no mount.
+/// No container runs and nothing is mounted; exited containers stay (as docker's do) unless
+/// they ran with `--rm`.
 fn assert_clean(env: &Env) {
     let root = env.root.path();
-    assert!(entries(root, "containers").is_empty(), "records left: {:?}", entries(root, "containers"));
-    assert!(entries(root, "run").is_empty(), "container dirs left: {:?}", entries(root, "run"));
     assert!(mounts_under(root).is_empty(), "mounts left: {:?}", mounts_under(root));
+    let running = env.cmd(&["ps", "-q"]).output().expect("ps");
+    assert_eq!(String::from_utf8_lossy(&running.stdout), "", "containers still run");
 }
 
 #[test]
@@ -139,7 +140,7 @@ fn shell_form_entrypoint_gets_cmd_and_arguments_as_dollar_zero_on() {
 fn no_command_is_an_error() {
     let env = Env::new();
     let output = run(&env, &["busybox"]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(125));
     assert!(stderr(&output).contains("no command specified"), "{}", stderr(&output));
     assert_clean(&env);
 }
@@ -184,10 +185,10 @@ fn workdir_and_user_come_from_the_image_or_the_flags() {
     assert_eq!(run_ok(&env, &["-u", "1234:55", "busybox", "sh", "-c", "id -u; id -g"]), "1234\n55\n");
     assert_eq!(run_ok(&env, &["-u", "nobody", "busybox", "id", "-u"]), "65534\n");
     let output = run(&env, &["-u", "nosuchuser", "busybox", "true"]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(125));
     assert!(stderr(&output).contains("nosuchuser"), "{}", stderr(&output));
     let output = run(&env, &["-w", "relative", "busybox", "true"]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(125));
     assert!(stderr(&output).contains("absolute"), "{}", stderr(&output));
     assert_clean(&env);
 }
@@ -199,12 +200,15 @@ fn exit_status_and_output_streams_are_the_containers() {
     assert_eq!(output.status.code(), Some(3));
     assert_eq!(String::from_utf8_lossy(&output.stdout), "out\n");
     assert_eq!(stderr(&output), "err\n");
-    // Changes are thrown away with the container.
+    // Changes stay with their container: a new container starts from the image.
     assert_eq!(run_ok(&env, &["busybox", "touch", "/created"]), "");
     assert_eq!(run(&env, &["busybox", "ls", "/created"]).status.code(), Some(1));
-    // A command that does not exist is the user's error.
+    // A command that does not exist, or cannot be executed: docker's 127 and 126.
     let output = run(&env, &["busybox", "no-such-command"]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(127), "{}", stderr(&output));
+    assert!(stderr(&output).contains("executable file not found"), "{}", stderr(&output));
+    let output = run(&env, &["busybox", "/etc/passwd"]);
+    assert_eq!(output.status.code(), Some(126), "{}", stderr(&output));
     assert_clean(&env);
 }
 
@@ -212,7 +216,7 @@ fn exit_status_and_output_streams_are_the_containers() {
 fn a_missing_image_is_an_error() {
     let env = Env::new();
     let output = run(&env, &["no-such-image", "true"]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(125));
     assert!(stderr(&output).contains("no such image: no-such-image"), "{}", stderr(&output));
 }
 
@@ -238,7 +242,7 @@ fn a_running_container_keeps_its_image_and_name() {
     // The state root is not locked while the container runs.
     let output = env.cmd(&["rmi", "sleeper"]).output().expect("runs");
     assert!(!output.status.success(), "rmi of an image in use is refused");
-    assert!(stderr(&output).contains("running container"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("is using its referenced image"), "{}", stderr(&output));
     let output = run(&env, &["--name", "one", "busybox", "true"]);
     assert!(!output.status.success(), "the name is taken");
     assert!(stderr(&output).contains("already in use"), "{}", stderr(&output));
@@ -258,12 +262,14 @@ fn a_killed_run_client_leaves_nothing_behind() {
     let mut child = start(&env, &["busybox", "sh", "-c", "echo started; exec sleep 60"]);
     signal(&child, "KILL");
     wait(&mut child);
-    // The server runs the container; its client gone, it stops and removes it.
+    // The server runs the container; its client gone, it stops it.
     let started = std::time::Instant::now();
-    while !entries(env.root.path(), "run").is_empty() && started.elapsed() < std::time::Duration::from_secs(30) {
+    while !mounts_under(env.root.path()).is_empty() && started.elapsed() < std::time::Duration::from_secs(30) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert_clean(&env);
+    let status = env.cmd(&["ps", "-a", "--format", "{{.State}} {{.Status}}"]).output().expect("ps");
+    assert!(String::from_utf8_lossy(&status.stdout).starts_with("exited Exited (137)"), "{status:?}");
 }
 
 #[test]
@@ -273,7 +279,10 @@ fn what_a_killed_in_process_run_left_is_removed_by_the_next() {
     let mut child = start(&env, &["--no-server", "busybox", "sh", "-c", "echo started; exec sleep 60"]);
     signal(&child, "KILL");
     wait(&mut child);
-    assert_eq!(entries(env.root.path(), "run").len(), 1, "the killed run's directory is left");
-    assert_eq!(run_ok(&env, &["busybox", "echo", "next"]), "next\n");
+    assert_eq!(mounts_under(env.root.path()).len(), 1, "the killed run's mount is left");
+    assert_eq!(run_ok(&env, &["--rm", "busybox", "echo", "next"]), "next\n");
+    // The next command that lists containers finds the dead run exited and unmounts it.
+    let status = env.cmd(&["ps", "-a", "--format", "{{.Status}}"]).output().expect("ps");
+    assert!(String::from_utf8_lossy(&status.stdout).starts_with("Exited (137)"), "{status:?}");
     assert_clean(&env);
 }

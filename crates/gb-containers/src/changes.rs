@@ -1,0 +1,160 @@
+//! A container's changes over its image: listed (`docker diff`), committed as one new layer of
+//! a new image (`docker commit`), and its whole file system written as a tar (`docker export`).
+
+use std::io::{Seek as _, Write};
+use std::os::unix::fs::FileTypeExt as _;
+use std::path::{Path, PathBuf};
+
+use gb_cache::{ImageName, ImageRecord, Snapshot};
+use gb_snapshot::{ConfinedDir, Lookup, SnapshotStore};
+use gb_store::StateRoot;
+
+use crate::error::ContainerError;
+use crate::record::ContainerRecord;
+
+/// How a path changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// `A`: new.
+    Added,
+    /// `C`: there before, changed (or a directory something below changed in).
+    Changed,
+    /// `D`: removed.
+    Deleted,
+}
+
+impl ChangeKind {
+    /// docker diff's letter.
+    pub fn letter(self) -> char {
+        match self {
+            ChangeKind::Added => 'A',
+            ChangeKind::Changed => 'C',
+            ChangeKind::Deleted => 'D',
+        }
+    }
+}
+
+/// One changed path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// How.
+    pub kind: ChangeKind,
+    /// The absolute path inside the container.
+    pub path: String,
+}
+
+/// The container's changes, sorted by path, as `docker diff` lists them.
+pub fn diff(root: &StateRoot, record: &ContainerRecord) -> Result<Vec<Change>, ContainerError> {
+    let upper = record.dir(root).join("fs").join("upper");
+    if !upper.exists() {
+        return Ok(Vec::new());
+    }
+    // Lookups in the image's layers never follow a link: a layer's `etc` may be a symlink to
+    // anywhere on the host.
+    let layers: Vec<ConfinedDir> =
+        record.layers.iter().rev().filter_map(|id| ConfinedDir::open(&root.snapshots.layer_path(id)).ok()).collect();
+    let mut changes = Vec::new();
+    let mut pending = vec![PathBuf::new()];
+    while let Some(rel) = pending.pop() {
+        let dir = upper.join(&rel);
+        let entries = std::fs::read_dir(&dir).map_err(ContainerError::io("listing", &dir))?;
+        for entry in entries.flatten() {
+            let rel = rel.join(entry.file_name());
+            let meta = entry.metadata().map_err(ContainerError::io("inspecting", &entry.path()))?;
+            let whiteout = meta.file_type().is_char_device() && std::os::unix::fs::MetadataExt::rdev(&meta) == 0;
+            let existed = layers.iter().any(|layer| !matches!(layer.lookup(&rel), Ok(Lookup::Missing) | Err(_)));
+            let kind = match (whiteout, existed) {
+                (true, _) => ChangeKind::Deleted,
+                (false, true) => ChangeKind::Changed,
+                (false, false) => ChangeKind::Added,
+            };
+            changes.push(Change { kind, path: format!("/{}", rel.display()) });
+            if meta.is_dir() {
+                pending.push(rel);
+            }
+        }
+    }
+    changes.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(changes)
+}
+
+/// What `docker commit` is given.
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    /// The new image's name; `None` leaves it nameless.
+    pub name: Option<ImageName>,
+    /// `-m`.
+    pub message: String,
+    /// `-a`.
+    pub author: String,
+    /// The image's `config` with the `--change`s applied, when there are any.
+    pub config: Option<serde_json::Value>,
+}
+
+/// Commits the container's changes as one new layer on its image, with a history entry whose
+/// CREATED BY is the container's command, as `docker commit` does.
+pub fn commit(
+    root: &StateRoot,
+    record: &ContainerRecord,
+    options: &CommitOptions,
+) -> Result<ImageRecord, ContainerError> {
+    let base = gb_store::images(root)?
+        .into_iter()
+        .map(|(_, image)| image)
+        .find(|image| image.config_digest == record.image_id)
+        .ok_or_else(|| {
+            ContainerError::Input(format!("the image of container {} ({}) is gone", record.name, record.image_id))
+        })?;
+    let name = options.name.clone().ok_or_else(|| {
+        ContainerError::Input("commit needs a name for the image: graphbuild commit CONTAINER NAME[:TAG]".to_owned())
+    })?;
+    let upper = record.dir(root).join("fs").join("upper");
+    let mut tar = tempfile_in(&root.tmp_dir())?;
+    if upper.exists() {
+        gb_snapshot::upper_dir_diff_tar(&upper, &mut tar, &gb_snapshot::DiffTarOptions::default())
+            .map_err(ContainerError::snapshot("reading the container's changes"))?;
+    } else {
+        tar.write_all(&[0u8; 1024]).map_err(ContainerError::io("writing", &root.tmp_dir()))?;
+    }
+    tar.rewind().map_err(ContainerError::io("reading", &root.tmp_dir()))?;
+    let info = gb_store::CommitInfo {
+        created_by: record.config.args.join(" "),
+        comment: options.message.clone(),
+        author: options.author.clone(),
+        config: options.config.clone().unwrap_or_else(|| base.config["config"].clone()),
+    };
+    Ok(gb_store::commit_image(root, &base, &mut tar, &info, &name)?)
+}
+
+/// An unnamed file in `dir`, gone when closed.
+fn tempfile_in(dir: &Path) -> Result<std::fs::File, ContainerError> {
+    std::fs::create_dir_all(dir).map_err(ContainerError::io("creating", dir))?;
+    let path = dir.join(format!("commit-{}", &gb_cache::LayerId::random().0[..16]));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(ContainerError::io("creating", &path))?;
+    std::fs::remove_file(&path).map_err(ContainerError::io("removing", &path))?;
+    Ok(file)
+}
+
+/// Writes the container's whole file system (image and changes) as a tar, as `docker export`.
+/// A running container is read through its live mount; a stopped one is mounted for this.
+pub fn export(root: &StateRoot, record: &ContainerRecord, writer: &mut dyn Write) -> Result<(), ContainerError> {
+    if record.is_running()
+        && let Some(rootfs) = &record.state.rootfs
+    {
+        return gb_snapshot::tree_tar(rootfs, writer, None).map_err(ContainerError::snapshot("writing the export"));
+    }
+    let dir = record.dir(root);
+    let store = SnapshotStore::open(&dir).map_err(ContainerError::snapshot("opening the container's store"))?;
+    let work = store.kept_work_dir(&dir.join("fs")).map_err(ContainerError::snapshot("opening the changes"))?;
+    let mounted = store
+        .mount_writable(&Snapshot { layers: record.layers.clone() }, &work)
+        .map_err(ContainerError::snapshot("mounting the root file system"))?;
+    let written = gb_snapshot::tree_tar(mounted.path(), writer, None);
+    mounted.unmount().map_err(ContainerError::snapshot("unmounting the root file system"))?;
+    written.map_err(ContainerError::snapshot("writing the export"))
+}

@@ -1,0 +1,491 @@
+//! A container's life: `create` makes it from an image; `run` mounts its root file system,
+//! runs it to its end under this process's supervision, logging its output, and records how
+//! it ended; `stop`, `kill` and `exec` act on it from other threads meanwhile.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use gb_cache::Snapshot;
+use gb_exec::{ContainerControl, OutputStream, ProcessIo};
+use gb_snapshot::SnapshotStore;
+use gb_store::StateRoot;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ContainerError;
+use crate::logs::{LogStream, LogWriter};
+use crate::record::{
+    ContainerConfig, ContainerId, ContainerRecord, ContainerState, NetworkMode, RECORDS, Status, VolumeMount, find,
+    process_start,
+};
+use crate::spec::{command_line, container_env, container_spec, string_list};
+
+/// What `create` (and `run`) are asked for.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// The image, by name or id.
+    pub image: String,
+    /// `--name`; docker's style of random name when `None`.
+    pub name: Option<String>,
+    /// The arguments after the image (they replace its CMD).
+    pub args: Vec<String>,
+    /// `--entrypoint`.
+    pub entrypoint: Option<String>,
+    /// `-e` and `--env-file` entries, `K=V`, or `K` for one the caller found unset.
+    pub env: Vec<String>,
+    /// `-w`.
+    pub workdir: Option<String>,
+    /// `-u`.
+    pub user: Option<String>,
+    /// `--hostname`.
+    pub hostname: Option<String>,
+    /// `-t`.
+    pub tty: bool,
+    /// `-i`.
+    pub open_stdin: bool,
+    /// `--network`.
+    pub network: NetworkMode,
+    /// `-v`.
+    pub volumes: Vec<VolumeMount>,
+    /// `--rm`.
+    pub auto_remove: bool,
+}
+
+/// The standard streams of a run or an exec.
+pub type RunIo = ProcessIo;
+
+/// Seconds since the epoch.
+pub(crate) fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The containers this process supervises now, each with the token that ends its run.
+static SUPERVISED: Mutex<BTreeMap<ContainerId, CancellationToken>> = Mutex::new(BTreeMap::new());
+
+/// How many containers this process supervises (a server with any is not idle).
+pub fn supervised() -> usize {
+    SUPERVISED.lock().map_or(0, |s| s.len())
+}
+
+/// Kills every container this process supervises (the server is stopping); their runs record
+/// them as exited.
+pub fn stop_all() {
+    if let Ok(supervised) = SUPERVISED.lock() {
+        for cancel in supervised.values() {
+            cancel.cancel();
+        }
+    }
+}
+
+/// Makes a container from a stored image: its record (created, not started) and directory.
+pub fn create(root: &StateRoot, options: &CreateOptions) -> Result<ContainerRecord, ContainerError> {
+    let (_, image) = gb_store::find_image(root, &options.image)?;
+    let image_config = &image.config["config"];
+    let args = command_line(image_config, options.entrypoint.as_deref(), &options.args)?;
+    let cwd = match &options.workdir {
+        Some(dir) if !dir.starts_with('/') => {
+            return Err(ContainerError::Input(format!(
+                "the working directory '{dir}' is invalid, it needs to be an absolute path"
+            )));
+        }
+        Some(dir) => dir.clone(),
+        None => match image_config["WorkingDir"].as_str().unwrap_or_default() {
+            "" => "/".to_owned(),
+            dir if dir.starts_with('/') => dir.to_owned(),
+            dir => format!("/{dir}"),
+        },
+    };
+    let id = ContainerId::random();
+    let hostname = options.hostname.clone().unwrap_or_else(|| id.short().to_owned());
+    let image_env = string_list(&image_config["Env"]).unwrap_or_default();
+    let labels = image_config["Labels"]
+        .as_object()
+        .map(|labels| labels.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+        .unwrap_or_default();
+    let config = ContainerConfig {
+        args,
+        env: container_env(&image_env, &options.env, &hostname),
+        cwd,
+        user: options.user.clone().unwrap_or_else(|| image_config["User"].as_str().unwrap_or_default().to_owned()),
+        hostname,
+        tty: options.tty,
+        open_stdin: options.open_stdin,
+        network: options.network,
+        volumes: options.volumes.clone(),
+        auto_remove: options.auto_remove,
+        labels,
+    };
+    check_volumes(&config.volumes)?;
+
+    // Containers whose supervisor died are made exited first (that takes the lock).
+    crate::record::list(root)?;
+    let _guard = RECORDS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let name = match &options.name {
+        Some(name) => {
+            crate::record::rename_check(root, name)?;
+            name.clone()
+        }
+        None => random_name(root)?,
+    };
+    let record = ContainerRecord {
+        id,
+        name,
+        created_unix: now(),
+        image: options.image.clone(),
+        image_id: image.config_digest,
+        layers: image.layers.clone(),
+        config,
+        state: ContainerState::default(),
+    };
+    let dir = record.dir(root);
+    gb_store::create_private_dir(&root.containers_dir())?;
+    gb_store::create_private_dir(&dir)?;
+    let layers =
+        std::fs::canonicalize(root.layers_dir()).map_err(ContainerError::io("resolving", &root.layers_dir()))?;
+    let link = dir.join("layers");
+    std::os::unix::fs::symlink(&layers, &link).map_err(ContainerError::io("linking", &link))?;
+    record.save(root)?;
+    Ok(record)
+}
+
+/// Bind sources must be absolute and exist; targets absolute.
+fn check_volumes(volumes: &[VolumeMount]) -> Result<(), ContainerError> {
+    for volume in volumes {
+        if !volume.target.starts_with('/') {
+            return Err(ContainerError::Input(format!(
+                "invalid mount config: the mount path {:?} must be absolute",
+                volume.target
+            )));
+        }
+        if let crate::record::VolumeSource::Bind(path) = &volume.source
+            && !path.exists()
+        {
+            return Err(ContainerError::Input(format!(
+                "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A docker-style name, `adjective_scientist`, that no container has.
+fn random_name(root: &StateRoot) -> Result<String, ContainerError> {
+    const ADJECTIVES: [&str; 16] = [
+        "admiring", "bold", "brave", "clever", "eager", "focused", "gifted", "happy", "jolly", "keen", "lucid",
+        "modest", "nifty", "quirky", "serene", "zealous",
+    ];
+    const NAMES: [&str; 16] = [
+        "turing", "hopper", "lovelace", "curie", "noether", "knuth", "ritchie", "thompson", "hamilton", "dijkstra",
+        "shannon", "galois", "euler", "gauss", "kepler", "darwin",
+    ];
+    let taken: Vec<String> = crate::record::load_all(root)?.into_iter().map(|r| r.name).collect();
+    let random = gb_cache::LayerId::random();
+    let bytes = random.0.as_bytes();
+    for attempt in 0..1000usize {
+        let a = ADJECTIVES[(usize::from(bytes[0]) + attempt) % ADJECTIVES.len()];
+        let n = NAMES[(usize::from(bytes[1]) + attempt / ADJECTIVES.len()) % NAMES.len()];
+        let name = if attempt < 256 { format!("{a}_{n}") } else { format!("{a}_{n}{attempt}") };
+        if !taken.contains(&name) {
+            return Ok(name);
+        }
+    }
+    Ok(format!("container_{}", &random.0[..12]))
+}
+
+/// The exit status of a container whose process could not start, as docker's: 127 when the
+/// command is not found, 126 when it cannot be executed, else 125.
+fn start_failure_code(message: &str) -> i32 {
+    if message.contains("executable file not found") || message.contains("no such file or directory") {
+        127
+    } else if message.contains("permission denied") || message.contains("is a directory") {
+        126
+    } else {
+        125
+    }
+}
+
+/// Marks the container running under this process; refuses one that already runs.
+fn mark_started(root: &StateRoot, id: &ContainerId) -> Result<ContainerRecord, ContainerError> {
+    let pid = u64::from(std::process::id());
+    let _guard = RECORDS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut record = ContainerRecord::load(&crate::record::container_dir(root, id))?;
+    if record.is_running() {
+        return Err(ContainerError::Input(format!("container {} is already running", record.name)));
+    }
+    record.state = ContainerState {
+        status: Status::Running,
+        pid: Some(pid),
+        pid_start: process_start(pid),
+        started_unix: Some(now()),
+        ..ContainerState::default()
+    };
+    record.save(root)?;
+    Ok(record)
+}
+
+/// Runs the container to its end under this process's supervision and returns its exit
+/// status. Its output goes to its log and to `on_output`. Cancelling `cancel` (or
+/// [`stop_all`], or a `stop` from another command) kills it. A process that cannot start is
+/// [`ContainerError::CannotStart`] with docker's 125/126/127. With `--rm`, it is removed after.
+pub async fn run(
+    root: &StateRoot,
+    id: &ContainerId,
+    io: RunIo,
+    on_output: &(dyn Fn(LogStream, &[u8]) + Send + Sync),
+    cancel: CancellationToken,
+) -> Result<i32, ContainerError> {
+    let record = mark_started(root, id)?;
+    if let Ok(mut supervised) = SUPERVISED.lock() {
+        supervised.insert(id.clone(), cancel.clone());
+    }
+    let outcome = run_mounted(root, &record, io, on_output, cancel).await;
+    let (code, error) = match &outcome {
+        Ok(code) => (*code, String::new()),
+        Err(ContainerError::CannotStart { code, message }) => (*code, message.clone()),
+        Err(error) => (125, error.to_string()),
+    };
+    let finished = ContainerRecord::update(root, id, |r| {
+        r.state.status = Status::Exited;
+        r.state.exit_code = Some(code);
+        r.state.error = error;
+        r.state.finished_unix = Some(now());
+        r.state.pid = None;
+        r.state.pid_start = None;
+        r.state.rootfs = None;
+    });
+    if let Ok(mut supervised) = SUPERVISED.lock() {
+        supervised.remove(id);
+    }
+    let finished = finished?;
+    if finished.config.auto_remove {
+        crate::record::remove(root, &finished, false).await?;
+    }
+    outcome
+}
+
+/// Mounts the root file system, runs the process, removes the runtime's mount points from
+/// the changes and unmounts.
+async fn run_mounted(
+    root: &StateRoot,
+    record: &ContainerRecord,
+    io: RunIo,
+    on_output: &(dyn Fn(LogStream, &[u8]) + Send + Sync),
+    cancel: CancellationToken,
+) -> Result<i32, ContainerError> {
+    let dir = record.dir(root);
+    // The container's private store: opening it wipes its tmp/ (what a dead run left mounted).
+    let store = SnapshotStore::open(&dir).map_err(ContainerError::snapshot("opening the container's store"))?;
+    let work = store.kept_work_dir(&dir.join("fs")).map_err(ContainerError::snapshot("opening the changes"))?;
+    let mounted = store
+        .mount_writable(&Snapshot { layers: record.layers.clone() }, &work)
+        .map_err(ContainerError::snapshot("mounting the root file system"))?;
+    let rootfs = mounted.path().to_path_buf();
+    ContainerRecord::update(root, &record.id, |r| r.state.rootfs = Some(rootfs.clone()))?;
+    let prepared = container_spec(root, record, &rootfs);
+    let result = match prepared {
+        Ok((spec, created)) => {
+            // Making a mount point copies its directory up into the changes (`/etc` for
+            // `/etc/hosts`); those copies go again when the process left them empty, so a
+            // container's diff shows what its process changed, as docker's does.
+            let copied_up = parents_copied_up(work.upper(), &spec, &rootfs);
+            let result = run_process(&dir, record, &spec, io, on_output, cancel).await;
+            // The process's changes stay; the runtime's empty mount points go.
+            let _ = gb_snapshot::remove_created_mount_points(work.upper(), &created);
+            let _ = gb_snapshot::remove_created_mount_points(work.upper(), &copied_up);
+            result
+        }
+        Err(error) => Err(error),
+    };
+    mounted.unmount().map_err(ContainerError::snapshot("unmounting the root file system"))?;
+    result
+}
+
+/// The parent directories of the runtime's mount points that are not in the changes yet,
+/// deepest first (relative to the root).
+fn parents_copied_up(upper: &Path, spec: &gb_exec::ContainerSpec, rootfs: &Path) -> Vec<PathBuf> {
+    let Ok(upper_dir) = gb_snapshot::ConfinedDir::open(upper) else { return Vec::new() };
+    let mut parents: Vec<PathBuf> = Vec::new();
+    for point in gb_exec::mount_points(spec) {
+        let Ok(resolved) = gb_ops::resolve_in_root(rootfs, &point, true) else { continue };
+        let Ok(relative) = resolved.strip_prefix(rootfs) else { continue };
+        for parent in relative.ancestors().skip(1).filter(|p| !p.as_os_str().is_empty()) {
+            let missing = matches!(upper_dir.lookup(parent), Ok(gb_snapshot::Lookup::Missing));
+            if missing && !parents.iter().any(|p| p == parent) {
+                parents.push(parent.to_path_buf());
+            }
+        }
+    }
+    parents.sort_by(|a, b| b.components().count().cmp(&a.components().count()).then_with(|| b.cmp(a)));
+    parents
+}
+
+/// Runs the process with runc, logging its output.
+async fn run_process(
+    dir: &Path,
+    record: &ContainerRecord,
+    spec: &gb_exec::ContainerSpec,
+    io: RunIo,
+    on_output: &(dyn Fn(LogStream, &[u8]) + Send + Sync),
+    cancel: CancellationToken,
+) -> Result<i32, ContainerError> {
+    let runtime =
+        gb_exec::Runtime::detect(&dir.join("runtime")).map_err(ContainerError::exec("finding a container runtime"))?;
+    let log = LogWriter::open(&dir.join("container.log"))?;
+    let output = |stream: OutputStream, bytes: &[u8]| {
+        let stream = match stream {
+            OutputStream::Stdout => LogStream::Stdout,
+            OutputStream::Stderr => LogStream::Stderr,
+        };
+        log.write(stream, bytes);
+        on_output(stream, bytes);
+    };
+    let result = runtime.run_with_io(record.id.as_str(), spec, io, &output, cancel).await;
+    log.finish();
+    match result {
+        Ok(code) => Ok(code),
+        Err(gb_exec::ExecError::Cancelled) => Ok(137),
+        Err(gb_exec::ExecError::Runtime { message, .. }) if message.contains("exec:") || message.contains("exec ") => {
+            Err(ContainerError::CannotStart { code: start_failure_code(&message), message })
+        }
+        Err(error) => Err(ContainerError::exec("running the container")(error)),
+    }
+}
+
+/// What a dead run left: runc's containers (killed), and mounts under the container's tmp/.
+/// Only for a container that does not run. Best effort: what fails stays for the next time.
+pub(crate) fn clean_up_dead_run(root: &StateRoot, record: &ContainerRecord) {
+    let dir = record.dir(root);
+    let runtime = dir.join("runtime");
+    if runtime.exists() {
+        let _ = gb_exec::reap_if_orphaned(&runtime);
+    }
+    if dir.join("tmp").exists() {
+        let _ = SnapshotStore::open(&dir);
+    }
+}
+
+/// Sends `signal` to a running container's process.
+pub async fn kill(root: &StateRoot, record: &ContainerRecord, signal: &str) -> Result<(), ContainerError> {
+    if !record.is_running() {
+        return Err(ContainerError::NotRunning(record.id.to_string()));
+    }
+    let control = ContainerControl::new(&record.dir(root).join("runtime"))
+        .map_err(ContainerError::exec("finding a container runtime"))?;
+    control
+        .signal(record.id.as_str(), signal)
+        .await
+        .map_err(ContainerError::exec(format!("signalling {}", record.name)))
+}
+
+/// Waits until the container no longer runs, for at most `timeout`.
+pub(crate) async fn wait_until_stopped(
+    root: &StateRoot,
+    id: &ContainerId,
+    timeout: Duration,
+) -> Result<bool, ContainerError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if !find(root, id.as_str())?.is_running() {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `docker stop`: SIGTERM, then SIGKILL after `timeout`; waits until it has exited. A
+/// container that does not run is left as it is.
+pub async fn stop(root: &StateRoot, record: &ContainerRecord, timeout: Duration) -> Result<(), ContainerError> {
+    if !record.is_running() {
+        return Ok(());
+    }
+    ContainerRecord::update(root, &record.id, |r| r.state.stopped_by_user = true)?;
+    // It may end by itself between the check and the signal.
+    let _ = kill(root, record, "TERM").await;
+    if wait_until_stopped(root, &record.id, timeout).await? {
+        return Ok(());
+    }
+    let _ = kill(root, record, "KILL").await;
+    if wait_until_stopped(root, &record.id, Duration::from_secs(30)).await? {
+        Ok(())
+    } else {
+        Err(ContainerError::Input(format!("container {} did not stop after SIGKILL", record.name)))
+    }
+}
+
+/// What `exec` runs.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    /// The command.
+    pub args: Vec<String>,
+    /// `-e` entries, over the container's environment.
+    pub env: Vec<String>,
+    /// `-w`; the container's working directory when `None`.
+    pub workdir: Option<String>,
+    /// `-u`; the container's user when `None`.
+    pub user: Option<String>,
+}
+
+/// `docker exec`: runs a process in a running container and returns its exit status.
+pub async fn exec(
+    root: &StateRoot,
+    record: &ContainerRecord,
+    options: &ExecOptions,
+    io: RunIo,
+    on_output: &(dyn Fn(LogStream, &[u8]) + Send + Sync),
+    cancel: CancellationToken,
+) -> Result<i32, ContainerError> {
+    let rootfs = match (&record.state.rootfs, record.is_running()) {
+        (Some(rootfs), true) => rootfs.clone(),
+        _ => return Err(ContainerError::NotRunning(record.id.to_string())),
+    };
+    let user_name = options.user.clone().unwrap_or_else(|| record.config.user.clone());
+    let user = gb_ops::resolve_user(&rootfs, &user_name)
+        .map_err(|e| ContainerError::Input(format!("unable to find user {user_name}: {e}")))?;
+    let mut env = container_env(&record.config.env, &options.env, &record.config.hostname);
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user.home.clone().unwrap_or_else(|| "/".to_owned())));
+    }
+    let mut spec = gb_exec::ContainerSpec::new(&rootfs, options.args.clone());
+    spec.env = env;
+    spec.cwd = options.workdir.clone().unwrap_or_else(|| record.config.cwd.clone());
+    spec.uid = user.uid;
+    spec.gid = user.gid;
+    spec.additional_gids = user.additional_gids;
+    let scratch = scratch_dir(&record.dir(root))?;
+    let control = ContainerControl::new(&record.dir(root).join("runtime"))
+        .map_err(ContainerError::exec("finding a container runtime"))?;
+    let output = |stream: OutputStream, bytes: &[u8]| match stream {
+        OutputStream::Stdout => on_output(LogStream::Stdout, bytes),
+        OutputStream::Stderr => on_output(LogStream::Stderr, bytes),
+    };
+    let result = control.exec(record.id.as_str(), &spec, io, &scratch, &output, cancel).await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    match result {
+        Ok(code) => Ok(code),
+        Err(gb_exec::ExecError::Cancelled) => Ok(130),
+        Err(error) => Err(ContainerError::exec("running the command in the container")(error)),
+    }
+}
+
+/// A fresh private directory for one exec's process file and console socket.
+fn scratch_dir(dir: &Path) -> Result<PathBuf, ContainerError> {
+    let path = dir.join(format!("exec-{}", &gb_cache::LayerId::random().0[..16]));
+    gb_store::create_private_dir(&path)?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn start_failures_get_dockers_codes() {
+        let not_found = "unable to start container process: exec: \"nosuch\": executable file not found in $PATH";
+        assert_eq!(super::start_failure_code(not_found), 127);
+        assert_eq!(super::start_failure_code("exec: \"/etc/passwd\": permission denied"), 126);
+        assert_eq!(super::start_failure_code("something else"), 125);
+    }
+}

@@ -1,0 +1,109 @@
+//! [`ContainerControl`]: acting on a container that a [`crate::Runtime`] of this or another
+//! thread runs: signalling it (`docker stop`, `kill`) and running another process in it
+//! (`docker exec`). It needs only the runtime's work dir, since runc keeps its state there.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, HostLimits};
+use crate::error::ExecError;
+use crate::runc::Runc;
+use crate::spec::{ContainerSpec, OutputStream};
+use crate::terminal::ProcessIo;
+
+/// runc's view of the containers under one runtime work dir.
+#[derive(Debug, Clone)]
+pub struct ContainerControl {
+    runc: Runc,
+}
+
+impl ContainerControl {
+    /// The containers of the runtime whose work dir is `work_dir` (the one given to
+    /// [`crate::Runtime::detect`]).
+    pub fn new(work_dir: &Path) -> Result<Self, ExecError> {
+        let path = crate::runtime::find_runc()?;
+        Ok(Self { runc: Runc { path, root: work_dir.join("state") } })
+    }
+
+    /// Whether container `id` exists (created, running or stopped, not yet deleted).
+    pub fn exists(&self, id: &str) -> bool {
+        self.runc.has_state(id)
+    }
+
+    /// Sends `signal` (a name as runc takes it, `TERM`, `KILL`, or a number) to the container's
+    /// main process.
+    pub async fn signal(&self, id: &str, signal: &str) -> Result<(), ExecError> {
+        let output = self.runc.command().args(["kill", id, signal]).output().await;
+        let output = output.map_err(|source| ExecError::Spawn { path: self.runc.path.clone(), source })?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            let message = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+            Err(ExecError::Runtime { id: id.to_owned(), message: format!("kill {signal}: {message}") })
+        }
+    }
+
+    /// Runs `spec`'s process (its args, env, cwd and user; its rootfs and mounts are the
+    /// container's) in running container `id`, as `docker exec` does; returns its exit code.
+    /// `scratch` is a private directory for the process file and console socket.
+    pub async fn exec(
+        &self,
+        id: &str,
+        spec: &ContainerSpec,
+        io: ProcessIo,
+        scratch: &Path,
+        on_output: &(dyn Fn(OutputStream, &[u8]) + Send + Sync),
+        cancel: CancellationToken,
+    ) -> Result<i32, ExecError> {
+        let mut config = config::build(spec, &HostLimits::read())?;
+        if let Some(size) = io.terminal {
+            config::give_terminal(&mut config, size);
+        }
+        let process =
+            config.process().clone().ok_or_else(|| ExecError::InvalidSpec { message: "no process".into() })?;
+        let process_file = scratch.join("process.json");
+        let json = serde_json::to_vec(&process).map_err(|e| ExecError::Config(e.into()))?;
+        std::fs::write(&process_file, json).map_err(ExecError::io("write", &process_file))?;
+
+        let mut command = self.runc.command();
+        command.args(["exec", "--process"]).arg(&process_file);
+        let stdin = io.stdin.map_or_else(Stdio::null, Stdio::from);
+        let mut child = command
+            .arg(id)
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| ExecError::Spawn { path: self.runc.path.clone(), source })?;
+        let stdout = crate::runtime::pump(child.stdout.take(), OutputStream::Stdout, on_output);
+        let stderr = crate::runtime::pump(child.stderr.take(), OutputStream::Stderr, on_output);
+        let waiter = async {
+            tokio::select! {
+                status = child.wait() => Some(status),
+                // runc exec passes signals on to the process it runs.
+                () = cancel.cancelled() => {
+                    if let Some(pid) = child.id() {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(pid.cast_signed()),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
+                    }
+                    let _ = child.wait().await;
+                    None
+                }
+            }
+        };
+        let (stdout, stderr, status) = tokio::join!(stdout, stderr, waiter);
+        let Some(status) = status else { return Err(ExecError::Cancelled) };
+        let status = status.map_err(ExecError::io("wait for", &self.runc.path))?;
+        stdout.map_err(ExecError::io("read the stdout of", &self.runc.path))?;
+        stderr.map_err(ExecError::io("read the stderr of", &self.runc.path))?;
+        match status.code() {
+            Some(code) => Ok(code),
+            None => Err(ExecError::Runtime { id: id.to_owned(), message: "runc exec was killed".to_owned() }),
+        }
+    }
+}

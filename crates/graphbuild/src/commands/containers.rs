@@ -1,0 +1,550 @@
+//! The container commands besides `run`: `ps`, `logs`, `stop`, `kill`, `start`, `restart`,
+//! `rm`, `exec`, `inspect`, `diff`, `export`, `commit`, `container prune`. Output follows
+//! docker's, so people and scripts read it the same way.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gb_containers::{ContainerRecord, Status};
+use gb_store::StateRoot;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{
+    CommitArgs, ContainerArgs, ContainerInspectArgs, ContainerPruneArgs, ExecArgs, ExportArgs, InspectKind, KillArgs,
+    LogsArgs, PsArgs, RmArgs, StartArgs, StopArgs,
+};
+use crate::exit::Failure;
+use crate::stdout::outln;
+
+/// Runs an async container operation on this thread.
+fn block_on<T>(future: impl Future<Output = T>) -> Result<T, Failure> {
+    let tokio = crate::session::local_runtime().map_err(Failure::os("starting the async runtime"))?;
+    Ok(tokio.block_on(future))
+}
+
+/// Applies `each` to every named container, as docker: each failure is reported, the command
+/// fails (with the last failure) when any did.
+fn for_each(
+    root: &StateRoot,
+    names: &[String],
+    mut each: impl FnMut(&ContainerRecord) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let mut failed = None;
+    for name in names {
+        let result = gb_containers::find(root, name).map_err(Failure::from).and_then(|record| each(&record));
+        match result {
+            Ok(()) => outln!("{name}"),
+            Err(failure) => {
+                if let Some(earlier) = failed.replace(failure) {
+                    crate::report::print_failure(&earlier);
+                }
+            }
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// docker's human durations (go-units `HumanDuration`): "Less than a second", "3 seconds",
+/// "About a minute", "5 minutes", "About an hour", "3 hours", "4 days", "2 weeks", "3 months".
+pub(crate) fn human_duration(seconds: u64) -> String {
+    let minutes = seconds / 60;
+    let hours = minutes / 60;
+    match seconds {
+        0 => "Less than a second".to_owned(),
+        1 => "1 second".to_owned(),
+        2..60 => format!("{seconds} seconds"),
+        _ if minutes == 1 => "About a minute".to_owned(),
+        _ if minutes < 60 => format!("{minutes} minutes"),
+        _ if hours == 1 => "About an hour".to_owned(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 14 => format!("{} days", hours / 24),
+        _ if hours < 24 * 90 => format!("{} weeks", hours / 24 / 7),
+        _ if hours < 24 * 730 => format!("{} months", hours / 24 / 30),
+        _ => format!("{} years", hours / 24 / 365),
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// docker's STATUS column: "Up 5 seconds", "Exited (0) 3 minutes ago", "Created".
+fn status_text(record: &ContainerRecord) -> String {
+    match (record.is_running(), record.state.status) {
+        (true, _) => format!("Up {}", human_duration(now().saturating_sub(record.state.started_unix.unwrap_or(now())))),
+        (false, Status::Created) => "Created".to_owned(),
+        (false, _) => format!(
+            "Exited ({}) {} ago",
+            record.state.exit_code.unwrap_or_default(),
+            human_duration(now().saturating_sub(record.state.finished_unix.unwrap_or(now())))
+        ),
+    }
+}
+
+/// The state docker's `ps --filter status=` and `.State` name.
+fn state_text(record: &ContainerRecord) -> &'static str {
+    if record.is_running() {
+        "running"
+    } else if record.state.status == Status::Created {
+        "created"
+    } else {
+        "exited"
+    }
+}
+
+/// The container's command as `ps` shows it: quoted, cut to 20 characters unless `full`.
+fn command_text(record: &ContainerRecord, full: bool) -> String {
+    let command = record.config.args.join(" ");
+    if full || command.chars().count() <= 20 {
+        format!("\"{command}\"")
+    } else {
+        format!("\"{}…\"", command.chars().take(19).collect::<String>())
+    }
+}
+
+/// One container as `ps --format` sees it (docker's field names).
+fn ps_row(record: &ContainerRecord, full: bool) -> serde_json::Value {
+    let labels: Vec<String> = record.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    serde_json::json!({
+        "ID": if full { record.id.as_str() } else { record.id.short() },
+        "Image": record.image,
+        "Command": command_text(record, full),
+        "CreatedAt": crate::commands::images::docker_time(record.created_unix),
+        "RunningFor": format!("{} ago", human_duration(now().saturating_sub(record.created_unix))),
+        "Status": status_text(record),
+        "State": state_text(record),
+        "Names": record.name,
+        "Ports": "",
+        "Labels": labels.join(","),
+        "Mounts": record.config.volumes.iter().map(|v| v.target.clone()).collect::<Vec<_>>().join(","),
+        "Networks": match record.config.network {
+            gb_containers::NetworkMode::Default => "bridge",
+            gb_containers::NetworkMode::Host => "host",
+            gb_containers::NetworkMode::None => "none",
+        },
+        "Size": "",
+    })
+}
+
+/// Whether a container passes one `--filter KEY=VALUE`.
+fn passes(root: &StateRoot, record: &ContainerRecord, filter: &str) -> Result<bool, Failure> {
+    let (key, value) = filter
+        .split_once('=')
+        .ok_or_else(|| Failure::Input(format!("bad format of filter (expected name=value): {filter}")))?;
+    Ok(match key {
+        "status" => state_text(record) == value,
+        "name" => record.name.contains(value),
+        "id" => record.id.as_str().starts_with(value),
+        "exited" => !record.is_running() && record.state.exit_code.map(|c| c.to_string()).as_deref() == Some(value),
+        "ancestor" => {
+            record.image == value
+                || gb_store::find_image(root, value).is_ok_and(|(_, image)| image.config_digest == record.image_id)
+        }
+        "label" => match value.split_once('=') {
+            Some((k, v)) => record.config.labels.get(k).is_some_and(|x| x == v),
+            None => record.config.labels.contains_key(value),
+        },
+        other => return Err(Failure::Input(format!("invalid filter '{other}'"))),
+    })
+}
+
+/// `graphbuild ps`.
+pub fn ps(args: PsArgs, root: &StateRoot) -> Result<(), Failure> {
+    let mut records = Vec::new();
+    for record in gb_containers::list(root)? {
+        let shown = args.all || args.latest || record.is_running() || !args.filters.is_empty();
+        let mut keep = shown;
+        for filter in &args.filters {
+            keep = keep && passes(root, &record, filter)?;
+        }
+        if keep {
+            records.push(record);
+        }
+    }
+    if args.latest {
+        records.truncate(1);
+    }
+    if args.quiet {
+        for record in &records {
+            outln!("{}", if args.no_trunc { record.id.as_str() } else { record.id.short() });
+        }
+        return Ok(());
+    }
+    let rows: Vec<serde_json::Value> = records.iter().map(|r| ps_row(r, args.no_trunc)).collect();
+    let format = args.format.as_deref().unwrap_or("table");
+    crate::template::print(format, DEFAULT_PS_TABLE, &rows, &PS_COLUMNS)
+}
+
+/// `ps`'s default table.
+const DEFAULT_PS_TABLE: &str =
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+
+/// `ps`'s column headers by field.
+const PS_COLUMNS: [(&str, &str); 13] = [
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Status", "STATUS"),
+    ("State", "STATE"),
+    ("Names", "NAMES"),
+    ("Ports", "PORTS"),
+    ("Labels", "LABELS"),
+    ("Mounts", "MOUNTS"),
+    ("Networks", "NETWORKS"),
+    ("Size", "SIZE"),
+];
+
+/// `graphbuild logs`.
+pub fn logs(args: LogsArgs, root: &StateRoot) -> Result<(), Failure> {
+    let record = gb_containers::find(root, &args.container)?;
+    let path = record.dir(root).join("container.log");
+    let (mut entries, mut offset) = gb_containers::read_log(&path, 0)?;
+    if args.tail != "all" {
+        let tail: usize = args.tail.parse().map_err(|_| Failure::Input(format!("invalid --tail {}", args.tail)))?;
+        entries.drain(..entries.len().saturating_sub(tail));
+    }
+    print_entries(&entries, args.timestamps);
+    if !args.follow {
+        return Ok(());
+    }
+    let interrupted = crate::session::current();
+    loop {
+        let running = gb_containers::find(root, record.id.as_str()).is_ok_and(|r| r.is_running());
+        let (entries, next) = gb_containers::read_log(&path, offset)?;
+        offset = next;
+        print_entries(&entries, args.timestamps);
+        if !running || interrupted.stdout_failure().is_some() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn print_entries(entries: &[gb_containers::LogEntry], timestamps: bool) {
+    for entry in entries {
+        let text = if timestamps { format!("{} {}", entry.time, entry.log) } else { entry.log.clone() };
+        crate::commands::run::print_output(entry.stream, text.as_bytes());
+    }
+}
+
+/// `graphbuild stop`.
+pub fn stop(args: StopArgs, root: &StateRoot) -> Result<(), Failure> {
+    for_each(root, &args.containers, |record| {
+        block_on(gb_containers::stop(root, record, Duration::from_secs(args.time)))?.map_err(Failure::from)
+    })
+}
+
+/// `graphbuild kill`.
+pub fn kill(args: KillArgs, root: &StateRoot) -> Result<(), Failure> {
+    let signal = args.signal.trim_start_matches("SIG").to_owned();
+    for_each(root, &args.containers, |record| {
+        block_on(gb_containers::kill(root, record, &signal))?.map_err(Failure::from)
+    })
+}
+
+/// `graphbuild start`: detached, or with `-a` attached (exiting with its status).
+pub fn start(args: StartArgs, root: &Arc<StateRoot>) -> Result<(), Failure> {
+    if args.attach {
+        let [name] = args.containers.as_slice() else {
+            return Err(Failure::Input("you cannot start and attach multiple containers at once".to_owned()));
+        };
+        let record = gb_containers::find(root, name)?;
+        let code = crate::commands::run::run_attached(root, &record, args.interactive, record.config.tty)?;
+        return if code == 0 { Ok(()) } else { Err(Failure::Exited(code)) };
+    }
+    needs_server("start")?;
+    for_each(root, &args.containers, |record| {
+        if record.is_running() {
+            return Ok(());
+        }
+        crate::commands::run::start_detached(root, record)
+    })
+}
+
+/// `graphbuild restart`: stop, then start detached.
+pub fn restart(args: StopArgs, root: &Arc<StateRoot>) -> Result<(), Failure> {
+    needs_server("restart")?;
+    for_each(root, &args.containers, |record| {
+        block_on(gb_containers::stop(root, record, Duration::from_secs(args.time)))??;
+        crate::commands::run::start_detached(root, record)
+    })
+}
+
+/// Containers that run in the background need the server to supervise them.
+fn needs_server(command: &str) -> Result<(), Failure> {
+    if crate::session::current().is_remote() {
+        Ok(())
+    } else {
+        Err(Failure::Input(format!(
+            "{command} needs the root's server, which supervises containers (drop --no-server)"
+        )))
+    }
+}
+
+/// `graphbuild rm`.
+pub fn rm(args: RmArgs, root: &StateRoot) -> Result<(), Failure> {
+    for_each(root, &args.containers, |record| {
+        block_on(gb_containers::remove(root, record, args.force))?.map_err(Failure::from)
+    })
+}
+
+/// `graphbuild container prune`: removes every container that does not run.
+pub fn prune(args: ContainerPruneArgs, root: &StateRoot) -> Result<(), Failure> {
+    if !args.force
+        && !confirm("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ")?
+    {
+        return Ok(());
+    }
+    let mut removed = Vec::new();
+    for record in gb_containers::list(root)? {
+        if !record.is_running() {
+            block_on(gb_containers::remove(root, &record, false))??;
+            removed.push(record.id.to_string());
+        }
+    }
+    if !removed.is_empty() {
+        outln!("Deleted Containers:");
+        for id in &removed {
+            outln!("{id}");
+        }
+        outln!();
+    }
+    outln!("Total reclaimed space: 0B");
+    Ok(())
+}
+
+/// Before `rmi NAME` deletes an image (its last name, or by id): containers made from it forbid
+/// that without `-f`. With `-f`, stopped ones are removed with it, and running ones keep its
+/// layers (as docker, which untags an image a running container uses).
+pub fn release_image(root: &StateRoot, name: &str, force: bool) -> Result<(), Failure> {
+    let (found_name, image) = crate::commands::images::find(root, name)?;
+    let names = gb_store::images(root)?.into_iter().filter(|(_, r)| r.config_digest == image.config_digest).count();
+    let by_id = gb_cache::ImageName::parse(name).ok().as_ref() != Some(&found_name);
+    if !by_id && names > 1 {
+        return Ok(());
+    }
+    let users: Vec<ContainerRecord> =
+        gb_containers::list(root)?.into_iter().filter(|c| c.image_id == image.config_digest).collect();
+    let short = &image.config_digest.hex()[..12];
+    match (users.first(), force) {
+        (None, _) => Ok(()),
+        (Some(user), false) => Err(Failure::Input(format!(
+            "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {short}",
+            user.id.short()
+        ))),
+        (Some(_), true) => {
+            for user in users.iter().filter(|c| !c.is_running()) {
+                block_on(gb_containers::remove(root, user, false))??;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `graphbuild exec`: exits with the command's status.
+pub fn exec(args: ExecArgs, root: &StateRoot) -> Result<(), Failure> {
+    let record = gb_containers::find(root, &args.container)?;
+    let session = crate::session::current();
+    let stdin = match (args.tty, args.interactive) {
+        (true, _) => crate::terminal::input(&session, args.interactive)?,
+        (false, true) => session.stdin_file(),
+        (false, false) => None,
+    };
+    let terminal = if args.tty { Some(crate::terminal::size(&session)) } else { None };
+    let options = gb_containers::ExecOptions { args: args.args, env: args.env, workdir: args.workdir, user: args.user };
+    let cancel = CancellationToken::new();
+    let tokio = crate::session::local_runtime().map_err(Failure::os("starting the async runtime"))?;
+    let interrupted = {
+        let _context = tokio.enter();
+        session.interrupted().map_err(Failure::os("listening for signals"))?
+    };
+    let code = tokio.block_on(async {
+        let cancelling = cancel.clone();
+        let signals = tokio::spawn(async move {
+            interrupted.await;
+            cancelling.cancel();
+        });
+        let io = gb_containers::RunIo { stdin, terminal };
+        let code = gb_containers::exec(root, &record, &options, io, &crate::commands::run::print_output, cancel).await;
+        signals.abort();
+        code
+    })?;
+    let _ = session.stdout().flush();
+    if code == 0 { Ok(()) } else { Err(Failure::Exited(code)) }
+}
+
+/// docker's `inspect` of a container.
+fn inspect_container(root: &StateRoot, record: &ContainerRecord) -> serde_json::Value {
+    let time = |unix: Option<u64>| unix.map_or_else(|| "0001-01-01T00:00:00Z".to_owned(), rfc3339);
+    serde_json::json!({
+        "Id": record.id.as_str(),
+        "Created": rfc3339(record.created_unix),
+        "Path": record.config.args.first(),
+        "Args": record.config.args.get(1..).unwrap_or_default(),
+        "State": {
+            "Status": state_text(record),
+            "Running": record.is_running(),
+            "Paused": false,
+            "Restarting": false,
+            "OOMKilled": false,
+            "Dead": false,
+            "Pid": 0,
+            "ExitCode": record.state.exit_code.unwrap_or_default(),
+            "Error": record.state.error,
+            "StartedAt": time(record.state.started_unix),
+            "FinishedAt": time(record.state.finished_unix),
+        },
+        "Image": record.image_id.to_string(),
+        "LogPath": record.dir(root).join("container.log"),
+        "Name": format!("/{}", record.name),
+        "HostConfig": {
+            "AutoRemove": record.config.auto_remove,
+            "NetworkMode": match record.config.network {
+                gb_containers::NetworkMode::Default => "bridge",
+                gb_containers::NetworkMode::Host => "host",
+                gb_containers::NetworkMode::None => "none",
+            },
+            "Binds": record.config.volumes.iter().map(|v| {
+                let source = match &v.source {
+                    gb_containers::VolumeSource::Bind(path) => path.display().to_string(),
+                    gb_containers::VolumeSource::Volume(name) => name.clone(),
+                };
+                format!("{source}:{}{}", v.target, if v.readonly { ":ro" } else { "" })
+            }).collect::<Vec<_>>(),
+        },
+        "Config": {
+            "Hostname": record.config.hostname,
+            "User": record.config.user,
+            "Tty": record.config.tty,
+            "OpenStdin": record.config.open_stdin,
+            "Env": record.config.env,
+            "Cmd": record.config.args,
+            "Image": record.image,
+            "WorkingDir": record.config.cwd,
+            "Labels": record.config.labels,
+        },
+    })
+}
+
+fn rfc3339(unix: u64) -> String {
+    gb_export::rfc3339(i64::try_from(unix).unwrap_or(i64::MAX))
+}
+
+/// `graphbuild inspect` (containers, then images) and `container inspect`.
+pub fn inspect(args: ContainerInspectArgs, root: &StateRoot) -> Result<(), Failure> {
+    let mut found = Vec::new();
+    for name in &args.names {
+        let container = match args.kind {
+            Some(InspectKind::Image) => None,
+            _ => gb_containers::find(root, name).ok(),
+        };
+        match (container, args.kind) {
+            (Some(record), _) => found.push(inspect_container(root, &record)),
+            (None, Some(InspectKind::Container)) => {
+                return Err(gb_containers::ContainerError::NoSuchContainer(name.clone()).into());
+            }
+            (None, _) => match gb_engine::inspect_image(root, name) {
+                Ok(image) => found.push(image),
+                Err(_) => return Err(Failure::Input(format!("No such object: {name}"))),
+            },
+        }
+    }
+    match &args.format {
+        Some(format) => crate::template::print(format, "", &found, &[]),
+        None => {
+            let text = serde_json::to_string_pretty(&found).map_err(Failure::os("rendering JSON"))?;
+            outln!("{text}");
+            Ok(())
+        }
+    }
+}
+
+/// `graphbuild diff`.
+pub fn diff(args: ContainerArgs, root: &StateRoot) -> Result<(), Failure> {
+    let record = gb_containers::find(root, &args.container)?;
+    for change in gb_containers::diff(root, &record)? {
+        outln!("{} {}", change.kind.letter(), change.path);
+    }
+    Ok(())
+}
+
+/// `graphbuild export`: to `-o FILE`, else to standard output (not a terminal).
+pub fn export(args: ExportArgs, root: &StateRoot) -> Result<(), Failure> {
+    let record = gb_containers::find(root, &args.container)?;
+    match &args.output {
+        Some(path) => {
+            let mut file =
+                std::fs::File::create(path).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
+            gb_containers::export(root, &record, &mut file)?;
+            file.sync_all().map_err(Failure::os(format!("writing {}", path.display())))
+        }
+        None => {
+            let session = crate::session::current();
+            if session.stdout_file().is_some_and(|f| std::io::IsTerminal::is_terminal(&f)) {
+                return Err(Failure::Input(
+                    "cowardly refusing to save to a terminal. Use the -o flag or redirect".to_owned(),
+                ));
+            }
+            let mut out = session.stdout_stream();
+            gb_containers::export(root, &record, &mut out)?;
+            out.flush().map_err(Failure::os("writing standard output"))
+        }
+    }
+}
+
+/// `graphbuild commit`: prints the new image's id.
+pub fn commit(args: CommitArgs, root: &StateRoot) -> Result<(), Failure> {
+    let record = gb_containers::find(root, &args.container)?;
+    let name = match &args.name {
+        Some(name) => {
+            let reference = gb_ir::ImageReference::parse(name).map_err(|e| Failure::Input(e.to_string()))?;
+            Some(gb_cache::ImageName::of(&reference))
+        }
+        None => None,
+    };
+    let config = if args.changes.is_empty() {
+        None
+    } else {
+        let (_, image) = gb_store::find_image(root, record.image_id.to_string().as_str())?;
+        Some(crate::commands::changes::apply(&image.config["config"], &args.changes)?)
+    };
+    let options = gb_containers::CommitOptions {
+        name,
+        message: args.message.unwrap_or_default(),
+        author: args.author.unwrap_or_default(),
+        config,
+    };
+    let image = gb_containers::commit(root, &record, &options)?;
+    outln!("{}", image.config_digest);
+    Ok(())
+}
+
+/// Asks `question` and reads the answer from standard input: yes only for `y` or `yes`.
+fn confirm(question: &str) -> Result<bool, Failure> {
+    use std::io::BufRead as _;
+    crate::stdout::out!("{question}");
+    let session = crate::session::current();
+    let mut answer = String::new();
+    std::io::BufReader::new(session.stdin()).read_line(&mut answer).map_err(Failure::os("reading the answer"))?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_duration;
+
+    #[test]
+    fn durations_read_as_dockers() {
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(1), "1 second");
+        assert_eq!(human_duration(42), "42 seconds");
+        assert_eq!(human_duration(90), "About a minute");
+        assert_eq!(human_duration(600), "10 minutes");
+        assert_eq!(human_duration(3700), "About an hour");
+        assert_eq!(human_duration(5 * 3600), "5 hours");
+        assert_eq!(human_duration(3 * 86_400), "3 days");
+    }
+}
