@@ -30,4 +30,6 @@ pub use record::{
     ContainerConfig, ContainerId, ContainerRecord, ContainerState, NetworkMode, Status, VolumeMount, VolumeSource,
     find, list, remove, rename_check,
 };
-pub use run::{CreateOptions, ExecOptions, RunIo, create, exec, kill, run, stop, stop_all, supervised};
+pub use run::{
+    CreateOptions, ExecOptions, RunIo, create, exec, kill, run, stop, stop_all, supervised, wait_until_made,
+};

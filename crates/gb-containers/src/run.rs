@@ -373,10 +373,41 @@ pub async fn kill(root: &StateRoot, record: &ContainerRecord, signal: &str) -> R
     }
     let control = ContainerControl::new(&record.dir(root).join("runtime"))
         .map_err(ContainerError::exec("finding a container runtime"))?;
-    control
-        .signal(record.id.as_str(), signal)
-        .await
-        .map_err(ContainerError::exec(format!("signalling {}", record.name)))
+    // A container just started may not be made by runc yet: its signal waits for it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let sent = control.signal(record.id.as_str(), signal).await;
+        match sent {
+            Ok(()) => return Ok(()),
+            Err(error) => {
+                let running = find(root, record.id.as_str())?.is_running();
+                if !running {
+                    return Err(ContainerError::NotRunning(record.id.to_string()));
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(ContainerError::exec(format!("signalling {}", record.name))(error));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// Waits until runc has made a container that `run` just started (or its run ended), so a
+/// command right after `run -d` finds it signallable; at most a few seconds.
+pub async fn wait_until_made(root: &StateRoot, id: &ContainerId) -> Result<(), ContainerError> {
+    let dir = crate::record::container_dir(root, id);
+    let control =
+        ContainerControl::new(&dir.join("runtime")).map_err(ContainerError::exec("finding a container runtime"))?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < deadline {
+        let record = find(root, id.as_str())?;
+        if record.state.status == Status::Exited || (record.is_running() && control.exists(id.as_str())) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
 }
 
 /// Waits until the container no longer runs, for at most `timeout`.

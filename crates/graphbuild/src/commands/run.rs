@@ -27,6 +27,9 @@ pub fn run(args: RunArgs, root: Option<&Path>) -> Result<(), Failure> {
             "run -d needs the root's server, which supervises the container (drop --no-server)".to_owned(),
         )));
     }
+    if args.tty && !args.detach {
+        crate::terminal::input(&crate::session::current(), args.interactive).map_err(run_failure)?;
+    }
     let record = gb_containers::create(&state, &options).map_err(|e| run_failure(e.into()))?;
     if args.detach {
         start_detached(&state, &record).map_err(run_failure)?;
@@ -158,16 +161,9 @@ pub(crate) fn start_detached(state: &Arc<StateRoot>, record: &ContainerRecord) -
         .map_err(Failure::os("starting the container's supervisor"))?;
     wait.recv()
         .map_err(|_| Failure::Environment("the container's supervisor ended before it started".to_owned()))??;
-    // The supervisor marks it running first thing: a `ps` right after `run -d` sees it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while std::time::Instant::now() < deadline {
-        match gb_containers::find(state, record.id.as_str()) {
-            Ok(found) if found.state.status == gb_containers::Status::Created => {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            _ => break,
-        }
-    }
+    // A `ps` or `stop` right after `run -d` finds it running and made.
+    let tokio = crate::session::local_runtime().map_err(Failure::os("starting the async runtime"))?;
+    tokio.block_on(gb_containers::wait_until_made(state, &record.id))?;
     Ok(())
 }
 

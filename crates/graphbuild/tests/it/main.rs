@@ -5,6 +5,7 @@ mod build_flags;
 mod buildkit_cases;
 mod builds;
 mod case_file;
+mod containers;
 mod crash;
 mod debug_parse;
 mod engine;

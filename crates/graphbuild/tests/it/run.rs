@@ -74,13 +74,6 @@ fn wait(child: &mut Child) -> Option<i32> {
     }
 }
 
-/// Entries of a directory under the root (none when it does not exist).
-fn entries(root: &Path, dir: &str) -> Vec<String> {
-    std::fs::read_dir(root.join(dir))
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-        .unwrap_or_default()
-}
-
 /// Mount points under the root, as this process sees them.
 fn mounts_under(root: &Path) -> Vec<String> {
     let root = std::fs::canonicalize(root).expect("root");

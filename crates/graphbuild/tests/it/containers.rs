@@ -1,0 +1,239 @@
+//! Containers end to end, through the workflow docker users live: run a container, change it,
+//! commit it, run the new image; `run -d --name --env`, `ps`, `logs`, `stop`, `start`,
+//! `restart`, `exec`, `rm`; `rmi -f` with a stopped container; a real terminal with
+//! `run -it` under `script`; `diff`, `export` and `inspect`.
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use crate::engine::{Env, write};
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs a command and returns its stdout, asserting success.
+fn ok(env: &Env, args: &[&str]) -> String {
+    let output = env.cmd(args).output().expect("runs");
+    assert!(output.status.success(), "{args:?} failed ({:?}):\n{}", output.status.code(), stderr(&output));
+    stdout(&output)
+}
+
+/// Waits until `check` holds, for at most 20 seconds.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_committed_container_is_an_image_that_runs_with_its_change() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", "FROM busybox\nRUN echo original > /message\nCMD [\"cat\", \"/message\"]\n");
+    let build = env.cmd(&["build", "-q", "-t", "web:1"]).arg(context.path()).output().expect("build");
+    assert!(build.status.success(), "{}", stderr(&build));
+    assert_eq!(ok(&env, &["run", "--rm", "web:1"]), "original\n");
+
+    // The seed workflow: change a file in a container, commit it, run the result.
+    ok(&env, &["run", "--name", "changer", "web:1", "sh", "-c", "echo changed > /message && rm /bin/vi"]);
+    let diff = ok(&env, &["diff", "changer"]);
+    assert_eq!(diff, "C /bin\nD /bin/vi\nC /message\n", "only the process's changes");
+    let id = ok(&env, &["commit", "-m", "new message", "-a", "Ann <ann@example.com>", "changer", "web:2"]);
+    assert!(id.trim().starts_with("sha256:") && id.trim().len() == 71, "{id}");
+    assert_eq!(ok(&env, &["run", "--rm", "web:2"]), "changed\n");
+    assert_eq!(ok(&env, &["run", "--rm", "web:1"]), "original\n", "the image it came from is unchanged");
+
+    // One new layer with a history entry, as docker commit makes.
+    let history = ok(&env, &["history", "--no-trunc", "web:2"]);
+    let top = history.lines().nth(1).unwrap_or_default();
+    assert!(top.contains("sh -c echo changed > /message && rm /bin/vi") && top.contains("new message"), "{history}");
+    let inspect = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&ok(&env, &["image", "inspect", name])).expect("json")
+    };
+    let (one, two) = (inspect("web:1"), inspect("web:2"));
+    let layers = |image: &serde_json::Value| image[0]["RootFS"]["Layers"].as_array().map_or(0, Vec::len);
+    assert_eq!(layers(&two), layers(&one) + 1, "{two}");
+    assert_eq!(two[0]["Author"], "Ann <ann@example.com>");
+    assert_eq!(two[0]["Id"], id.trim());
+
+    // --change edits the config; the result builds FROM, saves and loads like any image.
+    ok(&env, &["commit", "-c", "CMD [\"ls\", \"/bin/vi\"]", "-c", "ENV MODE=committed", "changer", "web:3"]);
+    let output = env.cmd(&["run", "--rm", "web:3"]).output().expect("run");
+    assert_eq!(output.status.code(), Some(1), "vi was removed: {}", stderr(&output));
+    assert_eq!(ok(&env, &["run", "--rm", "web:3", "sh", "-c", "echo $MODE"]), "committed\n");
+    write(context.path(), "Dockerfile", "FROM web:2\nRUN cat /message > /copy\n");
+    let build = env.cmd(&["build", "-q", "-t", "web:4"]).arg(context.path()).output().expect("build");
+    assert!(build.status.success(), "{}", stderr(&build));
+    assert_eq!(ok(&env, &["run", "--rm", "web:4", "cat", "/copy"]), "changed\n");
+}
+
+#[test]
+fn a_detached_container_lives_on_and_is_stopped_logged_and_removed() {
+    let env = Env::new();
+    let script =
+        "echo target=$TARGET; echo to-stderr >&2; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done";
+    let id = ok(&env, &["run", "-d", "--name", "web", "--env", "TARGET=x", "busybox", "sh", "-c", script]);
+    let id = id.trim().to_owned();
+    assert_eq!(id.len(), 64, "run -d prints the container's id: {id}");
+
+    // The client has exited; the server supervises the container.
+    let ps = ok(&env, &["ps"]);
+    let header = ps.lines().next().unwrap_or_default();
+    for column in ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"] {
+        assert!(header.contains(column), "{ps}");
+    }
+    let row = ps.lines().nth(1).unwrap_or_default();
+    assert!(row.starts_with(&id[..12]) && row.contains(" Up ") && row.ends_with("web"), "{ps}");
+    assert_eq!(ok(&env, &["ps", "-q"]).trim(), &id[..12]);
+    assert_eq!(ok(&env, &["ps", "--no-trunc", "-q"]).trim(), id);
+    assert_eq!(ok(&env, &["ps", "--format", "{{.Names}}: {{.State}}"]), "web: running\n");
+
+    eventually("three ticks", || ok(&env, &["logs", "web"]).contains("tick 2"));
+    let logs = env.cmd(&["logs", "web"]).output().expect("logs");
+    assert!(stdout(&logs).starts_with("target=x\ntick 0\n"), "{}", stdout(&logs));
+    assert_eq!(stderr(&logs), "to-stderr\n", "the streams stay apart");
+    assert_eq!(ok(&env, &["logs", "--tail", "1", "web"]).lines().count(), 1);
+
+    // exec runs beside it, in its file system and environment.
+    assert_eq!(ok(&env, &["exec", "web", "sh", "-c", "echo $TARGET; touch /from-exec"]), "x\n");
+    let code = env.cmd(&["exec", "web", "sh", "-c", "exit 4"]).output().expect("exec").status.code();
+    assert_eq!(code, Some(4));
+
+    // sh as PID 1 ignores SIGTERM: stop kills it after -t seconds, as docker's does.
+    assert_eq!(ok(&env, &["stop", "-t", "1", "web"]), "web\n");
+    assert_eq!(ok(&env, &["ps", "-q"]), "");
+    let all = ok(&env, &["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(all.starts_with("web Exited (137) "), "{all}");
+    let inspect: serde_json::Value = serde_json::from_str(&ok(&env, &["inspect", "web"])).expect("json");
+    assert_eq!(inspect[0]["State"]["Status"], "exited");
+    assert_eq!(inspect[0]["State"]["ExitCode"], 137);
+    assert_eq!(inspect[0]["Name"], "/web");
+    assert_eq!(ok(&env, &["inspect", "-f", "{{.State.Status}} {{.Config.Image}}", "web"]), "exited busybox\n");
+
+    // A stopped container keeps its changes and its log, and starts again.
+    assert!(ok(&env, &["diff", "web"]).contains("A /from-exec"));
+    ok(&env, &["start", "web"]);
+    assert!(ok(&env, &["ps", "--format", "{{.Names}}"]).contains("web"));
+    ok(&env, &["restart", "-t", "0", "web"]);
+    assert!(ok(&env, &["ps", "--format", "{{.Status}}"]).starts_with("Up "));
+    eventually("the restarted run's output", || ok(&env, &["logs", "web"]).matches("target=x").count() == 3);
+
+    let refused = env.cmd(&["rm", "web"]).output().expect("rm");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("container is running"), "{}", stderr(&refused));
+    assert_eq!(ok(&env, &["rm", "-f", "web"]), "web\n");
+    assert_eq!(ok(&env, &["ps", "-a", "-q"]), "");
+    let gone = env.cmd(&["logs", "web"]).output().expect("logs");
+    assert!(stderr(&gone).contains("No such container: web"), "{}", stderr(&gone));
+}
+
+#[test]
+fn rmi_refuses_an_image_a_stopped_container_uses_and_force_removes_both() {
+    let env = Env::new();
+    ok(&env, &["tag", "busybox", "mine:1"]);
+    ok(&env, &["run", "--name", "user", "mine:1", "true"]);
+    // Another name of the same image can go: the image stays.
+    let refused = env.cmd(&["rmi", "busybox"]).output().expect("rmi");
+    assert!(refused.status.success(), "{}", stderr(&refused));
+    let refused = env.cmd(&["rmi", "mine:1"]).output().expect("rmi");
+    assert_eq!(refused.status.code(), Some(1));
+    let short = ok(&env, &["ps", "-a", "-q"]);
+    assert!(
+        stderr(&refused).contains(&format!("container {} is using its referenced image", short.trim())),
+        "{}",
+        stderr(&refused)
+    );
+    let removed = ok(&env, &["rmi", "-f", "mine:1"]);
+    assert!(removed.contains("Untagged: mine:1") && removed.contains("Deleted: sha256:"), "{removed}");
+    assert_eq!(ok(&env, &["ps", "-a", "-q"]), "", "the stopped container went with its image");
+}
+
+#[test]
+fn run_it_gives_the_container_a_real_terminal() {
+    let env = Env::new();
+    // `script` gives graphbuild a terminal; the keys are typed after the shell's prompt.
+    let command =
+        format!("{} --root {} run -it --rm busybox sh", env!("CARGO_BIN_EXE_graphbuild"), env.root.path().display());
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script runs");
+    let mut input = child.stdin.take().expect("stdin");
+    std::thread::sleep(Duration::from_secs(2));
+    use std::io::Write as _;
+    input.write_all(b"tty; echo inside-$((6*7)); exit 3\n").expect("types");
+    let output = child.wait_with_output().expect("waits");
+    let text = stdout(&output);
+    assert!(text.contains("/dev/pts/0"), "the shell's stdin is a terminal: {text}");
+    assert!(text.contains("inside-42"), "{text}");
+    assert_eq!(output.status.code(), Some(3), "the container's status: {text}");
+
+    // Without a terminal, -t is refused as docker refuses it.
+    let output = env.cmd(&["run", "-it", "busybox", "sh"]).output().expect("runs");
+    assert_eq!(output.status.code(), Some(125));
+    assert!(stderr(&output).contains("the input device is not a TTY"), "{}", stderr(&output));
+}
+
+#[test]
+fn export_writes_the_containers_whole_file_system() {
+    let env = Env::new();
+    ok(&env, &["run", "--name", "exported", "busybox", "sh", "-c", "echo hi > /new-file"]);
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("fs.tar");
+    ok(&env, &["export", "-o", file.to_str().expect("utf-8"), "exported"]);
+    let piped = env.cmd(&["export", "exported"]).output().expect("export");
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    assert_eq!(std::fs::read(&file).expect("read"), piped.stdout, "the pipe form is the file form");
+    let mut archive = tar::Archive::new(piped.stdout.as_slice());
+    let names: Vec<String> = archive
+        .entries()
+        .expect("entries")
+        .flatten()
+        .filter_map(|e| e.path().ok().map(|p| p.display().to_string()))
+        .collect();
+    assert!(names.iter().any(|n| n == "new-file"), "{names:?}");
+    assert!(names.iter().any(|n| n == "bin/busybox"), "the image's files are there too: {names:?}");
+}
+
+#[test]
+fn volumes_env_files_and_networks_reach_the_container() {
+    let env = Env::new();
+    let host = tempfile::tempdir().expect("host dir");
+    write(host.path(), "shared.txt", "from the host\n");
+    write(host.path(), "env", "# a comment\nFROM_FILE=yes\n\nOTHER=2\n");
+    let bind = format!("{}:/data:ro", host.path().display());
+    let env_file = host.path().join("env");
+    let out = ok(
+        &env,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &bind,
+            "--env-file",
+            env_file.to_str().expect("utf-8"),
+            "--hostname",
+            "box",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /data/shared.txt; echo $FROM_FILE$OTHER; hostname; touch /data/x 2>/dev/null || echo read-only",
+        ],
+    );
+    assert_eq!(out, "from the host\nyes2\nbox\nread-only\n");
+    // A named volume outlives the container that wrote it.
+    ok(&env, &["run", "--rm", "-v", "cache:/cache", "busybox", "sh", "-c", "echo kept > /cache/file"]);
+    assert_eq!(ok(&env, &["run", "--rm", "-v", "cache:/cache", "busybox", "cat", "/cache/file"]), "kept\n");
+    // --network none has only loopback.
+    let interfaces = ok(&env, &["run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net"]);
+    assert_eq!(interfaces, "lo\n");
+}
