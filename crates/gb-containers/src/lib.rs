@@ -27,8 +27,8 @@ pub use changes::{Change, ChangeKind, CommitOptions, commit, diff, export};
 pub use error::{ContainerError, ErrorKind};
 pub use logs::{LogEntry, LogStream, read_log};
 pub use record::{
-    ContainerConfig, ContainerId, ContainerRecord, ContainerState, NetworkMode, Status, VolumeMount, VolumeSource,
-    find, list, remove, rename_check,
+    ContainerConfig, ContainerId, ContainerRecord, ContainerState, NetworkMode, PortMapping, Status, VolumeMount,
+    VolumeSource, find, list, remove, rename_check,
 };
 pub use run::{
     CreateOptions, ExecOptions, RunIo, create, exec, kill, run, stop, stop_all, supervised, wait_until_made,

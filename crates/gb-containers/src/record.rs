@@ -79,6 +79,26 @@ pub struct VolumeMount {
     pub readonly: bool,
 }
 
+/// One `-p [IP:]HOST:CONTAINER[/PROTO]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortMapping {
+    /// The host address (`0.0.0.0`: all).
+    pub host_ip: String,
+    /// The host port.
+    pub host_port: u16,
+    /// The container's port.
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+}
+
+impl std::fmt::Display for PortMapping {
+    /// docker's `ps` form: `0.0.0.0:8080->80/tcp`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}->{}/{}", self.host_ip, self.host_port, self.container_port, self.protocol)
+    }
+}
+
 /// What the container runs, fixed when it is created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerConfig {
@@ -102,6 +122,9 @@ pub struct ContainerConfig {
     pub volumes: Vec<VolumeMount>,
     /// `--rm`: removed once it exits.
     pub auto_remove: bool,
+    /// `-p`: host ports forwarded to the container's.
+    #[serde(default)]
+    pub ports: Vec<PortMapping>,
     /// The image's labels, for `ps --filter label=`.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,

@@ -50,6 +50,8 @@ pub struct CreateOptions {
     pub volumes: Vec<VolumeMount>,
     /// `--rm`.
     pub auto_remove: bool,
+    /// `-p`.
+    pub ports: Vec<crate::record::PortMapping>,
 }
 
 /// The standard streams of a run or an exec.
@@ -115,6 +117,16 @@ pub fn create(root: &StateRoot, options: &CreateOptions) -> Result<ContainerReco
         volumes: options.volumes.clone(),
         auto_remove: options.auto_remove,
         labels,
+        ports: match options.network {
+            // As docker: published ports mean nothing on the host's network.
+            NetworkMode::Host => Vec::new(),
+            NetworkMode::None if !options.ports.is_empty() => {
+                return Err(ContainerError::Input(
+                    "conflicting options: port publishing and the container type network mode".to_owned(),
+                ));
+            }
+            _ => options.ports.clone(),
+        },
     };
     check_volumes(&config.volumes)?;
 

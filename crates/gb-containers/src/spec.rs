@@ -114,6 +114,16 @@ pub(crate) fn container_spec(
         NetworkMode::None => Network::Isolated,
     };
     spec.hostname = config.hostname.clone();
+    spec.published = config
+        .ports
+        .iter()
+        .map(|p| gb_exec::PublishedPort {
+            host_ip: p.host_ip.clone(),
+            host_port: p.host_port,
+            container_port: p.container_port,
+            protocol: p.protocol.clone(),
+        })
+        .collect();
     let rootfs_dir = gb_snapshot::ConfinedDir::open(rootfs)
         .map_err(ContainerError::snapshot("opening the container's root file system"))?;
     let resolved =

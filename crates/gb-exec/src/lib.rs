@@ -30,5 +30,7 @@ pub use error::{ErrorKind, ExecError};
 pub use net::DNS_SERVER as PRIVATE_NETWORK_DNS;
 pub use reap::reap_if_orphaned;
 pub use runtime::{RUNC_ENV, Runtime};
-pub use spec::{ContainerMount, ContainerSpec, DEFAULT_SHM_SIZE, MountSource, Network, OutputStream, Rlimit};
+pub use spec::{
+    ContainerMount, ContainerSpec, DEFAULT_SHM_SIZE, MountSource, Network, OutputStream, PublishedPort, Rlimit,
+};
 pub use terminal::{ProcessIo, TerminalSize};

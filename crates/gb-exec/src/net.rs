@@ -21,6 +21,7 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ExecError;
+use crate::spec::PublishedPort;
 
 /// The MTU rootless Docker and Podman give slirp4netns: the largest a tap device takes, which
 /// makes slirp's copying cheapest.
@@ -62,12 +63,86 @@ pub(crate) struct PrivateNetwork {
     /// The write ends of the pipes the two processes read: closing them ends both.
     _holder_stdin: Option<ChildStdin>,
     _slirp_exit: Option<ChildStdin>,
+    /// slirp4netns's API socket, when ports are published.
+    _api: Option<ApiSocket>,
+}
+
+/// The directory of slirp4netns's API socket, removed on drop.
+#[derive(Debug)]
+struct ApiSocket {
+    dir: PathBuf,
+}
+
+impl ApiSocket {
+    /// A fresh owner-only directory under the temporary directory.
+    fn new() -> Result<Self, ExecError> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        let base = std::env::temp_dir();
+        let mut attempt = 0u64;
+        loop {
+            let nanos =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+            let dir = base.join(format!("gb-slirp-{}-{nanos:x}-{attempt}", std::process::id()));
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => attempt += 1,
+                Err(e) => return Err(ExecError::io("create", &dir)(e)),
+                Ok(()) => return Ok(Self { dir }),
+            }
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join("api.sock")
+    }
+
+    /// Asks slirp4netns to forward a host port to the container (`add_hostfwd`).
+    async fn forward(&self, port: &PublishedPort) -> Result<(), ExecError> {
+        use tokio::io::AsyncWriteExt as _;
+        let request = serde_json::json!({
+            "execute": "add_hostfwd",
+            "arguments": {
+                "proto": port.protocol,
+                "host_addr": port.host_ip,
+                "host_port": port.host_port,
+                "guest_port": port.container_port,
+            },
+        });
+        let path = self.path();
+        let mut stream = tokio::net::UnixStream::connect(&path).await.map_err(ExecError::io("connect to", &path))?;
+        stream.write_all(request.to_string().as_bytes()).await.map_err(ExecError::io("write to", &path))?;
+        stream.shutdown().await.map_err(ExecError::io("write to", &path))?;
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).await.map_err(ExecError::io("read from", &path))?;
+        let reply: serde_json::Value = serde_json::from_slice(&reply).unwrap_or_default();
+        match reply.get("error") {
+            None if reply.get("return").is_some() => Ok(()),
+            _ => Err(setup(&format!(
+                "publishing {}:{}->{}/{}: {}",
+                port.host_ip,
+                port.host_port,
+                port.container_port,
+                port.protocol,
+                reply["error"]["desc"].as_str().unwrap_or("slirp4netns refused")
+            ))),
+        }
+    }
+}
+
+impl Drop for ApiSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 impl PrivateNetwork {
     /// Makes the namespace, attaches slirp4netns (`--configure --disable-host-loopback`) and
     /// waits until it reports the network configured. slirp4netns's messages go to `log`.
-    pub(crate) async fn start(tools: &NetworkTools, log: &Path, cancel: &CancellationToken) -> Result<Self, ExecError> {
+    pub(crate) async fn start(
+        tools: &NetworkTools,
+        log: &Path,
+        published: &[PublishedPort],
+        cancel: &CancellationToken,
+    ) -> Result<Self, ExecError> {
         let unshare = tools.unshare.as_ref().map_err(|searched| missing("unshare", searched))?;
         let slirp4netns = tools.slirp4netns.as_ref().map_err(|searched| missing("slirp4netns", searched))?;
         // The holder says it is in its namespace before it waits for EOF on stdin: reading
@@ -96,11 +171,21 @@ impl PrivateNetwork {
         }
 
         let log_file = std::fs::File::create(log).map_err(ExecError::io("create", log))?;
-        let mut slirp = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(SLIRP_LAUNCHER)
-            .arg(slirp4netns)
-            .args(["--configure", MTU, "--disable-host-loopback", "--ready-fd=3", "--exit-fd=0"])
+        // Published ports are added through slirp4netns's API socket, in a directory of its own
+        // (a bundle's path is often longer than a socket's may be).
+        let api = if published.is_empty() { None } else { Some(ApiSocket::new()?) };
+        let mut command = Command::new("/bin/sh");
+        command.arg("-c").arg(SLIRP_LAUNCHER).arg(slirp4netns).args([
+            "--configure",
+            MTU,
+            "--disable-host-loopback",
+            "--ready-fd=3",
+            "--exit-fd=0",
+        ]);
+        if let Some(api) = &api {
+            command.arg("--api-socket").arg(api.path());
+        }
+        let mut slirp = command
             .arg(pid.to_string())
             .arg(TAP)
             .current_dir("/")
@@ -112,14 +197,21 @@ impl PrivateNetwork {
             .map_err(|source| ExecError::Spawn { path: slirp4netns.clone(), source })?;
         let slirp_exit = slirp.stdin.take();
         let mut ready = slirp.stdout.take().ok_or_else(|| setup("slirp4netns has no ready pipe"))?;
-        let network = Self { holder, slirp, _holder_stdin: holder_stdin, _slirp_exit: slirp_exit };
+        let network = Self { holder, slirp, _holder_stdin: holder_stdin, _slirp_exit: slirp_exit, _api: api };
         let mut byte = [0u8; 1];
         let read = tokio::select! {
             read = tokio::time::timeout(READY_TIMEOUT, ready.read(&mut byte)) => read,
             () = cancel.cancelled() => return Err(ExecError::Cancelled),
         };
         match read {
-            Ok(Ok(1)) if byte[0] == b'1' => Ok(network),
+            Ok(Ok(1)) if byte[0] == b'1' => {
+                if let Some(api) = &network._api {
+                    for port in published {
+                        api.forward(port).await?;
+                    }
+                }
+                Ok(network)
+            }
             Ok(Ok(_)) => {
                 // EOF: slirp4netns failed; its reason is in the log.
                 let message = std::fs::read_to_string(log).unwrap_or_default();

@@ -208,9 +208,15 @@ impl Runtime {
         cancel: &CancellationToken,
     ) -> Result<Option<PrivateNetwork>, ExecError> {
         if spec.network != Network::Private {
+            if !spec.published.is_empty() {
+                return Err(ExecError::InvalidSpec {
+                    message: "ports are published only on the container's own network".to_owned(),
+                });
+            }
             return Ok(None);
         }
-        let network = PrivateNetwork::start(&self.network, &bundle.join("slirp4netns.log"), cancel).await?;
+        let network =
+            PrivateNetwork::start(&self.network, &bundle.join("slirp4netns.log"), &spec.published, cancel).await?;
         config::join_network(config, &network.path()?);
         Ok(Some(network))
     }

@@ -34,6 +34,22 @@ pub struct ContainerSpec {
     pub shm_size: u64,
     /// Resource limits beyond the default file limit; one for `RLIMIT_NOFILE` replaces it.
     pub rlimits: Vec<Rlimit>,
+    /// Host ports forwarded to the container's (`docker run -p`); a [`Network::Private`]
+    /// container's only.
+    pub published: Vec<PublishedPort>,
+}
+
+/// A host port forwarded to a container port (`-p [IP:]HOST:CONTAINER[/PROTO]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedPort {
+    /// The host address it listens on (`0.0.0.0` for every one).
+    pub host_ip: String,
+    /// The host port.
+    pub host_port: u16,
+    /// The container's port.
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: String,
 }
 
 /// Docker's `/dev/shm` size: 64 MiB.
@@ -68,6 +84,7 @@ impl ContainerSpec {
             hostname: String::new(),
             shm_size: DEFAULT_SHM_SIZE,
             rlimits: Vec::new(),
+            published: Vec::new(),
         }
     }
 }

@@ -44,6 +44,9 @@ pub struct RunArgs {
     /// Mount a volume: `HOST_PATH:CONTAINER_PATH[:ro]` or `NAME:CONTAINER_PATH[:ro]`.
     #[arg(short = 'v', long = "volume", value_name = "SOURCE:TARGET[:ro]")]
     pub volumes: Vec<String>,
+    /// Publish a container port on the host: `[IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]`.
+    #[arg(short = 'p', long = "publish", value_name = "[IP:]HOST:CONTAINER")]
+    pub publish: Vec<String>,
     /// The network: `default` (its own, with outbound access through slirp4netns; also
     /// `bridge`), `host` or `none`.
     #[arg(long, default_value = "default")]

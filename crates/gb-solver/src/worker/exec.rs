@@ -590,6 +590,7 @@ fn prepare(
         hostname,
         shm_size: exec.meta.shm_size.unwrap_or(gb_exec::DEFAULT_SHM_SIZE),
         rlimits: exec.meta.ulimits.iter().map(rlimit).collect(),
+        published: Vec::new(),
     };
     let resolved =
         gb_exec::mount_points(&spec).into_iter().filter_map(|p| gb_ops::resolve_in_root(&rootfs, &p, true).ok());

@@ -115,7 +115,7 @@ fn ps_row(record: &ContainerRecord, full: bool) -> serde_json::Value {
         "Status": status_text(record),
         "State": state_text(record),
         "Names": record.name,
-        "Ports": "",
+        "Ports": record.config.ports.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
         "Labels": labels.join(","),
         "Mounts": record.config.volumes.iter().map(|v| v.target.clone()).collect::<Vec<_>>().join(","),
         "Networks": match record.config.network {
@@ -402,6 +402,7 @@ fn inspect_container(root: &StateRoot, record: &ContainerRecord) -> serde_json::
         "Name": format!("/{}", record.name),
         "HostConfig": {
             "AutoRemove": record.config.auto_remove,
+            "PortBindings": port_bindings(record),
             "NetworkMode": match record.config.network {
                 gb_containers::NetworkMode::Default => "bridge",
                 gb_containers::NetworkMode::Host => "host",
@@ -427,6 +428,22 @@ fn inspect_container(root: &StateRoot, record: &ContainerRecord) -> serde_json::
             "Labels": record.config.labels,
         },
     })
+}
+
+/// docker's `HostConfig.PortBindings`: `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}`.
+fn port_bindings(record: &ContainerRecord) -> serde_json::Value {
+    let mut bindings = serde_json::Map::new();
+    for port in &record.config.ports {
+        let key = format!("{}/{}", port.container_port, port.protocol);
+        let binding = serde_json::json!({ "HostIp": port.host_ip, "HostPort": port.host_port.to_string() });
+        match bindings.get_mut(&key).and_then(serde_json::Value::as_array_mut) {
+            Some(list) => list.push(binding),
+            None => {
+                bindings.insert(key, serde_json::json!([binding]));
+            }
+        }
+    }
+    serde_json::Value::Object(bindings)
 }
 
 fn rfc3339(unix: u64) -> String {

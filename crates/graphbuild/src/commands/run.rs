@@ -6,7 +6,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use gb_containers::{ContainerRecord, CreateOptions, LogStream, NetworkMode, RunIo, VolumeMount, VolumeSource};
+use gb_containers::{
+    ContainerRecord, CreateOptions, LogStream, NetworkMode, PortMapping, RunIo, VolumeMount, VolumeSource,
+};
 use gb_store::StateRoot;
 use tokio_util::sync::CancellationToken;
 
@@ -78,6 +80,7 @@ pub(crate) fn create_options(args: &RunArgs) -> Result<CreateOptions, Failure> {
         other => return Err(Failure::Input(format!("network {other} not found (use default, bridge, host or none)"))),
     };
     let volumes = args.volumes.iter().map(|v| volume(v)).collect::<Result<Vec<_>, _>>()?;
+    let ports = args.publish.iter().map(|p| port(p)).collect::<Result<Vec<_>, _>>()?;
     Ok(CreateOptions {
         image: args.image.clone(),
         name: args.name.clone(),
@@ -92,6 +95,7 @@ pub(crate) fn create_options(args: &RunArgs) -> Result<CreateOptions, Failure> {
         network,
         volumes,
         auto_remove: args.rm,
+        ports,
     })
 }
 
@@ -108,6 +112,35 @@ fn env_file(path: &Path) -> Result<Vec<String>, Failure> {
             _ => line.to_owned(),
         })
         .collect())
+}
+
+/// `-p [IP:]HOST:CONTAINER[/PROTO]`, as docker reads it.
+fn port(text: &str) -> Result<PortMapping, Failure> {
+    let invalid = || {
+        Failure::Input(format!("invalid port specification: \"{text}\" (use [IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp])"))
+    };
+    let (ports, protocol) = match text.rsplit_once('/') {
+        Some((ports, protocol @ ("tcp" | "udp"))) => (ports, protocol),
+        Some(_) => return Err(invalid()),
+        None => (text, "tcp"),
+    };
+    let parts: Vec<&str> = ports.rsplitn(3, ':').collect();
+    let (host_ip, host_port, container_port) = match parts.as_slice() {
+        [container, host] => ("0.0.0.0", *host, *container),
+        [container, host, ip] => (*ip, *host, *container),
+        _ => return Err(invalid()),
+    };
+    let host_ip = host_ip.trim_start_matches('[').trim_end_matches(']');
+    if host_ip.parse::<std::net::IpAddr>().is_err() {
+        return Err(invalid());
+    }
+    let number = |p: &str| p.parse::<u16>().ok().filter(|n| *n > 0).ok_or_else(invalid);
+    Ok(PortMapping {
+        host_ip: host_ip.to_owned(),
+        host_port: number(host_port)?,
+        container_port: number(container_port)?,
+        protocol: protocol.to_owned(),
+    })
 }
 
 /// `-v SOURCE:TARGET[:ro|:rw]`: an absolute source is a host path, else a volume's name.

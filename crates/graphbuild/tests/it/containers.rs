@@ -237,3 +237,32 @@ fn volumes_env_files_and_networks_reach_the_container() {
     let interfaces = ok(&env, &["run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net"]);
     assert_eq!(interfaces, "lo\n");
 }
+
+#[test]
+fn a_published_port_reaches_the_container_through_its_own_network() {
+    let env = Env::new();
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = free.local_addr().expect("address").port();
+    drop(free);
+    let publish = format!("127.0.0.1:{port}:80");
+    let serve = "mkdir -p /www && hostname -i > /www/index.html && exec httpd -f -p 80 -h /www";
+    ok(&env, &["run", "-d", "--name", "site", "-p", &publish, "busybox", "sh", "-c", serve]);
+    assert_eq!(ok(&env, &["ps", "--format", "{{.Ports}}"]), format!("127.0.0.1:{port}->80/tcp\n"));
+
+    let mut body = String::new();
+    eventually("the container's web server", || {
+        use std::io::{Read as _, Write as _};
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = stream.write_all(b"GET / HTTP/1.0\r\n\r\n");
+        body.clear();
+        stream.read_to_string(&mut body).is_ok() && body.contains("200 OK")
+    });
+    // The page is the container's own address on its network, not the host's.
+    assert!(body.trim_end().ends_with("10.0.2.100"), "{body}");
+    ok(&env, &["rm", "-f", "site"]);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "the port is closed with its container");
+
+    let refused = env.cmd(&["run", "--network", "none", "-p", "8080:80", "busybox", "true"]).output().expect("runs");
+    assert_eq!(refused.status.code(), Some(125), "{}", stderr(&refused));
+}
