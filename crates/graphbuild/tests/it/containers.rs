@@ -266,3 +266,43 @@ fn a_published_port_reaches_the_container_through_its_own_network() {
     let refused = env.cmd(&["run", "--network", "none", "-p", "8080:80", "busybox", "true"]).output().expect("runs");
     assert_eq!(refused.status.code(), Some(125), "{}", stderr(&refused));
 }
+
+#[test]
+fn the_container_group_create_start_attach_kill_follow_and_prune() {
+    let env = Env::new();
+    let id = ok(&env, &["container", "create", "--name", "later", "busybox", "sh", "-c", "echo hello; exit 5"]);
+    assert_eq!(id.trim().len(), 64);
+    assert_eq!(ok(&env, &["container", "ls", "-a", "--format", "{{.Names}} {{.Status}}"]), "later Created\n");
+    let attached = env.cmd(&["start", "-a", "later"]).output().expect("start -a");
+    assert_eq!(attached.status.code(), Some(5), "start -a exits with the container's status");
+    assert_eq!(stdout(&attached), "hello\n");
+    assert_eq!(ok(&env, &["ps", "-a", "--filter", "exited=5", "--format", "{{.Names}}"]), "later\n");
+
+    // logs -f follows until the container ends; kill sends the signal asked for.
+    let script = "trap 'echo got-term; exit 0' TERM; echo ready; while true; do sleep 0.1; done";
+    ok(&env, &["run", "-d", "--name", "trapper", "busybox", "sh", "-c", script]);
+    eventually("the trap is set", || ok(&env, &["logs", "trapper"]).contains("ready"));
+    let follower = std::process::Command::new(env!("CARGO_BIN_EXE_graphbuild"))
+        .arg("--root")
+        .arg(env.root.path())
+        .args(["logs", "-f", "trapper"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("logs -f");
+    assert_eq!(ok(&env, &["kill", "-s", "TERM", "trapper"]), "trapper\n");
+    let followed = follower.wait_with_output().expect("logs -f ends with the container");
+    assert_eq!(stdout(&followed), "ready\ngot-term\n");
+    assert!(ok(&env, &["ps", "-a", "--filter", "name=trapper", "--format", "{{.Status}}"]).starts_with("Exited (0)"));
+    let refused = env.cmd(&["kill", "trapper"]).output().expect("kill");
+    assert_eq!(refused.status.code(), Some(1), "a stopped container cannot be killed");
+
+    // prune removes every stopped container and nothing else.
+    ok(&env, &["run", "-d", "--name", "alive", "busybox", "sleep", "60"]);
+    let pruned = ok(&env, &["container", "prune", "-f"]);
+    assert!(pruned.starts_with("Deleted Containers:\n") && pruned.contains("Total reclaimed space:"), "{pruned}");
+    assert_eq!(ok(&env, &["ps", "-a", "--format", "{{.Names}}"]), "alive\n");
+
+    // The server, stopping, kills what it supervises; the next server shows it exited.
+    assert!(env.cmd(&["server", "stop"]).output().expect("server stop").status.success());
+    assert!(ok(&env, &["ps", "-a", "--format", "{{.Names}} {{.State}}"]).starts_with("alive exited"));
+}
