@@ -414,7 +414,7 @@ pub async fn wait_until_made(root: &StateRoot, id: &ContainerId) -> Result<(), C
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while tokio::time::Instant::now() < deadline {
         let record = find(root, id.as_str())?;
-        if record.state.status == Status::Exited || (record.is_running() && control.exists(id.as_str())) {
+        if record.state.status == Status::Exited || (record.is_running() && control.is_running(id.as_str()).await) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -511,6 +511,9 @@ pub async fn exec(
     match result {
         Ok(code) => Ok(code),
         Err(gb_exec::ExecError::Cancelled) => Ok(130),
+        Err(gb_exec::ExecError::Runtime { message, .. }) if message.contains("exec:") => {
+            Err(ContainerError::CannotStart { code: start_failure_code(&message), message })
+        }
         Err(error) => Err(ContainerError::exec("running the command in the container")(error)),
     }
 }

@@ -27,9 +27,15 @@ impl ContainerControl {
         Ok(Self { runc: Runc { path, root: work_dir.join("state") } })
     }
 
-    /// Whether container `id` exists (created, running or stopped, not yet deleted).
-    pub fn exists(&self, id: &str) -> bool {
-        self.runc.has_state(id)
+    /// Whether runc reports container `id` running (its process started, not only made).
+    pub async fn is_running(&self, id: &str) -> bool {
+        if !self.runc.has_state(id) {
+            return false;
+        }
+        let Ok(output) = self.runc.command().args(["state", id]).stdout(Stdio::piped()).output().await else {
+            return false;
+        };
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).is_ok_and(|state| state["status"] == "running")
     }
 
     /// Sends `signal` (a name as runc takes it, `TERM`, `KILL`, or a number) to the container's
@@ -67,8 +73,9 @@ impl ContainerControl {
         let json = serde_json::to_vec(&process).map_err(|e| ExecError::Config(e.into()))?;
         std::fs::write(&process_file, json).map_err(ExecError::io("write", &process_file))?;
 
+        let log = scratch.join("runc.log");
         let mut command = self.runc.command();
-        command.args(["exec", "--process"]).arg(&process_file);
+        command.arg("--log").arg(&log).args(["--log-format", "json", "exec", "--process"]).arg(&process_file);
         let stdin = io.stdin.map_or_else(Stdio::null, Stdio::from);
         let mut child = command
             .arg(id)
@@ -102,6 +109,12 @@ impl ContainerControl {
         stdout.map_err(ExecError::io("read the stdout of", &self.runc.path))?;
         stderr.map_err(ExecError::io("read the stderr of", &self.runc.path))?;
         match status.code() {
+            // runc exec exits 255 when it fails itself (the command not found, not executable):
+            // its log says so.
+            Some(255) => match crate::runtime::runc_errors(&log).await {
+                Some(message) => Err(ExecError::Runtime { id: id.to_owned(), message }),
+                None => Ok(255),
+            },
             Some(code) => Ok(code),
             None => Err(ExecError::Runtime { id: id.to_owned(), message: "runc exec was killed".to_owned() }),
         }

@@ -329,7 +329,7 @@ async fn exit_code(id: &str, status: ExitStatus, log: &Path) -> Result<i32, Exec
 }
 
 /// The error-level messages in runc's JSON log, joined, if there are any.
-async fn runc_errors(log: &Path) -> Option<String> {
+pub(crate) async fn runc_errors(log: &Path) -> Option<String> {
     let bytes = tokio::fs::read(log).await.ok()?;
     // runc writes one JSON object per entry, not always newline-terminated.
     let messages: Vec<String> = serde_json::Deserializer::from_slice(&bytes)

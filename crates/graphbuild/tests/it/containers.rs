@@ -105,6 +105,8 @@ fn a_detached_container_lives_on_and_is_stopped_logged_and_removed() {
     assert_eq!(ok(&env, &["exec", "web", "sh", "-c", "echo $TARGET; touch /from-exec"]), "x\n");
     let code = env.cmd(&["exec", "web", "sh", "-c", "exit 4"]).output().expect("exec").status.code();
     assert_eq!(code, Some(4));
+    let code = env.cmd(&["exec", "web", "no-such-command"]).output().expect("exec").status.code();
+    assert_eq!(code, Some(127), "as docker exec");
 
     // sh as PID 1 ignores SIGTERM: stop kills it after -t seconds, as docker's does.
     assert_eq!(ok(&env, &["stop", "-t", "1", "web"]), "web\n");
