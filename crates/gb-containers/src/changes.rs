@@ -78,6 +78,28 @@ pub fn diff(root: &StateRoot, record: &ContainerRecord) -> Result<Vec<Change>, C
     Ok(changes)
 }
 
+/// The bytes of the container's changes (its writable layer: regular files, each inode once),
+/// as `ps --size` and `system df` count them.
+pub fn size(root: &StateRoot, record: &ContainerRecord) -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    let upper = record.dir(root).join("fs").join("upper");
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    let mut pending = vec![upper];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else if meta.is_file() && (meta.nlink() == 1 || seen.insert((meta.dev(), meta.ino()))) {
+                total += meta.len();
+            }
+        }
+    }
+    total
+}
+
 /// What `docker commit` is given.
 #[derive(Debug, Clone, Default)]
 pub struct CommitOptions {

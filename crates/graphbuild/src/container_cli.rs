@@ -70,6 +70,9 @@ pub struct PsArgs {
     /// Do not truncate ids and commands.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Show each container's size: its changes, and with its image's (`virtual`).
+    #[arg(short = 's', long)]
+    pub size: bool,
     /// Show the last created container.
     #[arg(short = 'l', long)]
     pub latest: bool,

@@ -103,8 +103,16 @@ fn command_text(record: &ContainerRecord, full: bool) -> String {
     }
 }
 
+/// docker's SIZE: `12B (virtual 1.98MB)`.
+fn size_text(root: &StateRoot, record: &ContainerRecord) -> String {
+    let changes = gb_containers::size(root, record);
+    let image: u64 = record.layers.iter().filter_map(|id| root.db.layer(id).ok().flatten()).map(|l| l.size).sum();
+    let human = crate::commands::images::human_size;
+    format!("{} (virtual {})", human(changes), human(changes + image))
+}
+
 /// One container as `ps --format` sees it (docker's field names).
-fn ps_row(record: &ContainerRecord, full: bool) -> serde_json::Value {
+fn ps_row(root: &StateRoot, record: &ContainerRecord, full: bool, size: bool) -> serde_json::Value {
     let labels: Vec<String> = record.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     serde_json::json!({
         "ID": if full { record.id.as_str() } else { record.id.short() },
@@ -123,7 +131,7 @@ fn ps_row(record: &ContainerRecord, full: bool) -> serde_json::Value {
             gb_containers::NetworkMode::Host => "host",
             gb_containers::NetworkMode::None => "none",
         },
-        "Size": "",
+        "Size": if size { size_text(root, record) } else { String::new() },
     })
 }
 
@@ -171,9 +179,10 @@ pub fn ps(args: PsArgs, root: &StateRoot) -> Result<(), Failure> {
         }
         return Ok(());
     }
-    let rows: Vec<serde_json::Value> = records.iter().map(|r| ps_row(r, args.no_trunc)).collect();
+    let rows: Vec<serde_json::Value> = records.iter().map(|r| ps_row(root, r, args.no_trunc, args.size)).collect();
     let format = args.format.as_deref().unwrap_or("table");
-    crate::template::print(format, DEFAULT_PS_TABLE, &rows, &PS_COLUMNS)
+    let table = if args.size { format!("{DEFAULT_PS_TABLE}\t{{{{.Size}}}}") } else { DEFAULT_PS_TABLE.to_owned() };
+    crate::template::print(format, &table, &rows, &PS_COLUMNS)
 }
 
 /// `ps`'s default table.

@@ -43,6 +43,8 @@ fn a_committed_container_is_an_image_that_runs_with_its_change() {
 
     // The seed workflow: change a file in a container, commit it, run the result.
     ok(&env, &["run", "--name", "changer", "web:1", "sh", "-c", "echo changed > /message && rm /bin/vi"]);
+    let size = ok(&env, &["ps", "-a", "-s", "--format", "{{.Size}}"]);
+    assert!(size.starts_with("8B (virtual "), "its changes are the 8-byte file: {size}");
     let diff = ok(&env, &["diff", "changer"]);
     assert_eq!(diff, "C /bin\nD /bin/vi\nC /message\n", "only the process's changes");
     let id = ok(&env, &["commit", "-m", "new message", "-a", "Ann <ann@example.com>", "changer", "web:2"]);
