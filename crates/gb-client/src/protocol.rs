@@ -173,6 +173,9 @@ pub struct Status {
     pub uptime_s: u64,
     /// Commands running now (this status request not counted).
     pub commands: usize,
+    /// Containers it supervises now (`run -d`, `start`); absent from servers before them.
+    #[serde(default)]
+    pub containers: usize,
     /// It exits after this many idle seconds.
     pub idle_timeout_s: u64,
     /// Steps it runs at once, all builds together.

@@ -74,6 +74,7 @@ fn print_status(status: &Status) {
     crate::stdout::outln!("  build:           {}", status.build);
     crate::stdout::outln!("  uptime:          {}s", status.uptime_s);
     crate::stdout::outln!("  commands:        {} running", status.commands);
+    crate::stdout::outln!("  containers:      {} running", status.containers);
     crate::stdout::outln!("  max parallelism: {}", status.max_parallelism);
     crate::stdout::outln!("  idle timeout:    {}s", status.idle_timeout_s);
 }

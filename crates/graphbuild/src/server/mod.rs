@@ -331,6 +331,7 @@ impl Server {
             build: self.build.clone(),
             uptime_s: self.started.elapsed().as_secs(),
             commands,
+            containers: gb_containers::supervised(),
             idle_timeout_s: self.options.idle_timeout.as_secs(),
             max_parallelism: self.options.max_parallelism,
         }

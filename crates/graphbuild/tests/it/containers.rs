@@ -306,6 +306,9 @@ fn the_container_group_create_start_attach_kill_follow_and_prune() {
     assert!(pruned.starts_with("Deleted Containers:\n") && pruned.contains("Total reclaimed space:"), "{pruned}");
     assert_eq!(ok(&env, &["ps", "-a", "--format", "{{.Names}}"]), "alive\n");
 
+    let status = ok(&env, &["server", "status", "--format", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&status).expect("json");
+    assert_eq!(status["containers"], 1, "the server supervises the detached container: {status}");
     // The server, stopping, kills what it supervises; the next server shows it exited.
     assert!(env.cmd(&["server", "stop"]).output().expect("server stop").status.success());
     assert!(ok(&env, &["ps", "-a", "--format", "{{.Names}} {{.State}}"]).starts_with("alive exited"));
