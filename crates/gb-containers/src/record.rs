@@ -365,7 +365,9 @@ pub async fn remove(root: &StateRoot, record: &ContainerRecord, force: bool) -> 
             return Err(ContainerError::Running(record.name.clone()));
         }
         crate::run::kill(root, &record, "KILL").await?;
-        crate::run::wait_until_stopped(root, &record.id, std::time::Duration::from_secs(10)).await?;
+        if !crate::run::wait_until_stopped(root, &record.id, std::time::Duration::from_secs(10)).await? {
+            return Err(ContainerError::Input(format!("container {} did not stop after SIGKILL", record.name)));
+        }
     }
     let dir = record.dir(root);
     crate::run::clean_up_dead_run(root, &record);

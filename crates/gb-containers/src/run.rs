@@ -430,8 +430,11 @@ pub(crate) async fn wait_until_stopped(
 ) -> Result<bool, ContainerError> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        if !find(root, id.as_str())?.is_running() {
-            return Ok(true);
+        // A `--rm` container is removed by its supervisor as soon as it ends.
+        match find(root, id.as_str()) {
+            Ok(record) if record.is_running() => {}
+            Ok(_) | Err(ContainerError::NoSuchContainer(_)) => return Ok(true),
+            Err(error) => return Err(error),
         }
         if tokio::time::Instant::now() >= deadline {
             return Ok(false);
