@@ -5,8 +5,8 @@ use std::io::{Seek as _, Write};
 use std::os::unix::fs::FileTypeExt as _;
 use std::path::{Path, PathBuf};
 
-use gb_cache::{ImageName, ImageRecord, Snapshot};
-use gb_snapshot::{ConfinedDir, Lookup, SnapshotStore};
+use gb_cache::{ImageName, ImageRecord};
+use gb_snapshot::{ConfinedDir, Lookup};
 use gb_store::StateRoot;
 
 use crate::error::ContainerError;
@@ -170,12 +170,7 @@ pub fn export(root: &StateRoot, record: &ContainerRecord, writer: &mut dyn Write
     {
         return gb_snapshot::tree_tar(rootfs, writer, None).map_err(ContainerError::snapshot("writing the export"));
     }
-    let dir = record.dir(root);
-    let store = SnapshotStore::open(&dir).map_err(ContainerError::snapshot("opening the container's store"))?;
-    let work = store.kept_work_dir(&dir.join("fs")).map_err(ContainerError::snapshot("opening the changes"))?;
-    let mounted = store
-        .mount_writable(&Snapshot { layers: record.layers.clone() }, &work)
-        .map_err(ContainerError::snapshot("mounting the root file system"))?;
+    let (_work, mounted) = crate::run::mount(root, record)?;
     let written = gb_snapshot::tree_tar(mounted.path(), writer, None);
     mounted.unmount().map_err(ContainerError::snapshot("unmounting the root file system"))?;
     written.map_err(ContainerError::snapshot("writing the export"))

@@ -287,12 +287,7 @@ async fn run_mounted(
     cancel: CancellationToken,
 ) -> Result<i32, ContainerError> {
     let dir = record.dir(root);
-    // The container's private store: opening it wipes its tmp/ (what a dead run left mounted).
-    let store = SnapshotStore::open(&dir).map_err(ContainerError::snapshot("opening the container's store"))?;
-    let work = store.kept_work_dir(&dir.join("fs")).map_err(ContainerError::snapshot("opening the changes"))?;
-    let mounted = store
-        .mount_writable(&Snapshot { layers: record.layers.clone() }, &work)
-        .map_err(ContainerError::snapshot("mounting the root file system"))?;
+    let (work, mounted) = mount(root, record)?;
     let rootfs = mounted.path().to_path_buf();
     ContainerRecord::update(root, &record.id, |r| r.state.rootfs = Some(rootfs.clone()))?;
     let prepared = container_spec(root, record, &rootfs);
@@ -312,6 +307,22 @@ async fn run_mounted(
     };
     mounted.unmount().map_err(ContainerError::snapshot("unmounting the root file system"))?;
     result
+}
+
+/// Mounts the container's root file system writable: the image's layers under its changes, in
+/// its private store (opening which wipes its tmp/, what a dead run left mounted). Only for a
+/// container that does not run.
+pub(crate) fn mount(
+    root: &StateRoot,
+    record: &ContainerRecord,
+) -> Result<(gb_snapshot::WorkDir, gb_snapshot::Mounted), ContainerError> {
+    let dir = record.dir(root);
+    let store = SnapshotStore::open(&dir).map_err(ContainerError::snapshot("opening the container's store"))?;
+    let work = store.kept_work_dir(&dir.join("fs")).map_err(ContainerError::snapshot("opening the changes"))?;
+    let mounted = store
+        .mount_writable(&Snapshot { layers: record.layers.clone() }, &work)
+        .map_err(ContainerError::snapshot("mounting the root file system"))?;
+    Ok((work, mounted))
 }
 
 /// The parent directories of the runtime's mount points that are not in the changes yet,
