@@ -10,6 +10,7 @@ use gb_snapshot::{ConfinedDir, Lookup};
 use gb_store::StateRoot;
 
 use crate::error::ContainerError;
+use crate::lock::{ContainerLock, HeldStill};
 use crate::record::ContainerRecord;
 
 /// How a path changed.
@@ -45,6 +46,8 @@ pub struct Change {
 
 /// The container's changes, sorted by path, as `docker diff` lists them.
 pub fn diff(root: &StateRoot, record: &ContainerRecord) -> Result<Vec<Change>, ContainerError> {
+    let held = HeldStill::take(root, &record.id)?;
+    let record = &held.record;
     let upper = record.dir(root).join("fs").join("upper");
     if !upper.exists() {
         return Ok(Vec::new());
@@ -82,6 +85,8 @@ pub fn diff(root: &StateRoot, record: &ContainerRecord) -> Result<Vec<Change>, C
 /// as `ps --size` and `system df` count them.
 pub fn size(root: &StateRoot, record: &ContainerRecord) -> u64 {
     use std::os::unix::fs::MetadataExt as _;
+    // Not frozen, as docker's `ps -s` does not pause: a race shows sizes, never contents.
+    let _lock = ContainerLock::take(&record.id);
     let upper = record.dir(root).join("fs").join("upper");
     let mut seen = std::collections::HashSet::new();
     let mut total = 0;
@@ -130,6 +135,8 @@ pub fn commit(
     let name = options.name.clone().ok_or_else(|| {
         ContainerError::Input("commit needs a name for the image: graphbuild commit CONTAINER NAME[:TAG]".to_owned())
     })?;
+    let held = HeldStill::take(root, &record.id)?;
+    let record = &held.record;
     let upper = record.dir(root).join("fs").join("upper");
     let mut tar = tempfile_in(&root.tmp_dir())?;
     if upper.exists() {
@@ -165,12 +172,11 @@ fn tempfile_in(dir: &Path) -> Result<std::fs::File, ContainerError> {
 /// Writes the container's whole file system (image and changes) as a tar, as `docker export`.
 /// A running container is read through its live mount; a stopped one is mounted for this.
 pub fn export(root: &StateRoot, record: &ContainerRecord, writer: &mut dyn Write) -> Result<(), ContainerError> {
-    if record.is_running()
-        && let Some(rootfs) = &record.state.rootfs
-    {
+    let held = HeldStill::take(root, &record.id)?;
+    if let Some(rootfs) = &held.record.state.rootfs {
         return gb_snapshot::tree_tar(rootfs, writer, None).map_err(ContainerError::snapshot("writing the export"));
     }
-    let (_work, mounted) = crate::run::mount(root, record)?;
+    let (_work, mounted) = crate::run::mount(root, &held.record)?;
     let written = gb_snapshot::tree_tar(mounted.path(), writer, None);
     mounted.unmount().map_err(ContainerError::snapshot("unmounting the root file system"))?;
     written.map_err(ContainerError::snapshot("writing the export"))

@@ -18,6 +18,7 @@
 
 mod changes;
 mod error;
+mod lock;
 mod logs;
 mod record;
 mod run;
@@ -31,5 +32,6 @@ pub use record::{
     VolumeSource, find, list, remove, rename_check,
 };
 pub use run::{
-    CreateOptions, ExecOptions, RunIo, create, exec, kill, run, stop, stop_all, supervised, wait_until_made,
+    CreateOptions, ExecOptions, RunIo, SHUTDOWN_TIMEOUT, create, exec, kill, run, stop, stop_all, supervised,
+    wait_until_made,
 };

@@ -369,6 +369,12 @@ pub async fn remove(root: &StateRoot, record: &ContainerRecord, force: bool) -> 
             return Err(ContainerError::Input(format!("container {} did not stop after SIGKILL", record.name)));
         }
     }
+    // Under its lock, nothing mounts, reads or starts it while it goes.
+    let _lock = crate::lock::ContainerLock::take(&record.id);
+    let record = find(root, record.id.as_str())?;
+    if record.is_running() {
+        return Err(ContainerError::Running(record.name.clone()));
+    }
     let dir = record.dir(root);
     crate::run::clean_up_dead_run(root, &record);
     // The link to the root's layers goes first, so that removing the directory can never

@@ -14,6 +14,7 @@ use gb_store::StateRoot;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ContainerError;
+use crate::lock::ContainerLock;
 use crate::logs::{LogStream, LogWriter};
 use crate::record::{
     ContainerConfig, ContainerId, ContainerRecord, ContainerState, NetworkMode, RECORDS, Status, VolumeMount, find,
@@ -70,14 +71,48 @@ pub fn supervised() -> usize {
     SUPERVISED.lock().map_or(0, |s| s.len())
 }
 
-/// Kills every container this process supervises (the server is stopping); their runs record
-/// them as exited.
-pub fn stop_all() {
-    if let Ok(supervised) = SUPERVISED.lock() {
+/// When [`stop_all`] first asked the containers this process supervises to stop.
+static STOPPING_ALL: Mutex<Option<std::time::Instant>> = Mutex::new(None);
+
+/// How long a stopping server waits for its containers after SIGTERM before it kills them, as
+/// docker's daemon waits for each container's stop timeout (10 s) when it shuts down.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Stops every container this process supervises, as docker's daemon does when it shuts
+/// down: the first call sends each SIGTERM; a call `timeout` or more after that kills those
+/// still running (their runs record them exited). It returns at once, so a server's watch loop
+/// calls it until no container is left.
+pub fn stop_all(root: &StateRoot, timeout: Duration) {
+    let Ok(mut since) = STOPPING_ALL.lock() else { return };
+    let first = since.is_none();
+    let asked = *since.get_or_insert_with(std::time::Instant::now);
+    drop(since);
+    let Ok(supervised) = SUPERVISED.lock() else { return };
+    if first {
+        let ids: Vec<ContainerId> = supervised.keys().cloned().collect();
+        let runtimes: Vec<PathBuf> =
+            ids.iter().map(|id| crate::record::container_dir(root, id).join("runtime")).collect();
+        // runc's kill is a process of its own: on a thread, so the caller's loop goes on.
+        let _ = std::thread::Builder::new().name("stop-containers".to_owned()).spawn(move || {
+            terminate(&ids, &runtimes);
+        });
+    } else if asked.elapsed() >= timeout {
         for cancel in supervised.values() {
             cancel.cancel();
         }
     }
+}
+
+/// Sends SIGTERM to each container (best effort: one that has ended needs none).
+fn terminate(ids: &[ContainerId], runtimes: &[PathBuf]) {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+    runtime.block_on(async {
+        for (id, dir) in ids.iter().zip(runtimes) {
+            if let Ok(control) = ContainerControl::new(dir) {
+                let _ = control.signal(id.as_str(), "TERM").await;
+            }
+        }
+    });
 }
 
 /// Makes a container from a stored image: its record (created, not started) and directory.
@@ -248,40 +283,82 @@ pub async fn run(
     on_output: &(dyn Fn(LogStream, &[u8]) + Send + Sync),
     cancel: CancellationToken,
 ) -> Result<i32, ContainerError> {
+    // Held while its file system is mounted and again while it is unmounted: nothing else
+    // mounts, reads or removes it then.
+    let lock = ContainerLock::take(id);
     let record = mark_started(root, id)?;
-    if let Ok(mut supervised) = SUPERVISED.lock() {
-        supervised.insert(id.clone(), cancel.clone());
-    }
-    let outcome = run_mounted(root, &record, io, on_output, cancel).await;
+    // Whatever ends the run, a panic too, this process no longer supervises it after, and a
+    // run that did not record its end leaves it marked exited.
+    let supervision = Supervision::begin(root, id, &cancel);
+    let outcome = run_mounted(root, &record, lock, io, on_output, cancel).await;
     let (code, error) = match &outcome {
         Ok(code) => (*code, String::new()),
         Err(ContainerError::CannotStart { code, message }) => (*code, message.clone()),
         Err(error) => (125, error.to_string()),
     };
-    let finished = ContainerRecord::update(root, id, |r| {
-        r.state.status = Status::Exited;
-        r.state.exit_code = Some(code);
-        r.state.error = error;
-        r.state.finished_unix = Some(now());
-        r.state.pid = None;
-        r.state.pid_start = None;
-        r.state.rootfs = None;
-    });
-    if let Ok(mut supervised) = SUPERVISED.lock() {
-        supervised.remove(id);
-    }
-    let finished = finished?;
+    let finished = supervision.end(code, error)?;
     if finished.config.auto_remove {
         crate::record::remove(root, &finished, false).await?;
     }
     outcome
 }
 
+/// A container this process supervises: in [`SUPERVISED`] while it lives. Dropped without
+/// [`Supervision::end`] (its run panicked), it still leaves the set and records the container
+/// exited, so a server is not kept busy by a run that is gone.
+struct Supervision<'a> {
+    root: &'a StateRoot,
+    id: &'a ContainerId,
+    ended: bool,
+}
+
+impl<'a> Supervision<'a> {
+    fn begin(root: &'a StateRoot, id: &'a ContainerId, cancel: &CancellationToken) -> Self {
+        if let Ok(mut supervised) = SUPERVISED.lock() {
+            supervised.insert(id.clone(), cancel.clone());
+        }
+        Self { root, id, ended: false }
+    }
+
+    /// Records how the run ended and leaves supervision.
+    fn end(mut self, code: i32, error: String) -> Result<ContainerRecord, ContainerError> {
+        self.ended = true;
+        ContainerRecord::update(self.root, self.id, |r| {
+            r.state.status = Status::Exited;
+            r.state.exit_code = Some(code);
+            r.state.error = error;
+            r.state.finished_unix = Some(now());
+            r.state.pid = None;
+            r.state.pid_start = None;
+            r.state.rootfs = None;
+        })
+    }
+}
+
+impl Drop for Supervision<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            let _ = ContainerRecord::update(self.root, self.id, |r| {
+                r.state.status = Status::Exited;
+                r.state.exit_code = Some(125);
+                r.state.error = "its supervisor failed".to_owned();
+                r.state.finished_unix = Some(now());
+                r.state.pid = None;
+                r.state.pid_start = None;
+            });
+        }
+        if let Ok(mut supervised) = SUPERVISED.lock() {
+            supervised.remove(self.id);
+        }
+    }
+}
+
 /// Mounts the root file system, runs the process, removes the runtime's mount points from
-/// the changes and unmounts.
+/// the changes and unmounts. `lock` is held while it mounts and while it unmounts.
 async fn run_mounted(
     root: &StateRoot,
     record: &ContainerRecord,
+    lock: ContainerLock,
     io: RunIo,
     on_output: &(dyn Fn(LogStream, &[u8]) + Send + Sync),
     cancel: CancellationToken,
@@ -289,9 +366,10 @@ async fn run_mounted(
     let dir = record.dir(root);
     let (work, mounted) = mount(root, record)?;
     let rootfs = mounted.path().to_path_buf();
-    ContainerRecord::update(root, &record.id, |r| r.state.rootfs = Some(rootfs.clone()))?;
-    let prepared = container_spec(root, record, &rootfs);
-    let result = match prepared {
+    let prepared = ContainerRecord::update(root, &record.id, |r| r.state.rootfs = Some(rootfs.clone()))
+        .and_then(|_| container_spec(root, record, &rootfs));
+    drop(lock);
+    match prepared {
         Ok((spec, created)) => {
             // Making a mount point copies its directory up into the changes (`/etc` for
             // `/etc/hosts`); those copies go again when the process left them empty, so a
@@ -299,14 +377,25 @@ async fn run_mounted(
             let copied_up = parents_copied_up(work.upper(), &spec, &rootfs);
             let result = run_process(&dir, record, &spec, io, on_output, cancel).await;
             // The process's changes stay; the runtime's empty mount points go.
+            let _lock = ContainerLock::take(&record.id);
             let _ = gb_snapshot::remove_created_mount_points(work.upper(), &created);
             let _ = gb_snapshot::remove_created_mount_points(work.upper(), &copied_up);
+            unmount(root, record, mounted)?;
             result
         }
-        Err(error) => Err(error),
-    };
+        Err(error) => {
+            let _lock = ContainerLock::take(&record.id);
+            unmount(root, record, mounted)?;
+            Err(error)
+        }
+    }
+}
+
+/// Unmounts a run's root file system and forgets it in the record (under the lock).
+fn unmount(root: &StateRoot, record: &ContainerRecord, mounted: gb_snapshot::Mounted) -> Result<(), ContainerError> {
     mounted.unmount().map_err(ContainerError::snapshot("unmounting the root file system"))?;
-    result
+    ContainerRecord::update(root, &record.id, |r| r.state.rootfs = None)?;
+    Ok(())
 }
 
 /// Mounts the container's root file system writable: the image's layers under its changes, in
@@ -416,22 +505,41 @@ pub async fn kill(root: &StateRoot, record: &ContainerRecord, signal: &str) -> R
     }
 }
 
-/// Waits until runc has made a container that `run` just started (or its run ended), so a
-/// command right after `run -d` finds it signallable; at most a few seconds.
-pub async fn wait_until_made(root: &StateRoot, id: &ContainerId) -> Result<(), ContainerError> {
+/// Waits until runc has made a container that `run` just started, or its run ended, so a
+/// command right after `run -d` finds it signallable; a process that could not start is
+/// [`ContainerError::CannotStart`] with docker's 125/126/127, as `docker run -d nosuch` fails.
+/// A supervisor that has not marked it started within [`START_TIMEOUT`] is a failure too.
+pub async fn wait_until_made(root: &StateRoot, id: &ContainerId) -> Result<ContainerRecord, ContainerError> {
     let dir = crate::record::container_dir(root, id);
     let control =
         ContainerControl::new(&dir.join("runtime")).map_err(ContainerError::exec("finding a container runtime"))?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while tokio::time::Instant::now() < deadline {
+    let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+    loop {
         let record = find(root, id.as_str())?;
-        if record.state.status == Status::Exited || (record.is_running() && control.is_running(id.as_str()).await) {
-            break;
+        if record.state.status == Status::Exited {
+            return match record.state.exit_code {
+                Some(code) if !record.state.error.is_empty() => {
+                    Err(ContainerError::CannotStart { code, message: record.state.error.clone() })
+                }
+                _ => Ok(record),
+            };
+        }
+        if record.is_running() && control.is_running(id.as_str()).await {
+            return Ok(record);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ContainerError::CannotStart {
+                code: 125,
+                message: format!("container {} did not start within {START_TIMEOUT:?}", record.name),
+            });
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    Ok(())
 }
+
+/// How long a detached start may take: mounting, the user-mode network and runc's create, on
+/// a loaded machine.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Waits until the container no longer runs, for at most `timeout`.
 pub(crate) async fn wait_until_stopped(

@@ -41,14 +41,40 @@ impl ContainerControl {
     /// Sends `signal` (a name as runc takes it, `TERM`, `KILL`, or a number) to the container's
     /// main process.
     pub async fn signal(&self, id: &str, signal: &str) -> Result<(), ExecError> {
-        let output = self.runc.command().args(["kill", id, signal]).output().await;
+        self.simple(id, &["kill", id, signal]).await
+    }
+
+    /// Freezes every process of container `id` (`runc pause`, the cgroup freezer), so nothing in
+    /// it changes its file system while it is read, as `docker commit` pauses. Synchronous, so
+    /// a guard's drop can [`Self::resume`].
+    pub fn pause(&self, id: &str) -> Result<(), ExecError> {
+        self.blocking(id, &["pause", id])
+    }
+
+    /// Thaws container `id` after [`Self::pause`].
+    pub fn resume(&self, id: &str) -> Result<(), ExecError> {
+        self.blocking(id, &["resume", id])
+    }
+
+    /// Runs one runc command about container `id` on this thread.
+    fn blocking(&self, id: &str, args: &[&str]) -> Result<(), ExecError> {
+        let output = std::process::Command::new(&self.runc.path)
+            .arg("--root")
+            .arg(&self.runc.root)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output();
         let output = output.map_err(|source| ExecError::Spawn { path: self.runc.path.clone(), source })?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            let message = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-            Err(ExecError::Runtime { id: id.to_owned(), message: format!("kill {signal}: {message}") })
-        }
+        check_output(id, args[0], &output)
+    }
+
+    /// Runs one runc command about container `id` that prints nothing when it succeeds.
+    async fn simple(&self, id: &str, args: &[&str]) -> Result<(), ExecError> {
+        let output = self.runc.command().args(args).output().await;
+        let output = output.map_err(|source| ExecError::Spawn { path: self.runc.path.clone(), source })?;
+        check_output(id, args[0], &output)
     }
 
     /// Runs `spec`'s process (its args, env, cwd and user; its rootfs and mounts are the
@@ -118,5 +144,15 @@ impl ContainerControl {
             Some(code) => Ok(code),
             None => Err(ExecError::Runtime { id: id.to_owned(), message: "runc exec was killed".to_owned() }),
         }
+    }
+}
+
+/// runc's failure, with what it said, unless it succeeded.
+fn check_output(id: &str, command: &str, output: &std::process::Output) -> Result<(), ExecError> {
+    if output.status.success() {
+        Ok(())
+    } else {
+        let message = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+        Err(ExecError::Runtime { id: id.to_owned(), message: format!("{command}: {message}") })
     }
 }

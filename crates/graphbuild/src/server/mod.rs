@@ -170,10 +170,11 @@ fn watch(server: &Server, identity: Option<(u64, u64)>) {
         if orphaned {
             state.stopping = true;
         }
-        // Containers it supervises keep it busy, as commands do; stopping, it kills them.
+        // Containers it supervises keep it busy, as commands do; stopping, it stops them as
+        // docker's daemon does: SIGTERM, then SIGKILL after the shutdown timeout.
         let containers = gb_containers::supervised();
-        if state.stopping && containers > 0 {
-            gb_containers::stop_all();
+        if let Some(root) = served_root().filter(|_| state.stopping && containers > 0) {
+            gb_containers::stop_all(root, gb_containers::SHUTDOWN_TIMEOUT);
         }
         let idle = state.running == 0 && containers == 0 && state.idle_since.elapsed() >= server.options.idle_timeout;
         if state.running == 0 && containers == 0 && (state.stopping || idle) {

@@ -136,6 +136,11 @@ fn a_detached_container_lives_on_and_is_stopped_logged_and_removed() {
     assert_eq!(ok(&env, &["ps", "-a", "-q"]), "");
     let gone = env.cmd(&["logs", "web"]).output().expect("logs");
     assert!(stderr(&gone).contains("No such container: web"), "{}", stderr(&gone));
+
+    // A detached process that cannot start fails the run as an attached one does.
+    let missing = env.cmd(&["run", "-d", "busybox", "no-such-command"]).output().expect("run -d");
+    assert_eq!(missing.status.code(), Some(127), "{}", stderr(&missing));
+    assert!(stderr(&missing).contains("no-such-command"), "{}", stderr(&missing));
 }
 
 #[test]
@@ -197,15 +202,43 @@ fn export_writes_the_containers_whole_file_system() {
     let piped = env.cmd(&["export", "exported"]).output().expect("export");
     assert!(piped.status.success(), "{}", stderr(&piped));
     assert_eq!(std::fs::read(&file).expect("read"), piped.stdout, "the pipe form is the file form");
-    let mut archive = tar::Archive::new(piped.stdout.as_slice());
-    let names: Vec<String> = archive
+    let names = tar_names(&piped.stdout);
+    assert!(names.iter().any(|n| n == "new-file"), "{names:?}");
+    assert!(names.iter().any(|n| n == "bin/busybox"), "the image's files are there too: {names:?}");
+}
+
+/// The paths in a tar archive.
+fn tar_names(bytes: &[u8]) -> Vec<String> {
+    let mut archive = tar::Archive::new(bytes);
+    archive
         .entries()
         .expect("entries")
         .flatten()
         .filter_map(|e| e.path().ok().map(|p| p.display().to_string()))
-        .collect();
-    assert!(names.iter().any(|n| n == "new-file"), "{names:?}");
-    assert!(names.iter().any(|n| n == "bin/busybox"), "the image's files are there too: {names:?}");
+        .collect()
+}
+
+#[test]
+fn a_running_container_is_read_frozen_so_swapping_a_dir_for_a_symlink_reaches_nothing() {
+    let env = Env::new();
+    // The container swaps /x/d between a directory and a symlink to / as fast as it can: a
+    // walk that read it while it ran would follow the link into the host, or fail when a file
+    // it had listed went. Frozen for the read, it is one state or the other.
+    let swap = "mkdir /x; while true; do mkdir -p /x/d; echo inside > /x/d/f; rm -rf /x/d; ln -s / /x/d; rm /x/d; done";
+    ok(&env, &["run", "-d", "--name", "swapper", "busybox", "sh", "-c", swap]);
+    eventually("the swapping to start", || ok(&env, &["diff", "swapper"]).contains("A /x"));
+    for _ in 0..10 {
+        let export = env.cmd(&["export", "swapper"]).output().expect("export");
+        assert!(export.status.success(), "{}", stderr(&export));
+        let under: Vec<String> = tar_names(&export.stdout).into_iter().filter(|n| n.starts_with("x/d/")).collect();
+        assert!(under.iter().all(|n| n == "x/d/" || n == "x/d/f"), "only the container's own file: {under:?}");
+    }
+    ok(&env, &["commit", "swapper", "swapped:1"]);
+    assert_eq!(ok(&env, &["ps", "--format", "{{.Names}} {{.State}}"]), "swapper running\n", "thawed after");
+    ok(&env, &["rm", "-f", "swapper"]);
+    // The committed layer is one state of /x/d too: the image runs with it.
+    let listed = ok(&env, &["run", "--rm", "swapped:1", "sh", "-c", "ls /x/d 2>/dev/null | head -3; true"]);
+    assert!(listed.is_empty() || listed == "f\n" || listed.contains("bin"), "{listed}");
 }
 
 #[test]
@@ -301,7 +334,8 @@ fn the_container_group_create_start_attach_kill_follow_and_prune() {
     assert_eq!(refused.status.code(), Some(1), "a stopped container cannot be killed");
 
     // prune removes every stopped container and nothing else.
-    ok(&env, &["run", "-d", "--name", "alive", "busybox", "sleep", "60"]);
+    let graceful = "trap 'echo bye; exit 3' TERM; while true; do sleep 0.1; done";
+    ok(&env, &["run", "-d", "--name", "alive", "busybox", "sh", "-c", graceful]);
     let pruned = ok(&env, &["container", "prune", "-f"]);
     assert!(pruned.starts_with("Deleted Containers:\n") && pruned.contains("Total reclaimed space:"), "{pruned}");
     assert_eq!(ok(&env, &["ps", "-a", "--format", "{{.Names}}"]), "alive\n");
@@ -309,7 +343,10 @@ fn the_container_group_create_start_attach_kill_follow_and_prune() {
     let status = ok(&env, &["server", "status", "--format", "json"]);
     let status: serde_json::Value = serde_json::from_str(&status).expect("json");
     assert_eq!(status["containers"], 1, "the server supervises the detached container: {status}");
-    // The server, stopping, kills what it supervises; the next server shows it exited.
+    // The server, stopping, stops what it supervises as docker's daemon does, SIGTERM first;
+    // the next server shows it exited as its process chose to.
     assert!(env.cmd(&["server", "stop"]).output().expect("server stop").status.success());
     assert!(ok(&env, &["ps", "-a", "--format", "{{.Names}} {{.State}}"]).starts_with("alive exited"));
+    assert_eq!(ok(&env, &["inspect", "-f", "{{.State.ExitCode}}", "alive"]), "3\n");
+    assert_eq!(ok(&env, &["logs", "alive"]), "bye\n");
 }
