@@ -5,16 +5,18 @@
 //! [`StateRoot`] for the directory they need.
 
 mod error;
+mod filter;
 mod gc;
 mod image;
 mod images;
 mod root;
 
 pub use error::{ErrorKind, StoreError};
+pub use filter::{ImageFilter, path_match};
 pub use gc::{Freed, collect_garbage, find_image, images, images_in_use, process_runs};
 pub use image::{find, import_rootfs, ir_config, manifest_of, record_platform};
 pub use images::{
-    DiskUsage, HistoryEntry, ImageSummary, Pruned, Removal, disk_usage, image_history, inspect_image, list_images,
-    parse_created, prune, remove_image, repository_and_tag, tag_image,
+    DiskUsage, HistoryEntry, ImageSummary, Pruned, PrunedImages, Removal, disk_usage, image_history, inspect_image,
+    list_images, parse_created, prune, prune_images, remove_image, repository_and_tag, tag_image,
 };
 pub use root::{StateRoot, create_private_dir, is_no_space};

@@ -413,10 +413,26 @@ pub struct ImagesArgs {
     /// `?` wildcards, as `docker images`.
     #[arg(value_name = "REPOSITORY[:TAG]")]
     pub pattern: Option<String>,
+    /// Show all images (graphbuild keeps no intermediate images, so this lists what the
+    /// default does: named and dangling images).
+    #[arg(short, long)]
+    pub all: bool,
     /// Only print image ids.
     #[arg(short, long)]
     pub quiet: bool,
-    /// `table` (default) or `json`: one JSON object per image, as `docker images --format json`.
+    /// Show digests (a DIGEST column).
+    #[arg(long)]
+    pub digests: bool,
+    /// Don't truncate output: whole `sha256:` ids.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Filter the images (repeatable): `dangling=true|false`, `reference=PATTERN`,
+    /// `before=IMAGE`, `since=IMAGE`, `label=KEY` or `label=KEY=VALUE`.
+    #[arg(short = 'f', long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// `table` (default), `table TEMPLATE`, `json` (one object per image) or a Go template
+    /// (`{{.Repository}}:{{.Tag}}`), as `docker images --format`; fields: .ID .Repository .Tag
+    /// .Digest .CreatedSince .CreatedAt .Size .Containers .SharedSize .UniqueSize .VirtualSize.
     #[arg(long, default_value = "table")]
     pub format: String,
 }
@@ -430,6 +446,34 @@ pub enum ImageCommand {
     Ls(ImagesArgs),
     /// Remove images (same as `graphbuild rmi`).
     Rm(RmiArgs),
+    /// Remove unused images: the dangling ones (`<none>:<none>`), with `-a` every image no
+    /// running container uses.
+    Prune(ImagePruneArgs),
+    /// Show an image's history (same as `graphbuild history`).
+    History(HistoryArgs),
+    /// Give an image another name (same as `graphbuild tag`).
+    Tag(TagArgs),
+    /// Write images to an archive (same as `graphbuild save`).
+    Save(SaveArgs),
+    /// Read images from an archive (same as `graphbuild load`).
+    Load(LoadArgs),
+    /// Make an image from a root file system tarball (same as `graphbuild import`).
+    Import(ImportArgs),
+    /// Pull an image (same as `graphbuild pull`).
+    Pull(PullArgs),
+    /// Push an image (same as `graphbuild push`).
+    Push(PushArgs),
+}
+
+/// `graphbuild image prune`.
+#[derive(Debug, Args)]
+pub struct ImagePruneArgs {
+    /// Remove all unused images, not just dangling ones.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 /// `graphbuild image inspect`.

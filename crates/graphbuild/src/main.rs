@@ -11,6 +11,7 @@ mod report;
 mod server;
 mod session;
 mod stdout;
+mod template;
 
 use std::path::Path;
 use std::time::Duration;
@@ -104,7 +105,9 @@ fn execute(cli: cli::Cli) -> i32 {
     let result = match cli.command {
         cli::Command::Build(args) => commands::build::run(*args, root, &insecure),
         cli::Command::Solve(args) => commands::solve::run(args, root, &insecure),
-        cli::Command::Import(args) => commands::import::run(args, root),
+        cli::Command::Import(args) | cli::Command::Image(cli::ImageCommand::Import(args)) => {
+            commands::import::run(args, root)
+        }
         cli::Command::Run(args) => commands::run::run(args, root),
         cli::Command::Lower(args) => commands::lower::run(args, root),
         cli::Command::Logout(args) => commands::registry::logout(args),
@@ -115,8 +118,13 @@ fn execute(cli: cli::Cli) -> i32 {
                 commands::images::images(args, state)
             }
             cli::Command::Image(cli::ImageCommand::Inspect(args)) => commands::images::inspect(args, state),
-            cli::Command::History(args) => commands::images::history(args, state),
-            cli::Command::Tag(args) => commands::images::tag(args, state),
+            cli::Command::History(args) | cli::Command::Image(cli::ImageCommand::History(args)) => {
+                commands::images::history(args, state)
+            }
+            cli::Command::Tag(args) | cli::Command::Image(cli::ImageCommand::Tag(args)) => {
+                commands::images::tag(args, state)
+            }
+            cli::Command::Image(cli::ImageCommand::Prune(args)) => commands::images::image_prune(args, state),
             cli::Command::Rmi(args) | cli::Command::Image(cli::ImageCommand::Rm(args)) => {
                 commands::images::rmi(args, state)
             }
@@ -125,10 +133,18 @@ fn execute(cli: cli::Cli) -> i32 {
             cli::Command::Builds(cli::BuildsCommand::Ls(args)) => commands::builds::ls(args, state),
             cli::Command::Builds(cli::BuildsCommand::Show(args)) => commands::builds::show(args, state),
             cli::Command::Builds(cli::BuildsCommand::Explain(args)) => commands::builds::explain(args, state),
-            cli::Command::Save(args) => commands::archive::save(args, state),
-            cli::Command::Load(args) => commands::archive::load(args, state),
-            cli::Command::Pull(args) => commands::registry::pull(args, state, &insecure),
-            cli::Command::Push(args) => commands::registry::push(args, state, &insecure),
+            cli::Command::Save(args) | cli::Command::Image(cli::ImageCommand::Save(args)) => {
+                commands::archive::save(args, state)
+            }
+            cli::Command::Load(args) | cli::Command::Image(cli::ImageCommand::Load(args)) => {
+                commands::archive::load(args, state)
+            }
+            cli::Command::Pull(args) | cli::Command::Image(cli::ImageCommand::Pull(args)) => {
+                commands::registry::pull(args, state, &insecure)
+            }
+            cli::Command::Push(args) | cli::Command::Image(cli::ImageCommand::Push(args)) => {
+                commands::registry::push(args, state, &insecure)
+            }
             cli::Command::Login(args) => commands::registry::login(args, state, &insecure),
             _ => Err(exit::Failure::Input("unexpected command".to_owned())),
         }),

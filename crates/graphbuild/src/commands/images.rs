@@ -7,9 +7,10 @@ use gb_cache::ImageRecord;
 use gb_engine::{EngineError, ImageSummary};
 use gb_store::StateRoot;
 
-use crate::cli::{DfArgs, HistoryArgs, ImagesArgs, InspectArgs, PruneArgs, RmiArgs, TagArgs};
+use crate::cli::{DfArgs, HistoryArgs, ImagePruneArgs, ImagesArgs, InspectArgs, PruneArgs, RmiArgs, TagArgs};
 use crate::exit::Failure;
-use crate::stdout::outln;
+use crate::stdout::{out, outln};
+use crate::template::{self, Columns, Format};
 
 /// An engine failure outside a build: no Dockerfile to point into.
 fn failure(error: impl Into<EngineError>) -> Failure {
@@ -23,6 +24,12 @@ pub fn find(root: &StateRoot, name: &str) -> Result<(gb_cache::ImageName, ImageR
 
 /// Docker's human sizes: 1000-based, three significant digits (`1.23kB`, `12.3MB`, `123MB`).
 pub fn human_size(bytes: u64) -> String {
+    human_size_with_precision(bytes, 3)
+}
+
+/// Go's `units.HumanSizeWithPrecision`: 1000-based units, `precision` significant digits
+/// (docker's prune reports use 4: `1.711GB`).
+pub fn human_size_with_precision(bytes: u64, precision: usize) -> String {
     let units = ["B", "kB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -33,13 +40,15 @@ pub fn human_size(bytes: u64) -> String {
     if unit == 0 {
         return format!("{bytes}B");
     }
-    let text = if value >= 100.0 {
-        format!("{value:.0}")
+    let integer_digits = if value >= 100.0 {
+        3
     } else if value >= 10.0 {
-        format!("{value:.1}")
+        2
     } else {
-        format!("{value:.2}")
+        1
     };
+    let decimals = precision.saturating_sub(integer_digits);
+    let text = format!("{value:.decimals$}");
     let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text };
     format!("{text}{}", units[unit])
 }
@@ -98,60 +107,101 @@ fn split_pattern(pattern: &str) -> (String, Option<String>) {
     (repository, tag)
 }
 
+/// The columns of `images`: docker's default table and each field's header.
+const IMAGE_COLUMNS: Columns<'static> = Columns {
+    default_table: "{{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}",
+    headers: &[
+        ("Repository", "REPOSITORY"),
+        ("Tag", "TAG"),
+        ("ID", "IMAGE ID"),
+        ("Digest", "DIGEST"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("Size", "SIZE"),
+        ("Containers", "CONTAINERS"),
+        ("SharedSize", "SHARED SIZE"),
+        ("UniqueSize", "UNIQUE SIZE"),
+        ("VirtualSize", "VIRTUAL SIZE"),
+    ],
+};
+
+/// docker's default table with `--digests`.
+const IMAGE_TABLE_WITH_DIGESTS: &str =
+    "{{.Repository}}\\t{{.Tag}}\\t{{.Digest}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}";
+
+/// A user's `--format` as a renderer's, or the input error docker gives.
+pub(crate) fn parse_format(text: &str) -> Result<Format, Failure> {
+    Format::parse(text).map_err(|error| Failure::Input(error.to_string()))
+}
+
+/// Renders rows and prints them.
+pub(crate) fn print_rows(format: &Format, rows: &[serde_json::Value], columns: &Columns<'_>) -> Result<(), Failure> {
+    let text = template::render(format, rows, columns).map_err(|error| Failure::Input(error.to_string()))?;
+    out!("{text}");
+    Ok(())
+}
+
 /// `graphbuild images`.
 pub fn images(args: ImagesArgs, root: &StateRoot) -> Result<(), Failure> {
     let mut rows = gb_engine::list_images(root).map_err(failure)?;
+    let filter = gb_engine::ImageFilter::parse(root, &args.filters).map_err(failure)?;
+    rows.retain(|image| filter.matches(image));
     if let Some((repository, tag)) = args.pattern.as_deref().map(split_pattern) {
         rows.retain(|image| {
-            matches_pattern(&repository, &image.repository)
+            !image.name.is_dangling()
+                && matches_pattern(&repository, &image.repository)
                 && tag.as_ref().is_none_or(|tag| matches_pattern(tag, &image.tag))
         });
     }
-    if args.quiet {
+    let mut format = parse_format(&args.format)?;
+    if args.quiet && format.is_default_table() {
+        // Each image once (docker prints an id per name, which `rmi $(images -q)` then trips
+        // over).
         let mut seen = BTreeSet::new();
         for image in &rows {
-            if seen.insert(image.short_id()) {
-                outln!("{}", image.short_id());
+            let id = image_id(image, args.no_trunc);
+            if seen.insert(id.clone()) {
+                outln!("{id}");
             }
         }
         return Ok(());
     }
-    match args.format.as_str() {
-        "table" => {}
-        "json" => {
-            for image in &rows {
-                outln!("{}", json_line(image));
+    // As docker: `--digests` picks the table with a DIGEST column, or adds one to a table
+    // template that has none.
+    if args.digests {
+        match &format {
+            Format::Table(None) => format = Format::Table(Some(parse_template(IMAGE_TABLE_WITH_DIGESTS)?)),
+            Format::Table(Some(_)) if !args.format.contains("{{.Digest}}") => {
+                let columns = args.format.strip_prefix("table").unwrap_or(&args.format);
+                format = Format::Table(Some(parse_template(&format!("{columns}\\t{{{{.Digest}}}}"))?));
             }
-            return Ok(());
+            _ => {}
         }
-        other => return Err(Failure::Input(format!("--format {other}: expected table or json"))),
     }
-    let table: Vec<[String; 5]> = rows
-        .iter()
-        .map(|image| {
-            [
-                image.repository.clone(),
-                image.tag.clone(),
-                image.short_id(),
-                ago(image.created_unix),
-                human_size(image.size),
-            ]
-        })
-        .collect();
-    print_table(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &table);
-    Ok(())
+    let rows: Vec<serde_json::Value> = rows.iter().map(|image| image_row(image, args.no_trunc)).collect();
+    print_rows(&format, &rows, &IMAGE_COLUMNS)
 }
 
-/// One image as `docker images --format json` prints it (fields docker computes from
-/// containers and shared layers are `N/A`, as docker prints them without `--size`).
-fn json_line(image: &ImageSummary) -> String {
+/// A template of a table's columns.
+fn parse_template(text: &str) -> Result<template::Template, Failure> {
+    template::Template::parse(text).map_err(|error| Failure::Input(error.to_string()))
+}
+
+/// An image's id as docker prints it: 12 hex digits, or the whole `sha256:...` with `--no-trunc`.
+fn image_id(image: &ImageSummary, no_trunc: bool) -> String {
+    if no_trunc { image.id.to_string() } else { image.short_id() }
+}
+
+/// One image as docker's `images` formats see it (fields docker computes from containers and
+/// shared layers are `N/A`, as docker prints them without `--size`).
+fn image_row(image: &ImageSummary, no_trunc: bool) -> serde_json::Value {
     let size = human_size(image.size);
     serde_json::json!({
         "Containers": "N/A",
         "CreatedAt": docker_time(image.created_unix),
         "CreatedSince": ago(image.created_unix),
         "Digest": image.digest.clone().unwrap_or_else(|| "<none>".to_owned()),
-        "ID": image.short_id(),
+        "ID": image_id(image, no_trunc),
         "Repository": image.repository,
         "SharedSize": "N/A",
         "Size": size,
@@ -159,7 +209,6 @@ fn json_line(image: &ImageSummary) -> String {
         "UniqueSize": "N/A",
         "VirtualSize": size,
     })
-    .to_string()
 }
 
 /// Docker's time format for `CreatedAt`: `2006-01-02 15:04:05 +0000 UTC`.
@@ -269,6 +318,48 @@ pub fn rmi(args: RmiArgs, root: &StateRoot) -> Result<(), Failure> {
     failed.map_or(Ok(()), Err)
 }
 
+/// `graphbuild image prune`: asks first unless `-f` (reading the answer from standard input,
+/// terminal or not, as docker does), then prints docker's report.
+pub fn image_prune(args: ImagePruneArgs, root: &StateRoot) -> Result<(), Failure> {
+    let warning = match args.all {
+        true => "WARNING! This will remove all images without at least one container associated to them.",
+        false => "WARNING! This will remove all dangling images.",
+    };
+    if !args.force && !confirm(warning)? {
+        outln!("Total reclaimed space: 0B");
+        return Ok(());
+    }
+    let pruned = gb_engine::prune_images(root, args.all).map_err(failure)?;
+    if !pruned.untagged.is_empty() || !pruned.deleted.is_empty() {
+        let mut report = String::from("Deleted Images:\n");
+        for name in &pruned.untagged {
+            report.push_str(&format!("untagged: {name}\n"));
+        }
+        for id in &pruned.deleted {
+            report.push_str(&format!("deleted: {id}\n"));
+        }
+        outln!("{report}");
+    }
+    outln!("Total reclaimed space: {}", human_size_with_precision(pruned.bytes, 4));
+    Ok(())
+}
+
+/// Docker's `PromptForConfirmation`: the warning and the question on standard output, then a
+/// line of standard input; only `y` or `Y` goes on.
+fn confirm(warning: &str) -> Result<bool, Failure> {
+    use std::io::Read as _;
+    out!("{warning}\nAre you sure you want to continue? [y/N] ");
+    let session = crate::session::current();
+    let mut stdin = session.stdin();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    // One byte at a time, so nothing after the answer's line is taken from the caller.
+    while stdin.read(&mut byte).map_err(Failure::os("reading standard input"))? == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    Ok(matches!(String::from_utf8_lossy(&line).trim(), "y" | "Y"))
+}
+
 /// `graphbuild prune`.
 pub fn prune(args: PruneArgs, root: &StateRoot) -> Result<(), Failure> {
     let pruned = gb_engine::prune(root, args.all).map_err(failure)?;
@@ -357,6 +448,9 @@ mod tests {
         assert_eq!(human_size(1_234), "1.23kB");
         assert_eq!(human_size(12_345_678), "12.3MB");
         assert_eq!(human_size(123_456_789), "123MB");
+        assert_eq!(human_size_with_precision(1_711_400_000, 4), "1.711GB");
+        assert_eq!(human_size_with_precision(12_345, 4), "12.35kB");
+        assert_eq!(human_size_with_precision(0, 4), "0B");
     }
 
     #[test]

@@ -318,8 +318,120 @@ fn images_format_json_prints_one_docker_object_per_image() {
     assert_eq!(busybox["ID"].as_str().map(str::len), Some(12));
     assert!(busybox["CreatedAt"].as_str().is_some_and(|t| t.ends_with(" +0000 UTC")), "{busybox}");
     assert!(busybox["Size"].as_str().is_some_and(|s| s.ends_with('B')), "{busybox}");
-    let bad = env.cmd(&["images", "--format", "yaml"]).output().expect("images");
-    assert_eq!(bad.status.code(), Some(1));
+    // Anything else is a template, as docker: literal text is printed once per image.
+    assert_eq!(run_ok(&env, &["images", "--format", "yaml"]), "yaml\n");
+}
+
+/// Builds `tag` from a one-RUN Dockerfile with a label, dated `epoch`; returns the image id.
+fn build_labelled(env: &Env, tag: &str, label: &str, epoch: &str) -> String {
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", &format!("FROM busybox\nLABEL tier={label}\nRUN echo {label} > /v\n"));
+    let output = env
+        .cmd(&["build", "-q", "-t", tag])
+        .env("SOURCE_DATE_EPOCH", epoch)
+        .arg(context.path())
+        .output()
+        .expect("build");
+    assert_ok(&output);
+    stdout(&output).trim().to_owned()
+}
+
+/// `images` flags as docker's: templates, table templates with docker's alignment, --no-trunc,
+/// --digests, -q, and every --filter kind, with docker's errors for bad filters and fields.
+#[test]
+fn images_formats_and_filters_as_docker() {
+    let env = Env::new();
+    let one = build_labelled(&env, "basic:1", "one", "1000000000");
+    let two = build_labelled(&env, "basic:2", "two", "1100000000");
+    let names = |args: &[&str]| {
+        let mut lines: Vec<String> =
+            run_ok(&env, &[&["images", "--format", "{{.Repository}}:{{.Tag}}"], args].concat())
+                .lines()
+                .map(str::to_owned)
+                .collect();
+        lines.sort();
+        lines.join(" ")
+    };
+    assert_eq!(names(&[]), "basic:1 basic:2 busybox:latest");
+    assert_eq!(names(&["-f", "reference=basic:1"]), "basic:1");
+    assert_eq!(names(&["-f", "reference=b*"]), "basic:1 basic:2 busybox:latest");
+    assert_eq!(names(&["-f", "reference=basic", "-f", "label=tier=two"]), "basic:2");
+    assert_eq!(names(&["--filter", "label=tier"]), "basic:1 basic:2");
+    assert_eq!(names(&["-f", "before=basic:2"]), "basic:1");
+    assert_eq!(names(&["-f", "since=basic:1", "-f", "reference=basic"]), "basic:2");
+    assert_eq!(names(&["-f", "dangling=true"]), "");
+    assert_eq!(names(&["-a", "-f", "dangling=false"]), "basic:1 basic:2 busybox:latest");
+
+    // A table template: docker's headers, columns padded to the widest cell plus 3 (10 at least).
+    let table = run_ok(&env, &["images", "--format", "table {{.Tag}}\\t{{.ID}}", "basic:1"]);
+    assert_eq!(table, format!("TAG       IMAGE ID\n1         {}\n", &one.trim_start_matches("sha256:")[..12]));
+    let full = run_ok(&env, &["images", "-q", "--no-trunc", "basic:2"]);
+    assert_eq!(full.trim(), two);
+    let json = run_ok(&env, &["images", "--no-trunc", "--format", "{{json .}}", "basic:2"]);
+    let row: serde_json::Value = serde_json::from_str(json.trim()).expect("json");
+    assert_eq!((row["ID"].as_str(), row["Tag"].as_str()), (Some(two.as_str()), Some("2")));
+    let digests = run_ok(&env, &["images", "--digests"]);
+    assert!(digests.starts_with("REPOSITORY   TAG       DIGEST    IMAGE ID"), "{digests}");
+
+    let bad_field = env.cmd(&["images", "--format", "{{.Nope}}"]).output().expect("images");
+    assert_eq!(bad_field.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad_field.stderr).contains("can't evaluate field Nope"), "{bad_field:?}");
+    for (filter, message) in
+        [("bogus=1", "invalid filter 'bogus'"), ("dangling=maybe", "invalid filter 'dangling=maybe'")]
+    {
+        let refused = env.cmd(&["images", "-f", filter]).output().expect("images");
+        assert_eq!(refused.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&refused.stderr).contains(message), "{refused:?}");
+    }
+}
+
+/// A name built again leaves its old image dangling (`<none>:<none>`, its layers kept, usable
+/// by id) until `rmi` or `image prune` removes it; an image another name holds is not dangling.
+#[test]
+fn a_rebuilt_name_leaves_a_dangling_image_until_pruned() {
+    let env = Env::new();
+    let old = build_labelled(&env, "app", "old", "1000000000");
+    let new = build_labelled(&env, "app", "new", "1100000000");
+    assert_ne!(old, new);
+    let dangling =
+        run_ok(&env, &["images", "--filter", "dangling=true", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}"]);
+    assert_eq!(dangling, format!("{} <none>:<none>\n", &old.trim_start_matches("sha256:")[..12]));
+    assert!(run_ok(&env, &["images"]).lines().any(|l| l.starts_with("<none>       <none>    ")));
+    let inspect: serde_json::Value = serde_json::from_str(&run_ok(&env, &["image", "inspect", &old])).expect("json");
+    assert_eq!(inspect[0]["RepoTags"], serde_json::json!([]));
+    // Its layers are still there: it runs.
+    assert_eq!(run_ok(&env, &["run", "--rm", &old, "cat", "/v"]), "old\n");
+
+    // Tagging a dangling image names it again; a name moving off an image another name holds
+    // leaves nothing dangling.
+    run_ok(&env, &["tag", &old, "keep:1"]);
+    assert_eq!(run_ok(&env, &["images", "-q", "-f", "dangling=true"]), "");
+    run_ok(&env, &["tag", "app", "keep:2"]);
+    build_labelled(&env, "app", "newest", "1200000000");
+    assert_eq!(run_ok(&env, &["images", "-q", "-f", "dangling=true"]), "");
+
+    // `rmi ID` removes a dangling image; `image prune` the rest, after asking.
+    run_ok(&env, &["tag", "busybox", "keep:1"]);
+    let removed = run_ok(&env, &["rmi", &old]);
+    assert_eq!(removed, format!("Deleted: {old}\n"));
+    run_ok(&env, &["tag", "busybox", "keep:2"]);
+    let asked = env.cmd(&["image", "prune"]).write_stdin("n\n").output().expect("prune");
+    assert_ok(&asked);
+    assert_eq!(
+        stdout(&asked),
+        "WARNING! This will remove all dangling images.\nAre you sure you want to continue? [y/N] Total reclaimed space: 0B\n"
+    );
+    assert_eq!(
+        run_ok(&env, &["images", "-q", "-f", "dangling=true"]),
+        format!("{}\n", &new.trim_start_matches("sha256:")[..12])
+    );
+    let pruned = run_ok(&env, &["image", "prune", "-f"]);
+    assert!(pruned.starts_with(&format!("Deleted Images:\ndeleted: {new}\n\nTotal reclaimed space: ")), "{pruned}");
+    assert!(!pruned.ends_with(" 0B\n"), "its manifest and config were freed: {pruned}");
+    assert_eq!(run_ok(&env, &["images", "-q", "-f", "dangling=true"]), "");
+    assert!(env.cmd(&["image", "inspect", &new]).output().expect("inspect").status.code() == Some(1));
+    // What is left still runs.
+    assert_eq!(run_ok(&env, &["run", "--rm", "app", "cat", "/v"]), "newest\n");
 }
 
 /// `images NAME:TAG` shows that tag only, as docker does, so `rmi $(images -q basic:1)` removes
