@@ -482,14 +482,25 @@ pub struct InspectArgs {
     /// Image names or ids.
     #[arg(required = true)]
     pub names: Vec<String>,
+    /// A Go template executed once per image (`{{.Config.Cmd}}`, `{{json .RootFS}}`); `json`
+    /// (the default) prints the JSON array.
+    #[arg(short, long)]
+    pub format: Option<String>,
 }
 
 /// `graphbuild history`.
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// Don't truncate CREATED BY.
+    /// Don't truncate output: the whole image id and CREATED BY.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Only print image ids (`<missing>` for the rows below the image, as docker).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// `table` (default), `table TEMPLATE`, `json` or a Go template, as `docker history
+    /// --format`; fields: .ID .CreatedSince .CreatedAt .CreatedBy .Size .Comment.
+    #[arg(long)]
+    pub format: Option<String>,
     /// Print sizes and dates in human readable format (`-H=false`: sizes in bytes, dates in
     /// RFC 3339), as `docker history`.
     #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set)]

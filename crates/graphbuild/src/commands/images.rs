@@ -241,7 +241,8 @@ pub(crate) fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N
     }
 }
 
-/// `graphbuild image inspect`: Docker's shape (Id, RepoTags, Created, Config, RootFS, ...).
+/// `graphbuild image inspect`: Docker's shape (Id, RepoTags, Created, Config, RootFS, ...), or
+/// with `-f TEMPLATE` the template once per image (`{{.Config.Cmd}}`, `{{json .RootFS}}`).
 pub fn inspect(args: InspectArgs, root: &StateRoot) -> Result<(), Failure> {
     let out: Vec<serde_json::Value> = args
         .names
@@ -249,41 +250,69 @@ pub fn inspect(args: InspectArgs, root: &StateRoot) -> Result<(), Failure> {
         .map(|name| gb_engine::inspect_image(root, name))
         .collect::<Result<_, _>>()
         .map_err(failure)?;
-    outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    match args.format.as_deref() {
+        None | Some("" | "json") => outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default()),
+        Some(text) => {
+            let format = Format::Template(parse_template(text)?);
+            print_rows(&format, &out, &Columns { default_table: "", headers: &[] })?;
+        }
+    }
     Ok(())
 }
 
+/// The columns of `history`.
+const HISTORY_COLUMNS: Columns<'static> = Columns {
+    default_table: "{{.ID}}\\t{{.CreatedSince}}\\t{{.CreatedBy}}\\t{{.Size}}\\t{{.Comment}}",
+    headers: &[
+        ("ID", "IMAGE"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("CreatedBy", "CREATED BY"),
+        ("Size", "SIZE"),
+        ("Comment", "COMMENT"),
+    ],
+};
+
 /// `graphbuild history`: newest first, `<missing>` ids below the top, as Docker shows images
-/// built by BuildKit.
+/// built by BuildKit; `-q`, `--format` and `--no-trunc` (whole ids and instructions) as docker.
 pub fn history(args: HistoryArgs, root: &StateRoot) -> Result<(), Failure> {
     let (id, entries) = gb_engine::image_history(root, &args.name).map_err(failure)?;
-    let mut rows: Vec<[String; 5]> = entries
+    let rows: Vec<serde_json::Value> = entries
         .iter()
-        .map(|entry| {
-            let created_by = if args.no_trunc || entry.created_by.chars().count() <= 45 {
-                entry.created_by.clone()
-            } else {
-                format!("{}…", entry.created_by.chars().take(44).collect::<String>())
+        .rev()
+        .enumerate()
+        .map(|(i, entry)| {
+            let image = match (i, args.no_trunc) {
+                (0, true) => id.to_string(),
+                (0, false) => id.hex()[..12].to_owned(),
+                _ => "<missing>".to_owned(),
             };
-            [
-                "<missing>".to_owned(),
-                match (entry.created_unix, args.human) {
+            let created_by = entry.created_by.replace('\t', " ");
+            let created_by = if args.no_trunc || created_by.chars().count() <= 45 {
+                created_by
+            } else {
+                format!("{}…", created_by.chars().take(44).collect::<String>())
+            };
+            let created_at = entry.created_unix.map(|unix| gb_export::rfc3339(i64::try_from(unix).unwrap_or(i64::MAX)));
+            serde_json::json!({
+                "Comment": entry.comment,
+                "CreatedAt": created_at.clone().unwrap_or_else(|| "N/A".to_owned()),
+                "CreatedBy": created_by,
+                "CreatedSince": match (entry.created_unix, args.human) {
                     (None, _) => "N/A".to_owned(),
                     (Some(unix), true) => ago(unix),
-                    (Some(unix), false) => gb_export::rfc3339(i64::try_from(unix).unwrap_or(i64::MAX)),
+                    (Some(_), false) => created_at.unwrap_or_default(),
                 },
-                created_by,
-                if args.human { human_size(entry.size) } else { entry.size.to_string() },
-                entry.comment.clone(),
-            ]
+                "ID": image,
+                "Size": if args.human { human_size(entry.size) } else { entry.size.to_string() },
+            })
         })
         .collect();
-    rows.reverse();
-    if let Some(first) = rows.first_mut() {
-        first[0] = id.hex()[..12].to_owned();
+    let mut format = parse_format(args.format.as_deref().unwrap_or("table"))?;
+    if args.quiet && format.is_default_table() {
+        format = Format::Template(parse_template("{{.ID}}")?);
     }
-    print_table(&["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], &rows);
-    Ok(())
+    print_rows(&format, &rows, &HISTORY_COLUMNS)
 }
 
 /// `graphbuild tag`.

@@ -470,3 +470,33 @@ fn images_with_a_tag_shows_that_tag_only() {
     assert!(stdout(&output).contains("Untagged: basic:2"), "{}", stdout(&output));
     assert_eq!(run_ok(&env, &["images", "-q", "basic"]), "");
 }
+
+/// `history -q`, `--no-trunc` and `--format`, and `image inspect -f`, as docker's.
+#[test]
+fn history_and_inspect_take_docker_formats() {
+    let env = Env::new();
+    let id = build_labelled(&env, "app", "one", "1000000000");
+    let short = &id.trim_start_matches("sha256:")[..12];
+    // Busybox's one entry, LABEL and RUN, newest first; only the image's own row has its id.
+    assert_eq!(run_ok(&env, &["history", "-q", "app"]), format!("{short}\n<missing>\n<missing>\n"));
+    assert_eq!(run_ok(&env, &["history", "-q", "--no-trunc", "app"]), format!("{id}\n<missing>\n<missing>\n"));
+    let table = run_ok(&env, &["history", "--format", "table {{.ID}}\\t{{.Size}}", "-H=false", "app"]);
+    assert_eq!(table.lines().take(2).collect::<Vec<_>>(), ["IMAGE          SIZE", &format!("{short}   4")], "{table}");
+    let json = run_ok(&env, &["history", "--format", "json", "app"]);
+    let top: serde_json::Value = serde_json::from_str(json.lines().next().unwrap_or_default()).expect("json");
+    assert_eq!(top["CreatedBy"], "RUN /bin/sh -c echo one > /v # buildkit");
+    assert_eq!(top["CreatedAt"], "2001-09-09T01:46:40Z");
+    let long = run_ok(&env, &["history", "--no-trunc", "--format", "{{.CreatedBy}}", "app"]);
+    assert!(long.lines().any(|l| l == "LABEL tier=one"), "{long}");
+
+    let inspected = run_ok(
+        &env,
+        &["image", "inspect", "-f", "{{.Id}} {{index .Config.Labels \"tier\"}} {{json .RepoTags}}", "app", "busybox"],
+    );
+    let lines: Vec<&str> = inspected.lines().collect();
+    assert_eq!(lines[0], format!("{id} one [\"app:latest\"]"));
+    assert!(lines[1].ends_with(" [\"busybox:latest\"]"), "{inspected}");
+    let bad = env.cmd(&["image", "inspect", "--format", "{{.Nope}}", "app"]).output().expect("inspect");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("can't evaluate field Nope"));
+}
