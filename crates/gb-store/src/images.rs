@@ -88,6 +88,27 @@ pub struct DiskUsage {
     pub blobs: u64,
     /// Per image name: its summary and the bytes it shares with other images.
     pub per_image: Vec<(ImageSummary, u64)>,
+    /// What the images' layers no image a running container uses take (docker's reclaimable).
+    pub images_reclaimable: u64,
+    /// The ids of the images running containers use.
+    pub active_ids: BTreeSet<Sha256Digest>,
+    /// Per build cache record: what `system df -v` lists.
+    pub per_cache: Vec<CacheUsage>,
+}
+
+/// One build cache record, as `docker system df -v` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheUsage {
+    /// The record's cache key (hex).
+    pub id: String,
+    /// The step it is the result of.
+    pub description: String,
+    /// The bytes of the layers the step made (each output's top layer).
+    pub size: u64,
+    /// When it was stored, seconds since the epoch.
+    pub created_unix: u64,
+    /// Whether an image holds a layer the step made too.
+    pub shared: bool,
 }
 
 /// What `prune` freed.
@@ -342,6 +363,25 @@ pub fn disk_usage(root: &StateRoot) -> Result<DiskUsage, StoreError> {
         cache_on_disk: cache_layers.iter().filter(|l| !image_layers.contains(*l)).map(|l| layer_size(root, l)).sum(),
         blobs: root.content.disk_usage(),
         per_image,
+        images_reclaimable: image_layers
+            .iter()
+            .filter(|l| !unique.iter().any(|(id, r)| in_use.contains(id) && r.layers.contains(l)))
+            .map(|l| layer_size(root, l))
+            .sum(),
+        per_cache: results
+            .iter()
+            .map(|(key, record)| {
+                let made: Vec<&LayerId> = record.outputs.iter().filter_map(|s| s.layers.last()).collect();
+                CacheUsage {
+                    id: key.0.hex(),
+                    description: record.description.clone(),
+                    size: made.iter().map(|l| layer_size(root, l)).sum(),
+                    created_unix: record.created_unix,
+                    shared: made.iter().any(|l| image_layers.contains(l)),
+                }
+            })
+            .collect(),
+        active_ids: in_use,
     })
 }
 

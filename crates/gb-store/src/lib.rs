@@ -16,7 +16,7 @@ pub use filter::{ImageFilter, path_match};
 pub use gc::{Freed, collect_garbage, find_image, images, images_in_use, process_runs};
 pub use image::{find, import_rootfs, ir_config, manifest_of, record_platform};
 pub use images::{
-    DiskUsage, HistoryEntry, ImageSummary, Pruned, PrunedImages, Removal, disk_usage, image_history, inspect_image,
-    list_images, parse_created, prune, prune_images, remove_image, repository_and_tag, tag_image,
+    CacheUsage, DiskUsage, HistoryEntry, ImageSummary, Pruned, PrunedImages, Removal, disk_usage, image_history,
+    inspect_image, list_images, parse_created, prune, prune_images, remove_image, repository_and_tag, tag_image,
 };
 pub use root::{StateRoot, create_private_dir, is_no_space};

@@ -53,6 +53,9 @@ pub enum Command {
     Df(DfArgs),
     /// Free build cache and dangling images.
     Prune(PruneArgs),
+    /// Docker's `system` commands: `system df`.
+    #[command(subcommand)]
+    System(SystemCommand),
     /// Write images to a docker-archive (or OCI) tar file.
     Save(SaveArgs),
     /// Read images from a docker-archive or OCI archive.
@@ -535,6 +538,25 @@ pub struct DfArgs {
     /// One row per image and cache entry.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+/// `graphbuild system ...`.
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Show docker's disk usage table: images, containers, local volumes, build cache.
+    Df(SystemDfArgs),
+}
+
+/// `graphbuild system df`.
+#[derive(Debug, Args)]
+pub struct SystemDfArgs {
+    /// List each image (with its shared and unique size) and build cache record.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// `table` (default), `table TEMPLATE`, `json` or a Go template over the summary rows
+    /// (.Type .TotalCount .Active .Size .Reclaimable).
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 /// `graphbuild prune`.

@@ -129,6 +129,7 @@ fn execute(cli: cli::Cli) -> i32 {
                 commands::images::rmi(args, state)
             }
             cli::Command::Df(args) => commands::images::df(args, state),
+            cli::Command::System(cli::SystemCommand::Df(args)) => commands::images::system_df(args, state),
             cli::Command::Prune(args) => commands::images::prune(args, state),
             cli::Command::Builds(cli::BuildsCommand::Ls(args)) => commands::builds::ls(args, state),
             cli::Command::Builds(cli::BuildsCommand::Show(args)) => commands::builds::show(args, state),

@@ -7,7 +7,9 @@ use gb_cache::ImageRecord;
 use gb_engine::{EngineError, ImageSummary};
 use gb_store::StateRoot;
 
-use crate::cli::{DfArgs, HistoryArgs, ImagePruneArgs, ImagesArgs, InspectArgs, PruneArgs, RmiArgs, TagArgs};
+use crate::cli::{
+    DfArgs, HistoryArgs, ImagePruneArgs, ImagesArgs, InspectArgs, PruneArgs, RmiArgs, SystemDfArgs, TagArgs,
+};
 use crate::exit::Failure;
 use crate::stdout::{out, outln};
 use crate::template::{self, Columns, Format};
@@ -453,6 +455,114 @@ pub fn df(args: DfArgs, root: &StateRoot) -> Result<(), Failure> {
         print_table(&["IMAGE", "IMAGE ID", "SIZE", "SHARED SIZE"], &table);
     }
     Ok(())
+}
+
+/// The columns of `system df`.
+const SYSTEM_DF_COLUMNS: Columns<'static> = Columns {
+    default_table: "{{.Type}}\\t{{.TotalCount}}\\t{{.Active}}\\t{{.Size}}\\t{{.Reclaimable}}",
+    headers: &[
+        ("Type", "TYPE"),
+        ("TotalCount", "TOTAL"),
+        ("Active", "ACTIVE"),
+        ("Size", "SIZE"),
+        ("Reclaimable", "RECLAIMABLE"),
+    ],
+};
+
+/// docker's `Reclaimable` cell: the size and, when there is anything, its share of the total.
+fn reclaimable(reclaimable: u64, total: u64) -> String {
+    let size = human_size_with_precision(reclaimable, 4);
+    match reclaimable.saturating_mul(100).checked_div(total) {
+        Some(percent) => format!("{size} ({percent}%)"),
+        None => size,
+    }
+}
+
+/// `graphbuild system df [-v]`: docker's four rows (containers and local volumes are none:
+/// graphbuild keeps neither), and with `-v` each image and build cache record.
+pub fn system_df(args: SystemDfArgs, root: &StateRoot) -> Result<(), Failure> {
+    let usage = gb_engine::disk_usage(root).map_err(failure)?;
+    let row = |kind: &str, total: usize, active: usize, size: String, reclaimable: String| {
+        serde_json::json!({
+            "Type": kind, "TotalCount": total.to_string(), "Active": active.to_string(),
+            "Size": size, "Reclaimable": reclaimable,
+        })
+    };
+    let rows = [
+        row(
+            "Images",
+            usage.images,
+            usage.images_active,
+            human_size_with_precision(usage.images_on_disk, 4),
+            reclaimable(usage.images_reclaimable, usage.images_on_disk),
+        ),
+        row("Containers", 0, 0, "0B".to_owned(), "0B".to_owned()),
+        row("Local Volumes", 0, 0, "0B".to_owned(), "0B".to_owned()),
+        row(
+            "Build Cache",
+            usage.cache_records,
+            0,
+            human_size_with_precision(usage.cache_on_disk, 4),
+            human_size_with_precision(usage.cache_on_disk, 4),
+        ),
+    ];
+    let format = parse_format(args.format.as_deref().unwrap_or("table"))?;
+    if !args.verbose || !format.is_default_table() {
+        return print_rows(&format, &rows, &SYSTEM_DF_COLUMNS);
+    }
+    system_df_verbose(&usage)
+}
+
+/// `system df -v`'s sections, as docker prints them.
+fn system_df_verbose(usage: &gb_engine::DiskUsage) -> Result<(), Failure> {
+    let images: Vec<serde_json::Value> = usage
+        .per_image
+        .iter()
+        .map(|(image, shared)| {
+            serde_json::json!({
+                "Repository": image.repository, "Tag": image.tag, "ID": image.short_id(),
+                "CreatedSince": ago(image.created_unix), "Size": human_size(image.size),
+                "SharedSize": human_size(*shared), "UniqueSize": human_size(image.size.saturating_sub(*shared)),
+                "Containers": u8::from(usage.active_ids.contains(&image.id)).to_string(),
+            })
+        })
+        .collect();
+    let image_columns = Columns {
+        default_table: "{{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}\\t{{.SharedSize}}\\t{{.UniqueSize}}\\t{{.Containers}}",
+        headers: IMAGE_COLUMNS.headers,
+    };
+    outln!("Images space usage:\n");
+    print_rows(&Format::Table(None), &images, &image_columns)?;
+    outln!("\nContainers space usage:\n");
+    outln!("CONTAINER ID   IMAGE     COMMAND   LOCAL VOLUMES   SIZE      CREATED   STATUS    NAMES");
+    outln!("\nLocal Volumes space usage:\n");
+    outln!("VOLUME NAME   LINKS     SIZE");
+    outln!("\nBuild cache usage: {}\n", human_size_with_precision(usage.cache_on_disk, 4));
+    let records: Vec<serde_json::Value> = usage
+        .per_cache
+        .iter()
+        .map(|record| {
+            serde_json::json!({
+                "ID": record.id[..12], "CacheType": "regular", "Size": human_size(record.size),
+                // The cache records no uses, so those columns say so rather than guess.
+                "CreatedSince": ago(record.created_unix), "LastUsedSince": "N/A",
+                "UsageCount": "N/A", "Shared": record.shared.to_string(),
+            })
+        })
+        .collect();
+    let cache_columns = Columns {
+        default_table: "{{.ID}}\\t{{.CacheType}}\\t{{.Size}}\\t{{.CreatedSince}}\\t{{.LastUsedSince}}\\t{{.UsageCount}}\\t{{.Shared}}",
+        headers: &[
+            ("ID", "CACHE ID"),
+            ("CacheType", "CACHE TYPE"),
+            ("Size", "SIZE"),
+            ("CreatedSince", "CREATED"),
+            ("LastUsedSince", "LAST USED"),
+            ("UsageCount", "USAGE"),
+            ("Shared", "SHARED"),
+        ],
+    };
+    print_rows(&Format::Table(None), &records, &cache_columns)
 }
 
 #[cfg(test)]

@@ -500,3 +500,37 @@ fn history_and_inspect_take_docker_formats() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("can't evaluate field Nope"));
 }
+
+/// `system df [-v]` prints docker's rows and sections; the `image` group's aliases run the
+/// top-level commands.
+#[test]
+fn system_df_and_the_image_group_work_as_docker() {
+    let env = Env::new();
+    let id = build_labelled(&env, "app", "one", "1000000000");
+    let df = run_ok(&env, &["system", "df"]);
+    let lines: Vec<&str> = df.lines().collect();
+    assert_eq!(lines[0], "TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE", "{df}");
+    assert!(lines[1].starts_with("Images          2         0         ") && lines[1].ends_with("(100%)"), "{df}");
+    assert_eq!(lines[2], "Containers      0         0         0B        0B", "{df}");
+    assert_eq!(lines[3], "Local Volumes   0         0         0B        0B", "{df}");
+    // The RUN's record: its layer is the image's too, so pruning the cache would free nothing.
+    assert_eq!(lines[4], "Build Cache     1         0         0B        0B", "{df}");
+    let types = run_ok(&env, &["system", "df", "--format", "{{.Type}}={{.TotalCount}}"]);
+    assert_eq!(types, "Images=2\nContainers=0\nLocal Volumes=0\nBuild Cache=1\n");
+    let verbose = run_ok(&env, &["system", "df", "-v"]);
+    assert!(verbose.starts_with("Images space usage:\n\nREPOSITORY   TAG       IMAGE ID"), "{verbose}");
+    let app = verbose.lines().find(|l| l.starts_with("app ")).unwrap_or_default();
+    let app: Vec<&str> = app.split("   ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    assert_eq!((app[5], app[6], app[7]), ("1.98MB", "4B", "0"), "shared busybox, its own RUN: {verbose}");
+    assert!(verbose.contains("\nBuild cache usage: 0B\n\nCACHE ID       CACHE TYPE   SIZE"), "{verbose}");
+    let record = verbose.lines().last().unwrap_or_default();
+    assert!(record.contains(" regular ") && record.contains(" 4B ") && record.ends_with(" true"), "{verbose}");
+    // The old `df` still answers.
+    assert!(run_ok(&env, &["df"]).starts_with("TYPE "));
+
+    assert_eq!(run_ok(&env, &["image", "ls", "-q", "app"]), run_ok(&env, &["images", "-q", "app"]));
+    run_ok(&env, &["image", "tag", "app", "other:2"]);
+    assert_eq!(run_ok(&env, &["image", "history", "-q", "--no-trunc", "other:2"]).lines().next(), Some(id.as_str()));
+    let removed = run_ok(&env, &["image", "rm", "other:2"]);
+    assert_eq!(removed, "Untagged: other:2\n");
+}
