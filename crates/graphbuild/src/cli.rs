@@ -309,7 +309,8 @@ pub struct RunOptions {
     /// store, and a registry with push), `type=oci,dest=FILE[,tar=false]` (OCI layout),
     /// `type=docker,dest=FILE` (docker-archive), `type=local,dest=DIR` (the root file system),
     /// `type=tar,dest=FILE` (the root file system as a tarball); the image types also take
-    /// `compression=gzip|zstd|uncompressed`. A bare PATH means `type=local,dest=PATH`.
+    /// `compression=gzip|zstd|uncompressed`. A bare PATH means `type=local,dest=PATH`;
+    /// `dest=-` of the archive types and a bare `-` (`type=tar`) write to standard output.
     #[arg(short = 'o', long = "output", value_name = "type=TYPE,...")]
     pub outputs: Vec<String>,
     /// How many steps may run at once (default: the number of cores).
@@ -570,9 +571,9 @@ pub struct PruneArgs {
 /// `graphbuild save`.
 #[derive(Debug, Args)]
 pub struct SaveArgs {
-    /// The output file.
+    /// The output file; standard output when absent or `-` (not a terminal, as docker).
     #[arg(short, long)]
-    pub output: PathBuf,
+    pub output: Option<PathBuf>,
     /// `docker` (docker-archive, the default) or `oci` (OCI layout tar).
     #[arg(long, default_value = "docker")]
     pub format: String,
@@ -584,9 +585,10 @@ pub struct SaveArgs {
 /// `graphbuild load`.
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// The archive (docker-archive or OCI archive).
+    /// The archive (docker-archive or OCI archive, plain or gzip, bzip2, xz or zstd
+    /// compressed); standard input when absent or `-`.
     #[arg(short, long)]
-    pub input: PathBuf,
+    pub input: Option<PathBuf>,
 }
 
 /// `graphbuild run`.
