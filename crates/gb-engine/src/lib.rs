@@ -32,7 +32,7 @@ use gb_store::StateRoot;
 pub use build::{
     Annotations, BuildOutcome, BuildRequest, Export, ExportEpoch, ExportTo, ImageDigests, TarDestination, normalized,
 };
-pub use contexts::{UnpackedContext, git_source_time, http_source_time, is_archive};
+pub use contexts::{UnpackedContext, git_context, git_source_time, http_source_time, is_archive};
 pub use error::{EngineError, ErrorKind};
 pub use explain::{Explanation, explain};
 pub use gb_store::{

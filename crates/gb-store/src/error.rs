@@ -76,6 +76,9 @@ pub enum StoreError {
     /// A `--filter` the command does not know or whose value is wrong.
     #[error("{0}")]
     InvalidFilter(String),
+    /// An `import --change` that is not one.
+    #[error("{0}")]
+    InvalidChange(String),
     /// An image to import is not one (`graphbuild import`).
     #[error("import: {0}")]
     Import(String),
@@ -90,6 +93,7 @@ impl StoreError {
             | StoreError::Conflict(_)
             | StoreError::InvalidName(_)
             | StoreError::InvalidFilter(_)
+            | StoreError::InvalidChange(_)
             | StoreError::Import(_) => ErrorKind::Input,
             StoreError::Io { .. }
             | StoreError::NotOwner { .. }

@@ -4,6 +4,7 @@
 //! unreferenced layers (`gc`). No other crate builds a path inside a root: they ask
 //! [`StateRoot`] for the directory they need.
 
+mod changes;
 mod error;
 mod filter;
 mod gc;
@@ -14,7 +15,7 @@ mod root;
 pub use error::{ErrorKind, StoreError};
 pub use filter::{ImageFilter, path_match};
 pub use gc::{Freed, collect_garbage, find_image, images, images_in_use, process_runs};
-pub use image::{find, import_rootfs, ir_config, manifest_of, record_platform};
+pub use image::{ImportOptions, find, import_rootfs, import_rootfs_from, ir_config, manifest_of, record_platform};
 pub use images::{
     CacheUsage, DiskUsage, HistoryEntry, ImageSummary, Pruned, PrunedImages, Removal, disk_usage, image_history,
     inspect_image, list_images, parse_created, prune, prune_images, remove_image, repository_and_tag, tag_image,

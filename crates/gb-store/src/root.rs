@@ -163,6 +163,14 @@ impl StateRoot {
         let random = gb_cache::LayerId::random();
         self.path.join("exec").join(format!("{}-{}", std::process::id(), &random.0[..8]))
     }
+
+    /// A new file name in the scratch space, `ROOT/tmp/WHAT-RANDOM` (the directory made if
+    /// need be), for an archive passing between a file and a pipe.
+    pub fn new_tmp_file(&self, what: &str) -> Result<PathBuf, StoreError> {
+        let dir = self.tmp_dir();
+        std::fs::create_dir_all(&dir).map_err(StoreError::io(format!("making {}", dir.display())))?;
+        Ok(dir.join(format!("{what}-{}", gb_cache::LayerId::random())))
+    }
 }
 
 /// Creates `dir` with mode 0700, or makes an existing one 0700 when it belongs to this user;

@@ -401,10 +401,21 @@ pub struct SolveArgs {
 /// `graphbuild import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// A root file system tarball (plain or gzip).
-    pub tarball: PathBuf,
-    /// The image name, `NAME[:TAG]`.
-    pub name: String,
+    /// A root file system tarball (plain, gzip, bzip2, xz or zstd): a file, an http(s) URL, or
+    /// `-` for standard input.
+    #[arg(value_name = "FILE|URL|-")]
+    pub source: String,
+    /// The image name, `NAME[:TAG]`; without one the image is known by its id only.
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub name: Option<String>,
+    /// A Dockerfile instruction for the image's config, as `docker import -c`: `CMD`,
+    /// `ENTRYPOINT`, `ENV`, `EXPOSE`, `LABEL`, `STOPSIGNAL`, `USER`, `VOLUME`, `WORKDIR`
+    /// (repeatable).
+    #[arg(short = 'c', long = "change", value_name = "INSTRUCTION")]
+    pub changes: Vec<String>,
+    /// The comment of the image's history entry.
+    #[arg(short, long)]
+    pub message: Option<String>,
     /// The image's platform (the host's by default).
     #[arg(long)]
     pub platform: Option<String>,

@@ -20,9 +20,7 @@ pub struct ScratchFile {
 impl ScratchFile {
     /// A new name under `ROOT/tmp` (which the server wipes at start, should it die first).
     pub fn new(root: &StateRoot, what: &str) -> Result<Self, Failure> {
-        let dir = root.tmp_dir();
-        std::fs::create_dir_all(&dir).map_err(Failure::os(format!("making {}", dir.display())))?;
-        Ok(Self { path: dir.join(format!("{what}-{}", gb_cache::LayerId::random())) })
+        Ok(Self { path: root.new_tmp_file(what)? })
     }
 
     /// Its path.

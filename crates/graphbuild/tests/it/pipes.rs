@@ -100,3 +100,69 @@ fn a_reader_that_goes_away_ends_save_quietly() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked") && !stderr.contains("error"), "{stderr}");
 }
+
+/// Serves `body` over http on loopback to every request, from a thread of its own; returns the
+/// URL.
+fn serve(body: Vec<u8>) -> String {
+    use std::io::{BufRead as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let addr = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = std::io::BufReader::new(&stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = (&stream).write_all(head.as_bytes()).and_then(|()| (&stream).write_all(&body));
+        }
+    });
+    format!("http://{addr}/rootfs.tar.zst")
+}
+
+/// `import` from standard input and from a URL, compressed, nameless or named, with
+/// `--change`: the id it prints is what `run`, `tag` and `rmi` take.
+#[test]
+fn import_reads_standard_input_and_urls_and_prints_a_usable_id() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().expect("dir");
+    let tarball = gb_test_support::busybox_tar();
+    gb_test_support::require_tool("xz", "xz-utils");
+    gb_test_support::require_tool("zstd", "zstd");
+    let (xz, zst) = (dir.path().join("rootfs.tar.xz"), dir.path().join("rootfs.tar.zst"));
+    for (tool, out) in [("xz", &xz), ("zstd", &zst)] {
+        let compressed = std::process::Command::new(tool).arg("-c").arg(&tarball).output().expect(tool);
+        assert!(compressed.status.success(), "{tool}");
+        std::fs::write(out, compressed.stdout).expect("write");
+    }
+    let output = env
+        .cmd(&["import", "-c", "CMD [\"cat\", \"/etc/motd-ish\"]", "-c", "ENV GREETING=hi", "-c", "WORKDIR /tmp", "-"])
+        .pipe_stdin(&xz)
+        .expect("stdin")
+        .output()
+        .expect("import");
+    assert_ok(&output);
+    let id = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+    let dangling = bytes(&env, &["images", "-q", "--no-trunc", "-f", "dangling=true"]);
+    assert_eq!(String::from_utf8_lossy(&dangling).trim(), id, "a nameless import is known by its id");
+    let ran = bytes(&env, &["run", "--rm", &id, "sh", "-c", "echo $GREETING from $(pwd)"]);
+    assert_eq!(String::from_utf8_lossy(&ran), "hi from /tmp\n");
+    let config = bytes(&env, &["image", "inspect", "-f", "{{json .Config.Cmd}}", &id]);
+    assert_eq!(String::from_utf8_lossy(&config).trim(), r#"["cat","/etc/motd-ish"]"#);
+    bytes(&env, &["tag", &id, "imported:1"]);
+    assert_eq!(bytes(&env, &["rmi", "imported:1"]), format!("Untagged: imported:1\nDeleted: {id}\n").into_bytes());
+
+    let url = serve(std::fs::read(&zst).expect("zst"));
+    let from_url = bytes(&env, &["image", "import", &url, "fromurl:1"]);
+    let from_url = String::from_utf8_lossy(&from_url).trim().to_owned();
+    assert_eq!(bytes(&env, &["images", "-q", "--no-trunc", "fromurl:1"]), format!("{from_url}\n").into_bytes());
+    assert_eq!(bytes(&env, &["run", "--rm", "fromurl:1", "echo", "ok"]), b"ok\n");
+    let history = bytes(&env, &["history", "--no-trunc", "--format", "{{.CreatedBy}}", "fromurl:1"]);
+    assert_eq!(String::from_utf8_lossy(&history).trim(), format!("graphbuild import {url}"));
+
+    let refused = env.cmd(&["import", "-c", "RUN true", "-"]).pipe_stdin(&xz).expect("stdin").output().expect("import");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("RUN is not a valid change command"));
+}
