@@ -30,6 +30,9 @@ pub struct CacheDb {
     /// the root writes the index, so the copy never goes stale; it starts over past
     /// [`FILE_CACHE_LIMIT`] entries.
     file_cache: std::sync::Mutex<std::collections::HashMap<String, FileRecord>>,
+    /// Held while an image is filed, so two names moving at once cannot both decide that an
+    /// image they leave is still named by the other.
+    image_writes: std::sync::Mutex<()>,
 }
 
 /// How many file records [`CacheDb`] keeps in memory (about 200 bytes each).
@@ -78,7 +81,7 @@ impl CacheDb {
 
     /// A database over any store (a [`crate::MemoryStore`] in tests).
     pub fn with_store(store: Box<dyn KvStore>) -> Self {
-        Self { store, file_cache: std::sync::Mutex::default() }
+        Self { store, file_cache: std::sync::Mutex::default(), image_writes: std::sync::Mutex::default() }
     }
 
     /// The result stored under `key`, if any.
@@ -179,9 +182,29 @@ impl CacheDb {
         self.get(Table::Images, name.as_str().as_bytes(), || name.to_string())
     }
 
-    /// Stores an image (durably) under `name`, replacing any earlier one.
+    /// Stores an image (durably) under `name`, replacing any earlier one. As docker, the image
+    /// the name leaves is kept, dangling ([`ImageName::dangling`]), when no other name holds it,
+    /// and an image that gets a name is no longer dangling; all in one batch.
     pub fn put_image(&self, name: &ImageName, record: &ImageRecord) -> Result<(), CacheError> {
-        self.store.write(vec![put(Table::Images, name.as_str().as_bytes().to_vec(), record, || name.to_string())?])
+        let _filing = self.image_writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = |name: &ImageName| name.as_str().as_bytes().to_vec();
+        let mut writes = vec![put(Table::Images, key(name), record, || name.to_string())?];
+        if !name.is_dangling() {
+            let dangling = ImageName::dangling(&record.config_digest);
+            writes.push((Table::Images, key(&dangling), None));
+            if let Some(old) = self.image(name)?
+                && old.config_digest != record.config_digest
+            {
+                let named_elsewhere = self.images()?.iter().any(|(other, image)| {
+                    other != name && !other.is_dangling() && image.config_digest == old.config_digest
+                });
+                if !named_elsewhere {
+                    let kept = ImageName::dangling(&old.config_digest);
+                    writes.push(put(Table::Images, key(&kept), &old, || kept.to_string())?);
+                }
+            }
+        }
+        self.store.write(writes)
     }
 
     /// Every stored image, by name.
@@ -358,6 +381,32 @@ mod tests {
         check(&CacheDb::with_store(Box::new(MemoryStore::new())));
         let root = tempfile::tempdir().expect("tempdir");
         check(&CacheDb::open(root.path()).expect("open"));
+    }
+
+    /// A name moving to another image leaves the old one dangling unless another name holds
+    /// it; naming a dangling image again ends its dangling entry.
+    #[test]
+    fn a_name_that_moves_leaves_its_old_image_dangling() {
+        for_each_backend(|db| {
+            let old = image_record();
+            let mut new = image_record();
+            new.config_digest = gb_ir::Sha256Digest::of(b"another config");
+            let (app, other) = (ImageName::parse("app").expect("name"), ImageName::parse("other").expect("name"));
+            let names = |db: &CacheDb| db.images().expect("scan").into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+            db.put_image(&app, &old).expect("put");
+            db.put_image(&other, &old).expect("put");
+            db.put_image(&app, &new).expect("put");
+            assert_eq!(names(db), [app.clone(), other.clone()], "another name holds the old image");
+            db.put_image(&other, &new).expect("put");
+            let dangling = ImageName::dangling(&old.config_digest);
+            assert!(dangling.is_dangling() && !app.is_dangling());
+            assert_eq!(db.image(&dangling).expect("get"), Some(old.clone()));
+            assert_eq!(names(db).len(), 3);
+            db.put_image(&app, &old).expect("put");
+            assert_eq!(db.image(&dangling).expect("get"), None, "named again");
+            db.put_image(&app, &old).expect("put");
+            assert_eq!(names(db).len(), 2, "storing the same image again leaves nothing behind");
+        });
     }
 
     #[test]

@@ -45,6 +45,9 @@ impl FromStr for CacheKey {
     }
 }
 
+/// What a dangling image's name starts with.
+const DANGLING_PREFIX: &str = "<none>@";
+
 /// A name in the image store: a normalized image reference
 /// (`docker.io/library/busybox:latest`), the one form images are filed under, so `busybox`,
 /// `library/busybox` and `docker.io/library/busybox:latest` are one name.
@@ -61,6 +64,18 @@ impl ImageName {
     /// Parses and normalizes a name as docker does (`busybox` is `docker.io/library/busybox:latest`).
     pub fn parse(text: &str) -> Result<Self, gb_ir::ReferenceError> {
         gb_ir::ImageReference::parse(text).map(|reference| Self::of(&reference))
+    }
+
+    /// The name an image is kept under once no name holds it (docker's dangling `<none>:<none>`):
+    /// `<none>@` and its id. `<` is in no image reference, so this never meets a real name, and
+    /// it is found by its id only.
+    pub fn dangling(config_digest: &Sha256Digest) -> Self {
+        Self(format!("{DANGLING_PREFIX}{config_digest}"))
+    }
+
+    /// Whether this is a dangling image's name ([`Self::dangling`]).
+    pub fn is_dangling(&self) -> bool {
+        self.0.starts_with(DANGLING_PREFIX)
     }
 
     /// A name read back from the store, which only ever files normalized names.

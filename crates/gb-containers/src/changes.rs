@@ -11,7 +11,7 @@ use gb_store::StateRoot;
 
 use crate::error::ContainerError;
 use crate::lock::{ContainerLock, HeldStill};
-use crate::record::ContainerRecord;
+use crate::record::{ContainerConfig, ContainerRecord};
 
 /// How a path changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,42 +84,60 @@ pub fn diff(root: &StateRoot, record: &ContainerRecord) -> Result<Vec<Change>, C
 /// The bytes of the container's changes (its writable layer: regular files, each inode once),
 /// as `ps --size` and `system df` count them.
 pub fn size(root: &StateRoot, record: &ContainerRecord) -> u64 {
-    use std::os::unix::fs::MetadataExt as _;
     // Not frozen, as docker's `ps -s` does not pause: a race shows sizes, never contents.
     let _lock = ContainerLock::take(&record.id);
-    let upper = record.dir(root).join("fs").join("upper");
-    let mut seen = std::collections::HashSet::new();
-    let mut total = 0;
-    let mut pending = vec![upper];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else { continue };
-            if meta.is_dir() {
-                pending.push(entry.path());
-            } else if meta.is_file() && (meta.nlink() == 1 || seen.insert((meta.dev(), meta.ino()))) {
-                total += meta.len();
-            }
-        }
-    }
-    total
+    gb_snapshot::tree_size(&record.dir(root).join("fs").join("upper")).unwrap_or(0)
+}
+
+/// A named volume (`ROOT/volumes/NAME/_data`), as `docker system df -v` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeUsage {
+    /// Its name.
+    pub name: String,
+    /// How many containers name it.
+    pub links: usize,
+    /// The bytes of its files.
+    pub size: u64,
+}
+
+/// The root's named volumes, by name.
+pub fn volumes(root: &StateRoot) -> Result<Vec<VolumeUsage>, ContainerError> {
+    let records = crate::record::list(root)?;
+    let dir = root.volumes_dir();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let named = crate::record::VolumeSource::Volume(name.clone());
+            let links = records.iter().filter(|r| r.config.volumes.iter().any(|v| v.source == named)).count();
+            let size = gb_snapshot::tree_size(&dir.join(&name).join("_data")).unwrap_or(0);
+            VolumeUsage { name, links, size }
+        })
+        .collect())
 }
 
 /// What `docker commit` is given.
 #[derive(Debug, Clone, Default)]
 pub struct CommitOptions {
-    /// The new image's name; `None` leaves it nameless.
+    /// The new image's name; `None` leaves it nameless (dangling, known by its id).
     pub name: Option<ImageName>,
     /// `-m`.
     pub message: String,
     /// `-a`.
     pub author: String,
-    /// The image's `config` with the `--change`s applied, when there are any.
-    pub config: Option<serde_json::Value>,
+    /// `-c`/`--change`: Dockerfile instructions applied to the new image's config, in order.
+    pub changes: Vec<String>,
 }
 
 /// Commits the container's changes as one new layer on its image, with a history entry whose
-/// CREATED BY is the container's command, as `docker commit` does.
+/// CREATED BY is the container's command, as `docker commit` does. A running container is
+/// frozen meanwhile (docker's default `--pause`).
 pub fn commit(
     root: &StateRoot,
     record: &ContainerRecord,
@@ -132,12 +150,15 @@ pub fn commit(
         .ok_or_else(|| {
             ContainerError::Input(format!("the image of container {} ({}) is gone", record.name, record.image_id))
         })?;
-    let name = options.name.clone().ok_or_else(|| {
-        ContainerError::Input("commit needs a name for the image: graphbuild commit CONTAINER NAME[:TAG]".to_owned())
-    })?;
+    let mut config = committed_config(&base.config["config"], &record.config);
+    for change in &options.changes {
+        let object = config
+            .as_object_mut()
+            .ok_or_else(|| ContainerError::Input("the image's config is not an object".to_owned()))?;
+        gb_store::apply_change(object, change)?;
+    }
     let held = HeldStill::take(root, &record.id)?;
-    let record = &held.record;
-    let upper = record.dir(root).join("fs").join("upper");
+    let upper = held.record.dir(root).join("fs").join("upper");
     let mut tar = tempfile_in(&root.tmp_dir())?;
     if upper.exists() {
         gb_snapshot::upper_dir_diff_tar(&upper, &mut tar, &gb_snapshot::DiffTarOptions::default())
@@ -145,14 +166,48 @@ pub fn commit(
     } else {
         tar.write_all(&[0u8; 1024]).map_err(ContainerError::io("writing", &root.tmp_dir()))?;
     }
+    drop(held);
     tar.rewind().map_err(ContainerError::io("reading", &root.tmp_dir()))?;
     let info = gb_store::CommitInfo {
-        created_by: record.config.args.join(" "),
+        created_by: record_command(record),
         comment: options.message.clone(),
         author: options.author.clone(),
-        config: options.config.clone().unwrap_or_else(|| base.config["config"].clone()),
+        config,
     };
-    Ok(gb_store::commit_image(root, &base, &mut tar, &info, &name)?)
+    Ok(gb_store::commit_image(root, &base, &mut tar, &info, options.name.as_ref())?)
+}
+
+/// The command a history entry names: the container's, as docker's CREATED BY.
+fn record_command(record: &ContainerRecord) -> String {
+    record.config.args.join(" ")
+}
+
+/// The config a commit starts from, as docker's: the image's, with what the container was
+/// created with in its place: its ENTRYPOINT and CMD, environment, working directory, user
+/// and labels (so the committed image runs what the container ran).
+fn committed_config(image_config: &serde_json::Value, container: &ContainerConfig) -> serde_json::Value {
+    let mut config = if image_config.is_object() { image_config.clone() } else { serde_json::json!({}) };
+    // A record from before ENTRYPOINT and CMD were kept apart has its command line only.
+    let (entrypoint, cmd) = if container.entrypoint.is_empty() && container.cmd.is_empty() {
+        (Vec::new(), container.args.clone())
+    } else {
+        (container.entrypoint.clone(), container.cmd.clone())
+    };
+    config["Entrypoint"] = if entrypoint.is_empty() { serde_json::Value::Null } else { serde_json::json!(entrypoint) };
+    config["Cmd"] = if cmd.is_empty() { serde_json::Value::Null } else { serde_json::json!(cmd) };
+    // HOSTNAME is the runtime's, set at each start, not the image's.
+    let hostname = format!("HOSTNAME={}", container.hostname);
+    let env: Vec<&String> = container.env.iter().filter(|entry| **entry != hostname).collect();
+    config["Env"] = serde_json::json!(env);
+    let image_dir = config["WorkingDir"].as_str().unwrap_or_default();
+    if !(image_dir.is_empty() && container.cwd == "/") {
+        config["WorkingDir"] = serde_json::json!(container.cwd);
+    }
+    config["User"] = serde_json::json!(container.user);
+    if !container.labels.is_empty() {
+        config["Labels"] = serde_json::json!(container.labels);
+    }
+    config
 }
 
 /// An unnamed file in `dir`, gone when closed.

@@ -24,7 +24,7 @@ mod record;
 mod run;
 mod spec;
 
-pub use changes::{Change, ChangeKind, CommitOptions, commit, diff, export, size};
+pub use changes::{Change, ChangeKind, CommitOptions, VolumeUsage, commit, diff, export, size, volumes};
 pub use error::{ContainerError, ErrorKind};
 pub use logs::{LogEntry, LogStream, read_log};
 pub use record::{

@@ -104,6 +104,12 @@ impl std::fmt::Display for PortMapping {
 pub struct ContainerConfig {
     /// The command line: the image's ENTRYPOINT and CMD as docker's rules combine them.
     pub args: Vec<String>,
+    /// Its ENTRYPOINT, as docker's `Config.Entrypoint` (what `commit` keeps).
+    #[serde(default)]
+    pub entrypoint: Vec<String>,
+    /// Its CMD, as docker's `Config.Cmd` (what `commit` keeps).
+    #[serde(default)]
+    pub cmd: Vec<String>,
     /// `K=V` entries.
     pub env: Vec<String>,
     /// The working directory (absolute).

@@ -20,7 +20,7 @@ use crate::record::{
     ContainerConfig, ContainerId, ContainerRecord, ContainerState, NetworkMode, RECORDS, Status, VolumeMount, find,
     process_start,
 };
-use crate::spec::{command_line, container_env, container_spec, string_list};
+use crate::spec::{container_env, container_spec, entrypoint_and_cmd, string_list};
 
 /// What `create` (and `run`) are asked for.
 #[derive(Debug, Clone, Default)]
@@ -119,7 +119,7 @@ fn terminate(ids: &[ContainerId], runtimes: &[PathBuf]) {
 pub fn create(root: &StateRoot, options: &CreateOptions) -> Result<ContainerRecord, ContainerError> {
     let (_, image) = gb_store::find_image(root, &options.image)?;
     let image_config = &image.config["config"];
-    let args = command_line(image_config, options.entrypoint.as_deref(), &options.args)?;
+    let (entrypoint, cmd) = entrypoint_and_cmd(image_config, options.entrypoint.as_deref(), &options.args)?;
     let cwd = match &options.workdir {
         Some(dir) if !dir.starts_with('/') => {
             return Err(ContainerError::Input(format!(
@@ -141,7 +141,9 @@ pub fn create(root: &StateRoot, options: &CreateOptions) -> Result<ContainerReco
         .map(|labels| labels.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
         .unwrap_or_default();
     let config = ContainerConfig {
-        args,
+        args: entrypoint.iter().chain(&cmd).cloned().collect(),
+        entrypoint,
+        cmd,
         env: container_env(&image_env, &options.env, &hostname),
         cwd,
         user: options.user.clone().unwrap_or_else(|| image_config["User"].as_str().unwrap_or_default().to_owned()),

@@ -14,29 +14,27 @@ use crate::record::{ContainerRecord, NetworkMode, VolumeSource};
 /// The address slirp4netns gives the container, and its DNS forwarder.
 const PRIVATE_ADDRESS: &str = "10.0.2.100";
 
+/// The container's ENTRYPOINT and CMD, as docker's `Config` shows them; it runs the two joined.
 /// Docker's ENTRYPOINT/CMD rules: ENTRYPOINT + (the arguments if given, else CMD).
 /// `--entrypoint X` replaces ENTRYPOINT with `[X]` and drops the image's CMD; `--entrypoint ""`
 /// clears ENTRYPOINT and keeps CMD. Shell forms are stored as `["/bin/sh", "-c", "..."]`, so a
 /// shell-form ENTRYPOINT gets CMD or the arguments appended as `$0 $1 ...`, which `sh -c` ignores.
-pub(crate) fn command_line(
+/// Both empty is an error.
+pub(crate) fn entrypoint_and_cmd(
     config: &serde_json::Value,
     entrypoint: Option<&str>,
     args: &[String],
-) -> Result<Vec<String>, ContainerError> {
-    let (mut argv, image_cmd) = match entrypoint {
+) -> Result<(Vec<String>, Vec<String>), ContainerError> {
+    let (entrypoint, image_cmd) = match entrypoint {
         None => (string_list(&config["Entrypoint"]).unwrap_or_default(), string_list(&config["Cmd"])),
         Some("") => (Vec::new(), string_list(&config["Cmd"])),
         Some(program) => (vec![program.to_owned()], None),
     };
-    if args.is_empty() {
-        argv.extend(image_cmd.unwrap_or_default());
-    } else {
-        argv.extend(args.iter().cloned());
-    }
-    if argv.is_empty() {
+    let cmd = if args.is_empty() { image_cmd.unwrap_or_default() } else { args.to_vec() };
+    if entrypoint.is_empty() && cmd.is_empty() {
         return Err(ContainerError::Input("no command specified".to_owned()));
     }
-    Ok(argv)
+    Ok((entrypoint, cmd))
 }
 
 /// A JSON array of strings; `None` for null or anything else.
@@ -182,7 +180,7 @@ fn named_volume(root: &StateRoot, name: &str) -> Result<PathBuf, ContainerError>
             "{name:?} includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed"
         )));
     }
-    let path = root.path().join("volumes").join(name).join("_data");
+    let path = root.volumes_dir().join(name).join("_data");
     std::fs::create_dir_all(&path).map_err(ContainerError::io("creating the volume", &path))?;
     Ok(path)
 }
@@ -196,7 +194,9 @@ mod tests {
     }
 
     fn argv(config: serde_json::Value, entrypoint: Option<&str>, args: &[&str]) -> Option<Vec<String>> {
-        command_line(&config, entrypoint, &strings(args)).ok()
+        let (mut argv, cmd) = entrypoint_and_cmd(&config, entrypoint, &strings(args)).ok()?;
+        argv.extend(cmd);
+        Some(argv)
     }
 
     #[test]

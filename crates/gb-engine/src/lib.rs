@@ -32,13 +32,13 @@ use gb_store::StateRoot;
 pub use build::{
     Annotations, BuildOutcome, BuildRequest, Export, ExportEpoch, ExportTo, ImageDigests, TarDestination, normalized,
 };
-pub use contexts::{UnpackedContext, git_source_time, http_source_time, is_archive};
+pub use contexts::{UnpackedContext, git_context, git_source_time, http_source_time, is_archive};
 pub use error::{EngineError, ErrorKind};
 pub use explain::{Explanation, explain};
 pub use gb_store::{
-    DiskUsage, Freed, HistoryEntry, ImageSummary, Pruned, Removal, collect_garbage, disk_usage, find_image,
-    image_history, images, images_in_use, inspect_image, list_images, parse_created, process_runs, prune, remove_image,
-    repository_and_tag, tag_image,
+    CacheUsage, DiskUsage, Freed, HistoryEntry, ImageFilter, ImageSummary, Pruned, PrunedImages, Removal,
+    collect_garbage, disk_usage, find_image, image_history, images, images_in_use, inspect_image, list_images,
+    parse_created, process_runs, prune, prune_images, remove_image, repository_and_tag, tag_image,
 };
 pub use platforms::{IndexExport, PlatformBuild, PlatformsOutcome, PlatformsRequest, platform_dir};
 pub use provenance::{Provenance, ProvenanceMode, SLSA_V1};

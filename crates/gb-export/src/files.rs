@@ -1,4 +1,5 @@
-//! The files of an archive being loaded, from a directory or a tar, by their relative names.
+//! The files of an archive being loaded, from a directory or a tar (plain or compressed), by
+//! their relative names.
 //!
 //! A tar is read once, front to back: small files (documents) are kept in memory, larger ones
 //! (layers) stream into the content store as they go by, verified against their names when
@@ -45,6 +46,9 @@ impl ArchiveFiles {
         }
         let file = File::open(path).map_err(ExportError::io("open", path))?;
         let (mut small, mut stored, mut links) = (HashMap::new(), HashMap::new(), HashMap::new());
+        // A compressed archive (gzip, bzip2, xz, zstd) loads as docker loads it.
+        let file =
+            gb_ops::decompress_stream(BufReader::new(file)).map_err(ExportError::io("read the archive", path))?;
         let mut archive = tar::Archive::new(BufReader::new(file));
         let entries = archive.entries().map_err(ExportError::io("read the archive", path))?;
         for entry in entries {

@@ -26,4 +26,5 @@ pub use apply::{FileOpStats, apply_file_op};
 pub use error::{ErrorKind, FileOpError};
 pub use paths::resolve_in_root;
 pub use source::CopySource;
+pub use unpack::decompress_stream;
 pub use user::{ResolvedUser, resolve_user};

@@ -56,6 +56,14 @@ impl Compression {
     }
 }
 
+/// `inner`'s bytes decompressed, the compression (none, gzip, bzip2, xz, zstd) told by its first
+/// bytes, as moby's `DecompressStream`, which `docker load` and `docker import` read with.
+pub fn decompress_stream<'r>(mut inner: impl Read + 'r) -> io::Result<Box<dyn Read + 'r>> {
+    let mut magic = Vec::with_capacity(6);
+    (&mut inner).take(6).read_to_end(&mut magic)?;
+    Compression::detect(&magic).reader(Cursor::new(magic).chain(inner))
+}
+
 /// The compression of `path` if it is a regular file holding a tar archive (one that
 /// decompresses and whose first header reads), as BuildKit's `isArchivePath`; `None` for
 /// anything else, including an empty archive, which `ADD` then copies as a file.

@@ -35,4 +35,4 @@ pub use gb_cache::{FileRecord, LayerId, Snapshot};
 pub use import::Imported;
 pub use mount::Mounted;
 pub use mount_points::{created_mount_points, remove_created_mount_points};
-pub use store::{SnapshotStore, WorkDir};
+pub use store::{SnapshotStore, WorkDir, tree_size};

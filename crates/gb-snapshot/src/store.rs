@@ -189,8 +189,9 @@ impl SnapshotStore {
     }
 }
 
-/// The bytes of the regular files below `root`, each inode counted once.
-fn tree_size(root: &Path) -> Result<u64, SnapshotError> {
+/// The bytes of the regular files below `root`, each inode counted once (links are not
+/// followed).
+pub fn tree_size(root: &Path) -> Result<u64, SnapshotError> {
     let mut seen = HashSet::new();
     let mut size = 0;
     for entry in walkdir::WalkDir::new(root) {

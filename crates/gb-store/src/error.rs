@@ -73,6 +73,12 @@ pub enum StoreError {
     /// A name that is not an image name.
     #[error("{0}")]
     InvalidName(String),
+    /// A `--filter` the command does not know or whose value is wrong.
+    #[error("{0}")]
+    InvalidFilter(String),
+    /// An `import --change` that is not one.
+    #[error("{0}")]
+    InvalidChange(String),
     /// An image to import is not one (`graphbuild import`).
     #[error("import: {0}")]
     Import(String),
@@ -86,6 +92,8 @@ impl StoreError {
             | StoreError::AmbiguousImage { .. }
             | StoreError::Conflict(_)
             | StoreError::InvalidName(_)
+            | StoreError::InvalidFilter(_)
+            | StoreError::InvalidChange(_)
             | StoreError::Import(_) => ErrorKind::Input,
             StoreError::Io { .. }
             | StoreError::NotOwner { .. }

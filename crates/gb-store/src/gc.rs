@@ -43,6 +43,12 @@ pub fn images_in_use(root: &StateRoot) -> BTreeSet<Sha256Digest> {
         .collect()
 }
 
+/// Images that any container uses, running or not (docker's "used" for `image prune -a` and
+/// `system df`'s active images), by config digest.
+pub fn images_of_containers(root: &StateRoot) -> BTreeSet<Sha256Digest> {
+    container_records(root).filter_map(|record| record["image_id"].as_str().and_then(|d| d.parse().ok())).collect()
+}
+
 /// The records of the root's containers (`ROOT/containers/ID/container.json`, written by the
 /// gb-containers crate, which this reads only for `image_id`, `layers` and `state`); unreadable
 /// ones are skipped.

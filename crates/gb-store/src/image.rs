@@ -1,7 +1,7 @@
 //! Images in the local store: importing a root file system tarball as a one-layer image
-//! (`graphbuild import`), and reading a stored image's config for the front end.
+//! (`graphbuild import`, its `--change`s in `changes.rs`), and reading a stored image's config for the front end.
 
-use std::io::{Read, Seek as _};
+use std::io::Read;
 use std::path::Path;
 
 use gb_cache::{ImageName, ImageRecord};
@@ -13,8 +13,21 @@ use crate::root::StateRoot;
 
 const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-const MEDIA_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
-const MEDIA_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// How an imported image is made (`graphbuild import`).
+#[derive(Debug, Clone, Copy)]
+pub struct ImportOptions<'a> {
+    /// Where the tarball came from (a file name, a URL, `-`), for the image's history.
+    pub source: &'a str,
+    /// The image's name; `None` keeps it by id only (dangling), as docker's nameless import.
+    pub name: Option<&'a str>,
+    /// Its platform.
+    pub platform: &'a Platform,
+    /// Dockerfile instructions for its config (`CMD ["sh"]`, `ENV K=V`), as `docker import -c`.
+    pub changes: &'a [String],
+    /// Its history's comment (`docker import -m`).
+    pub message: Option<&'a str>,
+}
 
 /// Imports a root file system tarball (plain or gzip) as a one-layer image named `name`, as
 /// `docker import` does. Returns the stored record.
@@ -24,23 +37,51 @@ pub fn import_rootfs(
     name: &str,
     platform: &Platform,
 ) -> Result<ImageRecord, StoreError> {
-    let reference = ImageReference::parse(name).map_err(|e| StoreError::InvalidName(e.to_string()))?;
     let mut file =
         std::fs::File::open(tarball).map_err(|e| StoreError::Import(format!("opening {}: {e}", tarball.display())))?;
-    let mut magic = [0u8; 2];
-    let gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
-    file.rewind().map_err(StoreError::io("reading the tarball"))?;
+    let source = tarball.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let options = ImportOptions { source: &source, name: Some(name), platform, changes: &[], message: None };
+    import_rootfs_from(root, &mut file, &options)
+}
 
-    let stored = store_layer_tar(root, &mut file, gzip, &tarball.display().to_string())?;
+/// Imports the root file system tarball `reader` yields (plain, gzip, bzip2, xz or zstd, told
+/// by its first bytes) as a one-layer image. A gzip or zstd tarball is kept as the layer blob it
+/// is; bzip2 and xz, which images cannot carry, are stored uncompressed.
+pub fn import_rootfs_from(
+    root: &StateRoot,
+    reader: &mut dyn Read,
+    options: &ImportOptions<'_>,
+) -> Result<ImageRecord, StoreError> {
+    let reference = match options.name {
+        Some(name) => Some(ImageReference::parse(name).map_err(|e| StoreError::InvalidName(e.to_string()))?),
+        None => None,
+    };
+    let mut config_changes = serde_json::Map::new();
+    config_changes.insert("Env".to_owned(), json!([format!("PATH={}", gb_ir::DEFAULT_PATH)]));
+    for change in options.changes {
+        crate::changes::apply_change(&mut config_changes, change)?;
+    }
+    let mut magic = Vec::with_capacity(6);
+    reader.take(6).read_to_end(&mut magic).map_err(StoreError::io("reading the tarball"))?;
+    let compression = gb_export::Compression::sniff(&magic);
+    let mut stream = std::io::Cursor::new(magic).chain(reader);
+    let mut stored: Box<dyn Read + '_> = match compression {
+        gb_export::Compression::Uncompressed => {
+            gb_ops::decompress_stream(&mut stream).map_err(StoreError::io("decompressing the tarball"))?
+        }
+        _ => Box::new(&mut stream),
+    };
+
+    let stored = store_layer_tar(root, &mut stored, compression, options.source)?;
     let (imported, blob_digest, blob_size, created_unix) =
         (stored.imported, stored.blob_digest, stored.blob_size, stored.created_unix);
 
     let config = json!({
-        "architecture": platform.architecture,
-        "os": platform.os,
-        "config": { "Env": [format!("PATH={}", gb_ir::DEFAULT_PATH)] },
+        "architecture": options.platform.architecture,
+        "os": options.platform.os,
+        "config": config_changes,
         "rootfs": { "type": "layers", "diff_ids": [imported.diff_id.to_string()] },
-        "history": [{ "created_by": format!("graphbuild import {}", tarball.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()), "comment": "imported" }],
+        "history": [{ "created_by": format!("graphbuild import {}", options.source), "comment": options.message.unwrap_or("imported") }],
     });
     let config_bytes = gb_ir::canonical_json(&config);
     let config_digest = root.content.put_bytes(&config_bytes).map_err(StoreError::records("writing the config"))?;
@@ -48,13 +89,17 @@ pub fn import_rootfs(
         "schemaVersion": 2,
         "mediaType": MEDIA_MANIFEST,
         "config": { "mediaType": MEDIA_CONFIG, "digest": config_digest.to_string(), "size": config_bytes.len() },
-        "layers": [{ "mediaType": if gzip { MEDIA_LAYER_GZIP } else { MEDIA_LAYER }, "digest": blob_digest.to_string(), "size": blob_size }],
+        "layers": [{ "mediaType": compression.media_type(), "digest": blob_digest.to_string(), "size": blob_size }],
     });
     let manifest_bytes = gb_ir::canonical_json(&manifest);
     let manifest_digest =
         root.content.put_bytes(&manifest_bytes).map_err(StoreError::records("writing the manifest"))?;
+    let key = match &reference {
+        Some(reference) => ImageName::of(reference),
+        None => ImageName::dangling(&config_digest),
+    };
     let record = ImageRecord {
-        reference: reference.to_string(),
+        reference: reference.map_or_else(|| key.to_string(), |reference| reference.to_string()),
         manifest_digest,
         config_digest,
         config,
@@ -62,7 +107,7 @@ pub fn import_rootfs(
         diff_ids: vec![imported.diff_id],
         created_unix,
     };
-    root.db.put_image(&ImageName::of(&reference), &record).map_err(StoreError::records("recording the image"))?;
+    root.db.put_image(&key, &record).map_err(StoreError::records("recording the image"))?;
     Ok(record)
 }
 
@@ -74,22 +119,29 @@ struct StoredLayer {
     created_unix: u64,
 }
 
-/// Keeps a layer tar (gzip or plain) as a blob, as given, and unpacks it as a new layer whose
-/// blob is recorded, so that a load, a pull or a cache import that brings the same blob reuses
-/// the layer and an export never compresses it again. `what` names the tar in errors.
-fn store_layer_tar(root: &StateRoot, tar: &mut dyn Read, gzip: bool, what: &str) -> Result<StoredLayer, StoreError> {
+/// Keeps a layer tar (plain, gzip or zstd) as a blob, as given, and unpacks it as a new layer
+/// whose blob is recorded, so that a load, a pull or a cache import that brings the same blob
+/// reuses the layer and an export never compresses it again. `what` names the tar in errors.
+fn store_layer_tar(
+    root: &StateRoot,
+    tar: &mut dyn Read,
+    compression: gb_export::Compression,
+    what: &str,
+) -> Result<StoredLayer, StoreError> {
     let storing = format!("storing {what} in the content store");
     let mut writer = root.content.writer().map_err(StoreError::records("storing a layer in the content store"))?;
     std::io::copy(tar, &mut writer).map_err(StoreError::io(storing))?;
     let (blob_digest, blob_size) =
         writer.commit(None).map_err(StoreError::records("storing a layer in the content store"))?;
     let blob = root.content.open_blob(&blob_digest).map_err(StoreError::records("reading a blob"))?;
-    let imported = if gzip {
-        root.snapshots.import_tar(flate2::read::GzDecoder::new(blob))
-    } else {
-        root.snapshots.import_tar(blob)
-    }
-    .map_err(|e| {
+    let blob: Box<dyn Read + Send> = match compression {
+        gb_export::Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(blob)),
+        gb_export::Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::new(blob).map_err(StoreError::io("decompressing the tarball"))?)
+        }
+        gb_export::Compression::Uncompressed => Box::new(blob),
+    };
+    let imported = root.snapshots.import_tar(blob).map_err(|e| {
         if crate::root::is_no_space(&e) {
             return StoreError::layers("writing the imported layer")(e);
         }
@@ -99,7 +151,6 @@ fn store_layer_tar(root: &StateRoot, tar: &mut dyn Read, gzip: bool, what: &str)
     root.db
         .put_layer(&imported.layer, &gb_cache::LayerRecord { size: imported.size, created_unix })
         .map_err(StoreError::records("recording a layer"))?;
-    let compression = if gzip { gb_export::Compression::Gzip } else { gb_export::Compression::Uncompressed };
     let blob_record = gb_cache::LayerBlobRecord {
         digest: blob_digest,
         diff_id: imported.diff_id,
@@ -126,16 +177,17 @@ pub struct CommitInfo {
 }
 
 /// Stores a container's changes (`layer_tar`, an uncompressed OCI layer tar) as one new layer
-/// on `base`, with a history entry, as `docker commit` does, and names the image `name`. The
-/// result is an ordinary image: its manifest lists the base's blobs and the new layer's.
+/// on `base`, with a history entry, as `docker commit` does, and names the image `name` (none:
+/// dangling, known by its id). The result is an ordinary image: its manifest lists the base's
+/// blobs and the new layer's.
 pub fn commit_image(
     root: &StateRoot,
     base: &ImageRecord,
     layer_tar: &mut dyn Read,
     info: &CommitInfo,
-    name: &ImageName,
+    name: Option<&ImageName>,
 ) -> Result<ImageRecord, StoreError> {
-    let stored = store_layer_tar(root, layer_tar, false, "the container's changes")?;
+    let stored = store_layer_tar(root, layer_tar, gb_export::Compression::Uncompressed, "the container's changes")?;
     let base_manifest: serde_json::Value = root
         .content
         .read(&base.manifest_digest)
@@ -167,7 +219,7 @@ pub fn commit_image(
     let config_digest = root.content.put_bytes(&config_bytes).map_err(StoreError::records("writing the config"))?;
     let mut layers = base_manifest["layers"].as_array().cloned().unwrap_or_default();
     layers
-        .push(json!({ "mediaType": MEDIA_LAYER, "digest": stored.blob_digest.to_string(), "size": stored.blob_size }));
+        .push(json!({ "mediaType": gb_export::Compression::Uncompressed.media_type(), "digest": stored.blob_digest.to_string(), "size": stored.blob_size }));
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": MEDIA_MANIFEST,
@@ -181,6 +233,7 @@ pub fn commit_image(
     image_layers.push(stored.imported.layer);
     let mut diff_ids = base.diff_ids.clone();
     diff_ids.push(stored.imported.diff_id);
+    let name = name.cloned().unwrap_or_else(|| ImageName::dangling(&config_digest));
     let record = ImageRecord {
         reference: name.as_str().to_owned(),
         manifest_digest,
@@ -190,7 +243,7 @@ pub fn commit_image(
         diff_ids,
         created_unix: stored.created_unix,
     };
-    root.db.put_image(name, &record).map_err(StoreError::records("recording the image"))?;
+    root.db.put_image(&name, &record).map_err(StoreError::records("recording the image"))?;
     Ok(record)
 }
 

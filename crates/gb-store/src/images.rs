@@ -3,14 +3,13 @@
 //! typed requests to return. Nothing here prints.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use gb_cache::{ImageName, ImageRecord, LayerId};
 use gb_ir::{ImageReference, Sha256Digest};
 use serde::Serialize;
 
 use crate::error::StoreError;
-use crate::gc::{collect_garbage, find_image, images, images_in_use};
+use crate::gc::{collect_garbage, find_image, images, images_in_use, images_of_containers};
 use crate::root::StateRoot;
 
 /// One image name in the store, as `docker images` lists it.
@@ -32,6 +31,8 @@ pub struct ImageSummary {
     pub created_unix: u64,
     /// Its layers' bytes on disk, as if it were alone.
     pub size: u64,
+    /// Its config's labels.
+    pub labels: BTreeMap<String, String>,
 }
 
 impl ImageSummary {
@@ -70,7 +71,7 @@ pub struct Removal {
 pub struct DiskUsage {
     /// Distinct images (by id).
     pub images: usize,
-    /// Images a running container uses.
+    /// Images a container uses (running or not).
     pub images_active: usize,
     /// What the images would take, each alone.
     pub images_logical: u64,
@@ -86,6 +87,27 @@ pub struct DiskUsage {
     pub blobs: u64,
     /// Per image name: its summary and the bytes it shares with other images.
     pub per_image: Vec<(ImageSummary, u64)>,
+    /// What the layers of the images no container uses take (docker's reclaimable).
+    pub images_reclaimable: u64,
+    /// The ids of the images containers use.
+    pub active_ids: BTreeSet<Sha256Digest>,
+    /// Per build cache record: what `system df -v` lists.
+    pub per_cache: Vec<CacheUsage>,
+}
+
+/// One build cache record, as `docker system df -v` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheUsage {
+    /// The record's cache key (hex).
+    pub id: String,
+    /// The step it is the result of.
+    pub description: String,
+    /// The bytes of the layers the step made (each output's top layer).
+    pub size: u64,
+    /// When it was stored, seconds since the epoch.
+    pub created_unix: u64,
+    /// Whether an image holds a layer the step made too.
+    pub shared: bool,
 }
 
 /// What `prune` freed.
@@ -105,7 +127,32 @@ pub struct Pruned {
 
 /// Every image name, newest first (then by repository and tag).
 pub fn list_images(root: &StateRoot) -> Result<Vec<ImageSummary>, StoreError> {
-    let mut list: Vec<ImageSummary> = images(root)?.iter().map(|(name, record)| summary(root, name, record)).collect();
+    let all: Vec<ImageSummary> = images(root)?.iter().map(|(name, record)| summary(root, name, record)).collect();
+    // A pull by digest (a FROM's base is pulled pinned) files the image under `repo@digest` as
+    // well as its tag; docker lists such an image once, under its tag, the digest in its
+    // DIGEST column.
+    let pinned = |image: &ImageSummary| image.name.reference().ok().and_then(|r| r.digest);
+    let mut list: Vec<ImageSummary> = Vec::with_capacity(all.len());
+    for image in &all {
+        let tagged = |other: &&ImageSummary| {
+            pinned(other).is_none()
+                && !other.name.is_dangling()
+                && other.repository == image.repository
+                && other.id == image.id
+        };
+        if pinned(image).is_some() && all.iter().any(|other| tagged(&other)) {
+            continue;
+        }
+        let mut image = image.clone();
+        if image.digest.is_none() && !image.name.is_dangling() {
+            image.digest = all
+                .iter()
+                .find(|other| other.repository == image.repository && other.id == image.id && pinned(other).is_some())
+                .and_then(pinned)
+                .map(|digest| digest.to_string());
+        }
+        list.push(image);
+    }
     list.sort_by(|a, b| {
         b.created_unix.cmp(&a.created_unix).then(a.repository.cmp(&b.repository)).then(a.tag.cmp(&b.tag))
     });
@@ -117,7 +164,7 @@ pub fn inspect_image(root: &StateRoot, name: &str) -> Result<serde_json::Value, 
     let (_, record) = find_image(root, name)?;
     let tags: Vec<String> = images(root)?
         .iter()
-        .filter(|(_, r)| r.config_digest == record.config_digest)
+        .filter(|(n, r)| r.config_digest == record.config_digest && !n.is_dangling())
         .map(|(n, _)| n.familiar())
         .collect();
     let config = &record.config;
@@ -130,7 +177,7 @@ pub fn inspect_image(root: &StateRoot, name: &str) -> Result<serde_json::Value, 
     Ok(serde_json::json!({
         "Id": record.config_digest.to_string(),
         "RepoTags": tags,
-        "RepoDigests": [],
+        "RepoDigests": repo_digests(root, &record)?,
         "ManifestDigest": record.manifest_digest.to_string(),
         "Created": config["created"],
         "Author": config.get("author").cloned().unwrap_or(serde_json::Value::String(String::new())),
@@ -143,6 +190,26 @@ pub fn inspect_image(root: &StateRoot, name: &str) -> Result<serde_json::Value, 
         "History": config["history"],
         "Manifest": manifest,
     }))
+}
+
+/// `repo@digest` for each repository the image was pulled or pushed by digest as (docker's
+/// `RepoDigests`), familiar names, sorted.
+fn repo_digests(root: &StateRoot, record: &ImageRecord) -> Result<Vec<String>, StoreError> {
+    let mut digests = BTreeSet::new();
+    for (name, image) in images(root)? {
+        if image.config_digest != record.config_digest || name.is_dangling() {
+            continue;
+        }
+        for reference in [name.reference().ok(), ImageReference::parse(&image.reference).ok()].into_iter().flatten() {
+            let mut repository = reference.clone();
+            repository.tag = None;
+            if let Some(digest) = reference.digest {
+                repository.digest = None;
+                digests.insert(format!("{}@{digest}", repository.familiar()));
+            }
+        }
+    }
+    Ok(digests.into_iter().collect())
 }
 
 /// The image's id and its history, oldest entry first.
@@ -205,7 +272,9 @@ pub fn remove_image(root: &StateRoot, name: &str, force: bool) -> Result<Removal
     let mut untagged = Vec::new();
     for name in &remove {
         root.db.remove_image(name).map_err(StoreError::records("writing the image store"))?;
-        untagged.push(name.familiar());
+        if !name.is_dangling() {
+            untagged.push(name.familiar());
+        }
     }
     let deleted = (remove.len() == names.len()).then_some(record.config_digest);
     Ok(Removal { untagged, deleted })
@@ -218,10 +287,42 @@ pub fn prune(root: &StateRoot, cache_mounts: bool) -> Result<Pruned, StoreError>
     let mut bytes = freed.bytes;
     let dir = root.cache_mounts_dir();
     if cache_mounts && dir.exists() {
-        bytes += dir_size(&dir);
+        bytes += gb_snapshot::tree_size(&dir).unwrap_or(0);
         std::fs::remove_dir_all(&dir).map_err(StoreError::io(format!("removing {}", dir.display())))?;
     }
     Ok(Pruned { results: freed.results, layers: freed.layers, blobs: freed.blobs, bytes, cache_mounts })
+}
+
+/// What `image prune` removed, in docker's order: each name untagged, then each image deleted.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PrunedImages {
+    /// The familiar names untagged (`image prune -a` only).
+    pub untagged: Vec<String>,
+    /// The ids of the images deleted.
+    pub deleted: Vec<Sha256Digest>,
+    /// Bytes freed (layers and blobs nothing references any more).
+    pub bytes: u64,
+}
+
+/// Removes the dangling images (with `all`, every image) that no container uses, running or
+/// not, then the layers and blobs nothing references any more, as `docker image prune [-a]`.
+pub fn prune_images(root: &StateRoot, all: bool) -> Result<PrunedImages, StoreError> {
+    let in_use = images_of_containers(root);
+    let mut pruned = PrunedImages::default();
+    for (name, record) in images(root)? {
+        if in_use.contains(&record.config_digest) || !(all || name.is_dangling()) {
+            continue;
+        }
+        root.db.remove_image(&name).map_err(StoreError::records("writing the image store"))?;
+        if !name.is_dangling() {
+            pruned.untagged.push(name.familiar());
+        }
+        if !pruned.deleted.contains(&record.config_digest) {
+            pruned.deleted.push(record.config_digest);
+        }
+    }
+    pruned.bytes = collect_garbage(root, false)?.bytes;
+    Ok(pruned)
 }
 
 /// What images, build cache and blobs take, shared layers counted once.
@@ -235,7 +336,7 @@ pub fn disk_usage(root: &StateRoot) -> Result<DiskUsage, StoreError> {
     let results = root.db.results().map_err(StoreError::records("reading the cache"))?;
     let cache_layers: BTreeSet<&LayerId> =
         results.iter().flat_map(|(_, r)| r.outputs.iter().flat_map(|s| &s.layers)).collect();
-    let in_use = images_in_use(root);
+    let in_use = images_of_containers(root);
     let per_image = all
         .iter()
         .map(|(name, record)| {
@@ -261,11 +362,38 @@ pub fn disk_usage(root: &StateRoot) -> Result<DiskUsage, StoreError> {
         cache_on_disk: cache_layers.iter().filter(|l| !image_layers.contains(*l)).map(|l| layer_size(root, l)).sum(),
         blobs: root.content.disk_usage(),
         per_image,
+        images_reclaimable: image_layers
+            .iter()
+            .filter(|l| !unique.iter().any(|(id, r)| in_use.contains(id) && r.layers.contains(l)))
+            .map(|l| layer_size(root, l))
+            .sum(),
+        per_cache: results
+            .iter()
+            .map(|(key, record)| {
+                let made: Vec<&LayerId> = record.outputs.iter().filter_map(|s| s.layers.last()).collect();
+                CacheUsage {
+                    id: key.0.hex(),
+                    description: record.description.clone(),
+                    size: made.iter().map(|l| layer_size(root, l)).sum(),
+                    created_unix: record.created_unix,
+                    shared: made.iter().any(|l| image_layers.contains(l)),
+                }
+            })
+            .collect(),
+        active_ids: in_use,
     })
 }
 
+/// When an image was created: its config's `created`, else when it was stored.
+pub(crate) fn created_of(record: &ImageRecord) -> u64 {
+    record.config["created"].as_str().and_then(parse_created).unwrap_or(record.created_unix)
+}
+
 fn summary(root: &StateRoot, name: &ImageName, record: &ImageRecord) -> ImageSummary {
-    let (repository, tag) = repository_and_tag(name.as_str());
+    let (repository, tag) = match name.is_dangling() {
+        true => ("<none>".to_owned(), "<none>".to_owned()),
+        false => repository_and_tag(name.as_str()),
+    };
     ImageSummary {
         name: name.clone(),
         repository,
@@ -273,8 +401,12 @@ fn summary(root: &StateRoot, name: &ImageName, record: &ImageRecord) -> ImageSum
         id: record.config_digest,
         manifest_digest: record.manifest_digest,
         digest: ImageReference::parse(&record.reference).ok().and_then(|r| r.digest).map(|d| d.to_string()),
-        created_unix: record.config["created"].as_str().and_then(parse_created).unwrap_or(record.created_unix),
+        created_unix: created_of(record),
         size: image_size(root, record),
+        labels: record.config["config"]["Labels"]
+            .as_object()
+            .map(|labels| labels.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+            .unwrap_or_default(),
     }
 }
 
@@ -298,20 +430,6 @@ fn layer_size(root: &StateRoot, id: &LayerId) -> u64 {
 
 fn image_size(root: &StateRoot, record: &ImageRecord) -> u64 {
     record.layers.iter().map(|l| layer_size(root, l)).sum()
-}
-
-fn dir_size(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
-        if meta.is_dir() {
-            stack.extend(std::fs::read_dir(&path).into_iter().flatten().flatten().map(|e| e.path()));
-        } else {
-            total += meta.len();
-        }
-    }
-    total
 }
 
 /// Seconds since the epoch of an RFC 3339 time as image configs write it

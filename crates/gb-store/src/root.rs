@@ -151,12 +151,25 @@ impl StateRoot {
         self.path.join("containers")
     }
 
+    /// Named volumes (`run -v NAME:/dir`): `NAME/_data` is what containers mount.
+    pub fn volumes_dir(&self) -> PathBuf {
+        self.path.join("volumes")
+    }
+
     /// A new work dir for a container runtime of this process, `ROOT/exec/PID-RANDOM/`: each
     /// runtime's containers live apart and its owner is recorded there, so a later open kills
     /// exactly those whose graphbuild is dead.
     pub fn new_exec_dir(&self) -> PathBuf {
         let random = gb_cache::LayerId::random();
         self.path.join("exec").join(format!("{}-{}", std::process::id(), &random.0[..8]))
+    }
+
+    /// A new file name in the scratch space, `ROOT/tmp/WHAT-RANDOM` (the directory made if
+    /// need be), for an archive passing between a file and a pipe.
+    pub fn new_tmp_file(&self, what: &str) -> Result<PathBuf, StoreError> {
+        let dir = self.tmp_dir();
+        std::fs::create_dir_all(&dir).map_err(StoreError::io(format!("making {}", dir.display())))?;
+        Ok(dir.join(format!("{what}-{}", gb_cache::LayerId::random())))
     }
 }
 

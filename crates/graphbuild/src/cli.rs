@@ -54,6 +54,9 @@ pub enum Command {
     Df(DfArgs),
     /// Free build cache and dangling images.
     Prune(PruneArgs),
+    /// Docker's `system` commands: `system df`.
+    #[command(subcommand)]
+    System(SystemCommand),
     /// Write images to a docker-archive (or OCI) tar file.
     Save(SaveArgs),
     /// Read images from a docker-archive or OCI archive.
@@ -336,7 +339,8 @@ pub struct RunOptions {
     /// store, and a registry with push), `type=oci,dest=FILE[,tar=false]` (OCI layout),
     /// `type=docker,dest=FILE` (docker-archive), `type=local,dest=DIR` (the root file system),
     /// `type=tar,dest=FILE` (the root file system as a tarball); the image types also take
-    /// `compression=gzip|zstd|uncompressed`. A bare PATH means `type=local,dest=PATH`.
+    /// `compression=gzip|zstd|uncompressed`. A bare PATH means `type=local,dest=PATH`;
+    /// `dest=-` of the archive types and a bare `-` (`type=tar`) write to standard output.
     #[arg(short = 'o', long = "output", value_name = "type=TYPE,...")]
     pub outputs: Vec<String>,
     /// How many steps may run at once (default: the number of cores).
@@ -427,10 +431,21 @@ pub struct SolveArgs {
 /// `graphbuild import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// A root file system tarball (plain or gzip).
-    pub tarball: PathBuf,
-    /// The image name, `NAME[:TAG]`.
-    pub name: String,
+    /// A root file system tarball (plain, gzip, bzip2, xz or zstd): a file, an http(s) URL, or
+    /// `-` for standard input.
+    #[arg(value_name = "FILE|URL|-")]
+    pub source: String,
+    /// The image name, `NAME[:TAG]`; without one the image is known by its id only.
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub name: Option<String>,
+    /// A Dockerfile instruction for the image's config, as `docker import -c`: `CMD`,
+    /// `ENTRYPOINT`, `ENV`, `EXPOSE`, `LABEL`, `STOPSIGNAL`, `USER`, `VOLUME`, `WORKDIR`
+    /// (repeatable).
+    #[arg(short = 'c', long = "change", value_name = "INSTRUCTION")]
+    pub changes: Vec<String>,
+    /// The comment of the image's history entry.
+    #[arg(short, long)]
+    pub message: Option<String>,
     /// The image's platform (the host's by default).
     #[arg(long)]
     pub platform: Option<String>,
@@ -443,10 +458,26 @@ pub struct ImagesArgs {
     /// `?` wildcards, as `docker images`.
     #[arg(value_name = "REPOSITORY[:TAG]")]
     pub pattern: Option<String>,
+    /// Show all images (graphbuild keeps no intermediate images, so this lists what the
+    /// default does: named and dangling images).
+    #[arg(short, long)]
+    pub all: bool,
     /// Only print image ids.
     #[arg(short, long)]
     pub quiet: bool,
-    /// `table` (default) or `json`: one JSON object per image, as `docker images --format json`.
+    /// Show digests (a DIGEST column).
+    #[arg(long)]
+    pub digests: bool,
+    /// Don't truncate output: whole `sha256:` ids.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Filter the images (repeatable): `dangling=true|false`, `reference=PATTERN`,
+    /// `before=IMAGE`, `since=IMAGE`, `label=KEY` or `label=KEY=VALUE`.
+    #[arg(short = 'f', long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// `table` (default), `table TEMPLATE`, `json` (one object per image) or a Go template
+    /// (`{{.Repository}}:{{.Tag}}`), as `docker images --format`; fields: .ID .Repository .Tag
+    /// .Digest .CreatedSince .CreatedAt .Size .Containers .SharedSize .UniqueSize .VirtualSize.
     #[arg(long, default_value = "table")]
     pub format: String,
 }
@@ -460,6 +491,34 @@ pub enum ImageCommand {
     Ls(ImagesArgs),
     /// Remove images (same as `graphbuild rmi`).
     Rm(RmiArgs),
+    /// Remove unused images: the dangling ones (`<none>:<none>`), with `-a` every image no
+    /// running container uses.
+    Prune(ImagePruneArgs),
+    /// Show an image's history (same as `graphbuild history`).
+    History(HistoryArgs),
+    /// Give an image another name (same as `graphbuild tag`).
+    Tag(TagArgs),
+    /// Write images to an archive (same as `graphbuild save`).
+    Save(SaveArgs),
+    /// Read images from an archive (same as `graphbuild load`).
+    Load(LoadArgs),
+    /// Make an image from a root file system tarball (same as `graphbuild import`).
+    Import(ImportArgs),
+    /// Pull an image (same as `graphbuild pull`).
+    Pull(PullArgs),
+    /// Push an image (same as `graphbuild push`).
+    Push(PushArgs),
+}
+
+/// `graphbuild image prune`.
+#[derive(Debug, Args)]
+pub struct ImagePruneArgs {
+    /// Remove all unused images, not just dangling ones.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 /// `graphbuild image inspect`.
@@ -468,14 +527,25 @@ pub struct InspectArgs {
     /// Image names or ids.
     #[arg(required = true)]
     pub names: Vec<String>,
+    /// A Go template executed once per image (`{{.Config.Cmd}}`, `{{json .RootFS}}`); `json`
+    /// (the default) prints the JSON array.
+    #[arg(short, long)]
+    pub format: Option<String>,
 }
 
 /// `graphbuild history`.
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// Don't truncate CREATED BY.
+    /// Don't truncate output: the whole image id and CREATED BY.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Only print image ids (`<missing>` for the rows below the image, as docker).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// `table` (default), `table TEMPLATE`, `json` or a Go template, as `docker history
+    /// --format`; fields: .ID .CreatedSince .CreatedAt .CreatedBy .Size .Comment.
+    #[arg(long)]
+    pub format: Option<String>,
     /// Print sizes and dates in human readable format (`-H=false`: sizes in bytes, dates in
     /// RFC 3339), as `docker history`.
     #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set)]
@@ -512,6 +582,25 @@ pub struct DfArgs {
     pub verbose: bool,
 }
 
+/// `graphbuild system ...`.
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Show docker's disk usage table: images, containers, local volumes, build cache.
+    Df(SystemDfArgs),
+}
+
+/// `graphbuild system df`.
+#[derive(Debug, Args)]
+pub struct SystemDfArgs {
+    /// List each image (with its shared and unique size) and build cache record.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// `table` (default), `table TEMPLATE`, `json` or a Go template over the summary rows
+    /// (.Type .TotalCount .Active .Size .Reclaimable).
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
 /// `graphbuild prune`.
 #[derive(Debug, Args)]
 pub struct PruneArgs {
@@ -523,9 +612,9 @@ pub struct PruneArgs {
 /// `graphbuild save`.
 #[derive(Debug, Args)]
 pub struct SaveArgs {
-    /// The output file.
+    /// The output file; standard output when absent or `-` (not a terminal, as docker).
     #[arg(short, long)]
-    pub output: PathBuf,
+    pub output: Option<PathBuf>,
     /// `docker` (docker-archive, the default) or `oci` (OCI layout tar).
     #[arg(long, default_value = "docker")]
     pub format: String,
@@ -537,9 +626,10 @@ pub struct SaveArgs {
 /// `graphbuild load`.
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// The archive (docker-archive or OCI archive).
+    /// The archive (docker-archive or OCI archive, plain or gzip, bzip2, xz or zstd
+    /// compressed); standard input when absent or `-`.
     #[arg(short, long)]
-    pub input: PathBuf,
+    pub input: Option<PathBuf>,
 }
 
 /// `graphbuild pull`.

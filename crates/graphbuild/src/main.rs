@@ -107,7 +107,9 @@ fn execute(cli: cli::Cli) -> i32 {
     let result = match cli.command {
         cli::Command::Build(args) => commands::build::run(*args, root, &insecure),
         cli::Command::Solve(args) => commands::solve::run(args, root, &insecure),
-        cli::Command::Import(args) => commands::import::run(args, root),
+        cli::Command::Import(args) | cli::Command::Image(cli::ImageCommand::Import(args)) => {
+            commands::import::run(args, root)
+        }
         cli::Command::Run(args) | cli::Command::Container(cli::ContainerCommand::Run(args)) => {
             commands::run::run(args, root)
         }
@@ -120,12 +122,18 @@ fn execute(cli: cli::Cli) -> i32 {
                 commands::images::images(args, state)
             }
             cli::Command::Image(cli::ImageCommand::Inspect(args)) => commands::images::inspect(args, state),
-            cli::Command::History(args) => commands::images::history(args, state),
-            cli::Command::Tag(args) => commands::images::tag(args, state),
+            cli::Command::History(args) | cli::Command::Image(cli::ImageCommand::History(args)) => {
+                commands::images::history(args, state)
+            }
+            cli::Command::Tag(args) | cli::Command::Image(cli::ImageCommand::Tag(args)) => {
+                commands::images::tag(args, state)
+            }
+            cli::Command::Image(cli::ImageCommand::Prune(args)) => commands::images::image_prune(args, state),
             cli::Command::Rmi(args) | cli::Command::Image(cli::ImageCommand::Rm(args)) => {
                 commands::images::rmi(args, state)
             }
             cli::Command::Df(args) => commands::images::df(args, state),
+            cli::Command::System(cli::SystemCommand::Df(args)) => commands::images::system_df(args, state),
             cli::Command::Prune(args) => commands::images::prune(args, state),
             cli::Command::Builds(cli::BuildsCommand::Ls(args)) => commands::builds::ls(args, state),
             cli::Command::Builds(cli::BuildsCommand::Show(args)) => commands::builds::show(args, state),
@@ -170,10 +178,18 @@ fn execute(cli: cli::Cli) -> i32 {
                 commands::containers::commit(args, state)
             }
             cli::Command::Container(cli::ContainerCommand::Prune(args)) => commands::containers::prune(args, state),
-            cli::Command::Save(args) => commands::archive::save(args, state),
-            cli::Command::Load(args) => commands::archive::load(args, state),
-            cli::Command::Pull(args) => commands::registry::pull(args, state, &insecure),
-            cli::Command::Push(args) => commands::registry::push(args, state, &insecure),
+            cli::Command::Save(args) | cli::Command::Image(cli::ImageCommand::Save(args)) => {
+                commands::archive::save(args, state)
+            }
+            cli::Command::Load(args) | cli::Command::Image(cli::ImageCommand::Load(args)) => {
+                commands::archive::load(args, state)
+            }
+            cli::Command::Pull(args) | cli::Command::Image(cli::ImageCommand::Pull(args)) => {
+                commands::registry::pull(args, state, &insecure)
+            }
+            cli::Command::Push(args) | cli::Command::Image(cli::ImageCommand::Push(args)) => {
+                commands::registry::push(args, state, &insecure)
+            }
             cli::Command::Login(args) => commands::registry::login(args, state, &insecure),
             _ => Err(exit::Failure::Input("unexpected command".to_owned())),
         }),

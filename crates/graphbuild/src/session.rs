@@ -155,6 +155,22 @@ impl Session {
         self.streams.as_ref().and_then(|s| s.stderr.try_clone().ok())
     }
 
+    /// Whether standard output is a terminal.
+    pub fn stdout_is_terminal(&self) -> bool {
+        match &self.streams {
+            Some(streams) => streams.stdout.is_terminal(),
+            None => std::io::stdout().is_terminal(),
+        }
+    }
+
+    /// Whether standard input is a terminal.
+    pub fn stdin_is_terminal(&self) -> bool {
+        match &self.streams {
+            Some(streams) => streams.stdin.is_terminal(),
+            None => std::io::stdin().is_terminal(),
+        }
+    }
+
     /// Whether standard error is a terminal.
     pub fn stderr_is_terminal(&self) -> bool {
         match &self.streams {

@@ -27,6 +27,22 @@ pub fn write(text: std::fmt::Arguments<'_>) {
     session.fail_stdout(code);
 }
 
+/// Copies `reader` (an archive) to standard output, ending as [`write`] does when the reader
+/// of the pipe went away.
+pub fn copy(reader: &mut dyn std::io::Read) -> Result<(), crate::exit::Failure> {
+    let session = session::current();
+    let mut out = session.stdout_stream();
+    let Err(error) = std::io::copy(reader, &mut out).and_then(|_| out.flush()) else { return Ok(()) };
+    if error.kind() != std::io::ErrorKind::BrokenPipe {
+        return Err(crate::exit::Failure::os("writing to standard output")(error));
+    }
+    if !session.is_remote() {
+        std::process::exit(exit::BROKEN_PIPE);
+    }
+    session.fail_stdout(exit::BROKEN_PIPE);
+    Ok(())
+}
+
 /// `print!` through [`write`].
 macro_rules! out {
     ($($arg:tt)*) => { $crate::stdout::write(format_args!($($arg)*)) };

@@ -1,236 +1,519 @@
-//! docker's `--format`: `table` (the command's default table), `table TEMPLATE` (a header row
-//! of the fields' column names, then a row per item, aligned as Go's tabwriter aligns docker's),
-//! `json` (an object per line), or a Go template subset for each item: `{{.Field}}`,
-//! `{{.Field.Sub}}`, `{{json .}}`, `{{json .Field}}`, `{{index .Map "key"}}`, with `\t` and
-//! `\n` written as docker writes them.
+//! Docker's `--format` for listing commands (`images`, `history`, `image inspect`, later `ps`):
+//! `table`, `table TEMPLATE`, `json` and a Go-template subset, rendered over rows that are
+//! `serde_json::Value` objects.
 //!
-//! Use: [`print`]`(format, default_table, rows, columns)`, where rows are JSON objects with
-//! docker's field names and columns maps a field to its header (`("ID", "CONTAINER ID")`).
+//! The API, for every command that lists things:
+//! - [`Format::parse`]`(text) -> Result<Format, TemplateError>` reads the flag's value (an empty
+//!   value is `table`, as docker treats a missing `--format`).
+//! - [`render`]`(&format, rows, &columns) -> Result<String, TemplateError>` renders the rows:
+//!   a table (a header row from [`Columns::headers`], then one row each, aligned as docker's Go
+//!   `tabwriter` with minimum width 10 and padding 3), one JSON object per line (`json`), or the
+//!   template once per row, each followed by a newline.
+//! - [`Columns`] says what `table` alone means for the command (its default template) and each
+//!   field's column name (`ID` is `IMAGE ID` for images, `CONTAINER ID` for containers).
+//!
+//! The template language is what scripts use with docker: literal text (with `\t` and `\n`
+//! escapes), `{{.Field}}`, `{{.Field.Sub}}`, `{{.}}`, `{{json .}}`, `{{json .Field}}`,
+//! `{{index .Map "key"}}`, `{{join .List ","}}`, `{{upper .F}}`, `{{lower .F}}`, and `{{-`/`-}}`
+//! trimming. A row's top level is a struct for the template: a field it lacks is an error, as
+//! docker's `can't evaluate field X`; below it, objects are maps (a missing key prints
+//! `<no value>`). Values print as Go prints them (`[a b]` for lists, `map[k:v]` for maps).
 
-use crate::exit::Failure;
-use crate::stdout::out;
+use std::fmt::Write as _;
 
-/// One piece of a template.
+/// A `--format` the user gave that cannot be read or executed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// The template does not parse.
+    #[error("template parsing error: template: :1: {0}")]
+    Parse(String),
+    /// The template names what a row does not have.
+    #[error("template: :1:{column}: executing \"\" at <{action}>: {reason}")]
+    Execute {
+        /// Where the action starts in the template (its byte offset, as Go reports it).
+        column: usize,
+        /// The action's text.
+        action: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// How a listing prints.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Piece {
-    /// Text written as it is.
-    Text(String),
-    /// `{{.A.B}}`: a field (the path; empty for `.`).
-    Field(Vec<String>),
-    /// `{{json .A}}`: a value as JSON.
-    Json(Vec<String>),
-    /// `{{index .A "k"}}`: a map's entry.
-    Index(Vec<String>, String),
+pub enum Format {
+    /// `table` (the command's default columns) or `table TEMPLATE`.
+    Table(Option<Template>),
+    /// `json`: one JSON object per row and line.
+    Json,
+    /// A template executed once per row.
+    Template(Template),
+}
+
+/// What `table` means for one command: its default template and its columns' names.
+#[derive(Debug, Clone, Copy)]
+pub struct Columns<'a> {
+    /// The template `table` alone stands for, without the `table ` prefix
+    /// (`{{.Repository}}\t{{.Tag}}\t{{.ID}}`).
+    pub default_table: &'a str,
+    /// Each field's column name (`("ID", "IMAGE ID")`); a field not listed is headed by its
+    /// own name in capitals.
+    pub headers: &'a [(&'a str, &'a str)],
 }
 
 /// A parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
-    pieces: Vec<Piece>,
+    parts: Vec<Part>,
 }
 
-/// `.A.B` as a path; `.` as the empty path.
-fn path(text: &str) -> Result<Vec<String>, String> {
-    let text = text.trim();
-    let Some(rest) = text.strip_prefix('.') else { return Err(format!("unexpected {text:?} in operand")) };
-    Ok(rest.split('.').filter(|p| !p.is_empty()).map(str::to_owned).collect())
+/// One piece of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    Action { column: usize, text: String, call: Call },
+}
+
+/// What an action does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Call {
+    /// `.A.B` (an empty path is `.`).
+    Print(Vec<String>),
+    /// `json ARG`.
+    Json(Vec<String>),
+    /// `index ARG "k1" "k2"...`.
+    Index(Vec<String>, Vec<String>),
+    /// `join ARG "sep"`.
+    Join(Vec<String>, String),
+    /// `upper ARG` or `lower ARG`.
+    Case(Vec<String>, bool),
+}
+
+impl Format {
+    /// Reads a `--format` value as docker does: `table...`, `json`, else a template.
+    pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        if text.is_empty() || text == "table" {
+            return Ok(Self::Table(None));
+        }
+        if text == "json" {
+            return Ok(Self::Json);
+        }
+        if let Some(rest) = text.strip_prefix("table") {
+            return Ok(Self::Table(Some(Template::parse(rest)?)));
+        }
+        Ok(Self::Template(Template::parse(text)?))
+    }
+
+    /// Whether this is the command's default table (for flags docker only honours there).
+    pub fn is_default_table(&self) -> bool {
+        matches!(self, Self::Table(None))
+    }
 }
 
 impl Template {
-    /// Parses a template; docker's `\t` and `\n` escapes become a tab and a newline.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let text = text.replace("\\t", "\t").replace("\\n", "\n");
-        let mut pieces = Vec::new();
+    /// Parses a template; leading and trailing spaces go and `\t`, `\n` become tab and newline,
+    /// as docker prepares a format.
+    pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        let text = text.trim_matches(' ').replace("\\t", "\t").replace("\\n", "\n");
+        let mut parts = Vec::new();
         let mut rest = text.as_str();
+        let mut offset = 0;
         while let Some(open) = rest.find("{{") {
-            if open > 0 {
-                pieces.push(Piece::Text(rest[..open].to_owned()));
-            }
+            let mut literal = rest[..open].to_owned();
             let after = &rest[open + 2..];
-            let close = after.find("}}").ok_or_else(|| "unclosed action".to_owned())?;
-            let action = after[..close].trim().trim_start_matches('-').trim_end_matches('-').trim();
-            pieces.push(Self::action(action)?);
-            rest = &after[close + 2..];
+            let close = after.find("}}").ok_or_else(|| TemplateError::Parse("unclosed action".to_owned()))?;
+            let mut inner = &after[..close];
+            if let Some(trimmed) = inner.strip_prefix("- ") {
+                inner = trimmed;
+                literal = literal.trim_end().to_owned();
+            }
+            let trim_after = inner.ends_with(" -");
+            if trim_after {
+                inner = &inner[..inner.len() - 2];
+            }
+            if !literal.is_empty() {
+                parts.push(Part::Text(literal));
+            }
+            // Go reports the action's 0-based byte offset in the line after `1:`.
+            let column = offset + open + 2 + (after[..close].len() - after[..close].trim_start().len());
+            parts.push(Part::Action { column, text: inner.trim().to_owned(), call: parse_call(inner.trim())? });
+            let consumed = open + 2 + close + 2;
+            offset += consumed;
+            rest = &rest[consumed..];
+            if trim_after {
+                let trimmed = rest.trim_start();
+                offset += rest.len() - trimmed.len();
+                rest = trimmed;
+            }
+        }
+        if rest.contains("}}") {
+            return Err(TemplateError::Parse("unexpected \"}}\"".to_owned()));
         }
         if !rest.is_empty() {
-            pieces.push(Piece::Text(rest.to_owned()));
+            parts.push(Part::Text(rest.to_owned()));
         }
-        Ok(Self { pieces })
+        Ok(Self { parts })
     }
 
-    fn action(action: &str) -> Result<Piece, String> {
-        let words: Vec<&str> = action.split_whitespace().collect();
-        match words.as_slice() {
-            [field] if field.starts_with('.') => Ok(Piece::Field(path(field)?)),
-            ["json", field] => Ok(Piece::Json(path(field)?)),
-            ["index", field, key] => Ok(Piece::Index(path(field)?, key.trim_matches('"').to_owned())),
-            _ => Err(format!("function {:?} not defined", words.first().unwrap_or(&""))),
-        }
-    }
-
-    /// The template applied to one item.
-    pub fn render(&self, item: &serde_json::Value) -> Result<String, String> {
-        let mut text = String::new();
-        for piece in &self.pieces {
-            match piece {
-                Piece::Text(literal) => text.push_str(literal),
-                Piece::Field(path) => text.push_str(&plain(lookup(item, path)?)),
-                Piece::Json(path) => text.push_str(&lookup(item, path)?.to_string()),
-                Piece::Index(path, key) => text.push_str(&plain(&lookup(item, path)?[key.as_str()])),
-            }
-        }
-        Ok(text)
-    }
-
-    /// The header row: each field's column name (the field's own name, upper-cased, when
-    /// `columns` does not name it).
-    fn header(&self, columns: &[(&str, &str)]) -> String {
-        let mut text = String::new();
-        for piece in &self.pieces {
-            match piece {
-                Piece::Text(literal) => text.push_str(literal),
-                Piece::Field(path) | Piece::Json(path) | Piece::Index(path, _) => {
-                    let field = path.join(".");
-                    let name = columns
-                        .iter()
-                        .find(|(f, _)| *f == field)
-                        .map_or_else(|| field.to_uppercase(), |(_, c)| (*c).to_owned());
-                    text.push_str(&name);
+    /// Executes the template on one row.
+    pub fn execute(&self, row: &serde_json::Value) -> Result<String, TemplateError> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(text) => out.push_str(text),
+                Part::Action { column, text, call } => {
+                    let fail =
+                        |reason: String| TemplateError::Execute { column: *column, action: text.clone(), reason };
+                    out.push_str(&call.run(row).map_err(fail)?);
                 }
             }
         }
-        text
+        Ok(out)
+    }
+
+    /// The header row: each action replaced by its field's column name.
+    fn header(&self, columns: &Columns<'_>) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(text) => out.push_str(text),
+                Part::Action { call, .. } => out.push_str(&call.header(columns)),
+            }
+        }
+        out
     }
 }
 
-/// A value as Go's template prints it: strings bare, null as `<no value>`.
-fn plain(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(text) => text.clone(),
-        serde_json::Value::Null => "<no value>".to_owned(),
-        serde_json::Value::Array(items) => {
-            format!("[{}]", items.iter().map(plain).collect::<Vec<_>>().join(" "))
+/// Parses an action's words.
+fn parse_call(text: &str) -> Result<Call, TemplateError> {
+    let words = split_words(text)?;
+    let path = |word: Option<&String>| -> Result<Vec<String>, TemplateError> {
+        let word = word.ok_or_else(|| TemplateError::Parse(format!("missing argument in {text:?}")))?;
+        field_path(word)
+    };
+    let quoted = |word: &String| -> Result<String, TemplateError> {
+        word.strip_prefix('"')
+            .and_then(|w| w.strip_suffix('"'))
+            .map(str::to_owned)
+            .ok_or_else(|| TemplateError::Parse(format!("expected a quoted string, got {word}")))
+    };
+    let arity = |n: usize| match words.len() == n {
+        true => Ok(()),
+        false => Err(TemplateError::Parse(format!("wrong number of args in {text:?}"))),
+    };
+    match words.first().map(String::as_str) {
+        None => Err(TemplateError::Parse("missing value for command".to_owned())),
+        Some(word) if word.starts_with('.') => {
+            arity(1)?;
+            Ok(Call::Print(field_path(word)?))
         }
+        Some("json") => arity(2).and_then(|()| Ok(Call::Json(path(words.get(1))?))),
+        Some("upper" | "lower") => arity(2).and_then(|()| Ok(Call::Case(path(words.get(1))?, words[0] == "upper"))),
+        Some("join") => arity(3).and_then(|()| Ok(Call::Join(path(words.get(1))?, quoted(&words[2])?))),
+        Some("index") if words.len() >= 3 => {
+            Ok(Call::Index(path(words.get(1))?, words[2..].iter().map(quoted).collect::<Result<_, _>>()?))
+        }
+        Some("index") => Err(TemplateError::Parse(format!("wrong number of args in {text:?}"))),
+        Some(other) => Err(TemplateError::Parse(format!("function {other:?} not defined"))),
+    }
+}
+
+/// Splits an action into words; a quoted string (with `\"` escapes) is one word, quotes kept.
+fn split_words(text: &str) -> Result<Vec<String>, TemplateError> {
+    let mut words = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        let mut word = String::new();
+        if c == '"' {
+            word.push(c);
+            chars.next();
+            let mut closed = false;
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => word.extend(chars.next()),
+                    '"' => {
+                        closed = true;
+                        break;
+                    }
+                    _ => word.push(c),
+                }
+            }
+            if !closed {
+                return Err(TemplateError::Parse("unterminated quoted string".to_owned()));
+            }
+            word.push('"');
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                word.push(c);
+                chars.next();
+            }
+        }
+        words.push(word);
+    }
+    Ok(words)
+}
+
+/// `.A.B` as its field names (`.` is the empty path).
+fn field_path(word: &str) -> Result<Vec<String>, TemplateError> {
+    if word == "." {
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = word.strip_prefix('.').unwrap_or(word).split('.').map(str::to_owned).collect();
+    if !word.starts_with('.')
+        || names.iter().any(|n| n.is_empty() || !n.chars().all(|c| c.is_alphanumeric() || c == '_'))
+    {
+        return Err(TemplateError::Parse(format!("bad field reference {word:?}")));
+    }
+    Ok(names)
+}
+
+impl Call {
+    fn run(&self, row: &serde_json::Value) -> Result<String, String> {
+        match self {
+            Self::Print(path) => Ok(lookup(row, path)?.map_or_else(|| "<no value>".to_owned(), go_string)),
+            Self::Json(path) => Ok(lookup(row, path)?.map_or_else(|| "null".to_owned(), |v| v.to_string())),
+            Self::Case(path, upper) => {
+                let text = lookup(row, path)?.map(go_string).unwrap_or_default();
+                Ok(if *upper { text.to_uppercase() } else { text.to_lowercase() })
+            }
+            Self::Join(path, separator) => match lookup(row, path)? {
+                Some(serde_json::Value::Array(items)) => {
+                    Ok(items.iter().map(go_string).collect::<Vec<_>>().join(separator))
+                }
+                Some(serde_json::Value::Null) | None => Ok(String::new()),
+                Some(other) => Err(format!("wrong type for value; expected []string; got {}", go_type(other))),
+            },
+            Self::Index(path, keys) => {
+                let mut value = lookup(row, path)?.cloned().unwrap_or(serde_json::Value::Null);
+                for key in keys {
+                    value = match &value {
+                        serde_json::Value::Object(map) => map.get(key).cloned().unwrap_or(serde_json::Value::Null),
+                        serde_json::Value::Null => serde_json::Value::Null,
+                        other => {
+                            return Err(format!("error calling index: cannot index {} with string", go_type(other)));
+                        }
+                    };
+                }
+                // A missing key gives the map's zero value, which for docker's string maps is "".
+                Ok(if value.is_null() { String::new() } else { go_string(&value) })
+            }
+        }
+    }
+
+    fn header(&self, columns: &Columns<'_>) -> String {
+        let path = match self {
+            Self::Print(path) | Self::Json(path) | Self::Case(path, _) | Self::Join(path, _) => path,
+            Self::Index(..) => return String::new(),
+        };
+        let Some(field) = path.first() else { return String::new() };
+        columns
+            .headers
+            .iter()
+            .find(|(name, _)| name == field)
+            .map_or_else(|| field.to_uppercase(), |(_, header)| (*header).to_owned())
+    }
+}
+
+/// Follows `path` from a row: its top level must have the first field (a struct), deeper
+/// levels are maps (`Ok(None)`: no such key).
+fn lookup<'v>(row: &'v serde_json::Value, path: &[String]) -> Result<Option<&'v serde_json::Value>, String> {
+    let mut value = row;
+    for (depth, name) in path.iter().enumerate() {
+        value = match value {
+            serde_json::Value::Object(map) => match map.get(name) {
+                Some(next) => next,
+                None if depth == 0 => return Err(format!("can't evaluate field {name}")),
+                None => return Ok(None),
+            },
+            serde_json::Value::Null => return Ok(None),
+            other => return Err(format!("can't evaluate field {name} in type {}", go_type(other))),
+        };
+    }
+    Ok(Some(value))
+}
+
+/// A value as Go's `fmt` prints it in a template.
+fn go_string(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "<nil>".to_owned(),
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Array(items) => format!("[{}]", items.iter().map(go_string).collect::<Vec<_>>().join(" ")),
         serde_json::Value::Object(map) => {
-            let entries: Vec<String> = map.iter().map(|(k, v)| format!("{k}:{}", plain(v))).collect();
-            format!("map[{}]", entries.join(" "))
+            let mut text = String::from("map[");
+            for (i, (key, item)) in map.iter().enumerate() {
+                let _ = write!(text, "{}{key}:{}", if i > 0 { " " } else { "" }, go_string(item));
+            }
+            text.push(']');
+            text
         }
         other => other.to_string(),
     }
 }
 
-/// The value at `path` in `item`; an unknown field is an error, as in Go.
-fn lookup<'a>(item: &'a serde_json::Value, path: &[String]) -> Result<&'a serde_json::Value, String> {
-    let mut value = item;
-    for part in path {
-        value = match value {
-            serde_json::Value::Object(map) => {
-                map.get(part).ok_or_else(|| format!("can't evaluate field {part} in type {}", kind(value)))?
-            }
-            _ => return Err(format!("can't evaluate field {part} in type {}", kind(value))),
-        };
-    }
-    Ok(value)
-}
-
-fn kind(value: &serde_json::Value) -> &'static str {
+/// A value's type as Go's errors name it.
+fn go_type(value: &serde_json::Value) -> &'static str {
     match value {
-        serde_json::Value::Object(_) => "object",
-        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Null => "interface {}",
+        serde_json::Value::Bool(_) => "bool",
+        serde_json::Value::Number(_) => "int",
         serde_json::Value::String(_) => "string",
-        _ => "value",
+        serde_json::Value::Array(_) => "[]interface {}",
+        serde_json::Value::Object(_) => "map[string]interface {}",
     }
 }
 
-/// Lines of tab-separated cells aligned as docker's tabwriter (minimum width 10, padding 3);
-/// the last cell of a line is not padded.
-fn align(lines: &[String]) -> String {
-    let rows: Vec<Vec<&str>> = lines.iter().map(|l| l.split('\t').collect()).collect();
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let mut widths = vec![0usize; columns];
-    for row in &rows {
-        for (i, cell) in row.iter().enumerate().take(row.len().saturating_sub(1)) {
-            widths[i] = widths[i].max((cell.chars().count() + 3).max(10));
-        }
-    }
-    let mut text = String::new();
-    for row in &rows {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            if i + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}", width = widths[i]));
+/// Renders `rows` in `format`: the whole output, each line ending in a newline.
+pub fn render(format: &Format, rows: &[serde_json::Value], columns: &Columns<'_>) -> Result<String, TemplateError> {
+    let mut out = String::new();
+    match format {
+        Format::Json => {
+            for row in rows {
+                out.push_str(&row.to_string());
+                out.push('\n');
             }
         }
-        text.push_str(line.trim_end());
-        text.push('\n');
-    }
-    text
-}
-
-/// Renders `rows` with `format` (`table` uses `default_table`) and prints them.
-pub fn print(
-    format: &str,
-    default_table: &str,
-    rows: &[serde_json::Value],
-    columns: &[(&str, &str)],
-) -> Result<(), Failure> {
-    let text = render(format, default_table, rows, columns).map_err(|e| Failure::Input(format!("template: {e}")))?;
-    out!("{text}");
-    Ok(())
-}
-
-/// What [`print`] prints.
-pub fn render(
-    format: &str,
-    default_table: &str,
-    rows: &[serde_json::Value],
-    columns: &[(&str, &str)],
-) -> Result<String, String> {
-    let format = if format == "table" { default_table } else { format };
-    if format == "json" {
-        return Ok(rows.iter().map(|row| format!("{row}\n")).collect());
-    }
-    if let Some(table) = format.strip_prefix("table") {
-        let template = Template::parse(table.trim_start())?;
-        let mut lines = vec![template.header(columns)];
-        for row in rows {
-            lines.push(template.render(row)?);
+        Format::Template(template) => {
+            for row in rows {
+                out.push_str(&template.execute(row)?);
+                out.push('\n');
+            }
         }
-        return Ok(align(&lines));
+        Format::Table(template) => {
+            let default;
+            let template = match template {
+                Some(template) => template,
+                None => {
+                    default = Template::parse(columns.default_table)?;
+                    &default
+                }
+            };
+            // Rows first, as docker: a row that fails fails the command before any header.
+            let mut text = template.header(columns);
+            text.push('\n');
+            for row in rows {
+                text.push_str(&template.execute(row)?);
+                text.push('\n');
+            }
+            out = tabwriter(&text);
+        }
     }
-    let template = Template::parse(format)?;
-    rows.iter().map(|row| template.render(row).map(|line| format!("{line}\n"))).collect()
+    Ok(out)
+}
+
+/// Aligns tab-separated cells as Go's `text/tabwriter` with docker's settings (minimum width
+/// 10, padding 3, spaces): a cell ended by a tab is padded to its column's width, which runs
+/// over the consecutive lines that have that column; a line's last cell is not padded.
+fn tabwriter(text: &str) -> String {
+    let lines: Vec<Vec<&str>> = text.lines().map(|line| line.split('\t').collect()).collect();
+    let mut widths: Vec<Vec<usize>> = lines.iter().map(|cells| vec![0; cells.len().saturating_sub(1)]).collect();
+    let columns = widths.iter().map(Vec::len).max().unwrap_or(0);
+    for column in 0..columns {
+        let mut start = 0;
+        while start < lines.len() {
+            if widths[start].len() <= column {
+                start += 1;
+                continue;
+            }
+            let end = (start..lines.len()).find(|&i| widths[i].len() <= column).unwrap_or(lines.len());
+            let width = (start..end).map(|i| lines[i][column].chars().count() + 3).max().unwrap_or(0).max(10);
+            for row in &mut widths[start..end] {
+                row[column] = width;
+            }
+            start = end;
+        }
+    }
+    let mut out = String::new();
+    for (cells, widths) in lines.iter().zip(&widths) {
+        for (i, cell) in cells.iter().enumerate() {
+            match widths.get(i) {
+                Some(width) => {
+                    let _ = write!(out, "{cell:<width$}");
+                }
+                None => out.push_str(cell),
+            }
+        }
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    const COLUMNS: Columns<'static> = Columns {
+        default_table: "{{.Repository}}\\t{{.Tag}}\\t{{.ID}}",
+        headers: &[("Repository", "REPOSITORY"), ("Tag", "TAG"), ("ID", "IMAGE ID")],
+    };
 
     fn rows() -> Vec<serde_json::Value> {
         vec![
-            serde_json::json!({"Repository": "app", "Tag": "1", "ID": "abc", "Labels": {"a": "b"}}),
-            serde_json::json!({"Repository": "busybox", "Tag": "latest", "ID": "def", "Labels": {}}),
+            json!({ "Repository": "busybox", "Tag": "latest", "ID": "0123456789ab", "Labels": { "a": "1" }, "Cmd": ["sh", "-c"] }),
+            json!({ "Repository": "a-much-longer-name", "Tag": "1", "ID": "ba9876543210", "Labels": {}, "Cmd": null }),
         ]
     }
 
-    #[test]
-    fn templates_print_fields_json_and_index() {
-        let text = render("{{.Repository}}:{{.Tag}}", "", &rows(), &[]).expect("renders");
-        assert_eq!(text, "app:1\nbusybox:latest\n");
-        let text = render("{{json .Labels}} {{index .Labels \"a\"}}", "", &rows()[..1], &[]).expect("renders");
-        assert_eq!(text, "{\"a\":\"b\"} b\n");
-        assert!(
-            render("{{.Nope}}", "", &rows(), &[]).expect_err("an unknown field").contains("can't evaluate field Nope")
-        );
-        assert_eq!(render("json", "", &rows()[..1], &[]).expect("renders").lines().count(), 1);
+    fn rendered(format: &str) -> Result<String, TemplateError> {
+        render(&Format::parse(format)?, &rows(), &COLUMNS)
     }
 
     #[test]
-    fn tables_have_docker_headers_and_alignment() {
-        let columns = [("ID", "IMAGE ID")];
-        let text = render("table", "table {{.Repository}}\\t{{.ID}}", &rows(), &columns).expect("renders");
-        assert_eq!(text, "REPOSITORY   IMAGE ID\napp          abc\nbusybox      def\n");
+    fn the_default_table_aligns_as_docker() {
+        let expected = "REPOSITORY           TAG       IMAGE ID\n\
+                        busybox              latest    0123456789ab\n\
+                        a-much-longer-name   1         ba9876543210\n";
+        assert_eq!(rendered("table").as_deref(), Ok(expected));
+        assert_eq!(rendered("").as_deref(), Ok(expected));
+    }
+
+    #[test]
+    fn a_table_template_heads_its_own_columns() {
+        let expected = "IMAGE ID       TAG\n0123456789ab   latest\nba9876543210   1\n";
+        assert_eq!(rendered("table {{.ID}}\\t{{.Tag}}").as_deref(), Ok(expected));
+        assert_eq!(render(&Format::parse("table {{.ID}}").expect("parse"), &[], &COLUMNS).as_deref(), Ok("IMAGE ID\n"));
+    }
+
+    #[test]
+    fn templates_print_fields_json_and_map_entries() {
+        assert_eq!(rendered("{{.Repository}}:{{.Tag}}").as_deref(), Ok("busybox:latest\na-much-longer-name:1\n"));
+        assert_eq!(rendered("{{json .Labels}}").as_deref(), Ok("{\"a\":\"1\"}\n{}\n"));
+        assert_eq!(rendered("{{index .Labels \"a\"}}|").as_deref(), Ok("1|\n|\n"));
+        assert_eq!(rendered("{{.Labels.a}}").as_deref(), Ok("1\n<no value>\n"));
+        assert_eq!(rendered("{{.Cmd}} {{join .Cmd \",\"}}").as_deref(), Ok("[sh -c] sh,-c\n<nil> \n"));
+        assert_eq!(rendered("{{upper .Tag}}").as_deref(), Ok("LATEST\n1\n"));
+        assert_eq!(rendered("x {{- .Tag -}} y").as_deref(), Ok("xlatesty\nx1y\n"));
+        assert_eq!(rendered("{{.Tag}}\\n").as_deref(), Ok("latest\n\n1\n\n"));
+        let json = rendered("{{json .}}").expect("json");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(json.lines().next().unwrap_or("")).ok(),
+            Some(rows()[0].clone())
+        );
+        assert_eq!(rendered("json").expect("json"), json);
+    }
+
+    #[test]
+    fn an_unknown_field_or_function_is_an_error() {
+        assert_eq!(
+            rendered("{{.Nope}}").map_err(|e| e.to_string()),
+            Err("template: :1:2: executing \"\" at <.Nope>: can't evaluate field Nope".to_owned())
+        );
+        assert!(matches!(rendered("{{.Tag"), Err(TemplateError::Parse(_))));
+        assert!(matches!(rendered("{{frob .Tag}}"), Err(TemplateError::Parse(_))));
+        assert!(matches!(rendered("{{index .Labels a}}"), Err(TemplateError::Parse(_))));
+        assert!(matches!(rendered("{{.Tag.x}}"), Err(TemplateError::Execute { .. })));
+    }
+
+    #[test]
+    fn tabwriter_columns_run_over_the_lines_that_have_them() {
+        assert_eq!(tabwriter("a\tb\tc\nlonger cell\tb\n"), "a             b         c\nlonger cell   b\n");
+        assert_eq!(tabwriter("only\n"), "only\n");
     }
 }

@@ -14,8 +14,10 @@ use crate::cli::{
     CommitArgs, ContainerArgs, ContainerInspectArgs, ContainerPruneArgs, ExecArgs, ExportArgs, InspectKind, KillArgs,
     LogsArgs, PsArgs, RmArgs, StartArgs, StopArgs,
 };
+use crate::commands::images::{parse_format, print_rows};
 use crate::exit::Failure;
 use crate::stdout::outln;
+use crate::template::{Columns, Format, Template};
 
 /// Runs an async container operation on this thread.
 fn block_on<T>(future: impl Future<Output = T>) -> Result<T, Failure> {
@@ -111,6 +113,64 @@ fn size_text(root: &StateRoot, record: &ContainerRecord) -> String {
     format!("{} (virtual {})", human(changes), human(changes + image))
 }
 
+/// What containers and named volumes take, for `system df`.
+pub(crate) struct ContainerUsage {
+    /// Containers, and those running.
+    pub containers: (usize, usize),
+    /// The bytes of every container's changes, and of the stopped ones' (reclaimable).
+    pub container_bytes: (u64, u64),
+    /// `system df -v`'s container rows.
+    pub container_rows: Vec<serde_json::Value>,
+    /// Named volumes, and those a container names.
+    pub volumes: (usize, usize),
+    /// The bytes of every named volume, and of those no container names (reclaimable).
+    pub volume_bytes: (u64, u64),
+    /// `system df -v`'s volume rows.
+    pub volume_rows: Vec<serde_json::Value>,
+}
+
+/// What the root's containers and named volumes take, as docker's `system df` counts them.
+pub(crate) fn usage(root: &StateRoot) -> Result<ContainerUsage, Failure> {
+    let records = gb_containers::list(root)?;
+    let human = crate::commands::images::human_size;
+    let mut usage = ContainerUsage {
+        containers: (records.len(), records.iter().filter(|r| r.is_running()).count()),
+        container_bytes: (0, 0),
+        container_rows: Vec::new(),
+        volumes: (0, 0),
+        volume_bytes: (0, 0),
+        volume_rows: Vec::new(),
+    };
+    for record in &records {
+        let size = gb_containers::size(root, record);
+        usage.container_bytes.0 += size;
+        if !record.is_running() {
+            usage.container_bytes.1 += size;
+        }
+        let volumes =
+            record.config.volumes.iter().filter(|v| matches!(v.source, gb_containers::VolumeSource::Volume(_)));
+        usage.container_rows.push(serde_json::json!({
+            "ID": record.id.short(), "Image": record.image, "Command": command_text(record, false),
+            "LocalVolumes": volumes.count().to_string(), "Size": human(size),
+            "RunningFor": format!("{} ago", human_duration(now().saturating_sub(record.created_unix))),
+            "Status": status_text(record), "Names": record.name,
+        }));
+    }
+    for volume in gb_containers::volumes(root)? {
+        usage.volumes.0 += 1;
+        usage.volume_bytes.0 += volume.size;
+        if volume.links == 0 {
+            usage.volume_bytes.1 += volume.size;
+        } else {
+            usage.volumes.1 += 1;
+        }
+        usage.volume_rows.push(serde_json::json!({
+            "Name": volume.name, "Links": volume.links.to_string(), "Size": human(volume.size),
+        }));
+    }
+    Ok(usage)
+}
+
 /// One container as `ps --format` sees it (docker's field names).
 fn ps_row(root: &StateRoot, record: &ContainerRecord, full: bool, size: bool) -> serde_json::Value {
     let labels: Vec<String> = record.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -180,14 +240,18 @@ pub fn ps(args: PsArgs, root: &StateRoot) -> Result<(), Failure> {
         return Ok(());
     }
     let rows: Vec<serde_json::Value> = records.iter().map(|r| ps_row(root, r, args.no_trunc, args.size)).collect();
-    let format = args.format.as_deref().unwrap_or("table");
-    let table = if args.size { format!("{DEFAULT_PS_TABLE}\t{{{{.Size}}}}") } else { DEFAULT_PS_TABLE.to_owned() };
-    crate::template::print(format, &table, &rows, &PS_COLUMNS)
+    let mut format = parse_format(args.format.as_deref().unwrap_or("table"))?;
+    if args.size && format.is_default_table() {
+        let table = Template::parse(&format!("{DEFAULT_PS_TABLE}\t{{{{.Size}}}}"))
+            .map_err(|error| Failure::Input(error.to_string()))?;
+        format = Format::Table(Some(table));
+    }
+    print_rows(&format, &rows, &Columns { default_table: DEFAULT_PS_TABLE, headers: &PS_COLUMNS })
 }
 
 /// `ps`'s default table.
 const DEFAULT_PS_TABLE: &str =
-    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+    "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
 
 /// `ps`'s column headers by field.
 const PS_COLUMNS: [(&str, &str); 13] = [
@@ -479,7 +543,10 @@ pub fn inspect(args: ContainerInspectArgs, root: &StateRoot) -> Result<(), Failu
         }
     }
     match &args.format {
-        Some(format) => crate::template::print(format, "", &found, &[]),
+        Some(text) => {
+            let template = Template::parse(text).map_err(|error| Failure::Input(error.to_string()))?;
+            print_rows(&Format::Template(template), &found, &Columns { default_table: "", headers: &[] })
+        }
         None => {
             let text = serde_json::to_string_pretty(&found).map_err(Failure::os("rendering JSON"))?;
             outln!("{text}");
@@ -531,17 +598,11 @@ pub fn commit(args: CommitArgs, root: &StateRoot) -> Result<(), Failure> {
         }
         None => None,
     };
-    let config = if args.changes.is_empty() {
-        None
-    } else {
-        let (_, image) = gb_store::find_image(root, record.image_id.to_string().as_str())?;
-        Some(crate::commands::changes::apply(&image.config["config"], &args.changes)?)
-    };
     let options = gb_containers::CommitOptions {
         name,
         message: args.message.unwrap_or_default(),
         author: args.author.unwrap_or_default(),
-        config,
+        changes: args.changes,
     };
     let image = gb_containers::commit(root, &record, &options)?;
     outln!("{}", image.config_digest);

@@ -35,6 +35,10 @@ pub fn parse_outputs(outputs: &[String]) -> Result<Vec<ExportTo>, Failure> {
 /// One `-o` spec's export.
 fn parse_output(spec: &str, fields: &BTreeMap<&str, &str>) -> Result<Export, Failure> {
     if fields.is_empty() {
+        // As buildx: `-o -` is the root file system as a tar on standard output.
+        if spec == "-" {
+            return Ok(Export::Tar(TarDestination::Stream(crate::session::current().stdout_stream())));
+        }
         return Ok(Export::Local(PathBuf::from(spec)));
     }
     let dest = || {
@@ -271,6 +275,25 @@ pub struct Solved {
     pub record: Option<String>,
 }
 
+/// Points the image archives bound for standard output (`type=oci|docker,dest=-`) at scratch
+/// files, which the caller copies out after the build: archives are written by path.
+fn archives_to_stdout(root: &StateRoot, exports: &mut [ExportTo]) -> Result<Vec<super::archive::ScratchFile>, Failure> {
+    let mut scratches = Vec::new();
+    for ExportTo { export, .. } in exports.iter_mut() {
+        let dest = match export {
+            Export::Oci { dest, tar: false, .. } if dest.as_path() == Path::new("-") => {
+                return Err(Failure::Input("-o type=oci,tar=false needs a directory, not dest=-".to_owned()));
+            }
+            Export::Oci { dest, .. } | Export::Docker { dest, .. } if dest.as_path() == Path::new("-") => dest,
+            _ => continue,
+        };
+        let scratch = super::archive::ScratchFile::new(root, "export")?;
+        *dest = scratch.path().to_owned();
+        scratches.push(scratch);
+    }
+    Ok(scratches)
+}
+
 /// Solves a definition and exports its output, on the engine.
 pub fn solve_and_export(
     root: Arc<StateRoot>,
@@ -283,6 +306,7 @@ pub fn solve_and_export(
 ) -> Result<Solved, Failure> {
     let tags = image.tags;
     let mut exports = parse_outputs(&run.outputs)?;
+    let to_stdout = archives_to_stdout(&root, &mut exports)?;
     let mut names = Vec::new();
     for tag in tags {
         names.push(
@@ -316,6 +340,9 @@ pub fn solve_and_export(
     let engine = Engine::new(root);
     let outcome = cancellable(&cancel, engine.build(request, sink))?;
     let outcome = outcome.map_err(|error| engine_failure(error, dockerfile))?;
+    for scratch in &to_stdout {
+        scratch.to_stdout()?;
+    }
     for warning in &outcome.warnings {
         crate::session::errln!("warning: {warning}");
     }

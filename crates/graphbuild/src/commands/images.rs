@@ -7,9 +7,12 @@ use gb_cache::ImageRecord;
 use gb_engine::{EngineError, ImageSummary};
 use gb_store::StateRoot;
 
-use crate::cli::{DfArgs, HistoryArgs, ImagesArgs, InspectArgs, PruneArgs, RmiArgs, TagArgs};
+use crate::cli::{
+    DfArgs, HistoryArgs, ImagePruneArgs, ImagesArgs, InspectArgs, PruneArgs, RmiArgs, SystemDfArgs, TagArgs,
+};
 use crate::exit::Failure;
-use crate::stdout::outln;
+use crate::stdout::{out, outln};
+use crate::template::{self, Columns, Format};
 
 /// An engine failure outside a build: no Dockerfile to point into.
 fn failure(error: impl Into<EngineError>) -> Failure {
@@ -23,6 +26,12 @@ pub fn find(root: &StateRoot, name: &str) -> Result<(gb_cache::ImageName, ImageR
 
 /// Docker's human sizes: 1000-based, three significant digits (`1.23kB`, `12.3MB`, `123MB`).
 pub fn human_size(bytes: u64) -> String {
+    human_size_with_precision(bytes, 3)
+}
+
+/// Go's `units.HumanSizeWithPrecision`: 1000-based units, `precision` significant digits
+/// (docker's prune reports use 4: `1.711GB`).
+pub fn human_size_with_precision(bytes: u64, precision: usize) -> String {
     let units = ["B", "kB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -33,13 +42,15 @@ pub fn human_size(bytes: u64) -> String {
     if unit == 0 {
         return format!("{bytes}B");
     }
-    let text = if value >= 100.0 {
-        format!("{value:.0}")
+    let integer_digits = if value >= 100.0 {
+        3
     } else if value >= 10.0 {
-        format!("{value:.1}")
+        2
     } else {
-        format!("{value:.2}")
+        1
     };
+    let decimals = precision.saturating_sub(integer_digits);
+    let text = format!("{value:.decimals$}");
     let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text };
     format!("{text}{}", units[unit])
 }
@@ -98,60 +109,101 @@ fn split_pattern(pattern: &str) -> (String, Option<String>) {
     (repository, tag)
 }
 
+/// The columns of `images`: docker's default table and each field's header.
+const IMAGE_COLUMNS: Columns<'static> = Columns {
+    default_table: "{{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}",
+    headers: &[
+        ("Repository", "REPOSITORY"),
+        ("Tag", "TAG"),
+        ("ID", "IMAGE ID"),
+        ("Digest", "DIGEST"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("Size", "SIZE"),
+        ("Containers", "CONTAINERS"),
+        ("SharedSize", "SHARED SIZE"),
+        ("UniqueSize", "UNIQUE SIZE"),
+        ("VirtualSize", "VIRTUAL SIZE"),
+    ],
+};
+
+/// docker's default table with `--digests`.
+const IMAGE_TABLE_WITH_DIGESTS: &str =
+    "{{.Repository}}\\t{{.Tag}}\\t{{.Digest}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}";
+
+/// A user's `--format` as a renderer's, or the input error docker gives.
+pub(crate) fn parse_format(text: &str) -> Result<Format, Failure> {
+    Format::parse(text).map_err(|error| Failure::Input(error.to_string()))
+}
+
+/// Renders rows and prints them.
+pub(crate) fn print_rows(format: &Format, rows: &[serde_json::Value], columns: &Columns<'_>) -> Result<(), Failure> {
+    let text = template::render(format, rows, columns).map_err(|error| Failure::Input(error.to_string()))?;
+    out!("{text}");
+    Ok(())
+}
+
 /// `graphbuild images`.
 pub fn images(args: ImagesArgs, root: &StateRoot) -> Result<(), Failure> {
     let mut rows = gb_engine::list_images(root).map_err(failure)?;
+    let filter = gb_engine::ImageFilter::parse(root, &args.filters).map_err(failure)?;
+    rows.retain(|image| filter.matches(image));
     if let Some((repository, tag)) = args.pattern.as_deref().map(split_pattern) {
         rows.retain(|image| {
-            matches_pattern(&repository, &image.repository)
+            !image.name.is_dangling()
+                && matches_pattern(&repository, &image.repository)
                 && tag.as_ref().is_none_or(|tag| matches_pattern(tag, &image.tag))
         });
     }
-    if args.quiet {
+    let mut format = parse_format(&args.format)?;
+    if args.quiet && format.is_default_table() {
+        // Each image once (docker prints an id per name, which `rmi $(images -q)` then trips
+        // over).
         let mut seen = BTreeSet::new();
         for image in &rows {
-            if seen.insert(image.short_id()) {
-                outln!("{}", image.short_id());
+            let id = image_id(image, args.no_trunc);
+            if seen.insert(id.clone()) {
+                outln!("{id}");
             }
         }
         return Ok(());
     }
-    match args.format.as_str() {
-        "table" => {}
-        "json" => {
-            for image in &rows {
-                outln!("{}", json_line(image));
+    // As docker: `--digests` picks the table with a DIGEST column, or adds one to a table
+    // template that has none.
+    if args.digests {
+        match &format {
+            Format::Table(None) => format = Format::Table(Some(parse_template(IMAGE_TABLE_WITH_DIGESTS)?)),
+            Format::Table(Some(_)) if !args.format.contains("{{.Digest}}") => {
+                let columns = args.format.strip_prefix("table").unwrap_or(&args.format);
+                format = Format::Table(Some(parse_template(&format!("{columns}\\t{{{{.Digest}}}}"))?));
             }
-            return Ok(());
+            _ => {}
         }
-        other => return Err(Failure::Input(format!("--format {other}: expected table or json"))),
     }
-    let table: Vec<[String; 5]> = rows
-        .iter()
-        .map(|image| {
-            [
-                image.repository.clone(),
-                image.tag.clone(),
-                image.short_id(),
-                ago(image.created_unix),
-                human_size(image.size),
-            ]
-        })
-        .collect();
-    print_table(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &table);
-    Ok(())
+    let rows: Vec<serde_json::Value> = rows.iter().map(|image| image_row(image, args.no_trunc)).collect();
+    print_rows(&format, &rows, &IMAGE_COLUMNS)
 }
 
-/// One image as `docker images --format json` prints it (fields docker computes from
-/// containers and shared layers are `N/A`, as docker prints them without `--size`).
-fn json_line(image: &ImageSummary) -> String {
+/// A template of a table's columns.
+fn parse_template(text: &str) -> Result<template::Template, Failure> {
+    template::Template::parse(text).map_err(|error| Failure::Input(error.to_string()))
+}
+
+/// An image's id as docker prints it: 12 hex digits, or the whole `sha256:...` with `--no-trunc`.
+fn image_id(image: &ImageSummary, no_trunc: bool) -> String {
+    if no_trunc { image.id.to_string() } else { image.short_id() }
+}
+
+/// One image as docker's `images` formats see it (fields docker computes from containers and
+/// shared layers are `N/A`, as docker prints them without `--size`).
+fn image_row(image: &ImageSummary, no_trunc: bool) -> serde_json::Value {
     let size = human_size(image.size);
     serde_json::json!({
         "Containers": "N/A",
         "CreatedAt": docker_time(image.created_unix),
         "CreatedSince": ago(image.created_unix),
         "Digest": image.digest.clone().unwrap_or_else(|| "<none>".to_owned()),
-        "ID": image.short_id(),
+        "ID": image_id(image, no_trunc),
         "Repository": image.repository,
         "SharedSize": "N/A",
         "Size": size,
@@ -159,7 +211,6 @@ fn json_line(image: &ImageSummary) -> String {
         "UniqueSize": "N/A",
         "VirtualSize": size,
     })
-    .to_string()
 }
 
 /// Docker's time format for `CreatedAt`: `2006-01-02 15:04:05 +0000 UTC`.
@@ -192,7 +243,8 @@ pub(crate) fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N
     }
 }
 
-/// `graphbuild image inspect`: Docker's shape (Id, RepoTags, Created, Config, RootFS, ...).
+/// `graphbuild image inspect`: Docker's shape (Id, RepoTags, Created, Config, RootFS, ...), or
+/// with `-f TEMPLATE` the template once per image (`{{.Config.Cmd}}`, `{{json .RootFS}}`).
 pub fn inspect(args: InspectArgs, root: &StateRoot) -> Result<(), Failure> {
     let out: Vec<serde_json::Value> = args
         .names
@@ -200,41 +252,69 @@ pub fn inspect(args: InspectArgs, root: &StateRoot) -> Result<(), Failure> {
         .map(|name| gb_engine::inspect_image(root, name))
         .collect::<Result<_, _>>()
         .map_err(failure)?;
-    outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    match args.format.as_deref() {
+        None | Some("" | "json") => outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default()),
+        Some(text) => {
+            let format = Format::Template(parse_template(text)?);
+            print_rows(&format, &out, &Columns { default_table: "", headers: &[] })?;
+        }
+    }
     Ok(())
 }
 
+/// The columns of `history`.
+const HISTORY_COLUMNS: Columns<'static> = Columns {
+    default_table: "{{.ID}}\\t{{.CreatedSince}}\\t{{.CreatedBy}}\\t{{.Size}}\\t{{.Comment}}",
+    headers: &[
+        ("ID", "IMAGE"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("CreatedBy", "CREATED BY"),
+        ("Size", "SIZE"),
+        ("Comment", "COMMENT"),
+    ],
+};
+
 /// `graphbuild history`: newest first, `<missing>` ids below the top, as Docker shows images
-/// built by BuildKit.
+/// built by BuildKit; `-q`, `--format` and `--no-trunc` (whole ids and instructions) as docker.
 pub fn history(args: HistoryArgs, root: &StateRoot) -> Result<(), Failure> {
     let (id, entries) = gb_engine::image_history(root, &args.name).map_err(failure)?;
-    let mut rows: Vec<[String; 5]> = entries
+    let rows: Vec<serde_json::Value> = entries
         .iter()
-        .map(|entry| {
-            let created_by = if args.no_trunc || entry.created_by.chars().count() <= 45 {
-                entry.created_by.clone()
-            } else {
-                format!("{}…", entry.created_by.chars().take(44).collect::<String>())
+        .rev()
+        .enumerate()
+        .map(|(i, entry)| {
+            let image = match (i, args.no_trunc) {
+                (0, true) => id.to_string(),
+                (0, false) => id.hex()[..12].to_owned(),
+                _ => "<missing>".to_owned(),
             };
-            [
-                "<missing>".to_owned(),
-                match (entry.created_unix, args.human) {
+            let created_by = entry.created_by.replace('\t', " ");
+            let created_by = if args.no_trunc || created_by.chars().count() <= 45 {
+                created_by
+            } else {
+                format!("{}…", created_by.chars().take(44).collect::<String>())
+            };
+            let created_at = entry.created_unix.map(|unix| gb_export::rfc3339(i64::try_from(unix).unwrap_or(i64::MAX)));
+            serde_json::json!({
+                "Comment": entry.comment,
+                "CreatedAt": created_at.clone().unwrap_or_else(|| "N/A".to_owned()),
+                "CreatedBy": created_by,
+                "CreatedSince": match (entry.created_unix, args.human) {
                     (None, _) => "N/A".to_owned(),
                     (Some(unix), true) => ago(unix),
-                    (Some(unix), false) => gb_export::rfc3339(i64::try_from(unix).unwrap_or(i64::MAX)),
+                    (Some(_), false) => created_at.unwrap_or_default(),
                 },
-                created_by,
-                if args.human { human_size(entry.size) } else { entry.size.to_string() },
-                entry.comment.clone(),
-            ]
+                "ID": image,
+                "Size": if args.human { human_size(entry.size) } else { entry.size.to_string() },
+            })
         })
         .collect();
-    rows.reverse();
-    if let Some(first) = rows.first_mut() {
-        first[0] = id.hex()[..12].to_owned();
+    let mut format = parse_format(args.format.as_deref().unwrap_or("table"))?;
+    if args.quiet && format.is_default_table() {
+        format = Format::Template(parse_template("{{.ID}}")?);
     }
-    print_table(&["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], &rows);
-    Ok(())
+    print_rows(&format, &rows, &HISTORY_COLUMNS)
 }
 
 /// `graphbuild tag`.
@@ -269,6 +349,48 @@ pub fn rmi(args: RmiArgs, root: &StateRoot) -> Result<(), Failure> {
     }
     gb_engine::collect_garbage(root, false).map_err(failure)?;
     failed.map_or(Ok(()), Err)
+}
+
+/// `graphbuild image prune`: asks first unless `-f` (reading the answer from standard input,
+/// terminal or not, as docker does), then prints docker's report.
+pub fn image_prune(args: ImagePruneArgs, root: &StateRoot) -> Result<(), Failure> {
+    let warning = match args.all {
+        true => "WARNING! This will remove all images without at least one container associated to them.",
+        false => "WARNING! This will remove all dangling images.",
+    };
+    if !args.force && !confirm(warning)? {
+        outln!("Total reclaimed space: 0B");
+        return Ok(());
+    }
+    let pruned = gb_engine::prune_images(root, args.all).map_err(failure)?;
+    if !pruned.untagged.is_empty() || !pruned.deleted.is_empty() {
+        let mut report = String::from("Deleted Images:\n");
+        for name in &pruned.untagged {
+            report.push_str(&format!("untagged: {name}\n"));
+        }
+        for id in &pruned.deleted {
+            report.push_str(&format!("deleted: {id}\n"));
+        }
+        outln!("{report}");
+    }
+    outln!("Total reclaimed space: {}", human_size_with_precision(pruned.bytes, 4));
+    Ok(())
+}
+
+/// Docker's `PromptForConfirmation`: the warning and the question on standard output, then a
+/// line of standard input; only `y` or `Y` goes on.
+fn confirm(warning: &str) -> Result<bool, Failure> {
+    use std::io::Read as _;
+    out!("{warning}\nAre you sure you want to continue? [y/N] ");
+    let session = crate::session::current();
+    let mut stdin = session.stdin();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    // One byte at a time, so nothing after the answer's line is taken from the caller.
+    while stdin.read(&mut byte).map_err(Failure::os("reading standard input"))? == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    Ok(matches!(String::from_utf8_lossy(&line).trim(), "y" | "Y"))
 }
 
 /// `graphbuild prune`.
@@ -337,6 +459,147 @@ pub fn df(args: DfArgs, root: &StateRoot) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The columns of `system df`.
+const SYSTEM_DF_COLUMNS: Columns<'static> = Columns {
+    default_table: "{{.Type}}\\t{{.TotalCount}}\\t{{.Active}}\\t{{.Size}}\\t{{.Reclaimable}}",
+    headers: &[
+        ("Type", "TYPE"),
+        ("TotalCount", "TOTAL"),
+        ("Active", "ACTIVE"),
+        ("Size", "SIZE"),
+        ("Reclaimable", "RECLAIMABLE"),
+    ],
+};
+
+/// docker's `Reclaimable` cell: the size and, when there is anything, its share of the total.
+fn reclaimable(reclaimable: u64, total: u64) -> String {
+    let size = human_size_with_precision(reclaimable, 4);
+    match reclaimable.saturating_mul(100).checked_div(total) {
+        Some(percent) => format!("{size} ({percent}%)"),
+        None => size,
+    }
+}
+
+/// `graphbuild system df [-v]`: docker's four rows (images, containers, named volumes, build
+/// cache), and with `-v` each image, container, volume and build cache record.
+pub fn system_df(args: SystemDfArgs, root: &StateRoot) -> Result<(), Failure> {
+    let usage = gb_engine::disk_usage(root).map_err(failure)?;
+    let containers = crate::commands::containers::usage(root)?;
+    let row = |kind: &str, total: usize, active: usize, size: String, reclaimable: String| {
+        serde_json::json!({
+            "Type": kind, "TotalCount": total.to_string(), "Active": active.to_string(),
+            "Size": size, "Reclaimable": reclaimable,
+        })
+    };
+    let rows = [
+        row(
+            "Images",
+            usage.images,
+            usage.images_active,
+            human_size_with_precision(usage.images_on_disk, 4),
+            reclaimable(usage.images_reclaimable, usage.images_on_disk),
+        ),
+        row(
+            "Containers",
+            containers.containers.0,
+            containers.containers.1,
+            human_size_with_precision(containers.container_bytes.0, 4),
+            reclaimable(containers.container_bytes.1, containers.container_bytes.0),
+        ),
+        row(
+            "Local Volumes",
+            containers.volumes.0,
+            containers.volumes.1,
+            human_size_with_precision(containers.volume_bytes.0, 4),
+            reclaimable(containers.volume_bytes.1, containers.volume_bytes.0),
+        ),
+        row(
+            "Build Cache",
+            usage.cache_records,
+            0,
+            human_size_with_precision(usage.cache_on_disk, 4),
+            human_size_with_precision(usage.cache_on_disk, 4),
+        ),
+    ];
+    let format = parse_format(args.format.as_deref().unwrap_or("table"))?;
+    if !args.verbose || !format.is_default_table() {
+        return print_rows(&format, &rows, &SYSTEM_DF_COLUMNS);
+    }
+    system_df_verbose(&usage, &containers)
+}
+
+/// `system df -v`'s sections, as docker prints them.
+fn system_df_verbose(
+    usage: &gb_engine::DiskUsage,
+    containers: &crate::commands::containers::ContainerUsage,
+) -> Result<(), Failure> {
+    let images: Vec<serde_json::Value> = usage
+        .per_image
+        .iter()
+        .map(|(image, shared)| {
+            serde_json::json!({
+                "Repository": image.repository, "Tag": image.tag, "ID": image.short_id(),
+                "CreatedSince": ago(image.created_unix), "Size": human_size(image.size),
+                "SharedSize": human_size(*shared), "UniqueSize": human_size(image.size.saturating_sub(*shared)),
+                "Containers": u8::from(usage.active_ids.contains(&image.id)).to_string(),
+            })
+        })
+        .collect();
+    let image_columns = Columns {
+        default_table: "{{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}\\t{{.SharedSize}}\\t{{.UniqueSize}}\\t{{.Containers}}",
+        headers: IMAGE_COLUMNS.headers,
+    };
+    outln!("Images space usage:\n");
+    print_rows(&Format::Table(None), &images, &image_columns)?;
+    outln!("\nContainers space usage:\n");
+    let container_columns = Columns {
+        default_table: "{{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.LocalVolumes}}\\t{{.Size}}\\t{{.RunningFor}}\\t{{.Status}}\\t{{.Names}}",
+        headers: &[
+            ("ID", "CONTAINER ID"),
+            ("Image", "IMAGE"),
+            ("Command", "COMMAND"),
+            ("LocalVolumes", "LOCAL VOLUMES"),
+            ("Size", "SIZE"),
+            ("RunningFor", "CREATED"),
+            ("Status", "STATUS"),
+            ("Names", "NAMES"),
+        ],
+    };
+    print_rows(&Format::Table(None), &containers.container_rows, &container_columns)?;
+    outln!("\nLocal Volumes space usage:\n");
+    let volume_columns = Columns {
+        default_table: "{{.Name}}\\t{{.Links}}\\t{{.Size}}",
+        headers: &[("Name", "VOLUME NAME"), ("Links", "LINKS"), ("Size", "SIZE")],
+    };
+    print_rows(&Format::Table(None), &containers.volume_rows, &volume_columns)?;
+    outln!("\nBuild cache usage: {}\n", human_size_with_precision(usage.cache_on_disk, 4));
+    let records: Vec<serde_json::Value> = usage
+        .per_cache
+        .iter()
+        .map(|record| {
+            serde_json::json!({
+                "ID": record.id[..12], "CacheType": "regular", "Size": human_size(record.size),
+                // The cache records no uses, so those columns say so rather than guess.
+                "CreatedSince": ago(record.created_unix), "LastUsedSince": "N/A",
+                "UsageCount": "N/A", "Shared": record.shared.to_string(),
+            })
+        })
+        .collect();
+    let cache_columns = Columns {
+        default_table: "{{.ID}}\\t{{.CacheType}}\\t{{.Size}}\\t{{.CreatedSince}}\\t{{.LastUsedSince}}\\t{{.UsageCount}}\\t{{.Shared}}",
+        headers: &[
+            ("ID", "CACHE ID"),
+            ("CacheType", "CACHE TYPE"),
+            ("Size", "SIZE"),
+            ("CreatedSince", "CREATED"),
+            ("LastUsedSince", "LAST USED"),
+            ("UsageCount", "USAGE"),
+            ("Shared", "SHARED"),
+        ],
+    };
+    print_rows(&Format::Table(None), &records, &cache_columns)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,6 +622,9 @@ mod tests {
         assert_eq!(human_size(1_234), "1.23kB");
         assert_eq!(human_size(12_345_678), "12.3MB");
         assert_eq!(human_size(123_456_789), "123MB");
+        assert_eq!(human_size_with_precision(1_711_400_000, 4), "1.711GB");
+        assert_eq!(human_size_with_precision(12_345, 4), "12.35kB");
+        assert_eq!(human_size_with_precision(0, 4), "0B");
     }
 
     #[test]

@@ -3,7 +3,6 @@
 pub mod archive;
 pub mod build;
 pub mod builds;
-pub mod changes;
 pub mod containers;
 pub mod debug;
 pub mod engine;

@@ -42,15 +42,23 @@ fn a_committed_container_is_an_image_that_runs_with_its_change() {
     assert_eq!(ok(&env, &["run", "--rm", "web:1"]), "original\n");
 
     // The seed workflow: change a file in a container, commit it, run the result.
-    ok(&env, &["run", "--name", "changer", "web:1", "sh", "-c", "echo changed > /message && rm /bin/vi"]);
+    let change = "echo changed > /message && rm /bin/vi";
+    ok(&env, &["run", "--name", "changer", "-e", "FROM_RUN=1", "-w", "/tmp", "web:1", "sh", "-c", change]);
     let size = ok(&env, &["ps", "-a", "-s", "--format", "{{.Size}}"]);
     assert!(size.starts_with("8B (virtual "), "its changes are the 8-byte file: {size}");
     let diff = ok(&env, &["diff", "changer"]);
     assert_eq!(diff, "C /bin\nD /bin/vi\nC /message\n", "only the process's changes");
     let id = ok(&env, &["commit", "-m", "new message", "-a", "Ann <ann@example.com>", "changer", "web:2"]);
     assert!(id.trim().starts_with("sha256:") && id.trim().len() == 71, "{id}");
-    assert_eq!(ok(&env, &["run", "--rm", "web:2"]), "changed\n");
+    assert_eq!(ok(&env, &["run", "--rm", "web:2", "cat", "/message"]), "changed\n");
     assert_eq!(ok(&env, &["run", "--rm", "web:1"]), "original\n", "the image it came from is unchanged");
+    // As docker's, the image runs what the container ran, in its environment and directory.
+    let config = ok(&env, &["image", "inspect", "-f", "{{json .Config.Cmd}} {{.Config.WorkingDir}}", "web:2"]);
+    assert_eq!(config, format!("[\"sh\",\"-c\",\"{change}\"] /tmp\n"));
+    assert_eq!(
+        ok(&env, &["run", "--rm", "web:2", "sh", "-c", "echo $FROM_RUN $HOSTNAME"]).split(' ').next(),
+        Some("1")
+    );
 
     // One new layer with a history entry, as docker commit makes.
     let history = ok(&env, &["history", "--no-trunc", "web:2"]);
@@ -67,6 +75,7 @@ fn a_committed_container_is_an_image_that_runs_with_its_change() {
 
     // --change edits the config; the result builds FROM, saves and loads like any image.
     ok(&env, &["commit", "-c", "CMD [\"ls\", \"/bin/vi\"]", "-c", "ENV MODE=committed", "changer", "web:3"]);
+    assert_eq!(ok(&env, &["run", "--rm", "web:3", "pwd"]), "/tmp\n");
     let output = env.cmd(&["run", "--rm", "web:3"]).output().expect("run");
     assert_eq!(output.status.code(), Some(1), "vi was removed: {}", stderr(&output));
     assert_eq!(ok(&env, &["run", "--rm", "web:3", "sh", "-c", "echo $MODE"]), "committed\n");
@@ -74,6 +83,12 @@ fn a_committed_container_is_an_image_that_runs_with_its_change() {
     let build = env.cmd(&["build", "-q", "-t", "web:4"]).arg(context.path()).output().expect("build");
     assert!(build.status.success(), "{}", stderr(&build));
     assert_eq!(ok(&env, &["run", "--rm", "web:4", "cat", "/copy"]), "changed\n");
+
+    // Without a name the image is dangling, known by the id commit prints, as docker's.
+    let nameless = ok(&env, &["commit", "changer"]);
+    let dangling = ok(&env, &["images", "--filter", "dangling=true", "--no-trunc", "--format", "{{.ID}}"]);
+    assert_eq!(dangling, nameless);
+    assert_eq!(ok(&env, &["run", "--rm", nameless.trim(), "cat", "/message"]), "changed\n");
 }
 
 #[test]

@@ -318,8 +318,120 @@ fn images_format_json_prints_one_docker_object_per_image() {
     assert_eq!(busybox["ID"].as_str().map(str::len), Some(12));
     assert!(busybox["CreatedAt"].as_str().is_some_and(|t| t.ends_with(" +0000 UTC")), "{busybox}");
     assert!(busybox["Size"].as_str().is_some_and(|s| s.ends_with('B')), "{busybox}");
-    let bad = env.cmd(&["images", "--format", "yaml"]).output().expect("images");
-    assert_eq!(bad.status.code(), Some(1));
+    // Anything else is a template, as docker: literal text is printed once per image.
+    assert_eq!(run_ok(&env, &["images", "--format", "yaml"]), "yaml\n");
+}
+
+/// Builds `tag` from a one-RUN Dockerfile with a label, dated `epoch`; returns the image id.
+fn build_labelled(env: &Env, tag: &str, label: &str, epoch: &str) -> String {
+    let context = tempfile::tempdir().expect("context");
+    write(context.path(), "Dockerfile", &format!("FROM busybox\nLABEL tier={label}\nRUN echo {label} > /v\n"));
+    let output = env
+        .cmd(&["build", "-q", "-t", tag])
+        .env("SOURCE_DATE_EPOCH", epoch)
+        .arg(context.path())
+        .output()
+        .expect("build");
+    assert_ok(&output);
+    stdout(&output).trim().to_owned()
+}
+
+/// `images` flags as docker's: templates, table templates with docker's alignment, --no-trunc,
+/// --digests, -q, and every --filter kind, with docker's errors for bad filters and fields.
+#[test]
+fn images_formats_and_filters_as_docker() {
+    let env = Env::new();
+    let one = build_labelled(&env, "basic:1", "one", "1000000000");
+    let two = build_labelled(&env, "basic:2", "two", "1100000000");
+    let names = |args: &[&str]| {
+        let mut lines: Vec<String> =
+            run_ok(&env, &[&["images", "--format", "{{.Repository}}:{{.Tag}}"], args].concat())
+                .lines()
+                .map(str::to_owned)
+                .collect();
+        lines.sort();
+        lines.join(" ")
+    };
+    assert_eq!(names(&[]), "basic:1 basic:2 busybox:latest");
+    assert_eq!(names(&["-f", "reference=basic:1"]), "basic:1");
+    assert_eq!(names(&["-f", "reference=b*"]), "basic:1 basic:2 busybox:latest");
+    assert_eq!(names(&["-f", "reference=basic", "-f", "label=tier=two"]), "basic:2");
+    assert_eq!(names(&["--filter", "label=tier"]), "basic:1 basic:2");
+    assert_eq!(names(&["-f", "before=basic:2"]), "basic:1");
+    assert_eq!(names(&["-f", "since=basic:1", "-f", "reference=basic"]), "basic:2");
+    assert_eq!(names(&["-f", "dangling=true"]), "");
+    assert_eq!(names(&["-a", "-f", "dangling=false"]), "basic:1 basic:2 busybox:latest");
+
+    // A table template: docker's headers, columns padded to the widest cell plus 3 (10 at least).
+    let table = run_ok(&env, &["images", "--format", "table {{.Tag}}\\t{{.ID}}", "basic:1"]);
+    assert_eq!(table, format!("TAG       IMAGE ID\n1         {}\n", &one.trim_start_matches("sha256:")[..12]));
+    let full = run_ok(&env, &["images", "-q", "--no-trunc", "basic:2"]);
+    assert_eq!(full.trim(), two);
+    let json = run_ok(&env, &["images", "--no-trunc", "--format", "{{json .}}", "basic:2"]);
+    let row: serde_json::Value = serde_json::from_str(json.trim()).expect("json");
+    assert_eq!((row["ID"].as_str(), row["Tag"].as_str()), (Some(two.as_str()), Some("2")));
+    let digests = run_ok(&env, &["images", "--digests"]);
+    assert!(digests.starts_with("REPOSITORY   TAG       DIGEST    IMAGE ID"), "{digests}");
+
+    let bad_field = env.cmd(&["images", "--format", "{{.Nope}}"]).output().expect("images");
+    assert_eq!(bad_field.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad_field.stderr).contains("can't evaluate field Nope"), "{bad_field:?}");
+    for (filter, message) in
+        [("bogus=1", "invalid filter 'bogus'"), ("dangling=maybe", "invalid filter 'dangling=maybe'")]
+    {
+        let refused = env.cmd(&["images", "-f", filter]).output().expect("images");
+        assert_eq!(refused.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&refused.stderr).contains(message), "{refused:?}");
+    }
+}
+
+/// A name built again leaves its old image dangling (`<none>:<none>`, its layers kept, usable
+/// by id) until `rmi` or `image prune` removes it; an image another name holds is not dangling.
+#[test]
+fn a_rebuilt_name_leaves_a_dangling_image_until_pruned() {
+    let env = Env::new();
+    let old = build_labelled(&env, "app", "old", "1000000000");
+    let new = build_labelled(&env, "app", "new", "1100000000");
+    assert_ne!(old, new);
+    let dangling =
+        run_ok(&env, &["images", "--filter", "dangling=true", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}"]);
+    assert_eq!(dangling, format!("{} <none>:<none>\n", &old.trim_start_matches("sha256:")[..12]));
+    assert!(run_ok(&env, &["images"]).lines().any(|l| l.starts_with("<none>       <none>    ")));
+    let inspect: serde_json::Value = serde_json::from_str(&run_ok(&env, &["image", "inspect", &old])).expect("json");
+    assert_eq!(inspect[0]["RepoTags"], serde_json::json!([]));
+    // Its layers are still there: it runs.
+    assert_eq!(run_ok(&env, &["run", "--rm", &old, "cat", "/v"]), "old\n");
+
+    // Tagging a dangling image names it again; a name moving off an image another name holds
+    // leaves nothing dangling.
+    run_ok(&env, &["tag", &old, "keep:1"]);
+    assert_eq!(run_ok(&env, &["images", "-q", "-f", "dangling=true"]), "");
+    run_ok(&env, &["tag", "app", "keep:2"]);
+    build_labelled(&env, "app", "newest", "1200000000");
+    assert_eq!(run_ok(&env, &["images", "-q", "-f", "dangling=true"]), "");
+
+    // `rmi ID` removes a dangling image; `image prune` the rest, after asking.
+    run_ok(&env, &["tag", "busybox", "keep:1"]);
+    let removed = run_ok(&env, &["rmi", &old]);
+    assert_eq!(removed, format!("Deleted: {old}\n"));
+    run_ok(&env, &["tag", "busybox", "keep:2"]);
+    let asked = env.cmd(&["image", "prune"]).write_stdin("n\n").output().expect("prune");
+    assert_ok(&asked);
+    assert_eq!(
+        stdout(&asked),
+        "WARNING! This will remove all dangling images.\nAre you sure you want to continue? [y/N] Total reclaimed space: 0B\n"
+    );
+    assert_eq!(
+        run_ok(&env, &["images", "-q", "-f", "dangling=true"]),
+        format!("{}\n", &new.trim_start_matches("sha256:")[..12])
+    );
+    let pruned = run_ok(&env, &["image", "prune", "-f"]);
+    assert!(pruned.starts_with(&format!("Deleted Images:\ndeleted: {new}\n\nTotal reclaimed space: ")), "{pruned}");
+    assert!(!pruned.ends_with(" 0B\n"), "its manifest and config were freed: {pruned}");
+    assert_eq!(run_ok(&env, &["images", "-q", "-f", "dangling=true"]), "");
+    assert!(env.cmd(&["image", "inspect", &new]).output().expect("inspect").status.code() == Some(1));
+    // What is left still runs.
+    assert_eq!(run_ok(&env, &["run", "--rm", "app", "cat", "/v"]), "newest\n");
 }
 
 /// `images NAME:TAG` shows that tag only, as docker does, so `rmi $(images -q basic:1)` removes
@@ -357,4 +469,85 @@ fn images_with_a_tag_shows_that_tag_only() {
     assert!(stderr.contains("nosuch:1") && stderr.contains("other:1"), "{stderr}");
     assert!(stdout(&output).contains("Untagged: basic:2"), "{}", stdout(&output));
     assert_eq!(run_ok(&env, &["images", "-q", "basic"]), "");
+}
+
+/// `history -q`, `--no-trunc` and `--format`, and `image inspect -f`, as docker's.
+#[test]
+fn history_and_inspect_take_docker_formats() {
+    let env = Env::new();
+    let id = build_labelled(&env, "app", "one", "1000000000");
+    let short = &id.trim_start_matches("sha256:")[..12];
+    // Busybox's one entry, LABEL and RUN, newest first; only the image's own row has its id.
+    assert_eq!(run_ok(&env, &["history", "-q", "app"]), format!("{short}\n<missing>\n<missing>\n"));
+    assert_eq!(run_ok(&env, &["history", "-q", "--no-trunc", "app"]), format!("{id}\n<missing>\n<missing>\n"));
+    let table = run_ok(&env, &["history", "--format", "table {{.ID}}\\t{{.Size}}", "-H=false", "app"]);
+    assert_eq!(table.lines().take(2).collect::<Vec<_>>(), ["IMAGE          SIZE", &format!("{short}   4")], "{table}");
+    let json = run_ok(&env, &["history", "--format", "json", "app"]);
+    let top: serde_json::Value = serde_json::from_str(json.lines().next().unwrap_or_default()).expect("json");
+    assert_eq!(top["CreatedBy"], "RUN /bin/sh -c echo one > /v # buildkit");
+    assert_eq!(top["CreatedAt"], "2001-09-09T01:46:40Z");
+    let long = run_ok(&env, &["history", "--no-trunc", "--format", "{{.CreatedBy}}", "app"]);
+    assert!(long.lines().any(|l| l == "LABEL tier=one"), "{long}");
+
+    let inspected = run_ok(
+        &env,
+        &["image", "inspect", "-f", "{{.Id}} {{index .Config.Labels \"tier\"}} {{json .RepoTags}}", "app", "busybox"],
+    );
+    let lines: Vec<&str> = inspected.lines().collect();
+    assert_eq!(lines[0], format!("{id} one [\"app:latest\"]"));
+    assert!(lines[1].ends_with(" [\"busybox:latest\"]"), "{inspected}");
+    let bad = env.cmd(&["image", "inspect", "--format", "{{.Nope}}", "app"]).output().expect("inspect");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("can't evaluate field Nope"));
+}
+
+/// `system df [-v]` prints docker's rows and sections; the `image` group's aliases run the
+/// top-level commands.
+#[test]
+fn system_df_and_the_image_group_work_as_docker() {
+    let env = Env::new();
+    let id = build_labelled(&env, "app", "one", "1000000000");
+    let df = run_ok(&env, &["system", "df"]);
+    let lines: Vec<&str> = df.lines().collect();
+    assert_eq!(lines[0], "TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE", "{df}");
+    assert!(lines[1].starts_with("Images          2         0         ") && lines[1].ends_with("(100%)"), "{df}");
+    assert_eq!(lines[2], "Containers      0         0         0B        0B", "{df}");
+    assert_eq!(lines[3], "Local Volumes   0         0         0B        0B", "{df}");
+    // The RUN's record: its layer is the image's too, so pruning the cache would free nothing.
+    assert_eq!(lines[4], "Build Cache     1         0         0B        0B", "{df}");
+    let types = run_ok(&env, &["system", "df", "--format", "{{.Type}}={{.TotalCount}}"]);
+    assert_eq!(types, "Images=2\nContainers=0\nLocal Volumes=0\nBuild Cache=1\n");
+    let verbose = run_ok(&env, &["system", "df", "-v"]);
+    assert!(verbose.starts_with("Images space usage:\n\nREPOSITORY   TAG       IMAGE ID"), "{verbose}");
+    let app = verbose.lines().find(|l| l.starts_with("app ")).unwrap_or_default();
+    let app: Vec<&str> = app.split("   ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    assert_eq!((app[5], app[6], app[7]), ("1.98MB", "4B", "0"), "shared busybox, its own RUN: {verbose}");
+    assert!(verbose.contains("\nBuild cache usage: 0B\n\nCACHE ID       CACHE TYPE   SIZE"), "{verbose}");
+    let record = verbose.lines().last().unwrap_or_default();
+    assert!(record.contains(" regular ") && record.contains(" 4B ") && record.ends_with(" true"), "{verbose}");
+    // The old `df` still answers.
+    assert!(run_ok(&env, &["df"]).starts_with("TYPE "));
+
+    // A stopped container's changes and a named volume it names count, as docker's rows.
+    let write = "head -c 3000 /dev/zero > /changed; head -c 5000 /dev/zero > /data/kept";
+    run_ok(&env, &["run", "--name", "writer", "-v", "store:/data", "app", "sh", "-c", write]);
+    let df = run_ok(
+        &env,
+        &["system", "df", "--format", "{{.Type}}: {{.TotalCount}} {{.Active}} {{.Size}} {{.Reclaimable}}"],
+    );
+    let lines: Vec<&str> = df.lines().collect();
+    assert!(lines[0].starts_with("Images: 2 1 "), "the container's image is active: {df}");
+    assert_eq!(lines[1], "Containers: 1 0 3kB 3kB (100%)", "{df}");
+    assert_eq!(lines[2], "Local Volumes: 1 1 5kB 0B (0%)", "{df}");
+    let verbose = run_ok(&env, &["system", "df", "-v"]);
+    let writer = verbose.lines().find(|l| l.ends_with(" writer")).unwrap_or_default();
+    assert!(writer.contains(" app ") && writer.contains(" 1 ") && writer.contains(" 3kB "), "{verbose}");
+    assert!(verbose.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["store", "1", "5kB"]), "{verbose}");
+    run_ok(&env, &["rm", "writer"]);
+
+    assert_eq!(run_ok(&env, &["image", "ls", "-q", "app"]), run_ok(&env, &["images", "-q", "app"]));
+    run_ok(&env, &["image", "tag", "app", "other:2"]);
+    assert_eq!(run_ok(&env, &["image", "history", "-q", "--no-trunc", "other:2"]).lines().next(), Some(id.as_str()));
+    let removed = run_ok(&env, &["image", "rm", "other:2"]);
+    assert_eq!(removed, "Untagged: other:2\n");
 }

@@ -17,6 +17,7 @@ mod input_errors;
 mod lower;
 mod network;
 mod parity;
+mod pipes;
 mod platform;
 mod registry;
 mod remote_cache;

@@ -34,6 +34,16 @@ fn push_build_from_a_registry_and_pull_by_digest() {
     let app = format!("{}/team/app:1", registry.addr);
     let (output, _) = second.build(context.path(), &["-t", &app, "--push"]);
     assert_ok(&output);
+    // The base the FROM pulled (by digest) shows once, under its tag, with that digest.
+    let base_repository = format!("{}/base/busybox", registry.addr);
+    let listed = run_ok(&second, &["images", "--format", "{{.Repository}}:{{.Tag}} {{.Digest}}"]);
+    let rows: Vec<&str> = listed.lines().filter(|line| line.starts_with(&base_repository)).collect();
+    assert_eq!(rows.len(), 1, "{listed}");
+    assert!(rows[0].starts_with(&format!("{base_repository}:latest sha256:")), "{listed}");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&run_ok(&second, &["image", "inspect", &base])).expect("inspect json");
+    let repo_digest = format!("{base_repository}@{}", rows[0].split(' ').nth(1).unwrap_or_default());
+    assert_eq!(inspect[0]["RepoDigests"], serde_json::json!([repo_digest]), "{inspect}");
     gb_test_support::require_tool("skopeo", "skopeo");
     let inspect = std::process::Command::new("skopeo")
         .args(["inspect", "--tls-verify=false"])
