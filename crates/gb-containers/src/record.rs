@@ -200,6 +200,9 @@ pub struct ContainerRecord {
     pub name: String,
     /// When it was created (seconds since the epoch).
     pub created_unix: u64,
+    /// The nanoseconds within that second, so containers made in one second list newest first.
+    #[serde(default)]
+    pub created_nanos: u32,
     /// The image as the user named it.
     pub image: String,
     /// The image's id (its config's digest).
@@ -310,7 +313,7 @@ pub(crate) fn load_all(root: &StateRoot) -> Result<Vec<ContainerRecord>, Contain
         }
         records.push(ContainerRecord::load(&entry.path())?);
     }
-    records.sort_by(|a, b| b.created_unix.cmp(&a.created_unix).then_with(|| a.id.cmp(&b.id)));
+    records.sort_by(|a, b| (b.created_unix, b.created_nanos, &a.id).cmp(&(a.created_unix, a.created_nanos, &b.id)));
     Ok(records)
 }
 

@@ -177,10 +177,12 @@ pub fn create(root: &StateRoot, options: &CreateOptions) -> Result<ContainerReco
         }
         None => random_name(root)?,
     };
+    let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let record = ContainerRecord {
         id,
         name,
-        created_unix: now(),
+        created_unix: created.as_secs(),
+        created_nanos: created.subsec_nanos(),
         image: options.image.clone(),
         image_id: image.config_digest,
         layers: image.layers.clone(),

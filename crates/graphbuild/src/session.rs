@@ -25,6 +25,8 @@ pub struct Session {
     signal: AtomicI32,
     /// The exit code a failed write to standard output ends the command with (0: none failed).
     stdout_failure: AtomicI32,
+    /// Every signal the client forwards, for commands that pass them on (`run`'s sig-proxy).
+    forwarded: tokio::sync::broadcast::Sender<i32>,
 }
 
 /// A client's standard streams.
@@ -55,6 +57,7 @@ impl Session {
             interrupted: CancellationToken::new(),
             signal: AtomicI32::new(0),
             stdout_failure: AtomicI32::new(0),
+            forwarded: tokio::sync::broadcast::channel(16).0,
         }
     }
 
@@ -68,6 +71,52 @@ impl Session {
     pub fn interrupt(&self, signal: i32) {
         let _ = self.signal.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
         self.interrupted.cancel();
+        let _ = self.forwarded.send(signal);
+    }
+
+    /// The client went away: its command is interrupted as by SIGINT, but no signal is passed
+    /// on (a container an attached `run` started lives on, as docker's does when its client dies).
+    pub fn client_gone(&self) {
+        let _ = self.signal.compare_exchange(0, 2, Ordering::SeqCst, Ordering::SeqCst);
+        self.interrupted.cancel();
+    }
+
+    /// Whether the user has interrupted the command (or, in the server, its client went away).
+    pub fn is_interrupted(&self) -> bool {
+        self.interrupted.is_cancelled()
+    }
+
+    /// Each SIGINT and SIGTERM the user sends from now on, by number, as `docker run`'s
+    /// sig-proxy passes them to the container. In-process these are signals to this process
+    /// (which then no longer ends it); in the server, the client's forwarded ones. Must be called
+    /// inside a tokio runtime.
+    pub fn signals(self: &Arc<Self>) -> std::io::Result<tokio::sync::mpsc::UnboundedReceiver<i32>> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        if self.is_remote() {
+            let mut forwarded = self.forwarded.subscribe();
+            tokio::spawn(async move {
+                while let Ok(signal) = forwarded.recv().await {
+                    if sender.send(signal).is_err() {
+                        return;
+                    }
+                }
+            });
+        } else {
+            let (mut int, mut term) = (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?);
+            tokio::spawn(async move {
+                loop {
+                    let signal = tokio::select! {
+                        _ = int.recv() => 2,
+                        _ = term.recv() => 15,
+                    };
+                    if sender.send(signal).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Ok(receiver)
     }
 
     /// The exit code a failed write to standard output ends the command with, if one failed.

@@ -283,13 +283,17 @@ pub fn logs(args: LogsArgs, root: &StateRoot) -> Result<(), Failure> {
     if !args.follow {
         return Ok(());
     }
-    let interrupted = crate::session::current();
+    let session = crate::session::current();
     loop {
         let running = gb_containers::find(root, record.id.as_str()).is_ok_and(|r| r.is_running());
         let (entries, next) = gb_containers::read_log(&path, offset)?;
         offset = next;
         print_entries(&entries, args.timestamps);
-        if !running || interrupted.stdout_failure().is_some() {
+        // Ctrl-C ends a follow (in the server, the client's forwarded signal), as docker's.
+        if session.is_interrupted() {
+            return Err(Failure::Exited(130));
+        }
+        if !running || session.stdout_failure().is_some() {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(100));

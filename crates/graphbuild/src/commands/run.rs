@@ -169,6 +169,7 @@ fn volume(text: &str) -> Result<VolumeMount, Failure> {
 pub(crate) fn start_detached(state: &Arc<StateRoot>, record: &ContainerRecord) -> Result<(), Failure> {
     let supervisor_state = state.clone();
     let id = record.id.clone();
+    let (io, held_open) = detached_io(record)?;
     let (started, wait) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name(format!("container-{}", id.short()))
@@ -183,13 +184,8 @@ pub(crate) fn start_detached(state: &Arc<StateRoot>, record: &ContainerRecord) -
             let _ = started.send(Ok(()));
             let ignore = |_: LogStream, _: &[u8]| {};
             // How it ended is in its record.
-            let _ = runtime.block_on(gb_containers::run(
-                &supervisor_state,
-                &id,
-                RunIo::default(),
-                &ignore,
-                CancellationToken::new(),
-            ));
+            let _ = runtime.block_on(gb_containers::run(&supervisor_state, &id, io, &ignore, CancellationToken::new()));
+            drop(held_open);
         })
         .map_err(Failure::os("starting the container's supervisor"))?;
     wait.recv()
@@ -198,6 +194,23 @@ pub(crate) fn start_detached(state: &Arc<StateRoot>, record: &ContainerRecord) -
     let tokio = crate::session::local_runtime().map_err(Failure::os("starting the async runtime"))?;
     tokio.block_on(gb_containers::wait_until_made(state, &record.id))?;
     Ok(())
+}
+
+/// A detached container's input, as docker's: with `-t` a terminal of its own (its output
+/// goes to the log), with `-i` an open pipe; either stays open while it runs, so a shell waits
+/// for input rather than ending at once. The second value is the end this process holds.
+fn detached_io(record: &ContainerRecord) -> Result<(RunIo, Option<std::os::fd::OwnedFd>), Failure> {
+    if record.config.tty {
+        let pty =
+            nix::pty::openpty(None, None).map_err(|e| Failure::os("opening a terminal")(std::io::Error::from(e)))?;
+        let size = gb_exec::TerminalSize { rows: 24, cols: 80 };
+        return Ok((RunIo { stdin: Some(std::fs::File::from(pty.slave)), terminal: Some(size) }, Some(pty.master)));
+    }
+    if record.config.open_stdin {
+        let (read, write) = nix::unistd::pipe().map_err(|e| Failure::os("opening a pipe")(std::io::Error::from(e)))?;
+        return Ok((RunIo { stdin: Some(std::fs::File::from(read)), terminal: None }, Some(write)));
+    }
+    Ok((RunIo::default(), None))
 }
 
 /// Runs the container on this thread with the user's streams; returns its exit status.
@@ -209,16 +222,9 @@ pub(crate) fn run_attached(
 ) -> Result<i32, Failure> {
     let session = crate::session::current();
     let tokio = crate::session::local_runtime().map_err(Failure::os("starting the async runtime"))?;
-    let cancel = CancellationToken::new();
-    let on_signal = {
+    let mut signals = {
         let _context = tokio.enter();
-        let interrupted = session.interrupted().map_err(Failure::os("listening for signals"))?;
-        let cancel = cancel.clone();
-        async move {
-            let signal = interrupted.await;
-            cancel.cancel();
-            signal
-        }
+        session.signals().map_err(Failure::os("listening for signals"))?
     };
     let stdin = match (tty, interactive) {
         (true, _) => crate::terminal::input(&session, interactive)?,
@@ -227,17 +233,26 @@ pub(crate) fn run_attached(
     };
     let terminal = if tty { Some(crate::terminal::size(&session)) } else { None };
     let io = RunIo { stdin, terminal };
-    let (outcome, signal) = tokio.block_on(async {
-        let signals = tokio::spawn(on_signal);
-        let outcome = gb_containers::run(state, &record.id, io, &print_output, cancel.clone()).await;
-        let signal = if cancel.is_cancelled() { signals.await.ok() } else { None };
-        (outcome, signal)
+    let outcome = tokio.block_on(async {
+        let run = gb_containers::run(state, &record.id, io, &print_output, CancellationToken::new());
+        tokio::pin!(run);
+        loop {
+            tokio::select! {
+                outcome = &mut run => break outcome,
+                Some(signal) = signals.recv() => proxy_signal(state, record, signal).await,
+            }
+        }
     });
     let _ = session.stdout().flush();
-    match (outcome, signal) {
-        // Ended by the user's signal: exit as a shell reports a process killed by it.
-        (Ok(_), Some(signal)) => Ok(128 + signal),
-        (outcome, _) => attached_status(outcome),
+    attached_status(outcome)
+}
+
+/// Passes a signal the user sent to the attached container's process, as docker's sig-proxy
+/// does: the container decides what it means (a shell as PID 1 ignores SIGINT it does not
+/// trap). A container that has just ended needs none.
+async fn proxy_signal(state: &StateRoot, record: &ContainerRecord, signal: i32) {
+    if let Ok(current) = gb_containers::find(state, record.id.as_str()) {
+        let _ = gb_containers::kill(state, &current, &signal.to_string()).await;
     }
 }
 

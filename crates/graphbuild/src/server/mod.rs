@@ -315,7 +315,7 @@ fn listen_for_signals(connection: &Connection, session: &Arc<Session>) {
                 Ok(Some((ClientEvent::Signal(signal), _))) => session.interrupt(signal),
                 // The client went away (killed, or done): nobody waits for the command.
                 Ok(None) | Err(_) => {
-                    session.interrupt(2);
+                    session.client_gone();
                     return;
                 }
             }

@@ -256,6 +256,60 @@ fn a_running_container_is_read_frozen_so_swapping_a_dir_for_a_symlink_reaches_no
     assert!(listed.is_empty() || listed == "f\n" || listed.contains("bin"), "{listed}");
 }
 
+/// Starts `graphbuild --root ROOT ARGS` (with `--no-server` when `in_process`), its stdout
+/// piped.
+fn spawn(env: &Env, in_process: bool, args: &[&str]) -> std::process::Child {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_graphbuild"));
+    command.arg("--root").arg(env.root.path());
+    if in_process {
+        command.arg("--no-server");
+    }
+    command.args(args).stdout(std::process::Stdio::piped()).spawn().expect("spawns")
+}
+
+/// Sends SIGINT to a client process, as Ctrl-C in its terminal.
+fn interrupt(child: &std::process::Child) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+}
+
+#[test]
+fn ctrl_c_reaches_an_attached_container_and_ends_a_follow_and_detached_shells_wait() {
+    let env = Env::new();
+    // As docker's sig-proxy: the signal goes to the container's process, which decides; the
+    // run exits with its status. Both through the server and in one process.
+    let trap = "trap 'echo got-int; exit 7' INT; echo ready; while true; do sleep 0.1; done";
+    for (in_process, name) in [(false, "served"), (true, "alone")] {
+        use std::io::BufRead as _;
+        if in_process {
+            // One process owns a root: the server goes first.
+            ok(&env, &["server", "stop"]);
+        }
+        let mut run = spawn(&env, in_process, &["run", "--name", name, "busybox", "sh", "-c", trap]);
+        let mut lines = std::io::BufReader::new(run.stdout.take().expect("stdout")).lines();
+        assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("ready"), "{name}: the trap is set");
+        interrupt(&run);
+        let status = run.wait().expect("run ends");
+        assert_eq!(status.code(), Some(7), "{name}: the container's own status");
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        assert_eq!(rest, ["got-int"], "{name}");
+    }
+
+    // -dit: the shell has a terminal of its own and waits on it; -di: an open input.
+    ok(&env, &["run", "-dit", "--name", "shell", "busybox", "sh"]);
+    ok(&env, &["run", "-di", "--name", "reader", "busybox", "cat"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(ok(&env, &["ps", "--format", "{{.Names}}"]), "reader\nshell\n");
+    assert_eq!(ok(&env, &["exec", "shell", "readlink", "/proc/1/fd/0"]), "/dev/pts/0\n");
+
+    // Ctrl-C ends logs -f of a container that goes on.
+    let mut follow = spawn(&env, false, &["logs", "-f", "shell"]);
+    std::thread::sleep(Duration::from_millis(500));
+    interrupt(&follow);
+    assert_eq!(follow.wait().expect("logs -f ends").code(), Some(130));
+    assert_eq!(ok(&env, &["rm", "-f", "shell", "reader"]), "shell\nreader\n");
+}
+
 #[test]
 fn volumes_env_files_and_networks_reach_the_container() {
     let env = Env::new();

@@ -243,19 +243,27 @@ fn a_running_container_keeps_its_image_and_name() {
     let output = env.cmd(&["rmi", "-f", "sleeper"]).output().expect("runs");
     assert!(output.status.success(), "rmi -f works: {}", stderr(&output));
 
-    // SIGTERM kills the container and cleans up; the exit status says which signal.
+    // SIGTERM goes to the container (docker's sig-proxy); `sleep` as PID 1 has no handler, so
+    // it ignores it and runs on, as under docker. `kill` ends it; the run exits with 137.
     signal(&child, "TERM");
-    assert_eq!(wait(&mut child), Some(143));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(child.try_wait().expect("try_wait").is_none(), "the container ignored SIGTERM");
+    assert!(env.cmd(&["kill", "one"]).output().expect("kill").status.success());
+    assert_eq!(wait(&mut child), Some(137));
     assert_clean(&env);
 }
 
 #[test]
-fn a_killed_run_client_leaves_nothing_behind() {
+fn a_killed_run_client_leaves_its_container_to_the_server() {
     let env = Env::new();
-    let mut child = start(&env, &["busybox", "sh", "-c", "echo started; exec sleep 60"]);
+    let mut child = start(&env, &["--name", "orphan", "busybox", "sh", "-c", "echo started; exec sleep 60"]);
     signal(&child, "KILL");
     wait(&mut child);
-    // The server runs the container; its client gone, it stops it.
+    // As docker's: the container outlives its client, supervised by the server; stopped, it
+    // leaves nothing mounted or running.
+    let running = env.cmd(&["ps", "--format", "{{.Names}} {{.State}}"]).output().expect("ps");
+    assert_eq!(String::from_utf8_lossy(&running.stdout), "orphan running\n");
+    assert!(env.cmd(&["stop", "-t", "0", "orphan"]).output().expect("stop").status.success());
     let started = std::time::Instant::now();
     while !mounts_under(env.root.path()).is_empty() && started.elapsed() < std::time::Duration::from_secs(30) {
         std::thread::sleep(std::time::Duration::from_millis(20));
