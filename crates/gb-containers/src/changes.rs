@@ -6,7 +6,7 @@ use std::os::unix::fs::FileTypeExt as _;
 use std::path::{Path, PathBuf};
 
 use gb_cache::{ImageName, ImageRecord};
-use gb_snapshot::{ConfinedDir, Lookup};
+use gb_snapshot::{ConfinedDir, EntryKind, Lookup};
 use gb_store::StateRoot;
 
 use crate::error::ContainerError;
@@ -65,7 +65,7 @@ pub fn diff(root: &StateRoot, record: &ContainerRecord) -> Result<Vec<Change>, C
             let rel = rel.join(entry.file_name());
             let meta = entry.metadata().map_err(ContainerError::io("inspecting", &entry.path()))?;
             let whiteout = meta.file_type().is_char_device() && std::os::unix::fs::MetadataExt::rdev(&meta) == 0;
-            let existed = layers.iter().any(|layer| !matches!(layer.lookup(&rel), Ok(Lookup::Missing) | Err(_)));
+            let existed = in_image(&layers, &rel);
             let kind = match (whiteout, existed) {
                 (true, _) => ChangeKind::Deleted,
                 (false, true) => ChangeKind::Changed,
@@ -79,6 +79,31 @@ pub fn diff(root: &StateRoot, record: &ContainerRecord) -> Result<Vec<Change>, C
     }
     changes.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(changes)
+}
+
+/// Whether `rel` is in the image whose layers (top first) are `layers`: the topmost layer
+/// that has it, or deletes it or one of its directories (a whiteout), decides; a path below a
+/// file, a link or an opaque directory that an upper layer made is not reached.
+fn in_image(layers: &[ConfinedDir], rel: &Path) -> bool {
+    for layer in layers {
+        // A directory on the way deleted (or replaced by a non-directory) in this layer hides
+        // the path in every layer below.
+        for ancestor in rel.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()) {
+            match layer.lookup(ancestor) {
+                Ok(Lookup::Found(EntryKind::Dir) | Lookup::Missing) => {}
+                Ok(Lookup::Found(_) | Lookup::Blocked) | Err(_) => return false,
+            }
+        }
+        match layer.lookup(rel) {
+            Ok(Lookup::Found(EntryKind::Whiteout)) => return false,
+            Ok(Lookup::Found(_)) => return true,
+            Ok(Lookup::Missing | Lookup::Blocked) | Err(_) => {}
+        }
+        if rel.ancestors().skip(1).any(|ancestor| layer.is_opaque_dir(ancestor)) {
+            return false;
+        }
+    }
+    false
 }
 
 /// The bytes of the container's changes (its writable layer: regular files, each inode once),

@@ -40,6 +40,12 @@ impl ContainerLock {
         held.insert(id.clone());
         Self { id: id.clone() }
     }
+
+    /// Holds container `id`'s lock if no one does (this thread included), without waiting.
+    pub(crate) fn try_take(id: &ContainerId) -> Option<Self> {
+        let mut held = HELD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.insert(id.clone()).then(|| Self { id: id.clone() })
+    }
 }
 
 impl Drop for ContainerLock {

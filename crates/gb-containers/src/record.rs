@@ -289,11 +289,12 @@ fn supervisor_lives(state: &ContainerState) -> bool {
 }
 
 /// Every container of the root, newest first. A record that says `running` although its
-/// supervisor is dead is made `exited` (137, as a kill), and what the dead run left is removed.
+/// supervisor is dead is made `exited` (137, as a kill), and what the dead run left is removed
+/// (a `--rm` container with it).
 pub fn list(root: &StateRoot) -> Result<Vec<ContainerRecord>, ContainerError> {
     let mut records = Vec::new();
     for record in load_all(root)? {
-        records.push(recover(root, record)?);
+        records.extend(recover(root, record)?);
     }
     Ok(records)
 }
@@ -311,27 +312,44 @@ pub(crate) fn load_all(root: &StateRoot) -> Result<Vec<ContainerRecord>, Contain
         if !ContainerId::is_well_formed(&name) || !record_path(&entry.path()).exists() {
             continue;
         }
-        records.push(ContainerRecord::load(&entry.path())?);
+        // A record that does not read, or names another directory than its own, is not a
+        // container this root made: it is passed over (and never acted on), as docker's daemon
+        // skips a container it cannot load.
+        match ContainerRecord::load(&entry.path()) {
+            Ok(record) if record.id.as_str() == name => records.push(record),
+            Ok(_) | Err(_) => {}
+        }
     }
     records.sort_by(|a, b| (b.created_unix, b.created_nanos, &a.id).cmp(&(a.created_unix, a.created_nanos, &b.id)));
     Ok(records)
 }
 
-/// A record whose supervisor died while it ran, made exited; others unchanged.
-fn recover(root: &StateRoot, record: ContainerRecord) -> Result<ContainerRecord, ContainerError> {
+/// A record whose supervisor died while it ran, made exited (or removed, with `--rm`);
+/// others unchanged.
+fn recover(root: &StateRoot, record: ContainerRecord) -> Result<Option<ContainerRecord>, ContainerError> {
     if record.state.status != Status::Running || supervisor_lives(&record.state) {
-        return Ok(record);
+        return Ok(Some(record));
     }
+    // Not waiting for its lock: whoever holds it (perhaps this very thread, listing) is acting
+    // on it; it reads as not running meanwhile, and the next listing recovers it.
+    let Some(_lock) = crate::lock::ContainerLock::try_take(&record.id) else { return Ok(Some(record)) };
     crate::run::clean_up_dead_run(root, &record);
-    ContainerRecord::update(root, &record.id, |r| {
+    let recovered = ContainerRecord::update(root, &record.id, |r| {
         if r.state.status == Status::Running && !supervisor_lives(&r.state) {
             r.state.status = Status::Exited;
             r.state.exit_code = Some(137);
             r.state.finished_unix = Some(crate::run::now());
             r.state.pid = None;
             r.state.pid_start = None;
+            r.state.rootfs = None;
         }
-    })
+    })?;
+    // A `--rm` container goes once it has ended, whoever noticed the end.
+    if recovered.config.auto_remove && recovered.state.status == Status::Exited {
+        remove_dir(root, &recovered)?;
+        return Ok(None);
+    }
+    Ok(Some(recovered))
 }
 
 /// The container a name, an id or an unambiguous id prefix names.
@@ -384,8 +402,14 @@ pub async fn remove(root: &StateRoot, record: &ContainerRecord, force: bool) -> 
     if record.is_running() {
         return Err(ContainerError::Running(record.name.clone()));
     }
+    remove_dir(root, &record)
+}
+
+/// Removes a container that does not run: what a dead run left, then its directory. Under
+/// its lock.
+fn remove_dir(root: &StateRoot, record: &ContainerRecord) -> Result<(), ContainerError> {
     let dir = record.dir(root);
-    crate::run::clean_up_dead_run(root, &record);
+    crate::run::clean_up_dead_run(root, record);
     // The link to the root's layers goes first, so that removing the directory can never
     // reach into a layer.
     let link = dir.join("layers");

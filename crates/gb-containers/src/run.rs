@@ -644,9 +644,10 @@ pub async fn exec(
     }
 }
 
-/// A fresh private directory for one exec's process file and console socket.
+/// A fresh private directory for one exec's process file and console socket, in the
+/// container's `tmp/`, which the next start or clean-up wipes should this process die first.
 fn scratch_dir(dir: &Path) -> Result<PathBuf, ContainerError> {
-    let path = dir.join(format!("exec-{}", &gb_cache::LayerId::random().0[..16]));
+    let path = dir.join("tmp").join(format!("exec-{}", &gb_cache::LayerId::random().0[..16]));
     gb_store::create_private_dir(&path)?;
     Ok(path)
 }

@@ -40,6 +40,8 @@ pub enum EntryKind {
     },
     /// A symbolic link (never followed).
     Symlink,
+    /// An overlayfs whiteout (a character device 0/0): the path was deleted in this layer.
+    Whiteout,
     /// A device, fifo or socket.
     Other,
 }
@@ -109,6 +111,17 @@ impl ConfinedDir {
             Err(Errno::ENOENT) => Ok(Lookup::Missing),
             Err(errno) => Err(SnapshotError::errno("inspect", &self.shown(rel))(errno)),
         }
+    }
+
+    /// Whether `rel` is an opaque directory (overlayfs hides what the layers below hold under
+    /// it). Its way is checked to be real directories first, so the attribute read is of an
+    /// entry inside this directory, for a tree that does not change meanwhile (a layer).
+    pub fn is_opaque_dir(&self, rel: &Path) -> bool {
+        if rel.as_os_str().is_empty() || rel == Path::new("/") {
+            return false;
+        }
+        matches!(self.lookup(rel), Ok(Lookup::Found(EntryKind::Dir)))
+            && crate::fsutil::is_opaque(&self.path.join(rel.strip_prefix("/").unwrap_or(rel))).unwrap_or(false)
     }
 
     /// Removes `rel` if it is an empty directory or an empty regular file, as the mount points a
@@ -297,6 +310,8 @@ fn kind_of(stat: &FileStat) -> EntryKind {
         EntryKind::File { size: u64::try_from(stat.st_size).unwrap_or(0) }
     } else if format == SFlag::S_IFLNK {
         EntryKind::Symlink
+    } else if format == SFlag::S_IFCHR && stat.st_rdev == 0 {
+        EntryKind::Whiteout
     } else {
         EntryKind::Other
     }

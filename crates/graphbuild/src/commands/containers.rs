@@ -375,11 +375,24 @@ pub fn prune(args: ContainerPruneArgs, root: &StateRoot) -> Result<(), Failure> 
     {
         return Ok(());
     }
+    // Each stopped container goes if it can; one that cannot is reported and the rest go on.
     let mut removed = Vec::new();
+    let mut reclaimed = 0;
+    let mut failed = None;
     for record in gb_containers::list(root)? {
-        if !record.is_running() {
-            block_on(gb_containers::remove(root, &record, false))??;
-            removed.push(record.id.to_string());
+        if record.is_running() {
+            continue;
+        }
+        let size = gb_containers::size(root, &record);
+        match block_on(gb_containers::remove(root, &record, false)).and_then(|r| r.map_err(Failure::from)) {
+            Ok(()) => {
+                removed.push(record.id.to_string());
+                reclaimed += size;
+            }
+            Err(failure) => {
+                crate::session::errln!("Error response from daemon: {failure}");
+                failed = Some(failure);
+            }
         }
     }
     if !removed.is_empty() {
@@ -389,8 +402,8 @@ pub fn prune(args: ContainerPruneArgs, root: &StateRoot) -> Result<(), Failure> 
         }
         outln!();
     }
-    outln!("Total reclaimed space: 0B");
-    Ok(())
+    outln!("Total reclaimed space: {}", crate::commands::images::human_size(reclaimed));
+    failed.map_or(Ok(()), |_| Err(Failure::Exited(1)))
 }
 
 /// Before `rmi NAME` deletes an image (its last name, or by id): containers made from it forbid

@@ -103,15 +103,25 @@ pub(crate) fn create_options(args: &RunArgs) -> Result<CreateOptions, Failure> {
 /// blank lines are skipped.
 fn env_file(path: &Path) -> Result<Vec<String>, Failure> {
     let text = std::fs::read_to_string(path).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
-    Ok(text
-        .lines()
-        .map(str::trim_start)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(|line| match (line.contains('='), crate::session::var(line)) {
-            (false, Some(value)) => format!("{line}={value}"),
-            _ => line.to_owned(),
-        })
-        .collect())
+    let mut env = Vec::new();
+    // As docker's: lines end in LF or CRLF; leading blanks, empty lines and comments go.
+    for line in text.lines().map(str::trim_start).filter(|line| !line.is_empty() && !line.starts_with('#')) {
+        let (name, value) = match line.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (line, None),
+        };
+        if name.is_empty() {
+            return Err(Failure::Input(format!("{}: no variable name on line '{line}'", path.display())));
+        }
+        if name.contains(char::is_whitespace) {
+            return Err(Failure::Input(format!("{}: variable '{name}' contains whitespaces", path.display())));
+        }
+        // A name alone takes the user's value; unset there, it is left out.
+        if let Some(value) = value.map(str::to_owned).or_else(|| crate::session::var(name)) {
+            env.push(format!("{name}={value}"));
+        }
+    }
+    Ok(env)
 }
 
 /// `-p [IP:]HOST:CONTAINER[/PROTO]`, as docker reads it.
@@ -282,4 +292,27 @@ pub(crate) fn print_output(stream: LogStream, bytes: &[u8]) {
             err.write_all(bytes).and_then(|()| err.flush())
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::env_file;
+
+    fn read(text: &str) -> Result<Vec<String>, String> {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("env");
+        std::fs::write(&path, text).expect("write");
+        env_file(&path).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn env_files_read_as_dockers() {
+        let text = "# comment\r\n\r\n  A=1\r\nB=two words\nC=\nGRAPHBUILD_SURELY_UNSET_VARIABLE\nPATH\n";
+        let env = read(text).expect("reads");
+        assert_eq!(&env[..3], ["A=1", "B=two words", "C="]);
+        assert_eq!(env.len(), 4, "an unset name is left out, a set one takes its value: {env:?}");
+        assert!(env[3].starts_with("PATH=/"), "{env:?}");
+        assert!(read("=value\n").expect_err("no name").contains("no variable name on line '=value'"));
+        assert!(read("A B=1\n").expect_err("a blank").contains("variable 'A B' contains whitespaces"));
+    }
 }

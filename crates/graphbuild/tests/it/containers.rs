@@ -92,6 +92,24 @@ fn a_committed_container_is_an_image_that_runs_with_its_change() {
 }
 
 #[test]
+fn diff_compares_with_the_image_as_its_layers_make_it() {
+    let env = Env::new();
+    let context = tempfile::tempdir().expect("context");
+    // The image deletes /bin/vi (a whiteout in its top layer) and replaces /usr, which had x,
+    // with an empty directory (an opaque one).
+    write(
+        context.path(),
+        "Dockerfile",
+        "FROM busybox\nRUN mkdir -p /usr/x\nRUN rm /bin/vi && rm -rf /usr && mkdir /usr\n",
+    );
+    let build = env.cmd(&["build", "-q", "-t", "pruned"]).arg(context.path()).output().expect("build");
+    assert!(build.status.success(), "{}", stderr(&build));
+    ok(&env, &["run", "--name", "d", "pruned", "sh", "-c", "touch /bin/vi /etc/group && mkdir -p /usr/x"]);
+    // vi was not in the image: added; group was: changed; /usr/x was only below the opaque /usr.
+    assert_eq!(ok(&env, &["diff", "d"]), "C /bin\nA /bin/vi\nC /etc\nC /etc/group\nC /usr\nA /usr/x\n");
+}
+
+#[test]
 fn a_detached_container_lives_on_and_is_stopped_logged_and_removed() {
     let env = Env::new();
     let script =
@@ -353,7 +371,12 @@ fn a_published_port_reaches_the_container_through_its_own_network() {
     let publish = format!("127.0.0.1:{port}:80");
     let serve = "mkdir -p /www && hostname -i > /www/index.html && exec httpd -f -p 80 -h /www";
     ok(&env, &["run", "-d", "--name", "site", "-p", &publish, "busybox", "sh", "-c", serve]);
-    assert_eq!(ok(&env, &["ps", "--format", "{{.Ports}}"]), format!("127.0.0.1:{port}->80/tcp\n"));
+    let ports = ok(&env, &["ps", "--format", "{{.Ports}}"]);
+    let all = ok(&env, &["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    let logs = env.cmd(&["logs", "site"]).output().expect("logs");
+    let inspect = ok(&env, &["inspect", "-f", "{{json .State}}", "site"]);
+    let why = format!("{all}\n{}{}\n{inspect}", stdout(&logs), stderr(&logs));
+    assert_eq!(ports, format!("127.0.0.1:{port}->80/tcp\n"), "{why}");
 
     let mut body = String::new();
     eventually("the container's web server", || {
