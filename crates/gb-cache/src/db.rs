@@ -184,10 +184,21 @@ impl CacheDb {
 
     /// Stores an image (durably) under `name`, replacing any earlier one. As docker, the image
     /// the name leaves is kept, dangling ([`ImageName::dangling`]), when no other name holds it,
-    /// and an image that gets a name is no longer dangling; all in one batch.
+    /// an image that gets a name is no longer dangling, and a named image stored nameless stays
+    /// as it is; all in one batch.
     pub fn put_image(&self, name: &ImageName, record: &ImageRecord) -> Result<(), CacheError> {
         let _filing = self.image_writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = |name: &ImageName| name.as_str().as_bytes().to_vec();
+        // An image that has a name is not dangling: storing it nameless again (an import or a
+        // commit of the same content) changes nothing.
+        if name.is_dangling()
+            && self
+                .images()?
+                .iter()
+                .any(|(other, image)| !other.is_dangling() && image.config_digest == record.config_digest)
+        {
+            return Ok(());
+        }
         let mut writes = vec![put(Table::Images, key(name), record, || name.to_string())?];
         if !name.is_dangling() {
             let dangling = ImageName::dangling(&record.config_digest);
@@ -406,6 +417,8 @@ mod tests {
             assert_eq!(db.image(&dangling).expect("get"), None, "named again");
             db.put_image(&app, &old).expect("put");
             assert_eq!(names(db).len(), 2, "storing the same image again leaves nothing behind");
+            db.put_image(&dangling, &old).expect("put");
+            assert_eq!(db.image(&dangling).expect("get"), None, "a named image stored nameless stays named only");
         });
     }
 

@@ -246,14 +246,17 @@ pub fn tag_image(root: &StateRoot, source: &str, target: &str) -> Result<ImageNa
 }
 
 /// Removes `name`: a name untags it; an id removes every name of the image (`force` needed
-/// when there are several, as docker asks). An image a running container uses is kept unless
-/// `force`. Layers are left for [`collect_garbage`] (the caller runs it once after a batch).
+/// when there are several, as docker asks). An image a running container uses is not deleted
+/// unless `force` (untagging one of its names is fine). Layers are left for [`collect_garbage`] (the caller runs it once after a batch).
 pub fn remove_image(root: &StateRoot, name: &str, force: bool) -> Result<Removal, StoreError> {
     let (found_name, record) = find_image(root, name)?;
     let names: Vec<ImageName> =
         images(root)?.into_iter().filter(|(_, r)| r.config_digest == record.config_digest).map(|(n, _)| n).collect();
     let by_id = ImageName::parse(name).ok().as_ref() != Some(&found_name);
-    if !force && images_in_use(root).contains(&record.config_digest) {
+    // As docker: untagging one of several names is always allowed; deleting the image itself
+    // (its last name, or by id) is not while a running container uses it.
+    let deletes = by_id || names.len() == 1;
+    if deletes && !force && images_in_use(root).contains(&record.config_digest) {
         return Err(StoreError::Conflict(format!(
             "unable to remove {name}: image is being used by a running container (use -f to remove anyway)"
         )));

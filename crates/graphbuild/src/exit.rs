@@ -115,8 +115,24 @@ impl Failure {
         Failure::Dockerfile { error: Box::new(error), file: file.to_owned(), source_text: source_text.to_owned() }
     }
 
+    /// Whether it failed because standard output's reader went away (`export | head`): the
+    /// command then ends quietly with 141, as SIGPIPE ends docker, wherever the write was.
+    pub fn is_broken_pipe(&self) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(error) = cause {
+            if error.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
+                return true;
+            }
+            cause = error.source();
+        }
+        false
+    }
+
     /// The process exit code for this failure.
     pub fn exit_code(&self) -> i32 {
+        if self.is_broken_pipe() {
+            return BROKEN_PIPE;
+        }
         match self {
             Failure::Dockerfile { error, .. } if error.kind == ErrorKind::Io => ENVIRONMENT,
             Failure::Dockerfile { .. } | Failure::Input(_) => USER_INPUT,

@@ -8,6 +8,9 @@ use crate::exit::Failure;
 /// Prints a failure to standard error.
 pub fn print_failure(failure: &Failure) {
     use std::io::Write as _;
+    if failure.is_broken_pipe() {
+        return;
+    }
     let _ = write!(crate::session::current().stderr(), "{}", render_failure(failure));
 }
 

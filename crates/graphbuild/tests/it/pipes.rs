@@ -79,26 +79,42 @@ fn load_reads_standard_input_and_compressed_archives() {
 }
 
 #[test]
-fn a_reader_that_goes_away_ends_save_quietly() {
+fn a_reader_that_goes_away_ends_save_export_and_build_quietly() {
     let env = Env::new();
-    built(&env);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_graphbuild"))
-        .arg("--root")
-        .arg(env.root.path())
-        .args(["save", "piped:1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("save");
-    // Read a little, then close the pipe, as `| head -c 10` does.
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut first = [0u8; 10];
-    std::io::Read::read_exact(&mut stdout, &mut first).expect("the archive starts");
-    drop(stdout);
-    let output = child.wait_with_output().expect("save ends");
-    assert_eq!(output.status.code(), Some(141), "as a shell reports SIGPIPE");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!stderr.contains("panicked") && !stderr.contains("error"), "{stderr}");
+    let context = built(&env);
+    // Big enough that the writer is still writing when the reader goes.
+    write(context.path(), "Dockerfile", "FROM busybox\nRUN head -c 4000000 /dev/urandom > /big\n");
+    let context = context.path().display().to_string();
+    assert_ok(
+        &env.cmd(&["run", "--name", "exported", "busybox", "sh", "-c", "head -c 4000000 /dev/urandom > /big"])
+            .output()
+            .expect("run"),
+    );
+    let commands: [&[&str]; 4] = [
+        &["save", "piped:1"],
+        &["export", "exported"],
+        &["build", "-q", "-o", "-", &context],
+        &["build", "-q", "-o", "type=oci,dest=-", &context],
+    ];
+    for args in commands {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_graphbuild"))
+            .arg("--root")
+            .arg(env.root.path())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawns");
+        // Read a little, then close the pipe, as `| head -c 10` does.
+        let mut stdout = child.stdout.take().expect("stdout");
+        let mut first = [0u8; 10];
+        std::io::Read::read_exact(&mut stdout, &mut first).expect("the archive starts");
+        drop(stdout);
+        let output = child.wait_with_output().expect("ends");
+        assert_eq!(output.status.code(), Some(141), "{args:?}: as a shell reports SIGPIPE");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked") && !stderr.to_lowercase().contains("error"), "{args:?}: {stderr}");
+    }
 }
 
 /// Serves `body` over http on loopback to every request, from a thread of its own; returns the
