@@ -134,7 +134,14 @@ pub fn create(root: &StateRoot, options: &CreateOptions) -> Result<ContainerReco
         },
     };
     let id = ContainerId::random();
-    let hostname = options.hostname.clone().unwrap_or_else(|| id.short().to_owned());
+    // As docker's: a container on the host's network has the host's name.
+    let hostname = match (&options.hostname, options.network) {
+        (Some(name), _) => name.clone(),
+        (None, NetworkMode::Host) => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|name| name.trim().to_owned())
+            .unwrap_or_else(|_| id.short().to_owned()),
+        (None, _) => id.short().to_owned(),
+    };
     let image_env = string_list(&image_config["Env"]).unwrap_or_default();
     let labels = image_config["Labels"]
         .as_object()

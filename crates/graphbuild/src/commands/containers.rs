@@ -171,19 +171,33 @@ pub(crate) fn usage(root: &StateRoot) -> Result<ContainerUsage, Failure> {
     Ok(usage)
 }
 
+/// docker's IMAGE column: the name the container was made from while it still names that
+/// image, else the image's short id.
+fn image_text(root: &StateRoot, record: &ContainerRecord) -> String {
+    match gb_store::find_image(root, &record.image) {
+        Ok((_, image)) if image.config_digest == record.image_id => record.image.clone(),
+        _ => record.image_id.hex()[..12].to_owned(),
+    }
+}
+
 /// One container as `ps --format` sees it (docker's field names).
 fn ps_row(root: &StateRoot, record: &ContainerRecord, full: bool, size: bool) -> serde_json::Value {
     let labels: Vec<String> = record.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     serde_json::json!({
         "ID": if full { record.id.as_str() } else { record.id.short() },
-        "Image": record.image,
+        "Image": image_text(root, record),
         "Command": command_text(record, full),
         "CreatedAt": crate::commands::images::docker_time(record.created_unix),
         "RunningFor": format!("{} ago", human_duration(now().saturating_sub(record.created_unix))),
         "Status": status_text(record),
         "State": state_text(record),
         "Names": record.name,
-        "Ports": record.config.ports.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        // As docker's: a container that does not run publishes nothing.
+        "Ports": if record.is_running() {
+            record.config.ports.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        } else {
+            String::new()
+        },
         "Labels": labels.join(","),
         "Mounts": record.config.volumes.iter().map(|v| v.target.clone()).collect::<Vec<_>>().join(","),
         "Networks": match record.config.network {
@@ -220,11 +234,24 @@ fn passes(root: &StateRoot, record: &ContainerRecord, filter: &str) -> Result<bo
 /// `graphbuild ps`.
 pub fn ps(args: PsArgs, root: &StateRoot) -> Result<(), Failure> {
     let mut records = Vec::new();
+    // As docker's: a status or exited filter looks at every container, other filters at the
+    // running ones unless -a; filters of one key are alternatives (labels must all match), of
+    // different keys all apply.
+    let mut by_key: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for filter in &args.filters {
+        let key = filter.split_once('=').map_or(filter.as_str(), |(key, _)| key);
+        by_key.entry(key).or_default().push(filter);
+    }
+    let every = args.all || args.latest || by_key.contains_key("status") || by_key.contains_key("exited");
     for record in gb_containers::list(root)? {
-        let shown = args.all || args.latest || record.is_running() || !args.filters.is_empty();
-        let mut keep = shown;
-        for filter in &args.filters {
-            keep = keep && passes(root, &record, filter)?;
+        let mut keep = every || record.is_running();
+        for (key, filters) in &by_key {
+            let mut results = Vec::new();
+            for filter in filters {
+                results.push(passes(root, &record, filter)?);
+            }
+            let passed = if *key == "label" { results.iter().all(|r| *r) } else { results.iter().any(|r| *r) };
+            keep = keep && passed;
         }
         if keep {
             records.push(record);

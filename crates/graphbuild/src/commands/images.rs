@@ -58,23 +58,7 @@ pub fn human_size_with_precision(bytes: u64, precision: usize) -> String {
 /// "2 minutes ago", as Docker prints times.
 pub(crate) fn ago(unix: u64) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let seconds = now.saturating_sub(unix);
-    let (value, unit) = match seconds {
-        0..=59 => {
-            return if seconds <= 1 { "Less than a second ago".to_owned() } else { format!("{seconds} seconds ago") };
-        }
-        60..=3599 => (seconds / 60, "minute"),
-        3600..=86_399 => (seconds / 3600, "hour"),
-        86_400..=2_591_999 => (seconds / 86_400, "day"),
-        2_592_000..=31_535_999 => (seconds / 2_592_000, "month"),
-        _ => (seconds / 31_536_000, "year"),
-    };
-    if value == 1 {
-        let article = if unit == "hour" { "An" } else { "A" };
-        format!("{article} {unit} ago")
-    } else {
-        format!("{value} {unit}s ago")
-    }
+    format!("{} ago", crate::commands::containers::human_duration(now.saturating_sub(unix)))
 }
 
 /// Docker's `images` name matching: `*` and `?` against the repository's familiar name.

@@ -143,6 +143,12 @@ fn a_detached_container_lives_on_and_is_stopped_logged_and_removed() {
     let code = env.cmd(&["exec", "web", "no-such-command"]).output().expect("exec").status.code();
     assert_eq!(code, Some(127), "as docker exec");
 
+    // One of the running image's names can go; the image itself cannot, as docker's.
+    ok(&env, &["tag", "busybox", "alias:1"]);
+    assert_eq!(ok(&env, &["rmi", "alias:1"]), "Untagged: alias:1\n");
+    let refused = env.cmd(&["rmi", "busybox"]).output().expect("rmi");
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+
     // sh as PID 1 ignores SIGTERM: stop kills it after -t seconds, as docker's does.
     assert_eq!(ok(&env, &["stop", "-t", "1", "web"]), "web\n");
     assert_eq!(ok(&env, &["ps", "-q"]), "");
@@ -360,6 +366,9 @@ fn volumes_env_files_and_networks_reach_the_container() {
     // --network none has only loopback.
     let interfaces = ok(&env, &["run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net"]);
     assert_eq!(interfaces, "lo\n");
+    // --network host: the host's name too, as docker's.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    assert_eq!(ok(&env, &["run", "--rm", "--network", "host", "busybox", "hostname"]), host);
 }
 
 #[test]
@@ -389,7 +398,9 @@ fn a_published_port_reaches_the_container_through_its_own_network() {
     });
     // The page is the container's own address on its network, not the host's.
     assert!(body.trim_end().ends_with("10.0.2.100"), "{body}");
-    ok(&env, &["rm", "-f", "site"]);
+    ok(&env, &["stop", "-t", "0", "site"]);
+    assert_eq!(ok(&env, &["ps", "-a", "--format", "[{{.Ports}}]"]), "[]\n", "a stopped container publishes nothing");
+    ok(&env, &["rm", "site"]);
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "the port is closed with its container");
 
     let refused = env.cmd(&["run", "--network", "none", "-p", "8080:80", "busybox", "true"]).output().expect("runs");
@@ -422,6 +433,17 @@ fn the_container_group_create_start_attach_kill_follow_and_prune() {
     let followed = follower.wait_with_output().expect("logs -f ends with the container");
     assert_eq!(stdout(&followed), "ready\ngot-term\n");
     assert!(ok(&env, &["ps", "-a", "--filter", "name=trapper", "--format", "{{.Status}}"]).starts_with("Exited (0)"));
+    // Filters of one key are alternatives, as docker's; without -a only running ones match.
+    let either = ok(&env, &["ps", "--filter", "exited=5", "--filter", "exited=0", "--format", "{{.Names}}"]);
+    assert_eq!(either, "trapper\nlater\n");
+    assert_eq!(ok(&env, &["ps", "--filter", "name=later", "--format", "{{.Names}}"]), "");
+    // A container whose image lost the name it was made from shows the image's id.
+    ok(&env, &["tag", "busybox", "renamed:1"]);
+    ok(&env, &["create", "--name", "orphan", "renamed:1", "true"]);
+    ok(&env, &["rmi", "renamed:1"]);
+    let image = ok(&env, &["ps", "-a", "--filter", "name=orphan", "--format", "{{.Image}}"]);
+    assert!(image.trim().len() == 12 && image.trim().chars().all(|c| c.is_ascii_hexdigit()), "{image}");
+    ok(&env, &["rm", "orphan"]);
     let refused = env.cmd(&["kill", "trapper"]).output().expect("kill");
     assert_eq!(refused.status.code(), Some(1), "a stopped container cannot be killed");
 
