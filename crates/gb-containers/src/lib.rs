@@ -24,6 +24,8 @@ mod record;
 mod run;
 mod spec;
 
+pub use spec::PRIVATE_ADDRESS;
+
 pub use changes::{Change, ChangeKind, CommitOptions, VolumeUsage, commit, diff, export, size, volumes};
 pub use error::{ContainerError, ErrorKind};
 pub use logs::{LogEntry, LogStream, read_log};

@@ -11,8 +11,9 @@ use gb_store::StateRoot;
 use crate::error::ContainerError;
 use crate::record::{ContainerRecord, NetworkMode, VolumeSource};
 
-/// The address slirp4netns gives the container, and its DNS forwarder.
-const PRIVATE_ADDRESS: &str = "10.0.2.100";
+/// The address slirp4netns gives the container on its own network (its DNS forwarder and
+/// gateway are 10.0.2.3 and 10.0.2.2).
+pub const PRIVATE_ADDRESS: &str = "10.0.2.100";
 
 /// The container's ENTRYPOINT and CMD, as docker's `Config` shows them; it runs the two joined.
 /// Docker's ENTRYPOINT/CMD rules: ENTRYPOINT + (the arguments if given, else CMD).

@@ -201,6 +201,9 @@ pub fn commit_image(
     if !info.author.is_empty() {
         config["author"] = json!(info.author);
     }
+    if !info.comment.is_empty() {
+        config["comment"] = json!(info.comment);
+    }
     let mut diff_ids: Vec<serde_json::Value> = base.diff_ids.iter().map(|d| json!(d.to_string())).collect();
     diff_ids.push(json!(stored.imported.diff_id.to_string()));
     config["rootfs"] = json!({ "type": "layers", "diff_ids": diff_ids });

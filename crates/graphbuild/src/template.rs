@@ -14,7 +14,9 @@
 //!
 //! The template language is what scripts use with docker: literal text (with `\t` and `\n`
 //! escapes), `{{.Field}}`, `{{.Field.Sub}}`, `{{.}}`, `{{json .}}`, `{{json .Field}}`,
-//! `{{index .Map "key"}}`, `{{join .List ","}}`, `{{upper .F}}`, `{{lower .F}}`, and `{{-`/`-}}`
+//! `{{index .Map "key"}}`, `{{index .List 0}}`, `{{join .List ","}}`, `{{upper .F}}`,
+//! `{{lower .F}}`, `{{len .F}}`, `{{range .List}}...{{else}}...{{end}}` (`.` is each item),
+//! `{{if .F}}`/`{{if eq .F "x"}}`/`{{if ne .F "x"}}...{{else}}...{{end}}`, and `{{-`/`-}}`
 //! trimming. A row's top level is a struct for the template: a field it lacks is an error, as
 //! docker's `can't evaluate field X`; below it, objects are maps (a missing key prints
 //! `<no value>`). Values print as Go prints them (`[a b]` for lists, `map[k:v]` for maps).
@@ -81,12 +83,41 @@ enum Call {
     Print(Vec<String>),
     /// `json ARG`.
     Json(Vec<String>),
-    /// `index ARG "k1" "k2"...`.
-    Index(Vec<String>, Vec<String>),
+    /// `index ARG "k1" 0 ...`: map keys and list positions.
+    Index(Vec<String>, Vec<IndexKey>),
     /// `join ARG "sep"`.
     Join(Vec<String>, String),
     /// `upper ARG` or `lower ARG`.
     Case(Vec<String>, bool),
+    /// `len ARG`.
+    Len(Vec<String>),
+    /// `range ARG`: what follows, up to `else` or `end`, once per item with `.` the item.
+    Range(Vec<String>),
+    /// `if ARG`, `if eq ARG "text"`, `if ne ARG "text"`: what follows, up to `else` or `end`,
+    /// when the condition holds.
+    If(Condition),
+    /// `else`.
+    Else,
+    /// `end`.
+    End,
+}
+
+/// One key of `index`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum IndexKey {
+    /// A map key (`"name"`).
+    Name(String),
+    /// A list position (`0`).
+    Position(usize),
+}
+
+/// What `if` tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Condition {
+    /// The value is Go's "true": not empty, zero, false or missing.
+    Truthy(Vec<String>),
+    /// `eq` (true) or `ne` (false) of the value and a quoted string.
+    Equals(Vec<String>, String, bool),
 }
 
 impl Format {
@@ -152,23 +183,105 @@ impl Template {
         if !rest.is_empty() {
             parts.push(Part::Text(rest.to_owned()));
         }
+        Self::check_blocks(&parts)?;
         Ok(Self { parts })
     }
 
     /// Executes the template on one row.
     pub fn execute(&self, row: &serde_json::Value) -> Result<String, TemplateError> {
         let mut out = String::new();
-        for part in &self.parts {
-            match part {
-                Part::Text(text) => out.push_str(text),
-                Part::Action { column, text, call } => {
-                    let fail =
-                        |reason: String| TemplateError::Execute { column: *column, action: text.clone(), reason };
-                    out.push_str(&call.run(row).map_err(fail)?);
+        self.run_block(0, row, &mut out)?;
+        Ok(out)
+    }
+
+    /// Runs the parts from `start` with `.` being `dot`, up to the `else` or `end` that closes
+    /// the block (or the template's end); returns the index of that closing part.
+    fn run_block(&self, start: usize, dot: &serde_json::Value, out: &mut String) -> Result<usize, TemplateError> {
+        let mut index = start;
+        while let Some(part) = self.parts.get(index) {
+            let (column, text, call) = match part {
+                Part::Text(text) => {
+                    out.push_str(text);
+                    index += 1;
+                    continue;
+                }
+                Part::Action { column, text, call } => (*column, text, call),
+            };
+            let fail = |reason: String| TemplateError::Execute { column, action: text.clone(), reason };
+            match call {
+                Call::Else | Call::End => return Ok(index),
+                Call::Range(path) => {
+                    let items = match lookup(dot, path).map_err(fail)? {
+                        Some(serde_json::Value::Array(items)) => items.clone(),
+                        Some(serde_json::Value::Object(map)) => map.values().cloned().collect(),
+                        Some(serde_json::Value::Null) | None => Vec::new(),
+                        Some(other) => return Err(fail(format!("range can't iterate over {}", go_string(other)))),
+                    };
+                    let (else_at, end_at) = self.block_ends(index);
+                    for item in &items {
+                        self.run_block(index + 1, item, out)?;
+                    }
+                    if let (true, Some(else_at)) = (items.is_empty(), else_at) {
+                        self.run_block(else_at + 1, dot, out)?;
+                    }
+                    index = end_at + 1;
+                }
+                Call::If(condition) => {
+                    let (else_at, end_at) = self.block_ends(index);
+                    if condition.holds(dot).map_err(fail)? {
+                        self.run_block(index + 1, dot, out)?;
+                    } else if let Some(else_at) = else_at {
+                        self.run_block(else_at + 1, dot, out)?;
+                    }
+                    index = end_at + 1;
+                }
+                call => {
+                    out.push_str(&call.run(dot).map_err(fail)?);
+                    index += 1;
                 }
             }
         }
-        Ok(out)
+        Ok(index)
+    }
+
+    /// The `else` (if any) and the `end` of the block opened at `opening` (checked at parse).
+    fn block_ends(&self, opening: usize) -> (Option<usize>, usize) {
+        let mut depth = 0;
+        let mut else_at = None;
+        for (index, part) in self.parts.iter().enumerate().skip(opening + 1) {
+            let Part::Action { call, .. } = part else { continue };
+            match call {
+                Call::Range(_) | Call::If(_) => depth += 1,
+                Call::Else if depth == 0 => else_at = Some(index),
+                Call::End if depth == 0 => return (else_at, index),
+                Call::End => depth -= 1,
+                _ => {}
+            }
+        }
+        (else_at, self.parts.len())
+    }
+
+    /// Checks that every `range` and `if` has its `end`, and `else` and `end` an opening.
+    fn check_blocks(parts: &[Part]) -> Result<(), TemplateError> {
+        let mut open: Vec<bool> = Vec::new(); // per open block: whether it has had its else
+        for part in parts {
+            let Part::Action { call, .. } = part else { continue };
+            match call {
+                Call::Range(_) | Call::If(_) => open.push(false),
+                Call::Else => match open.last_mut() {
+                    Some(had_else @ false) => *had_else = true,
+                    _ => return Err(TemplateError::Parse("unexpected {{else}}".to_owned())),
+                },
+                Call::End => {
+                    open.pop().ok_or_else(|| TemplateError::Parse("unexpected {{end}}".to_owned()))?;
+                }
+                _ => {}
+            }
+        }
+        match open.is_empty() {
+            true => Ok(()),
+            false => Err(TemplateError::Parse("unexpected EOF".to_owned())),
+        }
     }
 
     /// The header row: each action replaced by its field's column name.
@@ -211,8 +324,23 @@ fn parse_call(text: &str) -> Result<Call, TemplateError> {
         Some("upper" | "lower") => arity(2).and_then(|()| Ok(Call::Case(path(words.get(1))?, words[0] == "upper"))),
         Some("join") => arity(3).and_then(|()| Ok(Call::Join(path(words.get(1))?, quoted(&words[2])?))),
         Some("index") if words.len() >= 3 => {
-            Ok(Call::Index(path(words.get(1))?, words[2..].iter().map(quoted).collect::<Result<_, _>>()?))
+            let key = |word: &String| match word.parse::<usize>() {
+                Ok(position) => Ok(IndexKey::Position(position)),
+                Err(_) => quoted(word).map(IndexKey::Name),
+            };
+            Ok(Call::Index(path(words.get(1))?, words[2..].iter().map(key).collect::<Result<_, _>>()?))
         }
+        Some("len") => arity(2).and_then(|()| Ok(Call::Len(path(words.get(1))?))),
+        Some("range") => arity(2).and_then(|()| Ok(Call::Range(path(words.get(1))?))),
+        Some("if") => match words.get(1).map(String::as_str) {
+            Some(test @ ("eq" | "ne")) => {
+                arity(4)?;
+                Ok(Call::If(Condition::Equals(path(words.get(2))?, quoted(&words[3])?, test == "eq")))
+            }
+            _ => arity(2).and_then(|()| Ok(Call::If(Condition::Truthy(path(words.get(1))?)))),
+        },
+        Some("else") => arity(1).map(|()| Call::Else),
+        Some("end") => arity(1).map(|()| Call::End),
         Some("index") => Err(TemplateError::Parse(format!("wrong number of args in {text:?}"))),
         Some(other) => Err(TemplateError::Parse(format!("function {other:?} not defined"))),
     }
@@ -293,24 +421,42 @@ impl Call {
             Self::Index(path, keys) => {
                 let mut value = lookup(row, path)?.cloned().unwrap_or(serde_json::Value::Null);
                 for key in keys {
-                    value = match &value {
-                        serde_json::Value::Object(map) => map.get(key).cloned().unwrap_or(serde_json::Value::Null),
-                        serde_json::Value::Null => serde_json::Value::Null,
-                        other => {
+                    value = match (&value, key) {
+                        (serde_json::Value::Object(map), IndexKey::Name(key)) => {
+                            map.get(key).cloned().unwrap_or(serde_json::Value::Null)
+                        }
+                        (serde_json::Value::Array(items), IndexKey::Position(position)) => items
+                            .get(*position)
+                            .cloned()
+                            .ok_or_else(|| format!("error calling index: index out of range: {position}"))?,
+                        (serde_json::Value::Null, _) => serde_json::Value::Null,
+                        (other, IndexKey::Name(_)) => {
                             return Err(format!("error calling index: cannot index {} with string", go_type(other)));
+                        }
+                        (other, IndexKey::Position(_)) => {
+                            return Err(format!("error calling index: cannot index {} with int", go_type(other)));
                         }
                     };
                 }
                 // A missing key gives the map's zero value, which for docker's string maps is "".
                 Ok(if value.is_null() { String::new() } else { go_string(&value) })
             }
+            Self::Len(path) => match lookup(row, path)? {
+                Some(serde_json::Value::Array(items)) => Ok(items.len().to_string()),
+                Some(serde_json::Value::Object(map)) => Ok(map.len().to_string()),
+                Some(serde_json::Value::String(text)) => Ok(text.len().to_string()),
+                Some(serde_json::Value::Null) | None => Ok("0".to_owned()),
+                Some(other) => Err(format!("error calling len: len of type {}", go_type(other))),
+            },
+            // Blocks are run by the template, not as a value.
+            Self::Range(_) | Self::If(_) | Self::Else | Self::End => Ok(String::new()),
         }
     }
 
     fn header(&self, columns: &Columns<'_>) -> String {
         let path = match self {
-            Self::Print(path) | Self::Json(path) | Self::Case(path, _) | Self::Join(path, _) => path,
-            Self::Index(..) => return String::new(),
+            Self::Print(path) | Self::Json(path) | Self::Case(path, _) | Self::Join(path, _) | Self::Len(path) => path,
+            Self::Index(..) | Self::Range(_) | Self::If(_) | Self::Else | Self::End => return String::new(),
         };
         let Some(field) = path.first() else { return String::new() };
         columns
@@ -318,6 +464,26 @@ impl Call {
             .iter()
             .find(|(name, _)| name == field)
             .map_or_else(|| field.to_uppercase(), |(_, header)| (*header).to_owned())
+    }
+}
+
+impl Condition {
+    /// Whether it holds for `dot`.
+    fn holds(&self, dot: &serde_json::Value) -> Result<bool, String> {
+        match self {
+            Self::Truthy(path) => Ok(match lookup(dot, path)? {
+                None | Some(serde_json::Value::Null | serde_json::Value::Bool(false)) => false,
+                Some(serde_json::Value::String(text)) => !text.is_empty(),
+                Some(serde_json::Value::Array(items)) => !items.is_empty(),
+                Some(serde_json::Value::Object(map)) => !map.is_empty(),
+                Some(serde_json::Value::Number(number)) => number.as_f64() != Some(0.0),
+                Some(serde_json::Value::Bool(true)) => true,
+            }),
+            Self::Equals(path, text, equal) => {
+                let value = lookup(dot, path)?.map(go_string).unwrap_or_default();
+                Ok((value == *text) == *equal)
+            }
+        }
     }
 }
 
@@ -463,6 +629,25 @@ mod tests {
 
     fn rendered(format: &str) -> Result<String, TemplateError> {
         render(&Format::parse(format)?, &rows(), &COLUMNS)
+    }
+
+    #[test]
+    fn range_if_len_and_positions_work_as_go_templates() {
+        let each = rendered("{{range .Cmd}}<{{.}}>{{else}}none{{end}} {{len .Cmd}} {{len .Labels}}").expect("renders");
+        assert_eq!(each, "<sh><-c> 2 1\nnone 0 0\n");
+        let test =
+            rendered(r#"{{if eq .Tag "latest"}}newest{{else}}{{.Tag}}{{end}}{{if .Cmd}}!{{end}}"#).expect("renders");
+        assert_eq!(test, "newest!\n1\n");
+        let nested =
+            rendered(r#"{{if ne .Tag "1"}}{{range .Cmd}}{{if eq . "sh"}}S{{end}}{{end}}{{end}}|"#).expect("renders");
+        assert_eq!(nested, "S|\n|\n");
+        assert_eq!(
+            rendered("{{index .Cmd 1}}").map_err(|e| e.to_string()).unwrap_or_default().lines().next(),
+            Some("-c")
+        );
+        for bad in ["{{range .Cmd}}", "{{end}}", "{{if .Tag}}{{else}}{{else}}{{end}}"] {
+            assert!(matches!(rendered(bad), Err(TemplateError::Parse(_))), "{bad}");
+        }
     }
 
     #[test]

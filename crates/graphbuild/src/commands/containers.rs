@@ -539,11 +539,46 @@ fn inspect_container(root: &StateRoot, record: &ContainerRecord) -> serde_json::
             "Tty": record.config.tty,
             "OpenStdin": record.config.open_stdin,
             "Env": record.config.env,
-            "Cmd": record.config.args,
+            "Cmd": if record.config.cmd.is_empty() && record.config.entrypoint.is_empty() {
+                serde_json::json!(record.config.args)
+            } else if record.config.cmd.is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::json!(record.config.cmd)
+            },
+            "Entrypoint": if record.config.entrypoint.is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::json!(record.config.entrypoint)
+            },
             "Image": record.image,
             "WorkingDir": record.config.cwd,
             "Labels": record.config.labels,
         },
+        "Mounts": record.config.volumes.iter().map(|v| match &v.source {
+            gb_containers::VolumeSource::Bind(path) => serde_json::json!({
+                "Type": "bind", "Source": path, "Destination": v.target, "Mode": if v.readonly { "ro" } else { "" },
+                "RW": !v.readonly, "Propagation": "rprivate",
+            }),
+            gb_containers::VolumeSource::Volume(name) => serde_json::json!({
+                "Type": "volume", "Name": name, "Source": root.volumes_dir().join(name).join("_data"),
+                "Destination": v.target, "Driver": "local", "Mode": if v.readonly { "ro" } else { "z" },
+                "RW": !v.readonly, "Propagation": "",
+            }),
+        }).collect::<Vec<_>>(),
+        "NetworkSettings": network_settings(record),
+    })
+}
+
+/// docker's `NetworkSettings`: the address the container has on its own network while it
+/// runs (slirp4netns gives every container the same one) and its published ports.
+fn network_settings(record: &ContainerRecord) -> serde_json::Value {
+    let own_network = record.config.network == gb_containers::NetworkMode::Default && record.is_running();
+    let address = if own_network { gb_containers::PRIVATE_ADDRESS } else { "" };
+    serde_json::json!({
+        "IPAddress": address,
+        "Gateway": if own_network { "10.0.2.2" } else { "" },
+        "Ports": if record.is_running() { port_bindings(record) } else { serde_json::json!({}) },
     })
 }
 

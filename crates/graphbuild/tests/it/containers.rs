@@ -71,6 +71,7 @@ fn a_committed_container_is_an_image_that_runs_with_its_change() {
     let layers = |image: &serde_json::Value| image[0]["RootFS"]["Layers"].as_array().map_or(0, Vec::len);
     assert_eq!(layers(&two), layers(&one) + 1, "{two}");
     assert_eq!(two[0]["Author"], "Ann <ann@example.com>");
+    assert_eq!(two[0]["Comment"], "new message", "commit -m is the image's comment, as docker's");
     assert_eq!(two[0]["Id"], id.trim());
 
     // --change edits the config; the result builds FROM, saves and loads like any image.
@@ -360,6 +361,10 @@ fn volumes_env_files_and_networks_reach_the_container() {
         ],
     );
     assert_eq!(out, "from the host\nyes2\nbox\nread-only\n");
+    ok(&env, &["create", "--name", "mounts", "-v", &bind, "-v", "cache:/cache", "busybox", "true"]);
+    let mounts = ok(&env, &["inspect", "-f", "{{range .Mounts}}{{.Type}} {{.Destination}} {{.RW}};{{end}}", "mounts"]);
+    assert_eq!(mounts, "bind /data false;volume /cache true;\n");
+    ok(&env, &["rm", "mounts"]);
     // A named volume outlives the container that wrote it.
     ok(&env, &["run", "--rm", "-v", "cache:/cache", "busybox", "sh", "-c", "echo kept > /cache/file"]);
     assert_eq!(ok(&env, &["run", "--rm", "-v", "cache:/cache", "busybox", "cat", "/cache/file"]), "kept\n");
@@ -386,6 +391,9 @@ fn a_published_port_reaches_the_container_through_its_own_network() {
     let inspect = ok(&env, &["inspect", "-f", "{{json .State}}", "site"]);
     let why = format!("{all}\n{}{}\n{inspect}", stdout(&logs), stderr(&logs));
     assert_eq!(ports, format!("127.0.0.1:{port}->80/tcp\n"), "{why}");
+    let settings =
+        ok(&env, &["inspect", "-f", "{{.NetworkSettings.IPAddress}} {{json .NetworkSettings.Ports}}", "site"]);
+    assert_eq!(settings, format!("10.0.2.100 {{\"80/tcp\":[{{\"HostIp\":\"127.0.0.1\",\"HostPort\":\"{port}\"}}]}}\n"));
 
     let mut body = String::new();
     eventually("the container's web server", || {
