@@ -18,16 +18,38 @@ pub fn size(session: &Session) -> gb_exec::TerminalSize {
         .unwrap_or(gb_exec::TerminalSize { rows: 24, cols: 80 })
 }
 
-/// The standard input a container with a terminal gets: the user's terminal, which runc reads
-/// the keys from; docker's error when there is none.
-pub fn input(session: &Session, interactive: bool) -> Result<Option<std::fs::File>, crate::exit::Failure> {
-    let stdin = session.stdin_file();
-    let is_terminal = stdin.as_ref().is_some_and(|f| rustix::termios::isatty(f.as_fd()));
-    let any_terminal = is_terminal
-        || session.stdout_file().is_some_and(|f| rustix::termios::isatty(f.as_fd()))
-        || session.stderr_file().is_some_and(|f| rustix::termios::isatty(f.as_fd()));
-    if (interactive && !is_terminal) || !any_terminal {
-        return Err(crate::exit::Failure::Input("the input device is not a TTY".to_owned()));
+/// The standard input of a container's process (or an exec's) and what this process holds
+/// open for it, as docker's flags ask:
+/// - `-it`: the user's terminal, which runc reads the keys from (docker's error without one);
+/// - `-t` alone: a terminal of its own, its output the container's; the user's input is not
+///   attached (docker's `-t` without `-i`), and Ctrl-C reaches the container as a signal;
+/// - `-i` alone: the user's standard input; neither: none.
+pub fn process_input(
+    session: &Session,
+    interactive: bool,
+    tty: bool,
+) -> Result<(Option<std::fs::File>, Option<std::os::fd::OwnedFd>), crate::exit::Failure> {
+    match (tty, interactive) {
+        (true, true) => {
+            let stdin = session.stdin_file();
+            if !stdin.as_ref().is_some_and(|f| rustix::termios::isatty(f.as_fd())) {
+                return Err(crate::exit::Failure::Input("the input device is not a TTY".to_owned()));
+            }
+            Ok((stdin, None))
+        }
+        (true, false) => {
+            let (slave, master) = own_terminal()?;
+            Ok((Some(slave), Some(master)))
+        }
+        (false, true) => Ok((session.stdin_file(), None)),
+        (false, false) => Ok((None, None)),
     }
-    Ok(stdin)
+}
+
+/// A new pseudo-terminal: the side a container's process gets as its input (runc makes the
+/// process's own terminal and reads from this one) and the side this process holds open.
+pub fn own_terminal() -> Result<(std::fs::File, std::os::fd::OwnedFd), crate::exit::Failure> {
+    let pty = nix::pty::openpty(None, None)
+        .map_err(|e| crate::exit::Failure::os("opening a terminal")(std::io::Error::from(e)))?;
+    Ok((std::fs::File::from(pty.slave), pty.master))
 }

@@ -465,11 +465,7 @@ pub fn release_image(root: &StateRoot, name: &str, force: bool) -> Result<(), Fa
 pub fn exec(args: ExecArgs, root: &StateRoot) -> Result<(), Failure> {
     let record = gb_containers::find(root, &args.container)?;
     let session = crate::session::current();
-    let stdin = match (args.tty, args.interactive) {
-        (true, _) => crate::terminal::input(&session, args.interactive)?,
-        (false, true) => session.stdin_file(),
-        (false, false) => None,
-    };
+    let (stdin, _held_open) = crate::terminal::process_input(&session, args.interactive, args.tty)?;
     let terminal = if args.tty { Some(crate::terminal::size(&session)) } else { None };
     let options = gb_containers::ExecOptions { args: args.args, env: args.env, workdir: args.workdir, user: args.user };
     let cancel = CancellationToken::new();
@@ -488,8 +484,14 @@ pub fn exec(args: ExecArgs, root: &StateRoot) -> Result<(), Failure> {
         let code = gb_containers::exec(root, &record, &options, io, &crate::commands::run::print_output, cancel).await;
         signals.abort();
         code
-    })?;
+    });
     let _ = session.stdout().flush();
+    let code = match code {
+        Ok(code) => code,
+        // runc has said why on the process's standard error: once is enough.
+        Err(gb_containers::ContainerError::CannotStart { code, .. }) => code,
+        Err(error) => return Err(error.into()),
+    };
     if code == 0 { Ok(()) } else { Err(Failure::Exited(code)) }
 }
 

@@ -29,8 +29,9 @@ pub fn run(args: RunArgs, root: Option<&Path>) -> Result<(), Failure> {
             "run -d needs the root's server, which supervises the container (drop --no-server)".to_owned(),
         )));
     }
-    if args.tty && !args.detach {
-        crate::terminal::input(&crate::session::current(), args.interactive).map_err(run_failure)?;
+    // Checked before the container is made, as docker's client does (its error exits 1).
+    if args.tty && args.interactive && !args.detach {
+        crate::terminal::process_input(&crate::session::current(), true, true)?;
     }
     let record = gb_containers::create(&state, &options).map_err(|e| run_failure(e.into()))?;
     if args.detach {
@@ -211,10 +212,9 @@ pub(crate) fn start_detached(state: &Arc<StateRoot>, record: &ContainerRecord) -
 /// for input rather than ending at once. The second value is the end this process holds.
 fn detached_io(record: &ContainerRecord) -> Result<(RunIo, Option<std::os::fd::OwnedFd>), Failure> {
     if record.config.tty {
-        let pty =
-            nix::pty::openpty(None, None).map_err(|e| Failure::os("opening a terminal")(std::io::Error::from(e)))?;
+        let (slave, master) = crate::terminal::own_terminal()?;
         let size = gb_exec::TerminalSize { rows: 24, cols: 80 };
-        return Ok((RunIo { stdin: Some(std::fs::File::from(pty.slave)), terminal: Some(size) }, Some(pty.master)));
+        return Ok((RunIo { stdin: Some(slave), terminal: Some(size) }, Some(master)));
     }
     if record.config.open_stdin {
         let (read, write) = nix::unistd::pipe().map_err(|e| Failure::os("opening a pipe")(std::io::Error::from(e)))?;
@@ -236,11 +236,7 @@ pub(crate) fn run_attached(
         let _context = tokio.enter();
         session.signals().map_err(Failure::os("listening for signals"))?
     };
-    let stdin = match (tty, interactive) {
-        (true, _) => crate::terminal::input(&session, interactive)?,
-        (false, true) => session.stdin_file(),
-        (false, false) => None,
-    };
+    let (stdin, held_open) = crate::terminal::process_input(&session, interactive, tty)?;
     let terminal = if tty { Some(crate::terminal::size(&session)) } else { None };
     let io = RunIo { stdin, terminal };
     let outcome = tokio.block_on(async {
@@ -253,6 +249,7 @@ pub(crate) fn run_attached(
             }
         }
     });
+    drop(held_open);
     let _ = session.stdout().flush();
     attached_status(outcome)
 }
@@ -270,10 +267,8 @@ async fn proxy_signal(state: &StateRoot, record: &ContainerRecord, signal: i32) 
 fn attached_status(outcome: Result<i32, gb_containers::ContainerError>) -> Result<i32, Failure> {
     match outcome {
         Ok(code) => Ok(code),
-        Err(gb_containers::ContainerError::CannotStart { code, message }) => {
-            crate::session::errln!("graphbuild: error: failed to start the container: {message}");
-            Ok(code)
-        }
+        // runc has said why on the container's standard error (the user's): once is enough.
+        Err(gb_containers::ContainerError::CannotStart { code, .. }) => Ok(code),
         Err(error) => Err(run_failure(error.into())),
     }
 }
