@@ -53,6 +53,8 @@ pub struct CreateOptions {
     pub auto_remove: bool,
     /// `-p`.
     pub ports: Vec<crate::record::PortMapping>,
+    /// `-l`/`--label` `KEY=VALUE`, over the image's labels.
+    pub labels: Vec<(String, String)>,
 }
 
 /// The standard streams of a run or an exec.
@@ -143,10 +145,11 @@ pub fn create(root: &StateRoot, options: &CreateOptions) -> Result<ContainerReco
         (None, _) => id.short().to_owned(),
     };
     let image_env = string_list(&image_config["Env"]).unwrap_or_default();
-    let labels = image_config["Labels"]
+    let mut labels: BTreeMap<String, String> = image_config["Labels"]
         .as_object()
         .map(|labels| labels.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
         .unwrap_or_default();
+    labels.extend(options.labels.iter().cloned());
     let config = ContainerConfig {
         args: entrypoint.iter().chain(&cmd).cloned().collect(),
         entrypoint,

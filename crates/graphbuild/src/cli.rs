@@ -85,6 +85,8 @@ pub enum Command {
     Inspect(ContainerInspectArgs),
     /// List the files a container changed: A added, C changed, D deleted.
     Diff(ContainerArgs),
+    /// List a container's published ports, or the host address of one.
+    Port(PortArgs),
     /// Write a container's file system as a tar archive.
     Export(ExportArgs),
     /// Make a new image from a container's changes.
@@ -630,6 +632,10 @@ pub struct LoadArgs {
     /// compressed); standard input when absent or `-`.
     #[arg(short, long)]
     pub input: Option<PathBuf>,
+    /// No progress output, as docker's `-q` (load prints none; the loaded names are still
+    /// printed, as docker's are).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// `graphbuild pull`.

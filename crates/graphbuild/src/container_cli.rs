@@ -47,6 +47,9 @@ pub struct RunArgs {
     /// Publish a container port on the host: `[IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]`.
     #[arg(short = 'p', long = "publish", value_name = "[IP:]HOST:CONTAINER")]
     pub publish: Vec<String>,
+    /// Set a label on the container: `KEY=VALUE` (`KEY` alone: an empty value).
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
     /// The network: `default` (its own, with outbound access through slirp4netns; also
     /// `bridge`), `host` or `none`.
     #[arg(long, default_value = "default")]
@@ -76,6 +79,9 @@ pub struct PsArgs {
     /// Show the last created container.
     #[arg(short = 'l', long)]
     pub latest: bool,
+    /// Show the last N created containers (all states).
+    #[arg(short = 'n', long = "last", value_name = "N")]
+    pub last: Option<usize>,
     /// Filter: `status=`, `name=`, `id=`, `ancestor=`, `exited=`, `label=`.
     #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE")]
     pub filters: Vec<String>,
@@ -205,6 +211,15 @@ pub struct ContainerArgs {
     pub container: String,
 }
 
+/// `graphbuild port`.
+#[derive(Debug, Args, Clone)]
+pub struct PortArgs {
+    /// The container.
+    pub container: String,
+    /// Only this port of the container: `PORT[/tcp|udp]`.
+    pub port: Option<String>,
+}
+
 /// `graphbuild export`.
 #[derive(Debug, Args, Clone)]
 pub struct ExportArgs {
@@ -273,6 +288,8 @@ pub enum ContainerCommand {
     Inspect(ContainerInspectArgs),
     /// List the files a container changed.
     Diff(ContainerArgs),
+    /// List a container's published ports, or the host address of one.
+    Port(PortArgs),
     /// Write a container's file system as a tar archive.
     Export(ExportArgs),
     /// Make a new image from a container's changes.

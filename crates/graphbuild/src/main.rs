@@ -168,6 +168,9 @@ fn execute(cli: cli::Cli) -> i32 {
             cli::Command::Inspect(args) | cli::Command::Container(cli::ContainerCommand::Inspect(args)) => {
                 commands::containers::inspect(args, state)
             }
+            cli::Command::Port(args) | cli::Command::Container(cli::ContainerCommand::Port(args)) => {
+                commands::containers::port(args, state)
+            }
             cli::Command::Diff(args) | cli::Command::Container(cli::ContainerCommand::Diff(args)) => {
                 commands::containers::diff(args, state)
             }

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{
     CommitArgs, ContainerArgs, ContainerInspectArgs, ContainerPruneArgs, ExecArgs, ExportArgs, InspectKind, KillArgs,
-    LogsArgs, PsArgs, RmArgs, StartArgs, StopArgs,
+    LogsArgs, PortArgs, PsArgs, RmArgs, StartArgs, StopArgs,
 };
 use crate::commands::images::{parse_format, print_rows};
 use crate::exit::Failure;
@@ -242,7 +242,11 @@ pub fn ps(args: PsArgs, root: &StateRoot) -> Result<(), Failure> {
         let key = filter.split_once('=').map_or(filter.as_str(), |(key, _)| key);
         by_key.entry(key).or_default().push(filter);
     }
-    let every = args.all || args.latest || by_key.contains_key("status") || by_key.contains_key("exited");
+    let every = args.all
+        || args.latest
+        || args.last.is_some()
+        || by_key.contains_key("status")
+        || by_key.contains_key("exited");
     for record in gb_containers::list(root)? {
         let mut keep = every || record.is_running();
         for (key, filters) in &by_key {
@@ -259,6 +263,9 @@ pub fn ps(args: PsArgs, root: &StateRoot) -> Result<(), Failure> {
     }
     if args.latest {
         records.truncate(1);
+    }
+    if let Some(last) = args.last {
+        records.truncate(last);
     }
     if args.quiet {
         for record in &records {
@@ -643,6 +650,38 @@ pub fn diff(args: ContainerArgs, root: &StateRoot) -> Result<(), Failure> {
         outln!("{} {}", change.kind.letter(), change.path);
     }
     Ok(())
+}
+
+/// `graphbuild port`: a running container's published ports as docker prints them
+/// (`80/tcp -> 0.0.0.0:8080`), or with `PORT[/PROTO]` the host addresses of that one.
+pub fn port(args: PortArgs, root: &StateRoot) -> Result<(), Failure> {
+    let record = gb_containers::find(root, &args.container)?;
+    let wanted = match &args.port {
+        Some(text) => {
+            let (number, protocol) = text.split_once('/').unwrap_or((text, "tcp"));
+            let number: u16 = number.parse().map_err(|_| Failure::Input(format!("invalid port: {text}")))?;
+            Some((number, protocol.to_owned()))
+        }
+        None => None,
+    };
+    let published = if record.is_running() { record.config.ports.clone() } else { Vec::new() };
+    let mut found = false;
+    for mapping in &published {
+        match &wanted {
+            Some((number, protocol)) if mapping.container_port == *number && mapping.protocol == *protocol => {
+                outln!("{}:{}", mapping.host_ip, mapping.host_port);
+            }
+            Some(_) => continue,
+            None => {
+                outln!("{}/{} -> {}:{}", mapping.container_port, mapping.protocol, mapping.host_ip, mapping.host_port)
+            }
+        }
+        found = true;
+    }
+    match (&args.port, found) {
+        (Some(text), false) => Err(Failure::Input(format!("No public port '{text}' published for {}", record.name))),
+        _ => Ok(()),
+    }
 }
 
 /// `graphbuild export`: to `-o FILE`, else to standard output (not a terminal).

@@ -97,6 +97,14 @@ pub(crate) fn create_options(args: &RunArgs) -> Result<CreateOptions, Failure> {
         volumes,
         auto_remove: args.rm,
         ports,
+        labels: args
+            .labels
+            .iter()
+            .map(|label| match label.split_once('=') {
+                Some((key, value)) => (key.to_owned(), value.to_owned()),
+                None => (label.clone(), String::new()),
+            })
+            .collect(),
     })
 }
 
@@ -125,7 +133,16 @@ fn env_file(path: &Path) -> Result<Vec<String>, Failure> {
     Ok(env)
 }
 
-/// `-p [IP:]HOST:CONTAINER[/PROTO]`, as docker reads it.
+/// A port of `address` free now for `protocol` (the system's ephemeral choice).
+fn free_port(address: std::net::IpAddr, protocol: &str) -> std::io::Result<u16> {
+    if protocol == "udp" {
+        Ok(std::net::UdpSocket::bind((address, 0))?.local_addr()?.port())
+    } else {
+        Ok(std::net::TcpListener::bind((address, 0))?.local_addr()?.port())
+    }
+}
+
+/// `-p [IP:][HOST]:CONTAINER[/PROTO]` or `-p CONTAINER[/PROTO]`, as docker reads it.
 fn port(text: &str) -> Result<PortMapping, Failure> {
     let invalid = || {
         Failure::Input(format!("invalid port specification: \"{text}\" (use [IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp])"))
@@ -137,18 +154,22 @@ fn port(text: &str) -> Result<PortMapping, Failure> {
     };
     let parts: Vec<&str> = ports.rsplitn(3, ':').collect();
     let (host_ip, host_port, container_port) = match parts.as_slice() {
+        [container] => ("0.0.0.0", "", *container),
         [container, host] => ("0.0.0.0", *host, *container),
         [container, host, ip] => (*ip, *host, *container),
         _ => return Err(invalid()),
     };
     let host_ip = host_ip.trim_start_matches('[').trim_end_matches(']');
-    if host_ip.parse::<std::net::IpAddr>().is_err() {
-        return Err(invalid());
-    }
+    let Ok(address) = host_ip.parse::<std::net::IpAddr>() else { return Err(invalid()) };
     let number = |p: &str| p.parse::<u16>().ok().filter(|n| *n > 0).ok_or_else(invalid);
+    // No host port (`-p 80`, `-p 127.0.0.1::80`): a free one the system picks, as docker's.
+    let host_port = match host_port {
+        "" => free_port(address, protocol).map_err(Failure::os("finding a free host port"))?,
+        port => number(port)?,
+    };
     Ok(PortMapping {
         host_ip: host_ip.to_owned(),
-        host_port: number(host_port)?,
+        host_port,
         container_port: number(container_port)?,
         protocol: protocol.to_owned(),
     })
@@ -165,9 +186,13 @@ fn volume(text: &str) -> Result<VolumeMount, Failure> {
     };
     let source = if source.starts_with('/') {
         VolumeSource::Bind(PathBuf::from(source))
-    } else if source.starts_with('.') || source.contains('/') {
+    } else if source == "." || source == ".." || source.starts_with("./") || source.starts_with("../") {
+        // As docker 23's: a path relative to the working directory (the client's).
+        let path = std::path::absolute(source).map_err(|e| Failure::Input(format!("{text}: {e}")))?;
+        VolumeSource::Bind(path)
+    } else if source.contains('/') {
         return Err(Failure::Input(format!(
-            "invalid volume specification: '{text}': a host path must be absolute, a volume name has no '/'"
+            "invalid volume specification: '{text}': a host path is absolute or starts with ./ or ../, a volume name has no '/'"
         )));
     } else {
         VolumeSource::Volume(source.to_owned())

@@ -363,6 +363,13 @@ fn volumes_env_files_and_networks_reach_the_container() {
         ],
     );
     assert_eq!(out, "from the host\nyes2\nbox\nread-only\n");
+    // A path relative to the working directory (docker 23's ./ form) is a bind too.
+    let relative = env
+        .cmd(&["run", "--rm", "-v", "./:/here:ro", "busybox", "cat", "/here/shared.txt"])
+        .current_dir(host.path())
+        .output()
+        .expect("run");
+    assert_eq!(stdout(&relative), "from the host\n", "{}", stderr(&relative));
     ok(&env, &["create", "--name", "mounts", "-v", &bind, "-v", "cache:/cache", "busybox", "true"]);
     let mounts = ok(&env, &["inspect", "-f", "{{range .Mounts}}{{.Type}} {{.Destination}} {{.RW}};{{end}}", "mounts"]);
     assert_eq!(mounts, "bind /data false;volume /cache true;\n");
@@ -393,6 +400,9 @@ fn a_published_port_reaches_the_container_through_its_own_network() {
     let inspect = ok(&env, &["inspect", "-f", "{{json .State}}", "site"]);
     let why = format!("{all}\n{}{}\n{inspect}", stdout(&logs), stderr(&logs));
     assert_eq!(ports, format!("127.0.0.1:{port}->80/tcp\n"), "{why}");
+    assert_eq!(ok(&env, &["port", "site"]), format!("80/tcp -> 127.0.0.1:{port}\n"));
+    assert_eq!(ok(&env, &["container", "port", "site", "80"]), format!("127.0.0.1:{port}\n"));
+    assert_eq!(env.cmd(&["port", "site", "81"]).output().expect("port").status.code(), Some(1));
     let settings =
         ok(&env, &["inspect", "-f", "{{.NetworkSettings.IPAddress}} {{json .NetworkSettings.Ports}}", "site"]);
     assert_eq!(settings, format!("10.0.2.100 {{\"80/tcp\":[{{\"HostIp\":\"127.0.0.1\",\"HostPort\":\"{port}\"}}]}}\n"));
@@ -413,6 +423,12 @@ fn a_published_port_reaches_the_container_through_its_own_network() {
     ok(&env, &["rm", "site"]);
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "the port is closed with its container");
 
+    // -p CONTAINER alone publishes on a free host port, which `port` tells.
+    ok(&env, &["run", "-d", "--name", "anyport", "-p", "80", "busybox", "sleep", "30"]);
+    let any = ok(&env, &["port", "anyport", "80/tcp"]);
+    let any_port: u16 = any.trim().rsplit_once(':').and_then(|(_, p)| p.parse().ok()).expect("a port");
+    assert!(any.starts_with("0.0.0.0:") && any_port > 0, "{any}");
+    ok(&env, &["rm", "-f", "anyport"]);
     let refused = env.cmd(&["run", "--network", "none", "-p", "8080:80", "busybox", "true"]).output().expect("runs");
     assert_eq!(refused.status.code(), Some(125), "{}", stderr(&refused));
 }
@@ -454,6 +470,14 @@ fn the_container_group_create_start_attach_kill_follow_and_prune() {
     let image = ok(&env, &["ps", "-a", "--filter", "name=orphan", "--format", "{{.Image}}"]);
     assert!(image.trim().len() == 12 && image.trim().chars().all(|c| c.is_ascii_hexdigit()), "{image}");
     ok(&env, &["rm", "orphan"]);
+    // -l labels the container; ps -n shows the last N whatever their state.
+    ok(&env, &["create", "--name", "labelled", "-l", "tier=web", "--label", "flag", "busybox", "true"]);
+    assert_eq!(
+        ok(&env, &["ps", "-a", "--filter", "label=tier=web", "--filter", "label=flag", "--format", "{{.Names}}"]),
+        "labelled\n"
+    );
+    assert_eq!(ok(&env, &["ps", "-n", "2", "--format", "{{.Names}}"]), "labelled\ntrapper\n");
+    ok(&env, &["rm", "labelled"]);
     let refused = env.cmd(&["kill", "trapper"]).output().expect("kill");
     assert_eq!(refused.status.code(), Some(1), "a stopped container cannot be killed");
 
