@@ -106,5 +106,16 @@ pub async fn push(engine: &Engine, name: &str, config: &RegistryConfig) -> Resul
     let target = ImageReference::parse(name).map_err(|e| EngineError::Invalid(format!("{name}: {e}")))?;
     let registry = Registry::new(config.clone())?;
     let report = registry.push(&engine.export_context(), &record, &target).await?;
+    // The registry now holds it by that digest: its RepoDigests say so, as docker's.
+    let mut pinned = target.clone();
+    pinned.digest = Some(report.manifest_digest);
+    let name_key = gb_cache::ImageName::of(&target);
+    let mut stored = record;
+    stored.reference = pinned.to_string();
+    engine
+        .root()
+        .db
+        .put_image(&name_key, &stored)
+        .map_err(|source| EngineError::Store { action: "recording the pushed digest", source: Box::new(source) })?;
     Ok((target.familiar(), report))
 }

@@ -116,14 +116,16 @@ impl ApiSocket {
         let reply: serde_json::Value = serde_json::from_slice(&reply).unwrap_or_default();
         match reply.get("error") {
             None if reply.get("return").is_some() => Ok(()),
-            _ => Err(setup(&format!(
-                "publishing {}:{}->{}/{}: {}",
-                port.host_ip,
-                port.host_port,
-                port.container_port,
-                port.protocol,
-                reply["error"]["desc"].as_str().unwrap_or("slirp4netns refused")
-            ))),
+            _ => {
+                let reason = reply["error"]["desc"].as_str().unwrap_or("slirp4netns refused");
+                // slirp only says its bind failed; the usual cause is docker's message.
+                let reason = if reason.contains("slirp_add_hostfwd failed") {
+                    "port is already allocated (or not bindable)"
+                } else {
+                    reason
+                };
+                Err(setup(&format!("Bind for {}:{} failed: {reason}", port.host_ip, port.host_port)))
+            }
         }
     }
 }

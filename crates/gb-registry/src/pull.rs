@@ -65,8 +65,11 @@ impl Registry {
                 }
             }
             let name = reference.to_string();
+            // The reference with the manifest's digest: the image's RepoDigests, as docker's.
+            let mut pinned = reference.clone();
+            pinned.digest = Some(resolved.manifest_digest);
             let record = ImageRecord {
-                reference: name.clone(),
+                reference: pinned.to_string(),
                 manifest_digest: resolved.manifest_digest,
                 config_digest: resolved.config_digest,
                 config: resolved.config.clone(),

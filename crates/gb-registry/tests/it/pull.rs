@@ -26,7 +26,7 @@ async fn resolves_and_pulls_an_image_by_tag_and_by_digest() {
     let root = Root::new();
     let pulled = client.pull(&root.ctx(), &reference, &host_platform()).await.expect("pull");
     let name = format!("{}/busybox:latest", server.addr);
-    assert_eq!(pulled.reference, name);
+    assert_eq!(pulled.reference, format!("{name}@{}", resolved.manifest_digest), "pinned to what it pulled");
     let stored = root.db.image(&gb_cache::ImageName::parse(&name).expect("name")).expect("read");
     assert_eq!(stored.as_ref(), Some(&pulled));
     assert_eq!(pulled.manifest_digest, resolved.manifest_digest);

@@ -21,6 +21,11 @@ fn push_build_from_a_registry_and_pull_by_digest() {
     run_ok(&first, &["tag", "busybox", &base]);
     let pushed = run_ok(&first, &["push", &base]);
     assert!(pushed.contains("digest: sha256:"), "{pushed}");
+    // As docker's: a pushed image's RepoDigests name the registry's manifest.
+    let pushed_digest =
+        pushed.split("digest: ").nth(1).and_then(|rest| rest.split_whitespace().next()).unwrap_or_default();
+    let digests = run_ok(&first, &["image", "inspect", "-f", "{{json .RepoDigests}}", &base]);
+    assert_eq!(digests, format!("[\"{}/base/busybox@{pushed_digest}\"]\n", registry.addr));
 
     // A fresh root builds FROM the registry image (pulled on demand) and pushes the result.
     let second = tempfile::tempdir().expect("root");
@@ -316,6 +321,12 @@ fn a_cache_imported_build_on_a_foreign_base_gives_the_very_same_image() {
     // That root reused: the base pulled again after its image is gone, a fully cached rebuild.
     run_ok(&second, &["rmi", &app2, &base]);
     run_ok(&second, &["pull", &base]);
+    // Pulled by tag, its RepoDigests name the manifest the registry gave, as docker's.
+    let digests = run_ok(&second, &["image", "inspect", "-f", "{{len .RepoDigests}} {{index .RepoDigests 0}}", &base]);
+    assert!(
+        digests.starts_with(&format!("1 {}@sha256:", base.split(':').take(2).collect::<Vec<_>>().join(":"))),
+        "{digests}"
+    );
     let app3 = format!("{}/app/foreign:3", registry.addr);
     assert_eq!(build(&second, &app3, "--cache-from", &cache), Vec::<String>::new());
     assert_eq!(remote_manifest(&app3).0, digest, "the same manifest again");
