@@ -1,7 +1,6 @@
 //! The image store commands: `images`, `image inspect`, `history`, `tag`, `rmi`, `df`, `prune`.
 //! Output formats follow Docker's, so people and scripts read them the same way.
 
-use std::collections::BTreeSet;
 
 use gb_cache::ImageRecord;
 use gb_engine::{EngineError, ImageSummary};
@@ -141,14 +140,10 @@ pub fn images(args: ImagesArgs, root: &StateRoot) -> Result<(), Failure> {
     }
     let mut format = parse_format(&args.format)?;
     if args.quiet && format.is_default_table() {
-        // Each image once (docker prints an id per name, which `rmi $(images -q)` then trips
-        // over).
-        let mut seen = BTreeSet::new();
+        // An id per row, as docker's: an image with two names is listed twice (`images -q | wc
+        // -l` counts rows, and `rmi -f $(images -q)` takes repeats).
         for image in &rows {
-            let id = image_id(image, args.no_trunc);
-            if seen.insert(id.clone()) {
-                outln!("{id}");
-            }
+            outln!("{}", image_id(image, args.no_trunc));
         }
         return Ok(());
     }

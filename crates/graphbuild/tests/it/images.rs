@@ -448,6 +448,10 @@ fn images_with_a_tag_shows_that_tag_only() {
     assert_eq!(one.lines().count(), 1, "{one}");
     let both = run_ok(&env, &["images", "-q", "basic"]);
     assert_eq!(both.lines().count(), 2, "{both}");
+    // An id per row, as docker's: a second name lists the image again.
+    run_ok(&env, &["tag", "basic:1", "basic:again"]);
+    assert_eq!(run_ok(&env, &["images", "-q", "basic"]).lines().count(), 3);
+    run_ok(&env, &["rmi", "basic:again"]);
     let table = run_ok(&env, &["images", "b*:2"]);
     assert_eq!(table.lines().count(), 2, "a header and basic:2: {table}");
     assert!(table.lines().nth(1).is_some_and(|row| row.starts_with("basic") && row.contains(" 2 ")), "{table}");
