@@ -250,11 +250,19 @@ fn tempfile_in(dir: &Path) -> Result<std::fs::File, ContainerError> {
 }
 
 /// Writes the container's whole file system (image and changes) as a tar, as `docker export`.
-/// A running container is read through its live mount; a stopped one is mounted for this.
+/// A running container is read through its live mount, frozen, into a file first; a stopped
+/// one is mounted for this.
 pub fn export(root: &StateRoot, record: &ContainerRecord, writer: &mut dyn Write) -> Result<(), ContainerError> {
     let held = HeldStill::take(root, &record.id)?;
     if let Some(rootfs) = &held.record.state.rootfs {
-        return gb_snapshot::tree_tar(rootfs, writer, None).map_err(ContainerError::snapshot("writing the export"));
+        // Written to a file while the container is frozen, and sent after it thaws: a slow
+        // reader (or one that waits on the container itself) must not keep it paused.
+        let mut tar = tempfile_in(&root.tmp_dir())?;
+        gb_snapshot::tree_tar(rootfs, &mut tar, None).map_err(ContainerError::snapshot("writing the export"))?;
+        drop(held);
+        tar.rewind().map_err(ContainerError::io("reading", &root.tmp_dir()))?;
+        std::io::copy(&mut tar, writer).map_err(ContainerError::io("writing the export to", Path::new("-")))?;
+        return Ok(());
     }
     let (_work, mounted) = crate::run::mount(root, &held.record)?;
     let written = gb_snapshot::tree_tar(mounted.path(), writer, None);

@@ -34,6 +34,6 @@ pub use record::{
     VolumeSource, find, list, remove, rename_check,
 };
 pub use run::{
-    CreateOptions, ExecOptions, RunIo, SHUTDOWN_TIMEOUT, create, exec, kill, run, stop, stop_all, supervised,
-    wait_until_made,
+    CreateOptions, ExecOptions, RunIo, SHUTDOWN_TIMEOUT, create, exec, kill, prepare_start, run, stop, stop_all,
+    supervised, wait_until_made,
 };

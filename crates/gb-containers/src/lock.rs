@@ -83,19 +83,29 @@ pub(crate) struct HeldStill {
 
 impl HeldStill {
     /// Holds container `id` still; a running container that cannot be paused is an error
-    /// rather than read while it changes.
+    /// rather than read while it changes. One that runc has not made yet (starting) or has
+    /// let go (ending) cannot be paused for a moment: the lock is let go so its run goes on, and
+    /// it is tried again, for a few seconds.
     pub(crate) fn take(root: &StateRoot, id: &ContainerId) -> Result<Self, ContainerError> {
-        let lock = ContainerLock::take(id);
-        let mut record = find(root, id.as_str())?;
-        let frozen = if record.is_running() && record.state.rootfs.is_some() {
+        let mut attempts = 0;
+        loop {
+            let lock = ContainerLock::take(id);
+            let mut record = find(root, id.as_str())?;
+            if !(record.is_running() && record.state.rootfs.is_some()) {
+                record.state.rootfs = None;
+                return Ok(Self { record, _frozen: None, _lock: lock });
+            }
             let control = ContainerControl::new(&container_dir(root, id).join("runtime"))
                 .map_err(ContainerError::exec("finding a container runtime"))?;
-            control.pause(id.as_str()).map_err(ContainerError::exec(format!("pausing {}", record.name)))?;
-            Some(Frozen { control, id: id.clone() })
-        } else {
-            record.state.rootfs = None;
-            None
-        };
-        Ok(Self { record, _frozen: frozen, _lock: lock })
+            match control.pause(id.as_str()) {
+                Ok(()) => return Ok(Self { record, _frozen: Some(Frozen { control, id: id.clone() }), _lock: lock }),
+                Err(_) if !control.exists(id.as_str()) && attempts < 100 => {
+                    attempts += 1;
+                    drop(lock);
+                    std::thread::sleep(std::time::Duration::from_millis(30));
+                }
+                Err(error) => return Err(ContainerError::exec(format!("pausing {}", record.name))(error)),
+            }
+        }
     }
 }

@@ -286,6 +286,19 @@ fn mark_started(root: &StateRoot, id: &ContainerId) -> Result<ContainerRecord, C
     Ok(record)
 }
 
+/// Makes a container that does not run read as about to start: its last run's end (status,
+/// exit code, error) is forgotten, so whoever waits for this start reads this start's.
+pub fn prepare_start(root: &StateRoot, id: &ContainerId) -> Result<(), ContainerError> {
+    ContainerRecord::update(root, id, |r| {
+        if !r.is_running() {
+            r.state.status = Status::Created;
+            r.state.exit_code = None;
+            r.state.error.clear();
+        }
+    })?;
+    Ok(())
+}
+
 /// Runs the container to its end under this process's supervision and returns its exit
 /// status. Its output goes to its log and to `on_output`. Cancelling `cancel` (or
 /// [`stop_all`], or a `stop` from another command) kills it. A process that cannot start is

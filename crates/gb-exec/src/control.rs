@@ -44,6 +44,12 @@ impl ContainerControl {
         self.simple(id, &["kill", id, signal]).await
     }
 
+    /// Whether runc holds container `id` at all (made, running or stopped): without it no
+    /// process of the container exists.
+    pub fn exists(&self, id: &str) -> bool {
+        self.runc.has_state(id)
+    }
+
     /// Freezes every process of container `id` (`runc pause`, the cgroup freezer), so nothing in
     /// it changes its file system while it is read, as `docker commit` pauses. Synchronous, so
     /// a guard's drop can [`Self::resume`].

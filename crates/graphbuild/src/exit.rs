@@ -116,8 +116,12 @@ impl Failure {
     }
 
     /// Whether it failed because standard output's reader went away (`export | head`): the
-    /// command then ends quietly with 141, as SIGPIPE ends docker, wherever the write was.
+    /// command then ends quietly with 141, as SIGPIPE ends docker, wherever in the command the
+    /// write was. A broken pipe elsewhere (a registry's socket) is an ordinary failure.
     pub fn is_broken_pipe(&self) -> bool {
+        if !crate::session::current().stdout_reader_gone() {
+            return false;
+        }
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
         while let Some(error) = cause {
             if error.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {

@@ -27,6 +27,8 @@ pub struct Session {
     stdout_failure: AtomicI32,
     /// Every signal the client forwards, for commands that pass them on (`run`'s sig-proxy).
     forwarded: tokio::sync::broadcast::Sender<i32>,
+    /// Fired when the client went away (server sessions only).
+    gone: CancellationToken,
 }
 
 /// A client's standard streams.
@@ -58,6 +60,7 @@ impl Session {
             signal: AtomicI32::new(0),
             stdout_failure: AtomicI32::new(0),
             forwarded: tokio::sync::broadcast::channel(16).0,
+            gone: CancellationToken::new(),
         }
     }
 
@@ -74,11 +77,16 @@ impl Session {
         let _ = self.forwarded.send(signal);
     }
 
-    /// The client went away: its command is interrupted as by SIGINT, but no signal is passed
-    /// on (a container an attached `run` started lives on, as docker's does when its client dies).
+    /// The client went away: its command is interrupted as by SIGINT; no signal is passed on.
     pub fn client_gone(&self) {
         let _ = self.signal.compare_exchange(0, 2, Ordering::SeqCst, Ordering::SeqCst);
         self.interrupted.cancel();
+        self.gone.cancel();
+    }
+
+    /// Fired when the client has gone away (never for the process's own session).
+    pub fn gone(&self) -> CancellationToken {
+        self.gone.clone()
     }
 
     /// Whether the user has interrupted the command (or, in the server, its client went away).
@@ -96,7 +104,13 @@ impl Session {
         if self.is_remote() {
             let mut forwarded = self.forwarded.subscribe();
             tokio::spawn(async move {
-                while let Ok(signal) = forwarded.recv().await {
+                loop {
+                    let signal = match forwarded.recv().await {
+                        Ok(signal) => signal,
+                        // Some were missed while nobody read: the next ones still count.
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    };
                     if sender.send(signal).is_err() {
                         return;
                     }
@@ -186,6 +200,16 @@ impl Session {
                 std::io::stdin().as_fd().try_clone_to_owned().ok().map(File::from)
             }
         }
+    }
+
+    /// Whether standard output is a pipe whose reader has gone (writing to it fails with
+    /// EPIPE): `poll` reports an error on it.
+    pub fn stdout_reader_gone(&self) -> bool {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        let Some(file) = self.stdout_file() else { return false };
+        let mut fds = [PollFd::new(&file, PollFlags::OUT)];
+        let now = Timespec { tv_sec: 0, tv_nsec: 0 };
+        poll(&mut fds, Some(&now)).is_ok() && fds[0].revents().contains(PollFlags::ERR)
     }
 
     /// Standard output as an owned file (to ask a terminal its size).

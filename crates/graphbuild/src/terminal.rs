@@ -38,7 +38,7 @@ pub fn process_input(
             Ok((stdin, None))
         }
         (true, false) => {
-            let (slave, master) = own_terminal()?;
+            let (slave, master) = own_terminal(size(session))?;
             Ok((Some(slave), Some(master)))
         }
         (false, true) => Ok((session.stdin_file(), None)),
@@ -46,10 +46,17 @@ pub fn process_input(
     }
 }
 
-/// A new pseudo-terminal: the side a container's process gets as its input (runc makes the
-/// process's own terminal and reads from this one) and the side this process holds open.
-pub fn own_terminal() -> Result<(std::fs::File, std::os::fd::OwnedFd), crate::exit::Failure> {
-    let pty = nix::pty::openpty(None, None)
-        .map_err(|e| crate::exit::Failure::os("opening a terminal")(std::io::Error::from(e)))?;
+/// A new pseudo-terminal of `size`: the side a container's process gets as its input (runc
+/// makes the process's own terminal, of this one's size, and reads from this one) and the side
+/// this process holds open. Neither side is inherited by the processes this one starts.
+pub fn own_terminal(
+    size: gb_exec::TerminalSize,
+) -> Result<(std::fs::File, std::os::fd::OwnedFd), crate::exit::Failure> {
+    let failed = |e: nix::Error| crate::exit::Failure::os("opening a terminal")(std::io::Error::from(e));
+    let window = nix::pty::Winsize { ws_row: size.rows, ws_col: size.cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let pty = nix::pty::openpty(Some(&window), None).map_err(failed)?;
+    for fd in [&pty.master, &pty.slave] {
+        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC)).map_err(failed)?;
+    }
     Ok((std::fs::File::from(pty.slave), pty.master))
 }

@@ -1,7 +1,6 @@
 //! The image store commands: `images`, `image inspect`, `history`, `tag`, `rmi`, `df`, `prune`.
 //! Output formats follow Docker's, so people and scripts read them the same way.
 
-
 use gb_cache::ImageRecord;
 use gb_engine::{EngineError, ImageSummary};
 use gb_store::StateRoot;

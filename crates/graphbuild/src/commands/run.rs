@@ -206,7 +206,10 @@ pub(crate) fn start_detached(state: &Arc<StateRoot>, record: &ContainerRecord) -
     let supervisor_state = state.clone();
     let id = record.id.clone();
     let (io, held_open) = detached_io(record)?;
+    // What a last run left in the record must not pass for this one's start.
+    gb_containers::prepare_start(state, &record.id)?;
     let (started, wait) = std::sync::mpsc::channel();
+    let (ended, end) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name(format!("container-{}", id.short()))
         .spawn(move || {
@@ -219,17 +222,27 @@ pub(crate) fn start_detached(state: &Arc<StateRoot>, record: &ContainerRecord) -
             };
             let _ = started.send(Ok(()));
             let ignore = |_: LogStream, _: &[u8]| {};
-            // How it ended is in its record.
-            let _ = runtime.block_on(gb_containers::run(&supervisor_state, &id, io, &ignore, CancellationToken::new()));
+            // How it ended is in its record, and, for a start that waits on it, here.
+            let outcome =
+                runtime.block_on(gb_containers::run(&supervisor_state, &id, io, &ignore, CancellationToken::new()));
             drop(held_open);
+            let _ = ended.send(outcome);
         })
         .map_err(Failure::os("starting the container's supervisor"))?;
     wait.recv()
         .map_err(|_| Failure::Environment("the container's supervisor ended before it started".to_owned()))??;
     // A `ps` or `stop` right after `run -d` finds it running and made.
     let tokio = crate::session::local_runtime().map_err(Failure::os("starting the async runtime"))?;
-    tokio.block_on(gb_containers::wait_until_made(state, &record.id))?;
-    Ok(())
+    match tokio.block_on(gb_containers::wait_until_made(state, &record.id)) {
+        // A `--rm` container that already ended is gone: how it ended is the supervisor's.
+        Err(gb_containers::ContainerError::NoSuchContainer(_)) => {
+            match end.recv_timeout(std::time::Duration::from_secs(10)) {
+                Ok(Err(error @ gb_containers::ContainerError::CannotStart { .. })) => Err(error.into()),
+                _ => Ok(()),
+            }
+        }
+        made => made.map(|_| ()).map_err(Failure::from),
+    }
 }
 
 /// A detached container's input, as docker's: with `-t` a terminal of its own (its output
@@ -237,12 +250,14 @@ pub(crate) fn start_detached(state: &Arc<StateRoot>, record: &ContainerRecord) -
 /// for input rather than ending at once. The second value is the end this process holds.
 fn detached_io(record: &ContainerRecord) -> Result<(RunIo, Option<std::os::fd::OwnedFd>), Failure> {
     if record.config.tty {
-        let (slave, master) = crate::terminal::own_terminal()?;
         let size = gb_exec::TerminalSize { rows: 24, cols: 80 };
+        let (slave, master) = crate::terminal::own_terminal(size)?;
         return Ok((RunIo { stdin: Some(slave), terminal: Some(size) }, Some(master)));
     }
     if record.config.open_stdin {
-        let (read, write) = nix::unistd::pipe().map_err(|e| Failure::os("opening a pipe")(std::io::Error::from(e)))?;
+        // Not inherited by the other processes the server starts meanwhile.
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Failure::os("opening a pipe")(std::io::Error::from(e)))?;
         return Ok((RunIo { stdin: Some(std::fs::File::from(read)), terminal: None }, Some(write)));
     }
     Ok((RunIo::default(), None))
@@ -264,13 +279,19 @@ pub(crate) fn run_attached(
     let (stdin, held_open) = crate::terminal::process_input(&session, interactive, tty)?;
     let terminal = if tty { Some(crate::terminal::size(&session)) } else { None };
     let io = RunIo { stdin, terminal };
+    // The container's streams are the client's: a client that went away takes them with it,
+    // so its container is ended (docker's would live on, its streams being the daemon's).
+    let cancel = session.gone();
     let outcome = tokio.block_on(async {
-        let run = gb_containers::run(state, &record.id, io, &print_output, CancellationToken::new());
+        let run = gb_containers::run(state, &record.id, io, &print_output, cancel);
         tokio::pin!(run);
         loop {
             tokio::select! {
                 outcome = &mut run => break outcome,
-                Some(signal) = signals.recv() => proxy_signal(state, record, signal).await,
+                // On a task of its own: the run's output goes on meanwhile.
+                Some(signal) = signals.recv() => {
+                    tokio::spawn(proxy_signal(state.clone(), record.clone(), signal));
+                }
             }
         }
     });
@@ -282,9 +303,9 @@ pub(crate) fn run_attached(
 /// Passes a signal the user sent to the attached container's process, as docker's sig-proxy
 /// does: the container decides what it means (a shell as PID 1 ignores SIGINT it does not
 /// trap). A container that has just ended needs none.
-async fn proxy_signal(state: &StateRoot, record: &ContainerRecord, signal: i32) {
-    if let Ok(current) = gb_containers::find(state, record.id.as_str()) {
-        let _ = gb_containers::kill(state, &current, &signal.to_string()).await;
+async fn proxy_signal(state: Arc<StateRoot>, record: ContainerRecord, signal: i32) {
+    if let Ok(current) = gb_containers::find(&state, record.id.as_str()) {
+        let _ = gb_containers::kill(&state, &current, &signal.to_string()).await;
     }
 }
 

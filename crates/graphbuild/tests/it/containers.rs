@@ -275,6 +275,37 @@ fn a_running_container_is_read_frozen_so_swapping_a_dir_for_a_symlink_reaches_no
         let under: Vec<String> = tar_names(&export.stdout).into_iter().filter(|n| n.starts_with("x/d/")).collect();
         assert!(under.iter().all(|n| n == "x/d/" || n == "x/d/f"), "only the container's own file: {under:?}");
     }
+    // An export whose reader waits does not keep the container frozen: it runs commands.
+    let mut slow = std::process::Command::new(env!("CARGO_BIN_EXE_graphbuild"))
+        .arg("--root")
+        .arg(env.root.path())
+        .args(["export", "swapper"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("export");
+    std::thread::sleep(Duration::from_millis(500));
+    let mut exec = std::process::Command::new(env!("CARGO_BIN_EXE_graphbuild"))
+        .arg("--root")
+        .arg(env.root.path())
+        .args(["exec", "swapper", "true"])
+        .spawn()
+        .expect("exec");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = exec.try_wait().expect("exec") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = exec.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.is_some_and(|s| s.success()), "exec ran while the export's reader waited: {status:?}");
+    let mut archive = Vec::new();
+    std::io::Read::read_to_end(&mut slow.stdout.take().expect("stdout"), &mut archive).expect("read");
+    assert!(slow.wait().expect("export").success() && tar_names(&archive).iter().any(|n| n == "bin/busybox"));
+
     ok(&env, &["commit", "swapper", "swapped:1"]);
     assert_eq!(ok(&env, &["ps", "--format", "{{.Names}} {{.State}}"]), "swapper running\n", "thawed after");
     ok(&env, &["rm", "-f", "swapper"]);
