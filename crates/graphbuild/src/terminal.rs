@@ -22,7 +22,8 @@ pub fn size(session: &Session) -> gb_exec::TerminalSize {
 /// open for it, as docker's flags ask:
 /// - `-it`: the user's terminal, which runc reads the keys from (docker's error without one);
 /// - `-t` alone: a terminal of its own, its output the container's; the user's input is not
-///   attached (docker's `-t` without `-i`), and Ctrl-C reaches the container as a signal;
+///   attached (docker's `-t` without `-i`); Ctrl-C reaches the container as a signal (the
+///   sig-proxy, which docker's client turns off with `-t`: here it stays on, so Ctrl-C works);
 /// - `-i` alone: the user's standard input; neither: none.
 pub fn process_input(
     session: &Session,
