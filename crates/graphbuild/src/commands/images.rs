@@ -463,41 +463,21 @@ fn reclaimable(reclaimable: u64, total: u64) -> String {
 pub fn system_df(args: SystemDfArgs, root: &StateRoot) -> Result<(), Failure> {
     let usage = gb_engine::disk_usage(root).map_err(failure)?;
     let containers = crate::commands::containers::usage(root)?;
-    let row = |kind: &str, total: usize, active: usize, size: String, reclaimable: String| {
+    // Each row: its kind, (total, active) counts, and (size, reclaimable) bytes.
+    let row = |kind: &str, (total, active): (usize, usize), (size, free): (u64, u64)| {
         serde_json::json!({
             "Type": kind, "TotalCount": total.to_string(), "Active": active.to_string(),
-            "Size": size, "Reclaimable": reclaimable,
+            "Size": human_size_with_precision(size, 4), "Reclaimable": reclaimable(free, size),
         })
     };
+    let mut cache = row("Build Cache", (usage.cache_records, 0), (usage.cache_on_disk, 0));
+    // All of the build cache can go (prune), and docker prints it without a share.
+    cache["Reclaimable"] = serde_json::json!(human_size_with_precision(usage.cache_on_disk, 4));
     let rows = [
-        row(
-            "Images",
-            usage.images,
-            usage.images_active,
-            human_size_with_precision(usage.images_on_disk, 4),
-            reclaimable(usage.images_reclaimable, usage.images_on_disk),
-        ),
-        row(
-            "Containers",
-            containers.containers.0,
-            containers.containers.1,
-            human_size_with_precision(containers.container_bytes.0, 4),
-            reclaimable(containers.container_bytes.1, containers.container_bytes.0),
-        ),
-        row(
-            "Local Volumes",
-            containers.volumes.0,
-            containers.volumes.1,
-            human_size_with_precision(containers.volume_bytes.0, 4),
-            reclaimable(containers.volume_bytes.1, containers.volume_bytes.0),
-        ),
-        row(
-            "Build Cache",
-            usage.cache_records,
-            0,
-            human_size_with_precision(usage.cache_on_disk, 4),
-            human_size_with_precision(usage.cache_on_disk, 4),
-        ),
+        row("Images", (usage.images, usage.images_active), (usage.images_on_disk, usage.images_reclaimable)),
+        row("Containers", containers.containers, containers.container_bytes),
+        row("Local Volumes", containers.volumes, containers.volume_bytes),
+        cache,
     ];
     let format = parse_format(args.format.as_deref().unwrap_or("table"))?;
     if !args.verbose || !format.is_default_table() {
