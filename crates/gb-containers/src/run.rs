@@ -318,12 +318,13 @@ pub async fn run(
     // run that did not record its end leaves it marked exited.
     let supervision = Supervision::begin(root, id, &cancel);
     let outcome = run_mounted(root, &record, lock, io, on_output, cancel).await;
-    let (code, error) = match &outcome {
-        Ok(code) => (*code, String::new()),
-        Err(ContainerError::CannotStart { code, message }) => (*code, message.clone()),
-        Err(error) => (125, error.to_string()),
+    let (code, error, status) = match &outcome {
+        Ok(code) => (*code, String::new(), Status::Exited),
+        // As docker's: a container whose process never started stays created, with the error.
+        Err(ContainerError::CannotStart { code, message }) => (*code, message.clone(), Status::Created),
+        Err(error) => (125, error.to_string(), Status::Exited),
     };
-    let finished = supervision.end(code, error)?;
+    let finished = supervision.end(status, code, error)?;
     if finished.config.auto_remove {
         crate::record::remove(root, &finished, false).await?;
     }
@@ -347,11 +348,12 @@ impl<'a> Supervision<'a> {
         Self { root, id, ended: false }
     }
 
-    /// Records how the run ended and leaves supervision.
-    fn end(mut self, code: i32, error: String) -> Result<ContainerRecord, ContainerError> {
+    /// Records how the run ended (`status`: exited, or created when its process never
+    /// started) and leaves supervision.
+    fn end(mut self, status: Status, code: i32, error: String) -> Result<ContainerRecord, ContainerError> {
         self.ended = true;
         ContainerRecord::update(self.root, self.id, |r| {
-            r.state.status = Status::Exited;
+            r.state.status = status;
             r.state.exit_code = Some(code);
             r.state.error = error;
             r.state.finished_unix = Some(now());
@@ -543,7 +545,11 @@ pub async fn wait_until_made(root: &StateRoot, id: &ContainerId) -> Result<Conta
     let deadline = tokio::time::Instant::now() + START_TIMEOUT;
     loop {
         let record = find(root, id.as_str())?;
-        if record.state.status == Status::Exited {
+        // Ended, or never started (created again, with the reason; `prepare_start` cleared
+        // the last run's).
+        if record.state.status == Status::Exited
+            || (record.state.status == Status::Created && !record.state.error.is_empty())
+        {
             return match record.state.exit_code {
                 Some(code) if !record.state.error.is_empty() => {
                     Err(ContainerError::CannotStart { code, message: record.state.error.clone() })

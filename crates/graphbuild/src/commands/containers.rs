@@ -218,7 +218,11 @@ fn passes(root: &StateRoot, record: &ContainerRecord, filter: &str) -> Result<bo
         "status" => state_text(record) == value,
         "name" => record.name.contains(value),
         "id" => record.id.as_str().starts_with(value),
-        "exited" => !record.is_running() && record.state.exit_code.map(|c| c.to_string()).as_deref() == Some(value),
+        "exited" => {
+            !record.is_running()
+                && record.state.status == Status::Exited
+                && record.state.exit_code.map(|c| c.to_string()).as_deref() == Some(value)
+        }
         "ancestor" => {
             record.image == value
                 || gb_store::find_image(root, value).is_ok_and(|(_, image)| image.config_digest == record.image_id)

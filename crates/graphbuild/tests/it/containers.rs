@@ -181,6 +181,11 @@ fn a_detached_container_lives_on_and_is_stopped_logged_and_removed() {
     let missing = env.cmd(&["run", "-d", "busybox", "no-such-command"]).output().expect("run -d");
     assert_eq!(missing.status.code(), Some(127), "{}", stderr(&missing));
     assert!(stderr(&missing).contains("no-such-command"), "{}", stderr(&missing));
+    // Its process never started: the container stays created, with the reason, as docker's.
+    assert_eq!(ok(&env, &["ps", "-a", "--format", "{{.Status}}"]), "Created\n");
+    let created = ok(&env, &["ps", "-aq"]);
+    let state = ok(&env, &["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}", created.trim()]);
+    assert!(state.starts_with("created 127 ") && state.contains("no-such-command"), "{state}");
 }
 
 #[test]
