@@ -285,7 +285,7 @@ impl Loader<'_, '_> {
             config: stored.config,
             layers,
             diff_ids: stored.diff_ids,
-            created_unix: u64::try_from(now_unix()).unwrap_or(0),
+            created_unix: stored_since(self.ctx, &stored.config_digest),
         })
     }
 
@@ -343,7 +343,7 @@ impl Loader<'_, '_> {
                 config,
                 layers,
                 diff_ids,
-                created_unix: u64::try_from(now_unix()).unwrap_or(0),
+                created_unix: stored_since(self.ctx, &config_digest),
             };
             out.push((names, record));
         }
@@ -552,4 +552,15 @@ mod tests {
         assert!(LayoutReference::parse("layout@sha256:nothex").is_err());
         assert!(LayoutReference::parse(":v1").is_err());
     }
+}
+
+/// When the image with config `config_digest` was first stored: an image loaded again keeps
+/// its time (what `images` shows when its config has no `created`), a new one is stored now.
+fn stored_since(ctx: &ExportContext<'_>, config_digest: &Sha256Digest) -> u64 {
+    let stored = ctx.db.images().ok().into_iter().flatten();
+    stored
+        .filter(|(_, image)| image.config_digest == *config_digest)
+        .map(|(_, image)| image.created_unix)
+        .min()
+        .unwrap_or_else(|| u64::try_from(now_unix()).unwrap_or(0))
 }

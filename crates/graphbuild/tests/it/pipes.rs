@@ -78,6 +78,23 @@ fn load_reads_standard_input_and_compressed_archives() {
     }
 }
 
+/// An image loaded again (under another name) keeps when it was stored: `images` shows one
+/// time for it, as docker shows the image's own.
+#[test]
+fn a_loaded_image_already_stored_keeps_its_time() {
+    let env = Env::new();
+    bytes(&env, &["tag", "busybox", "kept:1"]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let archive = bytes(&env, &["save", "busybox"]);
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("busybox.tar");
+    std::fs::write(&path, archive).expect("write");
+    bytes(&env, &["load", "-i", &path.display().to_string()]);
+    let times = bytes(&env, &["images", "--format", "{{.CreatedAt}}"]);
+    let times = String::from_utf8_lossy(&times).into_owned();
+    assert_eq!(times.lines().collect::<std::collections::BTreeSet<_>>().len(), 1, "{times}");
+}
+
 #[test]
 fn a_reader_that_goes_away_ends_save_export_and_build_quietly() {
     let env = Env::new();
