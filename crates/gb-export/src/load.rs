@@ -525,6 +525,17 @@ fn names_of(entry: &Descriptor) -> Result<Vec<String>, ExportError> {
     }
 }
 
+/// When the image with config `config_digest` was first stored: an image loaded again keeps
+/// its time (what `images` shows when its config has no `created`), a new one is stored now.
+fn stored_since(ctx: &ExportContext<'_>, config_digest: &Sha256Digest) -> u64 {
+    let stored = ctx.db.images().ok().into_iter().flatten();
+    stored
+        .filter(|(_, image)| image.config_digest == *config_digest)
+        .map(|(_, image)| image.created_unix)
+        .min()
+        .unwrap_or_else(|| u64::try_from(now_unix()).unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::LayoutReference;
@@ -552,15 +563,4 @@ mod tests {
         assert!(LayoutReference::parse("layout@sha256:nothex").is_err());
         assert!(LayoutReference::parse(":v1").is_err());
     }
-}
-
-/// When the image with config `config_digest` was first stored: an image loaded again keeps
-/// its time (what `images` shows when its config has no `created`), a new one is stored now.
-fn stored_since(ctx: &ExportContext<'_>, config_digest: &Sha256Digest) -> u64 {
-    let stored = ctx.db.images().ok().into_iter().flatten();
-    stored
-        .filter(|(_, image)| image.config_digest == *config_digest)
-        .map(|(_, image)| image.created_unix)
-        .min()
-        .unwrap_or_else(|| u64::try_from(now_unix()).unwrap_or(0))
 }
