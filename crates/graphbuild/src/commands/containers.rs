@@ -588,10 +588,18 @@ fn inspect_container(root: &StateRoot, record: &ContainerRecord) -> serde_json::
 fn network_settings(record: &ContainerRecord) -> serde_json::Value {
     let own_network = record.config.network == gb_containers::NetworkMode::Default && record.is_running();
     let address = if own_network { gb_containers::PRIVATE_ADDRESS } else { "" };
+    let gateway = if own_network { "10.0.2.2" } else { "" };
+    // docker's per-network entries, which `{{range .NetworkSettings.Networks}}` scripts read.
+    let network = match record.config.network {
+        gb_containers::NetworkMode::Default => "bridge",
+        gb_containers::NetworkMode::Host => "host",
+        gb_containers::NetworkMode::None => "none",
+    };
     serde_json::json!({
         "IPAddress": address,
-        "Gateway": if own_network { "10.0.2.2" } else { "" },
+        "Gateway": gateway,
         "Ports": if record.is_running() { port_bindings(record) } else { serde_json::json!({}) },
+        "Networks": { network: { "IPAddress": address, "Gateway": gateway } },
     })
 }
 

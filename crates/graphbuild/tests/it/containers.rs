@@ -442,6 +442,8 @@ fn a_published_port_reaches_the_container_through_its_own_network() {
     let settings =
         ok(&env, &["inspect", "-f", "{{.NetworkSettings.IPAddress}} {{json .NetworkSettings.Ports}}", "site"]);
     assert_eq!(settings, format!("10.0.2.100 {{\"80/tcp\":[{{\"HostIp\":\"127.0.0.1\",\"HostPort\":\"{port}\"}}]}}\n"));
+    let networks = ok(&env, &["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "site"]);
+    assert_eq!(networks, "10.0.2.100\n", "docker's usual way to read a container's address");
 
     let mut body = String::new();
     eventually("the container's web server", || {
