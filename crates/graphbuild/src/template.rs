@@ -16,7 +16,8 @@
 //! escapes), `{{.Field}}`, `{{.Field.Sub}}`, `{{.}}`, `{{json .}}`, `{{json .Field}}`,
 //! `{{index .Map "key"}}`, `{{index .List 0}}`, `{{join .List ","}}`, `{{upper .F}}`,
 //! `{{lower .F}}`, `{{len .F}}`, `{{range .List}}...{{else}}...{{end}}` (`.` is each item),
-//! `{{if .F}}`/`{{if eq .F "x"}}`/`{{if ne .F "x"}}...{{else}}...{{end}}`, and `{{-`/`-}}`
+//! `{{if .F}}`/`{{if eq .F "x"}}`/`{{if ne .F "x"}}...{{else if ...}}...{{else}}...{{end}}`,
+//! and `{{-`/`-}}`
 //! trimming. A row's top level is a struct for the template: a field it lacks is an error, as
 //! docker's `can't evaluate field X`; below it, objects are maps (a missing key prints
 //! `<no value>`). Values print as Go prints them (`[a b]` for lists, `map[k:v]` for maps).
@@ -96,8 +97,8 @@ enum Call {
     /// `if ARG`, `if eq ARG "text"`, `if ne ARG "text"`: what follows, up to `else` or `end`,
     /// when the condition holds.
     If(Condition),
-    /// `else`.
-    Else,
+    /// `else`, or `else if ...` (a further branch of an `if`).
+    Else(Option<Condition>),
     /// `end`.
     End,
 }
@@ -209,7 +210,7 @@ impl Template {
             };
             let fail = |reason: String| TemplateError::Execute { column, action: text.clone(), reason };
             match call {
-                Call::Else | Call::End => return Ok(index),
+                Call::Else(_) | Call::End => return Ok(index),
                 Call::Range(path) => {
                     let items = match lookup(dot, path).map_err(fail)? {
                         Some(serde_json::Value::Array(items)) => items.clone(),
@@ -217,21 +218,34 @@ impl Template {
                         Some(serde_json::Value::Null) | None => Vec::new(),
                         Some(other) => return Err(fail(format!("range can't iterate over {}", go_string(other)))),
                     };
-                    let (else_at, end_at) = self.block_ends(index);
+                    let (branches, end_at) = self.block_ends(index);
                     for item in &items {
                         self.run_block(index + 1, item, out)?;
                     }
-                    if let (true, Some(else_at)) = (items.is_empty(), else_at) {
+                    if let (true, Some(else_at)) = (items.is_empty(), branches.first()) {
                         self.run_block(else_at + 1, dot, out)?;
                     }
                     index = end_at + 1;
                 }
                 Call::If(condition) => {
-                    let (else_at, end_at) = self.block_ends(index);
-                    if condition.holds(dot).map_err(fail)? {
-                        self.run_block(index + 1, dot, out)?;
-                    } else if let Some(else_at) = else_at {
-                        self.run_block(else_at + 1, dot, out)?;
+                    let (branches, end_at) = self.block_ends(index);
+                    // The first branch whose condition holds (a plain `else` always does) runs.
+                    let mut taken = condition.holds(dot).map_err(fail)?.then_some(index);
+                    for at in branches {
+                        if taken.is_some() {
+                            break;
+                        }
+                        let Some(Part::Action { call: Call::Else(condition), .. }) = self.parts.get(at) else {
+                            continue;
+                        };
+                        let holds = match condition {
+                            Some(condition) => condition.holds(dot).map_err(fail)?,
+                            None => true,
+                        };
+                        taken = holds.then_some(at);
+                    }
+                    if let Some(start) = taken {
+                        self.run_block(start + 1, dot, out)?;
                     }
                     index = end_at + 1;
                 }
@@ -245,31 +259,35 @@ impl Template {
     }
 
     /// The `else` (if any) and the `end` of the block opened at `opening` (checked at parse).
-    fn block_ends(&self, opening: usize) -> (Option<usize>, usize) {
+    fn block_ends(&self, opening: usize) -> (Vec<usize>, usize) {
         let mut depth = 0;
-        let mut else_at = None;
+        let mut branches = Vec::new();
         for (index, part) in self.parts.iter().enumerate().skip(opening + 1) {
             let Part::Action { call, .. } = part else { continue };
             match call {
                 Call::Range(_) | Call::If(_) => depth += 1,
-                Call::Else if depth == 0 => else_at = Some(index),
-                Call::End if depth == 0 => return (else_at, index),
+                Call::Else(_) if depth == 0 => branches.push(index),
+                Call::End if depth == 0 => return (branches, index),
                 Call::End => depth -= 1,
                 _ => {}
             }
         }
-        (else_at, self.parts.len())
+        (branches, self.parts.len())
     }
 
-    /// Checks that every `range` and `if` has its `end`, and `else` and `end` an opening.
+    /// Checks that every `range` and `if` has its `end`, `else` and `end` an opening, and
+    /// `else if` an `if` (before its plain `else`).
     fn check_blocks(parts: &[Part]) -> Result<(), TemplateError> {
-        let mut open: Vec<bool> = Vec::new(); // per open block: whether it has had its else
+        // Per open block: whether it is an `if`, and whether it has had its plain `else`.
+        let mut open: Vec<(bool, bool)> = Vec::new();
         for part in parts {
             let Part::Action { call, .. } = part else { continue };
             match call {
-                Call::Range(_) | Call::If(_) => open.push(false),
-                Call::Else => match open.last_mut() {
-                    Some(had_else @ false) => *had_else = true,
+                Call::Range(_) => open.push((false, false)),
+                Call::If(_) => open.push((true, false)),
+                Call::Else(condition) => match (open.last_mut(), condition) {
+                    (Some((_, had_else @ false)), None) => *had_else = true,
+                    (Some((true, false)), Some(_)) => {}
                     _ => return Err(TemplateError::Parse("unexpected {{else}}".to_owned())),
                 },
                 Call::End => {
@@ -339,7 +357,11 @@ fn parse_call(text: &str) -> Result<Call, TemplateError> {
             }
             _ => arity(2).and_then(|()| Ok(Call::If(Condition::Truthy(path(words.get(1))?)))),
         },
-        Some("else") => arity(1).map(|()| Call::Else),
+        Some("else") if words.len() == 1 => Ok(Call::Else(None)),
+        Some("else") => match parse_call(text.trim_start_matches("else").trim_start())? {
+            Call::If(condition) => Ok(Call::Else(Some(condition))),
+            _ => Err(TemplateError::Parse(format!("unexpected {text:?} in else"))),
+        },
         Some("end") => arity(1).map(|()| Call::End),
         Some("index") => Err(TemplateError::Parse(format!("wrong number of args in {text:?}"))),
         Some(other) => Err(TemplateError::Parse(format!("function {other:?} not defined"))),
@@ -449,14 +471,14 @@ impl Call {
                 Some(other) => Err(format!("error calling len: len of type {}", go_type(other))),
             },
             // Blocks are run by the template, not as a value.
-            Self::Range(_) | Self::If(_) | Self::Else | Self::End => Ok(String::new()),
+            Self::Range(_) | Self::If(_) | Self::Else(_) | Self::End => Ok(String::new()),
         }
     }
 
     fn header(&self, columns: &Columns<'_>) -> String {
         let path = match self {
             Self::Print(path) | Self::Json(path) | Self::Case(path, _) | Self::Join(path, _) | Self::Len(path) => path,
-            Self::Index(..) | Self::Range(_) | Self::If(_) | Self::Else | Self::End => return String::new(),
+            Self::Index(..) | Self::Range(_) | Self::If(_) | Self::Else(_) | Self::End => return String::new(),
         };
         let Some(field) = path.first() else { return String::new() };
         columns
@@ -645,7 +667,15 @@ mod tests {
             rendered("{{index .Cmd 1}}").map_err(|e| e.to_string()).unwrap_or_default().lines().next(),
             Some("-c")
         );
-        for bad in ["{{range .Cmd}}", "{{end}}", "{{if .Tag}}{{else}}{{else}}{{end}}"] {
+        let chain = rendered(r#"{{if eq .Tag "x"}}x{{else if eq .Tag "1"}}one{{else if .Cmd}}cmd{{else}}none{{end}}"#);
+        assert_eq!(chain.expect("renders"), "cmd\none\n");
+        for bad in [
+            "{{range .Cmd}}",
+            "{{end}}",
+            "{{if .Tag}}{{else}}{{else}}{{end}}",
+            "{{if .Tag}}{{else}}{{else if .Cmd}}{{end}}",
+            "{{range .Cmd}}{{else if .Tag}}{{end}}",
+        ] {
             assert!(matches!(rendered(bad), Err(TemplateError::Parse(_))), "{bad}");
         }
     }
