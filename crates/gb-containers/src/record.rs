@@ -189,6 +189,10 @@ pub struct ContainerState {
     /// Where its root file system is mounted while it runs (`exec` and `export` read it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rootfs: Option<PathBuf>,
+    /// The ports this run publishes: `config.ports` with each host port 0 (`-p 80`) replaced
+    /// by the free one chosen at its start, as docker chooses at each start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortMapping>,
 }
 
 /// A container.
@@ -234,6 +238,15 @@ impl ContainerRecord {
     /// Its directory.
     pub fn dir(&self, root: &StateRoot) -> PathBuf {
         container_dir(root, &self.id)
+    }
+
+    /// The ports it publishes now: none unless it runs.
+    pub fn published(&self) -> Vec<PortMapping> {
+        match (self.is_running(), self.state.ports.is_empty()) {
+            (false, _) => Vec::new(),
+            (true, false) => self.state.ports.clone(),
+            (true, true) => self.config.ports.iter().filter(|p| p.host_port != 0).cloned().collect(),
+        }
     }
 
     /// Whether it runs now: its record says so and its supervisor lives.

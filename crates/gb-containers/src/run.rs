@@ -395,8 +395,23 @@ async fn run_mounted(
     let dir = record.dir(root);
     let (work, mounted) = mount(root, record)?;
     let rootfs = mounted.path().to_path_buf();
-    let prepared = ContainerRecord::update(root, &record.id, |r| r.state.rootfs = Some(rootfs.clone()))
-        .and_then(|_| container_spec(root, record, &rootfs));
+    let prepared = container_spec(root, record, &rootfs).and_then(|(spec, created)| {
+        let ports: Vec<crate::record::PortMapping> = spec
+            .published
+            .iter()
+            .map(|p| crate::record::PortMapping {
+                host_ip: p.host_ip.clone(),
+                host_port: p.host_port,
+                container_port: p.container_port,
+                protocol: p.protocol.clone(),
+            })
+            .collect();
+        ContainerRecord::update(root, &record.id, |r| {
+            r.state.rootfs = Some(rootfs.clone());
+            r.state.ports = ports;
+        })?;
+        Ok((spec, created))
+    });
     drop(lock);
     match prepared {
         Ok((spec, created)) => {

@@ -116,13 +116,19 @@ pub(crate) fn container_spec(
     spec.published = config
         .ports
         .iter()
-        .map(|p| gb_exec::PublishedPort {
-            host_ip: p.host_ip.clone(),
-            host_port: p.host_port,
-            container_port: p.container_port,
-            protocol: p.protocol.clone(),
+        .map(|p| {
+            let host_port = match p.host_port {
+                0 => free_port(&p.host_ip, &p.protocol)?,
+                port => port,
+            };
+            Ok(gb_exec::PublishedPort {
+                host_ip: p.host_ip.clone(),
+                host_port,
+                container_port: p.container_port,
+                protocol: p.protocol.clone(),
+            })
         })
-        .collect();
+        .collect::<Result<_, ContainerError>>()?;
     let rootfs_dir = gb_snapshot::ConfinedDir::open(rootfs)
         .map_err(ContainerError::snapshot("opening the container's root file system"))?;
     let resolved =
@@ -130,6 +136,21 @@ pub(crate) fn container_spec(
     let created = gb_snapshot::created_mount_points(rootfs, &rootfs_dir, resolved)
         .map_err(ContainerError::snapshot("inspecting mount points"))?;
     Ok((spec, created))
+}
+
+/// A port of `address` free now for `protocol` (the system's ephemeral choice), for `-p PORT`
+/// without a host port.
+fn free_port(address: &str, protocol: &str) -> Result<u16, ContainerError> {
+    let invalid = |e: std::net::AddrParseError| ContainerError::Input(format!("host address {address}: {e}"));
+    let ip: std::net::IpAddr = address.parse().map_err(invalid)?;
+    let chosen = if protocol == "udp" {
+        std::net::UdpSocket::bind((ip, 0)).and_then(|socket| socket.local_addr())
+    } else {
+        std::net::TcpListener::bind((ip, 0)).and_then(|listener| listener.local_addr())
+    };
+    chosen
+        .map(|bound| bound.port())
+        .map_err(ContainerError::io("finding a free port on", std::path::Path::new(address)))
 }
 
 /// `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, written in the container's directory

@@ -193,11 +193,7 @@ fn ps_row(root: &StateRoot, record: &ContainerRecord, full: bool, size: bool) ->
         "State": state_text(record),
         "Names": record.name,
         // As docker's: a container that does not run publishes nothing.
-        "Ports": if record.is_running() {
-            record.config.ports.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-        } else {
-            String::new()
-        },
+        "Ports": record.published().iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
         "Labels": labels.join(","),
         "Mounts": record.config.volumes.iter().map(|v| v.target.clone()).collect::<Vec<_>>().join(","),
         "Networks": match record.config.network {
@@ -532,7 +528,7 @@ fn inspect_container(root: &StateRoot, record: &ContainerRecord) -> serde_json::
         "Name": format!("/{}", record.name),
         "HostConfig": {
             "AutoRemove": record.config.auto_remove,
-            "PortBindings": port_bindings(record),
+            "PortBindings": port_bindings(&record.config.ports),
             "NetworkMode": match record.config.network {
                 gb_containers::NetworkMode::Default => "bridge",
                 gb_containers::NetworkMode::Host => "host",
@@ -598,17 +594,19 @@ fn network_settings(record: &ContainerRecord) -> serde_json::Value {
     serde_json::json!({
         "IPAddress": address,
         "Gateway": gateway,
-        "Ports": if record.is_running() { port_bindings(record) } else { serde_json::json!({}) },
+        "Ports": port_bindings(&record.published()),
         "Networks": { network: { "IPAddress": address, "Gateway": gateway } },
     })
 }
 
 /// docker's `HostConfig.PortBindings`: `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}`.
-fn port_bindings(record: &ContainerRecord) -> serde_json::Value {
+fn port_bindings(ports: &[gb_containers::PortMapping]) -> serde_json::Value {
     let mut bindings = serde_json::Map::new();
-    for port in &record.config.ports {
+    for port in ports {
         let key = format!("{}/{}", port.container_port, port.protocol);
-        let binding = serde_json::json!({ "HostIp": port.host_ip, "HostPort": port.host_port.to_string() });
+        // A port chosen at each start is asked for with no host port.
+        let host_port = if port.host_port == 0 { String::new() } else { port.host_port.to_string() };
+        let binding = serde_json::json!({ "HostIp": port.host_ip, "HostPort": host_port });
         match bindings.get_mut(&key).and_then(serde_json::Value::as_array_mut) {
             Some(list) => list.push(binding),
             None => {
@@ -676,7 +674,7 @@ pub fn port(args: PortArgs, root: &StateRoot) -> Result<(), Failure> {
         }
         None => None,
     };
-    let published = if record.is_running() { record.config.ports.clone() } else { Vec::new() };
+    let published = record.published();
     let mut found = false;
     for mapping in &published {
         match &wanted {

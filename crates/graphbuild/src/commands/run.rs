@@ -133,15 +133,6 @@ fn env_file(path: &Path) -> Result<Vec<String>, Failure> {
     Ok(env)
 }
 
-/// A port of `address` free now for `protocol` (the system's ephemeral choice).
-fn free_port(address: std::net::IpAddr, protocol: &str) -> std::io::Result<u16> {
-    if protocol == "udp" {
-        Ok(std::net::UdpSocket::bind((address, 0))?.local_addr()?.port())
-    } else {
-        Ok(std::net::TcpListener::bind((address, 0))?.local_addr()?.port())
-    }
-}
-
 /// `-p [IP:][HOST]:CONTAINER[/PROTO]` or `-p CONTAINER[/PROTO]`, as docker reads it.
 fn port(text: &str) -> Result<PortMapping, Failure> {
     let invalid = || {
@@ -160,11 +151,13 @@ fn port(text: &str) -> Result<PortMapping, Failure> {
         _ => return Err(invalid()),
     };
     let host_ip = host_ip.trim_start_matches('[').trim_end_matches(']');
-    let Ok(address) = host_ip.parse::<std::net::IpAddr>() else { return Err(invalid()) };
+    if host_ip.parse::<std::net::IpAddr>().is_err() {
+        return Err(invalid());
+    }
     let number = |p: &str| p.parse::<u16>().ok().filter(|n| *n > 0).ok_or_else(invalid);
-    // No host port (`-p 80`, `-p 127.0.0.1::80`): a free one the system picks, as docker's.
+    // No host port (`-p 80`, `-p 127.0.0.1::80`): 0, a free one chosen at each start, as docker's.
     let host_port = match host_port {
-        "" => free_port(address, protocol).map_err(Failure::os("finding a free host port"))?,
+        "" => 0,
         port => number(port)?,
     };
     Ok(PortMapping {

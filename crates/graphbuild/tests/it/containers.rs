@@ -466,6 +466,11 @@ fn a_published_port_reaches_the_container_through_its_own_network() {
     let any = ok(&env, &["port", "anyport", "80/tcp"]);
     let any_port: u16 = any.trim().rsplit_once(':').and_then(|(_, p)| p.parse().ok()).expect("a port");
     assert!(any.starts_with("0.0.0.0:") && any_port > 0, "{any}");
+    // Chosen at each start, as docker's: the container asks for none of its own.
+    let asked = ok(&env, &["inspect", "-f", "{{json .HostConfig.PortBindings}}", "anyport"]);
+    assert_eq!(asked, "{\"80/tcp\":[{\"HostIp\":\"0.0.0.0\",\"HostPort\":\"\"}]}\n");
+    ok(&env, &["restart", "-t", "0", "anyport"]);
+    assert!(ok(&env, &["port", "anyport", "80"]).starts_with("0.0.0.0:"));
     ok(&env, &["rm", "-f", "anyport"]);
     let refused = env.cmd(&["run", "--network", "none", "-p", "8080:80", "busybox", "true"]).output().expect("runs");
     assert_eq!(refused.status.code(), Some(125), "{}", stderr(&refused));
