@@ -108,38 +108,18 @@ impl ContainerControl {
         let log = scratch.join("runc.log");
         let mut command = self.runc.command();
         command.arg("--log").arg(&log).args(["--log-format", "json", "exec", "--process"]).arg(&process_file);
-        let stdin = io.stdin.map_or_else(Stdio::null, Stdio::from);
-        let mut child = command
-            .arg(id)
-            .stdin(stdin)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|source| ExecError::Spawn { path: self.runc.path.clone(), source })?;
-        let stdout = crate::runtime::pump(child.stdout.take(), OutputStream::Stdout, on_output);
-        let stderr = crate::runtime::pump(child.stderr.take(), OutputStream::Stderr, on_output);
-        let waiter = async {
-            tokio::select! {
-                status = child.wait() => Some(status),
-                // runc exec passes signals on to the process it runs.
-                () = cancel.cancelled() => {
-                    if let Some(pid) = child.id() {
-                        let _ = nix::sys::signal::kill(
-                            nix::unistd::Pid::from_raw(pid.cast_signed()),
-                            nix::sys::signal::Signal::SIGKILL,
-                        );
-                    }
-                    let _ = child.wait().await;
-                    None
-                }
+        command.arg(id);
+        // runc exec passes signals on to the process it runs.
+        let kill = async |child: &mut tokio::process::Child| {
+            if let Some(pid) = child.id() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid.cast_signed()),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
+            let _ = child.wait().await;
         };
-        let (stdout, stderr, status) = tokio::join!(stdout, stderr, waiter);
-        let Some(status) = status else { return Err(ExecError::Cancelled) };
-        let status = status.map_err(ExecError::io("wait for", &self.runc.path))?;
-        stdout.map_err(ExecError::io("read the stdout of", &self.runc.path))?;
-        stderr.map_err(ExecError::io("read the stderr of", &self.runc.path))?;
+        let status = crate::runtime::run_piped(&self.runc.path, command, io.stdin, on_output, &cancel, kill).await?;
         match status.code() {
             // runc exec exits 255 when it fails itself (the command not found, not executable):
             // its log says so.

@@ -240,33 +240,11 @@ impl Runtime {
         // one, runc copies the terminal's output to its stdout.
         let mut command = self.runc.command();
         command.arg("--log").arg(&log).args(["--log-format", "json", "run", "--bundle"]).arg(bundle);
-        let stdin = io.stdin.map_or_else(Stdio::null, Stdio::from);
-        let mut child = command
-            .arg(id)
-            .stdin(stdin)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|source| ExecError::Spawn { path: self.runc.path.clone(), source })?;
-        let stdout = pump(child.stdout.take(), OutputStream::Stdout, on_output);
-        let stderr = pump(child.stderr.take(), OutputStream::Stderr, on_output);
-        let waiter = async {
-            tokio::select! {
-                status = child.wait() => Some(status),
-                () = cancel.cancelled() => {
-                    self.stop(id, &mut child).await;
-                    None
-                }
-            }
-        };
         // The pipes reach EOF when the container's last process exits: the pid namespace dies
         // with its init, so nothing inside can hold them open longer.
-        let (stdout, stderr, status) = tokio::join!(stdout, stderr, waiter);
-        let Some(status) = status else { return Err(ExecError::Cancelled) };
-        let status = status.map_err(ExecError::io("wait for", &self.runc.path))?;
-        stdout.map_err(ExecError::io("read the stdout of", &self.runc.path))?;
-        stderr.map_err(ExecError::io("read the stderr of", &self.runc.path))?;
+        command.arg(id);
+        let stop = async |child: &mut tokio::process::Child| self.stop(id, child).await;
+        let status = run_piped(&self.runc.path, command, io.stdin, on_output, &cancel, stop).await?;
         exit_code(id, status, &log).await
     }
 
@@ -341,8 +319,45 @@ pub(crate) async fn runc_errors(log: &Path) -> Option<String> {
     (!messages.is_empty()).then(|| messages.join("; "))
 }
 
+/// Runs a runc command (`run` or `exec`, whose stdio are the process's) with `stdin`, its
+/// stdout and stderr copied to `on_output` until both end, and returns its exit status; when
+/// `cancel` fires first, `on_cancel` ends it and the result is [`ExecError::Cancelled`].
+pub(crate) async fn run_piped(
+    runc: &Path,
+    mut command: tokio::process::Command,
+    stdin: Option<std::fs::File>,
+    on_output: &(dyn Fn(OutputStream, &[u8]) + Send + Sync),
+    cancel: &CancellationToken,
+    on_cancel: impl AsyncFnOnce(&mut tokio::process::Child),
+) -> Result<ExitStatus, ExecError> {
+    let mut child = command
+        .stdin(stdin.map_or_else(Stdio::null, Stdio::from))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| ExecError::Spawn { path: runc.to_path_buf(), source })?;
+    let stdout = pump(child.stdout.take(), OutputStream::Stdout, on_output);
+    let stderr = pump(child.stderr.take(), OutputStream::Stderr, on_output);
+    let waiter = async {
+        tokio::select! {
+            status = child.wait() => Some(status),
+            () = cancel.cancelled() => {
+                on_cancel(&mut child).await;
+                None
+            }
+        }
+    };
+    let (stdout, stderr, status) = tokio::join!(stdout, stderr, waiter);
+    let Some(status) = status else { return Err(ExecError::Cancelled) };
+    let status = status.map_err(ExecError::io("wait for", runc))?;
+    stdout.map_err(ExecError::io("read the stdout of", runc))?;
+    stderr.map_err(ExecError::io("read the stderr of", runc))?;
+    Ok(status)
+}
+
 /// Copies a pipe to `on_output` chunk by chunk until EOF.
-pub(crate) async fn pump(
+async fn pump(
     pipe: Option<impl AsyncRead + Unpin>,
     stream: OutputStream,
     on_output: &(dyn Fn(OutputStream, &[u8]) + Send + Sync),
