@@ -404,9 +404,7 @@ pub fn rm(args: RmArgs, root: &StateRoot) -> Result<(), Failure> {
 
 /// `graphbuild container prune`: removes every container that does not run.
 pub fn prune(args: ContainerPruneArgs, root: &StateRoot) -> Result<(), Failure> {
-    if !args.force
-        && !confirm("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ")?
-    {
+    if !args.force && !crate::commands::images::confirm("WARNING! This will remove all stopped containers.")? {
         return Ok(());
     }
     // Each stopped container goes if it can; one that cannot is reported and the rest go on.
@@ -737,16 +735,6 @@ pub fn commit(args: CommitArgs, root: &StateRoot) -> Result<(), Failure> {
     let image = gb_containers::commit(root, &record, &options)?;
     outln!("{}", image.config_digest);
     Ok(())
-}
-
-/// Asks `question` and reads the answer from standard input: yes only for `y` or `yes`.
-fn confirm(question: &str) -> Result<bool, Failure> {
-    use std::io::BufRead as _;
-    crate::stdout::out!("{question}");
-    let session = crate::session::current();
-    let mut answer = String::new();
-    std::io::BufReader::new(session.stdin()).read_line(&mut answer).map_err(Failure::os("reading the answer"))?;
-    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
 }
 
 #[cfg(test)]

@@ -357,7 +357,7 @@ pub fn image_prune(args: ImagePruneArgs, root: &StateRoot) -> Result<(), Failure
 
 /// Docker's `PromptForConfirmation`: the warning and the question on standard output, then a
 /// line of standard input; only `y` or `Y` goes on.
-fn confirm(warning: &str) -> Result<bool, Failure> {
+pub(crate) fn confirm(warning: &str) -> Result<bool, Failure> {
     use std::io::Read as _;
     out!("{warning}\nAre you sure you want to continue? [y/N] ");
     let session = crate::session::current();
