@@ -61,39 +61,15 @@ pub enum Command {
     Save(SaveArgs),
     /// Read images from a docker-archive or OCI archive.
     Load(LoadArgs),
-    /// Run a command in a new container from an image.
-    Run(RunArgs),
-    /// Create a new container from an image, without starting it.
-    Create(RunArgs),
     /// List containers.
     Ps(PsArgs),
-    /// Print a container's logs.
-    Logs(LogsArgs),
-    /// Stop running containers: SIGTERM, then SIGKILL after a grace period.
-    Stop(StopArgs),
-    /// Kill running containers.
-    Kill(KillArgs),
-    /// Start stopped containers.
-    Start(StartArgs),
-    /// Restart containers.
-    Restart(StopArgs),
-    /// Remove containers.
-    Rm(RmArgs),
-    /// Run a command in a running container.
-    Exec(ExecArgs),
-    /// Print containers' or images' details as JSON.
-    Inspect(ContainerInspectArgs),
-    /// List the files a container changed: A added, C changed, D deleted.
-    Diff(ContainerArgs),
-    /// List a container's published ports, or the host address of one.
-    Port(PortArgs),
-    /// Write a container's file system as a tar archive.
-    Export(ExportArgs),
-    /// Make a new image from a container's changes.
-    Commit(CommitArgs),
+    /// The container commands (`run`, `create`, `logs`, `stop`, `kill`, `start`, `restart`,
+    /// `rm`, `exec`, `inspect`, `diff`, `port`, `export`, `commit`), here and in the group.
+    #[command(flatten)]
+    Containers(ContainerCommand),
     /// Container commands.
     #[command(subcommand)]
-    Container(ContainerCommand),
+    Container(ContainerGroup),
     /// Pull an image from a registry into the local store.
     Pull(PullArgs),
     /// Push an image from the local store to a registry.

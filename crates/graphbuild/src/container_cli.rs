@@ -260,19 +260,16 @@ pub struct ContainerPruneArgs {
     pub force: bool,
 }
 
-/// `graphbuild container ...`, as docker's group.
+/// The container commands docker has at the top level and in its `container` group alike.
 #[derive(Debug, Subcommand, Clone)]
 pub enum ContainerCommand {
-    /// Run a command in a new container.
+    /// Run a command in a new container from an image.
     Run(RunArgs),
-    /// Create a new container.
+    /// Create a new container from an image, without starting it.
     Create(RunArgs),
-    /// List containers.
-    #[command(visible_aliases = ["ps", "list"])]
-    Ls(PsArgs),
     /// Print a container's logs.
     Logs(LogsArgs),
-    /// Stop running containers.
+    /// Stop running containers: SIGTERM, then SIGKILL after a grace period.
     Stop(StopArgs),
     /// Kill running containers.
     Kill(KillArgs),
@@ -284,9 +281,9 @@ pub enum ContainerCommand {
     Rm(RmArgs),
     /// Run a command in a running container.
     Exec(ExecArgs),
-    /// Print containers' details as JSON.
+    /// Print containers' or images' details as JSON.
     Inspect(ContainerInspectArgs),
-    /// List the files a container changed.
+    /// List the files a container changed: A added, C changed, D deleted.
     Diff(ContainerArgs),
     /// List a container's published ports, or the host address of one.
     Port(PortArgs),
@@ -294,6 +291,18 @@ pub enum ContainerCommand {
     Export(ExportArgs),
     /// Make a new image from a container's changes.
     Commit(CommitArgs),
+}
+
+/// `graphbuild container ...`, as docker's group: the container commands, `ls` for `ps`, and
+/// `prune`.
+#[derive(Debug, Subcommand, Clone)]
+pub enum ContainerGroup {
+    /// The commands the top level has too.
+    #[command(flatten)]
+    Common(Box<ContainerCommand>),
+    /// List containers.
+    #[command(visible_aliases = ["ps", "list"])]
+    Ls(PsArgs),
     /// Remove every stopped container.
     Prune(ContainerPruneArgs),
 }

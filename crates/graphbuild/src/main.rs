@@ -104,15 +104,19 @@ fn execute(cli: cli::Cli) -> i32 {
     let root = cli.root.clone();
     let root = root.as_deref();
     let insecure = cli.insecure_registries.clone();
-    let result = match cli.command {
+    // The `container` group's commands are the top level's.
+    let command = match cli.command {
+        cli::Command::Container(cli::ContainerGroup::Common(command)) => cli::Command::Containers(*command),
+        cli::Command::Container(cli::ContainerGroup::Ls(args)) => cli::Command::Ps(args),
+        command => command,
+    };
+    let result = match command {
         cli::Command::Build(args) => commands::build::run(*args, root, &insecure),
         cli::Command::Solve(args) => commands::solve::run(args, root, &insecure),
         cli::Command::Import(args) | cli::Command::Image(cli::ImageCommand::Import(args)) => {
             commands::import::run(args, root)
         }
-        cli::Command::Run(args) | cli::Command::Container(cli::ContainerCommand::Run(args)) => {
-            commands::run::run(args, root)
-        }
+        cli::Command::Containers(cli::ContainerCommand::Run(args)) => commands::run::run(args, root),
         cli::Command::Lower(args) => commands::lower::run(args, root),
         cli::Command::Logout(args) => commands::registry::logout(args),
         cli::Command::Debug(cli::DebugCommand::Parse(args)) => commands::debug::parse(args),
@@ -138,49 +142,25 @@ fn execute(cli: cli::Cli) -> i32 {
             cli::Command::Builds(cli::BuildsCommand::Ls(args)) => commands::builds::ls(args, state),
             cli::Command::Builds(cli::BuildsCommand::Show(args)) => commands::builds::show(args, state),
             cli::Command::Builds(cli::BuildsCommand::Explain(args)) => commands::builds::explain(args, state),
-            cli::Command::Create(args) | cli::Command::Container(cli::ContainerCommand::Create(args)) => {
-                commands::run::create(args, state)
-            }
-            cli::Command::Ps(args) | cli::Command::Container(cli::ContainerCommand::Ls(args)) => {
-                commands::containers::ps(args, state)
-            }
-            cli::Command::Logs(args) | cli::Command::Container(cli::ContainerCommand::Logs(args)) => {
-                commands::containers::logs(args, state)
-            }
-            cli::Command::Stop(args) | cli::Command::Container(cli::ContainerCommand::Stop(args)) => {
-                commands::containers::stop(args, state)
-            }
-            cli::Command::Kill(args) | cli::Command::Container(cli::ContainerCommand::Kill(args)) => {
-                commands::containers::kill(args, state)
-            }
-            cli::Command::Start(args) | cli::Command::Container(cli::ContainerCommand::Start(args)) => {
-                commands::containers::start(args, state)
-            }
-            cli::Command::Restart(args) | cli::Command::Container(cli::ContainerCommand::Restart(args)) => {
+            cli::Command::Containers(cli::ContainerCommand::Create(args)) => commands::run::create(args, state),
+            cli::Command::Ps(args) => commands::containers::ps(args, state),
+            cli::Command::Containers(cli::ContainerCommand::Logs(args)) => commands::containers::logs(args, state),
+            cli::Command::Containers(cli::ContainerCommand::Stop(args)) => commands::containers::stop(args, state),
+            cli::Command::Containers(cli::ContainerCommand::Kill(args)) => commands::containers::kill(args, state),
+            cli::Command::Containers(cli::ContainerCommand::Start(args)) => commands::containers::start(args, state),
+            cli::Command::Containers(cli::ContainerCommand::Restart(args)) => {
                 commands::containers::restart(args, state)
             }
-            cli::Command::Rm(args) | cli::Command::Container(cli::ContainerCommand::Rm(args)) => {
-                commands::containers::rm(args, state)
-            }
-            cli::Command::Exec(args) | cli::Command::Container(cli::ContainerCommand::Exec(args)) => {
-                commands::containers::exec(args, state)
-            }
-            cli::Command::Inspect(args) | cli::Command::Container(cli::ContainerCommand::Inspect(args)) => {
+            cli::Command::Containers(cli::ContainerCommand::Rm(args)) => commands::containers::rm(args, state),
+            cli::Command::Containers(cli::ContainerCommand::Exec(args)) => commands::containers::exec(args, state),
+            cli::Command::Containers(cli::ContainerCommand::Inspect(args)) => {
                 commands::containers::inspect(args, state)
             }
-            cli::Command::Port(args) | cli::Command::Container(cli::ContainerCommand::Port(args)) => {
-                commands::containers::port(args, state)
-            }
-            cli::Command::Diff(args) | cli::Command::Container(cli::ContainerCommand::Diff(args)) => {
-                commands::containers::diff(args, state)
-            }
-            cli::Command::Export(args) | cli::Command::Container(cli::ContainerCommand::Export(args)) => {
-                commands::containers::export(args, state)
-            }
-            cli::Command::Commit(args) | cli::Command::Container(cli::ContainerCommand::Commit(args)) => {
-                commands::containers::commit(args, state)
-            }
-            cli::Command::Container(cli::ContainerCommand::Prune(args)) => commands::containers::prune(args, state),
+            cli::Command::Containers(cli::ContainerCommand::Port(args)) => commands::containers::port(args, state),
+            cli::Command::Containers(cli::ContainerCommand::Diff(args)) => commands::containers::diff(args, state),
+            cli::Command::Containers(cli::ContainerCommand::Export(args)) => commands::containers::export(args, state),
+            cli::Command::Containers(cli::ContainerCommand::Commit(args)) => commands::containers::commit(args, state),
+            cli::Command::Container(cli::ContainerGroup::Prune(args)) => commands::containers::prune(args, state),
             cli::Command::Save(args) | cli::Command::Image(cli::ImageCommand::Save(args)) => {
                 commands::archive::save(args, state)
             }
