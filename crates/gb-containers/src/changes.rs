@@ -184,7 +184,7 @@ pub fn commit(
     }
     let held = HeldStill::take(root, &record.id)?;
     let upper = held.record.dir(root).join("fs").join("upper");
-    let mut tar = tempfile_in(&root.tmp_dir())?;
+    let mut tar = unnamed_tmp_file(root, "commit")?;
     if upper.exists() {
         gb_snapshot::upper_dir_diff_tar(&upper, &mut tar, &gb_snapshot::DiffTarOptions::default())
             .map_err(ContainerError::snapshot("reading the container's changes"))?;
@@ -235,10 +235,9 @@ fn committed_config(image_config: &serde_json::Value, container: &ContainerConfi
     config
 }
 
-/// An unnamed file in `dir`, gone when closed.
-fn tempfile_in(dir: &Path) -> Result<std::fs::File, ContainerError> {
-    std::fs::create_dir_all(dir).map_err(ContainerError::io("creating", dir))?;
-    let path = dir.join(format!("commit-{}", &gb_cache::LayerId::random().0[..16]));
+/// An unnamed file in the root's scratch space (`StateRoot::new_tmp_file`), gone when closed.
+fn unnamed_tmp_file(root: &StateRoot, what: &str) -> Result<std::fs::File, ContainerError> {
+    let path = root.new_tmp_file(what)?;
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -257,7 +256,7 @@ pub fn export(root: &StateRoot, record: &ContainerRecord, writer: &mut dyn Write
     if let Some(rootfs) = &held.record.state.rootfs {
         // Written to a file while the container is frozen, and sent after it thaws: a slow
         // reader (or one that waits on the container itself) must not keep it paused.
-        let mut tar = tempfile_in(&root.tmp_dir())?;
+        let mut tar = unnamed_tmp_file(root, "export")?;
         gb_snapshot::tree_tar(rootfs, &mut tar, None).map_err(ContainerError::snapshot("writing the export"))?;
         drop(held);
         tar.rewind().map_err(ContainerError::io("reading", &root.tmp_dir()))?;
