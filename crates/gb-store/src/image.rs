@@ -303,8 +303,9 @@ pub fn manifest_of(record: &ImageRecord) -> Sha256Digest {
 }
 
 /// Finds an image by name (`busybox`, `app:1`, normalized as Docker does) or by id (the config
-/// digest, full or a prefix of at least 4 hex digits, with or without `sha256:`); a prefix two
-/// images' ids start with is an error ([`StoreError::AmbiguousImage`]).
+/// digest, full or a prefix of at least 4 hex digits, with or without `sha256:`, as docker's
+/// containerd image store takes them: shorter prefixes would match names too easily); a prefix
+/// two images' ids start with is an error ([`StoreError::AmbiguousImage`]).
 pub fn find(root: &StateRoot, name_or_id: &str) -> Result<Option<(ImageName, ImageRecord)>, StoreError> {
     if let Ok(name) = ImageName::parse(name_or_id)
         && let Some(record) = root.db.image(&name).map_err(StoreError::records("reading the image store"))?

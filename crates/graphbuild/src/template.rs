@@ -153,7 +153,7 @@ impl Template {
         while let Some(open) = rest.find("{{") {
             let mut literal = rest[..open].to_owned();
             let after = &rest[open + 2..];
-            let close = after.find("}}").ok_or_else(|| TemplateError::Parse("unclosed action".to_owned()))?;
+            let close = action_end(after).ok_or_else(|| TemplateError::Parse("unclosed action".to_owned()))?;
             let mut inner = &after[..close];
             if let Some(trimmed) = inner.strip_prefix("- ") {
                 inner = trimmed;
@@ -302,10 +302,30 @@ impl Template {
         }
     }
 
-    /// The header row: each action replaced by its field's column name.
+    /// The header row: each action replaced by its field's column name. Docker heads a table by
+    /// running the template on the column names, which are never empty, so an `if` takes its
+    /// first branch and its `else` branches print nothing.
     fn header(&self, columns: &Columns<'_>) -> String {
         let mut out = String::new();
+        let mut depth = 0usize;
+        let mut skipping_from: Option<usize> = None;
         for part in &self.parts {
+            if let Part::Action { call, .. } = part {
+                match call {
+                    Call::If(_) | Call::Range(_) => depth += 1,
+                    Call::Else(_) if skipping_from.is_none() => skipping_from = Some(depth),
+                    Call::End => {
+                        if skipping_from == Some(depth) {
+                            skipping_from = None;
+                        }
+                        depth = depth.saturating_sub(1);
+                    }
+                    _ => {}
+                }
+            }
+            if skipping_from.is_some() {
+                continue;
+            }
             match part {
                 Part::Text(text) => out.push_str(text),
                 Part::Action { call, .. } => out.push_str(&call.header(columns)),
@@ -313,6 +333,24 @@ impl Template {
         }
         out
     }
+}
+
+/// Where the action that `text` starts inside ends: the first `}}` outside a quoted string, as
+/// Go's lexer reads `{{join .Cmd "}}"}}`.
+fn action_end(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut in_quotes = false;
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'\\' if in_quotes => at += 1,
+            b'"' => in_quotes = !in_quotes,
+            b'}' if !in_quotes && bytes.get(at + 1) == Some(&b'}') => return Some(at),
+            _ => {}
+        }
+        at += 1;
+    }
+    None
 }
 
 /// Parses an action's words.
@@ -694,6 +732,16 @@ mod tests {
         let expected = "IMAGE ID       TAG\n0123456789ab   latest\nba9876543210   1\n";
         assert_eq!(rendered("table {{.ID}}\\t{{.Tag}}").as_deref(), Ok(expected));
         assert_eq!(render(&Format::parse("table {{.ID}}").expect("parse"), &[], &COLUMNS).as_deref(), Ok("IMAGE ID\n"));
+        // The header takes an `if`'s first branch, as docker's run on the (non-empty) names does.
+        let branches = "table {{.ID}}\\t{{if .Cmd}}{{.Tag}}{{else if .Labels}}x{{else}}-{{end}}";
+        let expected = "IMAGE ID       TAG\n0123456789ab   latest\nba9876543210   -\n";
+        assert_eq!(rendered(branches).as_deref(), Ok(expected));
+    }
+
+    #[test]
+    fn a_quoted_string_may_hold_the_closing_braces() {
+        assert_eq!(rendered(r#"{{join .Cmd "}}"}}|{{if eq .Tag "{{"}}{{end}}"#).as_deref(), Ok("sh}}-c|\n|\n"));
+        assert_eq!(rendered(r#"{{join .Cmd "\"}}"}}"#).as_deref(), Ok("sh\"}}-c\n\n"));
     }
 
     #[test]
