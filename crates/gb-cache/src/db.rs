@@ -372,6 +372,7 @@ mod tests {
             uid: 1000,
             gid: 1000,
             sha256: Sha256Digest::of(&seed.to_le_bytes()),
+            no_xattrs: seed.is_multiple_of(2),
         }
     }
 

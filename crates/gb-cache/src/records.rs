@@ -42,6 +42,12 @@ pub struct FileRecord {
     pub gid: u32,
     /// sha256 of the content.
     pub sha256: Sha256Digest,
+    /// The file had no extended attributes that travel with it when it was hashed. Setting or
+    /// removing one changes the ctime, so a record that still matches still tells, and a
+    /// no-op checksum need not list them again. Records written before this field read as
+    /// `false` (not known): their files' attributes are listed, and the record rewritten.
+    #[serde(default)]
+    pub no_xattrs: bool,
 }
 
 /// Metadata of one committed layer directory.

@@ -2,7 +2,7 @@
 //! directory (never their mtimes), and a [`FileIndex`] of per-file records lets it skip reading
 //! files whose metadata has not changed since they were last hashed, as git's index does.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, Metadata};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::SnapshotError;
-use crate::fsutil::read_xattrs;
+use crate::fsutil::{read_file_xattrs, read_xattrs};
 use crate::store::walk_error;
 use gb_cache::{CacheDb, FileRecord};
 
@@ -99,62 +99,67 @@ pub fn checksum_tree(
     // A COPY follows a source that is a symlink, so the key must cover what it points to too.
     let include = with_link_targets(root, include);
     let selection = select(root, &include, exclude)?;
-    let mut files: Vec<FileWork> = selection
-        .iter()
-        .filter(|(_, entry)| entry.meta.is_file())
-        .map(|(rel, entry)| FileWork {
-            rel: rel.clone(),
-            key: rel.to_str().map(|rel| format!("{index_prefix}{rel}")),
-            meta: entry.meta.clone(),
-            digest: None,
-            record: None,
-        })
-        .collect();
-    let keyed: Vec<usize> = (0..files.len()).filter(|&i| files[i].key.is_some()).collect();
-    let keys: Vec<&str> = keyed.iter().filter_map(|&i| files[i].key.as_deref()).collect();
-    let records = index.get_many(&keys)?;
-    for (&i, record) in keyed.iter().zip(records) {
-        if let Some(record) = record.filter(|record| record_matches(record, &files[i].meta)) {
-            files[i].digest = Some(record.sha256);
+    // Which of `files` each selected entry is, so that no file is looked up by its path.
+    let mut file_at = vec![None; selection.len()];
+    let mut files: Vec<FileWork> = Vec::new();
+    for (at, (rel, entry)) in selection.iter().enumerate() {
+        if entry.meta.is_file() {
+            file_at[at] = Some(files.len());
+            files.push(FileWork {
+                rel: rel.clone(),
+                key: rel.to_str().map(|rel| format!("{index_prefix}{rel}")),
+                meta: entry.meta.clone(),
+                digest: None,
+                record: None,
+                xattrs: None,
+            });
         }
     }
+    use_index(root, &mut files, index)?;
     let (hashed, bytes_hashed) = hash_missing(root, &mut files, started)?;
     let new_records: Vec<(String, FileRecord)> =
         files.iter_mut().filter_map(|file| Some((file.key.clone()?, file.record.take()?))).collect();
     if !new_records.is_empty() {
         index.put_many(&new_records)?;
     }
-    // Looked up once per entry: hashing beats comparing paths component by component.
-    let digests: std::collections::HashMap<&Path, Sha256Digest> =
-        files.iter().filter_map(|file| Some((file.rel.as_path(), file.digest?))).collect();
-    // Each entry's part of the stream (which needs a readlink and a listxattr) is made in
-    // parallel; the parts are hashed in order, so the digest is that of one sequential pass.
-    // A small tree is done on this thread: waking the pool would cost more than it saves.
-    let part = |(rel, entry): &(PathBuf, Entry)| {
+    let digest = stream_digest(root, &selection, &file_at, &files)?;
+    let mut file_digests: Vec<(String, Sha256Digest)> =
+        files.iter().filter_map(|file| Some((file.rel.to_string_lossy().into_owned(), file.digest?))).collect();
+    file_digests.sort();
+    Ok(ChecksumResult { digest, files: files.len() as u64, hashed, bytes_hashed, file_digests })
+}
+
+/// The digest of the selection's entries, each as [`hash_entry`] writes it, in order.
+///
+/// Each entry's part of the stream (which may need a readlink or a listxattr) is made in
+/// parallel; the parts are hashed in order, so the digest is that of one sequential pass. A
+/// small tree is done on this thread: waking the pool would cost more than it saves.
+fn stream_digest(
+    root: &Path,
+    selection: &[(PathBuf, Entry)],
+    file_at: &[Option<usize>],
+    files: &[FileWork],
+) -> Result<Sha256Digest, SnapshotError> {
+    let part = |((rel, entry), at): (&(PathBuf, Entry), &Option<usize>)| {
         let mut part = EntryBytes::default();
-        hash_entry(&mut part, rel, &root.join(rel), &entry.meta, digests.get(rel.as_path()))?;
+        let facts = at.map_or_else(FileFacts::default, |at| FileFacts {
+            content: files[at].digest.as_ref(),
+            xattrs: files[at].xattrs.as_ref(),
+        });
+        hash_entry(&mut part, root, rel, &entry.meta, facts)?;
         Ok(part.0)
     };
     let parts = if selection.len() < PARALLEL_ENTRIES {
-        selection.iter().map(part).collect::<Result<Vec<Vec<u8>>, SnapshotError>>()?
+        selection.iter().zip(file_at).map(part).collect::<Result<Vec<Vec<u8>>, SnapshotError>>()?
     } else {
-        selection.par_iter().map(part).collect::<Result<Vec<Vec<u8>>, SnapshotError>>()?
+        selection.par_iter().zip(file_at).map(part).collect::<Result<Vec<Vec<u8>>, SnapshotError>>()?
     };
     let mut hasher = Sha256::new();
     hasher.update(DIGEST_DOMAIN);
     for part in &parts {
         hasher.update(part);
     }
-    let mut file_digests: Vec<(String, Sha256Digest)> =
-        files.iter().filter_map(|file| Some((file.rel.to_string_lossy().into_owned(), file.digest?))).collect();
-    file_digests.sort();
-    Ok(ChecksumResult {
-        digest: Sha256Digest::from_bytes(hasher.finalize().into()),
-        files: files.len() as u64,
-        hashed,
-        bytes_hashed,
-        file_digests,
-    })
+    Ok(Sha256Digest::from_bytes(hasher.finalize().into()))
 }
 
 /// The relative paths of the entries `include` and `exclude` select below `root` (as
@@ -176,9 +181,15 @@ struct FileWork {
     key: Option<String>,
     meta: Metadata,
     digest: Option<Sha256Digest>,
-    /// A record to store, for a file hashed in this run.
+    /// A record to store, for a file hashed in this run (or one whose record is rewritten).
     record: Option<FileRecord>,
+    /// Its extended attributes that travel, once known: from a matching record that says it
+    /// has none, or read while it was hashed.
+    xattrs: Option<Xattrs>,
 }
+
+/// Extended attributes as [`read_xattrs`] gives them: sorted by name.
+type Xattrs = Vec<(std::ffi::OsString, Vec<u8>)>;
 
 /// Include patterns, with what is known about where their matches can be.
 struct Includes {
@@ -257,16 +268,20 @@ fn select(root: &Path, include: &[String], exclude: &[String]) -> Result<Vec<(Pa
         }
         None => walk_from(root, root, includes.as_ref(), &excludes, &mut selected)?,
     }
-    let parents: Vec<PathBuf> = selected
-        .values()
-        .flat_map(|(path, _)| path.ancestors().skip(1).map(Path::to_path_buf).collect::<Vec<_>>())
-        .collect();
-    for parent in parents {
-        let key = parent.as_os_str().as_bytes().to_vec();
-        if let std::collections::btree_map::Entry::Vacant(slot) = selected.entry(key) {
-            let meta = crate::fsutil::lstat(&root.join(&parent))?;
-            slot.insert((parent, Entry { meta, selected: false }));
+    // Climbing from each entry stops at the first ancestor already known: a selected one is
+    // climbed from in its own turn, a missing one was climbed from when it was found.
+    let mut missing: BTreeSet<&Path> = BTreeSet::new();
+    for (path, _) in selected.values() {
+        for parent in path.ancestors().skip(1) {
+            if selected.contains_key(parent.as_os_str().as_bytes()) || !missing.insert(parent) {
+                break;
+            }
         }
+    }
+    let missing: Vec<PathBuf> = missing.into_iter().map(Path::to_path_buf).collect();
+    for parent in missing {
+        let meta = crate::fsutil::lstat(&root.join(&parent))?;
+        selected.insert(parent.as_os_str().as_bytes().to_vec(), (parent, Entry { meta, selected: false }));
     }
     Ok(selected.into_values().collect())
 }
@@ -333,6 +348,30 @@ fn reachable_by_walk(root: &Path, start: &str, excludes: &PatternMatcher) -> Res
         Err(err) if matches!(err.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => Ok(false),
         Err(err) => Err(SnapshotError::io("stat", &root.join(start))(err)),
     }
+}
+
+/// Takes each file's digest from its record in `index` where the record still matches the file.
+/// A matching record that says the file has no extended attributes spares listing them; one
+/// written before records said so has them listed here, and is rewritten with the answer.
+fn use_index(root: &Path, files: &mut [FileWork], index: &dyn FileIndex) -> Result<(), SnapshotError> {
+    let keyed: Vec<usize> = (0..files.len()).filter(|&i| files[i].key.is_some()).collect();
+    let keys: Vec<&str> = keyed.iter().filter_map(|&i| files[i].key.as_deref()).collect();
+    let records = index.get_many(&keys)?;
+    for (&i, record) in keyed.iter().zip(records) {
+        let Some(record) = record.filter(|record| record_matches(record, &files[i].meta)) else { continue };
+        let file = &mut files[i];
+        file.digest = Some(record.sha256);
+        if record.no_xattrs {
+            file.xattrs = Some(Vec::new());
+        } else {
+            let xattrs = read_xattrs(&root.join(&file.rel))?;
+            if xattrs.is_empty() {
+                file.record = Some(FileRecord { no_xattrs: true, ..record });
+            }
+            file.xattrs = Some(xattrs);
+        }
+    }
+    Ok(())
 }
 
 fn record_matches(record: &FileRecord, meta: &Metadata) -> bool {
@@ -406,6 +445,11 @@ fn hash_file(root: &Path, file: &mut FileWork, buf: &mut [u8], started_ns: i64) 
     }
     let digest = Sha256Digest::from_bytes(hasher.finalize().into());
     file.digest = Some(digest);
+    // Read before the second stat: an attribute set since the walk's stat changed the ctime,
+    // and then no record is stored.
+    let xattrs = read_file_xattrs(&handle, &abs)?;
+    let no_xattrs = xattrs.is_empty();
+    file.xattrs = Some(xattrs);
     let after = handle.metadata().map_err(SnapshotError::io("inspect", &abs))?;
     let meta = &file.meta;
     let unchanged = bytes == meta.len()
@@ -425,6 +469,7 @@ fn hash_file(root: &Path, file: &mut FileWork, buf: &mut [u8], started_ns: i64) 
             uid: meta.uid(),
             gid: meta.gid(),
             sha256: digest,
+            no_xattrs,
         });
     }
     Ok(bytes)
@@ -454,12 +499,21 @@ impl EntryBytes {
     }
 }
 
+/// What is already known of a regular file when its entry is hashed.
+#[derive(Clone, Copy, Default)]
+struct FileFacts<'a> {
+    /// Its content's sha256 (every selected regular file has one by then).
+    content: Option<&'a Sha256Digest>,
+    /// Its extended attributes, when already read or known to be none.
+    xattrs: Option<&'a Xattrs>,
+}
+
 fn hash_entry(
     hasher: &mut EntryBytes,
+    root: &Path,
     rel: &Path,
-    abs: &Path,
     meta: &Metadata,
-    content: Option<&Sha256Digest>,
+    file: FileFacts<'_>,
 ) -> Result<(), SnapshotError> {
     let file_type = meta.file_type();
     let put_bytes = |hasher: &mut EntryBytes, bytes: &[u8]| {
@@ -484,18 +538,26 @@ fn hash_entry(
         b'f' => {
             hasher.update(meta.len().to_le_bytes());
             // Every selected regular file got a digest from the index or from hashing.
-            hasher.update(content.map_or([0; 32], |digest| *digest.as_bytes()));
+            hasher.update(file.content.map_or([0; 32], |digest| *digest.as_bytes()));
         }
         b'l' => {
-            let target = std::fs::read_link(abs).map_err(SnapshotError::io("read symlink", abs))?;
+            let abs = root.join(rel);
+            let target = std::fs::read_link(&abs).map_err(SnapshotError::io("read symlink", &abs))?;
             put_bytes(hasher, target.as_os_str().as_bytes());
         }
         b'c' | b'b' => hasher.update(meta.rdev().to_le_bytes()),
         _ => {}
     }
-    let xattrs = read_xattrs(abs)?;
+    let read;
+    let xattrs = match file.xattrs {
+        Some(known) => known,
+        None => {
+            read = read_xattrs(&root.join(rel))?;
+            &read
+        }
+    };
     hasher.update((xattrs.len() as u64).to_le_bytes());
-    for (name, value) in &xattrs {
+    for (name, value) in xattrs {
         put_bytes(hasher, name.as_bytes());
         put_bytes(hasher, value);
     }

@@ -47,7 +47,22 @@ pub(crate) fn xattr_travels(name: &OsStr) -> bool {
 /// The extended attributes of `path` (not following a symlink) that travel with the file, sorted
 /// by name so that everything built from them is deterministic.
 pub(crate) fn read_xattrs(path: &Path) -> Result<Vec<(OsString, Vec<u8>)>, SnapshotError> {
-    let names = match xattr::list(path) {
+    collect_xattrs(path, || xattr::list(path), |name| xattr::get(path, name))
+}
+
+/// [`read_xattrs`] of a file already open (`path` names it in errors): no path is resolved again.
+pub(crate) fn read_file_xattrs(file: &fs::File, path: &Path) -> Result<Vec<(OsString, Vec<u8>)>, SnapshotError> {
+    use xattr::FileExt as _;
+    collect_xattrs(path, || file.list_xattr(), |name| file.get_xattr(name))
+}
+
+/// The attributes `list` names that travel, each read with `get`, sorted by name.
+fn collect_xattrs(
+    path: &Path,
+    list: impl FnOnce() -> std::io::Result<xattr::XAttrs>,
+    get: impl Fn(&OsStr) -> std::io::Result<Option<Vec<u8>>>,
+) -> Result<Vec<(OsString, Vec<u8>)>, SnapshotError> {
+    let names = match list() {
         Ok(names) => names,
         // A filesystem without xattrs has none to copy.
         Err(err) if err.raw_os_error() == Some(libc::ENOTSUP) => return Ok(Vec::new()),
@@ -56,7 +71,7 @@ pub(crate) fn read_xattrs(path: &Path) -> Result<Vec<(OsString, Vec<u8>)>, Snaps
     let mut out = Vec::new();
     for name in names.filter(|name| xattr_travels(name)) {
         // An attribute removed between list and get is simply gone.
-        if let Some(value) = xattr::get(path, &name).map_err(SnapshotError::io("read extended attributes of", path))? {
+        if let Some(value) = get(&name).map_err(SnapshotError::io("read extended attributes of", path))? {
             out.push((name, value));
         }
     }

@@ -81,6 +81,42 @@ fn mtimes_do_not_count_and_unchanged_files_are_not_read() {
     assert_eq!((again.digest, again.hashed), (first.digest, 0));
 }
 
+/// A record says whether its file had extended attributes, so a no-op need not list them; an
+/// attribute set or removed later changes the ctime, so the record stops matching and the
+/// digest follows. Records from before they said so are listed once and rewritten.
+#[test]
+fn extended_attributes_count_and_a_record_says_when_there_are_none() {
+    let ctx = context();
+    let a = ctx.path().join("a.txt");
+    settle();
+    let index = MemIndex::default();
+    let first = sum(ctx.path(), &[], &[], &index);
+    let no_xattrs = |key: &str| index.records.lock().expect("lock")[key].no_xattrs;
+    assert!(no_xattrs("ctx:a.txt") && no_xattrs("ctx:src/one/x"));
+
+    xattr::set(&a, "user.note", b"hi").expect("set xattr");
+    settle();
+    let noted = sum(ctx.path(), &[], &[], &index);
+    assert_ne!(noted.digest, first.digest, "an attribute set after the record counts");
+    assert_eq!(noted.hashed, 1);
+    assert!(!no_xattrs("ctx:a.txt"));
+    let again = sum(ctx.path(), &[], &[], &index);
+    assert_eq!((again.digest, again.hashed), (noted.digest, 0));
+    assert_eq!(digest(ctx.path(), &[], &[]), noted.digest, "the index changes no digest");
+
+    xattr::remove(&a, "user.note").expect("remove xattr");
+    settle();
+    assert_eq!(sum(ctx.path(), &[], &[], &index).digest, first.digest);
+
+    // Records written before they said anything of attributes read as "not known".
+    for record in index.records.lock().expect("lock").values_mut() {
+        record.no_xattrs = false;
+    }
+    let old = sum(ctx.path(), &[], &[], &index);
+    assert_eq!((old.digest, old.hashed), (first.digest, 0));
+    assert!(index.records.lock().expect("lock").values().all(|record| record.no_xattrs), "rewritten");
+}
+
 #[test]
 fn files_changed_just_now_are_not_trusted_from_the_index() {
     let ctx = context();
