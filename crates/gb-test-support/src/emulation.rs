@@ -32,44 +32,58 @@ pub fn require_arm64_emulation() {
 }
 
 /// The busybox rootfs tarball of [`crate::busybox_tar`] with an arm64 `bin/busybox` (from
-/// Debian's busybox-static:arm64), made once per test run.
+/// Debian's busybox-static:arm64), made once and kept beside it: each test process that needs
+/// it and finds none makes one in a scratch dir of its own, renames it into place (so no
+/// process reads half a tarball) and removes the scratch dir.
 pub fn busybox_arm64_tar() -> PathBuf {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let deb = std::fs::read_dir(ARM64_DEBS)
-            .ok()
-            .and_then(|entries| {
-                entries.filter_map(Result::ok).map(|entry| entry.path()).find(|path| {
-                    path.to_string_lossy().ends_with("_arm64.deb") && path.to_string_lossy().contains("busybox-static")
-                })
-            })
-            .unwrap_or_else(|| {
-                panic!("no busybox-static arm64 package in {ARM64_DEBS}: run scripts/install-deps.sh --test")
-            });
-        let dir = std::env::temp_dir().join(format!("graphbuild-test-arm64-{}", std::process::id()));
-        let rootfs = dir.join("rootfs");
-        let unpacked = dir.join("deb");
-        std::fs::create_dir_all(&rootfs).expect("rootfs dir");
-        run("tar", &["-xf", &crate::busybox_tar().display().to_string(), "-C", &rootfs.display().to_string()]);
-        run("dpkg-deb", &["-x", &deb.display().to_string(), &unpacked.display().to_string()]);
-        std::fs::copy(unpacked.join("bin/busybox"), rootfs.join("bin/busybox")).expect("arm64 busybox");
+        let dir = std::env::temp_dir().join("graphbuild-test-arm64");
         let tar = dir.join("busybox-arm64.tar");
-        run(
-            "tar",
-            &[
-                "--sort=name",
-                "--mtime=@0",
-                "--owner=0",
-                "--group=0",
-                "--numeric-owner",
-                "-C",
-                &rootfs.display().to_string(),
-                "-cf",
-                &tar.display().to_string(),
-                ".",
-            ],
-        );
+        if !tar.is_file() {
+            let scratch = dir.join(format!("work-{}", std::process::id()));
+            let made = make_busybox_arm64_tar(&scratch);
+            std::fs::rename(&made, &tar).expect("move the arm64 tarball into place");
+            std::fs::remove_dir_all(&scratch).expect("remove the arm64 scratch dir");
+        }
         tar
     })
     .clone()
+}
+
+/// Makes the arm64 busybox tarball in `scratch`; returns its path there.
+fn make_busybox_arm64_tar(scratch: &Path) -> PathBuf {
+    let deb = std::fs::read_dir(ARM64_DEBS)
+        .ok()
+        .and_then(|entries| {
+            entries.filter_map(Result::ok).map(|entry| entry.path()).find(|path| {
+                path.to_string_lossy().ends_with("_arm64.deb") && path.to_string_lossy().contains("busybox-static")
+            })
+        })
+        .unwrap_or_else(|| {
+            panic!("no busybox-static arm64 package in {ARM64_DEBS}: run scripts/install-deps.sh --test")
+        });
+    let rootfs = scratch.join("rootfs");
+    let unpacked = scratch.join("deb");
+    std::fs::create_dir_all(&rootfs).expect("rootfs dir");
+    run("tar", &["-xf", &crate::busybox_tar().display().to_string(), "-C", &rootfs.display().to_string()]);
+    run("dpkg-deb", &["-x", &deb.display().to_string(), &unpacked.display().to_string()]);
+    std::fs::copy(unpacked.join("bin/busybox"), rootfs.join("bin/busybox")).expect("arm64 busybox");
+    let tar = scratch.join("busybox-arm64.tar");
+    run(
+        "tar",
+        &[
+            "--sort=name",
+            "--mtime=@0",
+            "--owner=0",
+            "--group=0",
+            "--numeric-owner",
+            "-C",
+            &rootfs.display().to_string(),
+            "-cf",
+            &tar.display().to_string(),
+            ".",
+        ],
+    );
+    tar
 }
