@@ -3,10 +3,10 @@
 //! files whose metadata has not changed since they were last hashed, as git's index does.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{File, Metadata};
+use std::fs::File;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,7 +17,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::SnapshotError;
 use crate::fsutil::{read_file_xattrs, read_xattrs};
-use crate::store::walk_error;
+use crate::tree_walk::{Stat, Visitor, walk};
 use gb_cache::{CacheDb, FileRecord};
 
 /// Versions the digest's encoding, so a change to it can never collide with old keys.
@@ -108,7 +108,7 @@ pub fn checksum_tree(
             files.push(FileWork {
                 rel: rel.clone(),
                 key: rel.to_str().map(|rel| format!("{index_prefix}{rel}")),
-                meta: entry.meta.clone(),
+                meta: entry.meta,
                 digest: None,
                 record: None,
                 xattrs: None,
@@ -170,7 +170,7 @@ pub fn select_paths(root: &Path, include: &[String], exclude: &[String]) -> Resu
 }
 
 struct Entry {
-    meta: Metadata,
+    meta: Stat,
     /// False for a directory that is only there because something below it is selected.
     selected: bool,
 }
@@ -179,7 +179,7 @@ struct FileWork {
     rel: PathBuf,
     /// `None` for a path that is not UTF-8, which the index cannot key; such files are always read.
     key: Option<String>,
-    meta: Metadata,
+    meta: Stat,
     digest: Option<Sha256Digest>,
     /// A record to store, for a file hashed in this run (or one whose record is rewritten).
     record: Option<FileRecord>,
@@ -280,16 +280,16 @@ fn select(root: &Path, include: &[String], exclude: &[String]) -> Result<Vec<(Pa
     }
     let missing: Vec<PathBuf> = missing.into_iter().map(Path::to_path_buf).collect();
     for parent in missing {
-        let meta = crate::fsutil::lstat(&root.join(&parent))?;
+        let meta = Stat::of_metadata(&crate::fsutil::lstat(&root.join(&parent))?);
         selected.insert(parent.as_os_str().as_bytes().to_vec(), (parent, Entry { meta, selected: false }));
     }
     Ok(selected.into_values().collect())
 }
 
-/// `abs` relative to `root`, as the `/`-separated string the pattern matcher takes (lossy for
-/// names that are not UTF-8, which only affects whether a pattern matches them).
-fn pattern_path(root: &Path, abs: &Path) -> String {
-    abs.strip_prefix(root).unwrap_or(abs).to_string_lossy().into_owned()
+/// A path relative to the root as the `/`-separated string the pattern matcher takes (lossy
+/// for names that are not UTF-8, which only affects whether a pattern matches them).
+fn pattern_path(rel: &Path) -> std::borrow::Cow<'_, str> {
+    rel.to_string_lossy()
 }
 
 /// Adds the matching entries at and below `start` (the root itself never) to `selected`, as a
@@ -302,26 +302,18 @@ fn walk_from(
     excludes: &PatternMatcher,
     selected: &mut BTreeMap<Vec<u8>, (PathBuf, Entry)>,
 ) -> Result<(), SnapshotError> {
-    let min_depth = usize::from(start == root);
-    let walk =
-        walkdir::WalkDir::new(start).min_depth(min_depth).follow_root_links(false).into_iter().filter_entry(|entry| {
-            if !entry.file_type().is_dir() {
-                return true;
-            }
-            let rel = pattern_path(root, entry.path());
-            excludes.may_contain_included(&rel) && includes.is_none_or(|includes| includes.may_select_below(&rel))
-        });
-    for entry in walk {
-        let entry = entry.map_err(|err| walk_error(root, err))?;
-        let rel = pattern_path(root, entry.path());
-        if includes.is_some_and(|includes| !includes.matcher.matches(&rel)) || excludes.matches(&rel) {
-            continue;
-        }
-        let meta = entry.metadata().map_err(|err| walk_error(root, err))?;
-        let path = entry.path().strip_prefix(root).unwrap_or(entry.path()).to_path_buf();
+    let enter = |rel: &Path| {
+        let rel = pattern_path(rel);
+        excludes.may_contain_included(&rel) && includes.is_none_or(|includes| includes.may_select_below(&rel))
+    };
+    let wants = |rel: &Path| {
+        let rel = pattern_path(rel);
+        includes.is_none_or(|includes| includes.matcher.matches(&rel)) && !excludes.matches(&rel)
+    };
+    let mut found = |path: PathBuf, meta: Stat| {
         selected.insert(path.as_os_str().as_bytes().to_vec(), (path, Entry { meta, selected: true }));
-    }
-    Ok(())
+    };
+    walk(root, start, &mut Visitor { enter: &enter, wants: &wants, found: &mut found })
 }
 
 /// Whether a walk from the root would reach `start` (relative): it exists and every directory
@@ -374,18 +366,18 @@ fn use_index(root: &Path, files: &mut [FileWork], index: &dyn FileIndex) -> Resu
     Ok(())
 }
 
-fn record_matches(record: &FileRecord, meta: &Metadata) -> bool {
-    record.size == meta.len()
-        && record.mtime_ns == time_ns(meta.mtime(), meta.mtime_nsec())
-        && record.ctime_ns == time_ns(meta.ctime(), meta.ctime_nsec())
-        && record.inode == meta.ino()
-        && record.device == meta.dev()
-        && record.mode == meta.mode()
-        && record.uid == meta.uid()
-        && record.gid == meta.gid()
+fn record_matches(record: &FileRecord, meta: &Stat) -> bool {
+    record.size == meta.size
+        && record.mtime_ns == time_ns(meta.mtime)
+        && record.ctime_ns == time_ns(meta.ctime)
+        && record.inode == meta.ino
+        && record.device == meta.dev
+        && record.mode == meta.mode
+        && record.uid == meta.uid
+        && record.gid == meta.gid
 }
 
-fn time_ns(sec: i64, nsec: i64) -> i64 {
+fn time_ns((sec, nsec): (i64, i64)) -> i64 {
     sec.saturating_mul(1_000_000_000).saturating_add(nsec)
 }
 
@@ -450,24 +442,23 @@ fn hash_file(root: &Path, file: &mut FileWork, buf: &mut [u8], started_ns: i64) 
     let xattrs = read_file_xattrs(&handle, &abs)?;
     let no_xattrs = xattrs.is_empty();
     file.xattrs = Some(xattrs);
-    let after = handle.metadata().map_err(SnapshotError::io("inspect", &abs))?;
+    let after = Stat::of_metadata(&handle.metadata().map_err(SnapshotError::io("inspect", &abs))?);
     let meta = &file.meta;
-    let unchanged = bytes == meta.len()
-        && (after.len(), after.mtime(), after.mtime_nsec(), after.ctime(), after.ctime_nsec(), after.ino())
-            == (meta.len(), meta.mtime(), meta.mtime_nsec(), meta.ctime(), meta.ctime_nsec(), meta.ino());
-    let coarse = meta.ctime_nsec() == 0 && meta.mtime_nsec() == 0;
+    let unchanged = bytes == meta.size
+        && (after.size, after.mtime, after.ctime, after.ino) == (meta.size, meta.mtime, meta.ctime, meta.ino);
+    let coarse = meta.ctime.1 == 0 && meta.mtime.1 == 0;
     let margin = if coarse { RACY_MARGIN_COARSE } else { RACY_MARGIN };
-    let settled = time_ns(meta.ctime(), meta.ctime_nsec()) < started_ns - margin.as_nanos() as i64;
+    let settled = time_ns(meta.ctime) < started_ns - margin.as_nanos() as i64;
     if unchanged && settled {
         file.record = Some(FileRecord {
-            size: meta.len(),
-            mtime_ns: time_ns(meta.mtime(), meta.mtime_nsec()),
-            ctime_ns: time_ns(meta.ctime(), meta.ctime_nsec()),
-            inode: meta.ino(),
-            device: meta.dev(),
-            mode: meta.mode(),
-            uid: meta.uid(),
-            gid: meta.gid(),
+            size: meta.size,
+            mtime_ns: time_ns(meta.mtime),
+            ctime_ns: time_ns(meta.ctime),
+            inode: meta.ino,
+            device: meta.dev,
+            mode: meta.mode,
+            uid: meta.uid,
+            gid: meta.gid,
             sha256: digest,
             no_xattrs,
         });
@@ -512,31 +503,30 @@ fn hash_entry(
     hasher: &mut EntryBytes,
     root: &Path,
     rel: &Path,
-    meta: &Metadata,
+    meta: &Stat,
     file: FileFacts<'_>,
 ) -> Result<(), SnapshotError> {
-    let file_type = meta.file_type();
     let put_bytes = |hasher: &mut EntryBytes, bytes: &[u8]| {
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(bytes);
     };
     put_bytes(hasher, rel.as_os_str().as_bytes());
-    let kind: u8 = match () {
-        _ if file_type.is_dir() => b'd',
-        _ if file_type.is_file() => b'f',
-        _ if file_type.is_symlink() => b'l',
-        _ if file_type.is_char_device() => b'c',
-        _ if file_type.is_block_device() => b'b',
-        _ if file_type.is_fifo() => b'p',
+    let kind: u8 = match meta.kind() {
+        libc::S_IFDIR => b'd',
+        libc::S_IFREG => b'f',
+        libc::S_IFLNK => b'l',
+        libc::S_IFCHR => b'c',
+        libc::S_IFBLK => b'b',
+        libc::S_IFIFO => b'p',
         _ => b's',
     };
     hasher.update([kind]);
-    hasher.update((meta.mode() & 0o7777).to_le_bytes());
-    hasher.update(meta.uid().to_le_bytes());
-    hasher.update(meta.gid().to_le_bytes());
+    hasher.update((meta.mode & 0o7777).to_le_bytes());
+    hasher.update(meta.uid.to_le_bytes());
+    hasher.update(meta.gid.to_le_bytes());
     match kind {
         b'f' => {
-            hasher.update(meta.len().to_le_bytes());
+            hasher.update(meta.size.to_le_bytes());
             // Every selected regular file got a digest from the index or from hashing.
             hasher.update(file.content.map_or([0; 32], |digest| *digest.as_bytes()));
         }
@@ -545,7 +535,7 @@ fn hash_entry(
             let target = std::fs::read_link(&abs).map_err(SnapshotError::io("read symlink", &abs))?;
             put_bytes(hasher, target.as_os_str().as_bytes());
         }
-        b'c' | b'b' => hasher.update(meta.rdev().to_le_bytes()),
+        b'c' | b'b' => hasher.update(meta.rdev.to_le_bytes()),
         _ => {}
     }
     let read;

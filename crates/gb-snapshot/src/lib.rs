@@ -25,6 +25,7 @@ mod mount;
 mod mount_points;
 mod store;
 mod tar_writer;
+mod tree_walk;
 mod tree_writer;
 
 pub use checksum::{ChecksumResult, FileIndex, checksum_tree, select_paths};
