@@ -196,11 +196,7 @@ fn ps_row(root: &StateRoot, record: &ContainerRecord, full: bool, size: bool) ->
         "Ports": record.published().iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
         "Labels": labels.join(","),
         "Mounts": record.config.volumes.iter().map(|v| v.target.clone()).collect::<Vec<_>>().join(","),
-        "Networks": match record.config.network {
-            gb_containers::NetworkMode::Default => "bridge",
-            gb_containers::NetworkMode::Host => "host",
-            gb_containers::NetworkMode::None => "none",
-        },
+        "Networks": network_name(record.config.network),
         "Size": if size { size_text(root, record) } else { String::new() },
     })
 }
@@ -527,11 +523,7 @@ fn inspect_container(root: &StateRoot, record: &ContainerRecord) -> serde_json::
         "HostConfig": {
             "AutoRemove": record.config.auto_remove,
             "PortBindings": port_bindings(&record.config.ports),
-            "NetworkMode": match record.config.network {
-                gb_containers::NetworkMode::Default => "bridge",
-                gb_containers::NetworkMode::Host => "host",
-                gb_containers::NetworkMode::None => "none",
-            },
+            "NetworkMode": network_name(record.config.network),
             "Binds": record.config.volumes.iter().map(|v| {
                 let source = match &v.source {
                     gb_containers::VolumeSource::Bind(path) => path.display().to_string(),
@@ -584,17 +576,23 @@ fn network_settings(record: &ContainerRecord) -> serde_json::Value {
     let address = if own_network { gb_containers::PRIVATE_ADDRESS } else { "" };
     let gateway = if own_network { "10.0.2.2" } else { "" };
     // docker's per-network entries, which `{{range .NetworkSettings.Networks}}` scripts read.
-    let network = match record.config.network {
-        gb_containers::NetworkMode::Default => "bridge",
-        gb_containers::NetworkMode::Host => "host",
-        gb_containers::NetworkMode::None => "none",
-    };
+    let network = network_name(record.config.network);
     serde_json::json!({
         "IPAddress": address,
         "Gateway": gateway,
         "Ports": port_bindings(&record.published()),
         "Networks": { network: { "IPAddress": address, "Gateway": gateway } },
     })
+}
+
+/// docker's name of a container's network (`ps`'s NETWORKS, `HostConfig.NetworkMode`, the key
+/// of `NetworkSettings.Networks`): its default network is docker's `bridge`.
+fn network_name(mode: gb_containers::NetworkMode) -> &'static str {
+    match mode {
+        gb_containers::NetworkMode::Default => "bridge",
+        gb_containers::NetworkMode::Host => "host",
+        gb_containers::NetworkMode::None => "none",
+    }
 }
 
 /// docker's `HostConfig.PortBindings`: `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}`.
