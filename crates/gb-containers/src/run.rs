@@ -54,7 +54,7 @@ pub struct CreateOptions {
     /// `-p`.
     pub ports: Vec<crate::record::PortMapping>,
     /// `-l`/`--label` `KEY=VALUE`, over the image's labels.
-    pub labels: Vec<(String, String)>,
+    pub labels: BTreeMap<String, String>,
 }
 
 /// The standard streams of a run or an exec.
@@ -149,7 +149,7 @@ pub fn create(root: &StateRoot, options: &CreateOptions) -> Result<ContainerReco
         .as_object()
         .map(|labels| labels.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
         .unwrap_or_default();
-    labels.extend(options.labels.iter().cloned());
+    labels.extend(options.labels.iter().map(|(key, value)| (key.clone(), value.clone())));
     let config = ContainerConfig {
         args: entrypoint.iter().chain(&cmd).cloned().collect(),
         entrypoint,

@@ -384,8 +384,8 @@ fn check(prepared: &super::lower::Prepared, images: &EngineImages) -> Result<(),
     if count > 0 { Err(Failure::Exited(crate::exit::USER_INPUT)) } else { Ok(()) }
 }
 
-/// `--label KEY=VALUE` values.
-fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+/// `--label KEY=VALUE` values (`build --label`, `run -l`).
+pub(crate) fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>, Failure> {
     labels
         .iter()
         .map(|label| match label.split_once('=') {

@@ -97,14 +97,7 @@ pub(crate) fn create_options(args: &RunArgs) -> Result<CreateOptions, Failure> {
         volumes,
         auto_remove: args.rm,
         ports,
-        labels: args
-            .labels
-            .iter()
-            .map(|label| match label.split_once('=') {
-                Some((key, value)) => (key.to_owned(), value.to_owned()),
-                None => (label.clone(), String::new()),
-            })
-            .collect(),
+        labels: crate::commands::build::parse_labels(&args.labels)?,
     })
 }
 
