@@ -92,6 +92,31 @@ pub struct PortMapping {
     pub protocol: String,
 }
 
+impl PortMapping {
+    /// The port as the runtime publishes it, on `host_port` (the free one chosen at a start
+    /// when this asks for none).
+    pub(crate) fn published_on(&self, host_port: u16) -> gb_exec::PublishedPort {
+        gb_exec::PublishedPort {
+            host_ip: self.host_ip.clone(),
+            host_port,
+            container_port: self.container_port,
+            protocol: self.protocol.clone(),
+        }
+    }
+}
+
+impl From<&gb_exec::PublishedPort> for PortMapping {
+    /// What a run publishes, as its record keeps it.
+    fn from(port: &gb_exec::PublishedPort) -> Self {
+        Self {
+            host_ip: port.host_ip.clone(),
+            host_port: port.host_port,
+            container_port: port.container_port,
+            protocol: port.protocol.clone(),
+        }
+    }
+}
+
 impl std::fmt::Display for PortMapping {
     /// docker's `ps` form: `0.0.0.0:8080->80/tcp`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -396,16 +396,7 @@ async fn run_mounted(
     let (work, mounted) = mount(root, record)?;
     let rootfs = mounted.path().to_path_buf();
     let prepared = container_spec(root, record, &rootfs).and_then(|(spec, created)| {
-        let ports: Vec<crate::record::PortMapping> = spec
-            .published
-            .iter()
-            .map(|p| crate::record::PortMapping {
-                host_ip: p.host_ip.clone(),
-                host_port: p.host_port,
-                container_port: p.container_port,
-                protocol: p.protocol.clone(),
-            })
-            .collect();
+        let ports: Vec<crate::record::PortMapping> = spec.published.iter().map(Into::into).collect();
         ContainerRecord::update(root, &record.id, |r| {
             r.state.rootfs = Some(rootfs.clone());
             r.state.ports = ports;

@@ -121,12 +121,7 @@ pub(crate) fn container_spec(
                 0 => free_port(&p.host_ip, &p.protocol)?,
                 port => port,
             };
-            Ok(gb_exec::PublishedPort {
-                host_ip: p.host_ip.clone(),
-                host_port,
-                container_port: p.container_port,
-                protocol: p.protocol.clone(),
-            })
+            Ok(p.published_on(host_port))
         })
         .collect::<Result<_, ContainerError>>()?;
     let rootfs_dir = gb_snapshot::ConfinedDir::open(rootfs)
