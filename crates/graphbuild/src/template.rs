@@ -258,7 +258,8 @@ impl Template {
         Ok(index)
     }
 
-    /// The `else` (if any) and the `end` of the block opened at `opening` (checked at parse).
+    /// The `else` parts (if any) and the `end` of the block opened, or continued by an `else`,
+    /// at `opening` (checked at parse).
     fn block_ends(&self, opening: usize) -> (Vec<usize>, usize) {
         let mut depth = 0;
         let mut branches = Vec::new();
@@ -307,29 +308,15 @@ impl Template {
     /// first branch and its `else` branches print nothing.
     fn header(&self, columns: &Columns<'_>) -> String {
         let mut out = String::new();
-        let mut depth = 0usize;
-        let mut skipping_from: Option<usize> = None;
-        for part in &self.parts {
-            if let Part::Action { call, .. } = part {
-                match call {
-                    Call::If(_) | Call::Range(_) => depth += 1,
-                    Call::Else(_) if skipping_from.is_none() => skipping_from = Some(depth),
-                    Call::End => {
-                        if skipping_from == Some(depth) {
-                            skipping_from = None;
-                        }
-                        depth = depth.saturating_sub(1);
-                    }
-                    _ => {}
-                }
-            }
-            if skipping_from.is_some() {
-                continue;
-            }
+        let mut index = 0;
+        while let Some(part) = self.parts.get(index) {
             match part {
                 Part::Text(text) => out.push_str(text),
+                // The first branch is headed: the header goes on at its block's `end`.
+                Part::Action { call: Call::Else(_), .. } => index = self.block_ends(index).1,
                 Part::Action { call, .. } => out.push_str(&call.header(columns)),
             }
+            index += 1;
         }
         out
     }
